@@ -1,0 +1,85 @@
+// Package bpf is xvs's XDP program and its loader.
+//
+// # The program
+//
+// One program (xvs.bpf.c, compiled by bpf2go into the committed
+// xvs_bpfel.o) serves every port of the switch. For each frame it:
+//
+//  1. maps the receiving ifindex to an ofport (map "ports"); a frame from an
+//     ifindex it does not know goes to the kernel, counted under ofport 0;
+//  2. parses Ethernet, up to two VLAN tags, ARP, IPv4, IPv6, TCP, UDP and
+//     ICMP into a steer.Key, with exactly the rules of flowtable.Extract (see
+//     bpf/xvs.h); a malformed frame goes to the kernel, counted as such;
+//  3. classifies the key with the steering classifier: for each mask of the
+//     live order, highest max rank first, it looks up (mask id, key & mask)
+//     in the rules hash and keeps the highest-ranked hit (on a tie, the
+//     first found). It stops as soon as the next mask's max rank cannot
+//     beat the best hit, so a frame matching a high-priority rule costs one
+//     lookup;
+//  4. acts on the verdict: REDIRECT sends the frame to the AF_XDP socket of
+//     (ofport, RX queue) in the XSKMAP "xsks" (or to the kernel, counted as
+//     redirect_nosock, when that queue has none), DROP drops it, PASS and no
+//     match hand it to the kernel.
+//
+// Every frame counts rx and exactly one outcome (steer.Counter) in a per-CPU
+// array, in packets and bytes.
+//
+// # Maps
+//
+//	ports       hash   ifindex -> ofport                  steer.MaxPorts
+//	xsks        xskmap ofport*MaxQueues+queue -> socket    MaxPorts*MaxQueues
+//	masks       array  mask id -> mask                     steer.MaxMasks
+//	mask_order  array  2 visit orders (double buffer)      2
+//	active      array  which mask_order slot is live       1
+//	rules       hash   (mask id, masked key) -> rank, verdict  steer.MaxRules, not preallocated
+//	counters    percpu ofport*NumCounters+counter          MaxPorts*NumCounters
+//	trace       array  last run's key and decision (tests) 1
+//
+// The rules table is not preallocated: preallocation pins about 40 MB for
+// 262144 entries whatever the table holds, while lookups and a 160k-rule
+// install cost the same either way (measured on 6.18).
+//
+// # Syncing the steering classifier
+//
+// Three primitives change the classifier; none shows a frame a
+// half-written rule or order:
+//
+//   - PutRules writes rules one by one. A rule under a live mask takes
+//     effect when written; a rule under a mask not yet live is invisible
+//     until a SetMasks makes the mask live.
+//   - SetMasks writes the keys of new masks into free mask slots, writes the
+//     new visit order into the order slot the program is not reading, and
+//     flips "active". The flip, a single word, is the switch point: a frame
+//     walks either the whole old order or the whole new one.
+//   - DeleteRules removes rules one by one; each stops matching when
+//     deleted.
+//
+// The caller orders them (the datapath deletes before it swaps its
+// userspace snapshot and adds after, see ARCHITECTURE.md); rules of a new
+// mask go in before the SetMasks that makes it live.
+//
+// A mask id keeps its key while it is live; when the flow table must give
+// a live id another key, SetMasks first flips to an order without it.
+// Before rewriting what a flip retired (the idle order slot, masks no
+// longer live), SetMasks makes sure no program run still reads it: if the
+// flip was less than 10 ms ago, it waits for an RCU grace period (about
+// 10 ms here), which an update of the Go-created map-of-maps "xvs_barrier"
+// provides (the kernel runs synchronize_rcu for it, and XDP runs are RCU
+// read-side sections).
+//
+// # Lifetime
+//
+// Nothing is pinned. The maps and the program live as long as Objects, and
+// each Attachment is a bpf_link held by this process: if xvsd dies, the
+// kernel detaches its programs and the host gets its traffic back, and a
+// restarted xvsd loads and fills fresh maps. Closing Objects detaches every
+// attachment made through it.
+//
+// # Tests
+//
+// Objects loaded with Options.Trace record the key and classification of
+// each run in the "trace" map; TestRun and TestRunKey run the program on a
+// crafted frame with BPF_PROG_TEST_RUN and read it back, so tests compare
+// the kernel's key and verdict with the Go classifier's. Without Trace the
+// recording is dead code the verifier removes.
+package bpf

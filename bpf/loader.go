@@ -1,0 +1,313 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/xvs-project/xvs/flowtable/steer"
+)
+
+// Options shape how the program is loaded.
+type Options struct {
+	// Trace makes every run of the program record the key it extracted
+	// and how it classified it, for TestRun. It costs a map write per
+	// packet, so it is for tests only; without it the recording is
+	// removed by the verifier as dead code.
+	Trace bool
+}
+
+// Objects is the loaded XDP program and its maps. One Objects serves every
+// port of a switch: the ports map tells the program which ofport an ifindex
+// is. Nothing is pinned, so the program, its maps and its attachments live
+// as long as the process holds them.
+//
+// All methods are safe for concurrent use. The order of a steering sync
+// (PutRules, SetMasks, DeleteRules) is the caller's; see the package
+// documentation for what each step lets a frame see.
+type Objects struct {
+	objs  xvsObjects
+	trace bool
+
+	traceMu   sync.Mutex // serializes TestRun: the trace map has one entry
+	closeOnce sync.Once
+
+	// An outer array of maps, updated only to wait for an RCU grace
+	// period, and the inner map it is updated with.
+	barrier, barrierInner *ebpf.Map
+
+	mu        sync.Mutex // guards the fields below
+	closed    bool
+	slot      uint32                   // order slot the program reads
+	order     maskOrder                // the order in that slot
+	live      [steer.MaxMasks]liveMask // masks of the live order, with their keys
+	flipped   time.Time                // when slot last changed
+	idleQuiet bool                     // no run reads the idle slot since flipped
+	waits     int                      // grace periods waited for (tests)
+	links     map[*Attachment]struct{} // attachments to detach with Objects
+}
+
+type liveMask struct {
+	used bool
+	key  steer.Key
+}
+
+// Kernel layouts (bpf/xvs.h). The tests check them against the BTF of the
+// compiled object.
+type ruleKey struct {
+	MaskID uint32
+	_      uint32
+	Key    steer.Key
+}
+
+type ruleValue struct {
+	Rank    uint64
+	Verdict uint8
+	_       [3]uint8
+	Arg     uint32
+}
+
+type maskRef struct {
+	ID      uint32
+	_       uint32
+	MaxRank uint64
+}
+
+type maskOrder struct {
+	N uint32
+	_ uint32
+	M [steer.MaxMasks]maskRef
+}
+
+// CounterValue is one counter of a port, summed over CPUs
+// (struct xvs_counter_value).
+type CounterValue struct {
+	Packets uint64
+	Bytes   uint64
+}
+
+type traceRecord struct {
+	Key            steer.Key
+	Rank           uint64
+	Status         uint32
+	MaskID         uint32
+	Visited        uint32
+	Hit            uint8
+	Verdict        uint8
+	_              uint16
+	IngressIfindex uint32
+	Len            uint32
+}
+
+// Values of traceRecord.Status (enum xvs_trace_status).
+const (
+	traceOK          = 0
+	traceMalformed   = 1
+	traceUnknownPort = 2
+	traceNone        = ^uint32(0) // written before a test run: no run recorded
+)
+
+// Load loads the XDP program and its maps for production use.
+func Load() (*Objects, error) {
+	return LoadWith(Options{})
+}
+
+// LoadWith loads the XDP program and its maps.
+func LoadWith(opts Options) (*Objects, error) {
+	spec, err := loadXvs()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSpec(spec); err != nil {
+		return nil, err
+	}
+	if opts.Trace {
+		v := spec.Variables[xvsVarTraceEnabled]
+		if v == nil {
+			return nil, fmt.Errorf("load xdp program: no %s variable", xvsVarTraceEnabled)
+		}
+		if err := v.Set(uint32(1)); err != nil {
+			return nil, fmt.Errorf("enable trace: %w", err)
+		}
+	}
+	// Kernels since 5.11 charge BPF memory to the memory cgroup and ignore
+	// RLIMIT_MEMLOCK; where the limit cannot be raised, loading may still
+	// work, so the error is not fatal.
+	_ = rlimit.RemoveMemlock()
+
+	o := &Objects{trace: opts.Trace, links: make(map[*Attachment]struct{})}
+	if err := spec.LoadAndAssign(&o.objs, nil); err != nil {
+		return nil, fmt.Errorf("load xdp program: %w", err)
+	}
+	inner := &ebpf.MapSpec{Name: "xvs_barrier_in", Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1}
+	if o.barrierInner, err = ebpf.NewMap(inner); err == nil {
+		o.barrier, err = ebpf.NewMap(&ebpf.MapSpec{Name: "xvs_barrier", Type: ebpf.ArrayOfMaps,
+			KeySize: 4, ValueSize: 4, MaxEntries: 1, InnerMap: inner})
+	}
+	if err != nil {
+		_ = o.closeMaps()
+		return nil, fmt.Errorf("create barrier map: %w", err)
+	}
+	return o, nil
+}
+
+func (o *Objects) closeMaps() error {
+	var errs []error
+	if err := o.objs.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close xdp objects: %w", err))
+	}
+	for _, m := range []*ebpf.Map{o.barrier, o.barrierInner} {
+		if m != nil {
+			if err := m.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close barrier map: %w", err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkSpec makes sure the compiled object and the Go twins of its structs
+// agree, so a change to xvs.h that misses steer.go fails loudly.
+func checkSpec(spec *ebpf.CollectionSpec) error {
+	want := []struct {
+		name       string
+		key, value uintptr
+		max        uint32
+	}{
+		{xvsMapPorts, 4, 4, steer.MaxPorts},
+		{xvsMapXsks, 4, 4, steer.MaxPorts * steer.MaxQueues},
+		{xvsMapMasks, 4, steer.KeyLen, steer.MaxMasks},
+		{xvsMapMaskOrder, 4, unsafe.Sizeof(maskOrder{}), 2},
+		{xvsMapActive, 4, 4, 1},
+		{xvsMapRules, unsafe.Sizeof(ruleKey{}), unsafe.Sizeof(ruleValue{}), steer.MaxRules},
+		{xvsMapCounters, 4, unsafe.Sizeof(CounterValue{}), steer.MaxPorts * uint32(steer.NumCounters)},
+		{xvsMapTrace, 4, unsafe.Sizeof(traceRecord{}), 1},
+	}
+	for _, w := range want {
+		m := spec.Maps[w.name]
+		if m == nil {
+			return fmt.Errorf("xdp object: no map %s", w.name)
+		}
+		if uintptr(m.KeySize) != w.key || uintptr(m.ValueSize) != w.value || m.MaxEntries != w.max {
+			return fmt.Errorf("xdp object: map %s is %d/%d bytes x %d, Go expects %d/%d x %d",
+				w.name, m.KeySize, m.ValueSize, m.MaxEntries, w.key, w.value, w.max)
+		}
+	}
+	return nil
+}
+
+// Close detaches every attachment made through o and releases the program
+// and its maps. It is safe to call more than once.
+func (o *Objects) Close() error {
+	var errs []error
+	o.closeOnce.Do(func() {
+		o.mu.Lock()
+		o.closed = true
+		links := o.links
+		o.links = nil
+		o.mu.Unlock()
+		for a := range links {
+			if err := a.detach(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := o.closeMaps(); err != nil {
+			errs = append(errs, err)
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// SetPort tells the program that ifindex is ofport. Frames from an ifindex
+// the program does not know are passed to the kernel and counted under
+// ofport 0.
+func (o *Objects) SetPort(ifindex int, ofport uint32) error {
+	if ifindex <= 0 {
+		return fmt.Errorf("set port: bad ifindex %d", ifindex)
+	}
+	if ofport == 0 || ofport >= steer.MaxPorts {
+		return fmt.Errorf("set port: ofport %d out of range 1..%d", ofport, steer.MaxPorts-1)
+	}
+	if err := o.objs.Ports.Put(uint32(ifindex), ofport); err != nil {
+		return fmt.Errorf("set port %d: %w", ifindex, err)
+	}
+	return nil
+}
+
+// DeletePort forgets ifindex. Deleting an unknown ifindex is not an error.
+func (o *Objects) DeletePort(ifindex int) error {
+	if ifindex <= 0 {
+		return fmt.Errorf("delete port: bad ifindex %d", ifindex)
+	}
+	if err := o.objs.Ports.Delete(uint32(ifindex)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("delete port %d: %w", ifindex, err)
+	}
+	return nil
+}
+
+func xskIndex(op string, ofport uint32, queue int) (uint32, error) {
+	if ofport == 0 || ofport >= steer.MaxPorts {
+		return 0, fmt.Errorf("%s: ofport %d out of range 1..%d", op, ofport, steer.MaxPorts-1)
+	}
+	if queue < 0 || queue >= steer.MaxQueues {
+		return 0, fmt.Errorf("%s: queue %d out of range 0..%d", op, queue, steer.MaxQueues-1)
+	}
+	return ofport*steer.MaxQueues + uint32(queue), nil
+}
+
+// RegisterSocket makes fd, a bound AF_XDP socket, the target of REDIRECT
+// verdicts for frames of ofport received on RX queue queue. The map holds
+// its own reference to the socket; the caller keeps ownership of fd.
+func (o *Objects) RegisterSocket(ofport uint32, queue int, fd int) error {
+	idx, err := xskIndex("register socket", ofport, queue)
+	if err != nil {
+		return err
+	}
+	if fd < 0 {
+		return fmt.Errorf("register socket: bad fd %d", fd)
+	}
+	if err := o.objs.Xsks.Put(idx, uint32(fd)); err != nil {
+		return fmt.Errorf("register socket port %d queue %d: %w", ofport, queue, err)
+	}
+	return nil
+}
+
+// UnregisterSocket removes the socket of (ofport, queue): REDIRECT verdicts
+// for that queue fall back to the kernel. Removing an empty slot is not an
+// error.
+func (o *Objects) UnregisterSocket(ofport uint32, queue int) error {
+	idx, err := xskIndex("unregister socket", ofport, queue)
+	if err != nil {
+		return err
+	}
+	if err := o.objs.Xsks.Delete(idx); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("unregister socket port %d queue %d: %w", ofport, queue, err)
+	}
+	return nil
+}
+
+// Counters returns the counters of ofport (0: frames from unknown
+// ifindexes), indexed by steer.Counter and summed over CPUs.
+func (o *Objects) Counters(ofport uint32) ([steer.NumCounters]CounterValue, error) {
+	var out [steer.NumCounters]CounterValue
+	if ofport >= steer.MaxPorts {
+		return out, fmt.Errorf("counters: ofport %d out of range 0..%d", ofport, steer.MaxPorts-1)
+	}
+	var percpu []CounterValue
+	for c := range out {
+		idx := ofport*uint32(steer.NumCounters) + uint32(c)
+		if err := o.objs.Counters.Lookup(idx, &percpu); err != nil {
+			return out, fmt.Errorf("counters of port %d: %w", ofport, err)
+		}
+		for _, v := range percpu {
+			out[c].Packets += v.Packets
+			out[c].Bytes += v.Bytes
+		}
+	}
+	return out, nil
+}
