@@ -1,0 +1,98 @@
+package flowtable
+
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
+// DefaultCacheSize is the number of keys a Cache holds when NewCache is given
+// 0.
+const DefaultCacheSize = 8192
+
+// Cache is an exact-match cache in front of a Table's classifier: full key
+// -> the flow the classifier chose, or "no flow" (misses are cached too, in
+// the same bounded space). It belongs to one poller: no locks, no sharing;
+// calling it from two goroutines at once is a bug.
+//
+// It is two-way set associative: a key may sit in either slot of its bucket;
+// a new key goes in front and pushes the other one back, evicting the one
+// inserted earlier. Each slot remembers the generation of the
+// snapshot that filled it, so a new snapshot invalidates the whole cache at
+// no cost; stale slots are refilled as keys come back.
+type Cache struct {
+	slots []cacheSlot // two per bucket
+	mask  uint64      // buckets - 1
+	// Hits and Misses count lookups answered by the cache and by the
+	// classifier. Read them only from the owning goroutine.
+	Hits, Misses uint64
+}
+
+type cacheSlot struct {
+	key Key
+	gen uint64 // Table.Gen of the snapshot that filled the slot; 0 = empty
+	e   *Entry // nil: no flow matches key
+}
+
+// NewCache returns a cache of size slots, rounded up to a power of two, at
+// least 2 (DefaultCacheSize if size <= 0).
+func NewCache(size int) *Cache {
+	if size <= 0 {
+		size = DefaultCacheSize
+	}
+	n := max(2, 1<<bits.Len(uint(size-1)))
+	return &Cache{slots: make([]cacheSlot, n), mask: uint64(n/2 - 1)}
+}
+
+// Len returns the number of slots.
+func (c *Cache) Len() int { return len(c.slots) }
+
+// Lookup returns t.Lookup(k), answered from the cache when the same key
+// was looked up in the same snapshot before and has not been evicted since.
+// It does not allocate.
+func (c *Cache) Lookup(t *Table, k *Key) *Entry {
+	b := (hashKey(k) & c.mask) * 2
+	s := c.slots[b : b+2 : b+2]
+	if s[0].gen == t.gen && s[0].key == *k {
+		c.Hits++
+		return s[0].e
+	}
+	if s[1].gen == t.gen && s[1].key == *k {
+		c.Hits++
+		return s[1].e
+	}
+	c.Misses++
+	e := t.Lookup(k)
+	if s[0].gen == t.gen {
+		s[1] = s[0]
+	}
+	s[0] = cacheSlot{key: *k, gen: t.gen, e: e}
+	return e
+}
+
+// hashKey hashes a whole key: four independent multiplies of word pairs,
+// then a final mix. It only spreads keys over the slots; the full key is
+// compared on every hit.
+func hashKey(k *Key) uint64 {
+	w0 := binary.LittleEndian.Uint64(k[0:])
+	w1 := binary.LittleEndian.Uint64(k[8:])
+	w2 := binary.LittleEndian.Uint64(k[16:])
+	w3 := binary.LittleEndian.Uint64(k[24:])
+	w4 := binary.LittleEndian.Uint64(k[32:])
+	w5 := binary.LittleEndian.Uint64(k[40:])
+	w6 := binary.LittleEndian.Uint64(k[48:])
+	w7 := binary.LittleEndian.Uint64(k[56:])
+	h := mulMix(w0^0xa0761d6478bd642f, w1^0xe7037ed1a0b428db) ^
+		mulMix(w2^0x8ebc6af09c88c6e3, w3^0x589965cc75374cc3) ^
+		mulMix(w4^0x1d8e4e27c47d124f, w5^0x9e3779b97f4a7c15) ^
+		mulMix(w6^0xbf58476d1ce4e5b9, w7^0x94d049bb133111eb)
+	h ^= h >> 32
+	h *= hashMul
+	h ^= h >> 29
+	return h
+}
+
+// mulMix is the 128-bit product of a and b folded to 64 bits.
+func mulMix(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
+}

@@ -1,0 +1,128 @@
+package flowtable
+
+import (
+	"net/netip"
+	"testing"
+)
+
+func TestCache(t *testing.T) {
+	c := NewCache(0)
+	if c.Len() != DefaultCacheSize {
+		t.Fatalf("size %d", c.Len())
+	}
+	if NewCache(1000).Len() != 1024 || NewCache(1).Len() != 2 {
+		t.Fatal("sizes not rounded to powers of two")
+	}
+	m := dpMatch().dlType(0x0800).nwProto(6).get()
+	k := dpMatch().dlType(0x0800).nwProto(6).tpDst(80).key(1)
+	other := dpMatch().dlType(0x0800).nwProto(17).key(1)
+
+	t0 := NewTable()
+	if e := c.Lookup(t0, &k); e != nil || c.Misses != 1 {
+		t.Fatalf("empty table: %v misses %d", e, c.Misses)
+	}
+	if e := c.Lookup(t0, &k); e != nil || c.Hits != 1 {
+		t.Fatalf("cached miss: %v hits %d", e, c.Hits)
+	}
+	// A new snapshot invalidates everything, cached misses included.
+	t1 := dpApply(t, t0, Change{Add: []*Flow{dpFlow(1, m, dpOut("p1"))}}, dpPorts)
+	e1 := c.Lookup(t1, &k)
+	if e1 == nil || e1.Flow.ID != 1 || c.Misses != 2 {
+		t.Fatalf("after add: %v misses %d", flowID(e1), c.Misses)
+	}
+	if e := c.Lookup(t1, &k); e != e1 || c.Hits != 2 {
+		t.Fatal("not cached")
+	}
+	if e := c.Lookup(t1, &other); e != nil {
+		t.Fatal("udp matched the tcp flow")
+	}
+	t2 := dpApply(t, t1, Change{Add: []*Flow{dpFlow(2, m, dpOut("p2"))}}, dpPorts)
+	if e := c.Lookup(t2, &k); e == nil || e.Flow.ID != 2 {
+		t.Fatalf("after a higher flow: %v", flowID(e))
+	}
+	// Looking up in an older snapshot again gives that snapshot's answer.
+	if e := c.Lookup(t1, &k); e != e1 {
+		t.Fatalf("old snapshot: %v", flowID(e))
+	}
+	// Keys differing only in in_port are different keys.
+	k2 := k
+	k2.SetInPort(2)
+	if e := c.Lookup(t1, &k2); e != e1 || c.Lookup(t1, &k) != e1 {
+		t.Fatal("in_port variants")
+	}
+	// A one-bucket cache holds two keys; a third evicts the one inserted
+	// first.
+	c1 := NewCache(2)
+	k3 := dpMatch().dlType(0x86dd).key(1)
+	want := []struct {
+		k    *Key
+		e    *Entry
+		miss bool
+	}{
+		{&k, e1, true}, {&other, nil, true}, {&k, e1, false}, {&other, nil, false},
+		{&k3, nil, true}, {&k3, nil, false}, {&other, nil, false}, {&k, e1, true},
+	}
+	for i, w := range want {
+		misses := c1.Misses
+		if e := c1.Lookup(t1, w.k); e != w.e || (c1.Misses != misses) != w.miss {
+			t.Fatalf("lookup %d: %v, miss %v, want %v %v", i, flowID(e), c1.Misses != misses, flowID(w.e), w.miss)
+		}
+	}
+}
+
+// TestDatapathAllocs: the per-packet path (parse, cached lookup, program
+// with rewrites and outputs) and the classifier path allocate nothing.
+func TestDatapathAllocs(t *testing.T) {
+	tb := randomTable(t, dpRand(5), 5000, 16)
+	tb = dpApply(t, tb, Change{Add: []*Flow{dpFlow(65535, dpMatch().dlType(0x0800).nwProto(6).get(),
+		Action{Type: ActSetNwDst, Addr: netip.MustParseAddr("10.9.9.9")}, Action{Type: ActSetTpDst, Value: 8080},
+		dpOut("p2"), Action{Type: ActPushVLAN, Value: 0x8100}, Action{Type: ActDecTTL}, dpOut("p3"))}}, dpPorts)
+	frame := dpTCP4Frame(t)
+	buf := make([]byte, 256+len(frame))
+	c := NewCache(0)
+	var k Key
+	var lay Layout
+	outs := 0
+	packet := func() {
+		copy(buf[256:], frame)
+		pkt := Packet{Buf: buf, Off: 256, Len: len(frame), InPort: 1}
+		if ExtractLayout(pkt.Frame(), 1, &k, &lay) != ParseOK {
+			t.Fatal("malformed")
+		}
+		e := c.Lookup(tb, &k)
+		if e == nil {
+			t.Fatal("no flow")
+		}
+		e.Hit(1, uint64(pkt.Len), 1)
+		for pc := 0; pc >= 0; {
+			var out Output
+			out, pc = e.Program.Run(&pkt, &lay, pc)
+			if out.Kind == OutPort {
+				outs++
+			}
+		}
+	}
+	if n := testing.AllocsPerRun(1000, packet); n != 0 {
+		t.Fatalf("cached path allocates %v times", n)
+	}
+	if outs != 2*1001 {
+		t.Fatalf("%d outputs", outs)
+	}
+	// Misses: alternating between two snapshots, every cache lookup goes to
+	// the classifier.
+	tb2 := dpApply(t, tb, Change{Delete: []uint64{1}}, dpPorts)
+	keys := randomKeys(dpRand(6), tb, 256)
+	misses := c.Misses
+	miss := func() {
+		for i := range keys {
+			c.Lookup(tb, &keys[i])
+			c.Lookup(tb2, &keys[i])
+		}
+	}
+	if n := testing.AllocsPerRun(10, miss); n != 0 {
+		t.Fatalf("miss path allocates %v times", n)
+	}
+	if c.Misses-misses != 11*2*256 {
+		t.Fatalf("%d misses", c.Misses-misses)
+	}
+}

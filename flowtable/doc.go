@@ -1,0 +1,95 @@
+// Package flowtable is xvs's flow table: the flow model, its ovs-ofctl text
+// syntax, packet key extraction, the classifier and caches, action
+// execution, and the compiler of the XDP program's steering rules.
+//
+// # Model
+//
+// A Flow is what a user writes: a Match, a priority (0..65535, higher wins;
+// DefaultPriority when not given), a cookie, timeouts and a list of Actions
+// (empty = drop). A Match is a Key and a Mask of the packed packet key (see
+// package steer for its layout; multi-byte fields in network byte order):
+// a packet matches when its key, masked with Mask, equals Key. Key is always
+// pre-masked. The input port is not in the Key of a Match: Match.InPort holds
+// it by name, resolved to an ofport when the flow is installed.
+//
+// Match.Check and Flow.Check say whether a Match or Flow is one the text
+// syntax can express (and so the classifiers and the XDP program can
+// match); everything ParseFlow returns passes them, and for everything that
+// passes them ParseFlow(f.String()) gives f back.
+//
+// Among the flows that match a packet, the one with the highest priority
+// wins. Between flows of equal priority OpenFlow leaves the choice
+// undefined; here the flow installed first wins, in userspace and in the XDP
+// program alike (steer.MakeRank), so the two classifiers always agree.
+//
+// # Text syntax
+//
+// Flows are written as ovs-ofctl add-flow writes them (ParseFlow):
+//
+//	priority=100,udp,in_port=p0,tp_dst=7999,actions=mod_tp_dst:7998,output:p1
+//
+// Fields are key=value pairs (or a bare shorthand) separated by commas
+// and/or whitespace, in any order; actions= takes the rest of the text.
+// Flow fields: priority=, cookie= (hex with 0x, or decimal), idle_timeout=,
+// hard_timeout=. The counters dump-flows prints (duration=, n_packets=,
+// n_bytes=, idle_age=, hard_age=, table=0) are accepted and ignored, as OVS
+// does with its own output, so a line of dump-flows (FormatFlow) can be fed
+// back to add-flows.
+//
+// Match fields (numbers are decimal, or hex with 0x):
+//
+//	in_port=NAME                       port name (1..15 bytes)
+//	dl_src=MAC[/MASK], dl_dst=...      e.g. 01:00:00:00:00:00/01:00:00:00:00:00
+//	dl_type=N                          EtherType (after at most two VLAN tags)
+//	dl_vlan=VID                        0..4095; 0xffff: frames without a VLAN tag
+//	dl_vlan_pcp=PCP                    0..7 (implies a tag)
+//	nw_src=IP[/N|/MASK], nw_dst=...    IPv4 (ip); with arp they are arp_spa/arp_tpa
+//	ipv6_src=IP6[/N|/MASK], ipv6_dst   IPv6 (ipv6)
+//	arp_spa=IP[/N|/MASK], arp_tpa=...  ARP sender/target IPv4 (arp)
+//	nw_proto=N                         IP protocol (ip, ipv6); ARP opcode (arp)
+//	arp_op=N                           ARP opcode's low byte (arp)
+//	nw_tos=TOS                         0..255, low 2 bits zero: matches the DSCP bits (ip, ipv6)
+//	ip_dscp=DSCP                       0..63, the same bits (ip, ipv6)
+//	tp_src=N[/MASK], tp_dst=...        TCP/UDP port, e.g. 0x1f00/0xff00 (tcp, udp, tcp6, udp6)
+//	icmp_type=N, icmp_code=N           0..255 (icmp, icmp6)
+//
+// The shorthands ip, ipv6, arp, icmp, tcp, udp, icmp6, tcp6 and udp6 set
+// dl_type (and nw_proto) as in OVS. A field's prerequisite, shown in
+// parentheses, is checked once all fields are read, so "tp_dst=80,tcp" is
+// valid and "tp_dst=80" alone is not ("tp_dst requires udp or tcp"). A field
+// with an all-zero mask (tp_dst=0/0) matches nothing and needs nothing.
+// Giving a field twice is an error, and so is a field that contradicts
+// another (tcp,udp); shorthands may overlap dl_type and nw_proto when they
+// agree (ip,tcp).
+//
+// Actions: output:PORT (or a bare port name that is not an action keyword),
+// in_port, drop (alone; the empty list), kernel (alone: the packet goes to
+// the host stack, XDP_PASS), mod_dl_src:MAC, mod_dl_dst:MAC, mod_nw_src:IP,
+// mod_nw_dst:IP, mod_nw_tos:TOS (these three need ip), mod_tp_src:N,
+// mod_tp_dst:N (need udp or tcp), push_vlan:0x8100|0x88a8,
+// mod_vlan_vid:VID, mod_vlan_pcp:PCP, strip_vlan (or pop_vlan), dec_ttl
+// (needs ip or ipv6), and set_field:VALUE->FIELD for FIELD in eth_src,
+// eth_dst, ip_src, ip_dst, nw_tos, ip_dscp, tcp_src, tcp_dst, udp_src,
+// udp_dst, tp_src, tp_dst, vlan_vid, vlan_pcp (and the dl_/nw_ names), which
+// is the same action as its mod_* form and is printed that way.
+//
+// Printing is canonical (Flow.String, Match.Fields): shorthands where they
+// fit, fields in a fixed order, a full mask left out, a prefix mask as /N.
+// Errors are *ParseError values naming the field or action at fault and its
+// 1-based column, e.g. `unknown field "tp_dsst" at column 23`; all wrap
+// ErrInvalid.
+//
+// Filters (ParseFilter) select installed flows as del-flows and dump-flows
+// do: not strict, a filter selects every flow whose match is at least as
+// specific and agrees with it (Match.Covers); strict, the match and priority
+// must be equal.
+//
+// FlowJSON is the REST API's form of a flow: the text, or a structured form
+// whose match is a map ({"udp": "", "tp_dst": "7999"}); see FlowFromJSON.
+//
+// # Concurrency
+//
+// The parsing and printing functions are pure and safe for concurrent use.
+// A Flow or Match is a plain value: do not modify one that another goroutine
+// reads.
+package flowtable

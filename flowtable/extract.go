@@ -1,0 +1,276 @@
+package flowtable
+
+import (
+	"encoding/binary"
+
+	"github.com/xvs-project/xvs/flowtable/steer"
+)
+
+// ParseStatus says whether Extract understood a frame's headers.
+type ParseStatus uint8
+
+const (
+	// ParseOK: the key is complete. Headers Extract does not know, or
+	// optional headers too short to read (a TCP header cut short, an ARP
+	// packet that is not Ethernet/IPv4), leave their fields zero: that is
+	// still ParseOK.
+	ParseOK ParseStatus = iota
+	// ParseMalformed: a header the frame claims to carry is inconsistent
+	// or cut short (see Extract). The XDP program passes such frames to the
+	// kernel, so the datapath must not forward them: the key is
+	// deterministic but incomplete, and is not meant for a lookup.
+	ParseMalformed
+)
+
+func (s ParseStatus) String() string {
+	if s == ParseOK {
+		return "ok"
+	}
+	return "malformed"
+}
+
+// L3Type is the network header Extract found.
+type L3Type uint8
+
+const (
+	L3None L3Type = iota
+	L3IPv4
+	L3IPv6
+	L3ARP
+)
+
+// L4Type is the transport header Extract found and read.
+type L4Type uint8
+
+const (
+	L4None L4Type = iota
+	L4TCP
+	L4UDP
+	L4ICMP // ICMP over IPv4 or ICMPv6 over IPv6
+)
+
+// Layout says where the headers of a frame are, so that a flow's program
+// rewrites them without parsing the frame again. Offsets count from the first
+// byte of the frame. The program keeps a Layout current while it pushes and
+// pops VLAN tags.
+//
+// L3 is set (and L3Type is not L3None) only when the key holds the network
+// fields; L4 only when the key holds the transport fields (L4Type not
+// L4None): a later IPv4 fragment or a TCP header cut short has L4Type
+// L4None, and a program never touches its transport header. The whole L4
+// header (20 bytes at least for TCP, 8 for UDP, 4 for ICMP) lies inside the
+// frame and inside the IP payload.
+type Layout struct {
+	L3     int // offset of the IPv4/IPv6/ARP header
+	L4     int // offset of the TCP/UDP/ICMP header
+	L3Type L3Type
+	L4Type L4Type
+}
+
+// EtherTypes and IP protocols Extract knows.
+const (
+	etherTypeIPv4  = 0x0800
+	etherTypeARP   = 0x0806
+	etherTypeVLAN  = 0x8100
+	etherTypeQinQ  = 0x88a8
+	etherTypeIPv6  = 0x86dd
+	ipProtoICMP    = 1
+	ipProtoTCP     = 6
+	ipProtoUDP     = 17
+	ipProtoICMPv6  = 58
+	ethHeaderLen   = 14
+	vlanTagLen     = 4
+	ipv4MinLen     = 20
+	ipv6HeaderLen  = 40
+	tcpMinLen      = 20
+	udpHeaderLen   = 8
+	icmpMinLen     = 4
+	arpEthIPv4Len  = 28
+	maxVlanTags    = 2
+	vlanDEI        = 0x1000
+	ipv4FlagMF     = 0x2000
+	ipv4FragOffset = 0x1fff
+)
+
+func isVLANType(t uint16) bool { return t == etherTypeVLAN || t == etherTypeQinQ }
+
+// Extract parses frame, an Ethernet frame received on ofport inPort, into k.
+// It never allocates and never panics, whatever frame holds. The XDP
+// program (bpf/) implements exactly the same rules, so both sides compute
+// the same key for every frame:
+//
+//   - Frames shorter than 14 bytes are malformed.
+//   - EtherType 0x8100 or 0x88a8 is a VLAN tag; at most two tags are
+//     consumed, a consumed tag cut short makes the frame malformed. The outer
+//     tag's TCI is stored with its DEI bit replaced by steer.VlanPresent.
+//     dl_type is the EtherType after the consumed tags; when a third tag
+//     follows, dl_type is its TPID and parsing stops there.
+//   - IPv4: malformed when fewer than 20 bytes remain, IHL < 5, the header
+//     is longer than what remains, tot_len is smaller than the header or
+//     larger than what remains. Fragments set steer.FragAny; non-first
+//     fragments also set steer.FragLater and carry no L4 fields. The L4
+//     header must fit inside tot_len.
+//   - IPv6: malformed when fewer than 40 bytes remain or the payload length
+//     runs past the frame. Extension headers are not walked: L4 fields only
+//     for next header TCP, UDP or ICMPv6.
+//   - TCP needs 20 bytes and a data offset from 5 to what the payload
+//     holds; UDP 8 bytes; ICMP (IPv4 only) and ICMPv6 (IPv6 only) 4 bytes:
+//     tp_src is the type, tp_dst the code. A header that does not fit leaves
+//     the L4 fields zero (not malformed).
+//   - ARP for Ethernet/IPv4 (28 bytes): nw_proto is the opcode's low byte,
+//     nw_src the sender's and nw_dst the target's IPv4 address. Any other
+//     ARP leaves the L3 fields zero.
+//
+// Every byte of k not set by these rules is zero. On ParseMalformed, k holds
+// the fields parsed before the fault.
+func Extract(frame []byte, inPort uint32, k *Key) ParseStatus {
+	var lay Layout
+	return ExtractLayout(frame, inPort, k, &lay)
+}
+
+// ExtractLayout is Extract that also fills lay with the header offsets the
+// flow's program needs, so a packet is parsed once.
+func ExtractLayout(frame []byte, inPort uint32, k *Key, lay *Layout) ParseStatus {
+	*k = Key{}
+	*lay = Layout{}
+	k.SetInPort(inPort)
+	if len(frame) < ethHeaderLen {
+		return ParseMalformed
+	}
+	copy(k[steer.OffDlDst:steer.OffDlDst+12], frame[0:12]) // dl_dst, dl_src
+	off := 12
+	typ := binary.BigEndian.Uint16(frame[off:])
+	for tags := 0; tags < maxVlanTags && isVLANType(typ); tags++ {
+		if len(frame) < off+2+vlanTagLen {
+			return ParseMalformed
+		}
+		if tags == 0 {
+			tci := binary.BigEndian.Uint16(frame[off+2:])
+			binary.BigEndian.PutUint16(k[steer.OffVlanTCI:], tci&^vlanDEI|steer.VlanPresent)
+		}
+		typ = binary.BigEndian.Uint16(frame[off+4:])
+		off += vlanTagLen
+	}
+	binary.BigEndian.PutUint16(k[steer.OffDlType:], typ)
+	l3 := off + 2
+	switch typ {
+	case etherTypeIPv4:
+		return extractIPv4(frame, l3, k, lay)
+	case etherTypeIPv6:
+		return extractIPv6(frame, l3, k, lay)
+	case etherTypeARP:
+		extractARP(frame, l3, k, lay)
+	}
+	return ParseOK
+}
+
+func extractIPv4(frame []byte, l3 int, k *Key, lay *Layout) ParseStatus {
+	if l3 > len(frame) {
+		return ParseMalformed
+	}
+	ip := frame[l3:]
+	if len(ip) < ipv4MinLen {
+		return ParseMalformed
+	}
+	hlen := int(ip[0]&0x0f) * 4
+	totLen := int(binary.BigEndian.Uint16(ip[2:]))
+	if hlen < ipv4MinLen || hlen > len(ip) || totLen < hlen || totLen > len(ip) {
+		return ParseMalformed
+	}
+	proto := ip[9]
+	k[steer.OffNwProto] = proto
+	k[steer.OffNwTos] = ip[1]
+	copy(k[steer.OffNwSrc:steer.OffNwSrc+4], ip[12:16])
+	copy(k[steer.OffNwDst:steer.OffNwDst+4], ip[16:20])
+	lay.L3, lay.L3Type = l3, L3IPv4
+	frag := binary.BigEndian.Uint16(ip[6:])
+	if frag&(ipv4FlagMF|ipv4FragOffset) != 0 {
+		k[steer.OffNwFrag] = steer.FragAny
+		if frag&ipv4FragOffset != 0 {
+			k[steer.OffNwFrag] |= steer.FragLater
+			return ParseOK
+		}
+	}
+	if proto == ipProtoICMP {
+		if totLen-hlen >= icmpMinLen {
+			k[steer.OffTpSrc+1] = ip[hlen]
+			k[steer.OffTpDst+1] = ip[hlen+1]
+			lay.L4, lay.L4Type = l3+hlen, L4ICMP
+		}
+		return ParseOK
+	}
+	extractTCPUDP(ip[hlen:totLen], proto, l3+hlen, k, lay)
+	return ParseOK
+}
+
+func extractIPv6(frame []byte, l3 int, k *Key, lay *Layout) ParseStatus {
+	if l3 > len(frame) {
+		return ParseMalformed
+	}
+	ip := frame[l3:]
+	if len(ip) < ipv6HeaderLen {
+		return ParseMalformed
+	}
+	end := ipv6HeaderLen + int(binary.BigEndian.Uint16(ip[4:]))
+	if end > len(ip) {
+		return ParseMalformed
+	}
+	proto := ip[6]
+	k[steer.OffNwProto] = proto
+	k[steer.OffNwTos] = ip[0]<<4 | ip[1]>>4
+	copy(k[steer.OffNwSrc:steer.OffNwSrc+16], ip[8:24])
+	copy(k[steer.OffNwDst:steer.OffNwDst+16], ip[24:40])
+	lay.L3, lay.L3Type = l3, L3IPv6
+	if proto == ipProtoICMPv6 {
+		if end-ipv6HeaderLen >= icmpMinLen {
+			k[steer.OffTpSrc+1] = ip[ipv6HeaderLen]
+			k[steer.OffTpDst+1] = ip[ipv6HeaderLen+1]
+			lay.L4, lay.L4Type = l3+ipv6HeaderLen, L4ICMP
+		}
+		return ParseOK
+	}
+	extractTCPUDP(ip[ipv6HeaderLen:end], proto, l3+ipv6HeaderLen, k, lay)
+	return ParseOK
+}
+
+// extractTCPUDP reads the ports of a TCP or UDP header at the start of
+// payload (the IP payload, bounded by the IP length), which starts at frame
+// offset l4.
+func extractTCPUDP(payload []byte, proto uint8, l4 int, k *Key, lay *Layout) {
+	switch proto {
+	case ipProtoTCP:
+		if len(payload) < tcpMinLen {
+			return
+		}
+		doff := int(payload[12]>>4) * 4
+		if doff < tcpMinLen || doff > len(payload) {
+			return
+		}
+		lay.L4Type = L4TCP
+	case ipProtoUDP:
+		if len(payload) < udpHeaderLen {
+			return
+		}
+		lay.L4Type = L4UDP
+	default:
+		return
+	}
+	copy(k[steer.OffTpSrc:steer.OffTpSrc+4], payload[0:4])
+	lay.L4 = l4
+}
+
+func extractARP(frame []byte, l3 int, k *Key, lay *Layout) {
+	if l3 > len(frame) {
+		return
+	}
+	arp := frame[l3:]
+	if len(arp) < arpEthIPv4Len ||
+		binary.BigEndian.Uint16(arp[0:]) != 1 || binary.BigEndian.Uint16(arp[2:]) != etherTypeIPv4 ||
+		arp[4] != 6 || arp[5] != 4 {
+		return
+	}
+	k[steer.OffNwProto] = arp[7]
+	copy(k[steer.OffNwSrc:steer.OffNwSrc+4], arp[14:18])
+	copy(k[steer.OffNwDst:steer.OffNwDst+4], arp[24:28])
+	lay.L3, lay.L3Type = l3, L3ARP
+}

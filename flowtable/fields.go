@@ -1,0 +1,775 @@
+package flowtable
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/bits"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/xvs-project/xvs/flowtable/steer"
+)
+
+// Field is one field of a match in its text form: Name=Value, or a
+// shorthand such as "udp" with an empty Value.
+type Field struct {
+	Name  string
+	Value string // "" for a shorthand
+}
+
+// MaxPortNameLen is the longest port name, in bytes (IFNAMSIZ-1, as Linux).
+const MaxPortNameLen = 15
+
+// CheckPortName reports whether name can name a port in a flow: 1 to 15
+// bytes, not "." or "..", and none of NUL, whitespace, '/', ',', ':' or '='
+// (the characters Linux refuses in a netdev name, plus the flow syntax's
+// separators); "in_port" is reserved, as in OVS. The error wraps ErrInvalid.
+func CheckPortName(name string) error {
+	if msg := portNameProblem(name); msg != "" {
+		return fmt.Errorf("port name %q: %s: %w", name, msg, ErrInvalid)
+	}
+	return nil
+}
+
+func portNameProblem(name string) string {
+	switch {
+	case name == "":
+		return "empty"
+	case len(name) > MaxPortNameLen:
+		return fmt.Sprintf("longer than %d bytes", MaxPortNameLen)
+	case name == "." || name == "..":
+		return "not a name"
+	case name == "in_port":
+		return "reserved (output:in_port sends back out of the input port)"
+	}
+	if i := strings.IndexAny(name, "\x00 \t\n\v\f\r/,:="); i >= 0 {
+		return fmt.Sprintf("contains %q", name[i])
+	}
+	return ""
+}
+
+// fieldGroup is the piece of the key a match field sets. Two fields of the
+// same group in one match are an error even if they agree (tp_dst twice,
+// nw_src and arp_spa); shorthands have no group and may repeat or overlap
+// dl_type and nw_proto as long as they agree.
+type fieldGroup uint8
+
+const (
+	groupNone fieldGroup = iota
+	groupInPort
+	groupDlSrc
+	groupDlDst
+	groupDlType
+	groupVlanVID
+	groupVlanPCP
+	groupNwSrc
+	groupNwDst
+	groupNwProto
+	groupNwTos
+	groupTpSrc
+	groupTpDst
+)
+
+// matchField describes one match field of the text syntax.
+type matchField struct {
+	name  string
+	group fieldGroup
+	// Shorthands (ip, tcp, ...) set dl_type and, if nwProto >= 0, nw_proto.
+	short   bool
+	dlType  uint16
+	nwProto int
+	// set parses a value into k and m (zero on entry) and returns what is
+	// wrong with it, or "".
+	set func(v string, k, m *Key) string
+	// prereq is what the rest of the match must say for the field to be
+	// allowed; needs says it in words for the error ("udp or tcp").
+	prereq func(m *Match) bool
+	needs  string
+}
+
+var matchFields = []*matchField{
+	{name: "ip", short: true, dlType: etherTypeIPv4, nwProto: -1},
+	{name: "ipv6", short: true, dlType: etherTypeIPv6, nwProto: -1},
+	{name: "arp", short: true, dlType: etherTypeARP, nwProto: -1},
+	{name: "icmp", short: true, dlType: etherTypeIPv4, nwProto: ipProtoICMP},
+	{name: "tcp", short: true, dlType: etherTypeIPv4, nwProto: ipProtoTCP},
+	{name: "udp", short: true, dlType: etherTypeIPv4, nwProto: ipProtoUDP},
+	{name: "icmp6", short: true, dlType: etherTypeIPv6, nwProto: ipProtoICMPv6},
+	{name: "tcp6", short: true, dlType: etherTypeIPv6, nwProto: ipProtoTCP},
+	{name: "udp6", short: true, dlType: etherTypeIPv6, nwProto: ipProtoUDP},
+
+	{name: "in_port", group: groupInPort}, // held by name in Match.InPort
+	{name: "dl_src", group: groupDlSrc, set: setMAC(steer.OffDlSrc)},
+	{name: "dl_dst", group: groupDlDst, set: setMAC(steer.OffDlDst)},
+	{name: "dl_type", group: groupDlType, set: setUint(steer.OffDlType, 2, 0xffff)},
+	{name: "dl_vlan", group: groupVlanVID, set: setDlVlan},
+	{name: "dl_vlan_pcp", group: groupVlanPCP, set: setDlVlanPCP},
+
+	{name: "nw_src", group: groupNwSrc, set: setIPv4(steer.OffNwSrc), prereq: matchIsIPv4OrARP, needs: "ip or arp"},
+	{name: "nw_dst", group: groupNwDst, set: setIPv4(steer.OffNwDst), prereq: matchIsIPv4OrARP, needs: "ip or arp"},
+	{name: "nw_proto", group: groupNwProto, set: setUint(steer.OffNwProto, 1, 0xff), prereq: matchIsL3, needs: "ip, ipv6 or arp"},
+	{name: "nw_tos", group: groupNwTos, set: setNwTos, prereq: matchIsIP, needs: "ip or ipv6"},
+	{name: "ip_dscp", group: groupNwTos, set: setIPDSCP, prereq: matchIsIP, needs: "ip or ipv6"},
+	{name: "ipv6_src", group: groupNwSrc, set: setIPv6(steer.OffNwSrc), prereq: matchIsIPv6, needs: "ipv6"},
+	{name: "ipv6_dst", group: groupNwDst, set: setIPv6(steer.OffNwDst), prereq: matchIsIPv6, needs: "ipv6"},
+	{name: "arp_spa", group: groupNwSrc, set: setIPv4(steer.OffNwSrc), prereq: matchIsARP, needs: "arp"},
+	{name: "arp_tpa", group: groupNwDst, set: setIPv4(steer.OffNwDst), prereq: matchIsARP, needs: "arp"},
+	{name: "arp_op", group: groupNwProto, set: setUint(steer.OffNwProto, 1, 0xff), prereq: matchIsARP, needs: "arp"},
+
+	{name: "tp_src", group: groupTpSrc, set: setTpPort(steer.OffTpSrc), prereq: matchIsTCPUDP, needs: "udp or tcp"},
+	{name: "tp_dst", group: groupTpDst, set: setTpPort(steer.OffTpDst), prereq: matchIsTCPUDP, needs: "udp or tcp"},
+	{name: "icmp_type", group: groupTpSrc, set: setICMP(steer.OffTpSrc), prereq: matchIsICMP, needs: "icmp or icmp6"},
+	{name: "icmp_code", group: groupTpDst, set: setICMP(steer.OffTpDst), prereq: matchIsICMP, needs: "icmp or icmp6"},
+}
+
+var matchFieldByName = func() map[string]*matchField {
+	m := make(map[string]*matchField, len(matchFields))
+	for _, f := range matchFields {
+		m[f.name] = f
+	}
+	return m
+}()
+
+// Prerequisites, on the final match.
+
+func matchDlType(m *Match) (uint16, bool) {
+	if binary.BigEndian.Uint16(m.Mask[steer.OffDlType:]) != 0xffff {
+		return 0, false
+	}
+	return binary.BigEndian.Uint16(m.Key[steer.OffDlType:]), true
+}
+
+func matchNwProto(m *Match) (uint8, bool) {
+	return m.Key[steer.OffNwProto], m.Mask[steer.OffNwProto] == 0xff
+}
+
+func matchIsDlType(m *Match, t uint16) bool {
+	dt, ok := matchDlType(m)
+	return ok && dt == t
+}
+
+func matchIsIPv4(m *Match) bool      { return matchIsDlType(m, etherTypeIPv4) }
+func matchIsIPv6(m *Match) bool      { return matchIsDlType(m, etherTypeIPv6) }
+func matchIsARP(m *Match) bool       { return matchIsDlType(m, etherTypeARP) }
+func matchIsIP(m *Match) bool        { return matchIsIPv4(m) || matchIsIPv6(m) }
+func matchIsIPv4OrARP(m *Match) bool { return matchIsIPv4(m) || matchIsARP(m) }
+func matchIsL3(m *Match) bool        { return matchIsIP(m) || matchIsARP(m) }
+
+func matchIsProto(m *Match, p uint8) bool {
+	np, ok := matchNwProto(m)
+	return ok && np == p && matchIsIP(m)
+}
+
+func matchIsTCPUDP(m *Match) bool {
+	return matchIsProto(m, ipProtoTCP) || matchIsProto(m, ipProtoUDP)
+}
+
+func matchIsICMP(m *Match) bool {
+	np, ok := matchNwProto(m)
+	return ok && (matchIsIPv4(m) && np == ipProtoICMP || matchIsIPv6(m) && np == ipProtoICMPv6)
+}
+
+// Value syntax.
+
+// parseNum parses a decimal number or, with a 0x prefix, a hex one.
+func parseNum(s string, max uint64) (uint64, string) {
+	base, digits := 10, s
+	if len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
+		base, digits = 16, s[2:]
+	}
+	v, err := strconv.ParseUint(digits, base, 64)
+	if err != nil {
+		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+			return 0, fmt.Sprintf("out of range 0..%d", max)
+		}
+		return 0, "not a number"
+	}
+	if v > max {
+		return 0, fmt.Sprintf("out of range 0..%d", max)
+	}
+	return v, ""
+}
+
+func parseMAC(s string) ([6]byte, bool) {
+	var mac [6]byte
+	parts := strings.Split(s, ":")
+	if len(parts) != 6 {
+		return mac, false
+	}
+	for i, p := range parts {
+		if len(p) < 1 || len(p) > 2 {
+			return mac, false
+		}
+		v, err := strconv.ParseUint(p, 16, 8)
+		if err != nil {
+			return mac, false
+		}
+		mac[i] = byte(v)
+	}
+	return mac, true
+}
+
+func parseIPv4(s string) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() {
+		return netip.Addr{}, false
+	}
+	return a, true
+}
+
+// parseAddrMasked parses ADDR, ADDR/PREFIXLEN or ADDR/MASK for an address of
+// n bytes (4 or 16) into value and mask.
+func parseAddrMasked(s string, n int) (val, mask [16]byte, msg string) {
+	addrStr, maskStr, masked := strings.Cut(s, "/")
+	kind := "IPv4"
+	if n == 16 {
+		kind = "IPv6"
+	}
+	a, err := netip.ParseAddr(addrStr)
+	if err != nil || (n == 4) != a.Is4() || a.Zone() != "" {
+		return val, mask, "not an " + kind + " address"
+	}
+	copy(val[:], a.AsSlice())
+	switch {
+	case !masked:
+		for i := range n {
+			mask[i] = 0xff
+		}
+	case maskStr != "" && strings.Trim(maskStr, "0123456789") == "":
+		plen, err := strconv.Atoi(maskStr)
+		if err != nil || plen > n*8 {
+			return val, mask, fmt.Sprintf("prefix length out of range 0..%d", n*8)
+		}
+		for i := range plen {
+			mask[i/8] |= 0x80 >> (i % 8)
+		}
+	default:
+		ma, err := netip.ParseAddr(maskStr)
+		if err != nil || (n == 4) != ma.Is4() || ma.Zone() != "" {
+			return val, mask, "not an " + kind + " mask"
+		}
+		copy(mask[:], ma.AsSlice())
+	}
+	for i := range val {
+		val[i] &= mask[i]
+	}
+	return val, mask, ""
+}
+
+func setMAC(off int) func(v string, k, m *Key) string {
+	return func(v string, k, m *Key) string {
+		addr, maskStr, masked := strings.Cut(v, "/")
+		val, ok := parseMAC(addr)
+		if !ok {
+			return "not a MAC address"
+		}
+		mask := [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+		if masked {
+			if mask, ok = parseMAC(maskStr); !ok {
+				return "not a MAC mask"
+			}
+		}
+		for i := range 6 {
+			k[off+i] = val[i] & mask[i]
+			m[off+i] = mask[i]
+		}
+		return ""
+	}
+}
+
+func setIPv4(off int) func(v string, k, m *Key) string {
+	return func(v string, k, m *Key) string {
+		val, mask, msg := parseAddrMasked(v, 4)
+		copy(k[off:off+4], val[:4])
+		copy(m[off:off+4], mask[:4])
+		return msg
+	}
+}
+
+func setIPv6(off int) func(v string, k, m *Key) string {
+	return func(v string, k, m *Key) string {
+		val, mask, msg := parseAddrMasked(v, 16)
+		copy(k[off:off+16], val[:])
+		copy(m[off:off+16], mask[:])
+		return msg
+	}
+}
+
+// putUint stores v in n bytes (1 or 2) at off, big-endian.
+func putUint(k *Key, off, n int, v uint64) {
+	if n == 1 {
+		k[off] = byte(v)
+		return
+	}
+	binary.BigEndian.PutUint16(k[off:], uint16(v))
+}
+
+// setUint is an exact match on an n-byte number up to max.
+func setUint(off, n int, max uint64) func(v string, k, m *Key) string {
+	return func(v string, k, m *Key) string {
+		x, msg := parseNum(v, max)
+		if msg != "" {
+			return msg
+		}
+		putUint(k, off, n, x)
+		putUint(m, off, n, 1<<(8*n)-1)
+		return ""
+	}
+}
+
+func setTpPort(off int) func(v string, k, m *Key) string {
+	return func(v string, k, m *Key) string {
+		vs, ms, masked := strings.Cut(v, "/")
+		x, msg := parseNum(vs, 0xffff)
+		if msg != "" {
+			return msg
+		}
+		mask := uint64(0xffff)
+		if masked {
+			if mask, msg = parseNum(ms, 0xffff); msg != "" {
+				return "mask " + msg
+			}
+		}
+		putUint(k, off, 2, x&mask)
+		putUint(m, off, 2, mask)
+		return ""
+	}
+}
+
+// setICMP: the ICMP type and code are one byte, stored as a 16-bit field
+// (tp_src / tp_dst) whose high byte is zero.
+func setICMP(off int) func(v string, k, m *Key) string {
+	return func(v string, k, m *Key) string {
+		x, msg := parseNum(v, 0xff)
+		if msg != "" {
+			return msg
+		}
+		putUint(k, off, 2, x)
+		putUint(m, off, 2, 0xffff)
+		return ""
+	}
+}
+
+// vlanNone is dl_vlan's value for "no VLAN tag", as in OVS.
+const vlanNone = 0xffff
+
+func setDlVlan(v string, k, m *Key) string {
+	x, msg := parseNum(v, 0xffff)
+	if msg == "" && x > 0x0fff && x != vlanNone {
+		msg = "out of range 0..4095"
+	}
+	if msg != "" {
+		return msg + " (or 0xffff for no VLAN)"
+	}
+	if x == vlanNone {
+		putUint(m, steer.OffVlanTCI, 2, 0xffff)
+		return ""
+	}
+	putUint(k, steer.OffVlanTCI, 2, steer.VlanPresent|x)
+	putUint(m, steer.OffVlanTCI, 2, steer.VlanPresent|0x0fff)
+	return ""
+}
+
+func setDlVlanPCP(v string, k, m *Key) string {
+	x, msg := parseNum(v, 7)
+	if msg != "" {
+		return msg
+	}
+	putUint(k, steer.OffVlanTCI, 2, x<<13|steer.VlanPresent)
+	putUint(m, steer.OffVlanTCI, 2, 0xe000|steer.VlanPresent)
+	return ""
+}
+
+// nwTosMask is the part of nw_tos a match can select: the DSCP bits, as in
+// OVS (the ECN bits are not matchable).
+const nwTosMask = 0xfc
+
+func setNwTos(v string, k, m *Key) string {
+	x, msg := parseNum(v, 0xff)
+	if msg != "" {
+		return msg
+	}
+	if x&^nwTosMask != 0 {
+		return "the low 2 bits (ECN) must be zero"
+	}
+	k[steer.OffNwTos], m[steer.OffNwTos] = byte(x), nwTosMask
+	return ""
+}
+
+func setIPDSCP(v string, k, m *Key) string {
+	x, msg := parseNum(v, 63)
+	if msg != "" {
+		return msg
+	}
+	k[steer.OffNwTos], m[steer.OffNwTos] = byte(x<<2), nwTosMask
+	return ""
+}
+
+// Printing.
+
+// Fields returns the match as fields in canonical order: the shorthand (or
+// dl_type and nw_proto when none fits), in_port, dl_vlan, dl_vlan_pcp,
+// dl_src, dl_dst, the L3 addresses (nw_*, arp_* or ipv6_* after dl_type),
+// nw_proto or arp_op, nw_tos, then tp_* or icmp_*. Values are canonical: a
+// full mask is left out, a prefix mask is written /N, any other mask in
+// full. An empty match has no fields. For a match that passes Check,
+// ParseMatch of the fields joined with commas gives the same match back.
+func (m *Match) Fields() []Field {
+	var fs []Field
+	add := func(name, value string) { fs = append(fs, Field{name, value}) }
+	dlType, dlExact := matchDlType(m)
+	proto, protoExact := matchNwProto(m)
+	protoShown := false
+
+	switch {
+	case dlExact && (dlType == etherTypeIPv4 || dlType == etherTypeIPv6 || dlType == etherTypeARP):
+		name := shorthandName(dlType, proto, protoExact)
+		protoShown = name != "ip" && name != "ipv6" && name != "arp"
+		add(name, "")
+	case !isZero(m.Mask[steer.OffDlType : steer.OffDlType+2]):
+		add("dl_type", fmtDlType(m))
+	}
+	if m.InPort != "" {
+		add("in_port", m.InPort)
+	}
+	tci := binary.BigEndian.Uint16(m.Key[steer.OffVlanTCI:])
+	switch tmask := binary.BigEndian.Uint16(m.Mask[steer.OffVlanTCI:]); {
+	case tmask == 0:
+	case tmask == 0xffff && tci == 0:
+		add("dl_vlan", "0xffff")
+	case tmask == 0x1fff && tci&steer.VlanPresent != 0:
+		add("dl_vlan", strconv.Itoa(int(tci&0x0fff)))
+	case tmask == 0xffff && tci&steer.VlanPresent != 0:
+		add("dl_vlan", strconv.Itoa(int(tci&0x0fff)))
+		add("dl_vlan_pcp", strconv.Itoa(int(tci>>13)))
+	case tmask == 0xf000 && tci&steer.VlanPresent != 0:
+		add("dl_vlan_pcp", strconv.Itoa(int(tci>>13)))
+	default:
+		// Not expressible with dl_vlan and dl_vlan_pcp (Check refuses it).
+		add("vlan_tci", fmtUintMasked(m, steer.OffVlanTCI, 2))
+	}
+	if s := fmtMACMasked(m, steer.OffDlSrc); s != "" {
+		add("dl_src", s)
+	}
+	if s := fmtMACMasked(m, steer.OffDlDst); s != "" {
+		add("dl_dst", s)
+	}
+	srcName, dstName, n := "nw_src", "nw_dst", 4
+	switch {
+	case dlExact && dlType == etherTypeIPv6:
+		srcName, dstName, n = "ipv6_src", "ipv6_dst", 16
+	case dlExact && dlType == etherTypeARP:
+		srcName, dstName = "arp_spa", "arp_tpa"
+	}
+	if s := fmtAddrMasked(m, steer.OffNwSrc, n); s != "" {
+		add(srcName, s)
+	}
+	if s := fmtAddrMasked(m, steer.OffNwDst, n); s != "" {
+		add(dstName, s)
+	}
+	if m.Mask[steer.OffNwProto] != 0 && !protoShown {
+		name := "nw_proto"
+		if dlExact && dlType == etherTypeARP {
+			name = "arp_op"
+		}
+		add(name, fmtUintMasked(m, steer.OffNwProto, 1))
+	}
+	if tmask := m.Mask[steer.OffNwTos]; tmask != 0 {
+		if tmask == nwTosMask {
+			add("nw_tos", strconv.Itoa(int(m.Key[steer.OffNwTos])))
+		} else {
+			add("nw_tos", fmt.Sprintf("%d/0x%02x", m.Key[steer.OffNwTos], tmask))
+		}
+	}
+	tpSrc, tpDst := "tp_src", "tp_dst"
+	if matchIsICMP(m) {
+		tpSrc, tpDst = "icmp_type", "icmp_code"
+	}
+	if !isZero(m.Mask[steer.OffTpSrc : steer.OffTpSrc+2]) {
+		add(tpSrc, fmtUintMasked(m, steer.OffTpSrc, 2))
+	}
+	if !isZero(m.Mask[steer.OffTpDst : steer.OffTpDst+2]) {
+		add(tpDst, fmtUintMasked(m, steer.OffTpDst, 2))
+	}
+	if m.Mask[steer.OffNwFrag] != 0 {
+		add("nw_frag", fmtUintMasked(m, steer.OffNwFrag, 1)) // Check refuses it
+	}
+	return fs
+}
+
+func shorthandName(dlType uint16, proto uint8, protoExact bool) string {
+	switch dlType {
+	case etherTypeARP:
+		return "arp"
+	case etherTypeIPv4:
+		if protoExact {
+			switch proto {
+			case ipProtoICMP:
+				return "icmp"
+			case ipProtoTCP:
+				return "tcp"
+			case ipProtoUDP:
+				return "udp"
+			}
+		}
+		return "ip"
+	default:
+		if protoExact {
+			switch proto {
+			case ipProtoICMPv6:
+				return "icmp6"
+			case ipProtoTCP:
+				return "tcp6"
+			case ipProtoUDP:
+				return "udp6"
+			}
+		}
+		return "ipv6"
+	}
+}
+
+// String returns the match in canonical text form (see Fields), e.g.
+// "udp,in_port=p0,tp_dst=7999"; "" for a match that matches everything.
+func (m *Match) String() string {
+	var b strings.Builder
+	for i, f := range m.Fields() {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(f.Name)
+		if f.Value != "" {
+			b.WriteByte('=')
+			b.WriteString(f.Value)
+		}
+	}
+	return b.String()
+}
+
+func isZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func isOnes(b []byte) bool {
+	for _, c := range b {
+		if c != 0xff {
+			return false
+		}
+	}
+	return true
+}
+
+// prefixLen returns the length of mask as a prefix, or -1 if it is not one.
+func prefixLen(mask []byte) int {
+	n := 0
+	for i, c := range mask {
+		if c == 0xff {
+			n += 8
+			continue
+		}
+		l := bits.LeadingZeros8(^c)
+		if c != byte(0xff<<(8-l)) || !isZero(mask[i+1:]) {
+			return -1
+		}
+		return n + l
+	}
+	return n
+}
+
+func getUint(k *Key, off, n int) uint64 {
+	if n == 1 {
+		return uint64(k[off])
+	}
+	return uint64(binary.BigEndian.Uint16(k[off:]))
+}
+
+// fmtUintMasked formats an n-byte number: decimal under a full mask,
+// 0xVALUE/0xMASK otherwise.
+func fmtUintMasked(m *Match, off, n int) string {
+	v, mask := getUint(&m.Key, off, n), getUint(&m.Mask, off, n)
+	if mask != 1<<(8*n)-1 {
+		return fmt.Sprintf("0x%x/0x%x", v, mask)
+	}
+	return strconv.FormatUint(v, 10)
+}
+
+func fmtDlType(m *Match) string {
+	v, mask := getUint(&m.Key, steer.OffDlType, 2), getUint(&m.Mask, steer.OffDlType, 2)
+	if mask != 0xffff {
+		return fmt.Sprintf("0x%04x/0x%04x", v, mask) // Check refuses it
+	}
+	return fmt.Sprintf("0x%04x", v)
+}
+
+func fmtMAC(mac []byte) string {
+	return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5])
+}
+
+func fmtMACMasked(m *Match, off int) string {
+	mask := m.Mask[off : off+6]
+	switch {
+	case isZero(mask):
+		return ""
+	case isOnes(mask):
+		return fmtMAC(m.Key[off : off+6])
+	}
+	return fmtMAC(m.Key[off:off+6]) + "/" + fmtMAC(mask)
+}
+
+// fmtAddrMasked formats the n-byte address at off; bytes past n are not
+// looked at (Check refuses a mask there for IPv4 and ARP).
+func fmtAddrMasked(m *Match, off, n int) string {
+	mask := m.Mask[off : off+n]
+	if isZero(mask) {
+		return ""
+	}
+	addr, _ := netip.AddrFromSlice(m.Key[off : off+n])
+	switch l := prefixLen(mask); l {
+	case n * 8:
+		return addr.String()
+	case -1:
+		ma, _ := netip.AddrFromSlice(mask)
+		return addr.String() + "/" + ma.String()
+	default:
+		return addr.String() + "/" + strconv.Itoa(l)
+	}
+}
+
+// Checks on the model.
+
+// Check reports whether m is a match the text syntax can express, which is
+// what the classifiers and the XDP program can match: Key has no bit outside
+// Mask; InPort is "" or a valid port name and the in_port bytes of the mask
+// are zero; dl_type and nw_proto are matched exactly or not at all; the VLAN
+// TCI mask is one that dl_vlan and dl_vlan_pcp produce; nw_tos is matched on
+// its DSCP bits; an IPv4 or ARP address uses only the first 4 bytes; ICMP
+// type and code are exact one-byte values; nw_frag and padding are not
+// matched; and every field's prerequisites hold (tp_dst needs udp or tcp,
+// and so on). The error is a *ParseError naming the field, Column 0.
+func (m *Match) Check() error {
+	fail := func(field, format string, args ...any) error {
+		return &ParseError{Field: field, Msg: fmt.Sprintf(format, args...)}
+	}
+	var masked Key
+	m.Key.And(&m.Mask, &masked)
+	if masked != m.Key {
+		return fail("", "match key has bits outside its mask")
+	}
+	if m.InPort != "" {
+		if msg := portNameProblem(m.InPort); msg != "" {
+			return fail("in_port", "bad value %q for in_port: %s", m.InPort, msg)
+		}
+	}
+	if !isZero(m.Mask[steer.OffInPort : steer.OffInPort+4]) {
+		return fail("in_port", "in_port is matched by name, not in the mask")
+	}
+	if m.Mask[steer.OffNwFrag] != 0 {
+		return fail("nw_frag", "nw_frag is not matchable")
+	}
+	if m.Mask[steer.OffNwFrag+1] != 0 || !isZero(m.Mask[steer.OffTpDst+2:]) {
+		return fail("", "mask covers padding bytes")
+	}
+	if dm := binary.BigEndian.Uint16(m.Mask[steer.OffDlType:]); dm != 0 && dm != 0xffff {
+		return fail("dl_type", "dl_type mask %#04x: dl_type is matched exactly or not at all", dm)
+	}
+	if pm := m.Mask[steer.OffNwProto]; pm != 0 && pm != 0xff {
+		return fail("nw_proto", "nw_proto mask %#02x: nw_proto is matched exactly or not at all", pm)
+	}
+	tci, tmask := binary.BigEndian.Uint16(m.Key[steer.OffVlanTCI:]), binary.BigEndian.Uint16(m.Mask[steer.OffVlanTCI:])
+	switch {
+	case tmask == 0, tmask == 0xffff && tci == 0:
+	case (tmask == 0x1fff || tmask == 0xf000 || tmask == 0xffff) && tci&steer.VlanPresent != 0:
+	default:
+		return fail("dl_vlan", "vlan_tci %#04x/%#04x is not expressible with dl_vlan and dl_vlan_pcp", tci, tmask)
+	}
+	if tm := m.Mask[steer.OffNwTos]; tm != 0 && tm != nwTosMask {
+		return fail("nw_tos", "nw_tos mask %#02x: only the DSCP bits (0xfc) are matchable", tm)
+	}
+	names := canonicalNames(m)
+	if !matchIsIPv6(m) {
+		for _, off := range []int{steer.OffNwSrc, steer.OffNwDst} {
+			if !isZero(m.Mask[off+4 : off+16]) {
+				name := names.src
+				if off == steer.OffNwDst {
+					name = names.dst
+				}
+				return fail(name, "%s mask covers more than an IPv4 address", name)
+			}
+		}
+	}
+	if matchIsICMP(m) {
+		for _, off := range []int{steer.OffTpSrc, steer.OffTpDst} {
+			v, mask := binary.BigEndian.Uint16(m.Key[off:]), binary.BigEndian.Uint16(m.Mask[off:])
+			if mask != 0 && (mask != 0xffff || v > 0xff) {
+				name := names.tpSrc
+				if off == steer.OffTpDst {
+					name = names.tpDst
+				}
+				return fail(name, "%s must be an exact value 0..255", name)
+			}
+		}
+	}
+	for _, r := range []struct {
+		name string
+		off  int
+		n    int
+	}{
+		{names.src, steer.OffNwSrc, 16},
+		{names.dst, steer.OffNwDst, 16},
+		{names.proto, steer.OffNwProto, 1},
+		{"nw_tos", steer.OffNwTos, 1},
+		{names.tpSrc, steer.OffTpSrc, 2},
+		{names.tpDst, steer.OffTpDst, 2},
+	} {
+		if isZero(m.Mask[r.off : r.off+r.n]) {
+			continue
+		}
+		if f := matchFieldByName[r.name]; !f.prereq(m) {
+			return fail(r.name, "%s requires %s", r.name, f.needs)
+		}
+	}
+	return nil
+}
+
+// fieldNames are the names Fields gives the shared parts of the key.
+type fieldNames struct{ src, dst, proto, tpSrc, tpDst string }
+
+func canonicalNames(m *Match) fieldNames {
+	n := fieldNames{"nw_src", "nw_dst", "nw_proto", "tp_src", "tp_dst"}
+	switch {
+	case matchIsIPv6(m):
+		n.src, n.dst = "ipv6_src", "ipv6_dst"
+	case matchIsARP(m):
+		n.src, n.dst, n.proto = "arp_spa", "arp_tpa", "arp_op"
+	}
+	if matchIsICMP(m) {
+		n.tpSrc, n.tpDst = "icmp_type", "icmp_code"
+	}
+	return n
+}
+
+// Covers reports whether m, used as a filter, selects other: every key bit
+// m matches is matched by other too, with the same value, and other's
+// in_port is m's when m names one. This is OVS's non-strict rule for
+// del-flows and dump-flows: the empty match covers every match, and a match
+// covers itself.
+func (m *Match) Covers(other *Match) bool {
+	if m.InPort != "" && m.InPort != other.InPort {
+		return false
+	}
+	for i := 0; i < steer.KeyLen; i += 8 {
+		mm := binary.LittleEndian.Uint64(m.Mask[i:])
+		om := binary.LittleEndian.Uint64(other.Mask[i:])
+		mk := binary.LittleEndian.Uint64(m.Key[i:])
+		ok := binary.LittleEndian.Uint64(other.Key[i:])
+		if mm&^om != 0 || ok&mm != mk {
+			return false
+		}
+	}
+	return true
+}

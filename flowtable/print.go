@@ -1,0 +1,143 @@
+package flowtable
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// FlowStats are the counters FormatFlow prints with a flow.
+type FlowStats struct {
+	Packets  uint64
+	Bytes    uint64
+	Duration time.Duration // since the flow was installed
+	IdleAge  time.Duration // since its last packet (or its install)
+}
+
+// String returns the flow in canonical add-flow syntax, as one word with no
+// spaces: cookie (if not zero), idle_timeout and hard_timeout (if not
+// zero), priority, the match (see Match.Fields) and actions, e.g.
+//
+//	priority=100,udp,in_port=p0,tp_dst=7999,actions=mod_tp_dst:7998,output:p1
+//
+// ID is not part of it. For a flow that passes Check, ParseFlow(f.String())
+// gives f back.
+func (f *Flow) String() string {
+	var b strings.Builder
+	if f.Cookie != 0 {
+		fmt.Fprintf(&b, "cookie=%#x,", f.Cookie)
+	}
+	writeTimeouts(&b, f, ",")
+	b.WriteString("priority=")
+	b.WriteString(strconv.Itoa(int(f.Priority)))
+	if m := f.Match.String(); m != "" {
+		b.WriteByte(',')
+		b.WriteString(m)
+	}
+	b.WriteString(",actions=")
+	b.WriteString(FormatActions(f.Actions))
+	return b.String()
+}
+
+func writeTimeouts(b *strings.Builder, f *Flow, sep string) {
+	if f.IdleTimeout != 0 {
+		fmt.Fprintf(b, "idle_timeout=%d%s", f.IdleTimeout, sep)
+	}
+	if f.HardTimeout != 0 {
+		fmt.Fprintf(b, "hard_timeout=%d%s", f.HardTimeout, sep)
+	}
+}
+
+// FormatFlow returns f as a line of ovs-ofctl dump-flows output, e.g.
+//
+//	cookie=0x0, duration=1.234s, table=0, n_packets=10, n_bytes=640, idle_age=2, priority=100,udp,tp_dst=7999 actions=output:p1
+//
+// (with a leading space, as OVS prints it). With st nil the counters are
+// left out. ParseFlow reads the line back: it ignores the counters.
+func FormatFlow(f *Flow, st *FlowStats) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, " cookie=%#x, ", f.Cookie)
+	if st != nil {
+		fmt.Fprintf(&b, "duration=%.3fs, ", st.Duration.Seconds())
+	}
+	b.WriteString("table=0, ")
+	if st != nil {
+		fmt.Fprintf(&b, "n_packets=%d, n_bytes=%d, ", st.Packets, st.Bytes)
+	}
+	writeTimeouts(&b, f, ", ")
+	if st != nil {
+		fmt.Fprintf(&b, "idle_age=%d, ", int64(st.IdleAge/time.Second))
+	}
+	b.WriteString("priority=")
+	b.WriteString(strconv.Itoa(int(f.Priority)))
+	if m := f.Match.String(); m != "" {
+		b.WriteByte(',')
+		b.WriteString(m)
+	}
+	b.WriteString(" actions=")
+	b.WriteString(FormatActions(f.Actions))
+	return b.String()
+}
+
+// FormatActions returns an action list as it follows actions=: the actions
+// joined with commas, or "drop" for the empty list.
+func FormatActions(acts []Action) string {
+	if len(acts) == 0 {
+		return "drop"
+	}
+	var b strings.Builder
+	for i, a := range acts {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(FormatAction(a))
+	}
+	return b.String()
+}
+
+// FormatAction returns one action in canonical form: output:PORT, in_port,
+// kernel, strip_vlan, dec_ttl, or the mod_* form (set_field is written as
+// the mod_* action it means), e.g. "mod_tp_dst:7998".
+func FormatAction(a Action) string {
+	name := actionName(a.Type)
+	switch a.Type {
+	case ActOutput:
+		return name + ":" + a.Port
+	case ActSetDlSrc, ActSetDlDst:
+		return name + ":" + fmtMAC(a.MAC[:])
+	case ActSetNwSrc, ActSetNwDst:
+		return name + ":" + a.Addr.String()
+	case ActSetNwTos, ActSetTpSrc, ActSetTpDst, ActSetVlanVID, ActSetVlanPCP:
+		return name + ":" + strconv.Itoa(int(a.Value))
+	case ActPushVLAN:
+		return fmt.Sprintf("%s:%#04x", name, a.Value)
+	}
+	return name
+}
+
+var actionNames = [...]string{
+	ActOutput:     "output",
+	ActInPort:     "in_port",
+	ActKernel:     "kernel",
+	ActSetDlSrc:   "mod_dl_src",
+	ActSetDlDst:   "mod_dl_dst",
+	ActSetNwSrc:   "mod_nw_src",
+	ActSetNwDst:   "mod_nw_dst",
+	ActSetNwTos:   "mod_nw_tos",
+	ActSetTpSrc:   "mod_tp_src",
+	ActSetTpDst:   "mod_tp_dst",
+	ActPushVLAN:   "push_vlan",
+	ActSetVlanVID: "mod_vlan_vid",
+	ActSetVlanPCP: "mod_vlan_pcp",
+	ActStripVLAN:  "strip_vlan",
+	ActDecTTL:     "dec_ttl",
+}
+
+// actionName is the canonical name of an action type.
+func actionName(t ActionType) string {
+	if int(t) < len(actionNames) && actionNames[t] != "" {
+		return actionNames[t]
+	}
+	return fmt.Sprintf("action(%d)", uint8(t))
+}

@@ -1,0 +1,190 @@
+package flowtable
+
+import (
+	"fmt"
+
+	"github.com/xvs-project/xvs/flowtable/steer"
+)
+
+// Steering compiles the table into the XDP program's steering classifier.
+//
+// Masks are the table's effective masks (the in_port bytes are 0xffffffff
+// for flows that name a port), in the order Lookup visits them: highest
+// MaxRank first. A mask that prev also has keeps its ID; a new mask takes a
+// free ID, preferring IDs prev did not use at all, so that during a sync no
+// rule of a new mask is ever read under an old mask that still holds its
+// slot (only a table at the full steer.MaxMasks can force the reuse of an ID
+// freed by this very change). prev may be nil.
+//
+// Rules: one per distinct (mask, masked key), with the rank of the
+// highest-ranked flow sharing it and that flow's verdict (Flow.Verdict:
+// drop, pass for kernel, redirect otherwise). Lower-ranked flows with the
+// same mask and key can never win, so they need no rule. The rule keys carry
+// the resolved ofport in the in_port bytes; flows whose in_port is gone
+// match nothing and are left out.
+//
+// A highest-ranked matching rule in the result has the verdict of the flow
+// Lookup returns for the same key, for every key. Steering fails only with
+// ErrTooManyMasks, which Apply already rules out.
+func (t *Table) Steering(prev *steer.Table) (*steer.Table, error) {
+	n, nrules := 0, 0
+	for _, s := range t.subs {
+		if s.nkeys > 0 {
+			n++
+			nrules += s.nkeys
+		}
+	}
+	if n > steer.MaxMasks {
+		return nil, fmt.Errorf("%d masks, at most %d: %w", n, steer.MaxMasks, ErrTooManyMasks)
+	}
+
+	// Mask IDs: keep the old ones, then fill in free ones.
+	var prevID map[Key]uint32
+	var usedBefore [steer.MaxMasks]bool
+	if prev != nil {
+		prevID = make(map[Key]uint32, len(prev.Masks))
+		for _, m := range prev.Masks {
+			prevID[m.Mask] = m.ID
+			if m.ID < steer.MaxMasks {
+				usedBefore[m.ID] = true
+			}
+		}
+	}
+	ids := make([]uint32, 0, n)
+	var taken [steer.MaxMasks]bool
+	for _, s := range t.subs {
+		if s.nkeys == 0 {
+			continue
+		}
+		id, ok := prevID[s.mask]
+		if ok && id < steer.MaxMasks {
+			taken[id] = true
+		} else {
+			id = steer.MaxMasks // to be assigned
+		}
+		ids = append(ids, id)
+	}
+	for i, id := range ids {
+		if id < steer.MaxMasks {
+			continue
+		}
+		ids[i] = freeMaskID(&taken, &usedBefore)
+	}
+
+	st := &steer.Table{Masks: make([]steer.Mask, 0, n), Rules: make([]steer.Rule, 0, nrules)}
+	i := 0
+	for _, s := range t.subs {
+		if s.nkeys == 0 {
+			continue
+		}
+		id := ids[i]
+		i++
+		st.Masks = append(st.Masks, steer.Mask{ID: id, Mask: s.mask, MaxRank: s.maxRank})
+		for j := range s.slots {
+			e := s.slots[j].e
+			if e == nil {
+				continue
+			}
+			st.Rules = append(st.Rules, steer.Rule{MaskID: id, Key: e.mkey, Rank: e.Rank, Verdict: e.Flow.Verdict()})
+		}
+	}
+	return st, nil
+}
+
+// freeMaskID takes the lowest ID not taken, preferring IDs not used before.
+func freeMaskID(taken, usedBefore *[steer.MaxMasks]bool) uint32 {
+	for pass := 0; pass < 2; pass++ {
+		for id := range taken {
+			if !taken[id] && (pass == 1 || !usedBefore[id]) {
+				taken[id] = true
+				return uint32(id)
+			}
+		}
+	}
+	panic("flowtable: no free mask id") // Steering checked the count
+}
+
+// SteeringDiff is what turns the kernel's steering classifier from one
+// steering table into the next. The datapath applies it in this order:
+//
+//  1. Delete, then PutEarly, to the BPF maps;
+//  2. publish the new userspace snapshot (the atomic pointer swap);
+//  3. PutLate, then Masks, to the BPF maps.
+//
+// The invariant it keeps is "a packet the XDP program redirects finds its
+// flow in userspace". Before step 2 userspace still has the old flows, so
+// the kernel may only lose redirect rules (Delete), gain rules that do not
+// redirect (a drop or kernel flow taking over packets earlier than userspace
+// does is harmless), or stop redirecting (a rule changing from redirect to
+// drop/pass is deleted, then put again). After step 2 userspace has the new
+// flows, so the kernel may gain redirect rules and rank changes (PutLate).
+// Masks go last, so a new mask is visited only once all its rules are in,
+// and a mask whose rules are gone is visited harmlessly until then. What is
+// not covered: between steps, the kernel's order of masks and their
+// MaxRanks are the old ones, so a packet may for a moment take a verdict of
+// the old table's ranking; a redirected packet that then finds no flow is
+// counted by the datapath (PortStats.NoFlow), not forwarded wrongly.
+type SteeringDiff struct {
+	Delete   []steer.Rule // rules of old not in new, and old redirect rules whose verdict changes
+	PutEarly []steer.Rule // new or changed rules whose verdict is not redirect
+	PutLate  []steer.Rule // new or changed redirect rules, and rank-only changes
+	Masks    []steer.Mask // the new visit order, written last
+}
+
+type ruleID struct {
+	mask uint32
+	key  Key
+}
+
+// DiffSteering returns what changes the kernel's classifier from old (nil:
+// empty) to new. Rules are identified as the kernel's map does, by mask ID
+// and masked key.
+func DiffSteering(old, new *steer.Table) SteeringDiff {
+	var d SteeringDiff
+	if new == nil {
+		new = &steer.Table{}
+	}
+	d.Masks = new.Masks
+	var oldRules []steer.Rule
+	if old != nil {
+		oldRules = old.Rules
+	}
+	idx := make(map[ruleID]int, len(oldRules))
+	for i := range oldRules {
+		idx[ruleID{oldRules[i].MaskID, oldRules[i].Key}] = i
+	}
+	seen := make([]bool, len(oldRules))
+	for _, r := range new.Rules {
+		i, ok := idx[ruleID{r.MaskID, r.Key}]
+		if !ok {
+			d.put(r)
+			continue
+		}
+		seen[i] = true
+		o := oldRules[i]
+		switch {
+		case o.Verdict == r.Verdict && o.Rank == r.Rank && o.Arg == r.Arg:
+		case o.Verdict == r.Verdict && r.Verdict != steer.VerdictRedirect && o.Arg == r.Arg:
+			d.PutLate = append(d.PutLate, r) // rank only
+		case o.Verdict == steer.VerdictRedirect && r.Verdict != steer.VerdictRedirect:
+			d.Delete = append(d.Delete, o)
+			d.PutEarly = append(d.PutEarly, r)
+		default:
+			d.put(r)
+		}
+	}
+	for i, o := range oldRules {
+		if !seen[i] {
+			d.Delete = append(d.Delete, o)
+		}
+	}
+	return d
+}
+
+func (d *SteeringDiff) put(r steer.Rule) {
+	if r.Verdict == steer.VerdictRedirect {
+		d.PutLate = append(d.PutLate, r)
+	} else {
+		d.PutEarly = append(d.PutEarly, r)
+	}
+}

@@ -1,0 +1,311 @@
+package flowtable
+
+import (
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xvs-project/xvs/flowtable/steer"
+)
+
+func ids(es []*Entry) []uint64 {
+	var out []uint64
+	for _, e := range es {
+		out = append(out, e.Flow.ID)
+	}
+	return out
+}
+
+func TestApplyAddDelete(t *testing.T) {
+	web := dpMatch().dlType(0x0800).nwProto(6).tpDst(80).get()
+	dns := dpMatch().dlType(0x0800).nwProto(17).tpDst(53).get() // the same mask
+	t0 := NewTable()
+	t1 := dpApply(t, t0, Change{Add: []*Flow{dpFlow(100, web, dpOut("p2")), dpFlow(200, dns, dpOut("p3"))}}, dpPorts)
+	if t0.Len() != 0 || t1.Len() != 2 || t1.NumMasks() != 1 {
+		t.Fatalf("len %d/%d masks %d", t0.Len(), t1.Len(), t1.NumMasks())
+	}
+	if !slices.Equal(t1.Added(), []uint64{1, 2}) || t1.NextID() != 3 {
+		t.Fatalf("added %v next %d", t1.Added(), t1.NextID())
+	}
+	if got := ids(t1.Entries()); !slices.Equal(got, []uint64{2, 1}) {
+		t.Fatalf("entries by rank: %v", got)
+	}
+	e1 := t1.Get(1)
+	if e1 == nil || e1.Flow.Priority != 100 || e1.Rank != steer.MakeRank(100, 1) || t1.Get(3) != nil {
+		t.Fatalf("get: %+v", e1)
+	}
+
+	// The table copied the flow: changing the caller's flow changes nothing.
+	f := dpFlow(300, web, dpOut("p4"))
+	t2 := dpApply(t, t1, Change{Add: []*Flow{f, dpFlow(1, dpMatch().dlType(0x86dd).get())}}, dpPorts)
+	f.Actions[0].Port = "p5"
+	f.Priority = 1
+	if e := t2.Get(3); e.Flow.Priority != 300 || e.Flow.Actions[0].Port != "p4" || f.ID != 0 {
+		t.Fatalf("entry follows the caller's flow: %+v", e.Flow)
+	}
+	if t2.Get(1) != e1 {
+		t.Fatal("unchanged flow not shared between snapshots")
+	}
+
+	// Delete.
+	if t2.NumMasks() != 2 {
+		t.Fatalf("masks %d", t2.NumMasks())
+	}
+	t3 := dpApply(t, t2, Change{Delete: []uint64{1, 3, 4}}, dpPorts)
+	if got := ids(t3.Entries()); !slices.Equal(got, []uint64{2}) || t3.NumMasks() != 1 {
+		t.Fatalf("after delete: %v masks %d", got, t3.NumMasks())
+	}
+	if t2.Len() != 4 || t2.Get(1) == nil {
+		t.Fatal("old snapshot changed")
+	}
+	_, err := t3.Apply(Change{Delete: []uint64{2, 1}}, dpPorts)
+	if !errors.Is(err, ErrNoSuchFlow) || !strings.Contains(err.Error(), "1") {
+		t.Fatalf("delete unknown: %v", err)
+	}
+
+	// Replace: everything goes, IDs go on.
+	t4 := dpApply(t, t3, Change{Replace: true, Add: []*Flow{dpFlow(1, web, dpOut("p1"))}}, dpPorts)
+	if got := ids(t4.Entries()); !slices.Equal(got, []uint64{5}) {
+		t.Fatalf("after replace: %v", got)
+	}
+	t5 := dpApply(t, t4, Change{Replace: true}, dpPorts)
+	if t5.Len() != 0 || t5.NumMasks() != 0 || t5.NextID() != 6 {
+		t.Fatalf("replace with nothing: len %d next %d", t5.Len(), t5.NextID())
+	}
+	if t5.Gen() == t4.Gen() {
+		t.Fatal("same generation")
+	}
+	if same := dpApply(t, t5, Change{}, dpPorts); same != t5 {
+		t.Fatal("empty change built a new snapshot")
+	}
+}
+
+func TestApplySameMatchReplaces(t *testing.T) {
+	m := dpMatch().dlType(0x0800).nwDst("10.0.0.0/8").get()
+	t1 := dpApply(t, NewTable(), Change{Add: []*Flow{
+		dpFlow(10, m, dpOut("p1")),
+		dpFlow(20, m, dpOut("p2")), // other priority: a second flow
+		dpFlow(10, dpMatch().dlType(0x0800).nwDst("10.0.0.0/16").get(), dpOut("p3")),                                           // other mask
+		{Priority: 10, Match: dpMatch().dlType(0x0800).nwDst("10.0.0.0/8").inPort("p1").get(), Actions: []Action{dpOut("p4")}}, // other in_port
+	}}, dpPorts)
+	if t1.Len() != 4 {
+		t.Fatalf("len %d", t1.Len())
+	}
+	t1.Get(1).Hit(5, 500, 1)
+	t2 := dpApply(t, t1, Change{Add: []*Flow{dpFlow(10, m, dpOut("p5"))}}, dpPorts)
+	if t2.Len() != 4 || t2.Get(1) != nil {
+		t.Fatalf("flow 1 not replaced: %v", ids(t2.Entries()))
+	}
+	e := t2.Get(5)
+	if e == nil || e.Flow.Actions[0].Port != "p5" || e.Packets() != 0 {
+		t.Fatalf("replacement: %+v", e)
+	}
+	// Within one change, and together with a delete of the same flow.
+	t3 := dpApply(t, t2, Change{Delete: []uint64{5}, Add: []*Flow{dpFlow(10, m, dpOut("p1")), dpFlow(10, m, dpOut("p2"))}}, dpPorts)
+	if got := ids(t3.Entries()); !slices.Equal(got, []uint64{2, 3, 4, 7}) || !slices.Equal(t3.Added(), []uint64{6, 7}) {
+		t.Fatalf("entries %v added %v", got, t3.Added())
+	}
+	var k Key = dpMatch().dlType(0x0800).nwDst("10.1.2.3/32").key(3)
+	if e := t3.Lookup(&k); e == nil || e.Flow.ID != 2 {
+		t.Fatalf("lookup: %+v", e)
+	}
+}
+
+func TestApplyErrors(t *testing.T) {
+	base := dpApply(t, NewTable(), Change{Add: []*Flow{dpFlow(1, dpMatch().dlType(0x0806).get(), Action{Type: ActKernel})}}, dpPorts)
+	ok := dpFlow(5, dpMatch().dlType(0x0800).get(), dpOut("p1"))
+	badKey := dpFlow(5, dpMatch().dlType(0x0800).get())
+	badKey.Match.Key[steer.OffTpDst] = 1
+	inPortMask := dpFlow(5, dpMatch().dlType(0x0800).get())
+	inPortMask.Match.Mask.SetInPort(0xffffffff)
+	padMask := dpFlow(5, dpMatch().dlType(0x0800).get())
+	padMask.Match.Mask[23] = 0xff
+	tests := []struct {
+		name string
+		c    Change
+		want error
+		text string
+	}{
+		{"unknown output port", Change{Add: []*Flow{ok, dpFlow(5, dpMatch().get(), dpOut("eth9"))}}, ErrNoSuchPort, "eth9"},
+		{"unknown in_port", Change{Add: []*Flow{{Match: dpMatch().inPort("eth7").get()}}}, ErrNoSuchPort, "eth7"},
+		{"key outside mask", Change{Add: []*Flow{badKey}}, ErrInvalid, ""},
+		{"in_port in the mask", Change{Add: []*Flow{inPortMask}}, ErrInvalid, ""},
+		{"padding in the mask", Change{Add: []*Flow{padMask}}, ErrInvalid, ""},
+		{"nil flow", Change{Add: []*Flow{nil}}, ErrInvalid, ""},
+		{"bad action", Change{Add: []*Flow{dpFlow(1, dpMatch().get(), Action{Type: ActSetVlanVID, Value: 5000})}}, ErrInvalid, ""},
+		{"unknown flow id", Change{Delete: []uint64{99}, Add: []*Flow{ok}}, ErrNoSuchFlow, "99"},
+		{"unknown flow id with replace", Change{Replace: true, Delete: []uint64{99}}, ErrNoSuchFlow, "99"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			nt, err := base.Apply(tt.c, dpPorts)
+			if !errors.Is(err, tt.want) || nt != nil || !strings.Contains(err.Error(), tt.text) {
+				t.Fatalf("err %v, want %v mentioning %q", err, tt.want, tt.text)
+			}
+			if base.Len() != 1 || base.NextID() != 2 {
+				t.Fatal("base changed")
+			}
+		})
+	}
+}
+
+func TestApplyTooManyMasks(t *testing.T) {
+	var fl []*Flow
+	for i := 0; i < steer.MaxMasks; i++ {
+		fl = append(fl, dpFlow(1, dpMatch().nwDst("10.0.0.0/"+strconv.Itoa(i+1)).get(), dpOut("p1")))
+	}
+	t1 := dpApply(t, NewTable(), Change{Add: fl}, dpPorts)
+	if t1.NumMasks() != steer.MaxMasks {
+		t.Fatalf("masks %d", t1.NumMasks())
+	}
+	// A flow naming an in_port has a mask of its own.
+	extra := &Flow{Match: dpMatch().nwDst("10.0.0.0/1").inPort("p2").get()}
+	if _, err := t1.Apply(Change{Add: []*Flow{extra}}, dpPorts); !errors.Is(err, ErrTooManyMasks) {
+		t.Fatalf("33 masks: %v", err)
+	}
+	// Replacing a mask in the same change is fine: deletes come first.
+	t2, err := t1.Apply(Change{Delete: []uint64{1}, Add: []*Flow{extra}}, dpPorts)
+	if err != nil || t2.NumMasks() != steer.MaxMasks {
+		t.Fatalf("swap a mask: %v", err)
+	}
+	// Same mask as an existing flow: no new mask.
+	if _, err := t1.Apply(Change{Add: []*Flow{dpFlow(9, dpMatch().nwDst("10.0.0.0/1").get())}}, dpPorts); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLookupTieBreak(t *testing.T) {
+	wide := dpMatch().dlType(0x0800).get()
+	narrow := dpMatch().dlType(0x0800).nwProto(6).get()
+	t1 := dpApply(t, NewTable(), Change{Add: []*Flow{dpFlow(100, wide, dpOut("p1")), dpFlow(100, narrow, dpOut("p2"))}}, dpPorts)
+	k := dpMatch().dlType(0x0800).nwProto(6).key(1)
+	if e := t1.Lookup(&k); e == nil || e.Flow.ID != 1 {
+		t.Fatalf("equal priority: got %+v, want the earlier flow 1", e)
+	}
+	t2 := dpApply(t, t1, Change{Add: []*Flow{dpFlow(101, narrow, dpOut("p3"))}}, dpPorts)
+	if e := t2.Lookup(&k); e == nil || e.Flow.ID != 3 {
+		t.Fatalf("higher priority: got %+v", e)
+	}
+	k6 := dpMatch().dlType(0x86dd).key(1)
+	if e := t2.Lookup(&k6); e != nil {
+		t.Fatalf("no flow should match, got %d", e.Flow.ID)
+	}
+}
+
+func TestRecompile(t *testing.T) {
+	ports := map[string]uint32{"p1": 1, "p2": 2, "p3": 3}
+	all := dpMatch().dlType(0x0800).get()
+	t1 := dpApply(t, NewTable(), Change{Add: []*Flow{
+		{Priority: 10, Match: dpMatch().dlType(0x0800).inPort("p1").get(), Actions: []Action{dpOut("p2")}},
+		dpFlow(5, all, dpOut("p3")),
+		dpFlow(1, dpMatch().get(), Action{Type: ActKernel}),
+	}}, dpPortMap(ports))
+	e1, e2, e3 := t1.Get(1), t1.Get(2), t1.Get(3)
+	e1.Hit(3, 300, time.Now().UnixNano())
+	if same := t1.Recompile(dpPortMap(ports)); same != t1 {
+		t.Fatal("recompile without changes built a new snapshot")
+	}
+	k1 := dpMatch().dlType(0x0800).key(1)
+	if e := t1.Lookup(&k1); e != e1 {
+		t.Fatal("in_port flow does not match")
+	}
+
+	// p1 goes: flow 1 can no longer match; p3 goes: flow 2 drops.
+	delete(ports, "p1")
+	delete(ports, "p3")
+	t2 := t1.Recompile(dpPortMap(ports))
+	n1, n2 := t2.Get(1), t2.Get(2)
+	if n1 == e1 || n1.Live() || n1.InPort != 0 || n2 == e2 || t2.Get(3) != e3 {
+		t.Fatalf("entries: %p %p %p / %p %p %p live %v", e1, e2, e3, n1, n2, t2.Get(3), n1.Live())
+	}
+	if n1.Packets() != 3 || n1.Bytes() != 300 || n1.Rank != e1.Rank {
+		t.Fatal("counters or rank lost in recompile")
+	}
+	if e := t2.Lookup(&k1); e != n2 {
+		t.Fatalf("lookup after in_port gone: %+v", e)
+	}
+	var pkt Packet = dpPacket(dpTCP4Frame(t), 0, 0, 1)
+	var lay Layout
+	var k Key
+	ExtractLayout(pkt.Frame(), 1, &k, &lay)
+	if out, _ := n2.Program.Run(&pkt, &lay, 0); out != (Output{Kind: OutDrop, Reason: DropPortGone}) {
+		t.Fatalf("output to gone port: %+v", out)
+	}
+	// Adding a flow naming the gone port fails, but deleting flows works.
+	if _, err := t2.Apply(Change{Add: []*Flow{dpFlow(1, all, dpOut("p3"))}}, dpPortMap(ports)); !errors.Is(err, ErrNoSuchPort) {
+		t.Fatalf("add to gone port: %v", err)
+	}
+	if _, err := t2.Apply(Change{Delete: []uint64{1}}, dpPortMap(ports)); err != nil {
+		t.Fatal(err)
+	}
+
+	// p1 comes back under another number.
+	ports["p1"] = 7
+	ports["p3"] = 3
+	t3 := t2.Recompile(dpPortMap(ports))
+	k7 := dpMatch().dlType(0x0800).key(7)
+	if e := t3.Lookup(&k7); e == nil || e.Flow.ID != 1 || e.InPort != 7 || e.Packets() != 3 {
+		t.Fatalf("after p1 is back: %+v", e)
+	}
+	if e := t3.Lookup(&k1); e == nil || e.Flow.ID != 2 {
+		t.Fatalf("port 1 packets: %+v", e)
+	}
+	if t1.Get(1) != e1 || !e1.Live() {
+		t.Fatal("old snapshot changed")
+	}
+}
+
+func TestExpired(t *testing.T) {
+	t0 := time.Now()
+	fl := []*Flow{
+		{Priority: 1, IdleTimeout: 10, Match: dpMatch().tpDst(1).get()},
+		{Priority: 1, HardTimeout: 20, Match: dpMatch().tpDst(2).get()},
+		{Priority: 1, IdleTimeout: 5, HardTimeout: 30, Match: dpMatch().tpDst(3).get()},
+		{Priority: 1, Match: dpMatch().tpDst(4).get()},
+	}
+	t1 := dpApply(t, NewTable(), Change{Add: fl}, dpPorts)
+	sec := func(n int) time.Time { return t0.Add(time.Duration(n)*time.Second + time.Second/2) }
+	if got := t1.Expired(sec(0)); len(got) != 0 {
+		t.Fatalf("at 0: %v", got)
+	}
+	if got := t1.Expired(sec(5)); !slices.Equal(got, []uint64{3}) {
+		t.Fatalf("at 5: %v", got)
+	}
+	t1.Get(3).Hit(1, 60, sec(4).UnixNano())
+	t1.Get(1).Hit(1, 60, sec(8).UnixNano())
+	if got := t1.Expired(sec(8)); len(got) != 0 {
+		t.Fatalf("at 8 after hits: %v", got)
+	}
+	if got := t1.Expired(sec(10)); !slices.Equal(got, []uint64{3}) {
+		t.Fatalf("at 10: %v", got)
+	}
+	if got := t1.Expired(sec(20)); !slices.Equal(got, []uint64{1, 2, 3}) {
+		t.Fatalf("at 20: %v", got)
+	}
+	if lu := t1.Get(1).LastUsed(); !lu.Equal(time.Unix(0, sec(8).UnixNano())) {
+		t.Fatalf("last used %v", lu)
+	}
+	if lu, in := t1.Get(4).LastUsed(), t1.Get(4).Installed(); !lu.Equal(in) || in.Before(t0) {
+		t.Fatalf("never used: last used %v installed %v", lu, in)
+	}
+	t2 := dpApply(t, t1, Change{Delete: []uint64{1, 2, 3}}, dpPorts)
+	if got := t2.Expired(sec(100)); len(got) != 0 {
+		t.Fatalf("deleted flows expire: %v", got)
+	}
+}
+
+func TestLookupAllocs(t *testing.T) {
+	tb := randomTable(t, dpRand(3), 1000, 16)
+	keys := randomKeys(dpRand(4), tb, 64)
+	n := testing.AllocsPerRun(100, func() {
+		for i := range keys {
+			tb.Lookup(&keys[i])
+		}
+	})
+	if n != 0 {
+		t.Fatalf("Lookup allocates %v times", n)
+	}
+}
