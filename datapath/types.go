@@ -60,6 +60,7 @@ type PortStats struct {
 	NoFlow     uint64 `json:"no_flow"`      // redirected, but no userspace flow matched (steering update race)
 	ActionDrop uint64 `json:"action_drop"`  // flow's actions dropped it (dec_ttl at zero, ...)
 	TooBig     uint64 `json:"too_big"`      // did not fit the frame after a rewrite (VLAN push)
+	NoTxQueue  uint64 `json:"no_tx_queue"`  // output port has no socket on the RX queue's index: dropped
 	// XDP program verdicts on this port (packets).
 	XDP map[string]uint64 `json:"xdp"` // steer.Counter names -> packets
 	// Kernel XSK statistics summed over this port's sockets.

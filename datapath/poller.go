@@ -1,0 +1,461 @@
+package datapath
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xvs-project/xvs/afxdp"
+	"github.com/xvs-project/xvs/flowtable"
+	"github.com/xvs-project/xvs/flowtable/steer"
+)
+
+// cacheSize is the number of entries of each poller's exact-match cache.
+const cacheSize = 8192
+
+// poller serves RX queue `queue` of every port. Everything but the atomics
+// and cmds belongs to its goroutine.
+type poller struct {
+	sw    *Switch
+	queue int
+	cpu   int // -1: not pinned
+
+	umem  *afxdp.Umem                 // shared by the queue's sockets of every port
+	socks []*portSocket               // the sockets this poller serves
+	out   [steer.MaxPorts]*portSocket // ofport -> this queue's socket of the port
+	poll  afxdp.PollSet
+
+	cmds    chan func() error
+	replies chan error
+	wakeFd  int // eventfd: a command is waiting
+	done    chan struct{}
+
+	dead    atomic.Bool
+	deadErr atomic.Value // error that stopped the loop
+
+	batches, packets atomic.Uint64
+	busyNs, idleNs   atomic.Uint64
+	wakeups          atomic.Uint64
+}
+
+// pollerLocked returns poller q, starting it (and its UMEM) on first use.
+func (s *Switch) pollerLocked(q int) (*poller, error) {
+	for len(s.pollers) <= q {
+		s.pollers = append(s.pollers, nil)
+	}
+	if pl := s.pollers[q]; pl != nil {
+		return pl, nil
+	}
+	u, err := afxdp.NewUmem(afxdp.UmemOptions{
+		NumFrames: s.cfg.FramesPerPoller,
+		FrameSize: s.cfg.FrameSize,
+		Headroom:  s.cfg.Headroom,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("poller %d: %w", q, err)
+	}
+	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		u.Close()
+		return nil, fmt.Errorf("poller %d: eventfd: %w", q, err)
+	}
+	pl := &poller{
+		sw:      s,
+		queue:   q,
+		cpu:     -1,
+		umem:    u,
+		cmds:    make(chan func() error),
+		replies: make(chan error),
+		wakeFd:  efd,
+		done:    make(chan struct{}),
+	}
+	if len(s.cfg.CPUs) > 0 {
+		pl.cpu = s.cfg.CPUs[q%len(s.cfg.CPUs)]
+	}
+	started := make(chan error)
+	go pl.run(started)
+	if err := <-started; err != nil {
+		<-pl.done
+		return nil, err
+	}
+	s.pollers[q] = pl
+	return pl, nil
+}
+
+// do runs fn on the poller's goroutine, between two batches, and returns its
+// error.
+func (pl *poller) do(fn func() error) error {
+	if pl.dead.Load() {
+		return fmt.Errorf("poller %d is not running", pl.queue)
+	}
+	var one = [8]byte{1}
+	if _, err := unix.Write(pl.wakeFd, one[:]); err != nil && !errors.Is(err, unix.EAGAIN) {
+		return fmt.Errorf("wake poller %d: %w", pl.queue, err)
+	}
+	select {
+	case pl.cmds <- fn:
+		return <-pl.replies
+	case <-pl.done:
+		return fmt.Errorf("poller %d stopped", pl.queue)
+	}
+}
+
+// stop ends the poller: every socket must be gone. It closes the UMEM.
+func (pl *poller) stop() {
+	_ = pl.do(func() error { return errStop })
+	<-pl.done
+}
+
+var errStop = errors.New("stop")
+
+// addSocket opens the socket of port p on this poller's queue, preferring
+// the shared UMEM, and starts serving it.
+func (pl *poller) addSocket(p *Port, q int) (*portSocket, error) {
+	var ps *portSocket
+	err := pl.do(func() error {
+		// Every socket lends up to RingSize frames to the kernel; the UMEM
+		// must keep as many again for frames on their way out.
+		if need := (len(pl.socks) + 2) * pl.sw.cfg.RingSize; need > pl.umem.NumFrames() {
+			return fmt.Errorf("poller %d: a UMEM of %d frames cannot feed %d sockets of %d-entry rings (raise FramesPerPoller or lower RingSize): %w",
+				pl.queue, pl.umem.NumFrames(), len(pl.socks)+1, pl.sw.cfg.RingSize, ErrInvalid)
+		}
+		opts := afxdp.SocketOptions{
+			Ifindex:        p.ifindex,
+			Queue:          q,
+			RxSize:         pl.sw.cfg.RingSize,
+			TxSize:         pl.sw.cfg.RingSize,
+			FillSize:       pl.sw.cfg.RingSize,
+			CompletionSize: pl.sw.cfg.RingSize,
+		}
+		u, shared := pl.umem, true
+		sock, err := afxdp.NewSocket(u, opts)
+		if err != nil && !errors.Is(err, afxdp.ErrBusy) && !errors.Is(err, afxdp.ErrInvalidOptions) && len(pl.socks) > 0 {
+			// Some drivers will not share a UMEM with another device's
+			// queue (zero-copy). Give the port a UMEM of its own; frames
+			// crossing UMEMs are then copied.
+			pl.sw.log.Warn("shared umem refused, using a umem of the port's own", "port", p.name, "queue", q, "err", err)
+			u, shared = nil, false
+			own, uerr := afxdp.NewUmem(afxdp.UmemOptions{
+				NumFrames: pl.sw.cfg.FramesPerPoller,
+				FrameSize: pl.sw.cfg.FrameSize,
+				Headroom:  pl.sw.cfg.Headroom,
+			})
+			if uerr != nil {
+				return errors.Join(err, uerr)
+			}
+			sock, err = afxdp.NewSocket(own, opts)
+			if err != nil {
+				own.Close()
+				return err
+			}
+			u = own
+		}
+		if err != nil {
+			return err
+		}
+		ps = &portSocket{port: p, queue: q, sock: sock, umem: u, shared: shared}
+		ps.txq = make([]afxdp.Desc, 0, 2*pl.sw.cfg.BatchSize)
+		sock.Refill()
+		pl.socks = append(pl.socks, ps)
+		pl.out[p.ofport] = ps
+		pl.rebuildPollSet()
+		return nil
+	})
+	return ps, err
+}
+
+// removeSocket stops serving ps and closes it, getting back every frame it
+// holds. The kernel must no longer redirect to it (XDP detached, XSKMAP
+// entry gone).
+func (pl *poller) removeSocket(ps *portSocket) error {
+	return pl.do(func() error {
+		for i, x := range pl.socks {
+			if x == ps {
+				pl.socks = append(pl.socks[:i], pl.socks[i+1:]...)
+				break
+			}
+		}
+		if pl.out[ps.port.ofport] == ps {
+			pl.out[ps.port.ofport] = nil
+		}
+		pl.rebuildPollSet()
+		// Let queued transmissions finish, so their frames come back
+		// through the completion ring rather than from an skb in flight.
+		deadline := time.Now().Add(200 * time.Millisecond)
+		for ps.sock.Tx().Outstanding() > 0 && time.Now().Before(deadline) {
+			if err := ps.sock.Kick(); err != nil {
+				break
+			}
+			ps.sock.Reap()
+		}
+		ps.sock.Reap()
+		err := ps.sock.Close()
+		if !ps.shared {
+			err = errors.Join(err, ps.umem.Close())
+		}
+		return err
+	})
+}
+
+func (pl *poller) rebuildPollSet() {
+	pl.poll.Reset()
+	for _, ps := range pl.socks {
+		pl.poll.Add(ps.sock, false)
+	}
+	pl.poll.AddFd(pl.wakeFd)
+}
+
+func (pl *poller) statsSnapshot() PollerStats {
+	return PollerStats{
+		Queue:   pl.queue,
+		CPU:     pl.cpu,
+		Batches: pl.batches.Load(),
+		Packets: pl.packets.Load(),
+		BusyNs:  pl.busyNs.Load(),
+		IdleNs:  pl.idleNs.Load(),
+		Wakeups: pl.wakeups.Load(),
+	}
+}
+
+// run is the poller's goroutine. It locks itself to an OS thread (never
+// unlocked: the thread dies with the goroutine, pinned CPU mask and all).
+func (pl *poller) run(started chan<- error) {
+	defer close(pl.done)
+	runtime.LockOSThread()
+	if pl.cpu >= 0 {
+		var set unix.CPUSet
+		set.Set(pl.cpu)
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			pl.umem.Close()
+			unix.Close(pl.wakeFd)
+			pl.dead.Store(true)
+			started <- fmt.Errorf("poller %d: pin to cpu %d: %w", pl.queue, pl.cpu, err)
+			return
+		}
+	}
+	pl.rebuildPollSet()
+	started <- nil
+	err := pl.loop()
+	pl.dead.Store(true)
+	if !errors.Is(err, errStop) {
+		pl.deadErr.Store(err)
+		pl.sw.log.Error("poller stopped", "queue", pl.queue, "err", err)
+	}
+	for _, ps := range pl.socks {
+		_ = ps.sock.Close()
+	}
+	if err := pl.umem.Close(); err != nil {
+		pl.sw.log.Error("close umem", "queue", pl.queue, "err", err)
+	}
+	unix.Close(pl.wakeFd)
+}
+
+// batchState is what one pass of the loop carries between packets.
+type batchState struct {
+	table *flowtable.Table
+	now   int64
+	key   flowtable.Key
+	lay   flowtable.Layout
+	// Flow counters are added once per run of packets hitting one flow.
+	flow        *flowtable.Entry
+	flowPackets uint64
+	flowBytes   uint64
+}
+
+func (b *batchState) flushFlow() {
+	if b.flow != nil {
+		b.flow.Hit(b.flowPackets, b.flowBytes, b.now)
+		b.flow, b.flowPackets, b.flowBytes = nil, 0, 0
+	}
+}
+
+func (pl *poller) loop() error {
+	cfg := &pl.sw.cfg
+	rx := make([]afxdp.Desc, cfg.BatchSize)
+	cache := flowtable.NewCache(cacheSize)
+	var b batchState
+	idle := 0
+	last := time.Now()
+	for {
+		select {
+		case fn := <-pl.cmds:
+			var drain [8]byte
+			unix.Read(pl.wakeFd, drain[:])
+			err := fn()
+			if errors.Is(err, errStop) {
+				pl.replies <- nil
+				return errStop
+			}
+			pl.replies <- err
+			continue
+		default:
+		}
+
+		b.table = pl.sw.table.Load()
+		now := time.Now()
+		b.now = now.UnixNano()
+		moved := 0
+		for _, ps := range pl.socks {
+			ps.sock.Reap()
+		}
+		for _, in := range pl.socks {
+			in.sock.Refill()
+			n := in.sock.Receive(rx)
+			if n == 0 {
+				continue
+			}
+			moved += n
+			var bytes uint64
+			for i := range rx[:n] {
+				bytes += uint64(rx[i].Len)
+				pl.forward(in, rx[i], cache, &b)
+			}
+			in.stats.rxPackets.Add(uint64(n))
+			in.stats.rxBytes.Add(bytes)
+		}
+		b.flushFlow()
+		for _, ps := range pl.socks {
+			if len(ps.txq) > 0 {
+				pl.flushTx(ps)
+			}
+			if ps.sock.Tx().Outstanding() > 0 {
+				// ENETDOWN: the device is down; ENXIO: it is gone (the port
+				// awaits deletion). Either way the descriptors stay queued
+				// (Close recovers them) and the other ports go on.
+				if err := ps.sock.Kick(); err != nil && !errors.Is(err, unix.ENETDOWN) && !errors.Is(err, unix.ENXIO) {
+					return err
+				}
+			}
+		}
+
+		el := uint64(now.Sub(last))
+		last = now
+		if moved > 0 {
+			pl.batches.Add(1)
+			pl.packets.Add(uint64(moved))
+			pl.busyNs.Add(el)
+			idle = 0
+			continue
+		}
+		pl.idleNs.Add(el)
+		if idle++; idle < cfg.IdleSpins {
+			continue
+		}
+		idle = 0
+		// Nothing moved for a while: sleep until a socket has frames or a
+		// command comes. Frames still queued for TX keep the sleep short.
+		timeout := cfg.PollTimeout
+		for _, ps := range pl.socks {
+			if ps.sock.Tx().Outstanding() > 0 {
+				timeout = time.Millisecond
+			}
+		}
+		if _, err := pl.poll.Wait(timeout); err != nil && !errors.Is(err, unix.EINTR) {
+			return err
+		}
+		pl.wakeups.Add(1)
+	}
+}
+
+// forward switches one received frame.
+func (pl *poller) forward(in *portSocket, d afxdp.Desc, cache *flowtable.Cache, b *batchState) {
+	u := in.umem
+	frame := u.Frame(d)
+	if flowtable.ExtractLayout(frame, in.port.ofport, &b.key, &b.lay) != flowtable.ParseOK {
+		// The XDP program passes malformed frames to the kernel; one here
+		// raced a change. Nothing to match.
+		in.stats.noFlow.Add(1)
+		u.Pool().Put(d.Addr)
+		return
+	}
+	e := cache.Lookup(b.table, &b.key)
+	if e == nil {
+		in.stats.noFlow.Add(1)
+		u.Pool().Put(d.Addr)
+		return
+	}
+	if e != b.flow {
+		b.flushFlow()
+		b.flow = e
+	}
+	b.flowPackets++
+	b.flowBytes += uint64(d.Len)
+
+	base := u.ChunkBase(d.Addr)
+	pkt := flowtable.Packet{Buf: u.Chunk(d.Addr), Off: u.ChunkOffset(d.Addr), Len: int(d.Len), InPort: in.port.ofport}
+	taken := false
+	for pc := 0; pc >= 0; {
+		var out flowtable.Output
+		out, pc = e.Program.Run(&pkt, &b.lay, pc)
+		switch out.Kind {
+		case flowtable.OutPort:
+			dst := pl.out[out.Port]
+			if dst == nil {
+				in.stats.noTxQueue.Add(1)
+				continue
+			}
+			if out.Last && dst.umem == u {
+				pl.queueTx(dst, afxdp.Desc{Addr: base + uint64(pkt.Off), Len: uint32(pkt.Len)})
+				taken = true
+				continue
+			}
+			// An output before the last, or one into another UMEM: copy.
+			addr, ok := dst.umem.Pool().Get()
+			if !ok {
+				in.stats.noFrame.Add(1)
+				continue
+			}
+			off := uint64(dst.umem.DataOffset())
+			copy(dst.umem.Chunk(addr)[off:], pkt.Frame())
+			pl.queueTx(dst, afxdp.Desc{Addr: addr + off, Len: uint32(pkt.Len)})
+		case flowtable.OutDrop:
+			if out.Reason == flowtable.DropTooBig {
+				in.stats.tooBig.Add(1)
+			} else {
+				in.stats.actionDrop.Add(1)
+			}
+		case flowtable.OutKernel:
+			// A kernel flow's packets are passed by XDP; this one raced a
+			// table change and can no longer reach the host.
+			in.stats.noFlow.Add(1)
+		}
+	}
+	if !taken {
+		u.Pool().Put(base)
+	}
+}
+
+// queueTx adds d to dst's pending TX batch, flushing it when full.
+func (pl *poller) queueTx(dst *portSocket, d afxdp.Desc) {
+	if len(dst.txq) == cap(dst.txq) {
+		pl.flushTx(dst)
+	}
+	dst.txq = append(dst.txq, d)
+}
+
+// flushTx moves dst's pending batch to its TX ring. What does not fit is
+// dropped and counted: the frames go back to the free list.
+func (pl *poller) flushTx(dst *portSocket) {
+	n := dst.sock.Transmit(dst.txq)
+	if n < len(dst.txq) {
+		// Kick and reap once: copy mode frees ring room synchronously.
+		_ = dst.sock.Kick()
+		dst.sock.Reap()
+		n += dst.sock.Transmit(dst.txq[n:])
+		for _, d := range dst.txq[n:] {
+			dst.umem.Pool().Put(d.Addr)
+		}
+		dst.stats.txRingFull.Add(uint64(len(dst.txq) - n))
+	}
+	var bytes uint64
+	for _, d := range dst.txq[:n] {
+		bytes += uint64(d.Len)
+	}
+	dst.stats.txPackets.Add(uint64(n))
+	dst.stats.txBytes.Add(bytes)
+	dst.txq = dst.txq[:0]
+}

@@ -1,0 +1,88 @@
+package datapath
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/xvs-project/xvs/flowtable/steer"
+)
+
+// portCounters are one socket's counters. Only the owning poller writes
+// them (once per batch); anyone may read them.
+type portCounters struct {
+	rxPackets, rxBytes atomic.Uint64
+	txPackets, txBytes atomic.Uint64
+	txRingFull         atomic.Uint64
+	noFrame            atomic.Uint64
+	noFlow             atomic.Uint64
+	actionDrop         atomic.Uint64
+	tooBig             atomic.Uint64
+	noTxQueue          atomic.Uint64
+}
+
+// PortStats returns a port's counters: the pollers', the XDP program's and
+// the kernel's socket statistics.
+func (s *Switch) PortStats(name string) (PortStats, error) {
+	for _, p := range s.portsByOF.Load() {
+		if p != nil && p.name == name {
+			return s.portStats(p), nil
+		}
+	}
+	return PortStats{}, fmt.Errorf("port %s: %w", name, ErrNoSuchPort)
+}
+
+func (s *Switch) portStats(p *Port) PortStats {
+	st := PortStats{Name: p.name, OFPort: p.ofport, XDP: make(map[string]uint64, steer.NumCounters)}
+	for _, ps := range p.socks {
+		c := &ps.stats
+		st.RxPackets += c.rxPackets.Load()
+		st.RxBytes += c.rxBytes.Load()
+		st.TxPackets += c.txPackets.Load()
+		st.TxBytes += c.txBytes.Load()
+		st.TxRingFull += c.txRingFull.Load()
+		st.NoFrame += c.noFrame.Load()
+		st.NoFlow += c.noFlow.Load()
+		st.ActionDrop += c.actionDrop.Load()
+		st.TooBig += c.tooBig.Load()
+		st.NoTxQueue += c.noTxQueue.Load()
+		if xs, err := ps.sock.Stats(); err == nil {
+			st.XSK.RxDropped += xs.RxDropped
+			st.XSK.RxInvalidDescs += xs.RxInvalidDescs
+			st.XSK.TxInvalidDescs += xs.TxInvalidDescs
+			st.XSK.RxRingFull += xs.RxRingFull
+			st.XSK.RxFillRingEmptyDescs += xs.RxFillRingEmptyDescs
+			st.XSK.TxRingEmptyDescs += xs.TxRingEmptyDescs
+		}
+	}
+	if cs, err := s.bpf.Counters(p.ofport); err == nil {
+		for i, v := range cs {
+			st.XDP[steer.Counter(i).String()] = v.Packets
+		}
+	} else {
+		s.log.Warn("read xdp counters", "port", p.name, "err", err)
+	}
+	return st
+}
+
+// Stats returns every counter of the switch.
+func (s *Switch) Stats() Stats {
+	st := Stats{Uptime: time.Since(s.start)}
+	for _, p := range s.portsByOF.Load() {
+		if p != nil {
+			st.Ports = append(st.Ports, s.portStats(p))
+		}
+	}
+	t := s.table.Load()
+	st.Flows = t.Len()
+	st.Masks = t.NumMasks()
+	s.mu.Lock()
+	pollers := append([]*poller(nil), s.pollers...)
+	s.mu.Unlock()
+	for _, pl := range pollers {
+		if pl != nil {
+			st.Pollers = append(st.Pollers, pl.statsSnapshot())
+		}
+	}
+	return st
+}

@@ -1,0 +1,341 @@
+package datapath
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/xvs-project/xvs/bpf"
+	"github.com/xvs-project/xvs/flowtable"
+	"github.com/xvs-project/xvs/flowtable/steer"
+)
+
+// Config tunes a Switch. The zero value is usable.
+type Config struct {
+	// CPUs the pollers are pinned to: poller q runs on CPUs[q % len(CPUs)].
+	// Empty: pollers are locked to OS threads but not pinned.
+	CPUs []int
+	// Logger; nil = slog.Default().
+	Logger *slog.Logger
+	// FrameSize is the UMEM chunk size (2048 or 4096). Default 2048, enough
+	// for a 1500-byte MTU plus two VLAN tags.
+	FrameSize int
+	// FramesPerPoller is the number of frames in each poller's UMEM. Each
+	// socket on the UMEM may hold RingSize frames in its fill and RX rings,
+	// so a poller serves at most FramesPerPoller/RingSize - 1 ports (the
+	// rest is for frames in flight to TX). Default 32768 (64 MiB at 2 KiB
+	// frames: 15 ports at the default ring size).
+	FramesPerPoller int
+	// RingSize is the size of every AF_XDP ring. Default 2048.
+	RingSize int
+	// BatchSize is how many descriptors a poller takes from one RX ring at
+	// once. Default 64.
+	BatchSize int
+	// IdleSpins is how many empty rounds a poller spins before it sleeps in
+	// poll(2). Default 1024.
+	IdleSpins int
+	// PollTimeout bounds one sleep in poll(2). Default 100ms.
+	PollTimeout time.Duration
+	// Headroom is the UMEM headroom reserved before each frame, which VLAN
+	// pushes grow into. Default 64.
+	Headroom int
+}
+
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.FrameSize == 0 {
+		c.FrameSize = 2048
+	}
+	if c.FramesPerPoller == 0 {
+		c.FramesPerPoller = 32768
+	}
+	if c.RingSize == 0 {
+		c.RingSize = 2048
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = 64
+	}
+	if c.IdleSpins == 0 {
+		c.IdleSpins = 1024
+	}
+	if c.PollTimeout == 0 {
+		c.PollTimeout = 100 * time.Millisecond
+	}
+	if c.Headroom == 0 {
+		c.Headroom = 64
+	}
+	return c
+}
+
+// Switch is the switch: ports, pollers, the flow table. Its methods are
+// safe for concurrent use.
+type Switch struct {
+	cfg   Config
+	log   *slog.Logger
+	bpf   *bpf.Objects
+	start time.Time
+
+	mu       sync.Mutex // serialises configuration changes; guards the fields below
+	closed   bool
+	ports    map[string]*Port  // by name
+	ofports  map[string]uint32 // every name ever added -> its ofport; never reused
+	nextOF   uint32
+	pollers  []*poller // by queue index
+	steering *steer.Table
+
+	// table is the published flow table snapshot. Pollers load it once per
+	// batch; only the holder of mu stores it.
+	table atomic.Pointer[flowtable.Table]
+	// portsByOF is the published port set, indexed by ofport, for stats and
+	// the resolver. Replaced (copy-on-write) under mu.
+	portsByOF atomic.Pointer[[steer.MaxPorts]*Port]
+
+	stopTimeouts chan struct{}
+	timeoutsDone chan struct{}
+}
+
+// New loads the XDP program and returns a Switch with no ports and an empty
+// flow table. Close releases everything; if the process dies instead, the
+// kernel detaches the XDP programs (nothing is pinned).
+func New(cfg Config) (*Switch, error) {
+	cfg = cfg.withDefaults()
+	if cfg.FrameSize != 2048 && cfg.FrameSize != 4096 {
+		return nil, fmt.Errorf("frame size %d: must be 2048 or 4096: %w", cfg.FrameSize, ErrInvalid)
+	}
+	objs, err := bpf.Load()
+	if err != nil {
+		return nil, fmt.Errorf("load xdp program: %w", err)
+	}
+	s := &Switch{
+		cfg:          cfg,
+		log:          cfg.Logger,
+		bpf:          objs,
+		start:        time.Now(),
+		ports:        make(map[string]*Port),
+		ofports:      make(map[string]uint32),
+		nextOF:       1,
+		stopTimeouts: make(chan struct{}),
+		timeoutsDone: make(chan struct{}),
+	}
+	s.table.Store(flowtable.NewTable())
+	s.portsByOF.Store(new([steer.MaxPorts]*Port))
+	go s.expireLoop()
+	return s, nil
+}
+
+// Close removes every port (detaching XDP, closing sockets), stops the
+// pollers and unloads the program. The Switch cannot be used afterwards.
+func (s *Switch) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.stopTimeouts)
+	var errs []error
+	for _, name := range slices.Sorted(mapKeys(s.ports)) {
+		if err := s.removePortLocked(s.ports[name]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, p := range s.pollers {
+		if p != nil {
+			p.stop()
+		}
+	}
+	s.pollers = nil
+	errs = append(errs, s.bpf.Close())
+	s.mu.Unlock()
+	<-s.timeoutsDone
+	return errors.Join(errs...)
+}
+
+func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
+	return func(yield func(K) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// resolve maps a port name to its ofport, for ports that exist now.
+func (s *Switch) resolve(name string) (uint32, bool) {
+	for _, p := range s.portsByOF.Load() {
+		if p != nil && p.name == name {
+			return p.ofport, true
+		}
+	}
+	return 0, false
+}
+
+// ApplyFlows applies one transaction to the flow table and returns the IDs
+// given to c.Add, in order. On error nothing changed.
+func (s *Switch) ApplyFlows(c FlowChange) ([]uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	old := s.table.Load()
+	nt, err := old.Apply(c, s.resolve)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.publishLocked(nt); err != nil {
+		return nil, err
+	}
+	return slices.Clone(nt.Added()), nil
+}
+
+// publishLocked makes nt the live table: it compiles nt's steering rules and
+// syncs them to the kernel around the snapshot swap (see doc.go). If the
+// kernel refuses a step, it puts the old rules back and returns the error:
+// the table is unchanged.
+func (s *Switch) publishLocked(nt *flowtable.Table) error {
+	old := s.table.Load()
+	if nt == old {
+		return nil
+	}
+	ns, err := nt.Steering(s.steering)
+	if err != nil {
+		return err
+	}
+	d := flowtable.DiffSteering(s.steering, ns)
+	if err := s.bpf.DeleteRules(d.Delete); err != nil {
+		return s.rollbackLocked(fmt.Errorf("sync steering: %w", err))
+	}
+	if err := s.bpf.PutRules(d.PutEarly); err != nil {
+		return s.rollbackLocked(fmt.Errorf("sync steering: %w", err))
+	}
+	s.table.Store(nt)
+	if err := s.bpf.PutRules(d.PutLate); err != nil {
+		s.table.Store(old)
+		return s.rollbackLocked(fmt.Errorf("sync steering: %w", err))
+	}
+	if err := s.bpf.SetMasks(d.Masks); err != nil {
+		s.table.Store(old)
+		return s.rollbackLocked(fmt.Errorf("sync steering: %w", err))
+	}
+	s.steering = ns
+	return nil
+}
+
+// rollbackLocked restores the kernel's rules to s.steering after a failed
+// sync, whatever part of the sync got through, and returns err.
+func (s *Switch) rollbackLocked(err error) error {
+	var want []steer.Rule
+	var masks []steer.Mask
+	if s.steering != nil {
+		want, masks = s.steering.Rules, s.steering.Masks
+	}
+	rerr := errors.Join(s.bpf.SyncRules(want), s.bpf.SetMasks(masks))
+	if rerr != nil {
+		s.log.Error("steering rollback failed: the XDP classifier may disagree with the flow table", "err", rerr)
+		return errors.Join(err, rerr)
+	}
+	return err
+}
+
+// Flows returns every installed flow with its counters, highest rank first.
+func (s *Switch) Flows() []FlowInfo {
+	t := s.table.Load()
+	now := time.Now()
+	es := t.Entries()
+	out := make([]FlowInfo, len(es))
+	for i, e := range es {
+		out[i] = flowInfo(e, now)
+	}
+	return out
+}
+
+// Flow returns one flow by ID.
+func (s *Switch) Flow(id uint64) (FlowInfo, error) {
+	e := s.table.Load().Get(id)
+	if e == nil {
+		return FlowInfo{}, fmt.Errorf("flow %d: %w", id, ErrNoSuchFlow)
+	}
+	return flowInfo(e, time.Now()), nil
+}
+
+func flowInfo(e *flowtable.Entry, now time.Time) FlowInfo {
+	return FlowInfo{
+		Flow:     e.Flow,
+		Packets:  e.Packets(),
+		Bytes:    e.Bytes(),
+		Duration: now.Sub(e.Installed()),
+		IdleAge:  now.Sub(e.LastUsed()),
+	}
+}
+
+// expireLoop removes flows whose idle or hard timeout has passed, once a
+// second.
+func (s *Switch) expireLoop() {
+	defer close(s.timeoutsDone)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopTimeouts:
+			return
+		case now := <-t.C:
+			ids := s.table.Load().Expired(now)
+			if len(ids) == 0 {
+				continue
+			}
+			if err := s.expire(ids); err != nil {
+				s.log.Error("expire flows", "err", err)
+			}
+		}
+	}
+}
+
+func (s *Switch) expire(ids []uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	t := s.table.Load()
+	live := ids[:0]
+	for _, id := range ids {
+		if t.Get(id) != nil { // a request may have removed it meanwhile
+			live = append(live, id)
+		}
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	nt, err := t.Apply(FlowChange{Delete: live}, s.resolve)
+	if err != nil {
+		return err
+	}
+	if err := s.publishLocked(nt); err != nil {
+		return err
+	}
+	s.log.Info("flows expired", "ids", live)
+	return nil
+}
+
+// Health reports whether the switch works: nil when it does.
+func (s *Switch) Health() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	for _, p := range s.pollers {
+		if p != nil && p.dead.Load() {
+			return fmt.Errorf("poller %d stopped: %v", p.queue, p.deadErr.Load())
+		}
+	}
+	return nil
+}
