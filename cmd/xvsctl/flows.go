@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/xvs-project/xvs/ctl"
+	"github.com/xvs-project/xvs/flowtable"
+)
+
+const flowSyntaxHelp = `A flow is written as for ovs-ofctl add-flow, e.g.
+  priority=100,udp,in_port=p0,tp_dst=7999,actions=mod_tp_dst:7998,output:p1
+The server checks it completely before anything changes.
+`
+
+const filterHelp = `MATCH selects flows as ovs-ofctl does: every flow whose match is at least
+as specific as MATCH (e.g. "udp" selects udp,tp_dst=7999 too); with
+--strict only flows whose match and priority equal it. It may hold
+priority= and cookie=VALUE[/MASK]. No MATCH selects every flow.
+`
+
+var flowCommands = []command{
+	{
+		name: "add-flow", args: "FLOW", min: 1, max: -1,
+		summary: "add one flow (replacing one with the same priority and match)",
+		help:    flowSyntaxHelp + "\nSeveral arguments are joined with spaces.\n",
+		flags: noFlags(func(a *app, args []string) error {
+			fs, err := a.client.AddFlow(a.ctx, flowtable.FlowJSON{Text: strings.Join(args, " ")})
+			if err != nil {
+				return err
+			}
+			if a.g.json {
+				return writeJSON(a.stdout, fs)
+			}
+			return nil
+		}),
+	},
+	{
+		name: "add-flows", args: "FILE", min: 1, max: 1,
+		summary: "add the flows in FILE (- for stdin) as one transaction",
+		help: flowSyntaxHelp + `
+FILE holds one flow per line; blank lines and lines starting with # are
+skipped. Either every flow is added or, if one is wrong, none is (the error
+names its line). dump-flows output is valid input.
+`,
+		flags: noFlags(func(a *app, args []string) error {
+			return a.loadFlows(args[0], false)
+		}),
+	},
+	{
+		name: "replace-flows", args: "FILE", min: 1, max: 1,
+		summary: "make the flow table exactly the flows in FILE, atomically",
+		help: `Like ovs-ofctl replace-flows --bundle: flows not in FILE are deleted and
+those in it added, as one transaction; traffic never sees a table in
+between. An empty FILE deletes every flow. FILE is read as for add-flows.
+`,
+		flags: noFlags(func(a *app, args []string) error {
+			return a.loadFlows(args[0], true)
+		}),
+	},
+	{
+		name: "del-flows", args: "[MATCH] [--strict]", min: 0, max: -1,
+		summary: "delete the flows MATCH selects (all without MATCH)",
+		help:    filterHelp + "\nWith --json the deleted flows are printed.\n",
+		flags: func(fs *flag.FlagSet) func(*app, []string) error {
+			strict := fs.Bool("strict", false, "select only flows whose match and priority equal MATCH")
+			return func(a *app, args []string) error {
+				deleted, err := a.client.DeleteFlows(a.ctx, ctl.DeleteFlowsRequest{Match: strings.Join(args, " "), Strict: *strict})
+				if err != nil {
+					return err
+				}
+				if a.g.json {
+					return writeJSON(a.stdout, deleted)
+				}
+				return nil
+			}
+		},
+	},
+	{
+		name: "dump-flows", args: "[MATCH] [--strict]", min: 0, max: -1,
+		summary: "print the flows MATCH selects (all without MATCH) with counters",
+		help: filterHelp + `
+Flows are printed as ovs-ofctl prints them, highest priority first:
+ cookie=0x0, duration=1.234s, table=0, n_packets=10, n_bytes=640, idle_age=2, priority=100,udp,tp_dst=7999 actions=output:p1
+The output can be fed back to add-flows or replace-flows.
+`,
+		flags: func(fs *flag.FlagSet) func(*app, []string) error {
+			strict := fs.Bool("strict", false, "select only flows whose match and priority equal MATCH")
+			return func(a *app, args []string) error {
+				flows, err := a.client.Flows(a.ctx, strings.Join(args, " "), *strict)
+				if err != nil {
+					return err
+				}
+				if a.g.json {
+					return writeJSON(a.stdout, flows)
+				}
+				return writeFlows(a.stdout, flows)
+			}
+		},
+	},
+}
+
+// writeFlows prints flows in ovs-ofctl dump-flows form.
+func writeFlows(w io.Writer, flows []ctl.FlowStatus) error {
+	for i := range flows {
+		f, err := flows[i].Flow()
+		if err != nil {
+			return fmt.Errorf("flow %d from the server: %w", flows[i].ID, err)
+		}
+		st := flows[i].Stats()
+		if _, err := fmt.Fprintln(w, flowtable.FormatFlow(f, &st)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flowLine is a flow read from a file, with where it was.
+type flowLine struct {
+	line int
+	text string
+}
+
+// readFlows reads one flow per line, skipping blank lines and # comments.
+func readFlows(r io.Reader) ([]flowLine, error) {
+	var flows []flowLine
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		flows = append(flows, flowLine{n, text})
+	}
+	return flows, sc.Err()
+}
+
+// loadFlows sends the flows of file (- = stdin) in one request: added, or
+// replacing the table.
+func (a *app) loadFlows(file string, replace bool) error {
+	var r io.Reader = a.stdin
+	name := "stdin"
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r, name = f, file
+	}
+	lines, err := readFlows(r)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	req := make([]flowtable.FlowJSON, len(lines))
+	for i, l := range lines {
+		req[i] = flowtable.FlowJSON{Text: l.text}
+	}
+	var out []ctl.FlowStatus
+	if replace {
+		out, err = a.client.ReplaceFlows(a.ctx, req)
+	} else {
+		out, err = a.client.AddFlows(a.ctx, req)
+	}
+	var ae *ctl.APIError
+	if errors.As(err, &ae) && ae.Index >= 0 && ae.Index < len(lines) {
+		// Name the line instead of the position in the request.
+		e := *ae
+		e.Index = -1
+		return fmt.Errorf("%s:%d: %w", name, lines[ae.Index].line, &e)
+	}
+	if err != nil {
+		return err
+	}
+	if a.g.json {
+		return writeJSON(a.stdout, out)
+	}
+	return nil
+}

@@ -1,0 +1,223 @@
+// Command xvsd is the xvs switch daemon: it owns the switch's ports and flow
+// table and serves the REST API that xvsctl talks to.
+//
+//	xvsd [--listen unix:PATH | tcp:HOST:PORT] [--cpus LIST] [--state FILE]
+//	     [--token-file FILE] [--log-level debug|info|warn|error]
+//
+// With no flags (as root) it listens on unix:/run/xvs/xvsd.sock and keeps
+// its configuration in /var/lib/xvs/state.json, restoring it at start.
+// SIGTERM or SIGINT stop it gracefully: the API stops, then the switch
+// detaches every port (the host gets its traffic back) and it exits 0.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/xvs-project/xvs/ctl"
+)
+
+const (
+	defaultState   = "/var/lib/xvs/state.json"
+	socketMode     = 0o660
+	shutdownWithin = 10 * time.Second
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	code := run(ctx, os.Args[1:], os.Stderr, newBackend)
+	stop()
+	os.Exit(code)
+}
+
+// backendConfig is what the switch is built from.
+type backendConfig struct {
+	CPUs   []int // CPUs to pin pollers to; nil = the switch's default
+	Logger *slog.Logger
+}
+
+// backendFactory builds the switch; the io.Closer detaches everything.
+type backendFactory func(backendConfig) (ctl.Backend, io.Closer, error)
+
+// config is the parsed command line.
+type config struct {
+	listen    ctl.ListenAddr
+	cpus      []int
+	state     string // "" = persist nothing
+	token     string
+	logLevel  slog.Level
+	tokenFile string
+}
+
+func usage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintf(w, `usage: xvsd [flags]
+
+xvsd runs the xvs switch and serves its REST API. Configuration changes are
+persisted to the state file and restored at start.
+
+flags:
+`)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}
+
+// parseFlags parses args. It returns flag.ErrHelp for -h.
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	fs := flag.NewFlagSet("xvsd", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	listen := fs.String("listen", "unix:"+ctl.DefaultSocket, "API address: unix:PATH or tcp:HOST:PORT (non-loopback TCP needs --token-file)")
+	cpus := fs.String("cpus", "", "CPUs to pin pollers to, e.g. 1 or 0-1 or 1,3 (default: the switch chooses)")
+	state := fs.String("state", defaultState, `state file ("" persists nothing)`)
+	tokenFile := fs.String("token-file", "", "file holding a bearer token every API request must carry")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage(stderr, fs)
+		}
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	cfg := &config{state: *state, tokenFile: *tokenFile}
+	if err := cfg.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", *logLevel)
+	}
+	if *tokenFile != "" {
+		tok, err := readToken(*tokenFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.token = tok
+	}
+	addr, err := ctl.ParseListenAddr(*listen, cfg.token != "")
+	if err != nil {
+		return nil, err
+	}
+	cfg.listen = addr
+	if cfg.cpus, err = parseCPUList(*cpus); err != nil {
+		return nil, fmt.Errorf("--cpus: %w", err)
+	}
+	return cfg, nil
+}
+
+// readToken reads a bearer token: the file's content without surrounding
+// white space, which must not be empty.
+func readToken(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("token file: %w", err)
+	}
+	tok := strings.TrimSpace(string(data))
+	if tok == "" {
+		return "", fmt.Errorf("token file %s is empty", path)
+	}
+	if strings.ContainsAny(tok, " \t\r\n") {
+		return "", fmt.Errorf("token file %s: the token must be one word", path)
+	}
+	return tok, nil
+}
+
+// run is xvsd without the process around it: it returns the exit code and
+// stops gracefully when ctx is done.
+func run(ctx context.Context, args []string, stderr io.Writer, newBackend backendFactory) int {
+	cfg, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "xvsd:", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	if err := serve(ctx, cfg, log, newBackend); err != nil {
+		log.Error("xvsd failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func serve(ctx context.Context, cfg *config, log *slog.Logger, newBackend backendFactory) (err error) {
+	if cfg.tokenFile != "" {
+		if fi, err := os.Stat(cfg.tokenFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			log.Warn("token file is readable by others", "path", cfg.tokenFile, "mode", fi.Mode().Perm())
+		}
+	}
+	var store *ctl.Store
+	state := &ctl.State{}
+	if cfg.state != "" {
+		// Fail now, not at the first change, if the state cannot be kept.
+		if err := os.MkdirAll(filepath.Dir(cfg.state), 0o755); err != nil {
+			return fmt.Errorf("state directory: %w", err)
+		}
+		store = ctl.NewStore(cfg.state)
+		if state, err = store.Load(); err != nil {
+			return fmt.Errorf("%w (fix or move it away to start empty)", err)
+		}
+	}
+
+	backend, closer, err := newBackend(backendConfig{CPUs: cfg.cpus, Logger: log})
+	if err != nil {
+		return fmt.Errorf("start switch: %w", err)
+	}
+	defer func() {
+		if cerr := closer.Close(); cerr != nil {
+			log.Error("close switch", "err", cerr)
+			if err == nil {
+				err = fmt.Errorf("close switch: %w", cerr)
+			}
+		} else {
+			log.Info("switch closed")
+		}
+	}()
+
+	srv, err := ctl.NewServer(ctl.Options{Backend: backend, Store: store, Logger: log, Token: cfg.token})
+	if err != nil {
+		return err
+	}
+	res := srv.Restore(state)
+	if len(state.Ports)+len(state.Flows) > 0 {
+		log.Info("state restored", "path", cfg.state, "ports", res.Ports, "ports_failed", res.PortsFailed,
+			"flows", res.Flows, "flows_failed", res.FlowsFailed)
+	}
+
+	ln, err := ctl.Listen(cfg.listen, socketMode)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	log.Info("xvsd listening", "addr", cfg.listen.String(), "state", cfg.state, "auth", cfg.token != "")
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownWithin)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Warn("http shutdown", "err", err)
+		hs.Close()
+	}
+	<-served
+	return nil
+}

@@ -1,0 +1,368 @@
+package ctl
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/xvs-project/xvs/datapath"
+	"github.com/xvs-project/xvs/flowtable"
+)
+
+// FlowStatus is a flow as the API returns it: both forms of
+// flowtable.FlowToJSON (structured fields and the canonical text in "flow")
+// plus its counters.
+type FlowStatus struct {
+	flowtable.FlowJSON
+	Packets  uint64  `json:"n_packets"`
+	Bytes    uint64  `json:"n_bytes"`
+	Duration float64 `json:"duration"` // seconds since install
+	IdleAge  float64 `json:"idle_age"` // seconds since the last packet (or install)
+}
+
+// Flow parses the status's text form back into a flow (with its ID).
+func (fs *FlowStatus) Flow() (*flowtable.Flow, error) {
+	return flowtable.FlowFromJSON(flowtable.FlowJSON{ID: fs.ID, Text: fs.Text})
+}
+
+// Stats returns the counters in the form flowtable.FormatFlow prints.
+func (fs *FlowStatus) Stats() flowtable.FlowStats {
+	return flowtable.FlowStats{
+		Packets:  fs.Packets,
+		Bytes:    fs.Bytes,
+		Duration: secondsToDuration(fs.Duration),
+		IdleAge:  secondsToDuration(fs.IdleAge),
+	}
+}
+
+func secondsToDuration(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+func flowStatus(fi datapath.FlowInfo) FlowStatus {
+	return FlowStatus{
+		FlowJSON: flowtable.FlowToJSON(fi.Flow),
+		Packets:  fi.Packets,
+		Bytes:    fi.Bytes,
+		Duration: fi.Duration.Seconds(),
+		IdleAge:  fi.IdleAge.Seconds(),
+	}
+}
+
+func flowStatuses(fis []datapath.FlowInfo) []FlowStatus {
+	out := make([]FlowStatus, len(fis))
+	for i, fi := range fis {
+		out[i] = flowStatus(fi)
+	}
+	return out
+}
+
+// flowText is a flow's persisted form.
+func flowText(f *flowtable.Flow) string { return f.String() }
+
+// parseFlowText parses a persisted flow.
+func parseFlowText(text string) (*flowtable.Flow, error) { return flowtable.ParseFlow(text) }
+
+// decodeFlows decodes a body holding one flow (an object) or a batch (an
+// array) in either form of flowtable.FlowJSON. Errors about an item of an
+// array carry its index.
+func decodeFlows(body []byte) (flows []*flowtable.Flow, array bool, err error) {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		var raws []json.RawMessage
+		if err := decodeJSON(body, &raws); err != nil {
+			return nil, true, err
+		}
+		flows = make([]*flowtable.Flow, len(raws))
+		for i, raw := range raws {
+			if flows[i], err = decodeFlow(raw); err != nil {
+				return nil, true, &itemError{index: i, err: err}
+			}
+		}
+		return flows, true, nil
+	}
+	f, err := decodeFlow(body)
+	if err != nil {
+		return nil, false, err
+	}
+	return []*flowtable.Flow{f}, false, nil
+}
+
+func decodeFlow(data []byte) (*flowtable.Flow, error) {
+	var j flowtable.FlowJSON
+	if err := decodeJSON(data, &j); err != nil {
+		return nil, err
+	}
+	if j.ID != 0 {
+		return nil, badRequest("id", "id is assigned by the switch")
+	}
+	return flowtable.FlowFromJSON(j)
+}
+
+// checkFlowPortsLocked checks that every port the flows name exists, so a batch
+// that names a missing port is refused with the item's index and the field.
+// s.mu must be held: ports change only under it.
+func (s *Server) checkFlowPortsLocked(flows []*flowtable.Flow, array bool) error {
+	ports := make(map[string]bool)
+	for _, p := range s.backend.Ports() {
+		ports[p.Name] = true
+	}
+	wrap := func(i int, err error) error {
+		if array {
+			return &itemError{index: i, err: err}
+		}
+		return err
+	}
+	for i, f := range flows {
+		if f.Match.InPort != "" && !ports[f.Match.InPort] {
+			return wrap(i, &flowtable.ParseError{Field: "in_port", Msg: fmt.Sprintf("in_port=%s: no such port", f.Match.InPort)})
+		}
+		for _, a := range f.Actions {
+			if a.Type == flowtable.ActOutput && !ports[a.Port] {
+				return wrap(i, &flowtable.ParseError{Field: "output", Msg: fmt.Sprintf("output:%s: no such port", a.Port)})
+			}
+		}
+	}
+	return nil
+}
+
+// installedLocked returns the flows with the given IDs as they are now.
+// s.mu must be held.
+func (s *Server) installedLocked(ids []uint64, flows []*flowtable.Flow) []FlowStatus {
+	out := make([]FlowStatus, len(ids))
+	for i, id := range ids {
+		fi, err := s.backend.Flow(id)
+		if err != nil {
+			// A later item of the same batch with the same priority and
+			// match replaced it: show it as it was installed.
+			c := *flows[i]
+			c.ID = id
+			fi = datapath.FlowInfo{Flow: &c}
+		}
+		out[i] = flowStatus(fi)
+	}
+	return out
+}
+
+// parseFilterParam parses a flow filter; "" selects every flow.
+func parseFilterParam(text string) (*flowtable.Filter, error) {
+	if text == "" {
+		return nil, nil
+	}
+	flt, err := flowtable.ParseFilter(text)
+	if err != nil {
+		var pe *flowtable.ParseError
+		if errors.As(err, &pe) && pe.Field == "" {
+			pe.Field = "match"
+		}
+		return nil, err
+	}
+	return &flt, nil
+}
+
+// selectFlows returns the flows flt selects (all when flt is nil).
+func selectFlows(fis []datapath.FlowInfo, flt *flowtable.Filter, strict bool) []datapath.FlowInfo {
+	if flt == nil {
+		return fis
+	}
+	out := fis[:0:0]
+	for _, fi := range fis {
+		if flt.Selects(fi.Flow, strict) {
+			out = append(out, fi)
+		}
+	}
+	return out
+}
+
+func parseStrict(s string) (bool, error) {
+	if s == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, badRequest("strict", "strict=%q: want true or false", s)
+	}
+	return b, nil
+}
+
+// listFlows serves GET /v1/flows[?match=FILTER[&strict=true]].
+func (s *Server) listFlows(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	for k := range q {
+		if k != "match" && k != "strict" {
+			s.fail(w, r, badRequest(k, "unknown query parameter %q", k))
+			return
+		}
+	}
+	flt, err := parseFilterParam(q.Get("match"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	strict, err := parseStrict(q.Get("strict"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.reply(w, http.StatusOK, flowStatuses(sortFlows(selectFlows(s.backend.Flows(), flt, strict))))
+}
+
+// addFlows serves POST /v1/flows: one flow (object in, object out) or a
+// batch applied as one transaction (array in, array out).
+func (s *Server) addFlows(w http.ResponseWriter, r *http.Request) {
+	s.applyFlows(w, r, false)
+}
+
+// replaceFlows serves PUT /v1/flows: the table becomes exactly the flows
+// given, atomically.
+func (s *Server) replaceFlows(w http.ResponseWriter, r *http.Request) {
+	s.applyFlows(w, r, true)
+}
+
+func (s *Server) applyFlows(w http.ResponseWriter, r *http.Request, replace bool) {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	flows, array, err := decodeFlows(body)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkFlowPortsLocked(flows, array); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ids, err := s.backend.ApplyFlows(datapath.FlowChange{Replace: replace, Add: flows})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if replace {
+		s.log.Info("flows replaced", "flows", len(flows))
+	} else {
+		s.log.Info("flows added", "flows", len(flows))
+	}
+	s.persistLocked()
+	out := s.installedLocked(ids, flows)
+	status := http.StatusCreated
+	if replace {
+		status = http.StatusOK
+	}
+	if array {
+		s.reply(w, status, out)
+	} else {
+		s.reply(w, status, out[0])
+	}
+}
+
+// maxDeleteTries bounds how often a filtered delete is retried when flows it
+// selected expire before it is applied.
+const maxDeleteTries = 5
+
+// deleteFlows serves POST /v1/flows/delete: deletes the flows the filter
+// selects (every flow without one) and returns them as they were.
+func (s *Server) deleteFlows(w http.ResponseWriter, r *http.Request) {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var req DeleteFlowsRequest
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := decodeJSON(body, &req); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	flt, err := parseFilterParam(req.Match)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var deleted []datapath.FlowInfo
+	for try := 1; ; try++ {
+		deleted = selectFlows(s.backend.Flows(), flt, req.Strict)
+		if len(deleted) == 0 {
+			s.reply(w, http.StatusOK, []FlowStatus{})
+			return
+		}
+		change := datapath.FlowChange{Replace: flt == nil}
+		if flt != nil {
+			for _, fi := range deleted {
+				change.Delete = append(change.Delete, fi.Flow.ID)
+			}
+		}
+		_, err = s.backend.ApplyFlows(change)
+		// A flow that timed out between listing and deleting is gone
+		// already: select again.
+		if err == nil || !errors.Is(err, datapath.ErrNoSuchFlow) || try == maxDeleteTries {
+			break
+		}
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.log.Info("flows deleted", "filter", req.Match, "flows", len(deleted))
+	s.persistLocked()
+	s.reply(w, http.StatusOK, flowStatuses(sortFlows(deleted)))
+}
+
+func flowID(r *http.Request) (uint64, error) {
+	s := mux.Vars(r)["id"]
+	id, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || id == 0 {
+		return 0, badRequest("id", "flow id %q: want a positive number", s)
+	}
+	return id, nil
+}
+
+// getFlow serves GET /v1/flows/{id}.
+func (s *Server) getFlow(w http.ResponseWriter, r *http.Request) {
+	id, err := flowID(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	fi, err := s.backend.Flow(id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.reply(w, http.StatusOK, flowStatus(fi))
+}
+
+// deleteFlow serves DELETE /v1/flows/{id} and returns the flow as it was.
+func (s *Server) deleteFlow(w http.ResponseWriter, r *http.Request) {
+	id, err := flowID(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fi, err := s.backend.Flow(id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if _, err := s.backend.ApplyFlows(datapath.FlowChange{Delete: []uint64{id}}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.log.Info("flow deleted", "id", id)
+	s.persistLocked()
+	s.reply(w, http.StatusOK, flowStatus(fi))
+}

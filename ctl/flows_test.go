@@ -1,0 +1,430 @@
+package ctl
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/xvs-project/xvs/ctl/ctltest"
+	"github.com/xvs-project/xvs/datapath"
+)
+
+func decodeFlowList(t *testing.T, body string) []FlowStatus {
+	t.Helper()
+	var out []FlowStatus
+	if err := json.Unmarshal([]byte(body), &out); err != nil {
+		t.Fatalf("flow list %q: %v", body, err)
+	}
+	return out
+}
+
+func texts(fs []FlowStatus) []string {
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = f.Text
+	}
+	return out
+}
+
+// backendTexts lists the backend's flows, in the API's order.
+func (h *harness) backendTexts() []string {
+	var out []string
+	for _, fi := range sortFlows(h.backend.Flows()) {
+		out = append(out, fi.Flow.String())
+	}
+	return out
+}
+
+func TestFlowEndpoints(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.addPorts("p0", "p1")
+
+	// One flow in text form: an object in, an object out.
+	var one FlowStatus
+	body := h.must(201, "POST", PathFlows, `{"flow":"priority=100,udp,tp_dst=7999,actions=output:p1"}`)
+	if err := json.Unmarshal([]byte(body), &one); err != nil {
+		t.Fatal(err)
+	}
+	if one.ID == 0 || one.Text != "priority=100,udp,tp_dst=7999,actions=output:p1" ||
+		one.Match["udp"] != "" || one.Match["tp_dst"] != "7999" || !reflect.DeepEqual(one.Actions, []string{"output:p1"}) ||
+		one.Priority == nil || *one.Priority != 100 {
+		t.Fatalf("added flow = %s", body)
+	}
+	for _, key := range []string{`"n_packets":0`, `"n_bytes":0`, `"duration":`, `"idle_age":`, `"match":{`, `"actions":[`, `"flow":"`} {
+		if !strings.Contains(body, key) {
+			t.Errorf("response lacks %s: %s", key, body)
+		}
+	}
+
+	// One flow in structured form.
+	var st FlowStatus
+	body = h.must(201, "POST", PathFlows, `{"priority":200,"cookie":"0x2a","match":{"in_port":"p0","udp":"","tp_dst":"7999"},"actions":["mod_tp_dst:7998","output:p1"]}`)
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Text != "cookie=0x2a,priority=200,udp,in_port=p0,tp_dst=7999,actions=mod_tp_dst:7998,output:p1" {
+		t.Fatalf("structured flow = %s", body)
+	}
+
+	// A batch: an array in, an array out, IDs in order.
+	added := decodeFlowList(t, h.must(201, "POST", PathFlows, `[
+		{"flow":"priority=50,tcp,actions=kernel"},
+		{"priority":10,"match":{},"actions":[]}
+	]`))
+	if got := texts(added); !reflect.DeepEqual(got, []string{"priority=50,tcp,actions=kernel", "priority=10,actions=drop"}) || added[0].ID >= added[1].ID {
+		t.Fatalf("batch = %v %+v", got, added)
+	}
+
+	all := decodeFlowList(t, h.must(200, "GET", PathFlows, ""))
+	wantAll := []string{
+		"cookie=0x2a,priority=200,udp,in_port=p0,tp_dst=7999,actions=mod_tp_dst:7998,output:p1",
+		"priority=100,udp,tp_dst=7999,actions=output:p1",
+		"priority=50,tcp,actions=kernel",
+		"priority=10,actions=drop",
+	}
+	if got := texts(all); !reflect.DeepEqual(got, wantAll) {
+		t.Fatalf("GET flows = %q", got)
+	}
+	h.backend.CountFlow(one.ID, 3, 300)
+	var got FlowStatus
+	json.Unmarshal([]byte(h.must(200, "GET", fmt.Sprintf("%s/%d", PathFlows, one.ID), "")), &got)
+	if got.ID != one.ID || got.Packets != 3 || got.Bytes != 300 {
+		t.Fatalf("GET flow = %+v", got)
+	}
+
+	// Filters: non-strict selects every flow the match covers.
+	filterTests := []struct {
+		name, query string
+		want        []string
+	}{
+		{"covers", "match=" + url.QueryEscape("udp,tp_dst=7999"), wantAll[:2]},
+		{"strict", "match=" + url.QueryEscape("priority=100,udp,tp_dst=7999") + "&strict=true", wantAll[1:2]},
+		{"strict without priority", "match=" + url.QueryEscape("udp,tp_dst=7999") + "&strict=true", nil},
+		{"ip covers tcp and udp", "match=ip", wantAll[:3]},
+		{"in_port", "match=in_port=p0", wantAll[:1]},
+		{"cookie", "match=" + url.QueryEscape("cookie=0x2a/0xffffffffffffffff"), wantAll[:1]},
+		{"empty", "match=", wantAll},
+	}
+	for _, tt := range filterTests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := &harness{t: t, srv: h.srv, backend: h.backend, store: h.store}
+			got := texts(decodeFlowList(t, h.must(200, "GET", PathFlows+"?"+tt.query, "")))
+			if len(got) != len(tt.want) || (len(got) > 0 && !reflect.DeepEqual(got, tt.want)) {
+				t.Fatalf("GET ?%s = %q, want %q", tt.query, got, tt.want)
+			}
+		})
+	}
+
+	// Delete one by ID: answered with the flow as it was.
+	var del FlowStatus
+	json.Unmarshal([]byte(h.must(200, "DELETE", fmt.Sprintf("%s/%d", PathFlows, one.ID), "")), &del)
+	if del.ID != one.ID || del.Packets != 3 {
+		t.Fatalf("DELETE flow = %+v", del)
+	}
+	h.must(404, "DELETE", fmt.Sprintf("%s/%d", PathFlows, one.ID), "")
+	h.must(404, "GET", fmt.Sprintf("%s/%d", PathFlows, one.ID), "")
+
+	// Delete by filter: answered with what was deleted.
+	gone := decodeFlowList(t, h.must(200, "POST", PathFlowsDelete, `{"match":"ip"}`))
+	if got := texts(gone); !reflect.DeepEqual(got, []string{wantAll[0], wantAll[2]}) {
+		t.Fatalf("delete ip = %q", got)
+	}
+	if got := h.backendTexts(); !reflect.DeepEqual(got, wantAll[3:]) {
+		t.Fatalf("left after delete ip = %q", got)
+	}
+	if gone := decodeFlowList(t, h.must(200, "POST", PathFlowsDelete, `{"match":"udp"}`)); len(gone) != 0 {
+		t.Fatalf("delete of nothing = %+v", gone)
+	}
+
+	// Replace the whole table.
+	repl := decodeFlowList(t, h.must(200, "PUT", PathFlows, `[{"flow":"priority=5,arp,actions=kernel"},{"flow":"priority=6,icmp,actions=drop"}]`))
+	if len(repl) != 2 {
+		t.Fatalf("PUT = %+v", repl)
+	}
+	if got := h.backendTexts(); !reflect.DeepEqual(got, []string{"priority=6,icmp,actions=drop", "priority=5,arp,actions=kernel"}) {
+		t.Fatalf("after PUT = %q", got)
+	}
+
+	// Delete everything: no filter, or an empty body.
+	if gone := decodeFlowList(t, h.must(200, "POST", PathFlowsDelete, `{}`)); len(gone) != 2 {
+		t.Fatalf("delete all = %+v", gone)
+	}
+	h.must(201, "POST", PathFlows, `{"flow":"arp,actions=kernel"}`)
+	if gone := decodeFlowList(t, h.must(200, "POST", PathFlowsDelete, ``)); len(gone) != 1 {
+		t.Fatalf("delete all (empty body) = %+v", gone)
+	}
+	if n := len(h.backend.Flows()); n != 0 {
+		t.Fatalf("%d flows left", n)
+	}
+	h.must(200, "PUT", PathFlows, `[]`)
+}
+
+func TestFlowErrors(t *testing.T) {
+	h := newHarness(t, Options{MaxBodyBytes: 4096})
+	h.addPorts("p0", "p1")
+	h.must(201, "POST", PathFlows, `{"flow":"priority=1,arp,actions=kernel"}`)
+	h.backend.SetMaxMasks(3)
+	before := h.backendTexts()
+	changes := h.backend.Changes()
+
+	idx := func(i int) *int { return &i }
+	tests := []struct {
+		name, method, path, body string
+		status                   int
+		field                    string
+		index                    *int
+		msg                      string
+	}{
+		{"prerequisite", "POST", PathFlows, `{"flow":"priority=100,tp_dst=7999,actions=output:p1"}`, 400, "tp_dst", nil, "tp_dst requires udp or tcp at column 14"},
+		{"bad value", "POST", PathFlows, `{"flow":"udp,tp_dst=99999,actions=drop"}`, 400, "tp_dst", nil, "out of range"},
+		{"missing actions", "POST", PathFlows, `{"flow":"udp,tp_dst=7999"}`, 400, "actions", nil, "missing actions"},
+		{"structured prerequisite", "POST", PathFlows, `{"match":{"tp_dst":"1"},"actions":["drop"]}`, 400, "tp_dst", nil, "requires udp or tcp"},
+		{"structured unknown match field", "POST", PathFlows, `{"match":{"tp_dest":"1"},"actions":["drop"]}`, 400, "tp_dest", nil, "unknown field"},
+		{"structured no actions", "POST", PathFlows, `{"match":{"udp":""}}`, 400, "actions", nil, "missing actions"},
+		{"both forms", "POST", PathFlows, `{"flow":"arp,actions=drop","priority":3}`, 400, "flow", nil, "not both"},
+		{"empty flow", "POST", PathFlows, `{}`, 400, "flow", nil, "empty flow"},
+		{"id given", "POST", PathFlows, `{"id":7,"flow":"arp,actions=drop"}`, 400, "id", nil, "assigned by the switch"},
+		{"unknown JSON field", "POST", PathFlows, `{"flow":"arp,actions=drop","n_packets":3}`, 400, "n_packets", nil, "unknown field"},
+		{"priority out of range", "POST", PathFlows, `{"priority":70000,"match":{},"actions":[]}`, 400, "priority", nil, "expected uint16"},
+		{"bad JSON", "POST", PathFlows, `{"flow":`, 400, "", nil, "invalid JSON"},
+		{"not an object", "POST", PathFlows, `"arp,actions=drop"`, 400, "", nil, "invalid JSON"},
+		{"too big", "POST", PathFlows, `{"flow":"` + strings.Repeat(" ", 5000) + `"}`, 413, "", nil, "too large"},
+		{"unknown output port", "POST", PathFlows, `{"flow":"udp,actions=output:p9"}`, 400, "output", nil, "output:p9: no such port"},
+		{"unknown in_port", "POST", PathFlows, `{"flow":"in_port=p9,actions=drop"}`, 400, "in_port", nil, "in_port=p9: no such port"},
+		{"batch bad flow", "POST", PathFlows, `[{"flow":"udp,actions=drop"},{"flow":"tcp,actions=drop"},{"flow":"tcp,tp_src=x,actions=drop"}]`, 400, "tp_src", idx(2), "bad value"},
+		{"batch bad port", "POST", PathFlows, `[{"flow":"udp,actions=output:p0"},{"flow":"tcp,actions=output:p7"}]`, 400, "output", idx(1), "no such port"},
+		{"batch unknown field", "POST", PathFlows, `[{"flow":"udp,actions=drop"},{"text":"x"}]`, 400, "text", idx(1), "unknown field"},
+		{"batch not objects", "POST", PathFlows, `[{"flow":"udp,actions=drop"},3]`, 400, "", idx(1), "invalid JSON"},
+		{"batch too many masks", "POST", PathFlows, `[{"flow":"udp,actions=drop"},{"flow":"udp,tp_dst=1,actions=drop"},{"flow":"tcp,tp_src=1,actions=drop"}]`, 409, "", nil, "too many masks"},
+		{"replace bad flow", "PUT", PathFlows, `[{"flow":"udp,actions=drop"},{"flow":"udp,nw_src=1.2.3,actions=drop"}]`, 400, "nw_src", idx(1), ""},
+		{"replace bad port", "PUT", PathFlows, `[{"flow":"in_port=p8,actions=drop"}]`, 400, "in_port", idx(0), "no such port"},
+		{"delete bad filter", "POST", PathFlowsDelete, `{"match":"udp,tp_dst=x"}`, 400, "tp_dst", nil, "bad value"},
+		{"delete unknown filter field", "POST", PathFlowsDelete, `{"match":"bogus=1"}`, 400, "bogus", nil, "unknown field"},
+		{"delete unknown JSON field", "POST", PathFlowsDelete, `{"filter":"udp"}`, 400, "filter", nil, "unknown field"},
+		{"delete filter with actions", "POST", PathFlowsDelete, `{"match":"udp,actions=drop"}`, 400, "actions", nil, ""},
+		{"list bad filter", "GET", PathFlows + "?match=" + url.QueryEscape("tp_dst=1"), "", 400, "tp_dst", nil, "requires"},
+		{"list bad strict", "GET", PathFlows + "?match=udp&strict=maybe", "", 400, "strict", nil, "want true or false"},
+		{"list unknown parameter", "GET", PathFlows + "?filter=udp", "", 400, "filter", nil, "unknown query parameter"},
+		{"get bad id", "GET", PathFlows + "/abc", "", 400, "id", nil, "want a positive number"},
+		{"get id zero", "GET", PathFlows + "/0", "", 400, "id", nil, "want a positive number"},
+		{"get unknown id", "GET", PathFlows + "/999", "", 404, "", nil, "no such flow"},
+		{"delete unknown id", "DELETE", PathFlows + "/999", "", 404, "", nil, "no such flow"},
+		{"delete endpoint GET", "GET", PathFlowsDelete, "", 405, "", nil, "method not allowed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := h.do(tt.method, tt.path, tt.body)
+			if code != tt.status {
+				t.Fatalf("status %d, want %d: %s", code, tt.status, body)
+			}
+			er := decodeError(t, body)
+			if er.Field != tt.field {
+				t.Errorf("field %q, want %q: %s", er.Field, tt.field, body)
+			}
+			if (er.Index == nil) != (tt.index == nil) || (er.Index != nil && *er.Index != *tt.index) {
+				t.Errorf("index %v, want %v: %s", er.Index, tt.index, body)
+			}
+			if !strings.Contains(er.Error, tt.msg) {
+				t.Errorf("message %q lacks %q", er.Error, tt.msg)
+			}
+			// A failed request changes nothing.
+			if got := h.backendTexts(); !reflect.DeepEqual(got, before) {
+				t.Fatalf("flows changed by a failed request: %q, want %q", got, before)
+			}
+		})
+	}
+	if got := h.backend.Changes(); got != changes {
+		t.Errorf("failed requests made %d backend changes", got-changes)
+	}
+}
+
+// The backend is still the last word: an error it finds is answered
+// without a change, like ctl's own checks.
+func TestFlowBackendRefuses(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.addPorts("p0")
+	h.backend.SetMaxMasks(1)
+	h.must(201, "POST", PathFlows, `{"flow":"udp,actions=drop"}`)
+	code, body := h.do("PUT", PathFlows, `[{"flow":"udp,actions=drop"},{"flow":"tcp,tp_dst=1,actions=drop"}]`)
+	if code != 409 {
+		t.Fatalf("status %d: %s", code, body)
+	}
+	if got := h.backendTexts(); !reflect.DeepEqual(got, []string{"priority=32768,udp,actions=drop"}) {
+		t.Fatalf("replace half applied: %q", got)
+	}
+	h.backend.Close()
+	if code, body := h.do("POST", PathFlows, `{"flow":"tcp,actions=drop"}`); code != 503 {
+		t.Fatalf("closed switch: %d %s", code, body)
+	}
+}
+
+// expiringBackend expires the first flow a delete names just before the
+// delete is applied, as an idle timeout racing the request would.
+type expiringBackend struct {
+	*ctltest.Backend
+	mu      sync.Mutex
+	expired int
+}
+
+func (b *expiringBackend) ApplyFlows(c datapath.FlowChange) ([]uint64, error) {
+	b.mu.Lock()
+	if len(c.Delete) > 0 && b.expired == 0 {
+		b.expired++
+		b.Backend.ExpireFlow(c.Delete[0])
+	}
+	b.mu.Unlock()
+	return b.Backend.ApplyFlows(c)
+}
+
+func TestDeleteFlowsRetriesExpired(t *testing.T) {
+	b := &expiringBackend{Backend: ctltest.New()}
+	srv, err := NewServer(Options{Backend: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, srv: srv, backend: b.Backend}
+	h.must(201, "POST", PathFlows, `[{"flow":"udp,tp_dst=1,actions=drop"},{"flow":"udp,tp_dst=2,actions=drop"},{"flow":"tcp,actions=drop"}]`)
+	gone := decodeFlowList(t, h.must(200, "POST", PathFlowsDelete, `{"match":"udp"}`))
+	if len(gone) != 1 || b.expired != 1 {
+		t.Fatalf("deleted %q (expired %d), want the one udp flow left", texts(gone), b.expired)
+	}
+	if got := h.backendTexts(); !reflect.DeepEqual(got, []string{"priority=32768,tcp,actions=drop"}) {
+		t.Fatalf("left: %q", got)
+	}
+}
+
+func TestFlowsPersisted(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.addPorts("p0", "p1")
+	h.must(201, "POST", PathFlows, `[{"flow":"priority=10,udp,actions=output:p1"},{"flow":"priority=20,in_port=p0,tcp,actions=output:p1"}]`)
+	h.must(400, "POST", PathFlows, `{"flow":"priority=30,udp,actions=output:p7"}`)
+	st, err := h.store.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"priority=20,tcp,in_port=p0,actions=output:p1", "priority=10,udp,actions=output:p1"}
+	if !reflect.DeepEqual(st.Flows, want) {
+		t.Fatalf("persisted flows %q, want %q", st.Flows, want)
+	}
+	h.must(200, "POST", PathFlowsDelete, `{"match":"tcp"}`)
+	if st, _ = h.store.Load(); !reflect.DeepEqual(st.Flows, want[1:]) {
+		t.Fatalf("persisted flows after delete %q", st.Flows)
+	}
+	h.must(200, "PUT", PathFlows, `[]`)
+	if st, _ = h.store.Load(); len(st.Flows) != 0 || len(st.Ports) != 2 {
+		t.Fatalf("persisted after replace with nothing: %+v", st)
+	}
+}
+
+// Concurrent changes are persisted in the order they were applied: the
+// state file always ends up describing the switch.
+func TestConcurrentChangesPersisted(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.addPorts("p0", "p1")
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			switch i % 4 {
+			case 0, 1:
+				h.do("POST", PathFlows, fmt.Sprintf(`{"flow":"priority=%d,udp,tp_dst=%d,actions=output:p1"}`, i, i))
+			case 2:
+				h.do("POST", PathFlowsDelete, fmt.Sprintf(`{"match":"udp,tp_dst=%d"}`, i-2))
+			case 3:
+				h.do("POST", PathPorts, fmt.Sprintf(`{"name":"q%d"}`, i))
+			}
+		}()
+	}
+	wg.Wait()
+	st, err := h.store.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := h.backendTexts(); !reflect.DeepEqual(st.Flows, got) {
+		t.Fatalf("persisted flows %q, switch has %q", st.Flows, got)
+	}
+	if len(st.Ports) != len(h.backend.Ports()) {
+		t.Fatalf("persisted %d ports, switch has %d", len(st.Ports), len(h.backend.Ports()))
+	}
+}
+
+func TestRestore(t *testing.T) {
+	state := &State{
+		Version: StateVersion,
+		Ports: []PortState{
+			{"p0", datapath.ModeAuto},
+			{"gone", datapath.ModeNative}, // its netdev vanished
+			{"p1", datapath.ModeGeneric},
+		},
+		Flows: []string{
+			"priority=20,tcp,in_port=p0,actions=output:p1",
+			"priority=15,udp,actions=output:gone", // names the vanished port
+			"priority=10,udp,actions=output:p1",
+			"priority=5,tcp,tp_dst=x,actions=drop", // corrupt by hand
+		},
+	}
+	path := filepath.Join(t.TempDir(), "state.json")
+	store := NewStore(path)
+	if err := store.Save(state); err != nil {
+		t.Fatal(err)
+	}
+	b := ctltest.New()
+	b.SetNetdevs("p0", "p1", "new")
+	var logBuf strings.Builder
+	srv, err := NewServer(Options{Backend: b, Store: store,
+		Logger: slog.New(slog.NewTextHandler(&logBuf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := srv.Restore(state)
+	if res != (RestoreResult{Ports: 2, PortsFailed: 1, Flows: 2, FlowsFailed: 2}) {
+		t.Fatalf("restore = %+v", res)
+	}
+	ports := b.Ports()
+	if len(ports) != 2 || ports[0].Name != "p0" || ports[1].Name != "p1" || ports[1].XDPMode != datapath.ModeGeneric {
+		t.Fatalf("restored ports %+v", ports)
+	}
+	h := &harness{t: t, srv: srv, backend: b, store: store}
+	if got := h.backendTexts(); !reflect.DeepEqual(got, []string{state.Flows[0], state.Flows[2]}) {
+		t.Fatalf("restored flows %q", got)
+	}
+	for _, want := range []string{"port=gone", "output:gone", "tp_dst=x"} {
+		if !strings.Contains(logBuf.String(), want) {
+			t.Errorf("log does not mention %q:\n%s", want, logBuf.String())
+		}
+	}
+	// Restore leaves the file alone; the next change persists what is live,
+	// with the modes asked for (auto stays auto).
+	if st, _ := store.Load(); !reflect.DeepEqual(st, state) {
+		t.Fatalf("restore rewrote the state file: %+v", st)
+	}
+	h.must(201, "POST", PathPorts, `{"name":"new"}`)
+	st, err := store.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(st.Ports) != "[{p0 auto} {p1 generic} {new auto}]" || len(st.Flows) != 2 {
+		t.Fatalf("state after next change: %+v", st)
+	}
+}
+
+// All of a good state comes back in one transaction.
+func TestRestoreOneTransaction(t *testing.T) {
+	b := ctltest.New()
+	srv, err := NewServer(Options{Backend: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := srv.Restore(&State{Version: StateVersion, Ports: []PortState{{"p0", ""}},
+		Flows: []string{"udp,actions=output:p0", "tcp,actions=output:p0", "arp,actions=kernel"}})
+	if res != (RestoreResult{Ports: 1, Flows: 3}) || b.Changes() != 1 {
+		t.Fatalf("restore = %+v in %d changes", res, b.Changes())
+	}
+}

@@ -1,0 +1,341 @@
+package ctl
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/xvs-project/xvs/datapath"
+	"github.com/xvs-project/xvs/flowtable"
+)
+
+// DefaultMaxBodyBytes bounds a request body unless Options says otherwise:
+// room for a few hundred thousand flows in one transaction.
+const DefaultMaxBodyBytes = 32 << 20
+
+// Options configure a Server.
+type Options struct {
+	Backend Backend // required
+	// Store receives the configuration after every successful change; nil
+	// persists nothing.
+	Store *Store
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// Token, if not empty, must come with every request as
+	// "Authorization: Bearer TOKEN".
+	Token string
+	// MaxBodyBytes bounds request bodies; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+}
+
+// Server serves the REST API for one Backend. It is an http.Handler; all its
+// methods are safe for concurrent use.
+type Server struct {
+	backend Backend
+	store   *Store
+	log     *slog.Logger
+	token   []byte // SHA-256 of the bearer token; nil: no authentication
+	maxBody int64
+	handler http.Handler
+
+	// mu serializes configuration changes and their persistence, so the
+	// state file follows the order in which changes were applied.
+	mu    sync.Mutex
+	modes map[string]datapath.XDPMode // XDP mode asked for, by port name; guarded by mu
+
+	persistErr atomic.Pointer[error] // last failure to persist, nil once a save works
+}
+
+// NewServer returns a Server for opts.Backend.
+func NewServer(opts Options) (*Server, error) {
+	if opts.Backend == nil {
+		return nil, errors.New("ctl: no backend")
+	}
+	s := &Server{
+		backend: opts.Backend,
+		store:   opts.Store,
+		log:     opts.Logger,
+		maxBody: opts.MaxBodyBytes,
+		modes:   make(map[string]datapath.XDPMode),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = DefaultMaxBodyBytes
+	}
+	if opts.Token != "" {
+		sum := sha256.Sum256([]byte(opts.Token))
+		s.token = sum[:]
+	}
+
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(newCollector(s.backend)); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	r := mux.NewRouter()
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, fmt.Errorf("%s: %w", r.URL.Path, errNotFound))
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, fmt.Errorf("%s %s: %w", r.Method, r.URL.Path, errMethodNotAllowed))
+	})
+	r.HandleFunc(PathPorts, s.listPorts).Methods(http.MethodGet)
+	r.HandleFunc(PathPorts, s.addPort).Methods(http.MethodPost)
+	r.HandleFunc(PathPorts+"/{name}", s.getPort).Methods(http.MethodGet)
+	r.HandleFunc(PathPorts+"/{name}", s.deletePort).Methods(http.MethodDelete)
+	r.HandleFunc(PathPorts+"/{name}/stats", s.getPortStats).Methods(http.MethodGet)
+	r.HandleFunc(PathFlows, s.listFlows).Methods(http.MethodGet)
+	r.HandleFunc(PathFlows, s.addFlows).Methods(http.MethodPost)
+	r.HandleFunc(PathFlows, s.replaceFlows).Methods(http.MethodPut)
+	r.HandleFunc(PathFlowsDelete, s.deleteFlows).Methods(http.MethodPost)
+	// Other methods must not fall through to the {id} routes.
+	r.Handle(PathFlowsDelete, r.MethodNotAllowedHandler)
+	r.HandleFunc(PathFlows+"/{id}", s.getFlow).Methods(http.MethodGet)
+	r.HandleFunc(PathFlows+"/{id}", s.deleteFlow).Methods(http.MethodDelete)
+	r.HandleFunc(PathStats, s.getStats).Methods(http.MethodGet)
+	r.HandleFunc(PathHealth, s.getHealth).Methods(http.MethodGet)
+	r.Handle(PathMetrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{s.log}})).Methods(http.MethodGet)
+	s.handler = r
+	return s, nil
+}
+
+// ServeHTTP checks the bearer token, then routes the request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.token != nil && !s.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="xvs"`)
+		s.fail(w, r, errUnauthorized)
+		return
+	}
+	s.handler.ServeHTTP(w, r)
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	h := r.Header.Get("Authorization")
+	const prefix = "Bearer "
+	if len(h) < len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return false
+	}
+	// Comparing digests takes the same time whatever the length of the
+	// token offered.
+	sum := sha256.Sum256([]byte(h[len(prefix):]))
+	return subtle.ConstantTimeCompare(sum[:], s.token) == 1
+}
+
+// reply writes v as the JSON body with status.
+func (s *Server) reply(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		s.log.Error("encode response", "err", err)
+		status = http.StatusInternalServerError
+		body, _ = json.Marshal(ErrorResponse{Error: "encode response: " + err.Error()})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(body, '\n'))
+}
+
+// fail answers err with the status statusOf chooses.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status := statusOf(err)
+	if status >= 500 {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	} else {
+		s.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	}
+	s.reply(w, status, errorResponse(err))
+}
+
+// decode reads the request body as exactly one JSON value into v, refusing
+// unknown fields and bodies over the size limit.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	return decodeJSON(body, v)
+}
+
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	if err != nil {
+		return nil, &requestError{err: fmt.Errorf("read body: %w", err)}
+	}
+	return body, nil
+}
+
+// decodeJSON decodes data, which must hold exactly one JSON value, into v.
+func decodeJSON(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return badRequest("", "invalid JSON: data after the value")
+	}
+	return nil
+}
+
+// jsonError turns an encoding/json error into a requestError naming the
+// field when there is one.
+func jsonError(err error) error {
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.EOF):
+		return badRequest("", "invalid JSON: empty body")
+	case errors.As(err, &te) && te.Field == "":
+		return badRequest("", "invalid JSON: expected %s, got %s", te.Type, te.Value)
+	case errors.As(err, &te):
+		return badRequest(te.Field, "invalid JSON: field %s: expected %s, got %s", te.Field, te.Type, te.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return badRequest(field, "invalid JSON: unknown field %q", field)
+	default:
+		return badRequest("", "invalid JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+}
+
+// validPortName checks name is a possible Linux netdev name that the flow
+// syntax can name.
+func validPortName(name string) error {
+	if err := flowtable.CheckPortName(name); err != nil {
+		msg := strings.TrimSuffix(err.Error(), ": "+flowtable.ErrInvalid.Error())
+		return badRequest("name", "%s", msg)
+	}
+	return nil
+}
+
+func validMode(mode datapath.XDPMode) error {
+	switch mode {
+	case "", datapath.ModeAuto, datapath.ModeNative, datapath.ModeGeneric:
+		return nil
+	}
+	return badRequest("mode", "mode %q is not native, generic or auto", mode)
+}
+
+func (s *Server) listPorts(w http.ResponseWriter, r *http.Request) {
+	ports := s.backend.Ports()
+	if ports == nil {
+		ports = []datapath.PortInfo{}
+	}
+	s.reply(w, http.StatusOK, ports)
+}
+
+func (s *Server) addPort(w http.ResponseWriter, r *http.Request) {
+	var req PortRequest
+	if err := s.decode(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := validPortName(req.Name); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := validMode(req.Mode); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if req.Mode == "" {
+		req.Mode = datapath.ModeAuto
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	info, err := s.backend.AddPort(datapath.PortSpec{Name: req.Name, Mode: req.Mode})
+	if err != nil {
+		s.fail(w, r, err) // the backend names the port
+		return
+	}
+	s.modes[req.Name] = req.Mode
+	s.log.Debug("port added", "name", info.Name, "ofport", info.OFPort, "xdp_mode", info.XDPMode, "queues", info.Queues)
+	s.persistLocked()
+	w.Header().Set("Location", PathPorts+"/"+info.Name)
+	s.reply(w, http.StatusCreated, info)
+}
+
+func (s *Server) getPort(w http.ResponseWriter, r *http.Request) {
+	name := mux.Vars(r)["name"]
+	info, err := s.backend.Port(name)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.reply(w, http.StatusOK, info)
+}
+
+func (s *Server) deletePort(w http.ResponseWriter, r *http.Request) {
+	name := mux.Vars(r)["name"]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.backend.DeletePort(name); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	delete(s.modes, name)
+	s.log.Debug("port deleted", "name", name)
+	s.persistLocked()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) getPortStats(w http.ResponseWriter, r *http.Request) {
+	name := mux.Vars(r)["name"]
+	st, err := s.backend.PortStats(name)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.reply(w, http.StatusOK, st)
+}
+
+func (s *Server) getStats(w http.ResponseWriter, r *http.Request) {
+	st := s.backend.Stats()
+	if st.Ports == nil {
+		st.Ports = []datapath.PortStats{}
+	}
+	if st.Pollers == nil {
+		st.Pollers = []datapath.PollerStats{}
+	}
+	s.reply(w, http.StatusOK, st)
+}
+
+// Health is nil when the backend is healthy and the last configuration
+// change was persisted.
+func (s *Server) Health() error {
+	if err := s.backend.Health(); err != nil {
+		return err
+	}
+	if p := s.persistErr.Load(); p != nil {
+		return fmt.Errorf("state not persisted: %w", *p)
+	}
+	return nil
+}
+
+func (s *Server) getHealth(w http.ResponseWriter, r *http.Request) {
+	if err := s.Health(); err != nil {
+		s.reply(w, http.StatusServiceUnavailable, HealthResponse{Status: "unhealthy", Error: err.Error()})
+		return
+	}
+	s.reply(w, http.StatusOK, HealthResponse{Status: "ok"})
+}
+
+// slogPrinter adapts a slog.Logger to promhttp's error logger.
+type slogPrinter struct{ log *slog.Logger }
+
+func (p slogPrinter) Println(v ...any) { p.log.Error("metrics: " + fmt.Sprint(v...)) }

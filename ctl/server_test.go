@@ -1,0 +1,345 @@
+package ctl
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/xvs-project/xvs/ctl/ctltest"
+	"github.com/xvs-project/xvs/datapath"
+	"github.com/xvs-project/xvs/flowtable"
+)
+
+var _ Backend = (*ctltest.Backend)(nil)
+
+// harness is a Server over a fake backend, called in-process.
+type harness struct {
+	t       *testing.T
+	srv     *Server
+	backend *ctltest.Backend
+	store   *Store
+}
+
+func newHarness(t *testing.T, opts Options) *harness {
+	t.Helper()
+	b := ctltest.New()
+	opts.Backend = b
+	if opts.Store == nil {
+		opts.Store = NewStore(filepath.Join(t.TempDir(), "state.json"))
+	}
+	srv, err := NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &harness{t: t, srv: srv, backend: b, store: opts.Store}
+}
+
+// do sends one request and returns the status and body.
+func (h *harness) do(method, path, body string, hdr ...string) (int, string) {
+	h.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.srv.ServeHTTP(rec, req)
+	return rec.Code, rec.Body.String()
+}
+
+// must sends a request that must answer want.
+func (h *harness) must(want int, method, path, body string) string {
+	h.t.Helper()
+	code, resp := h.do(method, path, body)
+	if code != want {
+		h.t.Fatalf("%s %s %s: status %d, want %d: %s", method, path, body, code, want, resp)
+	}
+	return resp
+}
+
+func (h *harness) addPorts(names ...string) {
+	h.t.Helper()
+	for _, n := range names {
+		h.must(http.StatusCreated, "POST", PathPorts, fmt.Sprintf(`{"name":%q}`, n))
+	}
+}
+
+func decodeError(t *testing.T, body string) ErrorResponse {
+	t.Helper()
+	var er ErrorResponse
+	if err := json.Unmarshal([]byte(body), &er); err != nil {
+		t.Fatalf("error body %q: %v", body, err)
+	}
+	if er.Error == "" {
+		t.Fatalf("error body %q has no message", body)
+	}
+	return er
+}
+
+func TestStatusOf(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"invalid", fmt.Errorf("x: %w", datapath.ErrInvalid), 400},
+		{"parse error", fmt.Errorf("flow: %w", &flowtable.ParseError{Field: "tp_dst", Msg: "bad"}), 400},
+		{"request error", badRequest("name", "empty"), 400},
+		{"request too big", &requestError{err: fmt.Errorf("read: %w", &http.MaxBytesError{Limit: 1})}, 413},
+		{"no such port", fmt.Errorf("p: %w", datapath.ErrNoSuchPort), 404},
+		{"no such flow", fmt.Errorf("f: %w", datapath.ErrNoSuchFlow), 404},
+		{"no route", errNotFound, 404},
+		{"port exists", fmt.Errorf("p: %w", datapath.ErrPortExists), 409},
+		{"too many masks", fmt.Errorf("t: %w", flowtable.ErrTooManyMasks), 409},
+		{"closed", fmt.Errorf("c: %w", datapath.ErrClosed), 503},
+		{"unauthorized", errUnauthorized, 401},
+		{"method", errMethodNotAllowed, 405},
+		{"other", errors.New("disk on fire"), 500},
+		{"item wraps", &itemError{index: 3, err: fmt.Errorf("x: %w", datapath.ErrNoSuchPort)}, 404},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := statusOf(tt.err); got != tt.want {
+				t.Errorf("statusOf(%v) = %d, want %d", tt.err, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestErrorResponse(t *testing.T) {
+	err := &itemError{index: 2, err: fmt.Errorf("add: %w", &flowtable.ParseError{Field: "tp_dst", Msg: "tp_dst requires udp or tcp", Column: 5})}
+	er := errorResponse(err)
+	if er.Field != "tp_dst" || er.Index == nil || *er.Index != 2 || er.Error != "add: tp_dst requires udp or tcp at column 5" {
+		t.Errorf("errorResponse = %+v (index %v)", er, er.Index)
+	}
+	er = errorResponse(badRequest("mode", "bad mode"))
+	if er.Field != "mode" || er.Index != nil {
+		t.Errorf("errorResponse = %+v", er)
+	}
+}
+
+func TestPorts(t *testing.T) {
+	h := newHarness(t, Options{MaxBodyBytes: 1024})
+	h.addPorts("p0")
+	tests := []struct {
+		name, method, path, body string
+		want                     int
+		field                    string // for errors
+	}{
+		{"add", "POST", PathPorts, `{"name":"p1","mode":"generic"}`, 201, ""},
+		{"add duplicate", "POST", PathPorts, `{"name":"p0"}`, 409, ""},
+		{"add no name", "POST", PathPorts, `{"mode":"auto"}`, 400, "name"},
+		{"add long name", "POST", PathPorts, `{"name":"abcdefghijklmnop"}`, 400, "name"},
+		{"add slash", "POST", PathPorts, `{"name":"a/b"}`, 400, "name"},
+		{"add bad mode", "POST", PathPorts, `{"name":"p2","mode":"turbo"}`, 400, "mode"},
+		{"add unknown field", "POST", PathPorts, `{"name":"p2","speed":10}`, 400, "speed"},
+		{"add wrong type", "POST", PathPorts, `{"name":7}`, 400, "name"},
+		{"add bad JSON", "POST", PathPorts, `{"name":`, 400, ""},
+		{"add empty body", "POST", PathPorts, ``, 400, ""},
+		{"add trailing data", "POST", PathPorts, `{"name":"p2"} {}`, 400, ""},
+		{"add too big", "POST", PathPorts, `{"name":"` + strings.Repeat("x", 2000) + `"}`, 413, ""},
+		{"get", "GET", PathPorts + "/p0", "", 200, ""},
+		{"get missing", "GET", PathPorts + "/nope", "", 404, ""},
+		{"stats", "GET", PathPorts + "/p0/stats", "", 200, ""},
+		{"stats missing", "GET", PathPorts + "/nope/stats", "", 404, ""},
+		{"delete missing", "DELETE", PathPorts + "/nope", "", 404, ""},
+		{"method not allowed", "PATCH", PathPorts, "", 405, ""},
+		{"unknown path", "GET", "/v2/ports", "", 404, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := h.do(tt.method, tt.path, tt.body)
+			if code != tt.want {
+				t.Fatalf("status %d, want %d: %s", code, tt.want, body)
+			}
+			if code >= 400 {
+				er := decodeError(t, body)
+				if er.Field != tt.field {
+					t.Errorf("field %q, want %q (%s)", er.Field, tt.field, body)
+				}
+			}
+		})
+	}
+
+	var ports []datapath.PortInfo
+	if err := json.Unmarshal([]byte(h.must(200, "GET", PathPorts, "")), &ports); err != nil {
+		t.Fatal(err)
+	}
+	if len(ports) != 2 || ports[0].Name != "p0" || ports[1].Name != "p1" || ports[1].XDPMode != datapath.ModeGeneric {
+		t.Fatalf("ports = %+v", ports)
+	}
+	h.must(204, "DELETE", PathPorts+"/p0", "")
+	h.must(404, "GET", PathPorts+"/p0", "")
+	if got := h.backend.Ports(); len(got) != 1 || got[0].Name != "p1" {
+		t.Fatalf("backend ports after delete = %+v", got)
+	}
+}
+
+func TestPortsPersisted(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.must(201, "POST", PathPorts, `{"name":"p0"}`)
+	h.must(201, "POST", PathPorts, `{"name":"p1","mode":"generic"}`)
+	h.must(409, "POST", PathPorts, `{"name":"p1"}`)
+	st, err := h.store.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []PortState{{"p0", datapath.ModeAuto}, {"p1", datapath.ModeGeneric}}
+	if fmt.Sprint(st.Ports) != fmt.Sprint(want) {
+		t.Fatalf("persisted ports = %v, want %v (auto must stay auto, not what it resolved to)", st.Ports, want)
+	}
+	h.must(204, "DELETE", PathPorts+"/p0", "")
+	if st, err = h.store.Load(); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Ports) != 1 || st.Ports[0].Name != "p1" {
+		t.Fatalf("persisted ports after delete = %v", st.Ports)
+	}
+}
+
+func TestAuth(t *testing.T) {
+	h := newHarness(t, Options{Token: "s3cret"})
+	tests := []struct {
+		name, path, auth string
+		want             int
+	}{
+		{"missing", PathPorts, "", 401},
+		{"wrong", PathPorts, "Bearer nope", 401},
+		{"prefix of token", PathPorts, "Bearer s3cre", 401},
+		{"not bearer", PathPorts, "Basic s3cret", 401},
+		{"right", PathPorts, "Bearer s3cret", 200},
+		{"scheme case", PathPorts, "bearer s3cret", 200},
+		{"metrics missing", PathMetrics, "", 401},
+		{"metrics right", PathMetrics, "Bearer s3cret", 200},
+		{"health missing", PathHealth, "", 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var hdr []string
+			if tt.auth != "" {
+				hdr = []string{"Authorization", tt.auth}
+			}
+			code, body := h.do("GET", tt.path, "", hdr...)
+			if code != tt.want {
+				t.Fatalf("status %d, want %d: %s", code, tt.want, body)
+			}
+			if code == 401 {
+				decodeError(t, body)
+			}
+		})
+	}
+}
+
+func TestHealth(t *testing.T) {
+	dir := t.TempDir()
+	h := newHarness(t, Options{Store: NewStore(filepath.Join(dir, "state.json"))})
+	var hr HealthResponse
+	json.Unmarshal([]byte(h.must(200, "GET", PathHealth, "")), &hr)
+	if hr.Status != "ok" {
+		t.Fatalf("health = %+v", hr)
+	}
+
+	h.backend.SetHealth(errors.New("poller 0 stuck"))
+	json.Unmarshal([]byte(h.must(503, "GET", PathHealth, "")), &hr)
+	if hr.Status != "unhealthy" || hr.Error != "poller 0 stuck" {
+		t.Fatalf("health = %+v", hr)
+	}
+	h.backend.SetHealth(nil)
+
+	// A change that cannot be persisted still happens, but health says so
+	// until a save works again.
+	blocker := filepath.Join(dir, "state.json")
+	if err := os.Mkdir(blocker, 0o700); err != nil { // rename over a directory fails, even as root
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(blocker, "x"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.must(201, "POST", PathPorts, `{"name":"p0"}`)
+	json.Unmarshal([]byte(h.must(503, "GET", PathHealth, "")), &hr)
+	if !strings.Contains(hr.Error, "state not persisted") {
+		t.Fatalf("health after failed save = %+v", hr)
+	}
+	if err := os.RemoveAll(blocker); err != nil {
+		t.Fatal(err)
+	}
+	h.must(201, "POST", PathPorts, `{"name":"p1"}`)
+	h.must(200, "GET", PathHealth, "")
+	st, err := h.store.Load()
+	if err != nil || len(st.Ports) != 2 {
+		t.Fatalf("state after recovery = %+v, %v", st, err)
+	}
+
+	h.backend.Close()
+	h.must(503, "GET", PathHealth, "")
+	code, body := h.do("POST", PathPorts, `{"name":"p2"}`)
+	if code != 503 {
+		t.Fatalf("add port on a closed switch: %d %s", code, body)
+	}
+}
+
+func TestStatsAndMetrics(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.addPorts("p0", "p1")
+	err := h.backend.SetPortStats("p0", datapath.PortStats{
+		RxPackets: 10, RxBytes: 1000, TxPackets: 7, TxBytes: 700,
+		TxRingFull: 3, NoFlow: 2, NoTxQueue: 1,
+		XDP: map[string]uint64{"rx": 12, "redirect": 10, "pass_nomatch": 2},
+		XSK: datapath.XSKStats{RxRingFull: 4},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.backend.SetPollers([]datapath.PollerStats{{Queue: 0, CPU: 1, Batches: 5, Packets: 17, BusyNs: 2e9, Wakeups: 9}})
+
+	var st datapath.Stats
+	if err := json.Unmarshal([]byte(h.must(200, "GET", PathStats, "")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Ports) != 2 || st.Ports[0].RxPackets != 10 || len(st.Pollers) != 1 || st.Pollers[0].Packets != 17 {
+		t.Fatalf("stats = %+v", st)
+	}
+	var ps datapath.PortStats
+	if err := json.Unmarshal([]byte(h.must(200, "GET", PathPorts+"/p0/stats", "")), &ps); err != nil {
+		t.Fatal(err)
+	}
+	if ps.TxRingFull != 3 || ps.XDP["redirect"] != 10 || ps.XSK.RxRingFull != 4 {
+		t.Fatalf("port stats = %+v", ps)
+	}
+
+	metrics := h.must(200, "GET", PathMetrics, "")
+	for _, want := range []string{
+		`xvs_port_rx_packets_total{port="p0"} 10`,
+		`xvs_port_rx_bytes_total{port="p0"} 1000`,
+		`xvs_port_tx_packets_total{port="p0"} 7`,
+		`xvs_port_tx_bytes_total{port="p0"} 700`,
+		`xvs_port_drops_total{port="p0",reason="tx_ring_full"} 3`,
+		`xvs_port_drops_total{port="p0",reason="no_flow"} 2`,
+		`xvs_port_drops_total{port="p1",reason="too_big"} 0`,
+		`xvs_port_drops_total{port="p0",reason="no_tx_queue"} 1`,
+		`xvs_xdp_packets_total{counter="redirect",port="p0"} 10`,
+		`xvs_xsk_events_total{counter="rx_ring_full",port="p0"} 4`,
+		`xvs_poller_packets_total{cpu="1",queue="0"} 17`,
+		`xvs_poller_busy_seconds_total{cpu="1",queue="0"} 2`,
+		`xvs_poller_wakeups_total{cpu="1",queue="0"} 9`,
+		`xvs_flows 0`,
+		`xvs_ports 2`,
+	} {
+		if !strings.Contains(metrics, want+"\n") {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("metrics:\n%s", metrics)
+	}
+}
