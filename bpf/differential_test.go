@@ -41,15 +41,21 @@ var templates = []func(r *rand.Rand) string{
 	func(r *rand.Rand) string { return "" },
 	func(r *rand.Rand) string { return "udp,tp_dst=" + fmt.Sprint(pick(r, dPorts)) },
 	func(r *rand.Rand) string { return "tcp,tp_dst=" + fmt.Sprint(pick(r, dPorts)) },
-	func(r *rand.Rand) string { return "udp,tp_src=" + fmt.Sprint(pick(r, dPorts)) + ",tp_dst=0x1f00/0xff00" },
+	func(r *rand.Rand) string {
+		return "udp,tp_src=" + fmt.Sprint(pick(r, dPorts)) + ",tp_dst=0x1f00/0xff00"
+	},
 	func(r *rand.Rand) string { return "ip,nw_dst=" + pick(r, dIPs) },
 	func(r *rand.Rand) string { return "ip,nw_src=" + pick(r, []string{"10.0.0.0/24", "10.0.1.0/24"}) },
 	func(r *rand.Rand) string { return "ip,nw_tos=" + fmt.Sprint(pick(r, dTOS)) },
 	func(r *rand.Rand) string { return "icmp,icmp_type=8" },
 	func(r *rand.Rand) string { return "arp,arp_tpa=" + pick(r, dIPs) },
-	func(r *rand.Rand) string { return "udp6,ipv6_dst=" + pick(r, dIP6s) + ",tp_dst=" + fmt.Sprint(pick(r, dPorts)) },
+	func(r *rand.Rand) string {
+		return "udp6,ipv6_dst=" + pick(r, dIP6s) + ",tp_dst=" + fmt.Sprint(pick(r, dPorts))
+	},
 	func(r *rand.Rand) string { return "dl_vlan=" + fmt.Sprint(pick(r, dVLANs)) },
-	func(r *rand.Rand) string { return "dl_vlan=" + fmt.Sprint(pick(r, dVLANs)) + ",dl_vlan_pcp=" + fmt.Sprint(r.IntN(2)) },
+	func(r *rand.Rand) string {
+		return "dl_vlan=" + fmt.Sprint(pick(r, dVLANs)) + ",dl_vlan_pcp=" + fmt.Sprint(r.IntN(2))
+	},
 	func(r *rand.Rand) string { return "dl_dst=" + pick(r, dMACs) },
 	func(r *rand.Rand) string { return "dl_dst=01:00:00:00:00:00/01:00:00:00:00:00" },
 }
