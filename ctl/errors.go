@@ -80,16 +80,29 @@ func badRequest(field string, format string, args ...any) error {
 	return &requestError{field: field, err: fmt.Errorf(format, args...)}
 }
 
+// fieldError is an error about one field of a request whose kind (and so
+// status) comes from err, e.g. a flow naming a port that does not exist.
+type fieldError struct {
+	field string
+	err   error
+}
+
+func (e *fieldError) Error() string { return e.err.Error() }
+func (e *fieldError) Unwrap() error { return e.err }
+
 // errorResponse builds the body for err.
 func errorResponse(err error) ErrorResponse {
 	resp := ErrorResponse{Error: err.Error()}
 	var pe *flowtable.ParseError
 	var re *requestError
+	var fe *fieldError
 	switch {
 	case errors.As(err, &pe):
 		resp.Field = pe.Field
 	case errors.As(err, &re):
 		resp.Field = re.field
+	case errors.As(err, &fe):
+		resp.Field = fe.field
 	}
 	var ie *itemError
 	if errors.As(err, &ie) {

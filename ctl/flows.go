@@ -104,7 +104,8 @@ func decodeFlow(data []byte) (*flowtable.Flow, error) {
 }
 
 // checkFlowPortsLocked checks that every port the flows name exists, so a batch
-// that names a missing port is refused with the item's index and the field.
+// that names a missing port is refused (404, as any reference to a missing
+// port) with the item's index and the field.
 // s.mu must be held: ports change only under it.
 func (s *Server) checkFlowPortsLocked(flows []*flowtable.Flow, array bool) error {
 	ports := make(map[string]bool)
@@ -119,11 +120,11 @@ func (s *Server) checkFlowPortsLocked(flows []*flowtable.Flow, array bool) error
 	}
 	for i, f := range flows {
 		if f.Match.InPort != "" && !ports[f.Match.InPort] {
-			return wrap(i, &flowtable.ParseError{Field: "in_port", Msg: fmt.Sprintf("in_port=%s: no such port", f.Match.InPort)})
+			return wrap(i, &fieldError{field: "in_port", err: fmt.Errorf("in_port=%s: %w", f.Match.InPort, datapath.ErrNoSuchPort)})
 		}
 		for _, a := range f.Actions {
 			if a.Type == flowtable.ActOutput && !ports[a.Port] {
-				return wrap(i, &flowtable.ParseError{Field: "output", Msg: fmt.Sprintf("output:%s: no such port", a.Port)})
+				return wrap(i, &fieldError{field: "output", err: fmt.Errorf("output:%s: %w", a.Port, datapath.ErrNoSuchPort)})
 			}
 		}
 	}

@@ -195,15 +195,15 @@ func TestFlowErrors(t *testing.T) {
 		{"bad JSON", "POST", PathFlows, `{"flow":`, 400, "", nil, "invalid JSON"},
 		{"not an object", "POST", PathFlows, `"arp,actions=drop"`, 400, "", nil, "invalid JSON"},
 		{"too big", "POST", PathFlows, `{"flow":"` + strings.Repeat(" ", 5000) + `"}`, 413, "", nil, "too large"},
-		{"unknown output port", "POST", PathFlows, `{"flow":"udp,actions=output:p9"}`, 400, "output", nil, "output:p9: no such port"},
-		{"unknown in_port", "POST", PathFlows, `{"flow":"in_port=p9,actions=drop"}`, 400, "in_port", nil, "in_port=p9: no such port"},
+		{"unknown output port", "POST", PathFlows, `{"flow":"udp,actions=output:p9"}`, 404, "output", nil, "output:p9: no such port"},
+		{"unknown in_port", "POST", PathFlows, `{"flow":"in_port=p9,actions=drop"}`, 404, "in_port", nil, "in_port=p9: no such port"},
 		{"batch bad flow", "POST", PathFlows, `[{"flow":"udp,actions=drop"},{"flow":"tcp,actions=drop"},{"flow":"tcp,tp_src=x,actions=drop"}]`, 400, "tp_src", idx(2), "bad value"},
-		{"batch bad port", "POST", PathFlows, `[{"flow":"udp,actions=output:p0"},{"flow":"tcp,actions=output:p7"}]`, 400, "output", idx(1), "no such port"},
+		{"batch bad port", "POST", PathFlows, `[{"flow":"udp,actions=output:p0"},{"flow":"tcp,actions=output:p7"}]`, 404, "output", idx(1), "no such port"},
 		{"batch unknown field", "POST", PathFlows, `[{"flow":"udp,actions=drop"},{"text":"x"}]`, 400, "text", idx(1), "unknown field"},
 		{"batch not objects", "POST", PathFlows, `[{"flow":"udp,actions=drop"},3]`, 400, "", idx(1), "invalid JSON"},
 		{"batch too many masks", "POST", PathFlows, `[{"flow":"udp,actions=drop"},{"flow":"udp,tp_dst=1,actions=drop"},{"flow":"tcp,tp_src=1,actions=drop"}]`, 409, "", nil, "too many masks"},
 		{"replace bad flow", "PUT", PathFlows, `[{"flow":"udp,actions=drop"},{"flow":"udp,nw_src=1.2.3,actions=drop"}]`, 400, "nw_src", idx(1), ""},
-		{"replace bad port", "PUT", PathFlows, `[{"flow":"in_port=p8,actions=drop"}]`, 400, "in_port", idx(0), "no such port"},
+		{"replace bad port", "PUT", PathFlows, `[{"flow":"in_port=p8,actions=drop"}]`, 404, "in_port", idx(0), "no such port"},
 		{"delete bad filter", "POST", PathFlowsDelete, `{"match":"udp,tp_dst=x"}`, 400, "tp_dst", nil, "bad value"},
 		{"delete unknown filter field", "POST", PathFlowsDelete, `{"match":"bogus=1"}`, 400, "bogus", nil, "unknown field"},
 		{"delete unknown JSON field", "POST", PathFlowsDelete, `{"filter":"udp"}`, 400, "filter", nil, "unknown field"},
@@ -303,7 +303,7 @@ func TestFlowsPersisted(t *testing.T) {
 	h := newHarness(t, Options{})
 	h.addPorts("p0", "p1")
 	h.must(201, "POST", PathFlows, `[{"flow":"priority=10,udp,actions=output:p1"},{"flow":"priority=20,in_port=p0,tcp,actions=output:p1"}]`)
-	h.must(400, "POST", PathFlows, `{"flow":"priority=30,udp,actions=output:p7"}`)
+	h.must(404, "POST", PathFlows, `{"flow":"priority=30,udp,actions=output:p7"}`)
 	st, err := h.store.Load()
 	if err != nil {
 		t.Fatal(err)
