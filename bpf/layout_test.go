@@ -43,6 +43,7 @@ func TestLayoutMatchesBTF(t *testing.T) {
 		}},
 		{"xvs_rule_value", unsafe.Sizeof(rv), map[string]uintptr{
 			"rank": unsafe.Offsetof(rv.Rank), "verdict": unsafe.Offsetof(rv.Verdict), "pad": 9, "arg": unsafe.Offsetof(rv.Arg),
+			"packets": unsafe.Offsetof(rv.Packets), "bytes": unsafe.Offsetof(rv.Bytes),
 		}},
 		{"xvs_mask_ref", unsafe.Sizeof(mr), map[string]uintptr{
 			"id": unsafe.Offsetof(mr.ID), "pad": 4, "max_rank": unsafe.Offsetof(mr.MaxRank),

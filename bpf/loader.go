@@ -70,6 +70,8 @@ type ruleValue struct {
 	Verdict uint8
 	_       [3]uint8
 	Arg     uint32
+	Packets uint64 // hits of a drop or pass rule, counted by the program
+	Bytes   uint64
 }
 
 type maskRef struct {

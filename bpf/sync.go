@@ -9,6 +9,42 @@ import (
 	"github.com/xvs-project/xvs/flowtable/steer"
 )
 
+// RuleHits returns the hits the program counted on drop and pass rules,
+// by rank (a rule's rank names the flow that owns it), for the rules that
+// have any. Redirected packets are not counted here: userspace counts them.
+// A rule's counters start from zero whenever PutRules writes it.
+func (o *Objects) RuleHits() (map[steer.Rank]CounterValue, error) {
+	hits := make(map[steer.Rank]CounterValue)
+	err := o.eachRule(func(k *ruleKey, v *ruleValue) {
+		if v.Packets > 0 {
+			hits[steer.Rank(v.Rank)] = CounterValue{Packets: v.Packets, Bytes: v.Bytes}
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rule hits: %w", err)
+	}
+	return hits, nil
+}
+
+// eachRule calls fn for every rule of the kernel's table, read in batches.
+func (o *Objects) eachRule(fn func(*ruleKey, *ruleValue)) error {
+	keys := make([]ruleKey, 4096)
+	vals := make([]ruleValue, len(keys))
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := o.objs.Rules.BatchLookup(&cursor, keys, vals, nil)
+		for i := range n {
+			fn(&keys[i], &vals[i])
+		}
+		switch {
+		case errors.Is(err, ebpf.ErrKeyNotExist):
+			return nil
+		case err != nil:
+			return fmt.Errorf("read rule table: %w", err)
+		}
+	}
+}
+
 // SyncRules makes the kernel's rule table hold exactly want: every rule not
 // in want is deleted and every rule of want is written. It reads the whole
 // table (in batches), so it is for recovering from a sync that failed half
@@ -19,22 +55,13 @@ func (o *Objects) SyncRules(want []steer.Rule) error {
 		keep[ruleKey{MaskID: want[i].MaskID, Key: want[i].Key}] = struct{}{}
 	}
 	var stale []steer.Rule
-	keys := make([]ruleKey, 4096)
-	vals := make([]ruleValue, len(keys))
-	var cursor ebpf.MapBatchCursor
-	for done := false; !done; {
-		n, err := o.objs.Rules.BatchLookup(&cursor, keys, vals, nil)
-		switch {
-		case errors.Is(err, ebpf.ErrKeyNotExist):
-			done = true
-		case err != nil:
-			return fmt.Errorf("sync rules: read table: %w", err)
+	err := o.eachRule(func(k *ruleKey, _ *ruleValue) {
+		if _, ok := keep[*k]; !ok {
+			stale = append(stale, steer.Rule{MaskID: k.MaskID, Key: k.Key})
 		}
-		for _, k := range keys[:n] {
-			if _, ok := keep[k]; !ok {
-				stale = append(stale, steer.Rule{MaskID: k.MaskID, Key: k.Key})
-			}
-		}
+	})
+	if err != nil {
+		return fmt.Errorf("sync rules: %w", err)
 	}
 	if err := o.DeleteRules(stale); err != nil {
 		return fmt.Errorf("sync rules: %w", err)

@@ -3,6 +3,8 @@ package bpf
 import (
 	"testing"
 	"time"
+
+	"github.com/xvs-project/xvs/flowtable/steer"
 )
 
 func TestSyncRules(t *testing.T) {
@@ -43,5 +45,55 @@ func TestSyncRules(t *testing.T) {
 	}
 	if n := countRules(t, o); n != 0 {
 		t.Fatalf("table holds %d rules after syncing to none", n)
+	}
+}
+
+// TestRuleHits: the program counts hits of drop and pass rules on the rule,
+// not those of redirect rules (userspace counts those), and a rewrite of the
+// rule starts its count over.
+func TestRuleHits(t *testing.T) {
+	o := load(t, false)
+	lo := loIndex(t)
+	if err := o.SetPort(lo, 1); err != nil {
+		t.Fatal(err)
+	}
+	mask := maskOf(span{steer.OffTpDst, 2})
+	drop := ruleFor(fields{tpDst: 9}.key(), 0, mask, steer.MakeRank(10, 1), steer.VerdictDrop)
+	pass := ruleFor(fields{tpDst: 10}.key(), 0, mask, steer.MakeRank(10, 2), steer.VerdictPass)
+	redir := ruleFor(fields{tpDst: 11}.key(), 0, mask, steer.MakeRank(10, 3), steer.VerdictRedirect)
+	if err := o.PutRules([]steer.Rule{drop, pass, redir}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.SetMasks([]steer.Mask{{ID: 0, Mask: mask, MaxRank: steer.MakeRank(10, 1)}}); err != nil {
+		t.Fatal(err)
+	}
+	send := func(port uint16, n int) int {
+		f := udp4Frame(t, 1, port)
+		for i := 0; i < n; i++ {
+			if _, err := o.TestRun(f, lo, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return len(f)
+	}
+	dl := send(9, 3)
+	pl := send(10, 2)
+	send(11, 4)
+	hits, err := o.RuleHits()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[steer.Rank]CounterValue{
+		drop.Rank: {Packets: 3, Bytes: uint64(3 * dl)},
+		pass.Rank: {Packets: 2, Bytes: uint64(2 * pl)},
+	}
+	if len(hits) != len(want) || hits[drop.Rank] != want[drop.Rank] || hits[pass.Rank] != want[pass.Rank] {
+		t.Fatalf("hits %+v, want %+v", hits, want)
+	}
+	if err := o.PutRules([]steer.Rule{drop}); err != nil {
+		t.Fatal(err)
+	}
+	if hits, err = o.RuleHits(); err != nil || hits[drop.Rank].Packets != 0 {
+		t.Fatalf("after a rewrite the drop rule has %+v (%v), want no hits", hits[drop.Rank], err)
 	}
 }

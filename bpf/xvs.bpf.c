@@ -284,12 +284,26 @@ static __always_inline void count(__u32 port, __u32 c, __u64 len)
 }
 
 struct match {
+	struct xvs_rule_value *rule; /* the winning rule, for its hit counters */
 	__u64 rank;
 	__u32 mask_id;
 	__u32 visited;
 	__u8  hit;
 	__u8  verdict;
 };
+
+/*
+ * count_rule counts a hit of a drop or pass rule on the rule itself: those
+ * packets never reach userspace, so this is the only place their flow's
+ * counters can come from. The rule is shared by all CPUs, hence atomics.
+ */
+static __always_inline void count_rule(struct xvs_rule_value *r, __u32 len)
+{
+	if (!r)
+		return;
+	__sync_fetch_and_add(&r->packets, 1);
+	__sync_fetch_and_add(&r->bytes, len);
+}
 
 /*
  * classify walks the live mask order, highest max_rank first, and keeps the
@@ -335,6 +349,7 @@ static __always_inline void classify(const struct xvs_key *key, struct match *m)
 		struct xvs_rule_value *v = bpf_map_lookup_elem(&rules, &rk);
 		if (v && (!m->hit || v->rank > m->rank)) {
 			m->hit = 1;
+			m->rule = v;
 			m->rank = v->rank;
 			m->verdict = v->verdict;
 			m->mask_id = id;
@@ -416,10 +431,12 @@ int xvs_xdp(struct xdp_md *ctx)
 	}
 	case XVS_VERDICT_DROP:
 		count(port, XVS_CNT_DROP, len);
+		count_rule(m.rule, len);
 		return XDP_DROP;
 	default:
 		/* XVS_VERDICT_PASS, and verdicts this program does not know. */
 		count(port, XVS_CNT_PASS_RULE, len);
+		count_rule(m.rule, len);
 		return XDP_PASS;
 	}
 }

@@ -62,7 +62,12 @@ struct xvs_rule_value {
 	__u8  verdict;          /* enum xvs_verdict */
 	__u8  pad[3];
 	__u32 arg;              /* verdict payload; 0 today */
-};                              /* 16 bytes */
+	/* Hits of a drop or pass rule, counted by the program (redirected
+	 * packets are counted in userspace). Zeroed whenever userspace writes
+	 * the rule. */
+	__u64 packets;
+	__u64 bytes;
+};                              /* 32 bytes */
 
 /* One visit order of the masks, highest max_rank first. Two of these live in
  * the order map; the active one is named by the config map. */
