@@ -96,6 +96,11 @@ type Switch struct {
 	// the resolver. Replaced (copy-on-write) under mu.
 	portsByOF atomic.Pointer[[steer.MaxPorts]*Port]
 
+	// kernelRules counts the steering rules whose packets the XDP program
+	// handles itself (drop, kernel); hits harvests their counters.
+	kernelRules atomic.Int64
+	hits        kernelHits
+
 	stopTimeouts chan struct{}
 	timeoutsDone chan struct{}
 }
@@ -217,6 +222,11 @@ func (s *Switch) publishLocked(nt *flowtable.Table) error {
 		return s.rollbackLocked(fmt.Errorf("sync steering: %w", err))
 	}
 	s.table.Store(nt)
+	// A batch that began before the Store still runs on the old table: wait
+	// until every poller has begun a new one, so that what the rules put
+	// below redirect, and every packet sent once this change returns, meets
+	// nt.
+	s.quiesceLocked()
 	if err := s.bpf.PutRules(d.PutLate); err != nil {
 		s.table.Store(old)
 		return s.rollbackLocked(fmt.Errorf("sync steering: %w", err))
@@ -226,7 +236,20 @@ func (s *Switch) publishLocked(nt *flowtable.Table) error {
 		return s.rollbackLocked(fmt.Errorf("sync steering: %w", err))
 	}
 	s.steering = ns
+	s.kernelRules.Store(countKernelRules(ns))
 	return nil
+}
+
+// quiesceLocked returns once every running poller has finished the batch
+// it was in: each later batch loads the table published before the call.
+// (A command runs between two batches, before the next one loads the
+// table.)
+func (s *Switch) quiesceLocked() {
+	for _, pl := range s.pollers {
+		if pl != nil {
+			_ = pl.do(func() error { return nil })
+		}
+	}
 }
 
 // rollbackLocked restores the kernel's rules to s.steering after a failed
@@ -247,6 +270,7 @@ func (s *Switch) rollbackLocked(err error) error {
 
 // Flows returns every installed flow with its counters, highest rank first.
 func (s *Switch) Flows() []FlowInfo {
+	s.harvestKernelHits()
 	t := s.table.Load()
 	now := time.Now()
 	es := t.Entries()
@@ -259,6 +283,7 @@ func (s *Switch) Flows() []FlowInfo {
 
 // Flow returns one flow by ID.
 func (s *Switch) Flow(id uint64) (FlowInfo, error) {
+	s.harvestKernelHits()
 	e := s.table.Load().Get(id)
 	if e == nil {
 		return FlowInfo{}, fmt.Errorf("flow %d: %w", id, ErrNoSuchFlow)
@@ -287,6 +312,9 @@ func (s *Switch) expireLoop() {
 		case <-s.stopTimeouts:
 			return
 		case now := <-t.C:
+			// Drop and kernel flows see their packets in the kernel: count
+			// them first, or an idle timeout would end a busy flow.
+			s.harvestKernelHits()
 			ids := s.table.Load().Expired(now)
 			if len(ids) == 0 {
 				continue

@@ -1,0 +1,66 @@
+package datapath
+
+import (
+	"sync"
+	"time"
+
+	"github.com/xvs-project/xvs/bpf"
+	"github.com/xvs-project/xvs/flowtable/steer"
+)
+
+// kernelHits carries the hit counts the XDP program keeps on drop and
+// kernel rules into the counters of their flows: those packets never reach
+// a poller. A rule's rank names its flow (steer.MakeRank puts the flow's ID
+// in it), so each count lands on exactly one flow.
+type kernelHits struct {
+	mu   sync.Mutex
+	seen map[steer.Rank]bpf.CounterValue // what the rules held at the last harvest
+}
+
+// harvest adds what each drop or kernel rule counted since the last harvest
+// to its flow. A rule rewritten since then starts from zero again, so a
+// count below the last one seen is all new.
+func (s *Switch) harvestKernelHits() {
+	if s.kernelRules.Load() == 0 {
+		return
+	}
+	h := &s.hits
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	cur, err := s.bpf.RuleHits()
+	if err != nil {
+		s.log.Warn("read xdp rule hits", "err", err)
+		return
+	}
+	t := s.table.Load()
+	now := time.Now().UnixNano()
+	for rank, c := range cur {
+		d := c
+		if last, ok := h.seen[rank]; ok && c.Packets >= last.Packets {
+			d.Packets -= last.Packets
+			d.Bytes -= last.Bytes
+		}
+		if d.Packets == 0 {
+			continue
+		}
+		if e := t.Get(flowIDOfRank(rank)); e != nil && e.Rank == rank {
+			e.Hit(d.Packets, d.Bytes, now)
+		}
+	}
+	h.seen = cur
+}
+
+// flowIDOfRank undoes steer.MakeRank's tie-break: the low 32 bits are the
+// complement of the flow's ID.
+func flowIDOfRank(r steer.Rank) uint64 { return uint64(^uint32(r)) }
+
+// countKernelRules returns how many rules of st the program counts itself.
+func countKernelRules(st *steer.Table) int64 {
+	var n int64
+	for i := range st.Rules {
+		if st.Rules[i].Verdict != steer.VerdictRedirect {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,42 @@
+package datapath
+
+import (
+	"testing"
+	"time"
+)
+
+// TestDropFlowCounters: a drop flow's packets die in XDP, never reaching a
+// poller, yet its n_packets counts them, and its idle timeout does not end
+// it while they keep coming.
+func TestDropFlowCounters(t *testing.T) {
+	tp := newTopo(t, topoOptions{})
+	ids := tp.addFlows(t,
+		"priority=100,udp,tp_dst=6666,idle_timeout=2,actions=drop",
+		"priority=10,in_port={a},actions=output:{b}",
+	)
+	dropBefore := tp.stats(t, tp.a).XDP["drop"]
+	// Three seconds of an attack, more than the idle timeout.
+	const per = 50
+	for i := 0; i < 6; i++ {
+		sendUDP(t, tp.a, tp.b.ip, 6666, per, seqPayload(64), sendOpts{})
+		time.Sleep(500 * time.Millisecond)
+	}
+	fi, err := tp.sw.Flow(ids[0])
+	if err != nil {
+		t.Fatalf("the drop flow is gone although it kept dropping: %v", err)
+	}
+	if fi.Packets != 6*per {
+		t.Fatalf("drop flow n_packets = %d, want %d", fi.Packets, 6*per)
+	}
+	if fi.Bytes < 6*per*64 {
+		t.Fatalf("drop flow n_bytes = %d, want at least %d", fi.Bytes, 6*per*64)
+	}
+	if d := tp.stats(t, tp.a).XDP["drop"] - dropBefore; d != 6*per {
+		t.Fatalf("the XDP program dropped %d packets, want %d", d, 6*per)
+	}
+	// Once the attack stops, the idle timeout ends the flow.
+	eventually(t, 5*time.Second, func() bool {
+		_, err := tp.sw.Flow(ids[0])
+		return err != nil
+	}, func() string { return "the idle drop flow was not removed" })
+}
