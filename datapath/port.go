@@ -171,6 +171,13 @@ func (s *Switch) openPortLocked(p *Port, mode bpf.Mode) error {
 			return err
 		}
 		ps, err := pl.addSocket(p, q)
+		// The kernel lets go of a closed socket's queue in a work item that
+		// needs the rtnl lock: a port removed and added again at once may
+		// find its queue busy for a while.
+		for wait := time.Millisecond; errors.Is(err, afxdp.ErrBusy) && wait <= 512*time.Millisecond; wait *= 2 {
+			time.Sleep(wait)
+			ps, err = pl.addSocket(p, q)
+		}
 		if err != nil {
 			return fmt.Errorf("queue %d: %w", q, err)
 		}
