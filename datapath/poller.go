@@ -279,7 +279,6 @@ func (pl *poller) loop() error {
 	cache := flowtable.NewCache(cacheSize)
 	var b batchState
 	idle := 0
-	last := time.Now()
 	for {
 		select {
 		case fn := <-pl.cmds:
@@ -332,8 +331,9 @@ func (pl *poller) loop() error {
 			}
 		}
 
-		el := uint64(now.Sub(last))
-		last = now
+		// The pass is busy time if it moved packets, idle time otherwise;
+		// a sleep in poll(2) below is idle time too.
+		el := uint64(time.Since(now))
 		if moved > 0 {
 			pl.batches.Add(1)
 			pl.packets.Add(uint64(moved))
@@ -354,9 +354,11 @@ func (pl *poller) loop() error {
 				timeout = time.Millisecond
 			}
 		}
+		slept := time.Now()
 		if _, err := pl.poll.Wait(timeout); err != nil && !errors.Is(err, unix.EINTR) {
 			return err
 		}
+		pl.idleNs.Add(uint64(time.Since(slept)))
 		pl.wakeups.Add(1)
 	}
 }

@@ -27,10 +27,13 @@ type Config struct {
 	// FramesPerPoller is the number of frames in each poller's UMEM. Each
 	// socket on the UMEM may hold RingSize frames in its fill and RX rings,
 	// so a poller serves at most FramesPerPoller/RingSize - 1 ports (the
-	// rest is for frames in flight to TX). Default 32768 (64 MiB at 2 KiB
-	// frames: 15 ports at the default ring size).
+	// rest is for frames in flight to TX). Default 65536 (128 MiB at 2 KiB
+	// frames: 14 ports at the default ring size).
 	FramesPerPoller int
-	// RingSize is the size of every AF_XDP ring. Default 2048.
+	// RingSize is the size of every AF_XDP ring. It bounds how many frames
+	// a socket lends the kernel, so how long a poller may be kept off its
+	// CPU before the fill ring runs dry (4096 frames: 12 ms at 340 kpps).
+	// Default 4096.
 	RingSize int
 	// BatchSize is how many descriptors a poller takes from one RX ring at
 	// once. Default 64.
@@ -53,10 +56,10 @@ func (c Config) withDefaults() Config {
 		c.FrameSize = 2048
 	}
 	if c.FramesPerPoller == 0 {
-		c.FramesPerPoller = 32768
+		c.FramesPerPoller = 65536
 	}
 	if c.RingSize == 0 {
-		c.RingSize = 2048
+		c.RingSize = 4096
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = 64
