@@ -14,23 +14,26 @@ const DefaultCacheSize = 8192
 // the same bounded space). It belongs to one poller: no locks, no sharing;
 // calling it from two goroutines at once is a bug.
 //
-// It is two-way set associative: a key may sit in either slot of its bucket;
-// a new key goes in front and pushes the other one back, evicting the one
-// inserted earlier. Each slot remembers the generation of the
-// snapshot that filled it, so a new snapshot invalidates the whole cache at
-// no cost; stale slots are refilled as keys come back.
+// As Open vSwitch's exact-match cache does, a key may sit in one of two
+// slots picked by two parts of its hash. A new key takes a slot that is
+// empty or stale, or else evicts one of the two at random, so keys that
+// share slots cannot evict each other in a fixed cycle. Each slot remembers
+// the generation of the snapshot that filled it, so a new snapshot
+// invalidates the whole cache at no cost; stale slots are refilled as keys
+// come back.
 type Cache struct {
-	slots []cacheSlot // two per bucket
-	mask  uint64      // buckets - 1
+	slots []cacheSlot
+	mask  uint64 // len(slots) - 1
+	rnd   uint64 // xorshift state for evictions
 	// Hits and Misses count lookups answered by the cache and by the
 	// classifier. Read them only from the owning goroutine.
 	Hits, Misses uint64
 }
 
 type cacheSlot struct {
-	key Key
 	gen uint64 // Table.Gen of the snapshot that filled the slot; 0 = empty
 	e   *Entry // nil: no flow matches key
+	key Key
 }
 
 // NewCache returns a cache of size slots, rounded up to a power of two, at
@@ -40,7 +43,7 @@ func NewCache(size int) *Cache {
 		size = DefaultCacheSize
 	}
 	n := max(2, 1<<bits.Len(uint(size-1)))
-	return &Cache{slots: make([]cacheSlot, n), mask: uint64(n/2 - 1)}
+	return &Cache{slots: make([]cacheSlot, n), mask: uint64(n - 1), rnd: 0x9e3779b97f4a7c15}
 }
 
 // Len returns the number of slots.
@@ -50,22 +53,33 @@ func (c *Cache) Len() int { return len(c.slots) }
 // was looked up in the same snapshot before and has not been evicted since.
 // It does not allocate.
 func (c *Cache) Lookup(t *Table, k *Key) *Entry {
-	b := (hashKey(k) & c.mask) * 2
-	s := c.slots[b : b+2 : b+2]
-	if s[0].gen == t.gen && s[0].key == *k {
+	h := hashKey(k)
+	s1 := &c.slots[h&c.mask]
+	if s1.gen == t.gen && keyEqual(&s1.key, k) {
 		c.Hits++
-		return s[0].e
+		return s1.e
 	}
-	if s[1].gen == t.gen && s[1].key == *k {
+	s2 := &c.slots[(h>>32)&c.mask]
+	if s2.gen == t.gen && keyEqual(&s2.key, k) {
 		c.Hits++
-		return s[1].e
+		return s2.e
 	}
 	c.Misses++
 	e := t.Lookup(k)
-	if s[0].gen == t.gen {
-		s[1] = s[0]
+	s := s1
+	switch {
+	case s1.gen != t.gen:
+	case s2.gen != t.gen:
+		s = s2
+	default:
+		c.rnd ^= c.rnd << 13
+		c.rnd ^= c.rnd >> 7
+		c.rnd ^= c.rnd << 17
+		if c.rnd&1 != 0 {
+			s = s2
+		}
 	}
-	s[0] = cacheSlot{key: *k, gen: t.gen, e: e}
+	s.gen, s.e, s.key = t.gen, e, *k
 	return e
 }
 
@@ -95,4 +109,13 @@ func hashKey(k *Key) uint64 {
 func mulMix(a, b uint64) uint64 {
 	hi, lo := bits.Mul64(a, b)
 	return hi ^ lo
+}
+
+// keyEqual is a == b without a call to the runtime's memequal.
+func keyEqual(a, b *Key) bool {
+	le := binary.LittleEndian
+	return le.Uint64(a[0:])^le.Uint64(b[0:])|le.Uint64(a[8:])^le.Uint64(b[8:])|
+		le.Uint64(a[16:])^le.Uint64(b[16:])|le.Uint64(a[24:])^le.Uint64(b[24:])|
+		le.Uint64(a[32:])^le.Uint64(b[32:])|le.Uint64(a[40:])^le.Uint64(b[40:])|
+		le.Uint64(a[48:])^le.Uint64(b[48:])|le.Uint64(a[56:])^le.Uint64(b[56:]) == 0
 }

@@ -92,4 +92,52 @@
 // The parsing and printing functions are pure and safe for concurrent use.
 // A Flow or Match is a plain value: do not modify one that another goroutine
 // reads.
+//
+// # Datapath
+//
+// A poller parses each frame once with ExtractLayout into a Key (the same
+// rules as the XDP program, bit for bit; see Extract) and a Layout (where
+// the headers are), looks the key up, and runs the flow's Program on the
+// frame. None of it allocates or calls through an interface.
+//
+// Table is an immutable snapshot of the installed flows with their
+// classifier. Apply builds the next snapshot from a Change, all or nothing,
+// copying only the groups of flows the change touches; the flows it leaves
+// alone keep their Entry, and so their counters. Recompile rebuilds the
+// programs whose ports changed after a port was added or removed. The
+// classifier is a tuple space search: one hash table per distinct mask (the
+// flow's mask plus the in_port bytes when it names a port), visited highest
+// rank first, stopping as soon as no remaining mask can beat the best hit.
+// A flow's rank is steer.MakeRank(priority, uint32(ID)): at equal priority
+// the flow installed first wins, as in the XDP program.
+//
+// Cache is a poller's exact-match cache in front of the classifier (full key
+// to Entry, misses included). A new snapshot invalidates it at no cost: each
+// slot remembers the generation of the snapshot that filled it.
+//
+// A Program runs a flow's actions with Open vSwitch semantics: every output
+// sends the packet as rewritten so far (Run returns at each output, and says
+// whether it is the last, so the poller copies the frame only for the
+// others); output:PORT to the input port is skipped (only in_port sends a
+// packet back); rewrites patch the IPv4, TCP and UDP checksums
+// incrementally (RFC 1624; a UDP checksum of 0 over IPv4 stays 0). VLAN:
+// push_vlan inserts a tag into the frame's headroom, copying the VID and PCP
+// of the outer tag if there is one (OpenFlow 1.3); mod_vlan_vid and
+// mod_vlan_pcp on an untagged frame push an 802.1Q tag whose other field is
+// 0, as OVS does; strip_vlan pops the outer tag. mod_nw_tos sets the DSCP
+// bits of the IPv4 TOS or the IPv6 traffic class. dec_ttl drops (counted,
+// DropDecTTLZero) a packet whose TTL or hop limit is 0 or 1. A rewrite whose
+// header the frame lacks (mod_tp_dst on a later fragment, mod_nw_src on
+// IPv6) does nothing. An output to a port that is gone counts a
+// DropPortGone and the program goes on.
+//
+// Steering compiles a snapshot into the XDP program's steering table (masks
+// in visit order with stable IDs, one rule per mask and masked key, the
+// verdict of the best flow), and DiffSteering says how to move the kernel's
+// maps from one table to the next without the XDP program redirecting a
+// packet userspace has no flow for (see SteeringDiff for the order).
+//
+// A Table and everything it returns may be read by any number of goroutines;
+// only Entry counters change, through atomics (Entry.Hit). A Cache, a Packet
+// and a Layout belong to one goroutine.
 package flowtable

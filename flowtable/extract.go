@@ -131,13 +131,52 @@ func Extract(frame []byte, inPort uint32, k *Key) ParseStatus {
 // ExtractLayout is Extract that also fills lay with the header offsets the
 // flow's program needs, so a packet is parsed once.
 func ExtractLayout(frame []byte, inPort uint32, k *Key, lay *Layout) ParseStatus {
-	*k = Key{}
+	var w keyWords
 	*lay = Layout{}
-	k.SetInPort(inPort)
+	st := extract(frame, inPort, &w, lay)
+	w.store(k)
+	return st
+}
+
+// keyWords is a key while Extract builds it: the eight little-endian 64-bit
+// words of its bytes. Extract fills the words and stores them with eight
+// 8-byte writes at the end: a key written byte by byte and then read as
+// words (hashing, masking) stalls the CPU's store-to-load forwarding.
+type keyWords [8]uint64
+
+func (w *keyWords) store(k *Key) {
+	le := binary.LittleEndian
+	le.PutUint64(k[0:], w[0])
+	le.PutUint64(k[8:], w[1])
+	le.PutUint64(k[16:], w[2])
+	le.PutUint64(k[24:], w[3])
+	le.PutUint64(k[32:], w[4])
+	le.PutUint64(k[40:], w[5])
+	le.PutUint64(k[48:], w[6])
+	le.PutUint64(k[56:], w[7])
+}
+
+// Where the fields of a key sit in its words (see steer's offsets).
+const (
+	shiftVlanTCI = 8 * (steer.OffVlanTCI - 16) // in word 2
+	shiftNwProto = 8 * (steer.OffNwProto - 16)
+	shiftNwTos   = 8 * (steer.OffNwTos - 16)
+	shiftNwFrag  = 8 * (steer.OffNwFrag - 16)
+	shiftTpDst   = 8 * (steer.OffTpDst - 56) // in word 7
+)
+
+func extract(frame []byte, inPort uint32, w *keyWords, lay *Layout) ParseStatus {
+	le := binary.LittleEndian
+	var port [4]byte
+	binary.NativeEndian.PutUint32(port[:], inPort) // in_port is in host order
+	w[0] = uint64(le.Uint32(port[:]))
 	if len(frame) < ethHeaderLen {
 		return ParseMalformed
 	}
-	copy(k[steer.OffDlDst:steer.OffDlDst+12], frame[0:12]) // dl_dst, dl_src
+	// Key bytes 4..15 are frame bytes 0..11: dl_dst, dl_src.
+	macs := le.Uint64(frame[0:8])
+	w[0] |= macs << 32
+	w[1] = macs>>32 | uint64(le.Uint32(frame[8:12]))<<32
 	off := 12
 	typ := binary.BigEndian.Uint16(frame[off:])
 	for tags := 0; tags < maxVlanTags && isVLANType(typ); tags++ {
@@ -145,26 +184,27 @@ func ExtractLayout(frame []byte, inPort uint32, k *Key, lay *Layout) ParseStatus
 			return ParseMalformed
 		}
 		if tags == 0 {
-			tci := binary.BigEndian.Uint16(frame[off+2:])
-			binary.BigEndian.PutUint16(k[steer.OffVlanTCI:], tci&^vlanDEI|steer.VlanPresent)
+			// The TCI as on the wire, DEI replaced by "present": both are
+			// bit 0x1000, that is bit 4 of the TCI's first byte.
+			w[2] |= uint64(le.Uint16(frame[off+2:])|steer.VlanPresent>>8) << shiftVlanTCI
 		}
 		typ = binary.BigEndian.Uint16(frame[off+4:])
 		off += vlanTagLen
 	}
-	binary.BigEndian.PutUint16(k[steer.OffDlType:], typ)
+	w[2] |= uint64(le.Uint16(frame[off:])) // dl_type, as on the wire
 	l3 := off + 2
 	switch typ {
 	case etherTypeIPv4:
-		return extractIPv4(frame, l3, k, lay)
+		return extractIPv4(frame, l3, w, lay)
 	case etherTypeIPv6:
-		return extractIPv6(frame, l3, k, lay)
+		return extractIPv6(frame, l3, w, lay)
 	case etherTypeARP:
-		extractARP(frame, l3, k, lay)
+		extractARP(frame, l3, w, lay)
 	}
 	return ParseOK
 }
 
-func extractIPv4(frame []byte, l3 int, k *Key, lay *Layout) ParseStatus {
+func extractIPv4(frame []byte, l3 int, w *keyWords, lay *Layout) ParseStatus {
 	if l3 > len(frame) {
 		return ParseMalformed
 	}
@@ -177,33 +217,32 @@ func extractIPv4(frame []byte, l3 int, k *Key, lay *Layout) ParseStatus {
 	if hlen < ipv4MinLen || hlen > len(ip) || totLen < hlen || totLen > len(ip) {
 		return ParseMalformed
 	}
+	le := binary.LittleEndian
 	proto := ip[9]
-	k[steer.OffNwProto] = proto
-	k[steer.OffNwTos] = ip[1]
-	copy(k[steer.OffNwSrc:steer.OffNwSrc+4], ip[12:16])
-	copy(k[steer.OffNwDst:steer.OffNwDst+4], ip[16:20])
+	w[2] |= uint64(proto)<<shiftNwProto | uint64(ip[1])<<shiftNwTos
+	w[3] = uint64(le.Uint32(ip[12:16])) // nw_src
+	w[5] = uint64(le.Uint32(ip[16:20])) // nw_dst
 	lay.L3, lay.L3Type = l3, L3IPv4
 	frag := binary.BigEndian.Uint16(ip[6:])
 	if frag&(ipv4FlagMF|ipv4FragOffset) != 0 {
-		k[steer.OffNwFrag] = steer.FragAny
 		if frag&ipv4FragOffset != 0 {
-			k[steer.OffNwFrag] |= steer.FragLater
+			w[2] |= uint64(steer.FragAny|steer.FragLater) << shiftNwFrag
 			return ParseOK
 		}
+		w[2] |= uint64(steer.FragAny) << shiftNwFrag
 	}
 	if proto == ipProtoICMP {
 		if totLen-hlen >= icmpMinLen {
-			k[steer.OffTpSrc+1] = ip[hlen]
-			k[steer.OffTpDst+1] = ip[hlen+1]
+			w[7] = uint64(ip[hlen])<<8 | uint64(ip[hlen+1])<<(shiftTpDst+8) // type, code: 16-bit big endian
 			lay.L4, lay.L4Type = l3+hlen, L4ICMP
 		}
 		return ParseOK
 	}
-	extractTCPUDP(ip[hlen:totLen], proto, l3+hlen, k, lay)
+	extractTCPUDP(ip[hlen:totLen], proto, l3+hlen, w, lay)
 	return ParseOK
 }
 
-func extractIPv6(frame []byte, l3 int, k *Key, lay *Layout) ParseStatus {
+func extractIPv6(frame []byte, l3 int, w *keyWords, lay *Layout) ParseStatus {
 	if l3 > len(frame) {
 		return ParseMalformed
 	}
@@ -215,28 +254,29 @@ func extractIPv6(frame []byte, l3 int, k *Key, lay *Layout) ParseStatus {
 	if end > len(ip) {
 		return ParseMalformed
 	}
+	le := binary.LittleEndian
 	proto := ip[6]
-	k[steer.OffNwProto] = proto
-	k[steer.OffNwTos] = ip[0]<<4 | ip[1]>>4
-	copy(k[steer.OffNwSrc:steer.OffNwSrc+16], ip[8:24])
-	copy(k[steer.OffNwDst:steer.OffNwDst+16], ip[24:40])
+	w[2] |= uint64(proto)<<shiftNwProto | uint64(ip[0]<<4|ip[1]>>4)<<shiftNwTos
+	w[3] = le.Uint64(ip[8:16])
+	w[4] = le.Uint64(ip[16:24])
+	w[5] = le.Uint64(ip[24:32])
+	w[6] = le.Uint64(ip[32:40])
 	lay.L3, lay.L3Type = l3, L3IPv6
 	if proto == ipProtoICMPv6 {
 		if end-ipv6HeaderLen >= icmpMinLen {
-			k[steer.OffTpSrc+1] = ip[ipv6HeaderLen]
-			k[steer.OffTpDst+1] = ip[ipv6HeaderLen+1]
+			w[7] = uint64(ip[ipv6HeaderLen])<<8 | uint64(ip[ipv6HeaderLen+1])<<(shiftTpDst+8)
 			lay.L4, lay.L4Type = l3+ipv6HeaderLen, L4ICMP
 		}
 		return ParseOK
 	}
-	extractTCPUDP(ip[ipv6HeaderLen:end], proto, l3+ipv6HeaderLen, k, lay)
+	extractTCPUDP(ip[ipv6HeaderLen:end], proto, l3+ipv6HeaderLen, w, lay)
 	return ParseOK
 }
 
 // extractTCPUDP reads the ports of a TCP or UDP header at the start of
 // payload (the IP payload, bounded by the IP length), which starts at frame
 // offset l4.
-func extractTCPUDP(payload []byte, proto uint8, l4 int, k *Key, lay *Layout) {
+func extractTCPUDP(payload []byte, proto uint8, l4 int, w *keyWords, lay *Layout) {
 	switch proto {
 	case ipProtoTCP:
 		if len(payload) < tcpMinLen {
@@ -255,11 +295,11 @@ func extractTCPUDP(payload []byte, proto uint8, l4 int, k *Key, lay *Layout) {
 	default:
 		return
 	}
-	copy(k[steer.OffTpSrc:steer.OffTpSrc+4], payload[0:4])
+	w[7] = uint64(binary.LittleEndian.Uint32(payload[0:4])) // tp_src, tp_dst as on the wire
 	lay.L4 = l4
 }
 
-func extractARP(frame []byte, l3 int, k *Key, lay *Layout) {
+func extractARP(frame []byte, l3 int, w *keyWords, lay *Layout) {
 	if l3 > len(frame) {
 		return
 	}
@@ -269,8 +309,9 @@ func extractARP(frame []byte, l3 int, k *Key, lay *Layout) {
 		arp[4] != 6 || arp[5] != 4 {
 		return
 	}
-	k[steer.OffNwProto] = arp[7]
-	copy(k[steer.OffNwSrc:steer.OffNwSrc+4], arp[14:18])
-	copy(k[steer.OffNwDst:steer.OffNwDst+4], arp[24:28])
+	le := binary.LittleEndian
+	w[2] |= uint64(arp[7]) << shiftNwProto
+	w[3] = uint64(le.Uint32(arp[14:18])) // sender IPv4
+	w[5] = uint64(le.Uint32(arp[24:28])) // target IPv4
 	lay.L3, lay.L3Type = l3, L3ARP
 }

@@ -2,6 +2,7 @@ package flowtable
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/xvs-project/xvs/flowtable/steer"
 )
@@ -136,6 +137,13 @@ type ruleID struct {
 	key  Key
 }
 
+// ruleHasher is ruleHash; tests replace it to force collisions.
+var ruleHasher = ruleHash
+
+func ruleHash(r *steer.Rule) uint64 {
+	return hashKey(&r.Key) ^ uint64(r.MaskID+1)*0x9e3779b97f4a7c15
+}
+
 // DiffSteering returns what changes the kernel's classifier from old (nil:
 // empty) to new. Rules are identified as the kernel's map does, by mask ID
 // and masked key.
@@ -149,13 +157,21 @@ func DiffSteering(old, new *steer.Table) SteeringDiff {
 	if old != nil {
 		oldRules = old.Rules
 	}
-	idx := make(map[ruleID]int, len(oldRules))
+	// Index the old rules by a hash of (mask ID, key); a hit is checked, a
+	// collision falls back to a scan.
+	idx := make(map[uint64]int32, len(oldRules))
 	for i := range oldRules {
-		idx[ruleID{oldRules[i].MaskID, oldRules[i].Key}] = i
+		idx[ruleHasher(&oldRules[i])] = int32(i)
 	}
+	same := func(a, b *steer.Rule) bool { return a.MaskID == b.MaskID && a.Key == b.Key }
 	seen := make([]bool, len(oldRules))
 	for _, r := range new.Rules {
-		i, ok := idx[ruleID{r.MaskID, r.Key}]
+		j, ok := idx[ruleHasher(&r)]
+		i := int(j)
+		if ok && !same(&oldRules[i], &r) {
+			i = slices.IndexFunc(oldRules, func(o steer.Rule) bool { return same(&o, &r) })
+			ok = i >= 0
+		}
 		if !ok {
 			d.put(r)
 			continue

@@ -171,17 +171,24 @@ func TestDiffSteering(t *testing.T) {
 		},
 	}
 	d := DiffSteering(old, new)
+	// The same with every rule's hash colliding.
+	ruleHasher = func(*steer.Rule) uint64 { return 7 }
+	dc := DiffSteering(old, new)
+	ruleHasher = ruleHash
 	want := SteeringDiff{
 		Delete:   []steer.Rule{r(0, 3, 10, red), r(0, 2, 10, red), r(1, 1, 10, drop)},
 		PutEarly: []steer.Rule{r(0, 3, 10, drop), r(0, 5, 10, drop), r(2, 1, 5, drop), r(2, 3, 5, pass)},
 		PutLate:  []steer.Rule{r(0, 4, 10, red), r(0, 6, 11, red), r(0, 7, 9, drop), r(2, 2, 5, red)},
 		Masks:    new.Masks,
 	}
-	for _, l := range [][]steer.Rule{d.Delete, d.PutEarly, d.PutLate, want.Delete, want.PutEarly, want.PutLate} {
+	for _, l := range [][]steer.Rule{d.Delete, d.PutEarly, d.PutLate, dc.Delete, dc.PutEarly, dc.PutLate, want.Delete, want.PutEarly, want.PutLate} {
 		sortRulesFull(l)
 	}
 	if fmt.Sprint(d) != fmt.Sprint(want) {
 		t.Fatalf("diff\n got %+v\nwant %+v", d, want)
+	}
+	if fmt.Sprint(dc) != fmt.Sprint(want) {
+		t.Fatalf("diff with colliding hashes\n got %+v\nwant %+v", dc, want)
 	}
 
 	// From nothing, and to nothing.

@@ -96,7 +96,8 @@ func (e *Entry) id() uint64 { return e.Flow.ID }
 //
 // Ranks: a flow's rank is steer.MakeRank(priority, uint32(ID)). The highest
 // rank wins; at equal priority the flow with the smaller ID, that is the one
-// installed earlier, wins (as the XDP classifier decides).
+// installed earlier, wins (as the XDP classifier decides). Only the low 32
+// bits of the ID take part: after 2^32 flows the tie-break wraps.
 type Table struct {
 	gen    uint64
 	nextID uint64
@@ -357,11 +358,6 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 
 	// Each touched group's flows: the old ones minus deletions, then the
 	// adds, each replacing a flow with the same priority and match.
-	type matchID struct {
-		prio   uint16
-		inPort string
-		key    Key
-	}
 	var replaced []uint64 // IDs removed by an add, old or new
 	flowsOf := make(map[Key][]*Entry, len(touched))
 	for m, g := range touched {
@@ -370,17 +366,25 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 			fl = withoutIDs(g.old.flows, gone)
 		}
 		if len(g.adds) > 0 {
-			idx := make(map[matchID]int, len(fl)+len(g.adds))
+			// Index by a hash of (priority, in_port, key): the mask is the
+			// group's. A hash hit is checked; a collision falls back to a scan.
+			idx := make(map[uint64]int32, len(fl)+len(g.adds))
 			for i, e := range fl {
-				idx[matchID{e.Flow.Priority, e.Flow.Match.InPort, e.Flow.Match.Key}] = i
+				idx[matchHasher(e.Flow)] = int32(i)
 			}
 			for _, e := range g.adds {
-				mid := matchID{e.Flow.Priority, e.Flow.Match.InPort, e.Flow.Match.Key}
-				if i, ok := idx[mid]; ok {
-					replaced = append(replaced, fl[i].id())
-					fl[i] = nil
+				h := matchHasher(e.Flow)
+				if i, ok := idx[h]; ok {
+					j := int(i)
+					if fl[j] == nil || !sameMatch(fl[j].Flow, e.Flow) {
+						j = slices.IndexFunc(fl, func(o *Entry) bool { return o != nil && sameMatch(o.Flow, e.Flow) })
+					}
+					if j >= 0 {
+						replaced = append(replaced, fl[j].id())
+						fl[j] = nil
+					}
 				}
-				idx[mid] = len(fl)
+				idx[h] = int32(len(fl))
 				fl = append(fl, e)
 			}
 			fl = slices.DeleteFunc(fl, func(e *Entry) bool { return e == nil })
@@ -489,20 +493,43 @@ func newEntry(f *Flow, id uint64, ports PortResolver, now int64) (*Entry, error)
 	if err != nil {
 		return nil, err
 	}
-	fc := *f
-	fc.ID = id
-	fc.Actions = slices.Clone(f.Actions)
-	e := &Entry{
-		Flow:    &fc,
-		Rank:    steer.MakeRank(fc.Priority, uint32(id)),
+	// One allocation for the entry, its counters and its copy of the flow.
+	box := &struct {
+		e     Entry
+		stats entryStats
+		flow  Flow
+	}{flow: *f}
+	box.flow.ID = id
+	box.flow.Actions = slices.Clone(f.Actions)
+	box.stats.installed = now
+	box.e = Entry{
+		Flow:    &box.flow,
+		Rank:    steer.MakeRank(f.Priority, uint32(id)),
 		Program: prog,
 		InPort:  inPort,
 		live:    true,
 		mkey:    m.Key,
-		stats:   &entryStats{installed: now},
+		stats:   &box.stats,
 	}
-	e.mkey.SetInPort(inPort)
-	return e, nil
+	box.e.mkey.SetInPort(inPort)
+	return &box.e, nil
+}
+
+// matchHasher is matchHash; tests replace it to force collisions.
+var matchHasher = matchHash
+
+// matchHash hashes what makes two flows of a group the same flow for
+// OpenFlow's add: priority, in_port and key.
+func matchHash(f *Flow) uint64 {
+	h := hashKey(&f.Match.Key) ^ uint64(f.Priority)*0x9e3779b97f4a7c15
+	for i := 0; i < len(f.Match.InPort); i++ {
+		h = (h ^ uint64(f.Match.InPort[i])) * 0x100000001b3
+	}
+	return h
+}
+
+func sameMatch(a, b *Flow) bool {
+	return a.Priority == b.Priority && a.Match.InPort == b.Match.InPort && a.Match.Key == b.Match.Key
 }
 
 // Recompile returns a snapshot whose flows are compiled against ports, after

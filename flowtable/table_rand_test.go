@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/xvs-project/xvs/flowtable/steer"
@@ -211,9 +212,21 @@ func refSteer(st *steer.Table, k *Key) (steer.Rule, bool) {
 // and checks after each that the classifier, with and without the cache,
 // and the steering table all agree with the linear-scan references.
 func TestClassifierDifferential(t *testing.T) {
-	rounds, steps := 12, 25
+	testClassifierDifferential(t, 12)
+}
+
+// TestClassifierDifferentialCollisions: the same with every flow's match
+// hash colliding, so Apply finds the flows an add replaces the slow way.
+func TestClassifierDifferentialCollisions(t *testing.T) {
+	matchHasher = func(*Flow) uint64 { return 42 }
+	defer func() { matchHasher = matchHash }()
+	testClassifierDifferential(t, 3)
+}
+
+func testClassifierDifferential(t *testing.T, rounds int) {
+	steps := 25
 	if testing.Short() {
-		rounds = 4
+		rounds = min(rounds, 4)
 	}
 	for round := 0; round < rounds; round++ {
 		r := dpRand(uint64(100 + round))
@@ -377,3 +390,52 @@ func checkSteeringShape(t *testing.T, tb *Table, st *steer.Table) {
 		}
 	}
 }
+
+// TestLookupWordMaskPaths: Lookup shares the hash products of equal masked
+// words between groups when a table has few distinct ones, and hashes each
+// group on its own otherwise. Both paths agree with the reference.
+func TestLookupWordMaskPaths(t *testing.T) {
+	for _, many := range []bool{false, true} {
+		r := dpRand(21)
+		var fl []*Flow
+		for i := 0; i < steer.MaxMasks; i++ {
+			m := dpMatch().dlType(0x0800)
+			if many { // 32 distinct masks of word 7 and of word 3
+				m.setMasked(steer.OffTpDst, []byte{0, 0}, be16mask(i+1))
+				m.nwSrc("0.0.0.0/" + itoa(i+1))
+			} else { // 16 distinct masks of word 5, twice
+				m.nwDst("0.0.0.0/" + itoa(i%16+1))
+				if i >= 16 {
+					m.nwProto(6)
+				}
+			}
+			for j := 0; j < 20; j++ {
+				f := &Flow{Priority: uint16(r.IntN(4)), Match: m.get(), Actions: []Action{dpOut("p1")}}
+				k := (&keyGen{rnd: r, small: true}).base(0)
+				k.And(&f.Match.Mask, &f.Match.Key)
+				fl = append(fl, f)
+			}
+		}
+		tb := dpApply(t, NewTable(), Change{Add: fl}, dpPorts)
+		if shared := tb.words != nil; shared == many {
+			t.Fatalf("many=%v: shared products %v (%d words)", many, shared, len(tb.words))
+		}
+		model := map[uint64]*Flow{}
+		for _, e := range tb.flows {
+			model[e.Flow.ID] = e.Flow
+		}
+		for _, k := range keysFor(&keyGen{rnd: r, small: true}, tb.Entries(), 2000) {
+			ref, e := refLookup(model, dpPorts, &k), tb.Lookup(&k)
+			if (ref == nil) != (e == nil) || ref != nil && ref.ID != e.Flow.ID {
+				t.Fatalf("many=%v key %x: classifier %v, reference %v", many, k, flowID(e), ref)
+			}
+		}
+	}
+}
+
+func be16mask(bits int) []byte {
+	m := ^uint16(0) << (16 - bits%17)
+	return dpBE16(m)
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

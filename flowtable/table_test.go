@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -308,4 +310,72 @@ func TestLookupAllocs(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("Lookup allocates %v times", n)
 	}
+}
+
+// TestConcurrentSnapshots: readers look up, count and run programs on
+// whatever snapshot is current while a writer builds new ones. Run with
+// -race: snapshots are never written after they are published.
+func TestConcurrentSnapshots(t *testing.T) {
+	var cur atomic.Pointer[Table]
+	r := dpRand(31)
+	g := &keyGen{rnd: r, small: true}
+	masks := maskPool(r, 8)
+	cur.Store(NewTable())
+	keys := keysFor(g, nil, 512)
+	frame := dpTCP4Frame(t)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := NewCache(64)
+			buf := make([]byte, 256)
+			for n := 0; ; n++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				tb := cur.Load()
+				k := &keys[n%len(keys)]
+				if e := c.Lookup(tb, k); e != nil {
+					e.Hit(1, 64, int64(n))
+					copy(buf[64:], frame)
+					pkt := Packet{Buf: buf, Off: 64, Len: len(frame), InPort: 1}
+					var fk Key
+					var lay Layout
+					ExtractLayout(pkt.Frame(), 1, &fk, &lay)
+					for pc := 0; pc >= 0; {
+						_, pc = e.Program.Run(&pkt, &lay, pc)
+					}
+				}
+				tb.Lookup(k)
+			}
+		}()
+	}
+	tb := cur.Load()
+	for step := 0; step < 200; step++ {
+		var c Change
+		for _, e := range tb.flows {
+			if r.IntN(5) == 0 {
+				c.Delete = append(c.Delete, e.Flow.ID)
+			}
+		}
+		for n := r.IntN(10); n > 0; n-- {
+			c.Add = append(c.Add, randomFlow(g, masks, false))
+		}
+		tb = dpApply(t, tb, c, dpPorts)
+		if step%20 == 0 {
+			tb = tb.Recompile(dpPortMap(map[string]uint32{"p1": 1, "p2": uint32(2 + 10*(step%3)), "p3": 3, "p4": 4}))
+		}
+		if _, err := tb.Steering(nil); err != nil {
+			t.Fatal(err)
+		}
+		tb.Entries()
+		tb.Expired(time.Now())
+		cur.Store(tb)
+	}
+	close(done)
+	wg.Wait()
 }
