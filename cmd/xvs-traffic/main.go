@@ -34,15 +34,33 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
   xvs-traffic send --to IP:PORT [--count N] [--size BYTES] [--rate PPS]
   xvs-traffic sink --listen IP:PORT [--for DURATION] [--expect N]
+  xvs-traffic tcp-echo --listen IP:PORT [--for DURATION]
+  xvs-traffic tcp-check --to IP:PORT
   xvs-traffic offloads-off DEV
+  xvs-traffic blast --dev DEV --dst-mac MAC --src-ip A --dst-ip B --dst-port P
+              [--size 64] [--seconds N] [--flows K] [--src-port P] [--rate PPS]
+  xvs-traffic count --dev DEV [--seconds N] [--delay N] [--cpu-pid PID,...]
+  xvs-traffic xdp-redirect --from DEV --to DEV [--seconds N]
 
 send writes N UDP datagrams of SIZE payload bytes (>= 16) to IP:PORT and
 prints how many it sent and at what rate. sink counts datagrams arriving on
 IP:PORT until --for elapses (or --expect arrive), checks each payload, and
 prints received/damaged counts and the rate; it exits 1 if --expect is set and
-fewer arrived, or if any payload was damaged. offloads-off turns off TX
+fewer arrived, or if any payload was damaged. tcp-echo echoes TCP
+connections for a while; tcp-check connects, sends a line and checks the
+echo (the host stack at work). offloads-off turns off TX
 checksum and VLAN offload on DEV (like ethtool -K DEV tx off txvlan off
 rxvlan off), which hosts behind a raw switch path need.
+
+blast makes the kernel the traffic source (BPF_PROG_RUN live frames): an XDP
+program redirects one crafted UDP frame out of DEV, about 10 Mpps on one core,
+rewriting the source port over K flows; it prints the frames offered and the
+rate. Pin it with taskset. The receiving veth peer needs an XDP program or GRO
+on, or the kernel drops the frames. count attaches an XDP program to DEV that
+counts and drops every frame and prints what arrived in the window (and the
+CPU time of --cpu-pid processes over it). xdp-redirect attaches an XDP
+program that redirects everything from one device to another (the in-kernel
+forwarding ceiling). All three need root.
 `)
 }
 
@@ -56,6 +74,16 @@ func run(args []string, out io.Writer) error {
 		return send(args[1:], out)
 	case "sink":
 		return sink(args[1:], out)
+	case "tcp-echo":
+		return tcpEcho(args[1:], out)
+	case "tcp-check":
+		return tcpCheck(args[1:], out)
+	case "blast":
+		return blast(args[1:], out)
+	case "count":
+		return count(args[1:], out)
+	case "xdp-redirect":
+		return xdpRedirect(args[1:], out)
 	case "offloads-off":
 		if len(args) != 2 {
 			return errors.New("usage: xvs-traffic offloads-off DEV")
@@ -196,5 +224,69 @@ func sink(args []string, out io.Writer) error {
 	if *expect > 0 && got < *expect {
 		return fmt.Errorf("sink: %d of %d expected datagrams arrived", got, *expect)
 	}
+	return nil
+}
+
+func tcpEcho(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("tcp-echo", flag.ContinueOnError)
+	listen := fs.String("listen", "", "local IP:PORT")
+	dur := fs.Duration("for", 5*time.Second, "how long to serve")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *listen == "" {
+		return errors.New("tcp-echo: --listen is required")
+	}
+	l, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("tcp-echo: %w", err)
+	}
+	defer l.Close()
+	l.(*net.TCPListener).SetDeadline(time.Now().Add(*dur))
+	served := 0
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			break
+		}
+		served++
+		go func() {
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(*dur))
+			io.Copy(c, c)
+		}()
+	}
+	fmt.Fprintf(out, "tcp-echo: served %d connections\n", served)
+	return nil
+}
+
+func tcpCheck(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("tcp-check", flag.ContinueOnError)
+	to := fs.String("to", "", "IP:PORT of a tcp-echo")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *to == "" {
+		return errors.New("tcp-check: --to is required")
+	}
+	start := time.Now()
+	c, err := net.DialTimeout("tcp", *to, 3*time.Second)
+	if err != nil {
+		return fmt.Errorf("tcp-check: %w", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	msg := []byte("hello through the host stack\n")
+	if _, err := c.Write(msg); err != nil {
+		return fmt.Errorf("tcp-check: %w", err)
+	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil {
+		return fmt.Errorf("tcp-check: %w", err)
+	}
+	if string(got) != string(msg) {
+		return fmt.Errorf("tcp-check: echo came back as %q", got)
+	}
+	fmt.Fprintf(out, "tcp-check: %s answered, echo intact, %v\n", *to, time.Since(start).Round(time.Microsecond))
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestPayloadCheck(t *testing.T) {
@@ -51,5 +52,33 @@ func TestBadArgs(t *testing.T) {
 		if err := run(args, &bytes.Buffer{}); err == nil {
 			t.Errorf("%q: want an error", args)
 		}
+	}
+}
+
+func TestTCPEchoCheck(t *testing.T) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	done := make(chan error, 1)
+	go func() { done <- run([]string{"tcp-echo", "--listen", addr, "--for", "1s"}, &bytes.Buffer{}) }()
+	var out bytes.Buffer
+	var cerr error
+	for i := 0; i < 50; i++ { // until the echo server listens
+		if cerr = run([]string{"tcp-check", "--to", addr}, &out); cerr == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if cerr != nil {
+		t.Fatal(cerr)
+	}
+	if !strings.Contains(out.String(), "echo intact") {
+		t.Fatalf("tcp-check said %q", out.String())
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
