@@ -1,0 +1,614 @@
+#!/usr/bin/env bash
+# bench.sh: xvs side by side with its peers, the method of shared/PERF.md.
+#
+#   ns gen [g0] <-veth-> [p0] root --SYSTEM-- root [p1] <-veth-> [k0] ns sink
+#
+# The kernel is the traffic source: xvs-traffic blast (BPF_PROG_RUN live
+# frames) offers 64-byte UDP frames out of g0 as fast as it can, pinned to
+# CPU 0. xvs-traffic count on k0 counts what arrives with an XDP program and
+# drops it. Each SYSTEM forwards p0 -> p1 with its forwarding pinned to CPU 1:
+#   xvs          xvsd --cpus 1, flow in_port=p0,actions=output:p1
+#   xvs-rewrite  xvsd --cpus 1, flow udp,tp_dst=7999 -> mod_tp_dst:7998,output:p1
+#   xdp          in-kernel XDP bpf_redirect p0 -> p1 (xvs-traffic xdp-redirect)
+#   bridge       Linux bridge with p0 and p1
+#   ovs          Open vSwitch userspace datapath, type=afxdp ports, PMD on CPU 1
+#   ovs-rewrite  the same with the rewrite flow
+# Every system runs in the same invocation, interleaved over the rounds
+# (A B C ... A B C ...), and the table gives the median and the spread of
+# the packets per second received at k0, the CPU of the forwarding process
+# over the same window (/proc/PID/stat utime+stime), and ratios to OVS (to
+# xvs when OVS is absent). Then xvsd's (and OVS's) idle CPU, and the time to
+# install 1k, 10k and 160k flows in one request.
+#
+# Where the kernel forwards (xdp, bridge) it does so in p0's NAPI softirq,
+# which by default runs on the CPU that queued the frame: the generator's
+# CPU 0. --kernel-napi threaded moves p0's NAPI to a kernel thread pinned to
+# CPU 1 (and measures its CPU); on this VM that hand-off costs the kernel
+# paths about 3/4 of their rate (measured: xdp 3.9 Mpps inline vs 1.0 threaded).
+# veth accepts redirected frames only if the receiving end runs NAPI: an XDP
+# program or GRO. The switches put an XDP program on p0, k0 has count's; for
+# the bridge --bridge-rx chooses an XDP_PASS program on p0 (default; it also
+# counts what the bridge was offered) or GRO on p0 (ethtool -K p0 gro on;
+# measured here at about 60% of the XDP_PASS rate).
+#
+# Usage: bench.sh [--rounds R] [--seconds S] [--systems "xvs xdp ..."]
+#                 [--with-ovs] [--install-sizes "1000 10000 160000"]
+#                 [--rate PPS] [--flows K] [--size BYTES]   (--rate: average,
+#                 in line-rate bursts of 1/4 s worth: each live-frames call
+#                 costs the kernel ~25ms, so the source cannot pace finely)
+#                 [--kernel-napi inline|threaded] [--bridge-rx xdp-pass|gro]
+# Run as root after make build. OVS is benchmarked only with --with-ovs,
+# which installs openvswitch-switch if needed (and keeps its system service
+# stopped); its daemons run on a private database in a temporary directory.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+BIN=${BIN:-$HERE/../bin}
+T=$BIN/xvs-traffic
+export XVS_TE_PREFIX=xvsbench
+export XVS_TRAFFIC=$T
+TE=$HERE/testenv.sh
+GEN=$XVS_TE_PREFIX-gen
+SINK=$XVS_TE_PREFIX-sink
+BR=xvsbench-br
+OVSBR=xvsbench-ovs
+GEN_IP=10.100.0.1
+SINK_IP=10.100.0.2
+
+ROUNDS=5
+SECS=5
+WARM=1
+SYSTEMS="xvs xvs-rewrite xdp bridge ovs ovs-rewrite"
+WITH_OVS=0
+SIZES="1000 10000 160000"
+RATE=0
+FLOWS=1
+SIZE=64
+KNAPI=inline
+BRIDGE_RX=xdp-pass
+GEN_CPU=0
+FWD_CPU=1
+
+die() { echo "bench: $*" >&2; exit 1; }
+usage() { sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; }
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--rounds) ROUNDS=$2; shift 2 ;;
+	--seconds) SECS=$2; shift 2 ;;
+	--systems) SYSTEMS=$2; shift 2 ;;
+	--with-ovs) WITH_OVS=1; shift ;;
+	--install-sizes) SIZES=$2; shift 2 ;;
+	--rate) RATE=$2; shift 2 ;;
+	--flows) FLOWS=$2; shift 2 ;;
+	--size) SIZE=$2; shift 2 ;;
+	--kernel-napi) KNAPI=$2; shift 2 ;;
+	--bridge-rx) BRIDGE_RX=$2; shift 2 ;;
+	-h | --help) usage; exit 0 ;;
+	*) usage >&2; die "unknown flag $1" ;;
+	esac
+done
+[[ $ROUNDS =~ ^[1-9][0-9]*$ && $SECS =~ ^[1-9][0-9]*$ ]] || die "--rounds and --seconds take positive integers"
+[[ $KNAPI == inline || $KNAPI == threaded ]] || die "--kernel-napi is inline or threaded"
+[[ $BRIDGE_RX == xdp-pass || $BRIDGE_RX == gro ]] || die "--bridge-rx is xdp-pass or gro"
+[ "$(id -u)" = 0 ] || die "must run as root"
+for b in xvsd xvsctl xvs-traffic; do
+	[ -x "$BIN/$b" ] || die "$BIN/$b missing: run make build"
+done
+[ "$(nproc)" -ge 2 ] || die "needs 2 CPUs (generator on CPU $GEN_CPU, switch on CPU $FWD_CPU)"
+command -v ethtool >/dev/null || die "needs ethtool (apt-get install ethtool)"
+# testenv.sh names the root ends p0 and p1: never tear down someone else's.
+for dev in p0 p1; do
+	! ip link show "$dev" >/dev/null 2>&1 || die "$dev already exists (another testenv run?); not touching it"
+done
+
+RUN=$(mktemp -d /tmp/xvs-bench.XXXXXX)
+LOG=$RUN/bench.log
+RES=$RUN/results
+: >"$RES"
+SOCK=$RUN/xvsd.sock
+export XVS_SERVER=unix:$SOCK
+XVSD_PID=
+AUX_PID=
+OVSDB_PID=
+OVSD_PID=
+OVS_OK=0
+OVS_WHY="not requested (pass --with-ovs)"
+BG_PIDS=()
+
+log() { echo "$*" >>"$LOG"; }
+say() { echo "bench: $*"; log "bench: $*"; }
+ctl() { "$BIN/xvsctl" --timeout 600s "$@"; }
+vsctl() { ovs-vsctl --db="unix:$RUN/ovs/db.sock" --timeout=30 "$@"; }
+
+stop_pid() { # stop_pid PID: TERM, wait up to 5s, then KILL; only our own children
+	local pid=$1
+	[[ $pid =~ ^[1-9][0-9]*$ ]] && [ "$pid" -gt 1 ] || return 0
+	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+	kill -TERM "$pid" 2>/dev/null || true
+	for _ in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+forget_pid() { # forget_pid PID: drop PID from BG_PIDS
+	local p keep=()
+	for p in "${BG_PIDS[@]}"; do
+		[ "$p" = "$1" ] || keep+=("$p")
+	done
+	BG_PIDS=("${keep[@]}")
+}
+
+cleanup() {
+	local rc=$?
+	set +e
+	trap - EXIT INT TERM
+	for pid in "${BG_PIDS[@]}" "$AUX_PID"; do stop_pid "$pid"; done
+	stop_xvsd
+	if [ -n "$OVSD_PID" ]; then
+		vsctl --if-exists del-br "$OVSBR" >/dev/null 2>&1
+		stop_pid "$OVSD_PID"
+	fi
+	stop_pid "$OVSDB_PID"
+	ip link del "$BR" 2>/dev/null
+	"$TE" teardown >/dev/null 2>&1
+	if [ $rc -ne 0 ]; then
+		echo "bench: failed (exit $rc); log kept in $RUN" >&2
+	else
+		rm -rf "$RUN"
+	fi
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- helpers ---------------------------------------------------------------
+
+cputicks() { # utime+stime of PID in ticks (all threads)
+	awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+}
+
+# thread_snap PID: "tid comm on-cpu-ns runqueue-wait-ns voluntary involuntary"
+# for every thread of PID (schedstat and context switches).
+thread_snap() {
+	local t
+	for t in /proc/"$1"/task/*; do
+		printf '%s %s %s %s\n' "${t##*/}" "$(tr ' ' '_' <"$t/comm")" "$(cut -d' ' -f1,2 "$t/schedstat")" \
+			"$(awk '/^voluntary_ctxt_switches/ { v = $2 } /^nonvoluntary_ctxt_switches/ { n = $2 } END { print v, n }' "$t/status")"
+	done 2>/dev/null
+}
+
+# busiest_thread A B SECONDS: from two thread_snap files, the thread that ran
+# most: "comm on-cpu% runqueue-wait% voluntary/s involuntary/s".
+busiest_thread() {
+	awk -v s="$3" 'NR == FNR { r[$1] = $3; w[$1] = $4; v[$1] = $5; n[$1] = $6; next }
+		($1 in r) && $3 - r[$1] > best { best = $3 - r[$1]; c = $2; dw = $4 - w[$1]; dv = $5 - v[$1]; dn = $6 - n[$1] }
+		END { if (best > 0) printf "%s %.1f %.1f %.0f %.0f\n", c, best / s / 1e7, dw / s / 1e7, dv / s, dn / s }' "$1" "$2"
+}
+
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+wait_for() { # wait_for SECONDS CMD...: poll CMD every 0.1s
+	local n=$(($1 * 10))
+	shift
+	for _ in $(seq "$n"); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+has_xdp() { ip -d link show "$1" 2>/dev/null | grep -q 'prog/xdp'; }
+
+start_xvsd() {
+	rm -f "$RUN/xvsd-state.json"
+	"$BIN/xvsd" --listen "unix:$SOCK" --state "$RUN/xvsd-state.json" --cpus "$FWD_CPU" >>"$RUN/xvsd.log" 2>&1 &
+	XVSD_PID=$!
+	if ! wait_for 10 "$BIN/xvsctl" show; then
+		tail -5 "$RUN/xvsd.log" >&2
+		return 1
+	fi
+	ctl add-port p0 >>"$LOG" && ctl add-port p1 >>"$LOG"
+}
+
+stop_xvsd() {
+	[ -n "$XVSD_PID" ] || return 0
+	stop_pid "$XVSD_PID"
+	XVSD_PID=
+}
+
+napi_pid() { # the NAPI kthread of p0 (threaded mode)
+	ps -eo pid=,comm= | awk '$2 ~ /^napi\/p0-/ { print $1; exit }'
+}
+
+threaded_napi_on() {
+	echo 1 >/sys/class/net/p0/threaded
+	local pid
+	wait_for 5 napi_pid || return 1
+	pid=$(napi_pid)
+	taskset -pc "$FWD_CPU" "$pid" >/dev/null
+	FWD_PIDS=$pid
+}
+
+threaded_napi_off() { echo 0 >/sys/class/net/p0/threaded 2>/dev/null || true; }
+
+REWRITE_FLOW="priority=100,udp,in_port=p0,tp_dst=7999,actions=mod_tp_dst:7998,output:p1"
+PLAIN_FLOW="in_port=p0,actions=output:p1"
+
+# setup_sys SYS: make SYS forward p0 -> p1; sets FWD_PIDS (pids to charge).
+setup_sys() {
+	FWD_PIDS=
+	AUX_PID=
+	case $1 in
+	xvs | xvs-rewrite)
+		start_xvsd || return 1
+		if [ "$1" = xvs ]; then ctl add-flow "$PLAIN_FLOW"; else ctl add-flow "$REWRITE_FLOW"; fi
+		FWD_PIDS=$XVSD_PID
+		;;
+	xdp)
+		"$T" xdp-redirect --from p0 --to p1 >>"$LOG" 2>&1 &
+		AUX_PID=$!
+		wait_for 5 has_xdp p0 || return 1
+		[ "$KNAPI" = inline ] || threaded_napi_on || return 1
+		;;
+	bridge)
+		ip link add "$BR" type bridge && ip link set "$BR" up &&
+			ip link set p0 master "$BR" && ip link set p1 master "$BR" || return 1
+		if [ "$BRIDGE_RX" = gro ]; then
+			ethtool -K p0 gro on >/dev/null
+		else
+			"$T" count --pass --dev p0 --seconds 86400 >"$RUN/bridge-p0.out" 2>&1 &
+			AUX_PID=$!
+			wait_for 5 has_xdp p0 || return 1
+		fi
+		[ "$KNAPI" = inline ] || threaded_napi_on || return 1
+		# Wait out the bridge's forwarding delay (STP is off: 0-2s).
+		wait_for 5 sh -c "bridge link show dev p0 | grep -q forwarding" || return 1
+		;;
+	ovs | ovs-rewrite)
+		vsctl add-port "$OVSBR" p0 -- set interface p0 type=afxdp options:xdp-mode=native \
+			-- add-port "$OVSBR" p1 -- set interface p1 type=afxdp options:xdp-mode=native >>"$LOG" 2>&1 || return 1
+		wait_for 10 sh -c "ip -d link show p0 | grep -q prog/xdp && ip -d link show p1 | grep -q prog/xdp" || return 1
+		ovs-ofctl del-flows "$OVSBR"
+		if [ "$1" = ovs ]; then ovs-ofctl add-flow "$OVSBR" "$PLAIN_FLOW"; else ovs-ofctl add-flow "$OVSBR" "$REWRITE_FLOW"; fi
+		sleep 1 # the PMD picks up its rx queues
+		FWD_PIDS=$OVSD_PID
+		;;
+	*) echo "unknown system $1" >&2; return 1 ;;
+	esac
+}
+
+teardown_sys() {
+	case $1 in
+	xvs | xvs-rewrite)
+		if [ -n "$XVSD_PID" ]; then
+			{
+				echo "--- $1 round $2: xvsctl dump-ports / stats"
+				ctl dump-ports
+				ctl stats
+			} >>"$RUN/xvs-counters.txt" 2>&1 || true
+		fi
+		stop_xvsd
+		;;
+	xdp)
+		threaded_napi_off
+		stop_pid "$AUX_PID"
+		;;
+	bridge)
+		threaded_napi_off
+		[ -z "$AUX_PID" ] || stop_pid "$AUX_PID"
+		ethtool -K p0 gro off >/dev/null 2>&1 || true
+		ip link set p0 nomaster 2>/dev/null || true
+		ip link set p1 nomaster 2>/dev/null || true
+		ip link del "$BR" 2>/dev/null || true
+		;;
+	ovs | ovs-rewrite)
+		ovs-appctl -t "$RUN/ovs/ovs-vswitchd.ctl" dpif-netdev/pmd-perf-show >>"$RUN/ovs-counters.txt" 2>&1 || true
+		vsctl --if-exists del-port "$OVSBR" p0 -- --if-exists del-port "$OVSBR" p1 >>"$LOG" 2>&1 || true
+		wait_for 5 sh -c "! ip -d link show p0 | grep -q prog/xdp" || true
+		;;
+	esac
+	AUX_PID=
+}
+
+# run_one SYS ROUND: one window; appends "SYS ROUND PPS CPU% OFFERED" to RES.
+run_one() {
+	local sys=$1 round=$2 k0mac
+	k0mac=$(ip netns exec "$SINK" cat /sys/class/net/k0/address)
+	if ! setup_sys "$sys" >>"$LOG" 2>&1; then
+		say "$sys round $round: setup failed (see $LOG)"
+		echo "$sys $round fail fail fail" >>"$RES"
+		return 0
+	fi
+	ip netns exec "$SINK" "$T" count --dev k0 --delay "$WARM" --seconds "$SECS" \
+		${FWD_PIDS:+--cpu-pid "$FWD_PIDS"} >"$RUN/count.out" 2>&1 &
+	local cpid=$!
+	BG_PIDS+=("$cpid")
+	local spid=
+	if [ -n "$FWD_PIDS" ] && [ "$sys" != xdp ] && [ "$sys" != bridge ]; then
+		(
+			sleep "$WARM"
+			thread_snap "$FWD_PIDS" >"$RUN/threads.a"
+			sleep "$SECS"
+			thread_snap "$FWD_PIDS" >"$RUN/threads.b"
+		) &
+		spid=$!
+		BG_PIDS+=("$spid")
+	fi
+	if ! wait_for 5 grep -q counting "$RUN/count.out"; then
+		cat "$RUN/count.out" >>"$LOG"
+	fi
+	local blast_ok=1
+	taskset -c "$GEN_CPU" ip netns exec "$GEN" "$T" blast --dev g0 --dst-mac "$k0mac" \
+		--src-ip "$GEN_IP" --dst-ip "$SINK_IP" --dst-port 7999 --size "$SIZE" --flows "$FLOWS" \
+		--rate "$RATE" --seconds "$((WARM + SECS + 1))" >"$RUN/blast.out" 2>&1 || blast_ok=0
+	local count_ok=1
+	wait "$cpid" || count_ok=0
+	forget_pid "$cpid"
+	if [ -n "$spid" ]; then
+		wait "$spid" || true
+		forget_pid "$spid"
+		echo "$sys $round $(busiest_thread "$RUN/threads.a" "$RUN/threads.b" "$SECS")" >>"$RUN/threads"
+	fi
+	{
+		echo "--- $sys round $round"
+		cat "$RUN/blast.out" "$RUN/count.out"
+	} >>"$LOG"
+	teardown_sys "$sys" "$round" >>"$LOG" 2>&1
+	local pps cpu offered
+	pps=$(sed -n 's/.* received [0-9]* packets in .*: \([0-9]*\) pps.*/\1/p' "$RUN/count.out")
+	offered=$(sed -n 's/.*: \([0-9]*\) pps$/\1/p' "$RUN/blast.out")
+	cpu=$(awk '/count: cpu pid/ { s += $(NF) + 0; n++ } END { if (n) printf "%.1f", s; else print "-" }' "$RUN/count.out")
+	if [ $blast_ok = 0 ] || [ $count_ok = 0 ] || [ -z "$pps" ]; then
+		say "$sys round $round: failed: $(tail -1 "$RUN/blast.out") / $(tail -1 "$RUN/count.out")"
+		echo "$sys $round fail fail fail" >>"$RES"
+		return 0
+	fi
+	echo "$sys $round $pps $cpu ${offered:-0}" >>"$RES"
+	printf 'bench: round %d %-12s k0 %8.3f Mpps  fwd cpu %5s%%  offered %6.2f Mpps\n' \
+		"$round" "$sys" "$(echo "$pps" | awk '{ print $1 / 1e6 }')" "$cpu" "$(echo "${offered:-0}" | awk '{ print $1 / 1e6 }')" |
+		tee -a "$LOG"
+}
+
+# --- OVS -------------------------------------------------------------------
+
+ovs_prepare() {
+	[ $WITH_OVS = 1 ] || return 1
+	if ! command -v ovs-vswitchd >/dev/null; then
+		say "installing openvswitch-switch"
+		if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openvswitch-switch; } >>"$LOG" 2>&1; then
+			OVS_WHY="apt-get install openvswitch-switch failed (see $LOG)"
+			return 1
+		fi
+	fi
+	# Never leave the distribution's service running: we run our own.
+	if [ -d /run/systemd/system ]; then
+		systemctl disable --now openvswitch-switch ovs-vswitchd ovsdb-server >>"$LOG" 2>&1 || true
+	elif [ -x /usr/share/openvswitch/scripts/ovs-ctl ] && [ -e /run/openvswitch/ovs-vswitchd.pid ]; then
+		/usr/share/openvswitch/scripts/ovs-ctl stop >>"$LOG" 2>&1 || true
+	fi
+	local schema=/usr/share/openvswitch/vswitch.ovsschema
+	[ -r $schema ] || { OVS_WHY="no $schema"; return 1; }
+	mkdir -p "$RUN/ovs"
+	export OVS_RUNDIR=$RUN/ovs OVS_DBDIR=$RUN/ovs OVS_LOGDIR=$RUN/ovs OVS_SYSCONFDIR=$RUN/ovs
+	ovsdb-tool create "$RUN/ovs/conf.db" $schema >>"$LOG" 2>&1 || { OVS_WHY="ovsdb-tool create failed"; return 1; }
+	ovsdb-server "$RUN/ovs/conf.db" --remote="punix:$RUN/ovs/db.sock" --unixctl="$RUN/ovs/ovsdb-server.ctl" \
+		--log-file="$RUN/ovs/ovsdb-server.log" --no-chdir >>"$LOG" 2>&1 &
+	OVSDB_PID=$!
+	wait_for 10 test -S "$RUN/ovs/db.sock" || { OVS_WHY="ovsdb-server did not start"; return 1; }
+	vsctl --no-wait init >>"$LOG" 2>&1
+	ovs-vswitchd "unix:$RUN/ovs/db.sock" --unixctl="$RUN/ovs/ovs-vswitchd.ctl" \
+		--log-file="$RUN/ovs/ovs-vswitchd.log" --no-chdir >>"$LOG" 2>&1 &
+	OVSD_PID=$!
+	vsctl set Open_vSwitch . other_config:pmd-cpu-mask=$((1 << FWD_CPU)) >>"$LOG" 2>&1 &&
+		vsctl add-br "$OVSBR" -- set bridge "$OVSBR" datapath_type=netdev >>"$LOG" 2>&1 ||
+		{ OVS_WHY="ovs-vswitchd did not take the netdev bridge (see $RUN/ovs/ovs-vswitchd.log)"; return 1; }
+	# Probe AF_XDP: the Debian build must have it and the kernel must take it.
+	if ! vsctl add-port "$OVSBR" p0 -- set interface p0 type=afxdp options:xdp-mode=native >>"$LOG" 2>&1 ||
+		! wait_for 10 has_xdp p0; then
+		OVS_WHY="type=afxdp ports do not work: $(vsctl get interface p0 error 2>/dev/null || echo '?')"
+		return 1
+	fi
+	vsctl del-port "$OVSBR" p0 >>"$LOG" 2>&1
+	wait_for 5 sh -c "! ip -d link show p0 | grep -q prog/xdp" || true
+	OVS_WHY=
+	return 0
+}
+
+# --- idle CPU and flow install ---------------------------------------------
+
+idle_cpu() { # idle_cpu PID SECONDS: CPU% of PID over SECONDS with no traffic
+	local a b
+	a=$(cputicks "$1" 2>/dev/null) || { echo "failed (pid $1 gone)"; return 0; }
+	sleep "$2"
+	b=$(cputicks "$1" 2>/dev/null) || { echo "failed (pid $1 gone)"; return 0; }
+	awk -v a="$a" -v b="$b" -v s="$2" 'BEGIN { printf "%.1f", (b - a) / s }'
+}
+
+gen_flows() { # gen_flows N FILE: N distinct exact-match flows, one mask
+	awk -v n="$1" 'BEGIN {
+		for (i = 0; i < n; i++)
+			printf "priority=100,udp,in_port=p0,nw_dst=10.%d.%d.%d,tp_dst=7999,actions=output:p1\n",
+				int(i / 65536) % 256, int(i / 256) % 256, i % 256
+	}' >"$2"
+}
+
+now_ms() { date +%s%3N; }
+
+install_bench() {
+	local n f t0 t1 flows
+	INSTALL_ROWS=()
+	for n in $SIZES; do
+		f=$RUN/flows-$n.txt
+		gen_flows "$n" "$f"
+	done
+	if start_xvsd; then
+		XVS_IDLE=$(idle_cpu "$XVSD_PID" 5)
+		for n in $SIZES; do
+			f=$RUN/flows-$n.txt
+			ctl del-flows >>"$LOG" 2>&1
+			t0=$(now_ms)
+			if ctl add-flows "$f" >>"$LOG" 2>&1; then
+				t1=$(now_ms)
+				flows=$(ctl stats | sed -n 's/.* \([0-9]*\) flows.*/\1/p' || true)
+				INSTALL_ROWS+=("xvs $n $((t1 - t0)) $(rss_kb "$XVSD_PID") ${flows:-?}")
+			else
+				INSTALL_ROWS+=("xvs $n fail - -")
+			fi
+		done
+		stop_xvsd
+	else
+		XVS_IDLE=fail
+	fi
+	[ $OVS_OK = 1 ] || return 0
+	vsctl add-port "$OVSBR" p0 -- set interface p0 type=afxdp options:xdp-mode=native \
+		-- add-port "$OVSBR" p1 -- set interface p1 type=afxdp options:xdp-mode=native >>"$LOG" 2>&1
+	sleep 2
+	OVS_IDLE=$(idle_cpu "$OVSD_PID" 5)
+	for n in $SIZES; do
+		f=$RUN/flows-$n.txt
+		ovs-ofctl del-flows "$OVSBR"
+		t0=$(now_ms)
+		if ovs-ofctl --bundle add-flows "$OVSBR" "$f" >>"$LOG" 2>&1; then
+			t1=$(now_ms)
+			flows=$(ovs-ofctl dump-aggregate "$OVSBR" | sed -n 's/.*flow_count=\([0-9]*\).*/\1/p' || true)
+			INSTALL_ROWS+=("ovs $n $((t1 - t0)) $(rss_kb "$OVSD_PID") ${flows:-?}")
+		else
+			INSTALL_ROWS+=("ovs $n fail - -")
+		fi
+	done
+	ovs-ofctl del-flows "$OVSBR"
+	vsctl del-port "$OVSBR" p0 -- del-port "$OVSBR" p1 >>"$LOG" 2>&1
+	wait_for 5 sh -c "! ip -d link show p0 | grep -q prog/xdp" || true
+}
+
+# --- report ----------------------------------------------------------------
+
+# stats SYS COLUMN: "median min max" of COLUMN (3 = pps, 4 = cpu, 5 = offered)
+stats() {
+	awk -v s="$1" -v c="$2" '$1 == s && $c != "fail" && $c != "-" { print $c }' "$RES" | sort -g |
+		awk '{ v[NR] = $1 } END {
+			if (NR == 0) { print "- - -"; exit }
+			m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+			print m, v[1], v[NR]
+		}'
+}
+
+report() {
+	local sys ref med lo hi cmed fails ratio us omed
+	echo
+	local offer="flat out"
+	[ "$RATE" = 0 ] || offer="at $RATE pps"
+	echo "== forwarding p0 -> p1: ${SIZE}-byte UDP, $FLOWS flow(s), offered $offer"
+	echo "   $ROUNDS rounds x ${SECS}s (after ${WARM}s warm-up), interleaved; generator (blast) on CPU $GEN_CPU,"
+	echo "   forwarding on CPU $FWD_CPU (kernel paths: p0 NAPI $KNAPI); bridge rx: $BRIDGE_RX"
+	printf '%-12s %10s %19s %7s %9s %10s %9s %6s\n' system "k0 Mpps" "(min..max)" ratio "fwd CPU%" "CPU ns/pkt" "offered" "fails"
+	for sys in $SYSTEMS; do
+		read -r med lo hi <<<"$(stats "$sys" 3)"
+		cmed=$(stats "$sys" 4 | cut -d' ' -f1)
+		omed=$(stats "$sys" 5 | cut -d' ' -f1)
+		fails=$(awk -v s="$sys" '$1 == s && $3 == "fail"' "$RES" | wc -l)
+		if [ "$med" = - ]; then
+			if [ "${sys#ovs}" != "$sys" ] && [ $OVS_OK = 0 ]; then
+				printf '%-12s not available (%s)\n' "$sys" "$OVS_WHY"
+			else
+				printf '%-12s no result (%s failed runs, see log)\n' "$sys" "$fails"
+			fi
+			continue
+		fi
+		ref=ovs
+		case $sys in *-rewrite) ref=ovs-rewrite ;; esac
+		if [ $OVS_OK = 0 ]; then
+			ref=xvs
+			case $sys in *-rewrite) ref=xvs-rewrite ;; esac
+		fi
+		ratio=$(awk -v a="$med" -v b="$(stats "$ref" 3 | cut -d' ' -f1)" 'BEGIN { if (b + 0 > 0) printf "%.2fx", a / b; else print "-" }')
+		us=$(awk -v c="$cmed" -v p="$med" 'BEGIN { if (c != "-" && p > 0) printf "%.0f", c / 100 / p * 1e9; else print "-" }')
+		printf '%-12s %10.3f %19s %7s %9s %10s %9.2f %6s\n' "$sys" "$(awk -v v="$med" 'BEGIN { print v / 1e6 }')" \
+			"($(awk -v a="$lo" -v b="$hi" 'BEGIN { printf "%.3f..%.3f", a / 1e6, b / 1e6 }'))" \
+			"$ratio" "$cmed" "$us" "$(awk -v v="$omed" 'BEGIN { print v / 1e6 }')" "$fails"
+	done
+	echo "ratio: to ovs (rewrite rows: to ovs-rewrite)$([ $OVS_OK = 1 ] || echo "; OVS absent, so to xvs / xvs-rewrite")."
+	echo "fwd CPU%: utime+stime of the forwarding process over the window (xvsd; ovs-vswitchd; p0's NAPI"
+	echo "thread with --kernel-napi threaded; '-' = kernel softirq on the generator's CPU, not separable)."
+	echo "CPU ns/pkt = fwd CPU / k0 rate. offered: median Mpps blast put out of g0 (veth drops what p0 cannot take)."
+	echo
+	echo "== idle CPU over 5s, ports up, no traffic"
+	echo "xvsd: ${XVS_IDLE:-?}%"
+	if [ $OVS_OK = 1 ]; then echo "ovs-vswitchd (PMD busy-polls): ${OVS_IDLE:-?}%"; fi
+	echo
+	echo "== flow install: N exact-match flows (one mask) in one request (xvsctl add-flows; ovs-ofctl --bundle add-flows)"
+	printf '%-6s %8s %10s %10s %10s\n' switch flows "time ms" "flows/s" "RSS MiB"
+	local row s n ms rss cnt
+	for row in "${INSTALL_ROWS[@]}"; do
+		read -r s n ms rss cnt <<<"$row"
+		if [ "$ms" = fail ]; then
+			printf '%-6s %8s %10s\n' "$s" "$n" failed
+			continue
+		fi
+		[ "$cnt" = "$n" ] || s="$s(table has $cnt)"
+		printf '%-6s %8s %10s %10s %10s\n' "$s" "$n" "$ms" "$(awk -v n="$n" -v m="$ms" 'BEGIN { printf "%.0f", n / (m > 0 ? m : 1) * 1000 }')" \
+			"$(awk -v r="$rss" 'BEGIN { printf "%.1f", r / 1024 }')"
+	done
+}
+
+# xvs_diag: the busiest thread of each userspace switch, and the counters
+# PERF.md says separate switches.
+xvs_diag() {
+	if [ -s "$RUN/threads" ]; then
+		echo
+		echo "== the forwarding thread over the window (median of rounds; from /proc/PID/task/TID/schedstat, status)"
+		printf '%-12s %-16s %8s %14s %12s %14s\n' system thread "on-cpu%" "runq-wait%" "vol ctxsw/s" "invol ctxsw/s"
+		local sys
+		for sys in $RUN_SYSTEMS; do
+			awk -v s="$sys" '$1 == s && NF == 7' "$RUN/threads" | sort -k4 -g | awk '{ row[NR] = $0 } END {
+				if (NR) { split(row[int((NR + 1) / 2)], f, " "); printf "%-12s %-16s %8s %14s %12s %14s\n", f[1], f[3], f[4], f[5], f[6], f[7] } }'
+		done
+		echo "on-cpu + runq-wait < 100%: the thread blocked (in a syscall or on a lock) or slept."
+	fi
+	[ -s "$RUN/xvs-counters.txt" ] || return 0
+	echo
+	echo "== xvs counters (last xvs and xvs-rewrite rounds; all rounds in the log)"
+	local last
+	for sys in xvs xvs-rewrite; do
+		last=$(grep -n "^--- $sys round" "$RUN/xvs-counters.txt" | tail -1 | cut -d: -f1 || true)
+		[ -n "$last" ] || continue
+		tail -n +"$last" "$RUN/xvs-counters.txt" | awk 'NR > 1 && /^---/ { exit } { print }' |
+			grep -E '^---|port +[0-9]|xsk |drop=|QUEUE|^ +[0-9]+ +[0-9]' | sed 's/^/  /'
+	done
+}
+
+# --- main ------------------------------------------------------------------
+
+say "work dir $RUN; systems: $SYSTEMS; $ROUNDS rounds x ${SECS}s; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+"$TE" setup >>"$LOG" 2>&1 || die "testenv setup failed (see $LOG)"
+if [[ " $SYSTEMS " == *" ovs"* ]]; then
+	if ovs_prepare; then
+		OVS_OK=1
+		say "ovs: $(ovs-vswitchd --version | head -1), afxdp ports work"
+	else
+		say "ovs: not available ($OVS_WHY)"
+	fi
+fi
+RUN_SYSTEMS=
+for sys in $SYSTEMS; do
+	case $sys in ovs*) [ $OVS_OK = 1 ] || continue ;; esac
+	RUN_SYSTEMS="$RUN_SYSTEMS $sys"
+done
+for round in $(seq "$ROUNDS"); do
+	for sys in $RUN_SYSTEMS; do
+		run_one "$sys" "$round"
+	done
+done
+say "idle CPU and flow install; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+install_bench
+{
+	report
+	xvs_diag
+} | tee -a "$LOG"
+cp "$LOG" "/tmp/xvs-bench-last.log" 2>/dev/null || true
+echo
+echo "bench: full log in /tmp/xvs-bench-last.log"
