@@ -111,11 +111,12 @@ func mulMix(a, b uint64) uint64 {
 	return hi ^ lo
 }
 
-// keyEqual is a == b without a call to the runtime's memequal.
+// keyEqual is a == b without a call to the runtime's memequal. (The
+// parentheses matter: in Go, ^ and | bind equally and left to right.)
 func keyEqual(a, b *Key) bool {
 	le := binary.LittleEndian
-	return le.Uint64(a[0:])^le.Uint64(b[0:])|le.Uint64(a[8:])^le.Uint64(b[8:])|
-		le.Uint64(a[16:])^le.Uint64(b[16:])|le.Uint64(a[24:])^le.Uint64(b[24:])|
-		le.Uint64(a[32:])^le.Uint64(b[32:])|le.Uint64(a[40:])^le.Uint64(b[40:])|
-		le.Uint64(a[48:])^le.Uint64(b[48:])|le.Uint64(a[56:])^le.Uint64(b[56:]) == 0
+	return (le.Uint64(a[0:])^le.Uint64(b[0:]))|(le.Uint64(a[8:])^le.Uint64(b[8:]))|
+		(le.Uint64(a[16:])^le.Uint64(b[16:]))|(le.Uint64(a[24:])^le.Uint64(b[24:]))|
+		(le.Uint64(a[32:])^le.Uint64(b[32:]))|(le.Uint64(a[40:])^le.Uint64(b[40:]))|
+		(le.Uint64(a[48:])^le.Uint64(b[48:]))|(le.Uint64(a[56:])^le.Uint64(b[56:])) == 0
 }

@@ -132,3 +132,30 @@ func TestDatapathAllocs(t *testing.T) {
 		t.Fatalf("%d misses", c.Misses-misses)
 	}
 }
+
+// TestKeyEqual: keys differing in any word, or in words whose differences
+// cancel under a left-to-right ^| chain, are not equal.
+func TestKeyEqual(t *testing.T) {
+	var a Key
+	for i := range a {
+		a[i] = byte(i*7 + 1)
+	}
+	if !keyEqual(&a, &a) {
+		t.Fatal("a key must equal itself")
+	}
+	for w := 0; w < len(a)/8; w++ {
+		b := a
+		b[w*8+3] ^= 0x10
+		if keyEqual(&a, &b) {
+			t.Fatalf("keys differing in word %d compare equal", w)
+		}
+	}
+	// Word 0 differs by d; word 1 of a is 0 and of b is d. Evaluated as
+	// ((a0^b0)|a1)^b1 this is 0: the bug keyEqual once had.
+	a, b := Key{}, Key{}
+	a[0], b[0] = 0x01, 0x03 // a0^b0 = 0x02
+	b[8] = 0x02             // a1 = 0, b1 = 0x02
+	if keyEqual(&a, &b) {
+		t.Fatal("keys whose word differences cancel left to right compare equal")
+	}
+}
