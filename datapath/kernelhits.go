@@ -15,10 +15,16 @@ import (
 type kernelHits struct {
 	mu   sync.Mutex
 	seen map[steer.Rank]bpf.CounterValue // what the rules held at the last harvest
+	last time.Time                       // when that was
 }
 
-// harvest adds what each drop or kernel rule counted since the last harvest
-// to its flow. A rule rewritten since then starts from zero again, so a
+// harvestEvery bounds how often the rule table is read: a harvest reads all
+// of it, and a request may ask for the counters of every flow it added.
+const harvestEvery = 100 * time.Millisecond
+
+// harvestKernelHits adds what each drop or kernel rule counted since the
+// last harvest to its flow, at most every harvestEvery (counters may lag by
+// that much). A rule rewritten since then starts from zero again, so a
 // count below the last one seen is all new.
 func (s *Switch) harvestKernelHits() {
 	if s.kernelRules.Load() == 0 {
@@ -27,6 +33,10 @@ func (s *Switch) harvestKernelHits() {
 	h := &s.hits
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if time.Since(h.last) < harvestEvery {
+		return
+	}
+	h.last = time.Now()
 	cur, err := s.bpf.RuleHits()
 	if err != nil {
 		s.log.Warn("read xdp rule hits", "err", err)
