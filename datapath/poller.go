@@ -108,6 +108,9 @@ func (pl *poller) do(fn func() error) error {
 func (pl *poller) stop() {
 	_ = pl.do(func() error { return errStop })
 	<-pl.done
+	// Closed here, not by the goroutine: do may still write to it while
+	// the goroutine exits, and a closed fd number can be reused at once.
+	unix.Close(pl.wakeFd)
 }
 
 var errStop = errors.New("stop")
@@ -247,11 +250,13 @@ func (pl *poller) run(started chan<- error) {
 	}
 	for _, ps := range pl.socks {
 		_ = ps.sock.Close()
+		if !ps.shared {
+			_ = ps.umem.Close()
+		}
 	}
 	if err := pl.umem.Close(); err != nil {
 		pl.sw.log.Error("close umem", "queue", pl.queue, "err", err)
 	}
-	unix.Close(pl.wakeFd)
 }
 
 // batchState is what one pass of the loop carries between packets.

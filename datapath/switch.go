@@ -159,9 +159,11 @@ func (s *Switch) Close() error {
 		}
 	}
 	s.pollers = nil
-	errs = append(errs, s.bpf.Close())
 	s.mu.Unlock()
+	// The expiry loop may be reading the rule table's counters: wait for it
+	// before the maps go.
 	<-s.timeoutsDone
+	errs = append(errs, s.bpf.Close())
 	return errors.Join(errs...)
 }
 
@@ -232,10 +234,12 @@ func (s *Switch) publishLocked(nt *flowtable.Table) error {
 	s.quiesceLocked()
 	if err := s.bpf.PutRules(d.PutLate); err != nil {
 		s.table.Store(old)
+		s.quiesceLocked()
 		return s.rollbackLocked(fmt.Errorf("sync steering: %w", err))
 	}
 	if err := s.bpf.SetMasks(d.Masks); err != nil {
 		s.table.Store(old)
+		s.quiesceLocked()
 		return s.rollbackLocked(fmt.Errorf("sync steering: %w", err))
 	}
 	s.steering = ns
