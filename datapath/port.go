@@ -146,7 +146,13 @@ func (s *Switch) AddPort(spec PortSpec) (PortInfo, error) {
 	s.portsByOF.Store(&byOF)
 	// Flows naming this port (kept from before it was removed) come alive.
 	if err := s.publishLocked(s.table.Load().Recompile(s.resolve)); err != nil {
-		s.log.Error("recompile flows after adding a port", "port", p.name, "err", err)
+		// Undo: a port whose flows cannot be compiled in is not added.
+		delete(s.ports, p.name)
+		undo := *s.portsByOF.Load()
+		undo[p.ofport] = nil
+		s.portsByOF.Store(&undo)
+		_ = s.closePortLocked(p) // the ofport stays the name's, as after a removal
+		return PortInfo{}, fmt.Errorf("port %s: recompile flows: %w", spec.Name, err)
 	}
 	s.log.Info("port added", "port", p.name, "ofport", p.ofport, "queues", p.queues,
 		"xdp", p.xdpMode, "xsk", p.xskMode, "umem", p.umemMode)
