@@ -23,16 +23,19 @@ type portCounters struct {
 
 // PortStats returns a port's counters: the pollers', the XDP program's and
 // the kernel's socket statistics.
+//
+// Counters are read under the switch's lock: removing a port closes its
+// sockets, and a socket's kernel statistics are read through its fd.
 func (s *Switch) PortStats(name string) (PortStats, error) {
-	for _, p := range s.portsByOF.Load() {
-		if p != nil && p.name == name {
-			return s.portStats(p), nil
-		}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.ports[name]; ok {
+		return s.portStatsLocked(p), nil
 	}
 	return PortStats{}, fmt.Errorf("port %s: %w", name, ErrNoSuchPort)
 }
 
-func (s *Switch) portStats(p *Port) PortStats {
+func (s *Switch) portStatsLocked(p *Port) PortStats {
 	st := PortStats{Name: p.name, OFPort: p.ofport, XDP: make(map[string]uint64, steer.NumCounters)}
 	for _, ps := range p.socks {
 		c := &ps.stats
@@ -68,18 +71,17 @@ func (s *Switch) portStats(p *Port) PortStats {
 // Stats returns every counter of the switch.
 func (s *Switch) Stats() Stats {
 	st := Stats{Uptime: time.Since(s.start)}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, p := range s.portsByOF.Load() {
 		if p != nil {
-			st.Ports = append(st.Ports, s.portStats(p))
+			st.Ports = append(st.Ports, s.portStatsLocked(p))
 		}
 	}
 	t := s.table.Load()
 	st.Flows = t.Len()
 	st.Masks = t.NumMasks()
-	s.mu.Lock()
-	pollers := append([]*poller(nil), s.pollers...)
-	s.mu.Unlock()
-	for _, pl := range pollers {
+	for _, pl := range s.pollers {
 		if pl != nil {
 			st.Pollers = append(st.Pollers, pl.statsSnapshot())
 		}
