@@ -27,12 +27,13 @@ const harvestEvery = 100 * time.Millisecond
 // that much). A rule rewritten since then starts from zero again, so a
 // count below the last one seen is all new.
 func (s *Switch) harvestKernelHits() {
-	if s.kernelRules.Load() == 0 {
-		return
-	}
 	h := &s.hits
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if s.kernelRules.Load() == 0 {
+		h.seen = nil // a rule that comes back starts from zero
+		return
+	}
 	if time.Since(h.last) < harvestEvery {
 		return
 	}
