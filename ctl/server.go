@@ -285,6 +285,14 @@ func (s *Server) deletePort(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.backend.DeletePort(name); err != nil {
+		// The switch may have removed the port and failed at a later
+		// step: then it is gone, and the saved state must say so too.
+		if _, perr := s.backend.Port(name); errors.Is(perr, datapath.ErrNoSuchPort) {
+			if _, had := s.modes[name]; had {
+				delete(s.modes, name)
+				s.persistLocked()
+			}
+		}
 		s.fail(w, r, err)
 		return
 	}
