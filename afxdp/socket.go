@@ -278,10 +278,12 @@ func NewSocket(u *Umem, o SocketOptions) (*Socket, error) {
 }
 
 // BindBusyWait is how long NewSocket retries a bind that fails with EBUSY.
-// The kernel frees the queue of a closed socket from a workqueue, a little
-// after close returns, so binding right after closing (a port removed and
-// added again) can meet a queue that is only busy for a moment.
-const BindBusyWait = 250 * time.Millisecond
+// The kernel frees the queue of a closed socket from a work item that needs
+// the rtnl lock, a little after close returns, so binding right after
+// closing (a port removed and added again) can meet a queue that is only
+// busy for a while: under load that was seen to take more than 250 ms.
+// A queue another program really holds is reported after this long.
+const BindBusyWait = time.Second
 
 func bind(fd int, sa *unix.SockaddrXDP) error {
 	deadline := time.Now().Add(BindBusyWait)

@@ -145,7 +145,7 @@ func (s *Switch) AddPort(spec PortSpec) (PortInfo, error) {
 	byOF[p.ofport] = p
 	s.portsByOF.Store(&byOF)
 	// Flows naming this port (kept from before it was removed) come alive.
-	if err := s.publishLocked(s.table.Load().Recompile(s.resolve)); err != nil {
+	if err := s.publishLocked(s.table.Load().Recompile(s.resolveLocked)); err != nil {
 		// Undo: a port whose flows cannot be compiled in is not added.
 		delete(s.ports, p.name)
 		undo := *s.portsByOF.Load()
@@ -176,14 +176,7 @@ func (s *Switch) openPortLocked(p *Port, mode bpf.Mode) error {
 		if err != nil {
 			return err
 		}
-		ps, err := pl.addSocket(p, q)
-		// The kernel lets go of a closed socket's queue in a work item that
-		// needs the rtnl lock: a port removed and added again at once may
-		// find its queue busy for a while.
-		for wait := time.Millisecond; errors.Is(err, afxdp.ErrBusy) && wait <= 512*time.Millisecond; wait *= 2 {
-			time.Sleep(wait)
-			ps, err = pl.addSocket(p, q)
-		}
+		ps, err := pl.addSocket(p, q) // afxdp waits out a queue the kernel is still releasing
 		if err != nil {
 			return fmt.Errorf("queue %d: %w", q, err)
 		}
@@ -243,7 +236,7 @@ func (s *Switch) removePortLocked(p *Port) error {
 	byOF[p.ofport] = nil
 	s.portsByOF.Store(&byOF)
 	var errs []error
-	if err := s.publishLocked(s.table.Load().Recompile(s.resolve)); err != nil {
+	if err := s.publishLocked(s.table.Load().Recompile(s.resolveLocked)); err != nil {
 		errs = append(errs, fmt.Errorf("recompile flows: %w", err))
 	}
 	if err := s.closePortLocked(p); err != nil {
