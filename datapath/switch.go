@@ -177,12 +177,11 @@ func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
 	}
 }
 
-// resolve maps a port name to its ofport, for ports that exist now.
-func (s *Switch) resolve(name string) (uint32, bool) {
-	for _, p := range s.portsByOF.Load() {
-		if p != nil && p.name == name {
-			return p.ofport, true
-		}
+// resolveLocked maps a port name to its ofport, for ports that exist now.
+// It is the flow table's PortResolver; s.mu must be held.
+func (s *Switch) resolveLocked(name string) (uint32, bool) {
+	if p, ok := s.ports[name]; ok {
+		return p.ofport, true
 	}
 	return 0, false
 }
@@ -196,7 +195,7 @@ func (s *Switch) ApplyFlows(c FlowChange) ([]uint64, error) {
 		return nil, ErrClosed
 	}
 	old := s.table.Load()
-	nt, err := old.Apply(c, s.resolve)
+	nt, err := old.Apply(c, s.resolveLocked)
 	if err != nil {
 		return nil, err
 	}
@@ -349,7 +348,7 @@ func (s *Switch) expire(ids []uint64) error {
 	if len(live) == 0 {
 		return nil
 	}
-	nt, err := t.Apply(FlowChange{Delete: live}, s.resolve)
+	nt, err := t.Apply(FlowChange{Delete: live}, s.resolveLocked)
 	if err != nil {
 		return err
 	}
