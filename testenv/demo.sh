@@ -15,6 +15,7 @@ BIN=${BIN:-$HERE/../bin}
 TE=$HERE/testenv.sh
 export XVS_TRAFFIC=$BIN/xvs-traffic
 COUNT=${DEMO_COUNT:-200000}
+RATE=${DEMO_RATE:-50000}
 RUN=$(mktemp -d /tmp/xvs-demo.XXXXXX)
 SOCK=$RUN/xvsd.sock
 export XVS_SERVER=unix:$SOCK
@@ -72,11 +73,11 @@ cat "$RUN/flows.txt"
 ctl add-flows "$RUN/flows.txt"
 ctl dump-flows
 
-step "traffic: $COUNT datagrams gen -> 10.100.0.2:7999, rewritten to 7998"
-"$TE" sink --listen 10.100.0.2:7998 --expect "$COUNT" --for 15s >"$RUN/sink.out" 2>&1 &
+step "traffic: $COUNT datagrams at $RATE pps gen -> 10.100.0.2:7999, rewritten to 7998"
+taskset -c 0 "$TE" sink --listen 10.100.0.2:7998 --expect "$COUNT" --for 20s >"$RUN/sink.out" 2>&1 &
 SINK_PID=$!
 sleep 0.3
-taskset -c 0 "$TE" send --to 10.100.0.2:7999 --count "$COUNT" --size 22
+taskset -c 0 "$TE" send --to 10.100.0.2:7999 --count "$COUNT" --size 22 --rate "$RATE"
 wait "$SINK_PID" || true
 cat "$RUN/sink.out"
 
