@@ -28,6 +28,9 @@ type Cache struct {
 	// Hits and Misses count lookups answered by the cache and by the
 	// classifier. Read them only from the owning goroutine.
 	Hits, Misses uint64
+
+	h       [MaxBatch]uint64 // LookupBatch: the keys' hashes
+	scratch BatchScratch     // LookupBatch: the classifier's
 }
 
 type cacheSlot struct {
@@ -66,8 +69,62 @@ func (c *Cache) Lookup(t *Table, k *Key) *Entry {
 	}
 	c.Misses++
 	e := t.Lookup(k)
+	c.insert(t, h, k, e)
+	return e
+}
+
+// LookupBatch is Lookup for a batch: it sets out[i] = t.Lookup(&keys[i])
+// for every i < len(keys) whose bit is set in want, and leaves the other
+// out[i] alone. keys and out hold at most MaxBatch entries, and out at
+// least len(keys). The keys that miss the cache go to the classifier
+// together (Table.LookupBatch). It does not allocate.
+func (c *Cache) LookupBatch(t *Table, keys []Key, want uint64, out []*Entry) {
+	n := min(len(keys), MaxBatch)
+	keys, out = keys[:n], out[:n]
+	if n < MaxBatch {
+		want &= 1<<n - 1
+	}
+	// Hash every key first, then probe: the slot loads of different keys
+	// do not wait for each other.
+	for m := want; m != 0; m &= m - 1 {
+		i := bits.TrailingZeros64(m)
+		c.h[i] = hashKey(&keys[i])
+	}
+	gen := t.gen
+	var miss uint64
+	for m := want; m != 0; m &= m - 1 {
+		i := bits.TrailingZeros64(m)
+		h, k := c.h[i], &keys[i]
+		if s := &c.slots[h&c.mask]; s.gen == gen && keyEqual(&s.key, k) {
+			out[i] = s.e
+			continue
+		}
+		if s := &c.slots[(h>>32)&c.mask]; s.gen == gen && keyEqual(&s.key, k) {
+			out[i] = s.e
+			continue
+		}
+		miss |= 1 << i
+	}
+	nmiss := uint64(bits.OnesCount64(miss))
+	c.Hits += uint64(bits.OnesCount64(want)) - nmiss
+	if miss == 0 {
+		return
+	}
+	c.Misses += nmiss
+	t.LookupBatch(keys, miss, out, &c.scratch)
+	for m := miss; m != 0; m &= m - 1 {
+		i := bits.TrailingZeros64(m)
+		c.insert(t, c.h[i], &keys[i], out[i])
+	}
+}
+
+// insert caches e as the answer for k (hash h) in snapshot t.
+func (c *Cache) insert(t *Table, h uint64, k *Key, e *Entry) {
+	s1, s2 := &c.slots[h&c.mask], &c.slots[(h>>32)&c.mask]
 	s := s1
 	switch {
+	case s1.gen == t.gen && keyEqual(&s1.key, k), s2.gen == t.gen && keyEqual(&s2.key, k):
+		return // the same key twice in one batch
 	case s1.gen != t.gen:
 	case s2.gen != t.gen:
 		s = s2
@@ -80,7 +137,6 @@ func (c *Cache) Lookup(t *Table, k *Key) *Entry {
 		}
 	}
 	s.gen, s.e, s.key = t.gen, e, *k
-	return e
 }
 
 // hashKey hashes a whole key: four independent multiplies of word pairs,

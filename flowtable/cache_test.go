@@ -131,6 +131,21 @@ func TestDatapathAllocs(t *testing.T) {
 	if c.Misses-misses != 11*2*256 {
 		t.Fatalf("%d misses", c.Misses-misses)
 	}
+	// The same in batches, as a poller looks up a burst.
+	var out [MaxBatch]*Entry
+	misses = c.Misses
+	batches := func() {
+		for i := 0; i < len(keys); i += MaxBatch {
+			c.LookupBatch(tb, keys[i:i+MaxBatch], ^uint64(0), out[:])
+			c.LookupBatch(tb2, keys[i:i+MaxBatch], ^uint64(0), out[:])
+		}
+	}
+	if n := testing.AllocsPerRun(10, batches); n != 0 {
+		t.Fatalf("batch miss path allocates %v times", n)
+	}
+	if c.Misses-misses != 11*2*256 {
+		t.Fatalf("%d batch misses", c.Misses-misses)
+	}
 }
 
 // TestKeyEqual: keys differing in any word, or in words whose differences

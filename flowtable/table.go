@@ -202,7 +202,7 @@ func (t *Table) Lookup(k *Key) *Entry {
 		} else {
 			h = v.s.hash(&kw)
 		}
-		if v.filter[(h&v.fmask)>>6]&(1<<(h&63)) == 0 {
+		if !filterHas(v.filter, v.fmask, h) {
 			continue
 		}
 		m := uint64(len(v.slots) - 1)
@@ -239,6 +239,7 @@ type wordMask struct {
 type visit struct {
 	maxRank steer.Rank
 	shift   uint8
+	collide bool
 	word    [8]uint8
 	fmask   uint64
 	filter  []uint64
@@ -256,7 +257,7 @@ func (t *Table) index() {
 		if len(s.slots) == 0 {
 			continue
 		}
-		v := visit{maxRank: s.maxRank, shift: s.shift, fmask: s.fmask, filter: s.filter, slots: s.slots, s: s}
+		v := visit{maxRank: s.maxRank, shift: s.shift, collide: s.collide, fmask: s.fmask, filter: s.filter, slots: s.slots, s: s}
 		for j := 0; j < s.nw; j++ {
 			wm := wordMask{s.widx[j], s.mword[j]}
 			p, ok := pos[wm]
@@ -644,18 +645,24 @@ type subtable struct {
 	widx    [8]uint8  // their indexes
 	shift   uint8     // 64 - log2(len(slots))
 	mword   [8]uint64 // the mask's words, by widx
-	filter  []uint64  // bit h&fmask set if some key hashes to h
-	fmask   uint64
-	slots   []slot // len a power of two; empty when no flow is live
+	filter  []uint64  // see filterAdd
+	fmask   uint64    // len(filter) - 1
+	slots   []slot    // len a power of two; empty when no flow is live
 
 	mask  Key
 	flows []*Entry // every flow with this mask, live or not, by ID
 	nkeys int      // distinct masked keys (occupied slots)
+	// collide is set when two distinct masked keys of the group have the
+	// same 64-bit hash; otherwise a hash match finds the only candidate.
+	collide bool
 }
 
+// slot is a masked key's place in a group: its hash, its best flow and that
+// flow's rank (so a batch lookup compares ranks without loading the Entry).
 type slot struct {
-	h uint64
-	e *Entry
+	h    uint64
+	rank steer.Rank
+	e    *Entry
 }
 
 func newSubtable(mask Key, flows []*Entry) *subtable {
@@ -682,8 +689,8 @@ func newSubtable(mask Key, flows []*Entry) *subtable {
 	}
 	s.slots = make([]slot, size)
 	s.shift = uint8(64 - bits.TrailingZeros(uint(size)))
-	s.filter = make([]uint64, size/4) // 16 bits per live flow at least
-	s.fmask = uint64(len(s.filter)*64 - 1)
+	s.filter = make([]uint64, size/8) // 16 bits per live flow at least
+	s.fmask = uint64(len(s.filter) - 1)
 	var kw [8]uint64
 	for _, e := range flows {
 		if !e.live {
@@ -693,19 +700,22 @@ func newSubtable(mask Key, flows []*Entry) *subtable {
 			kw[i] = binary.LittleEndian.Uint64(e.mkey[i*8:])
 		}
 		h := s.hash(&kw)
-		s.filter[(h&s.fmask)>>6] |= 1 << (h & 63)
+		filterAdd(s.filter, s.fmask, h)
 		for i := h >> s.shift; ; i = (i + 1) & uint64(size-1) {
 			sl := &s.slots[i]
 			if sl.e == nil {
-				*sl = slot{h: h, e: e}
+				*sl = slot{h: h, rank: e.Rank, e: e}
 				s.nkeys++
 				break
 			}
-			if sl.h == h && s.equal(sl.e, &kw) {
-				if e.Rank > sl.e.Rank {
-					sl.e = e
+			if sl.h == h {
+				if s.equal(sl.e, &kw) {
+					if e.Rank > sl.rank {
+						sl.e, sl.rank = e, e.Rank
+					}
+					break
 				}
-				break
+				s.collide = true
 			}
 		}
 		s.maxRank = max(s.maxRank, e.Rank)
@@ -724,8 +734,8 @@ var hashMuls = [8]uint64{
 // hash hashes the masked words of kw: a sum of products, one per masked
 // word, with a multiplier per word of the key (so Lookup can share the
 // products of equal masked words between groups), then a mix that spreads
-// every bit over the top bits (the slot index) and the low bits (the filter
-// index).
+// every bit over the top bits (the slot index) and the low bits (the
+// filter's word and bits).
 func (s *subtable) hash(kw *[8]uint64) uint64 {
 	var h uint64
 	for j := 0; j < 8; j++ { // unused words have mask 0: no branch on nw
@@ -735,12 +745,37 @@ func (s *subtable) hash(kw *[8]uint64) uint64 {
 	return hashFinish(h)
 }
 
+// A group's filter is a Bloom filter blocked to one 64-bit word per key:
+// hash bits 12 and up pick the word, bits 0-5 and 6-11 two bits in it. At 16
+// bits per key it answers "not here" wrongly for about one key in a
+// hundred, and it is small enough for the filters of 32 groups of a 100k-flow
+// table to stay in the CPU's L2 cache, which is what makes a lookup that
+// visits every group fast.
+func filterAdd(f []uint64, fmask, h uint64) {
+	f[(h>>12)&fmask] |= 1<<(h&63) | 1<<(h>>6&63)
+}
+
+func filterHas(f []uint64, fmask, h uint64) bool {
+	return filterBits(f, fmask, h) != 0
+}
+
+// filterBits is 1 if h may be in the filter, 0 if not: a result to OR into a
+// mask without a branch.
+func filterBits(f []uint64, fmask, h uint64) uint64 {
+	w := f[(h>>12)&fmask]
+	return w >> (h & 63) & (w >> (h >> 6 & 63)) & 1
+}
+
 func hashFinish(h uint64) uint64 {
 	h ^= h >> 32
 	h *= hashMul
 	h ^= h >> 29
-	return h
+	return h & hashKeep
 }
+
+// hashKeep masks every group hash. Tests clear most of its bits to make
+// distinct keys collide, which a 64-bit hash otherwise never shows them.
+var hashKeep = ^uint64(0)
 
 // equal reports whether e's key equals kw under the mask.
 func (s *subtable) equal(e *Entry, kw *[8]uint64) bool {

@@ -223,6 +223,46 @@ func TestClassifierDifferentialCollisions(t *testing.T) {
 	testClassifierDifferential(t, 3)
 }
 
+// TestClassifierDifferentialHashCollisions: the same with group hashes cut
+// to six bits, so distinct keys of a group share hashes (the group compares
+// keys as it probes) and keys not in a group hash like keys that are
+// (LookupBatch must catch the false hit when it checks its answer).
+func TestClassifierDifferentialHashCollisions(t *testing.T) {
+	hashKeep = 0xe000000000000007
+	defer func() { hashKeep = ^uint64(0) }()
+	testClassifierDifferential(t, 4)
+}
+
+// TestLookupBatchFalseHit: a key whose masked value is not in a group but
+// whose hash is must not match the group's flow.
+func TestLookupBatchFalseHit(t *testing.T) {
+	hashKeep = 0
+	defer func() { hashKeep = ^uint64(0) }()
+	tb := dpApply(t, NewTable(), Change{Add: []*Flow{
+		{Priority: 10, Match: dpMatch().dlType(0x0800).nwDst("10.0.0.1/32").get(), Actions: []Action{dpOut("p1")}},
+		{Priority: 5, Match: dpMatch().dlType(0x0800).get(), Actions: []Action{dpOut("p2")}},
+	}}, dpPorts)
+	if tb.visits[0].collide || tb.visits[1].collide {
+		t.Fatal("one key per group: no build-time collision expected")
+	}
+	keys := []Key{
+		dpMatch().dlType(0x0800).nwDst("10.0.0.2/32").key(1),
+		dpMatch().dlType(0x0800).nwDst("10.0.0.1/32").key(1),
+		dpMatch().dlType(0x86dd).key(1),
+	}
+	var out [3]*Entry
+	var s BatchScratch
+	tb.LookupBatch(keys, 7, out[:], &s)
+	for i := range keys {
+		if want := tb.Lookup(&keys[i]); out[i] != want {
+			t.Errorf("key %d: batch %v, Lookup %v", i, flowID(out[i]), flowID(want))
+		}
+	}
+	if out[0] == nil || out[0].Flow.Priority != 5 || out[2] != nil {
+		t.Errorf("got %v %v %v", flowID(out[0]), flowID(out[1]), flowID(out[2]))
+	}
+}
+
 func testClassifierDifferential(t *testing.T, rounds int) {
 	steps := 25
 	if testing.Short() {
@@ -237,6 +277,8 @@ func testClassifierDifferential(t *testing.T, rounds int) {
 		model := map[uint64]*Flow{}
 		tb := NewTable()
 		cache := NewCache(256) // keys collide and evict, and survive snapshots
+		bcache := NewCache(256)
+		var scratch BatchScratch
 		var st *steer.Table
 		var prevKeys []Key
 		for step := 0; step < steps; step++ {
@@ -335,6 +377,43 @@ func testClassifierDifferential(t *testing.T, rounds int) {
 					t.Fatalf("key %x: rule %+v, flow %d rank %#x verdict %v", k, rule, e.Flow.ID, e.Rank, e.Flow.Verdict())
 				}
 			}
+			checkBatches(t, r, tb, bcache, &scratch, keys)
+		}
+	}
+}
+
+// checkBatches looks keys up in batches of random sizes, each key wanted or
+// not at random, through Table.LookupBatch and Cache.LookupBatch, and
+// checks both against Lookup, and that unwanted keys' results are left
+// alone.
+func checkBatches(t *testing.T, r *rand.Rand, tb *Table, c *Cache, s *BatchScratch, keys []Key) {
+	t.Helper()
+	untouched := &Entry{}
+	var out, cout [MaxBatch]*Entry
+	for len(keys) > 0 {
+		n := min(len(keys), 1+r.IntN(MaxBatch))
+		if r.IntN(4) == 0 {
+			n = min(len(keys), MaxBatch)
+		}
+		batch := keys[:n]
+		keys = keys[n:]
+		want := r.Uint64()
+		if r.IntN(3) == 0 {
+			want = ^uint64(0)
+		}
+		for i := range out {
+			out[i], cout[i] = untouched, untouched
+		}
+		tb.LookupBatch(batch, want, out[:], s)
+		c.LookupBatch(tb, batch, want, cout[:])
+		for i := range out {
+			exp := untouched
+			if i < n && want>>i&1 != 0 {
+				exp = tb.Lookup(&batch[i])
+			}
+			if out[i] != exp || cout[i] != exp {
+				t.Fatalf("batch of %d, key %d: classifier %v, cache %v, want %v", n, i, flowID(out[i]), flowID(cout[i]), flowID(exp))
+			}
 		}
 	}
 }
@@ -430,6 +509,8 @@ func TestLookupWordMaskPaths(t *testing.T) {
 				t.Fatalf("many=%v key %x: classifier %v, reference %v", many, k, flowID(e), ref)
 			}
 		}
+		var scratch BatchScratch
+		checkBatches(t, r, tb, NewCache(64), &scratch, keysFor(&keyGen{rnd: r, small: true}, tb.Entries(), 2000))
 	}
 }
 

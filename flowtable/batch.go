@@ -1,0 +1,154 @@
+package flowtable
+
+import (
+	"encoding/binary"
+	"math/bits"
+
+	"github.com/xvs-project/xvs/flowtable/steer"
+)
+
+// MaxBatch is the most keys one LookupBatch call takes: the bits of a
+// uint64, which is how the batch tracks the keys still being looked up.
+const MaxBatch = 64
+
+// Batched lookups are how a poller should classify a burst of received
+// frames. One key at a time, a lookup is a chain of dependent cache misses
+// (filter word, slot, entry) per group, and the CPU waits for each. A batch
+// goes group by group instead, like Open vSwitch's dpcls_lookup: it first
+// hashes every key still pending and loads its filter word, then probes the
+// slots of the keys the filter lets through. The loads of one pass do not
+// depend on each other, so the CPU has many misses in flight at once, and the
+// group's fields stay in registers across the keys.
+
+// BatchScratch is working memory for Table.LookupBatch, reused from call to
+// call so that lookups do not allocate. It belongs to one goroutine.
+type BatchScratch struct {
+	prod [MaxBatch][maxWordMasks]uint64 // per key: the products of t.words
+	kw   [MaxBatch][8]uint64            // per key: its words (unshared path)
+	h    [MaxBatch]uint64               // per key: its hash in the current group
+	rank [MaxBatch]steer.Rank           // per key: its best hit's rank so far
+	at   [MaxBatch]uint8                // per key: the visit of its best hit
+}
+
+// LookupBatch sets out[i] = t.Lookup(&keys[i]) for every i < len(keys)
+// whose bit is set in want, and leaves the other out[i] alone. keys and out
+// hold at most MaxBatch entries, and out at least len(keys). Each key's
+// in_port must be set. It does not allocate; s is the caller's, one per
+// goroutine.
+//
+// Within a group a slot whose 64-bit hash equals the key's is taken as the
+// key's without reading its Entry: unless the group was built with two keys
+// of the same hash (then it compares keys as it goes), no other slot can be
+// the key's. Only each key's final answer is compared with the key; if that
+// one was a hash collision, the key is looked up again with Lookup. Every
+// group skipped on the way had no flow above the rank in hand, so a verified
+// answer is the right one.
+func (t *Table) LookupBatch(keys []Key, want uint64, out []*Entry, s *BatchScratch) {
+	n := min(len(keys), MaxBatch)
+	keys, out = keys[:n], out[:n]
+	if n < MaxBatch {
+		want &= 1<<n - 1
+	}
+	for m := want; m != 0; m &= m - 1 {
+		out[bits.TrailingZeros64(m)] = nil
+	}
+	if want == 0 {
+		return
+	}
+	le := binary.LittleEndian
+	words := t.words
+	shared := words != nil
+	for m := want; m != 0; m &= m - 1 {
+		i := bits.TrailingZeros64(m)
+		k := &keys[i]
+		if shared {
+			p := &s.prod[i]
+			for j, wm := range words {
+				w := wm.idx & 7
+				p[j&(maxWordMasks-1)] = (le.Uint64(k[w*8:]) & wm.mask) * hashMuls[w]
+			}
+		} else {
+			for w := range s.kw[i] {
+				s.kw[i][w] = le.Uint64(k[w*8:])
+			}
+		}
+	}
+	pending := want
+	var found uint64 // keys with a hit
+	for vi := range t.visits {
+		v := &t.visits[vi]
+		// Keys whose best hit no flow from here on can beat are done.
+		for m := pending & found; m != 0; m &= m - 1 {
+			if i := bits.TrailingZeros64(m); s.rank[i] >= v.maxRank {
+				pending &^= 1 << i
+			}
+		}
+		if pending == 0 {
+			break
+		}
+		// Pass 1: hash the pending keys and keep those the filter lets
+		// through, without branching on the filter.
+		filter, fmask := v.filter, v.fmask
+		var cand uint64
+		if shared {
+			w0, w1, w2, w3 := v.word[0]&(maxWordMasks-1), v.word[1]&(maxWordMasks-1), v.word[2]&(maxWordMasks-1), v.word[3]&(maxWordMasks-1)
+			w4, w5, w6, w7 := v.word[4]&(maxWordMasks-1), v.word[5]&(maxWordMasks-1), v.word[6]&(maxWordMasks-1), v.word[7]&(maxWordMasks-1)
+			for m := pending; m != 0; m &= m - 1 {
+				i := bits.TrailingZeros64(m)
+				p := &s.prod[i]
+				h := hashFinish(p[w0] + p[w1] + p[w2] + p[w3] + p[w4] + p[w5] + p[w6] + p[w7])
+				s.h[i] = h
+				cand |= filterBits(filter, fmask, h) << i
+			}
+		} else {
+			for m := pending; m != 0; m &= m - 1 {
+				i := bits.TrailingZeros64(m)
+				h := v.s.hash(&s.kw[i])
+				s.h[i] = h
+				cand |= filterBits(filter, fmask, h) << i
+			}
+		}
+		// Pass 2: probe the slots of the candidates.
+		for m := cand; m != 0; m &= m - 1 {
+			i := bits.TrailingZeros64(m)
+			if sl := v.find(s.h[i], &keys[i]); sl != nil && (found>>i&1 == 0 || sl.rank > s.rank[i]) {
+				out[i], s.rank[i], s.at[i] = sl.e, sl.rank, uint8(vi)
+				found |= 1 << i
+			}
+		}
+	}
+	for m := found; m != 0; m &= m - 1 {
+		i := bits.TrailingZeros64(m)
+		if v := &t.visits[s.at[i]]; !v.collide && !v.s.equalKey(out[i], &keys[i]) {
+			out[i] = t.Lookup(&keys[i]) // a hash collision with a key not in the table
+		}
+	}
+}
+
+// find returns the slot of k's masked key in v's group, given the key's hash
+// h in the group, or nil. Unless the group has colliding hashes, a slot with
+// hash h is taken as k's without comparing keys (see LookupBatch).
+func (v *visit) find(h uint64, k *Key) *slot {
+	m := uint64(len(v.slots) - 1)
+	for i := h >> v.shift; ; i = (i + 1) & m {
+		sl := &v.slots[i]
+		if sl.e == nil {
+			return nil
+		}
+		if sl.h == h && (!v.collide || v.s.equalKey(sl.e, k)) {
+			return sl
+		}
+	}
+}
+
+// equalKey reports whether e's key equals k under the mask.
+func (s *subtable) equalKey(e *Entry, k *Key) bool {
+	le := binary.LittleEndian
+	for j := 0; j < s.nw && j < 8; j++ {
+		w := s.widx[j] & 7
+		if le.Uint64(e.mkey[w*8:]) != le.Uint64(k[w*8:])&s.mword[j] {
+			return false
+		}
+	}
+	return true
+}
