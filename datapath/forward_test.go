@@ -22,6 +22,8 @@ type forwardRig struct {
 	ports []*portSocket // a, b, c
 	cache *flowtable.Cache
 	b     batchState
+	rx    [flowtable.MaxBatch]afxdp.Desc
+	one   [1][]byte
 }
 
 var rigPorts = map[string]uint32{"a": 1, "b": 2, "c": 3}
@@ -51,7 +53,7 @@ func newForwardRig(tb testing.TB, flows ...string) *forwardRig {
 	r := &forwardRig{pl: &poller{umem: u, cpu: -1}, u: u, cache: flowtable.NewCache(cacheSize)}
 	for _, name := range []string{"a", "b", "c"} {
 		ps := &portSocket{port: &Port{name: name, ofport: rigPorts[name]}, umem: u, shared: true,
-			txq: make([]afxdp.Desc, 0, 16)}
+			txq: make([]afxdp.Desc, 0, 2*flowtable.MaxBatch)}
 		r.ports = append(r.ports, ps)
 		r.pl.out[ps.port.ofport] = ps
 	}
@@ -64,13 +66,23 @@ func newForwardRig(tb testing.TB, flows ...string) *forwardRig {
 // on port a, hands every frame queued for TX to seen (if not nil) and
 // returns them to the pool.
 func (r *forwardRig) forward(frame []byte, seen func(port string, f []byte)) {
-	addr, ok := r.u.Pool().Get()
-	if !ok {
-		panic("forward rig: no free frame")
+	r.one[0] = frame
+	r.forwardBurst(r.one[:], seen)
+}
+
+// forwardBurst is forward for a burst of frames received together.
+func (r *forwardRig) forwardBurst(frames [][]byte, seen func(port string, f []byte)) {
+	rx := &r.rx
+	for i, frame := range frames {
+		addr, ok := r.u.Pool().Get()
+		if !ok {
+			panic("forward rig: no free frame")
+		}
+		off := uint64(r.u.DataOffset())
+		copy(r.u.Chunk(addr)[off:], frame)
+		rx[i] = afxdp.Desc{Addr: addr + off, Len: uint32(len(frame))}
 	}
-	off := uint64(r.u.DataOffset())
-	copy(r.u.Chunk(addr)[off:], frame)
-	r.pl.forward(r.ports[0], afxdp.Desc{Addr: addr + off, Len: uint32(len(frame))}, r.cache, &r.b)
+	r.pl.forward(r.ports[0], rx[:len(frames)], r.cache, &r.b)
 	r.b.flushFlow()
 	for _, ps := range r.ports {
 		for _, d := range ps.txq {
@@ -249,5 +261,73 @@ func BenchmarkForward(b *testing.B) {
 				}
 			}
 		})
+		b.Run(fmt.Sprintf("%d flows, 1000 keys, bursts of 32", nflows), func(b *testing.B) {
+			ip := func(i int) net.IP { return net.IPv4(10, byte(i>>16), byte(i>>8), byte(i)) }
+			flows := make([]string, nflows)
+			for i := range flows {
+				flows[i] = fmt.Sprintf("in_port=a,udp,nw_dst=%s,actions=output:b", ip(i))
+			}
+			r := newForwardRig(b, flows...)
+			frames := make([][]byte, 1024)
+			for k := range frames {
+				frames[k] = udpFrame(b, net.HardwareAddr{2, 0, 0, 0, 0, 1}, rigMACb, net.IPv4(10, 0, 0, 1), ip(k*(nflows/len(frames))),
+					40000, 7999, 64, bytes.Repeat([]byte("xvs!"), 16))
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				r.forwardBurst(frames[i:i+32], nil)
+				i = (i + 32) % len(frames)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*32), "ns/packet")
+		})
+	}
+}
+
+// A burst mixing frames that forward, match no flow, hit a drop flow and
+// are malformed is switched frame by frame as if each came alone: the same
+// frames leave in order, each drop is counted once under its reason, the
+// flow counters add up and every frame not sent is back in the pool.
+func TestForwardBurst(t *testing.T) {
+	r := newForwardRig(t,
+		"priority=10,in_port=a,udp,tp_dst=7999,actions=mod_tp_dst:7998,output:b",
+		"priority=10,in_port=a,udp,tp_dst=8000,actions=drop")
+	fwd := rigFrame(t, rigMACb, 7999, 64)
+	want := rigFrame(t, rigMACb, 7998, 64)
+	noFlow := rigFrame(t, rigMACb, 9000, 64)
+	drop := rigFrame(t, rigMACb, 8000, 64)
+	malformed := bytes.Clone(fwd)
+	malformed[14] = 0x44 // IHL 4: an IPv4 header shorter than 20 bytes
+	burst := [][]byte{fwd, noFlow, drop, fwd, malformed, fwd, drop, noFlow}
+	var got [][]byte
+	r.forwardBurst(burst, func(port string, f []byte) {
+		if port != "b" {
+			t.Errorf("frame sent to %s", port)
+		}
+		got = append(got, bytes.Clone(f))
+	})
+	if len(got) != 3 {
+		t.Fatalf("sent %d frames, want 3", len(got))
+	}
+	for i, f := range got {
+		if !bytes.Equal(f, want) {
+			t.Fatalf("frame %d:\n% x\nwant\n% x", i, f, want)
+		}
+	}
+	st := &r.ports[0].stats
+	if n, d := st.noFlow.Load(), st.actionDrop.Load(); n != 3 || d != 2 {
+		t.Fatalf("no_flow %d (want 3: two without a flow, one malformed), action drops %d (want 2)", n, d)
+	}
+	for _, e := range r.b.table.Entries() {
+		want := uint64(3)
+		if len(e.Flow.Actions) == 0 {
+			want = 2
+		}
+		if e.Packets() != want {
+			t.Errorf("flow %s counted %d packets, want %d", flowtable.FormatFlow(e.Flow, nil), e.Packets(), want)
+		}
+	}
+	if p := r.u.Pool(); p.Free() != p.Total() {
+		t.Fatalf("%d of %d frames back in the pool", p.Free(), p.Total())
 	}
 }

@@ -263,8 +263,10 @@ func (pl *poller) run(started chan<- error) {
 type batchState struct {
 	table *flowtable.Table
 	now   int64
-	key   flowtable.Key
-	lay   flowtable.Layout
+	// One burst of received frames: keys, header layouts, flows.
+	keys    [flowtable.MaxBatch]flowtable.Key
+	lays    [flowtable.MaxBatch]flowtable.Layout
+	entries [flowtable.MaxBatch]*flowtable.Entry
 	// Flow counters are added once per run of packets hitting one flow.
 	flow        *flowtable.Entry
 	flowPackets uint64
@@ -316,7 +318,11 @@ func (pl *poller) loop() error {
 			var bytes uint64
 			for i := range rx[:n] {
 				bytes += uint64(rx[i].Len)
-				pl.forward(in, rx[i], cache, &b)
+			}
+			for burst := rx[:n]; len(burst) > 0; {
+				m := min(len(burst), flowtable.MaxBatch)
+				pl.forward(in, burst[:m], cache, &b)
+				burst = burst[m:]
 			}
 			in.stats.rxPackets.Add(uint64(n))
 			in.stats.rxBytes.Add(bytes)
@@ -368,18 +374,32 @@ func (pl *poller) loop() error {
 	}
 }
 
-// forward switches one received frame.
-func (pl *poller) forward(in *portSocket, d afxdp.Desc, cache *flowtable.Cache, b *batchState) {
+// forward switches a burst of at most flowtable.MaxBatch received frames:
+// it parses them all, looks them up together, then runs each one's flow.
+func (pl *poller) forward(in *portSocket, rx []afxdp.Desc, cache *flowtable.Cache, b *batchState) {
 	u := in.umem
-	frame := u.Frame(d)
-	if flowtable.ExtractLayout(frame, in.port.ofport, &b.key, &b.lay) != flowtable.ParseOK {
-		// The XDP program passes malformed frames to the kernel; one here
-		// raced a change. Nothing to match.
-		in.stats.noFlow.Add(1)
-		u.Pool().Put(d.Addr)
-		return
+	var parsed uint64
+	for i, d := range rx {
+		if flowtable.ExtractLayout(u.Frame(d), in.port.ofport, &b.keys[i], &b.lays[i]) == flowtable.ParseOK {
+			parsed |= 1 << i
+		}
 	}
-	e := cache.Lookup(b.table, &b.key)
+	cache.LookupBatch(b.table, b.keys[:len(rx)], parsed, b.entries[:])
+	for i, d := range rx {
+		if parsed>>i&1 == 0 {
+			// The XDP program passes malformed frames to the kernel; one
+			// here raced a change. Nothing to match.
+			in.stats.noFlow.Add(1)
+			u.Pool().Put(d.Addr)
+			continue
+		}
+		pl.switchFrame(in, d, b.entries[i], &b.lays[i], b)
+	}
+}
+
+// switchFrame applies flow e (nil: no flow) to one received frame with layout lay.
+func (pl *poller) switchFrame(in *portSocket, d afxdp.Desc, e *flowtable.Entry, lay *flowtable.Layout, b *batchState) {
+	u := in.umem
 	if e == nil {
 		in.stats.noFlow.Add(1)
 		u.Pool().Put(d.Addr)
@@ -397,7 +417,7 @@ func (pl *poller) forward(in *portSocket, d afxdp.Desc, cache *flowtable.Cache, 
 	taken := false
 	for pc := 0; pc >= 0; {
 		var out flowtable.Output
-		out, pc = e.Program.Run(&pkt, &b.lay, pc)
+		out, pc = e.Program.Run(&pkt, lay, pc)
 		switch out.Kind {
 		case flowtable.OutPort:
 			dst := pl.out[out.Port]

@@ -84,6 +84,13 @@ func (c *Cache) LookupBatch(t *Table, keys []Key, want uint64, out []*Entry) {
 	if n < MaxBatch {
 		want &= 1<<n - 1
 	}
+	if want&(want-1) == 0 { // one key (or none): nothing to overlap
+		if want != 0 {
+			i := bits.TrailingZeros64(want)
+			out[i] = c.Lookup(t, &keys[i])
+		}
+		return
+	}
 	// Hash every key first, then probe: the slot loads of different keys
 	// do not wait for each other.
 	for m := want; m != 0; m &= m - 1 {
