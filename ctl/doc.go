@@ -43,7 +43,9 @@
 // Because all three steps happen under the mutex, the state file always
 // describes the switch as it was after some complete sequence of changes, in
 // the order they were made. Reads (dumps, stats, health, metrics) do not take
-// the mutex.
+// the mutex. Flows the switch removes on its own, when their idle or hard
+// timeout passes, are persisted the same way: the switch reports them
+// (datapath.Config.OnExpire) and Server.FlowsExpired saves under the mutex.
 //
 // # Errors
 //

@@ -322,6 +322,30 @@ func TestFlowsPersisted(t *testing.T) {
 	}
 }
 
+// Flows the backend removes on its own (timeouts) leave the state file when
+// the switch reports them.
+func TestFlowsExpiredPersisted(t *testing.T) {
+	h := newHarness(t, Options{})
+	ids := decodeFlowList(t, h.must(201, "POST", PathFlows, `[{"flow":"udp,hard_timeout=5,actions=drop"},{"flow":"tcp,actions=drop"}]`))
+	if len(ids) != 2 {
+		t.Fatalf("added %d flows", len(ids))
+	}
+	if _, err := h.backend.ApplyFlows(datapath.FlowChange{Delete: []uint64{ids[0].ID}}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := h.store.Load(); len(st.Flows) != 2 {
+		t.Fatalf("persisted %q before the switch reported the expiry", st.Flows)
+	}
+	h.srv.FlowsExpired([]uint64{ids[0].ID})
+	st, err := h.store.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"priority=32768,tcp,actions=drop"}; !reflect.DeepEqual(st.Flows, want) {
+		t.Fatalf("persisted %q, want %q", st.Flows, want)
+	}
+}
+
 // Concurrent changes are persisted in the order they were applied: the
 // state file always ends up describing the switch.
 func TestConcurrentChangesPersisted(t *testing.T) {

@@ -39,6 +39,18 @@ func (s *Server) persistLocked() {
 	s.persistErr.Store(nil)
 }
 
+// FlowsExpired tells the server that the backend removed flows ids on its
+// own (their idle or hard timeout passed): it saves the configuration, so a
+// restart does not bring them back. datapath.Config.OnExpire calls it.
+func (s *Server) FlowsExpired(ids []uint64) {
+	if len(ids) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.persistLocked()
+}
+
 // sortFlows orders flows as they are shown and saved: highest priority
 // first, then by ID (install order).
 func sortFlows(flows []datapath.FlowInfo) []datapath.FlowInfo {

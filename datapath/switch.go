@@ -46,6 +46,13 @@ type Config struct {
 	// Headroom is the UMEM headroom reserved before each frame, which VLAN
 	// pushes grow into. Default 64.
 	Headroom int
+	// OnExpire, if set, is called with the IDs of flows the switch removed
+	// because their idle or hard timeout passed, after the removal is live.
+	// It runs on the switch's timeout goroutine, outside the switch's locks
+	// (it may call the switch), and should return soon: the next round of
+	// timeouts waits for it. The control plane uses it to persist the
+	// shrunken table.
+	OnExpire func(ids []uint64)
 }
 
 func (c Config) withDefaults() Config {
@@ -325,18 +332,24 @@ func (s *Switch) expireLoop() {
 			if len(ids) == 0 {
 				continue
 			}
-			if err := s.expire(ids); err != nil {
+			gone, err := s.expire(ids)
+			if err != nil {
 				s.log.Error("expire flows", "err", err)
+			}
+			if len(gone) > 0 && s.cfg.OnExpire != nil {
+				s.cfg.OnExpire(gone)
 			}
 		}
 	}
 }
 
-func (s *Switch) expire(ids []uint64) error {
+// expire removes the flows ids that are still installed and returns their
+// IDs.
+func (s *Switch) expire(ids []uint64) ([]uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil
+		return nil, nil
 	}
 	t := s.table.Load()
 	live := ids[:0]
@@ -346,17 +359,17 @@ func (s *Switch) expire(ids []uint64) error {
 		}
 	}
 	if len(live) == 0 {
-		return nil
+		return nil, nil
 	}
 	nt, err := t.Apply(FlowChange{Delete: live}, s.resolveLocked)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := s.publishLocked(nt); err != nil {
-		return err
+		return nil, err
 	}
 	s.log.Info("flows expired", "ids", live)
-	return nil
+	return live, nil
 }
 
 // Health reports whether the switch works: nil when it does.

@@ -316,3 +316,38 @@ func TestRESTBadInput(t *testing.T) {
 		t.Fatalf("ports after failed requests: %+v %v", ports, err)
 	}
 }
+
+// TestExpiredFlowsPersisted: a flow removed by its hard timeout leaves the
+// state file too, so a restart does not bring it back.
+func TestExpiredFlowsPersisted(t *testing.T) {
+	testenv.RequireRoot(t)
+	dir := t.TempDir()
+	d := startXvsd(t, dir)
+	for _, f := range []string{"priority=10,udp,tp_dst=9,hard_timeout=1,actions=drop", "priority=5,tcp,tp_dst=9,actions=drop"} {
+		if _, err := d.client.AddFlow(tctx(t), flowJSON(f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store := ctl.NewStore(filepath.Join(dir, "state.json"))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, err := store.Load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Flows) == 1 && strings.Contains(st.Flows[0], "tcp") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("state file still holds %q 5s after a 1s hard timeout", st.Flows)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	flows, err := d.client.Flows(tctx(t), "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(flows) != 1 || !strings.Contains(flows[0].Text, "tcp") {
+		t.Fatalf("switch holds %+v, want the tcp flow alone", flows)
+	}
+}

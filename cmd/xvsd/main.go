@@ -22,6 +22,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -45,6 +46,9 @@ func main() {
 type backendConfig struct {
 	CPUs   []int // CPUs to pin pollers to; nil = the switch's default
 	Logger *slog.Logger
+	// OnExpire is called with the IDs of flows the switch removed by
+	// timeout (datapath.Config.OnExpire).
+	OnExpire func(ids []uint64)
 }
 
 // backendFactory builds the switch; the io.Closer detaches everything.
@@ -167,7 +171,15 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, newBackend backen
 		}
 	}
 
-	backend, closer, err := newBackend(backendConfig{CPUs: cfg.cpus, Logger: log})
+	// The switch learns of the server only once both exist: flows that
+	// expire before then are saved with the next change.
+	var expired atomic.Pointer[ctl.Server]
+	onExpire := func(ids []uint64) {
+		if srv := expired.Load(); srv != nil {
+			srv.FlowsExpired(ids)
+		}
+	}
+	backend, closer, err := newBackend(backendConfig{CPUs: cfg.cpus, Logger: log, OnExpire: onExpire})
 	if err != nil {
 		return fmt.Errorf("start switch: %w", err)
 	}
@@ -186,6 +198,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, newBackend backen
 	if err != nil {
 		return err
 	}
+	expired.Store(srv)
 	res := srv.Restore(state)
 	if len(state.Ports)+len(state.Flows) > 0 {
 		log.Info("state restored", "path", cfg.state, "ports", res.Ports, "ports_failed", res.PortsFailed,
