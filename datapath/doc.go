@@ -16,7 +16,8 @@
 // exact-match cache. Its loop:
 //
 //	reap completions -> refill fill rings -> RX batch from every socket ->
-//	extract key, look up (cache, then classifier), run the flow's program ->
+//	extract the burst's keys, look them up together (cache, then
+//	classifier), run each frame's flow program ->
 //	queue the descriptor on the output socket's TX ring -> kick
 //
 // Forwarding moves the descriptor from one socket's RX ring to another's TX

@@ -3,6 +3,7 @@ package flowtable
 import (
 	"encoding/binary"
 	"math/bits"
+	"sort"
 
 	"github.com/xvs-project/xvs/flowtable/steer"
 )
@@ -28,6 +29,9 @@ type BatchScratch struct {
 	h    [MaxBatch]uint64               // per key: its hash in the current group
 	rank [MaxBatch]steer.Rank           // per key: its best hit's rank so far
 	at   [MaxBatch]uint8                // per key: the visit of its best hit
+	// done[j]: the keys whose best hit no flow of visit j or later beats.
+	done   [steer.MaxMasks + 1]uint64
+	doneAt [MaxBatch]uint8 // per key: where its bit is in done
 }
 
 // LookupBatch sets out[i] = t.Lookup(&keys[i]) for every i < len(keys)
@@ -73,17 +77,21 @@ func (t *Table) LookupBatch(keys []Key, want uint64, out []*Entry, s *BatchScrat
 			}
 		}
 	}
+	visits := t.visits
+	if len(visits) > steer.MaxMasks { // Apply never builds one; s.done has no room
+		for m := want; m != 0; m &= m - 1 {
+			i := bits.TrailingZeros64(m)
+			out[i] = t.Lookup(&keys[i])
+		}
+		return
+	}
 	pending := want
 	var found uint64 // keys with a hit
-	for vi := range t.visits {
-		v := &t.visits[vi]
+	s.done = [steer.MaxMasks + 1]uint64{}
+	for vi := range visits {
+		v := &visits[vi]
 		// Keys whose best hit no flow from here on can beat are done.
-		for m := pending & found; m != 0; m &= m - 1 {
-			if i := bits.TrailingZeros64(m); s.rank[i] >= v.maxRank {
-				pending &^= 1 << i
-			}
-		}
-		if pending == 0 {
+		if pending &^= s.done[vi]; pending == 0 {
 			break
 		}
 		// Pass 1: hash the pending keys and keep those the filter lets
@@ -93,12 +101,22 @@ func (t *Table) LookupBatch(keys []Key, want uint64, out []*Entry, s *BatchScrat
 		if shared {
 			w0, w1, w2, w3 := v.word[0]&(maxWordMasks-1), v.word[1]&(maxWordMasks-1), v.word[2]&(maxWordMasks-1), v.word[3]&(maxWordMasks-1)
 			w4, w5, w6, w7 := v.word[4]&(maxWordMasks-1), v.word[5]&(maxWordMasks-1), v.word[6]&(maxWordMasks-1), v.word[7]&(maxWordMasks-1)
-			for m := pending; m != 0; m &= m - 1 {
-				i := bits.TrailingZeros64(m)
-				p := &s.prod[i]
-				h := hashFinish(p[w0] + p[w1] + p[w2] + p[w3] + p[w4] + p[w5] + p[w6] + p[w7])
-				s.h[i] = h
-				cand |= filterBits(filter, fmask, h) << i
+			if v.nw <= 4 { // the other terms are prod 0
+				for m := pending; m != 0; m &= m - 1 {
+					i := bits.TrailingZeros64(m)
+					p := &s.prod[i]
+					h := hashFinish(p[w0] + p[w1] + p[w2] + p[w3])
+					s.h[i] = h
+					cand |= filterBits(filter, fmask, h) << i
+				}
+			} else {
+				for m := pending; m != 0; m &= m - 1 {
+					i := bits.TrailingZeros64(m)
+					p := &s.prod[i]
+					h := hashFinish(p[w0] + p[w1] + p[w2] + p[w3] + p[w4] + p[w5] + p[w6] + p[w7])
+					s.h[i] = h
+					cand |= filterBits(filter, fmask, h) << i
+				}
 			}
 		} else {
 			for m := pending; m != 0; m &= m - 1 {
@@ -113,6 +131,13 @@ func (t *Table) LookupBatch(keys []Key, want uint64, out []*Entry, s *BatchScrat
 			i := bits.TrailingZeros64(m)
 			if sl := v.find(s.h[i], &keys[i]); sl != nil && (found>>i&1 == 0 || sl.rank > s.rank[i]) {
 				out[i], s.rank[i], s.at[i] = sl.e, sl.rank, uint8(vi)
+				// The key is done at the first later visit whose best
+				// flow ranks no higher (visits are by maxRank, highest
+				// first).
+				j := vi + 1 + sort.Search(len(visits)-vi-1, func(j int) bool { return visits[vi+1+j].maxRank <= sl.rank })
+				s.done[s.doneAt[i]] &^= 1 << i // from an earlier hit, if any
+				s.done[j] |= 1 << i
+				s.doneAt[i] = uint8(j)
 				found |= 1 << i
 			}
 		}

@@ -109,11 +109,19 @@
 // flow's mask plus the in_port bytes when it names a port), visited highest
 // rank first, stopping as soon as no remaining mask can beat the best hit.
 // A flow's rank is steer.MakeRank(priority, uint32(ID)): at equal priority
-// the flow installed first wins, as in the XDP program.
+// the flow installed first wins, as in the XDP program. Each hash table has a
+// small Bloom filter in front, so a mask that does not hold the key costs a
+// hash and one cached word.
 //
 // Cache is a poller's exact-match cache in front of the classifier (full key
 // to Entry, misses included). A new snapshot invalidates it at no cost: each
 // slot remembers the generation of the snapshot that filled it.
+//
+// Pollers look keys up a burst at a time (Cache.LookupBatch, and
+// Table.LookupBatch for the cache's misses), as Open vSwitch's dpcls does:
+// the classifier visits each mask once for all the keys still pending, so
+// the memory loads of different keys overlap instead of waiting in turn.
+// Lookup, one key at a time, gives the same answers and is the reference.
 //
 // A Program runs a flow's actions with Open vSwitch semantics: every output
 // sends the packet as rewritten so far (Run returns at each output, and says

@@ -193,12 +193,15 @@ func (t *Table) Lookup(k *Key) *Entry {
 		}
 		var h uint64
 		if shared {
-			// Always eight terms, no branches: unused ones are prod[0] = 0.
+			// Four or eight terms: unused ones are prod[0] = 0.
 			w := &v.word
-			h = hashFinish(prod[w[0]&(maxWordMasks-1)] + prod[w[1]&(maxWordMasks-1)] +
-				prod[w[2]&(maxWordMasks-1)] + prod[w[3]&(maxWordMasks-1)] +
-				prod[w[4]&(maxWordMasks-1)] + prod[w[5]&(maxWordMasks-1)] +
-				prod[w[6]&(maxWordMasks-1)] + prod[w[7]&(maxWordMasks-1)])
+			h = prod[w[0]&(maxWordMasks-1)] + prod[w[1]&(maxWordMasks-1)] +
+				prod[w[2]&(maxWordMasks-1)] + prod[w[3]&(maxWordMasks-1)]
+			if v.nw > 4 {
+				h += prod[w[4]&(maxWordMasks-1)] + prod[w[5]&(maxWordMasks-1)] +
+					prod[w[6]&(maxWordMasks-1)] + prod[w[7]&(maxWordMasks-1)]
+			}
+			h = hashFinish(h)
 		} else {
 			h = v.s.hash(&kw)
 		}
@@ -240,6 +243,7 @@ type visit struct {
 	maxRank steer.Rank
 	shift   uint8
 	collide bool
+	nw      uint8 // masked words; word[nw:] are 0
 	word    [8]uint8
 	fmask   uint64
 	filter  []uint64
@@ -257,7 +261,7 @@ func (t *Table) index() {
 		if len(s.slots) == 0 {
 			continue
 		}
-		v := visit{maxRank: s.maxRank, shift: s.shift, collide: s.collide, fmask: s.fmask, filter: s.filter, slots: s.slots, s: s}
+		v := visit{maxRank: s.maxRank, shift: s.shift, collide: s.collide, nw: uint8(s.nw), fmask: s.fmask, filter: s.filter, slots: s.slots, s: s}
 		for j := 0; j < s.nw; j++ {
 			wm := wordMask{s.widx[j], s.mword[j]}
 			p, ok := pos[wm]
