@@ -452,3 +452,35 @@ func TestRestoreOneTransaction(t *testing.T) {
 		t.Fatalf("restore = %+v in %d changes", res, b.Changes())
 	}
 }
+
+// A bulk add and a dump of many flows stream their answers: the body is
+// still one JSON list with every flow, in order, with its ID.
+func TestManyFlowsStreamed(t *testing.T) {
+	h := newHarness(t, Options{})
+	var b strings.Builder
+	b.WriteString("[")
+	const n = 3 * streamReplyOver
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"flow":"priority=%d,udp,tp_dst=%d,actions=drop"}`, 1000+i, i+1)
+	}
+	b.WriteString("]")
+	added := decodeFlowList(t, h.must(201, "POST", PathFlows, b.String()))
+	if len(added) != n {
+		t.Fatalf("answer lists %d flows, want %d", len(added), n)
+	}
+	for i, f := range added {
+		if want := fmt.Sprintf("tp_dst=%d,", i+1); f.ID == 0 || !strings.Contains(f.Text, want) {
+			t.Fatalf("flow %d of the answer: %+v, want ID and %q", i, f.FlowJSON, want)
+		}
+	}
+	if dump := decodeFlowList(t, h.must(200, "GET", PathFlows, "")); len(dump) != n {
+		t.Fatalf("dump lists %d flows, want %d", len(dump), n)
+	}
+	st, err := h.store.Load()
+	if err != nil || len(st.Flows) != n {
+		t.Fatalf("state holds %d flows (%v), want %d", len(st.Flows), err, n)
+	}
+}

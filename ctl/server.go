@@ -1,6 +1,7 @@
 package ctl
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -139,17 +140,68 @@ func (s *Server) authorized(r *http.Request) bool {
 }
 
 // reply writes v as the JSON body with status.
+//
+// Small bodies are encoded whole first, so an encoding error can still turn
+// into a 500. A list of flows (a dump, or the answer to a bulk add, up to
+// hundreds of thousands) is streamed through a buffer instead of being built
+// in memory: the values are plain data that cannot fail to encode.
 func (s *Server) reply(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	if fl, ok := v.([]FlowStatus); ok && len(fl) > streamReplyOver {
+		w.WriteHeader(status)
+		bw := bufio.NewWriterSize(w, 64<<10)
+		if err := writeList(bw, fl, ""); err != nil {
+			s.log.Error("encode response", "err", err)
+			return
+		}
+		bw.WriteByte('\n')
+		if err := bw.Flush(); err != nil {
+			s.log.Debug("write response", "err", err)
+		}
+		return
+	}
 	body, err := json.Marshal(v)
 	if err != nil {
 		s.log.Error("encode response", "err", err)
 		status = http.StatusInternalServerError
 		body, _ = json.Marshal(ErrorResponse{Error: "encode response: " + err.Error()})
 	}
-	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	w.Write(append(body, '\n'))
 }
+
+// writeList writes list to w as one JSON array, encoding one element at a
+// time (encoding/json's Encoder builds a whole value in memory before it
+// writes). With indent set, each element goes on its own line with that
+// indent, and the closing bracket on a line of its own, one level less.
+func writeList[T any](w *bufio.Writer, list []T, indent string) error {
+	w.WriteByte('[')
+	for i := range list {
+		if i > 0 {
+			w.WriteByte(',')
+		}
+		if indent != "" {
+			w.WriteByte('\n')
+			w.WriteString(indent)
+		}
+		b, err := json.Marshal(&list[i])
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	if indent != "" && len(list) > 0 {
+		w.WriteByte('\n')
+		w.WriteString(indent[:len(indent)-2])
+	}
+	_, err := w.WriteString("]")
+	return err
+}
+
+// streamReplyOver is the number of flows above which reply streams.
+const streamReplyOver = 256
 
 // fail answers err with the status statusOf chooses.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -173,11 +225,16 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 }
 
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
-	if err != nil {
+	// With a declared length the body is read into one buffer of that size
+	// (the limit still holds), not grown by doubling: bulk adds are large.
+	var buf bytes.Buffer
+	if n := r.ContentLength; n > 0 && n <= s.maxBody {
+		buf.Grow(int(n) + 1) // +1: ReadFrom needs room to see EOF
+	}
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.maxBody)); err != nil {
 		return nil, &requestError{err: fmt.Errorf("read body: %w", err)}
 	}
-	return body, nil
+	return buf.Bytes(), nil
 }
 
 // decodeJSON decodes data, which must hold exactly one JSON value, into v.

@@ -1,6 +1,7 @@
 package ctl
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -29,6 +30,29 @@ type State struct {
 type PortState struct {
 	Name string           `json:"name"`
 	Mode datapath.XDPMode `json:"mode"`
+}
+
+// writeState writes st as indented JSON (what json.MarshalIndent with two
+// spaces gives), one flow at a time.
+func writeState(w *bufio.Writer, st *State) error {
+	ports := st.Ports
+	if ports == nil {
+		ports = []PortState{}
+	}
+	fmt.Fprintf(w, "{\n  \"version\": %d,\n  \"ports\": ", st.Version)
+	if err := writeList(w, ports, "    "); err != nil {
+		return err
+	}
+	w.WriteString(",\n  \"flows\": ")
+	flows := st.Flows
+	if flows == nil {
+		flows = []string{}
+	}
+	if err := writeList(w, flows, "    "); err != nil {
+		return err
+	}
+	_, err := w.WriteString("\n}\n")
+	return err
 }
 
 // Store keeps the State in one JSON file. Save replaces the file atomically,
@@ -89,11 +113,6 @@ func position(data []byte, off int64) (line, col int) {
 // renamed over the state file, then the directory synced. The directory is
 // created (0755) if it does not exist; the file is 0600.
 func (s *Store) Save(st *State) error {
-	data, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode state: %w", err)
-	}
-	data = append(data, '\n')
 	dir := filepath.Dir(s.path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("save state: %w", err)
@@ -109,7 +128,13 @@ func (s *Store) Save(st *State) error {
 			os.Remove(tmp.Name())
 		}
 	}()
-	if _, err := tmp.Write(data); err != nil {
+	// Encoded straight into the file through a buffer: the state of a
+	// large table is tens of megabytes, not worth building in memory first.
+	bw := bufio.NewWriterSize(tmp, 256<<10)
+	if err := writeState(bw, st); err != nil {
+		return fmt.Errorf("encode state: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("save state: %w", err)
 	}
 	if err := tmp.Sync(); err != nil {
