@@ -26,7 +26,11 @@ const harvestEvery = 100 * time.Millisecond
 // last harvest to its flow, at most every harvestEvery (counters may lag by
 // that much). A rule rewritten since then starts from zero again, so a
 // count below the last one seen is all new.
-func (s *Switch) harvestKernelHits() {
+func (s *Switch) harvestKernelHits() { s.harvest(false) }
+
+// harvest is harvestKernelHits, at once when now is set: before a change
+// that deletes or rewrites counted rules (their counts go with them).
+func (s *Switch) harvest(now bool) {
 	h := &s.hits
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -34,7 +38,7 @@ func (s *Switch) harvestKernelHits() {
 		h.seen = nil // a rule that comes back starts from zero
 		return
 	}
-	if time.Since(h.last) < harvestEvery {
+	if !now && time.Since(h.last) < harvestEvery {
 		return
 	}
 	h.last = time.Now()
@@ -44,7 +48,7 @@ func (s *Switch) harvestKernelHits() {
 		return
 	}
 	t := s.table.Load()
-	now := time.Now().UnixNano()
+	stamp := time.Now().UnixNano()
 	for rank, c := range cur {
 		d := c
 		if last, ok := h.seen[rank]; ok && c.Packets >= last.Packets {
@@ -55,7 +59,7 @@ func (s *Switch) harvestKernelHits() {
 			continue
 		}
 		if e := t.Get(flowIDOfRank(rank)); e != nil && e.Rank == rank {
-			e.Hit(d.Packets, d.Bytes, now)
+			e.Hit(d.Packets, d.Bytes, stamp)
 		}
 	}
 	h.seen = cur

@@ -226,6 +226,12 @@ func (s *Switch) publishLocked(nt *flowtable.Table) error {
 		return err
 	}
 	d := flowtable.DiffSteering(s.steering, ns)
+	if d.ResetsCounts {
+		// Credit what the rules about to go counted so far to their flows.
+		// (Hits between this read and the rules' removal are still lost:
+		// microseconds, not the up to one second between harvests.)
+		s.harvest(true)
+	}
 	if err := s.bpf.DeleteRules(d.Delete); err != nil {
 		return s.rollbackLocked(fmt.Errorf("sync steering: %w", err))
 	}

@@ -130,6 +130,10 @@ type SteeringDiff struct {
 	PutEarly []steer.Rule // new or changed rules whose verdict is not redirect
 	PutLate  []steer.Rule // new or changed redirect rules, and rank-only changes
 	Masks    []steer.Mask // the new visit order, written last
+	// ResetsCounts is set when the change deletes or rewrites a drop or
+	// kernel rule: the hits the XDP program counted on it are lost with it,
+	// so whoever credits them to flows should read them first.
+	ResetsCounts bool
 }
 
 type ruleID struct {
@@ -178,6 +182,9 @@ func DiffSteering(old, new *steer.Table) SteeringDiff {
 		}
 		seen[i] = true
 		o := oldRules[i]
+		if o.Verdict != steer.VerdictRedirect && o != r {
+			d.ResetsCounts = true
+		}
 		switch {
 		case o.Verdict == r.Verdict && o.Rank == r.Rank && o.Arg == r.Arg:
 		case o.Verdict == r.Verdict && r.Verdict != steer.VerdictRedirect && o.Arg == r.Arg:
@@ -192,6 +199,9 @@ func DiffSteering(old, new *steer.Table) SteeringDiff {
 	for i, o := range oldRules {
 		if !seen[i] {
 			d.Delete = append(d.Delete, o)
+			if o.Verdict != steer.VerdictRedirect {
+				d.ResetsCounts = true
+			}
 		}
 	}
 	return d

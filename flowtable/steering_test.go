@@ -285,3 +285,34 @@ func TestSteeringSyncInvariant(t *testing.T) {
 		t.Fatalf("%d keys redirected by the kernel found no userspace flow", violations)
 	}
 }
+
+// ResetsCounts says whether a diff deletes or rewrites a rule whose hits
+// the XDP program counts (drop, kernel): only then must they be read first.
+func TestDiffResetsCounts(t *testing.T) {
+	rule := func(key byte, v steer.Verdict, rank steer.Rank) steer.Rule {
+		r := steer.Rule{MaskID: 1, Verdict: v, Rank: rank}
+		r.Key[4] = key
+		return r
+	}
+	drop, redirect, pass := steer.VerdictDrop, steer.VerdictRedirect, steer.VerdictPass
+	for _, tc := range []struct {
+		name     string
+		old, new []steer.Rule
+		want     bool
+	}{
+		{"add redirect", nil, []steer.Rule{rule(1, redirect, 5)}, false},
+		{"add drop", nil, []steer.Rule{rule(1, drop, 5)}, false},
+		{"unchanged drop", []steer.Rule{rule(1, drop, 5)}, []steer.Rule{rule(1, drop, 5)}, false},
+		{"delete redirect", []steer.Rule{rule(1, redirect, 5)}, nil, false},
+		{"redirect becomes drop", []steer.Rule{rule(1, redirect, 5)}, []steer.Rule{rule(1, drop, 6)}, false},
+		{"delete drop", []steer.Rule{rule(1, drop, 5), rule(2, redirect, 5)}, []steer.Rule{rule(2, redirect, 5)}, true},
+		{"delete kernel", []steer.Rule{rule(1, pass, 5)}, nil, true},
+		{"drop changes rank", []steer.Rule{rule(1, drop, 5)}, []steer.Rule{rule(1, drop, 6)}, true},
+		{"drop becomes redirect", []steer.Rule{rule(1, drop, 5)}, []steer.Rule{rule(1, redirect, 6)}, true},
+	} {
+		d := DiffSteering(&steer.Table{Rules: tc.old}, &steer.Table{Rules: tc.new})
+		if d.ResetsCounts != tc.want {
+			t.Errorf("%s: ResetsCounts %v, want %v", tc.name, d.ResetsCounts, tc.want)
+		}
+	}
+}
