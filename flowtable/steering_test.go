@@ -180,6 +180,8 @@ func TestDiffSteering(t *testing.T) {
 		PutEarly: []steer.Rule{r(0, 3, 10, drop), r(0, 5, 10, drop), r(2, 1, 5, drop), r(2, 3, 5, pass)},
 		PutLate:  []steer.Rule{r(0, 4, 10, red), r(0, 6, 11, red), r(0, 7, 9, drop), r(2, 2, 5, red)},
 		Masks:    new.Masks,
+		// Drop and pass rules are deleted (1/1) or rewritten (4, 5, 7).
+		ResetsCounts: true,
 	}
 	for _, l := range [][]steer.Rule{d.Delete, d.PutEarly, d.PutLate, dc.Delete, dc.PutEarly, dc.PutLate, want.Delete, want.PutEarly, want.PutLate} {
 		sortRulesFull(l)
