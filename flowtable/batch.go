@@ -48,8 +48,11 @@ type BatchScratch struct {
 // group skipped on the way had no flow above the rank in hand, so a verified
 // answer is the right one.
 func (t *Table) LookupBatch(keys []Key, want uint64, out []*Entry, s *BatchScratch) {
-	n := min(len(keys), MaxBatch)
-	keys, out = keys[:n], out[:n]
+	n := len(keys)
+	if n > MaxBatch {
+		panic("flowtable: LookupBatch of more than MaxBatch keys")
+	}
+	out = out[:n]
 	if n < MaxBatch {
 		want &= 1<<n - 1
 	}

@@ -79,8 +79,11 @@ func (c *Cache) Lookup(t *Table, k *Key) *Entry {
 // least len(keys). The keys that miss the cache go to the classifier
 // together (Table.LookupBatch). It does not allocate.
 func (c *Cache) LookupBatch(t *Table, keys []Key, want uint64, out []*Entry) {
-	n := min(len(keys), MaxBatch)
-	keys, out = keys[:n], out[:n]
+	n := len(keys)
+	if n > MaxBatch {
+		panic("flowtable: LookupBatch of more than MaxBatch keys")
+	}
+	out = out[:n]
 	if n < MaxBatch {
 		want &= 1<<n - 1
 	}
