@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -56,14 +59,14 @@ type xvsdProc struct {
 	done   chan error
 }
 
-// startXvsd starts xvsd with its socket and state under dir and waits until
-// it answers.
-func startXvsd(t *testing.T, dir string) *xvsdProc {
+// startXvsd starts xvsd with its socket and state under dir, and args, and
+// waits until it answers.
+func startXvsd(t *testing.T, dir string, args ...string) *xvsdProc {
 	t.Helper()
 	sock := filepath.Join(dir, "xvsd.sock")
 	os.Remove(sock)
 	d := &xvsdProc{log: &strings.Builder{}, done: make(chan error, 1)}
-	d.cmd = exec.Command(xvsdBinary(t), "--listen", "unix:"+sock, "--state", filepath.Join(dir, "state.json"))
+	d.cmd = exec.Command(xvsdBinary(t), append([]string{"--listen", "unix:" + sock, "--state", filepath.Join(dir, "state.json")}, args...)...)
 	d.cmd.Stdout = d.log
 	d.cmd.Stderr = d.log
 	if err := d.cmd.Start(); err != nil {
@@ -350,4 +353,66 @@ func TestExpiredFlowsPersisted(t *testing.T) {
 	if len(flows) != 1 || !strings.Contains(flows[0].Text, "tcp") {
 		t.Fatalf("switch holds %+v, want the tcp flow alone", flows)
 	}
+}
+
+// TestPollerCPUsKeptForPollers: with --cpus, the poller thread runs on its
+// CPU alone and every other thread of xvsd keeps off it.
+func TestPollerCPUsKeptForPollers(t *testing.T) {
+	testenv.RequireRoot(t)
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs two CPUs")
+	}
+	pollerCPU := runtime.NumCPU() - 1
+	ns := testenv.NewNS(t)
+	v := testenv.NewVeth(t, ns, "cpu", testenv.VethOptions{})
+	d := startXvsd(t, t.TempDir(), "--cpus", strconv.Itoa(pollerCPU))
+	if _, err := d.client.AddPort(tctx(t), ctl.PortRequest{Name: v.LocalName()}); err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", d.cmd.Process.Pid))
+	if err != nil || len(tasks) < 2 {
+		t.Fatalf("threads of xvsd: %v %v", tasks, err)
+	}
+	want := strconv.Itoa(pollerCPU)
+	pollers := 0
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // the thread exited
+		}
+		var allowed string
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
+				allowed = strings.TrimSpace(v)
+			}
+		}
+		switch {
+		case allowed == want:
+			pollers++
+		case cpuListHas(t, allowed, pollerCPU):
+			t.Errorf("%s: thread may run on %s, the poller's CPU %d among them", f, allowed, pollerCPU)
+		}
+	}
+	if pollers != 1 {
+		t.Fatalf("%d threads pinned to CPU %d, want the one poller", pollers, pollerCPU)
+	}
+}
+
+// cpuListHas reports whether a Cpus_allowed_list ("0-2,5") holds cpu.
+func cpuListHas(t *testing.T, list string, cpu int) bool {
+	for _, r := range strings.Split(list, ",") {
+		lo, hi, ok := strings.Cut(r, "-")
+		if !ok {
+			hi = lo
+		}
+		a, err1 := strconv.Atoi(lo)
+		b, err2 := strconv.Atoi(hi)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("bad cpu list %q", list)
+		}
+		if a <= cpu && cpu <= b {
+			return true
+		}
+	}
+	return false
 }

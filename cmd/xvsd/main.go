@@ -5,7 +5,9 @@
 //	     [--token-file FILE] [--log-level debug|info|warn|error]
 //
 // With no flags (as root) it listens on unix:/run/xvs/xvsd.sock and keeps
-// its configuration in /var/lib/xvs/state.json, restoring it at start.
+// its configuration in /var/lib/xvs/state.json, restoring it at start. With
+// --cpus, the pollers are pinned to those CPUs and every other thread of
+// xvsd is kept off them (when another CPU is left).
 // SIGTERM or SIGINT stop it gracefully: the API stops, then the switch
 // detaches every port (the host gets its traffic back) and it exits 0.
 package main
@@ -27,6 +29,7 @@ import (
 	"time"
 
 	"github.com/xvs-project/xvs/ctl"
+	"github.com/xvs-project/xvs/datapath"
 )
 
 const (
@@ -81,7 +84,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("xvsd", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	listen := fs.String("listen", "unix:"+ctl.DefaultSocket, "API address: unix:PATH or tcp:HOST:PORT (non-loopback TCP needs --token-file)")
-	cpus := fs.String("cpus", "", "CPUs to pin pollers to, e.g. 1 or 0-1 or 1,3 (default: the switch chooses)")
+	cpus := fs.String("cpus", "", "CPUs to pin pollers to, e.g. 1 or 0-1 or 1,3; the rest of xvsd keeps off them (default: the switch chooses)")
 	state := fs.String("state", defaultState, `state file ("" persists nothing)`)
 	tokenFile := fs.String("token-file", "", "file holding a bearer token every API request must carry")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
@@ -177,6 +180,15 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, newBackend backen
 	onExpire := func(ids []uint64) {
 		if srv := expired.Load(); srv != nil {
 			srv.FlowsExpired(ids)
+		}
+	}
+	if len(cfg.cpus) > 0 {
+		// The pollers get their CPUs to themselves: the rest of xvsd
+		// (garbage collector, API, timers) runs elsewhere.
+		if rest, err := datapath.KeepOffCPUs(cfg.cpus); err != nil {
+			log.Warn("pollers share their cpus with the rest of xvsd", "err", err)
+		} else {
+			log.Info("pollers have their cpus to themselves", "pollers", cfg.cpus, "others", rest)
 		}
 	}
 	backend, closer, err := newBackend(backendConfig{CPUs: cfg.cpus, Logger: log, OnExpire: onExpire})
