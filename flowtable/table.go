@@ -498,12 +498,19 @@ func newEntry(f *Flow, id uint64, ports PortResolver, now int64) (*Entry, error)
 	if err != nil {
 		return nil, err
 	}
-	// One allocation for the entry, its counters and its copy of the flow.
+	// One allocation for the entry, its program's ops (when few), its
+	// counters and its copy of the flow: a packet's flow and its ops then
+	// sit next to each other in memory.
 	box := &struct {
 		e     Entry
+		ops   [inlineOps]op
 		stats entryStats
 		flow  Flow
 	}{flow: *f}
+	if n := len(prog.ops); n <= inlineOps {
+		copy(box.ops[:], prog.ops)
+		prog.ops = box.ops[:n:n]
+	}
 	box.flow.ID = id
 	box.flow.Actions = slices.Clone(f.Actions)
 	box.stats.installed = now
@@ -519,6 +526,9 @@ func newEntry(f *Flow, id uint64, ports PortResolver, now int64) (*Entry, error)
 	box.e.mkey.SetInPort(inPort)
 	return &box.e, nil
 }
+
+// inlineOps is the most ops a program keeps inside its Entry's allocation.
+const inlineOps = 4
 
 // matchHasher is matchHash; tests replace it to force collisions.
 var matchHasher = matchHash
