@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/xvs-project/xvs/datapath"
+	"github.com/xvs-project/xvs/flowtable"
 )
 
 // serveUnix serves srv on a unix socket in a temporary directory and returns
@@ -195,5 +196,28 @@ func TestClientNoServer(t *testing.T) {
 	var oe *net.OpError
 	if !errors.As(err, &oe) {
 		t.Fatalf("err = %v, want a dial error", err)
+	}
+}
+
+// AddFlowsIDs and ReplaceFlowsIDs get the IDs only, one per flow, in order.
+func TestClientFlowsIDs(t *testing.T) {
+	c, h := newClientHarness(t, Options{})
+	ctx := context.Background()
+	flows := []flowtable.FlowJSON{{Text: "priority=5,udp,actions=drop"}, {Text: "priority=6,tcp,actions=drop"}}
+	ids, err := c.AddFlowsIDs(ctx, flows)
+	if err != nil || len(ids) != 2 {
+		t.Fatalf("AddFlowsIDs = %v, %v", ids, err)
+	}
+	for i, id := range ids {
+		if fi, err := h.backend.Flow(id); err != nil || fi.Flow.Priority != uint16(5+i) {
+			t.Fatalf("ID %d: %+v, %v", id, fi, err)
+		}
+	}
+	ids, err = c.ReplaceFlowsIDs(ctx, flows[:1])
+	if err != nil || len(ids) != 1 || len(h.backend.Flows()) != 1 {
+		t.Fatalf("ReplaceFlowsIDs = %v, %v; %d flows", ids, err, len(h.backend.Flows()))
+	}
+	if _, err := c.AddFlowsIDs(ctx, []flowtable.FlowJSON{{Text: "udp,actions=output:nope"}}); err == nil {
+		t.Fatal("a flow to a missing port was accepted")
 	}
 }

@@ -12,6 +12,7 @@
 //	GET    /v1/flows[?match=F[&strict=true]]  flows ([]FlowStatus), highest priority first
 //	POST   /v1/flows               add one flow (object) or a batch (array, one transaction) -> 201
 //	PUT    /v1/flows               replace the whole table atomically (array) -> 200
+//	                               (POST and PUT with "Prefer: return=minimal": FlowIDs, not the flows)
 //	POST   /v1/flows/delete        delete the flows a filter selects (DeleteFlowsRequest) -> the deleted flows
 //	GET    /v1/flows/{id}          one flow
 //	DELETE /v1/flows/{id}          delete one flow -> it, as it was

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -253,16 +254,34 @@ func (s *Server) applyFlows(w http.ResponseWriter, r *http.Request, replace bool
 		s.log.Info("flows added", "flows", len(flows))
 	}
 	s.persistLocked()
-	out := s.installedLocked(ids, flows)
 	status := http.StatusCreated
 	if replace {
 		status = http.StatusOK
 	}
+	if preferMinimal(r) {
+		w.Header().Set("Preference-Applied", "return=minimal")
+		s.reply(w, status, FlowIDs{IDs: ids})
+		return
+	}
+	out := s.installedLocked(ids, flows)
 	if array {
 		s.reply(w, status, out)
 	} else {
 		s.reply(w, status, out[0])
 	}
+}
+
+// preferMinimal reports whether the request asks, with RFC 7240's
+// "Prefer: return=minimal", for a short answer.
+func preferMinimal(r *http.Request) bool {
+	for _, v := range r.Header.Values("Prefer") {
+		for _, p := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(p), "return=minimal") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // maxDeleteTries bounds how often a filtered delete is retried when flows it

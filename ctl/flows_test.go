@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"reflect"
@@ -482,5 +483,46 @@ func TestManyFlowsStreamed(t *testing.T) {
 	st, err := h.store.Load()
 	if err != nil || len(st.Flows) != n {
 		t.Fatalf("state holds %d flows (%v), want %d", len(st.Flows), err, n)
+	}
+}
+
+// With "Prefer: return=minimal" a bulk add or replace answers the new IDs
+// only, in request order, and says so; the flows are installed and saved
+// the same.
+func TestFlowsPreferMinimal(t *testing.T) {
+	h := newHarness(t, Options{})
+	body := `[{"flow":"priority=5,udp,actions=drop"},{"flow":"priority=6,tcp,actions=drop"}]`
+	for _, tc := range []struct {
+		method, prefer string
+		status         int
+	}{
+		{"POST", "return=minimal", 201},
+		{"POST", "respond-async, RETURN=minimal", 201},
+		{"PUT", "return=minimal", 200},
+	} {
+		req := httptest.NewRequest(tc.method, PathFlows, strings.NewReader(body))
+		req.Header.Set("Prefer", tc.prefer)
+		rec := httptest.NewRecorder()
+		h.srv.ServeHTTP(rec, req)
+		if rec.Code != tc.status || rec.Header().Get("Preference-Applied") != "return=minimal" {
+			t.Fatalf("%s Prefer %q: status %d, Preference-Applied %q: %s", tc.method, tc.prefer, rec.Code, rec.Header().Get("Preference-Applied"), rec.Body)
+		}
+		var ids FlowIDs
+		if err := json.Unmarshal(rec.Body.Bytes(), &ids); err != nil || len(ids.IDs) != 2 {
+			t.Fatalf("%s: answer %s (%v), want two IDs", tc.method, rec.Body, err)
+		}
+		for i, id := range ids.IDs {
+			fi, err := h.backend.Flow(id)
+			if err != nil || fi.Flow.Priority != uint16(5+i) {
+				t.Fatalf("%s: ID %d of the answer: %+v, %v", tc.method, id, fi, err)
+			}
+		}
+	}
+	if st, _ := h.store.Load(); len(st.Flows) != 2 {
+		t.Fatalf("persisted %q", st.Flows)
+	}
+	// Without the preference, the full answer.
+	if got := decodeFlowList(t, h.must(201, "POST", PathFlows, `[{"flow":"priority=7,icmp,actions=drop"}]`)); len(got) != 1 || got[0].Text == "" {
+		t.Fatalf("full answer %+v", got)
 	}
 }

@@ -162,11 +162,18 @@ func (a *app) loadFlows(file string, replace bool) error {
 	for i, l := range lines {
 		req[i] = flowtable.FlowJSON{Text: l.text}
 	}
+	// Without --json nothing of the answer is shown: ask for the IDs only,
+	// not every flow as installed (for 100k flows, seconds of encoding).
 	var out []ctl.FlowStatus
-	if replace {
+	switch {
+	case replace && a.g.json:
 		out, err = a.client.ReplaceFlows(a.ctx, req)
-	} else {
+	case replace:
+		_, err = a.client.ReplaceFlowsIDs(a.ctx, req)
+	case a.g.json:
 		out, err = a.client.AddFlows(a.ctx, req)
+	default:
+		_, err = a.client.AddFlowsIDs(a.ctx, req)
 	}
 	var ae *ctl.APIError
 	if errors.As(err, &ae) && ae.Index >= 0 && ae.Index < len(lines) {
