@@ -95,6 +95,23 @@ func (r *forwardRig) forwardBurst(frames [][]byte, seen func(port string, f []by
 	}
 }
 
+// manyFlowsRig is a rig with nflows flows, flow i matching UDP to
+// 10.x.y.z with xyz = i, and nframes frames to addresses spread over them.
+func manyFlowsRig(b *testing.B, nflows, nframes int) (*forwardRig, [][]byte) {
+	ip := func(i int) net.IP { return net.IPv4(10, byte(i>>16), byte(i>>8), byte(i)) }
+	flows := make([]string, nflows)
+	for i := range flows {
+		flows[i] = fmt.Sprintf("in_port=a,udp,nw_dst=%s,actions=output:b", ip(i))
+	}
+	r := newForwardRig(b, flows...)
+	frames := make([][]byte, nframes)
+	for k := range frames {
+		frames[k] = udpFrame(b, net.HardwareAddr{2, 0, 0, 0, 0, 1}, rigMACb, net.IPv4(10, 0, 0, 1), ip(k*(nflows/nframes)),
+			40000, 7999, 64, bytes.Repeat([]byte("xvs!"), 16))
+	}
+	return r, frames
+}
+
 // rigFrame is a UDP frame from 10.0.0.1:40000 to 10.0.0.2:dport.
 func rigFrame(tb testing.TB, dstMAC net.HardwareAddr, dport uint16, ttl uint8) []byte {
 	return udpFrame(tb, net.HardwareAddr{2, 0, 0, 0, 0, 1}, dstMAC, net.IPv4(10, 0, 0, 1), net.IPv4(10, 0, 0, 2),
@@ -234,19 +251,7 @@ func BenchmarkForward(b *testing.B) {
 	}
 	for _, nflows := range []int{1000, 100000} {
 		b.Run(fmt.Sprintf("%d flows, 1000 keys", nflows), func(b *testing.B) {
-			// Flow i matches UDP to 10.x.y.z, xyz = i; the frames go to
-			// 1000 of these addresses, spread over the table.
-			ip := func(i int) net.IP { return net.IPv4(10, byte(i>>16), byte(i>>8), byte(i)) }
-			flows := make([]string, nflows)
-			for i := range flows {
-				flows[i] = fmt.Sprintf("in_port=a,udp,nw_dst=%s,actions=output:b", ip(i))
-			}
-			r := newForwardRig(b, flows...)
-			frames := make([][]byte, 1000)
-			for k := range frames {
-				frames[k] = udpFrame(b, net.HardwareAddr{2, 0, 0, 0, 0, 1}, rigMACb, net.IPv4(10, 0, 0, 1), ip(k*(nflows/len(frames))),
-					40000, 7999, 64, bytes.Repeat([]byte("xvs!"), 16))
-			}
+			r, frames := manyFlowsRig(b, nflows, 1000)
 			var sent int
 			r.forward(frames[len(frames)-1], func(string, []byte) { sent++ })
 			if sent != 1 {
@@ -261,18 +266,8 @@ func BenchmarkForward(b *testing.B) {
 				}
 			}
 		})
-		b.Run(fmt.Sprintf("%d flows, 1000 keys, bursts of 32", nflows), func(b *testing.B) {
-			ip := func(i int) net.IP { return net.IPv4(10, byte(i>>16), byte(i>>8), byte(i)) }
-			flows := make([]string, nflows)
-			for i := range flows {
-				flows[i] = fmt.Sprintf("in_port=a,udp,nw_dst=%s,actions=output:b", ip(i))
-			}
-			r := newForwardRig(b, flows...)
-			frames := make([][]byte, 1024)
-			for k := range frames {
-				frames[k] = udpFrame(b, net.HardwareAddr{2, 0, 0, 0, 0, 1}, rigMACb, net.IPv4(10, 0, 0, 1), ip(k*(nflows/len(frames))),
-					40000, 7999, 64, bytes.Repeat([]byte("xvs!"), 16))
-			}
+		b.Run(fmt.Sprintf("%d flows, 1024 keys, bursts of 32", nflows), func(b *testing.B) {
+			r, frames := manyFlowsRig(b, nflows, 1024)
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {

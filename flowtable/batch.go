@@ -48,14 +48,8 @@ type BatchScratch struct {
 // group skipped on the way had no flow above the rank in hand, so a verified
 // answer is the right one.
 func (t *Table) LookupBatch(keys []Key, want uint64, out []*Entry, s *BatchScratch) {
-	n := len(keys)
-	if n > MaxBatch {
-		panic("flowtable: LookupBatch of more than MaxBatch keys")
-	}
-	out = out[:n]
-	if n < MaxBatch {
-		want &= 1<<n - 1
-	}
+	want = batchWant(len(keys), want)
+	out = out[:len(keys)]
 	for m := want; m != 0; m &= m - 1 {
 		out[bits.TrailingZeros64(m)] = nil
 	}
@@ -151,6 +145,18 @@ func (t *Table) LookupBatch(keys []Key, want uint64, out []*Entry, s *BatchScrat
 			out[i] = t.Lookup(&keys[i]) // a hash collision with a key not in the table
 		}
 	}
+}
+
+// batchWant returns the bits of want that name one of n keys, and panics
+// if n is more than a batch holds.
+func batchWant(n int, want uint64) uint64 {
+	if n > MaxBatch {
+		panic("flowtable: LookupBatch of more than MaxBatch keys")
+	}
+	if n < MaxBatch {
+		want &= 1<<n - 1
+	}
+	return want
 }
 
 // find returns the slot of k's masked key in v's group, given the key's hash

@@ -79,14 +79,8 @@ func (c *Cache) Lookup(t *Table, k *Key) *Entry {
 // least len(keys). The keys that miss the cache go to the classifier
 // together (Table.LookupBatch). It does not allocate.
 func (c *Cache) LookupBatch(t *Table, keys []Key, want uint64, out []*Entry) {
-	n := len(keys)
-	if n > MaxBatch {
-		panic("flowtable: LookupBatch of more than MaxBatch keys")
-	}
-	out = out[:n]
-	if n < MaxBatch {
-		want &= 1<<n - 1
-	}
+	want = batchWant(len(keys), want)
+	out = out[:len(keys)]
 	if want&(want-1) == 0 { // one key (or none): nothing to overlap
 		if want != 0 {
 			i := bits.TrailingZeros64(want)

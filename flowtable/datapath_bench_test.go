@@ -96,59 +96,68 @@ var benchShapes = []struct{ flows, masks int }{
 	{1, 1}, {1000, 1}, {1000, 8}, {1000, 32}, {100000, 1}, {100000, 8}, {100000, 32},
 }
 
-// BenchmarkPacket is the per-packet cost in a poller: copy a frame into the
-// buffer (as the NIC does), ExtractLayout, look up (through the exact-match
-// cache, or straight in the classifier as on a cache miss), run the flow's
-// program (one port rewrite with its checksum, one output). Packets cycle
-// over 1024 distinct frames of distinct flows (cached, classifier: the
-// working set is in L2, not L1), or over 16 (cached16: a few heavy flows).
-func BenchmarkPacket(b *testing.B) {
+// benchPackets runs loop, the body of a per-packet benchmark, on every
+// shape of table and in three modes: cached and cached16 look up through c,
+// the exact-match cache, with packets cycling over 1024 frames of distinct
+// flows (the working set is in L2, not L1) or over 16 (a few heavy flows);
+// classifier has c nil and looks up in the classifier, as on a cache miss.
+// The frames of one cycle are frames[:nframes]. loop resets the timer once
+// it has set up.
+func benchPackets(b *testing.B, loop func(b *testing.B, tb *Table, frames [][]byte, nframes int, c *Cache)) {
 	for _, sh := range benchShapes {
 		r := dpRand(uint64(sh.flows*100 + sh.masks))
 		tb := dpApply(b, NewTable(), Change{Add: benchFlows(r, sh.flows, sh.masks)}, dpPorts)
 		frames := benchFrames(b, r, tb, 1024)
 		for _, mode := range []string{"cached", "cached16", "classifier"} {
-			cached := mode != "classifier"
-			nframes := 1024 // distinct packets, cycled
+			nframes := 1024
 			if mode == "cached16" {
 				nframes = 16
 			}
 			b.Run(fmt.Sprintf("flows=%d/masks=%d/%s", sh.flows, sh.masks, mode), func(b *testing.B) {
-				buf := make([]byte, 2048)
-				c := NewCache(0)
-				var k Key
-				var lay Layout
-				var sink uint32
+				var c *Cache
+				if mode != "classifier" {
+					c = NewCache(0)
+				}
 				b.ReportAllocs()
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					f := frames[i&(nframes-1)]
-					copy(buf[256:], f)
-					pkt := Packet{Buf: buf, Off: 256, Len: len(f), InPort: 1}
-					ExtractLayout(pkt.Frame(), 1, &k, &lay)
-					var e *Entry
-					if cached {
-						e = c.Lookup(tb, &k)
-					} else {
-						e = tb.Lookup(&k)
-					}
-					if e == nil {
-						b.Fatal("frame matches no flow")
-					}
-					out, _ := e.Program.Run(&pkt, &lay, 0)
-					sink += out.Port
+				loop(b, tb, frames, nframes, c) // calls b.ResetTimer after its setup
+				// 1024 keys in 8192 slots: nearly all hits.
+				if c != nil && b.N > 100000 && float64(c.Misses) > 0.01*float64(b.N) {
+					b.Fatalf("%.1f%% cache misses", 100*float64(c.Misses)/float64(b.N))
 				}
-				if cached {
-					// 1024 keys in 8192 slots: nearly all hits.
-					miss := float64(c.Misses) / float64(b.N)
-					if b.N > 100000 && miss > 0.01 {
-						b.Fatalf("%.1f%% cache misses", 100*miss)
-					}
-				}
-				_ = sink
 			})
 		}
 	}
+}
+
+// BenchmarkPacket is the per-packet cost in a poller, one packet at a time:
+// copy a frame into the buffer (as the NIC does), ExtractLayout, look up,
+// run the flow's program (one port rewrite with its checksum, one output).
+func BenchmarkPacket(b *testing.B) {
+	benchPackets(b, func(b *testing.B, tb *Table, frames [][]byte, nframes int, c *Cache) {
+		buf := make([]byte, 2048)
+		var k Key
+		var lay Layout
+		var sink uint32
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			f := frames[i&(nframes-1)]
+			copy(buf[256:], f)
+			pkt := Packet{Buf: buf, Off: 256, Len: len(f), InPort: 1}
+			ExtractLayout(pkt.Frame(), 1, &k, &lay)
+			var e *Entry
+			if c != nil {
+				e = c.Lookup(tb, &k)
+			} else {
+				e = tb.Lookup(&k)
+			}
+			if e == nil {
+				b.Fatal("frame matches no flow")
+			}
+			out, _ := e.Program.Run(&pkt, &lay, 0)
+			sink += out.Port
+		}
+		_ = sink
+	})
 }
 
 // BenchmarkPacketBatch is BenchmarkPacket the way a poller runs it: a burst
@@ -156,64 +165,44 @@ func BenchmarkPacket(b *testing.B) {
 // (Cache.LookupBatch, or Table.LookupBatch as when every key misses the
 // cache), then each flow's program runs. ns/op is per packet.
 func BenchmarkPacketBatch(b *testing.B) {
-	for _, sh := range benchShapes {
-		r := dpRand(uint64(sh.flows*100 + sh.masks))
-		tb := dpApply(b, NewTable(), Change{Add: benchFlows(r, sh.flows, sh.masks)}, dpPorts)
-		frames := benchFrames(b, r, tb, 1024)
-		for _, mode := range []string{"cached", "cached16", "classifier"} {
-			cached := mode != "classifier"
-			nframes := 1024
-			if mode == "cached16" {
-				nframes = 16
+	benchPackets(b, func(b *testing.B, tb *Table, frames [][]byte, nframes int, c *Cache) {
+		const frameSize = 2048
+		bufs := make([]byte, MaxBatch*frameSize)
+		var keys [MaxBatch]Key
+		var lays [MaxBatch]Layout
+		var pkts [MaxBatch]Packet
+		var out [MaxBatch]*Entry
+		var scratch BatchScratch
+		var sink uint32
+		b.ResetTimer()
+		for i := 0; i < b.N; i += MaxBatch {
+			n := min(MaxBatch, b.N-i)
+			var want uint64
+			for j := 0; j < n; j++ {
+				f := frames[(i+j)&(nframes-1)]
+				buf := bufs[j*frameSize : (j+1)*frameSize]
+				copy(buf[256:], f)
+				pkts[j] = Packet{Buf: buf, Off: 256, Len: len(f), InPort: 1}
+				if ExtractLayout(pkts[j].Frame(), 1, &keys[j], &lays[j]) == ParseOK {
+					want |= 1 << j
+				}
 			}
-			b.Run(fmt.Sprintf("flows=%d/masks=%d/%s", sh.flows, sh.masks, mode), func(b *testing.B) {
-				const frameSize = 2048
-				bufs := make([]byte, MaxBatch*frameSize)
-				var keys [MaxBatch]Key
-				var lays [MaxBatch]Layout
-				var pkts [MaxBatch]Packet
-				var out [MaxBatch]*Entry
-				var scratch BatchScratch
-				c := NewCache(0)
-				var sink uint32
-				b.ReportAllocs()
-				b.ResetTimer()
-				for i := 0; i < b.N; i += MaxBatch {
-					n := min(MaxBatch, b.N-i)
-					var want uint64
-					for j := 0; j < n; j++ {
-						f := frames[(i+j)&(nframes-1)]
-						buf := bufs[j*frameSize : (j+1)*frameSize]
-						copy(buf[256:], f)
-						pkts[j] = Packet{Buf: buf, Off: 256, Len: len(f), InPort: 1}
-						if ExtractLayout(pkts[j].Frame(), 1, &keys[j], &lays[j]) == ParseOK {
-							want |= 1 << j
-						}
-					}
-					if cached {
-						c.LookupBatch(tb, keys[:n], want, out[:])
-					} else {
-						tb.LookupBatch(keys[:n], want, out[:], &scratch)
-					}
-					for j := 0; j < n; j++ {
-						e := out[j]
-						if e == nil {
-							b.Fatal("frame matches no flow")
-						}
-						o, _ := e.Program.Run(&pkts[j], &lays[j], 0)
-						sink += o.Port
-					}
+			if c != nil {
+				c.LookupBatch(tb, keys[:n], want, out[:])
+			} else {
+				tb.LookupBatch(keys[:n], want, out[:], &scratch)
+			}
+			for j := 0; j < n; j++ {
+				e := out[j]
+				if e == nil {
+					b.Fatal("frame matches no flow")
 				}
-				if cached {
-					miss := float64(c.Misses) / float64(b.N)
-					if b.N > 100000 && miss > 0.01 {
-						b.Fatalf("%.1f%% cache misses", 100*miss)
-					}
-				}
-				_ = sink
-			})
+				o, _ := e.Program.Run(&pkts[j], &lays[j], 0)
+				sink += o.Port
+			}
 		}
-	}
+		_ = sink
+	})
 }
 
 // BenchmarkLookup is the classifier alone on keys that hit.
