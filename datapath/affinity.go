@@ -3,6 +3,7 @@ package datapath
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 
@@ -19,7 +20,9 @@ import (
 // Threads the Go runtime starts later inherit the restriction: new threads
 // are cloned from a thread that has it (the runtime starts them from its
 // template thread when the current one is locked, as pollers are). It
-// fails, changing nothing, when no CPU would be left.
+// fixes GOMAXPROCS at its current value, which the runtime would otherwise
+// shrink to the CPUs left. When no CPU would be left it fails before it
+// changes anything.
 func KeepOffCPUs(cpus []int) ([]int, error) {
 	var set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &set); err != nil {
@@ -37,17 +40,35 @@ func KeepOffCPUs(cpus []int) ([]int, error) {
 	if len(rest) == 0 {
 		return nil, fmt.Errorf("keep off cpus %v: no other cpu to run on", cpus)
 	}
-	tids, err := threads()
-	if err != nil {
-		return nil, fmt.Errorf("keep off cpus: %w", err)
-	}
-	for _, tid := range tids {
-		// A thread may have exited since the listing: ESRCH is fine.
-		if err := unix.SchedSetaffinity(tid, &set); err != nil && err != unix.ESRCH {
-			return nil, fmt.Errorf("keep off cpus: thread %d: %w", tid, err)
+	// The Go runtime sizes GOMAXPROCS from the process's CPU affinity and
+	// re-reads it now and then: fix it at what it is, or it would shrink to
+	// the CPUs left here and the pollers, each holding a P while it
+	// busy-polls, would starve everything else (or each other).
+	runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	// A thread cloned by one not yet restricted could slip through one
+	// listing: list again until a pass finds no new thread.
+	done := make(map[int]bool)
+	for {
+		tids, err := threads()
+		if err != nil {
+			return nil, fmt.Errorf("keep off cpus: %w", err)
+		}
+		fresh := 0
+		for _, tid := range tids {
+			if done[tid] {
+				continue
+			}
+			fresh++
+			done[tid] = true
+			// A thread may have exited since the listing: ESRCH is fine.
+			if err := unix.SchedSetaffinity(tid, &set); err != nil && err != unix.ESRCH {
+				return nil, fmt.Errorf("keep off cpus: thread %d: %w", tid, err)
+			}
+		}
+		if fresh == 0 {
+			return rest, nil
 		}
 	}
-	return rest, nil
 }
 
 // threads lists the thread IDs of the process.

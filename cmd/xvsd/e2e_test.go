@@ -356,7 +356,8 @@ func TestExpiredFlowsPersisted(t *testing.T) {
 }
 
 // TestPollerCPUsKeptForPollers: with --cpus, the poller thread runs on its
-// CPU alone and every other thread of xvsd keeps off it.
+// CPU alone, every other thread of xvsd keeps off it, and GOMAXPROCS stays
+// the number of CPUs.
 func TestPollerCPUsKeptForPollers(t *testing.T) {
 	testenv.RequireRoot(t)
 	if runtime.NumCPU() < 2 {
@@ -395,6 +396,19 @@ func TestPollerCPUsKeptForPollers(t *testing.T) {
 	}
 	if pollers != 1 {
 		t.Fatalf("%d threads pinned to CPU %d, want the one poller", pollers, pollerCPU)
+	}
+	// The Go runtime re-reads the process's CPU affinity about once a
+	// second and would shrink GOMAXPROCS to the CPUs left to the rest:
+	// xvsd keeps it.
+	time.Sleep(2500 * time.Millisecond)
+	m, err := d.client.Metrics(tctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = fmt.Sprintf("go_sched_gomaxprocs_threads %d\n", runtime.NumCPU())
+	if !strings.Contains(m, want) {
+		i := strings.Index(m, "go_sched_gomaxprocs_threads ")
+		t.Fatalf("metrics do not say %q: %.40s", want, m[max(i, 0):])
 	}
 }
 
