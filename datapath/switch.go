@@ -154,6 +154,13 @@ func (s *Switch) Close() error {
 	}
 	s.closed = true
 	close(s.stopTimeouts)
+	s.mu.Unlock()
+	// Let the timeout loop finish first: an OnExpire in flight reads the
+	// ports and flows to save them, and must see them all, not a switch
+	// half taken apart. (It may be reading the rule table's counters too,
+	// which must outlive it.)
+	<-s.timeoutsDone
+	s.mu.Lock()
 	var errs []error
 	for _, name := range slices.Sorted(mapKeys(s.ports)) {
 		if err := s.removePortLocked(s.ports[name]); err != nil {
@@ -167,9 +174,6 @@ func (s *Switch) Close() error {
 	}
 	s.pollers = nil
 	s.mu.Unlock()
-	// The expiry loop may be reading the rule table's counters: wait for it
-	// before the maps go.
-	<-s.timeoutsDone
 	errs = append(errs, s.bpf.Close())
 	return errors.Join(errs...)
 }
