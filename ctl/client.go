@@ -294,12 +294,32 @@ func (c *Client) flowsMinimal(ctx context.Context, method string, flows []flowta
 	if flows == nil {
 		flows = []flowtable.FlowJSON{}
 	}
-	var out FlowIDs
-	err := c.doHeader(ctx, method, PathFlows, nil, http.Header{"Prefer": {"return=minimal"}}, flows, &out)
-	if err == nil && len(out.IDs) != len(flows) {
-		return out.IDs, fmt.Errorf("%s %s: %d IDs for %d flows", method, PathFlows, len(out.IDs), len(flows))
+	var raw json.RawMessage
+	if err := c.doHeader(ctx, method, PathFlows, nil, http.Header{"Prefer": {"return=minimal"}}, flows, &raw); err != nil {
+		return nil, err
 	}
-	return out.IDs, err
+	// A server may ignore the preference (RFC 7240), as xvsd before it did:
+	// then the answer is the flows, and the IDs are theirs.
+	var ids []uint64
+	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '[' {
+		var full []FlowStatus
+		if err := json.Unmarshal(t, &full); err != nil {
+			return nil, fmt.Errorf("%s %s: decode answer: %w", method, PathFlows, err)
+		}
+		for _, f := range full {
+			ids = append(ids, f.ID)
+		}
+	} else {
+		var out FlowIDs
+		if err := json.Unmarshal(t, &out); err != nil {
+			return nil, fmt.Errorf("%s %s: decode answer: %w", method, PathFlows, err)
+		}
+		ids = out.IDs
+	}
+	if len(ids) != len(flows) {
+		return ids, fmt.Errorf("%s %s: %d IDs for %d flows", method, PathFlows, len(ids), len(flows))
+	}
+	return ids, nil
 }
 
 // ReplaceFlows makes the flow table exactly flows, atomically (like

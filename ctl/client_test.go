@@ -221,3 +221,21 @@ func TestClientFlowsIDs(t *testing.T) {
 		t.Fatal("a flow to a missing port was accepted")
 	}
 }
+
+// A server that ignores "Prefer: return=minimal" (RFC 7240 allows it, and
+// xvsd did before it knew it) answers the flows: AddFlowsIDs takes their IDs.
+func TestClientFlowsIDsServerIgnoresPreference(t *testing.T) {
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusCreated)
+		w.Write([]byte(`[{"id":7,"flow":"priority=5,udp,actions=drop"},{"id":9,"flow":"priority=6,tcp,actions=drop"}]`))
+	}))
+	defer hs.Close()
+	c, err := NewClient("tcp:" + strings.TrimPrefix(hs.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := c.AddFlowsIDs(context.Background(), []flowtable.FlowJSON{{Text: "udp,actions=drop"}, {Text: "tcp,actions=drop"}})
+	if err != nil || len(ids) != 2 || ids[0] != 7 || ids[1] != 9 {
+		t.Fatalf("AddFlowsIDs = %v, %v; want [7 9]", ids, err)
+	}
+}

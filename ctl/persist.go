@@ -41,7 +41,9 @@ func (s *Server) persistLocked() {
 
 // FlowsExpired tells the server that the backend removed flows ids on its
 // own (their idle or hard timeout passed): it saves the configuration, so a
-// restart does not bring them back. datapath.Config.OnExpire calls it.
+// restart does not bring them back. datapath.Config.OnExpire calls it. Like
+// the save after any change, it records the switch as it is: a port the
+// state file named but Restore could not attach is no longer in it.
 func (s *Server) FlowsExpired(ids []uint64) {
 	if len(ids) == 0 {
 		return

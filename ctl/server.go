@@ -150,7 +150,7 @@ func (s *Server) reply(w http.ResponseWriter, status int, v any) {
 	if fl, ok := v.([]FlowStatus); ok && len(fl) > streamReplyOver {
 		w.WriteHeader(status)
 		bw := bufio.NewWriterSize(w, 64<<10)
-		if err := writeList(bw, fl, ""); err != nil {
+		if err := writeList(bw, fl, "", ""); err != nil {
 			s.log.Error("encode response", "err", err)
 			return
 		}
@@ -172,9 +172,9 @@ func (s *Server) reply(w http.ResponseWriter, status int, v any) {
 
 // writeList writes list to w as one JSON array, encoding one element at a
 // time (encoding/json's Encoder builds a whole value in memory before it
-// writes). With indent set, each element goes on its own line with that
-// indent, and the closing bracket on a line of its own, one level less.
-func writeList[T any](w *bufio.Writer, list []T, indent string) error {
+// writes). With indent set, each element goes on its own line after
+// indent, and the closing bracket on a line of its own after outdent.
+func writeList[T any](w *bufio.Writer, list []T, indent, outdent string) error {
 	w.WriteByte('[')
 	for i := range list {
 		if i > 0 {
@@ -194,7 +194,7 @@ func writeList[T any](w *bufio.Writer, list []T, indent string) error {
 	}
 	if indent != "" && len(list) > 0 {
 		w.WriteByte('\n')
-		w.WriteString(indent[:len(indent)-2])
+		w.WriteString(outdent)
 	}
 	_, err := w.WriteString("]")
 	return err
@@ -229,7 +229,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	// (the limit still holds), not grown by doubling: bulk adds are large.
 	var buf bytes.Buffer
 	if n := r.ContentLength; n > 0 && n <= s.maxBody {
-		buf.Grow(int(n) + 1) // +1: ReadFrom needs room to see EOF
+		buf.Grow(int(n) + bytes.MinRead) // ReadFrom wants MinRead free to read on
 	}
 	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.maxBody)); err != nil {
 		return nil, &requestError{err: fmt.Errorf("read body: %w", err)}

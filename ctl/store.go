@@ -32,15 +32,15 @@ type PortState struct {
 	Mode datapath.XDPMode `json:"mode"`
 }
 
-// writeState writes st as indented JSON (what json.MarshalIndent with two
-// spaces gives), one flow at a time.
+// writeState writes st as indented JSON, one port or flow per line, one
+// flow at a time.
 func writeState(w *bufio.Writer, st *State) error {
 	ports := st.Ports
 	if ports == nil {
 		ports = []PortState{}
 	}
 	fmt.Fprintf(w, "{\n  \"version\": %d,\n  \"ports\": ", st.Version)
-	if err := writeList(w, ports, "    "); err != nil {
+	if err := writeList(w, ports, "    ", "  "); err != nil {
 		return err
 	}
 	w.WriteString(",\n  \"flows\": ")
@@ -48,7 +48,7 @@ func writeState(w *bufio.Writer, st *State) error {
 	if flows == nil {
 		flows = []string{}
 	}
-	if err := writeList(w, flows, "    "); err != nil {
+	if err := writeList(w, flows, "    ", "  "); err != nil {
 		return err
 	}
 	_, err := w.WriteString("\n}\n")
