@@ -205,8 +205,8 @@ func BenchmarkPacketBatch(b *testing.B) {
 	})
 }
 
-// BenchmarkLookup is the classifier alone on keys that hit.
-func BenchmarkLookup(b *testing.B) {
+// benchLookups runs loop on every shape of table with 4096 keys that hit.
+func benchLookups(b *testing.B, loop func(b *testing.B, tb *Table, keys []Key)) {
 	for _, sh := range benchShapes {
 		r := dpRand(uint64(sh.flows*100 + sh.masks))
 		tb := dpApply(b, NewTable(), Change{Add: benchFlows(r, sh.flows, sh.masks)}, dpPorts)
@@ -217,40 +217,37 @@ func BenchmarkLookup(b *testing.B) {
 		}
 		b.Run(fmt.Sprintf("flows=%d/masks=%d", sh.flows, sh.masks), func(b *testing.B) {
 			b.ReportAllocs()
-			for i := 0; i < b.N; i++ {
-				if tb.Lookup(&keys[i&4095]) == nil {
-					b.Fatal("miss")
-				}
-			}
+			loop(b, tb, keys)
 		})
 	}
+}
+
+// BenchmarkLookup is the classifier alone on keys that hit.
+func BenchmarkLookup(b *testing.B) {
+	benchLookups(b, func(b *testing.B, tb *Table, keys []Key) {
+		for i := 0; i < b.N; i++ {
+			if tb.Lookup(&keys[i&4095]) == nil {
+				b.Fatal("miss")
+			}
+		}
+	})
 }
 
 // BenchmarkLookupBatch is the classifier alone on keys that hit, looked up
 // MaxBatch at a time. ns/op is per key.
 func BenchmarkLookupBatch(b *testing.B) {
-	for _, sh := range benchShapes {
-		r := dpRand(uint64(sh.flows*100 + sh.masks))
-		tb := dpApply(b, NewTable(), Change{Add: benchFlows(r, sh.flows, sh.masks)}, dpPorts)
-		frames := benchFrames(b, r, tb, 4096)
-		keys := make([]Key, len(frames))
-		for i, f := range frames {
-			Extract(f, 1, &keys[i])
-		}
-		b.Run(fmt.Sprintf("flows=%d/masks=%d", sh.flows, sh.masks), func(b *testing.B) {
-			var out [MaxBatch]*Entry
-			var scratch BatchScratch
-			b.ReportAllocs()
-			for i := 0; i < b.N; i += MaxBatch {
-				n := min(MaxBatch, b.N-i)
-				at := i & 4095 &^ (MaxBatch - 1)
-				tb.LookupBatch(keys[at:at+n], ^uint64(0), out[:], &scratch)
-				if out[0] == nil {
-					b.Fatal("miss")
-				}
+	benchLookups(b, func(b *testing.B, tb *Table, keys []Key) {
+		var out [MaxBatch]*Entry
+		var scratch BatchScratch
+		for i := 0; i < b.N; i += MaxBatch {
+			n := min(MaxBatch, b.N-i)
+			at := i & 4095 &^ (MaxBatch - 1)
+			tb.LookupBatch(keys[at:at+n], ^uint64(0), out[:], &scratch)
+			if out[0] == nil {
+				b.Fatal("miss")
 			}
-		})
-	}
+		}
+	})
 }
 
 // BenchmarkLookupNoMatch: a key no flow matches visits every mask.
