@@ -141,7 +141,7 @@ func (t *Table) LookupBatch(keys []Key, want uint64, out []*Entry, s *BatchScrat
 	}
 	for m := found; m != 0; m &= m - 1 {
 		i := bits.TrailingZeros64(m)
-		if v := &t.visits[s.at[i]]; !v.collide && !v.s.equalKey(out[i], &keys[i]) {
+		if v := &t.visits[s.at[i]]; !v.collide && !v.s.equal(out[i], &keys[i]) {
 			out[i] = t.Lookup(&keys[i]) // a hash collision with a key not in the table
 		}
 	}
@@ -169,20 +169,8 @@ func (v *visit) find(h uint64, k *Key) *slot {
 		if sl.e == nil {
 			return nil
 		}
-		if sl.h == h && (!v.collide || v.s.equalKey(sl.e, k)) {
+		if sl.h == h && (!v.collide || v.s.equal(sl.e, k)) {
 			return sl
 		}
 	}
-}
-
-// equalKey reports whether e's key equals k under the mask.
-func (s *subtable) equalKey(e *Entry, k *Key) bool {
-	le := binary.LittleEndian
-	for j := 0; j < s.nw && j < 8; j++ {
-		w := s.widx[j] & 7
-		if le.Uint64(e.mkey[w*8:]) != le.Uint64(k[w*8:])&s.mword[j] {
-			return false
-		}
-	}
-	return true
 }

@@ -208,15 +208,18 @@ func (t *Table) Lookup(k *Key) *Entry {
 		if !filterHas(v.filter, v.fmask, h) {
 			continue
 		}
+		// visit.find's probe loop, but always comparing keys (LookupBatch
+		// falls back on Lookup), and written out: a call here costs ~10% of
+		// a lookup over 32 masks.
 		m := uint64(len(v.slots) - 1)
 		for i := h >> v.shift; ; i = (i + 1) & m {
 			sl := &v.slots[i]
 			if sl.e == nil {
 				break
 			}
-			if sl.h == h && v.s.equal(sl.e, &kw) {
-				if e := sl.e; best == nil || e.Rank > bestRank {
-					best, bestRank = e, e.Rank
+			if sl.h == h && v.s.equal(sl.e, k) {
+				if best == nil || sl.rank > bestRank {
+					best, bestRank = sl.e, sl.rank
 				}
 				break
 			}
@@ -723,7 +726,7 @@ func newSubtable(mask Key, flows []*Entry) *subtable {
 				break
 			}
 			if sl.h == h {
-				if s.equal(sl.e, &kw) {
+				if s.equal(sl.e, &e.mkey) {
 					if e.Rank > sl.rank {
 						sl.e, sl.rank = e, e.Rank
 					}
@@ -791,11 +794,12 @@ func hashFinish(h uint64) uint64 {
 // distinct keys collide, which a 64-bit hash otherwise never shows them.
 var hashKeep = ^uint64(0)
 
-// equal reports whether e's key equals kw under the mask.
-func (s *subtable) equal(e *Entry, kw *[8]uint64) bool {
+// equal reports whether e's key equals k under the group's mask.
+func (s *subtable) equal(e *Entry, k *Key) bool {
+	le := binary.LittleEndian
 	for j := 0; j < s.nw && j < 8; j++ {
 		w := s.widx[j] & 7
-		if binary.LittleEndian.Uint64(e.mkey[w*8:]) != kw[w]&s.mword[j] {
+		if le.Uint64(e.mkey[w*8:]) != le.Uint64(k[w*8:])&s.mword[j] {
 			return false
 		}
 	}
