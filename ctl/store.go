@@ -35,20 +35,13 @@ type PortState struct {
 // writeState writes st as indented JSON, one port or flow per line, one
 // flow at a time.
 func writeState(w *bufio.Writer, st *State) error {
-	ports := st.Ports
-	if ports == nil {
-		ports = []PortState{}
-	}
+	// A nil list is written [] like an empty one (writeList), never null.
 	fmt.Fprintf(w, "{\n  \"version\": %d,\n  \"ports\": ", st.Version)
-	if err := writeList(w, ports, "    ", "  "); err != nil {
+	if err := writeList(w, st.Ports, "    ", "  "); err != nil {
 		return err
 	}
 	w.WriteString(",\n  \"flows\": ")
-	flows := st.Flows
-	if flows == nil {
-		flows = []string{}
-	}
-	if err := writeList(w, flows, "    ", "  "); err != nil {
+	if err := writeList(w, st.Flows, "    ", "  "); err != nil {
 		return err
 	}
 	_, err := w.WriteString("\n}\n")

@@ -206,3 +206,18 @@ func TestSaveRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// A State with nil lists is saved with empty lists, not null.
+func TestSaveNilLists(t *testing.T) {
+	s := NewStore(filepath.Join(t.TempDir(), "state.json"))
+	if err := s.Save(&State{Version: StateVersion}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), `"ports": []`) || !strings.Contains(string(raw), `"flows": []`) || strings.Contains(string(raw), "null") {
+		t.Fatalf("saved:\n%s", raw)
+	}
+}
