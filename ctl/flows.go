@@ -124,8 +124,8 @@ func (s *Server) checkFlowPortsLocked(flows []*flowtable.Flow, array bool) error
 			return wrap(i, &fieldError{field: "in_port", err: fmt.Errorf("in_port=%s: %w", f.Match.InPort, datapath.ErrNoSuchPort)})
 		}
 		for _, a := range f.Actions {
-			if a.Type == flowtable.ActOutput && !ports[a.Port] {
-				return wrap(i, &fieldError{field: "output", err: fmt.Errorf("output:%s: %w", a.Port, datapath.ErrNoSuchPort)})
+			if p := a.PortRef(); p != "" && !ports[p] {
+				return wrap(i, &fieldError{field: a.Name(), err: fmt.Errorf("%s: %w", flowtable.FormatAction(a), datapath.ErrNoSuchPort)})
 			}
 		}
 	}

@@ -378,7 +378,7 @@ func BenchmarkRun(b *testing.B) {
 	prog := dpProgram(b, Action{Type: ActSetTpDst, Value: 8080}, dpOut("p2"))
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		prog.ops[0].val = uint16(i) // a real change every time
+		prog.ops[0].B = uint16(i) // a real change every time
 		if out, _ := prog.Run(&pkt, &lay, 0); !out.Last {
 			b.Fatal(out)
 		}

@@ -77,7 +77,7 @@ func dpFuzzActions(b []byte) []Action {
 	names := []string{"p1", "p2", "p3", "gone"}
 	var acts []Action
 	for len(b) >= 4 && len(acts) < 16 {
-		v := binary.BigEndian.Uint16(b[2:])
+		v := uint32(binary.BigEndian.Uint16(b[2:]))
 		a := Action{Type: ActionType(1 + b[0]%15)}
 		switch a.Type {
 		case ActOutput:
@@ -89,14 +89,14 @@ func dpFuzzActions(b []byte) []Action {
 		case ActSetNwTos:
 			a.Value = v & 0xfc
 		case ActPushVLAN:
-			a.Value = [2]uint16{0x8100, 0x88a8}[b[1]&1]
+			a.Value = [2]uint32{0x8100, 0x88a8}[b[1]&1]
 		case ActSetVlanVID:
 			a.Value = v & 0xfff
 		case ActSetVlanPCP:
 			a.Value = v & 7
 		case ActKernel:
 			a.Type = ActDecTTL
-		default:
+		case ActSetTpSrc, ActSetTpDst:
 			a.Value = v
 		}
 		acts = append(acts, a)
@@ -121,7 +121,7 @@ func FuzzProgram(f *testing.F) {
 			return
 		}
 		ipOK, l4OK := dpChecksumsOK(frame, &lay, &k)
-		prog, err := compileProgram(dpFuzzActions(code), ports, false)
+		prog, err := compileProgram(dpFuzzActions(code), ports, false, 0)
 		if err != nil {
 			t.Fatalf("compile: %v", err)
 		}

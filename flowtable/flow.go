@@ -3,7 +3,6 @@ package flowtable
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 
 	"github.com/xvs-project/xvs/flowtable/steer"
 )
@@ -48,6 +47,7 @@ type PortResolver func(name string) (ofport uint32, ok bool)
 // a value the user wrote; the live, compiled form is an Entry.
 type Flow struct {
 	ID          uint64 // assigned by the table; 0 until installed
+	Table       uint8  // 0..MaxTable: the OpenFlow table the flow is in
 	Priority    uint16 // 0..65535, higher wins; DefaultPriority if not given
 	Cookie      uint64
 	IdleTimeout uint16 // seconds without a packet before removal; 0 = never
@@ -66,47 +66,11 @@ type Match struct {
 	Mask   Key
 }
 
-// ActionType names what an Action does.
-type ActionType uint8
-
-const (
-	ActOutput     ActionType = iota + 1 // send to Port
-	ActInPort                           // send back out of the input port
-	ActKernel                           // hand to the host stack (XDP_PASS); must be the only action
-	ActSetDlSrc                         // MAC
-	ActSetDlDst                         // MAC
-	ActSetNwSrc                         // Addr (IPv4)
-	ActSetNwDst                         // Addr (IPv4)
-	ActSetNwTos                         // Value: TOS byte with the ECN bits zero (DSCP<<2)
-	ActSetTpSrc                         // Value
-	ActSetTpDst                         // Value
-	ActPushVLAN                         // Value: TPID (0x8100 or 0x88a8)
-	ActSetVlanVID                       // Value: 0..4095
-	ActSetVlanPCP                       // Value: 0..7
-	ActStripVLAN                        // pop the outer tag
-	ActDecTTL                           // decrement the IP TTL / hop limit; drop (counted) at zero
-)
-
-// Action is one step of a flow's action list.
-type Action struct {
-	Type  ActionType
-	Port  string     // ActOutput
-	MAC   [6]byte    // ActSetDlSrc, ActSetDlDst
-	Addr  netip.Addr // ActSetNwSrc, ActSetNwDst
-	Value uint16     // ActSetNwTos, ActSetTpSrc/Dst, ActPushVLAN, ActSetVlanVID/PCP
-}
-
 // Verdict is the steering verdict a flow's actions compile to in the XDP
-// program: drop and kernel flows never reach userspace.
-func (f *Flow) Verdict() steer.Verdict {
-	if len(f.Actions) == 0 {
-		return steer.VerdictDrop
-	}
-	if len(f.Actions) == 1 && f.Actions[0].Type == ActKernel {
-		return steer.VerdictPass
-	}
-	return steer.VerdictRedirect
-}
+// program: drop and kernel flows never reach userspace. (Only table 0 is in
+// the XDP program; a flow of a later table is only ever reached in
+// userspace.)
+func (f *Flow) Verdict() steer.Verdict { return verdictOf(f.Actions) }
 
 // Change is one transaction on the flow table: all of it applies, or nothing
 // does.

@@ -24,6 +24,7 @@ import (
 // back as a request, drop one of them.
 type FlowJSON struct {
 	ID          uint64            `json:"id,omitempty"`
+	Table       uint8             `json:"table,omitempty"`
 	Priority    *uint16           `json:"priority,omitempty"` // nil: DefaultPriority
 	Cookie      string            `json:"cookie,omitempty"`   // "0x1f" or decimal; "" = 0
 	IdleTimeout uint16            `json:"idle_timeout,omitempty"`
@@ -34,7 +35,7 @@ type FlowJSON struct {
 }
 
 func (j *FlowJSON) structured() bool {
-	return j.Priority != nil || j.Cookie != "" || j.IdleTimeout != 0 || j.HardTimeout != 0 ||
+	return j.Priority != nil || j.Table != 0 || j.Cookie != "" || j.IdleTimeout != 0 || j.HardTimeout != 0 ||
 		j.Match != nil || j.Actions != nil
 }
 
@@ -65,7 +66,10 @@ func FlowFromJSON(j FlowJSON) (*Flow, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &Flow{ID: j.ID, Priority: DefaultPriority, IdleTimeout: j.IdleTimeout, HardTimeout: j.HardTimeout, Match: m}
+	if j.Table > MaxTable {
+		return nil, p.errAt(-1, "table", "table %d out of range 0..%d", j.Table, MaxTable)
+	}
+	f := &Flow{ID: j.ID, Table: j.Table, Priority: DefaultPriority, IdleTimeout: j.IdleTimeout, HardTimeout: j.HardTimeout, Match: m}
 	if j.Priority != nil {
 		f.Priority = *j.Priority
 	}
@@ -94,6 +98,9 @@ func FlowFromJSON(j FlowJSON) (*Flow, error) {
 		if !pa.need.holds(&m) {
 			return nil, p.errAt(-1, pa.name, "%s requires %s", pa.what, pa.need)
 		}
+		if msg := flowActionProblem(f, &pa.a); msg != "" {
+			return nil, p.errAt(-1, pa.name, "%s", msg)
+		}
 	}
 	f.Actions = actionsOf(pas)
 	return f, nil
@@ -106,6 +113,7 @@ func FlowToJSON(f *Flow) FlowJSON {
 	prio := f.Priority
 	j := FlowJSON{
 		ID:          f.ID,
+		Table:       f.Table,
 		Priority:    &prio,
 		IdleTimeout: f.IdleTimeout,
 		HardTimeout: f.HardTimeout,

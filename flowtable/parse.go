@@ -16,11 +16,11 @@ import (
 //	priority=100,udp,in_port=p0,tp_dst=7999,actions=mod_tp_dst:7998,output:p1
 //
 // Fields are separated by commas and/or whitespace, in any order; actions=
-// takes the rest of the text. Besides the match fields it takes priority=
-// (default DefaultPriority), cookie= (hex or decimal), idle_timeout= and
-// hard_timeout=, and it accepts and ignores the fields dump-flows prints
-// (duration=, n_packets=, n_bytes=, idle_age=, hard_age=, table=0), so a line
-// of dump-flows output is a valid flow. Prerequisites (tp_dst requires udp or
+// takes the rest of the text. Besides the match fields it takes table=
+// (0..MaxTable, default 0), priority= (default DefaultPriority), cookie=
+// (hex or decimal), idle_timeout= and hard_timeout=, and it accepts and
+// ignores the counters dump-flows prints (duration=, n_packets=, n_bytes=,
+// idle_age=, hard_age=), so a line of dump-flows output is a valid flow. Prerequisites (tp_dst requires udp or
 // tcp, mod_nw_src requires ip, ...) are checked once every field is read.
 // A flow that drops has nil Actions. The error is a *ParseError, which wraps
 // ErrInvalid.
@@ -49,12 +49,15 @@ type Filter struct {
 	Match       Match
 	Priority    uint16 // used by strict selection only; DefaultPriority unless HasPriority
 	HasPriority bool
+	Table       uint8 // the table a flow must be in, when HasTable
+	HasTable    bool
 	Cookie      uint64
 	CookieMask  uint64 // bits of Cookie a flow's cookie must agree with; 0 = any cookie
 }
 
 // ParseFilter parses a filter: match fields plus optional priority=,
-// cookie=VALUE[/MASK] (without a mask the cookie must be equal) and table=0.
+// cookie=VALUE[/MASK] (without a mask the cookie must be equal) and table=N
+// (without it, a filter selects flows of every table, as in ovs-ofctl).
 func ParseFilter(text string) (Filter, error) {
 	r, err := parseText(text, modeFilter)
 	if err != nil {
@@ -64,6 +67,8 @@ func ParseFilter(text string) (Filter, error) {
 		Match:       r.flow.Match,
 		Priority:    r.flow.Priority,
 		HasPriority: r.hasPriority,
+		Table:       r.flow.Table,
+		HasTable:    r.hasTable,
 		Cookie:      r.flow.Cookie,
 		CookieMask:  r.cookieMask,
 	}, nil
@@ -72,9 +77,10 @@ func ParseFilter(text string) (Filter, error) {
 // Selects reports whether the filter selects f. Not strict (OVS's default):
 // the filter's match covers f's (see Match.Covers) and priority is ignored.
 // Strict (--strict): f's match equals the filter's and so does its
-// priority. In both, f's cookie must agree with Cookie under CookieMask.
+// priority. In both, f's cookie must agree with Cookie under CookieMask,
+// and f must be in Table if the filter names one.
 func (flt *Filter) Selects(f *Flow, strict bool) bool {
-	if (f.Cookie^flt.Cookie)&flt.CookieMask != 0 {
+	if (f.Cookie^flt.Cookie)&flt.CookieMask != 0 || flt.HasTable && f.Table != flt.Table {
 		return false
 	}
 	if !strict {
@@ -186,6 +192,7 @@ func (m parseMode) String() string {
 type parseResult struct {
 	flow        Flow
 	hasPriority bool
+	hasTable    bool
 	cookieMask  uint64
 }
 
@@ -264,6 +271,9 @@ func parseText(text string, mode parseMode) (*parseResult, error) {
 		if !pa.need.holds(&m) {
 			return nil, p.errAt(pa.off, pa.name, "%s requires %s", pa.what, pa.need)
 		}
+		if msg := flowActionProblem(&r.flow, &pa.a); msg != "" {
+			return nil, p.errAt(pa.off, pa.name, "%s", msg)
+		}
 	}
 	r.flow.Actions = actionsOf(acts)
 	return r, nil
@@ -323,9 +333,8 @@ func (p *textParser) flowField(r *parseResult, mode parseMode, key, value string
 		}
 		r.flow.Cookie, r.cookieMask = c&mask, mask
 	case "table":
-		if v, err = num(0xff); err == nil && v != 0 {
-			err = bad("there is only table 0")
-		}
+		v, err = num(MaxTable)
+		r.flow.Table, r.hasTable = uint8(v), true
 	case "duration":
 		d, ok := strings.CutSuffix(value, "s")
 		if f, perr := strconv.ParseFloat(d, 64); !ok || perr != nil || !(f >= 0) || math.IsInf(f, 0) {
@@ -455,19 +464,6 @@ func (n actionNeed) String() string {
 	return [...]string{"nothing", "ip", "ip or ipv6", "udp or tcp", "tcp", "udp"}[n]
 }
 
-// needOf is what an action of type t needs, whatever its text said.
-func needOf(t ActionType) actionNeed {
-	switch t {
-	case ActSetNwSrc, ActSetNwDst, ActSetNwTos:
-		return needIPv4
-	case ActSetTpSrc, ActSetTpDst:
-		return needTCPUDP
-	case ActDecTTL:
-		return needIP
-	}
-	return needNothing
-}
-
 type parsedAction struct {
 	a    Action
 	name string // the action's name as written, for ParseError.Field
@@ -492,8 +488,9 @@ type actionToken struct {
 	off  int // byte offset in the parser's text; -1 for structured input
 }
 
-// splitActions splits an action list at commas and whitespace. base is the
-// list's offset in the whole text (-1: structured input, no offsets).
+// splitActions splits an action list at commas and whitespace outside
+// parentheses (resubmit(,1) is one action). base is the list's offset in
+// the whole text (-1: structured input, no offsets).
 func splitActions(s string, base int) []actionToken {
 	var toks []actionToken
 	for i := 0; ; {
@@ -503,9 +500,14 @@ func splitActions(s string, base int) []actionToken {
 		if i == len(s) {
 			return toks
 		}
-		start := i
-		for i < len(s) && !isFlowSep(s[i]) {
-			i++
+		start, depth := i, 0
+		for ; i < len(s) && (depth > 0 || !isFlowSep(s[i])); i++ {
+			switch s[i] {
+			case '(':
+				depth++
+			case ')':
+				depth--
+			}
 		}
 		off := -1
 		if base >= 0 {
@@ -513,6 +515,21 @@ func splitActions(s string, base int) []actionToken {
 		}
 		toks = append(toks, actionToken{s[start:i], off})
 	}
+}
+
+// splitAction splits one action into its name and value: name:VALUE or
+// name(VALUE), as ovs-ofctl takes both.
+func splitAction(s string) (name, value string, hasValue bool) {
+	i := strings.IndexAny(s, ":(")
+	switch {
+	case i < 0:
+		return s, "", false
+	case s[i] == ':':
+		return s[:i], s[i+1:], true
+	case strings.HasSuffix(s, ")"):
+		return s[:i], s[i+1 : len(s)-1], true
+	}
+	return s, "", false // an unbalanced "(": reported as an unknown action
 }
 
 // actions parses an action list starting at byte offset base of p.text.
@@ -533,10 +550,16 @@ func (p *textParser) actionList(toks []actionToken) ([]parsedAction, *ParseError
 			}
 			return nil, nil
 		}
-		if pa.a.Type == ActKernel && len(toks) > 1 {
-			return nil, p.errAt(tok.off, "kernel", "kernel must be the only action")
-		}
 		pas = append(pas, pa)
+	}
+	for i := range pas {
+		k := actionKinds[pas[i].a.Type]
+		if k.alone && len(pas) > 1 {
+			return nil, p.errAt(pas[i].off, pas[i].name, "%s must be the only action", k.name)
+		}
+		if k.last && i != len(pas)-1 {
+			return nil, p.errAt(pas[i].off, pas[i].name, "%s must be the last action", k.name)
+		}
 	}
 	return pas, nil
 }
@@ -545,130 +568,98 @@ func (p *textParser) actionList(toks []actionToken) ([]parsedAction, *ParseError
 // error rather than an output to a port of that name.
 var unsupportedActions = map[string]bool{
 	"normal": true, "flood": true, "all": true, "controller": true, "local": true,
-	"enqueue": true, "resubmit": true, "learn": true, "note": true, "set_queue": true,
-	"pop_queue": true, "ct": true, "ct_clear": true, "meter": true, "group": true,
-	"goto_table": true, "clone": true, "exit": true, "multipath": true, "bundle": true,
+	"enqueue": true, "learn": true, "note": true, "set_queue": true,
+	"pop_queue": true, "ct": true, "ct_clear": true, "meter": true,
+	"clone": true, "exit": true, "multipath": true, "bundle": true,
 	"sample": true, "push_mpls": true, "pop_mpls": true, "dec_mpls_ttl": true,
 	"set_mpls_ttl": true, "set_tunnel": true, "mod_nw_ecn": true, "mod_nw_ttl": true,
 	"move": true, "load": true, "output_reg": true, "mod_vlan_tci": true,
+	"write_actions": true, "clear_actions": true, "write_metadata": true,
 }
 
 // action parses one action token. drop reports the "drop" keyword.
 func (p *textParser) action(tok actionToken) (pa parsedAction, drop bool, err *ParseError) {
-	name, value, hasValue := strings.Cut(tok.text, ":")
+	name, value, hasValue := splitAction(tok.text)
 	pa = parsedAction{name: name, what: name, off: tok.off}
-	bad := func(msg string) *ParseError {
-		return p.errAt(tok.off, name, "bad value %q for %s: %s", value, name, msg)
-	}
-	noValue := func(t ActionType) *ParseError {
+	if name == "drop" {
 		if hasValue {
-			return p.errAt(tok.off, name, "%s takes no value", name)
+			return pa, false, p.errAt(tok.off, name, "drop takes no value")
 		}
-		pa.a.Type = t
-		pa.need = needOf(t)
-		return nil
+		return pa, true, nil
 	}
-	num := func(t ActionType, max uint64) *ParseError {
-		v, msg := parseNum(value, max)
-		if msg != "" {
-			return bad(msg)
-		}
-		pa.a = Action{Type: t, Value: uint16(v)}
-		pa.need = needOf(t)
-		return nil
+	if name == "set_field" && hasValue {
+		return pa, false, p.setField(&pa, value)
 	}
-	if t, ok := bareActions[name]; ok {
-		err = noValue(t)
-		return pa, name == "drop", err
-	}
-	if !hasValue {
-		switch {
-		case actionsWithValue[name]:
-			return pa, false, p.errAt(tok.off, name, "missing value for %s", name)
-		case unsupportedActions[name]:
-			return pa, false, p.errAt(tok.off, name, "unsupported action %q", name)
-		case portNameProblem(name) != "":
-			return pa, false, p.errAt(tok.off, name, "unknown action %q", name)
-		}
+	t, known := actionByName[name]
+	switch {
+	case !known && unsupportedActions[name]:
+		return pa, false, p.errAt(tok.off, name, "unsupported action %q", name)
+	case !known && !hasValue && portNameProblem(name) == "":
 		// A bare port name is output to that port, as in OVS.
 		pa.a = Action{Type: ActOutput, Port: name}
 		pa.name, pa.what = "output", "output"
 		return pa, false, nil
-	}
-	if value == "" {
-		return pa, false, p.errAt(tok.off, name, "missing value for %s", name)
-	}
-	switch name {
-	case "output":
-		if value == "in_port" {
-			pa.a.Type = ActInPort
-			break
-		}
-		if msg := portNameProblem(value); msg != "" {
-			return pa, false, bad(msg)
-		}
-		pa.a = Action{Type: ActOutput, Port: value}
-	case "mod_dl_src", "mod_dl_dst":
-		mac, ok := parseMAC(value)
-		if !ok {
-			return pa, false, bad("not a MAC address")
-		}
-		pa.a = Action{Type: ActSetDlSrc, MAC: mac}
-		if name == "mod_dl_dst" {
-			pa.a.Type = ActSetDlDst
-		}
-	case "mod_nw_src", "mod_nw_dst":
-		a, ok := parseIPv4(value)
-		if !ok {
-			return pa, false, bad("not an IPv4 address")
-		}
-		pa.a = Action{Type: ActSetNwSrc, Addr: a}
-		if name == "mod_nw_dst" {
-			pa.a.Type = ActSetNwDst
-		}
-		pa.need = needIPv4
-	case "mod_nw_tos":
-		if err := num(ActSetNwTos, 0xff); err != nil {
-			return pa, false, err
-		}
-		if pa.a.Value&^nwTosMask != 0 {
-			return pa, false, bad("the low 2 bits (ECN) must be zero")
-		}
-	case "mod_tp_src":
-		err = num(ActSetTpSrc, 0xffff)
-	case "mod_tp_dst":
-		err = num(ActSetTpDst, 0xffff)
-	case "push_vlan":
-		if err = num(ActPushVLAN, 0xffff); err == nil && pa.a.Value != etherTypeVLAN && pa.a.Value != etherTypeQinQ {
-			err = bad("must be 0x8100 or 0x88a8")
-		}
-	case "mod_vlan_vid":
-		err = num(ActSetVlanVID, 0x0fff)
-	case "mod_vlan_pcp":
-		err = num(ActSetVlanPCP, 7)
-	case "set_field":
-		err = p.setField(&pa, value)
-	default:
-		if unsupportedActions[name] {
-			return pa, false, p.errAt(tok.off, name, "unsupported action %q", name)
-		}
+	case !known:
 		return pa, false, p.errAt(tok.off, name, "unknown action %q", name)
 	}
-	return pa, false, err
+	k := actionKinds[t]
+	pa.a.Type, pa.need = t, k.need
+	switch {
+	case k.value && (!hasValue || value == ""):
+		return pa, false, p.errAt(tok.off, name, "missing value for %s", name)
+	case !k.value && hasValue:
+		return pa, false, p.errAt(tok.off, name, "%s takes no value", name)
+	case !k.value:
+		return pa, false, nil
+	}
+	msg := k.parse(value, &pa.a)
+	if msg == "" {
+		msg = actionProblem(&pa.a)
+	}
+	if msg != "" {
+		return pa, false, p.errAt(tok.off, name, "bad value %q for %s: %s", value, name, msg)
+	}
+	return pa, false, nil
 }
 
-// bareActions are the actions that take no value; "drop" (type 0) is the
-// empty list.
-var bareActions = map[string]ActionType{
-	"drop": 0, "kernel": ActKernel, "in_port": ActInPort,
-	"strip_vlan": ActStripVLAN, "pop_vlan": ActStripVLAN, "dec_ttl": ActDecTTL,
+// setFieldTarget is a field set_field can set: the action it is, how its
+// value reads, and what the match must say (tcp_src needs tcp, not just
+// udp or tcp).
+type setFieldTarget struct {
+	typ   ActionType
+	parse func(v string, a *Action) string
+	need  actionNeed
 }
 
-// actionsWithValue are the actions that take a value after a colon.
-var actionsWithValue = map[string]bool{
-	"output": true, "mod_dl_src": true, "mod_dl_dst": true, "mod_nw_src": true, "mod_nw_dst": true,
-	"mod_nw_tos": true, "mod_tp_src": true, "mod_tp_dst": true, "push_vlan": true,
-	"mod_vlan_vid": true, "mod_vlan_pcp": true, "set_field": true,
+var setFieldTargets = map[string]setFieldTarget{
+	"eth_src": {ActSetDlSrc, parseMACValue, needNothing},
+	"dl_src":  {ActSetDlSrc, parseMACValue, needNothing},
+	"eth_dst": {ActSetDlDst, parseMACValue, needNothing},
+	"dl_dst":  {ActSetDlDst, parseMACValue, needNothing},
+	"ip_src":  {ActSetNwSrc, parseIPv4Value, needIPv4},
+	"nw_src":  {ActSetNwSrc, parseIPv4Value, needIPv4},
+	"ip_dst":  {ActSetNwDst, parseIPv4Value, needIPv4},
+	"nw_dst":  {ActSetNwDst, parseIPv4Value, needIPv4},
+	"nw_tos":  {ActSetNwTos, parseValue(0xff), needIPv4},
+	"ip_dscp": {ActSetNwTos, func(v string, a *Action) string {
+		n, msg := parseNum(v, 63)
+		a.Value = uint32(n) << 2
+		return msg
+	}, needIPv4},
+	"tcp_src": {ActSetTpSrc, parseValue(0xffff), needTCP},
+	"udp_src": {ActSetTpSrc, parseValue(0xffff), needUDP},
+	"tp_src":  {ActSetTpSrc, parseValue(0xffff), needTCPUDP},
+	"tcp_dst": {ActSetTpDst, parseValue(0xffff), needTCP},
+	"udp_dst": {ActSetTpDst, parseValue(0xffff), needUDP},
+	"tp_dst":  {ActSetTpDst, parseValue(0xffff), needTCPUDP},
+	// OpenFlow's vlan_vid may carry the "VID present" bit 0x1000; as in
+	// OVS, setting it sets the VID alone.
+	"vlan_vid": {ActSetVlanVID, func(v string, a *Action) string {
+		n, msg := parseNum(v, 0x1fff)
+		a.Value = uint32(n) & 0x0fff
+		return msg
+	}, needNothing},
+	"vlan_pcp": {ActSetVlanPCP, parseValue(7), needNothing},
 }
 
 // setField parses set_field:VALUE->FIELD into the action mod_* would give.
@@ -679,145 +670,63 @@ func (p *textParser) setField(pa *parsedAction, arg string) *ParseError {
 	}
 	value, field := arg[:i], arg[i+2:]
 	pa.what = "set_field to " + field
-	bad := func(msg string) *ParseError {
-		return p.errAt(pa.off, "set_field", "bad value %q for set_field to %s: %s", value, field, msg)
-	}
-	num := func(max uint64) (uint16, *ParseError) {
-		v, msg := parseNum(value, max)
-		if msg != "" {
-			return 0, bad(msg)
-		}
-		return uint16(v), nil
-	}
-	var err *ParseError
-	a := &pa.a
-	switch field {
-	case "eth_src", "dl_src", "eth_dst", "dl_dst":
-		mac, ok := parseMAC(value)
-		if !ok {
-			return bad("not a MAC address")
-		}
-		a.Type, a.MAC = ActSetDlSrc, mac
-		if field == "eth_dst" || field == "dl_dst" {
-			a.Type = ActSetDlDst
-		}
-	case "ip_src", "nw_src", "ip_dst", "nw_dst":
-		addr, ok := parseIPv4(value)
-		if !ok {
-			return bad("not an IPv4 address")
-		}
-		a.Type, a.Addr = ActSetNwSrc, addr
-		if field == "ip_dst" || field == "nw_dst" {
-			a.Type = ActSetNwDst
-		}
-	case "nw_tos":
-		a.Type = ActSetNwTos
-		if a.Value, err = num(0xff); err == nil && a.Value&^nwTosMask != 0 {
-			err = bad("the low 2 bits (ECN) must be zero")
-		}
-	case "ip_dscp":
-		a.Type = ActSetNwTos
-		a.Value, err = num(63)
-		a.Value <<= 2
-	case "tcp_src", "udp_src", "tp_src":
-		a.Type = ActSetTpSrc
-		a.Value, err = num(0xffff)
-	case "tcp_dst", "udp_dst", "tp_dst":
-		a.Type = ActSetTpDst
-		a.Value, err = num(0xffff)
-	case "vlan_vid":
-		// OpenFlow's vlan_vid may carry the "VID present" bit 0x1000; as in
-		// OVS, setting it sets the VID alone.
-		a.Type = ActSetVlanVID
-		a.Value, err = num(0x1fff)
-		a.Value &= 0x0fff
-	case "vlan_pcp":
-		a.Type = ActSetVlanPCP
-		a.Value, err = num(7)
-	default:
+	tg, ok := setFieldTargets[field]
+	if !ok {
 		return p.errAt(pa.off, "set_field", "set_field: unknown or unsupported field %q", field)
 	}
-	pa.need = needOf(a.Type)
-	switch field {
-	case "tcp_src", "tcp_dst":
-		pa.need = needTCP
-	case "udp_src", "udp_dst":
-		pa.need = needUDP
+	pa.a = Action{Type: tg.typ}
+	pa.need = tg.need
+	msg := tg.parse(value, &pa.a)
+	if msg == "" {
+		msg = actionProblem(&pa.a)
 	}
-	return err
+	if msg != "" {
+		return p.errAt(pa.off, "set_field", "bad value %q for set_field to %s: %s", value, field, msg)
+	}
+	return nil
 }
 
 // Checks on the model.
 
-// Check reports whether f is a flow ParseFlow could have produced: its match
-// passes Match.Check, and its actions are well formed (valid port names,
-// values in range, no field set that the action type does not use, kernel
-// alone, no zero ActionType) and their prerequisites hold on the match
+// Check reports whether f is a flow ParseFlow could have produced: its
+// table is 0..MaxTable, its match passes Match.Check, and its actions are
+// well formed (valid port names, values in range, no field set that the
+// action type does not use, kernel alone, goto_table last and to a later
+// table, no zero ActionType) and their prerequisites hold on the match
 // (mod_nw_* need ip, mod_tp_* need udp or tcp, dec_ttl needs ip or ipv6).
 // For such a flow, ParseFlow(f.String()) returns f again (ID aside, and with
 // nil Actions for drop). The error is a *ParseError, Column 0.
 func (f *Flow) Check() error {
+	if f.Table > MaxTable {
+		return &ParseError{Field: "table", Msg: fmt.Sprintf("table %d out of range 0..%d", f.Table, MaxTable)}
+	}
 	if err := f.Match.Check(); err != nil {
 		return err
 	}
-	for i, a := range f.Actions {
+	if field, msg := listProblem(f.Actions); msg != "" {
+		return &ParseError{Field: field, Msg: msg}
+	}
+	for i := range f.Actions {
+		a := &f.Actions[i]
+		name := actionName(a.Type)
 		if msg := actionProblem(a); msg != "" {
-			return &ParseError{Field: actionName(a.Type), Msg: fmt.Sprintf("action %d (%s): %s", i+1, actionName(a.Type), msg)}
+			return &ParseError{Field: name, Msg: fmt.Sprintf("action %d (%s): %s", i+1, FormatAction(*a), msg)}
 		}
-		if a.Type == ActKernel && len(f.Actions) > 1 {
-			return &ParseError{Field: "kernel", Msg: "kernel must be the only action"}
+		if msg := flowActionProblem(f, a); msg != "" {
+			return &ParseError{Field: name, Msg: msg}
 		}
-		if n := needOf(a.Type); !n.holds(&f.Match) {
-			return &ParseError{Field: actionName(a.Type), Msg: fmt.Sprintf("%s requires %s", actionName(a.Type), n)}
+		if n := actionKinds[a.Type].need; !n.holds(&f.Match) {
+			return &ParseError{Field: name, Msg: fmt.Sprintf("%s requires %s", name, n)}
 		}
 	}
 	return nil
 }
 
-// actionProblem says what is wrong with a on its own, or "".
-func actionProblem(a Action) string {
-	want := Action{Type: a.Type} // a with only the fields its type uses
-	switch a.Type {
-	case ActOutput:
-		if msg := portNameProblem(a.Port); msg != "" {
-			return fmt.Sprintf("port name %q: %s", a.Port, msg)
-		}
-		want.Port = a.Port
-	case ActInPort, ActKernel, ActStripVLAN, ActDecTTL:
-	case ActSetDlSrc, ActSetDlDst:
-		want.MAC = a.MAC
-	case ActSetNwSrc, ActSetNwDst:
-		if !a.Addr.Is4() {
-			return fmt.Sprintf("%v is not an IPv4 address", a.Addr)
-		}
-		want.Addr = a.Addr
-	case ActSetNwTos:
-		if a.Value > 0xff || a.Value&^nwTosMask != 0 {
-			return fmt.Sprintf("tos %d: must be 0..255 with the low 2 bits (ECN) zero", a.Value)
-		}
-		want.Value = a.Value
-	case ActSetTpSrc, ActSetTpDst:
-		want.Value = a.Value
-	case ActPushVLAN:
-		if a.Value != etherTypeVLAN && a.Value != etherTypeQinQ {
-			return fmt.Sprintf("ethertype %#04x: must be 0x8100 or 0x88a8", a.Value)
-		}
-		want.Value = a.Value
-	case ActSetVlanVID:
-		if a.Value > 0x0fff {
-			return fmt.Sprintf("vid %d out of range 0..4095", a.Value)
-		}
-		want.Value = a.Value
-	case ActSetVlanPCP:
-		if a.Value > 7 {
-			return fmt.Sprintf("pcp %d out of range 0..7", a.Value)
-		}
-		want.Value = a.Value
-	default:
-		return "unknown action type"
-	}
-	if a != want {
-		return "sets fields its type does not use"
+// flowActionProblem says what is wrong with a in flow f, beyond a itself:
+// goto_table must go to a later table.
+func flowActionProblem(f *Flow, a *Action) string {
+	if a.Type == ActGotoTable && a.Table <= f.Table {
+		return fmt.Sprintf("goto_table:%d must go to a table after the flow's own (%d)", a.Table, f.Table)
 	}
 	return ""
 }

@@ -139,7 +139,7 @@ func FuzzParseActions(f *testing.F) {
 			return
 		}
 		for i, a := range acts {
-			if msg := actionProblem(a); msg != "" {
+			if msg := actionProblem(&a); msg != "" {
 				t.Fatalf("ParseActions(%q): action %d %+v: %s", text, i, a, msg)
 			}
 			s := FormatAction(a)

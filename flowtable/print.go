@@ -16,8 +16,9 @@ type FlowStats struct {
 }
 
 // String returns the flow in canonical add-flow syntax, as one word with no
-// spaces: cookie (if not zero), idle_timeout and hard_timeout (if not
-// zero), priority, the match (see Match.Fields) and actions, e.g.
+// spaces: cookie (if not zero), table (if not zero), idle_timeout and
+// hard_timeout (if not zero), priority, the match (see Match.Fields) and
+// actions, e.g.
 //
 //	priority=100,udp,in_port=p0,tp_dst=7999,actions=mod_tp_dst:7998,output:p1
 //
@@ -27,6 +28,9 @@ func (f *Flow) String() string {
 	var b strings.Builder
 	if f.Cookie != 0 {
 		fmt.Fprintf(&b, "cookie=%#x,", f.Cookie)
+	}
+	if f.Table != 0 {
+		fmt.Fprintf(&b, "table=%d,", f.Table)
 	}
 	writeTimeouts(&b, f, ",")
 	b.WriteString("priority=")
@@ -61,7 +65,7 @@ func FormatFlow(f *Flow, st *FlowStats) string {
 	if st != nil {
 		fmt.Fprintf(&b, "duration=%.3fs, ", st.Duration.Seconds())
 	}
-	b.WriteString("table=0, ")
+	fmt.Fprintf(&b, "table=%d, ", f.Table)
 	if st != nil {
 		fmt.Fprintf(&b, "n_packets=%d, n_bytes=%d, ", st.Packets, st.Bytes)
 	}
@@ -94,50 +98,4 @@ func FormatActions(acts []Action) string {
 		b.WriteString(FormatAction(a))
 	}
 	return b.String()
-}
-
-// FormatAction returns one action in canonical form: output:PORT, in_port,
-// kernel, strip_vlan, dec_ttl, or the mod_* form (set_field is written as
-// the mod_* action it means), e.g. "mod_tp_dst:7998".
-func FormatAction(a Action) string {
-	name := actionName(a.Type)
-	switch a.Type {
-	case ActOutput:
-		return name + ":" + a.Port
-	case ActSetDlSrc, ActSetDlDst:
-		return name + ":" + fmtMAC(a.MAC[:])
-	case ActSetNwSrc, ActSetNwDst:
-		return name + ":" + a.Addr.String()
-	case ActSetNwTos, ActSetTpSrc, ActSetTpDst, ActSetVlanVID, ActSetVlanPCP:
-		return name + ":" + strconv.Itoa(int(a.Value))
-	case ActPushVLAN:
-		return fmt.Sprintf("%s:%#04x", name, a.Value)
-	}
-	return name
-}
-
-var actionNames = [...]string{
-	ActOutput:     "output",
-	ActInPort:     "in_port",
-	ActKernel:     "kernel",
-	ActSetDlSrc:   "mod_dl_src",
-	ActSetDlDst:   "mod_dl_dst",
-	ActSetNwSrc:   "mod_nw_src",
-	ActSetNwDst:   "mod_nw_dst",
-	ActSetNwTos:   "mod_nw_tos",
-	ActSetTpSrc:   "mod_tp_src",
-	ActSetTpDst:   "mod_tp_dst",
-	ActPushVLAN:   "push_vlan",
-	ActSetVlanVID: "mod_vlan_vid",
-	ActSetVlanPCP: "mod_vlan_pcp",
-	ActStripVLAN:  "strip_vlan",
-	ActDecTTL:     "dec_ttl",
-}
-
-// actionName is the canonical name of an action type.
-func actionName(t ActionType) string {
-	if int(t) < len(actionNames) && actionNames[t] != "" {
-		return actionNames[t]
-	}
-	return fmt.Sprintf("action(%d)", uint8(t))
 }

@@ -263,8 +263,9 @@ func genMatch(r *rand.Rand) Match {
 	return m
 }
 
-// genActions returns random actions whose prerequisites m meets.
-func genActions(r *rand.Rand, m *Match) []Action {
+// genActions returns random actions whose prerequisites m meets, for a
+// flow in table.
+func genActions(r *rand.Rand, m *Match, table uint8) []Action {
 	switch r.IntN(8) {
 	case 0:
 		return nil
@@ -274,8 +275,8 @@ func genActions(r *rand.Rand, m *Match) []Action {
 	var acts []Action
 	for range 1 + r.IntN(6) {
 		var a Action
-		switch t := ActionType(1 + r.IntN(int(ActDecTTL))); t {
-		case ActKernel:
+		switch t := ActionType(1 + r.IntN(int(numActionTypes-1))); t {
+		case ActKernel, ActGotoTable:
 			continue
 		case ActOutput:
 			a = Action{Type: t, Port: genPortName(r)}
@@ -284,21 +285,34 @@ func genActions(r *rand.Rand, m *Match) []Action {
 		case ActSetNwSrc, ActSetNwDst:
 			a = Action{Type: t, Addr: netip.AddrFrom4([4]byte(genBytes(r, 4)))}
 		case ActSetNwTos:
-			a = Action{Type: t, Value: uint16(r.IntN(64) << 2)}
+			a = Action{Type: t, Value: uint32(r.IntN(64) << 2)}
 		case ActSetTpSrc, ActSetTpDst:
-			a = Action{Type: t, Value: uint16(r.Uint32())}
+			a = Action{Type: t, Value: uint32(uint16(r.Uint32()))}
 		case ActPushVLAN:
-			a = Action{Type: t, Value: [2]uint16{0x8100, 0x88a8}[r.IntN(2)]}
+			a = Action{Type: t, Value: [2]uint32{0x8100, 0x88a8}[r.IntN(2)]}
 		case ActSetVlanVID:
-			a = Action{Type: t, Value: uint16(r.IntN(4096))}
+			a = Action{Type: t, Value: uint32(r.IntN(4096))}
 		case ActSetVlanPCP:
-			a = Action{Type: t, Value: uint16(r.IntN(8))}
+			a = Action{Type: t, Value: uint32(r.IntN(8))}
+		case ActGroup:
+			a = Action{Type: t, Value: uint32(r.Int64N(MaxGroupID + 1))}
+		case ActResubmit:
+			a = Action{Type: t, Table: TableCurrent}
+			if r.IntN(2) == 0 {
+				a.Port = genPortName(r)
+			}
+			if a.Port == "" || r.IntN(2) == 0 {
+				a.Table = uint8(r.IntN(MaxTable + 1))
+			}
 		default:
 			a = Action{Type: t}
 		}
-		if needOf(a.Type).holds(m) {
+		if actionKinds[a.Type].need.holds(m) {
 			acts = append(acts, a)
 		}
+	}
+	if table < MaxTable && r.IntN(4) == 0 {
+		acts = append(acts, Action{Type: ActGotoTable, Table: table + 1 + uint8(r.IntN(MaxTable-int(table)))})
 	}
 	return acts
 }
@@ -314,7 +328,10 @@ func genFlow(r *rand.Rand) *Flow {
 	if r.IntN(3) == 0 {
 		f.HardTimeout = uint16(r.Uint32())
 	}
-	f.Actions = genActions(r, &f.Match)
+	if r.IntN(3) == 0 {
+		f.Table = uint8(r.IntN(MaxTable + 1))
+	}
+	f.Actions = genActions(r, &f.Match, f.Table)
 	return f
 }
 

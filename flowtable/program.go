@@ -3,6 +3,7 @@ package flowtable
 import (
 	"encoding/binary"
 	"fmt"
+	"net/netip"
 
 	"github.com/xvs-project/xvs/flowtable/steer"
 )
@@ -70,127 +71,125 @@ type Output struct {
 	Port uint32 // OutPort: ofport
 }
 
-type opcode uint8
-
-const (
-	opDrop opcode = iota
-	opOutput
-	opInPort
-	opGone // output to a port that no longer resolves
-	opKernel
-	opSetDlSrc
-	opSetDlDst
-	opSetNwSrc
-	opSetNwDst
-	opSetNwTos
-	opSetTpSrc
-	opSetTpDst
-	opPushVLAN
-	opSetVlanVID
-	opSetVlanPCP
-	opStripVLAN
-	opDecTTL
-)
-
-// op is one compiled action: pointer-free and comparable, so programs are
-// compared with ==, element by element.
-type op struct {
-	code opcode
-	arg  [6]byte // MAC, or IPv4 address in arg[0:4]
-	val  uint16  // TOS, port, TPID, VID, PCP
-	port uint32  // opOutput: ofport
-}
-
 // Program is a flow's action list compiled for the datapath: a flat list of
-// ops the poller runs with a switch, no interface calls, no allocations.
-// A Program is immutable and may be run by any number of pollers at once.
+// ops (steer.Op, the encoding the XDP program shares) the poller runs with a
+// switch, no interface calls, no allocations. A Program is immutable and may
+// be run by any number of pollers at once.
 type Program struct {
-	ops      []op
-	lastEmit int // index of the last op that can send or lose a packet; -1 if none
+	ops      []steer.Op
+	lastEmit int  // index of the last op that can send or lose a packet; -1 if none
+	control  bool // has goto_table, resubmit or group: the pipeline runs it, not Run
 }
 
-// compileProgram compiles actions. Output ports resolve through ports; a name
-// that does not resolve is an error wrapping ErrNoSuchPort when strict (a
-// flow being added), and otherwise compiles to a "port gone" output that
-// counts a drop (a flow already installed whose port was removed).
-func compileProgram(actions []Action, ports PortResolver, strict bool) (Program, error) {
-	p := Program{ops: make([]op, 0, max(len(actions), 1)), lastEmit: -1}
+// compiler builds a Program from actions, one descriptor's compile at a
+// time.
+type compiler struct {
+	ports  PortResolver
+	strict bool  // an output to an unknown port is an error, not a counted drop
+	table  uint8 // the flow's table: resubmit's default
+	ops    []steer.Op
+}
+
+func (c *compiler) emit(o steer.Op) error {
+	c.ops = append(c.ops, o)
+	return nil
+}
+
+func (c *compiler) emitMAC(code uint8, mac [6]byte) error {
+	o := steer.Op{Code: code}
+	copy(o.Arg[:6], mac[:])
+	return c.emit(o)
+}
+
+func (c *compiler) emitIPv4(code uint8, a netip.Addr) error {
+	if !a.Is4() {
+		return fmt.Errorf("address %v is not IPv4: %w", a, ErrInvalid)
+	}
+	o := steer.Op{Code: code}
+	b := a.As4()
+	copy(o.Arg[:4], b[:])
+	return c.emit(o)
+}
+
+// port resolves a port an action names. A name that does not resolve is an
+// error wrapping ErrNoSuchPort when strict, else ok is false.
+func (c *compiler) port(what, name string) (no uint32, ok bool, err error) {
+	if no, ok := resolvePort(c.ports, name); ok {
+		return no, true, nil
+	}
+	if c.strict {
+		return 0, false, fmt.Errorf("%s %q: %w", what, name, ErrNoSuchPort)
+	}
+	return 0, false, nil
+}
+
+func (c *compiler) output(name string) error {
+	no, ok, err := c.port("output to", name)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return c.emit(steer.Op{Code: steer.OpGone})
+	}
+	return c.emit(steer.Op{Code: steer.OpOutput, Val: no})
+}
+
+// resubmit compiles resubmit; a port that is gone looks up with in_port 0,
+// which only flows matching every port match.
+func (c *compiler) resubmit(a *Action) error {
+	o := steer.Op{Code: steer.OpResubmit, A: a.Table}
+	if a.Table == TableCurrent {
+		o.A = c.table
+	}
+	if a.Port != "" {
+		no, _, err := c.port("resubmit to", a.Port)
+		if err != nil {
+			return err
+		}
+		o.Val = no
+	}
+	return c.emit(o)
+}
+
+// compileProgram compiles actions of a flow in table. Ports resolve through
+// ports; a name that does not resolve is an error wrapping ErrNoSuchPort
+// when strict (a flow being added), and otherwise compiles to a "port gone"
+// output that counts a drop (a flow already installed whose port was
+// removed). Actions must pass actionProblem; anything else is an error
+// wrapping ErrInvalid.
+func compileProgram(actions []Action, ports PortResolver, strict bool, table uint8) (Program, error) {
+	c := compiler{ports: ports, strict: strict, table: table, ops: make([]steer.Op, 0, max(len(actions), 1))}
 	if len(actions) == 0 {
-		p.ops = append(p.ops, op{code: opDrop})
-		p.lastEmit = 0
-		return p, nil
+		c.emit(steer.Op{Code: steer.OpDrop})
+	}
+	if _, msg := listProblem(actions); msg != "" {
+		return Program{}, fmt.Errorf("%s: %w", msg, ErrInvalid)
 	}
 	for i := range actions {
 		a := &actions[i]
-		var o op
-		switch a.Type {
-		case ActOutput:
-			if no, ok := resolvePort(ports, a.Port); ok {
-				o = op{code: opOutput, port: no}
-			} else if strict {
-				return Program{}, fmt.Errorf("output to %q: %w", a.Port, ErrNoSuchPort)
-			} else {
-				o = op{code: opGone}
-			}
-		case ActInPort:
-			o = op{code: opInPort}
-		case ActKernel:
-			if len(actions) != 1 {
-				return Program{}, fmt.Errorf("kernel must be the only action: %w", ErrInvalid)
-			}
-			o = op{code: opKernel}
-		case ActSetDlSrc, ActSetDlDst:
-			o = op{code: opSetDlSrc, arg: a.MAC}
-			if a.Type == ActSetDlDst {
-				o.code = opSetDlDst
-			}
-		case ActSetNwSrc, ActSetNwDst:
-			if !a.Addr.Is4() {
-				return Program{}, fmt.Errorf("action %d: address %v is not IPv4: %w", i+1, a.Addr, ErrInvalid)
-			}
-			o = op{code: opSetNwSrc}
-			if a.Type == ActSetNwDst {
-				o.code = opSetNwDst
-			}
-			b := a.Addr.As4()
-			copy(o.arg[:4], b[:])
-		case ActSetNwTos:
-			if a.Value > 0xff || a.Value&3 != 0 {
-				return Program{}, fmt.Errorf("action %d: tos %#x: ECN bits must be zero: %w", i+1, a.Value, ErrInvalid)
-			}
-			o = op{code: opSetNwTos, val: a.Value}
-		case ActSetTpSrc:
-			o = op{code: opSetTpSrc, val: a.Value}
-		case ActSetTpDst:
-			o = op{code: opSetTpDst, val: a.Value}
-		case ActPushVLAN:
-			if a.Value != etherTypeVLAN && a.Value != etherTypeQinQ {
-				return Program{}, fmt.Errorf("action %d: push_vlan ethertype %#x: %w", i+1, a.Value, ErrInvalid)
-			}
-			o = op{code: opPushVLAN, val: a.Value}
-		case ActSetVlanVID:
-			if a.Value > 0x0fff {
-				return Program{}, fmt.Errorf("action %d: vlan vid %d: %w", i+1, a.Value, ErrInvalid)
-			}
-			o = op{code: opSetVlanVID, val: a.Value}
-		case ActSetVlanPCP:
-			if a.Value > 7 {
-				return Program{}, fmt.Errorf("action %d: vlan pcp %d: %w", i+1, a.Value, ErrInvalid)
-			}
-			o = op{code: opSetVlanPCP, val: a.Value}
-		case ActStripVLAN:
-			o = op{code: opStripVLAN}
-		case ActDecTTL:
-			o = op{code: opDecTTL}
-		default:
-			return Program{}, fmt.Errorf("action %d: unknown type %d: %w", i+1, a.Type, ErrInvalid)
+		if msg := actionProblem(a); msg != "" {
+			return Program{}, fmt.Errorf("action %d (%s): %s: %w", i+1, actionName(a.Type), msg, ErrInvalid)
 		}
-		if o.code == opOutput || o.code == opInPort || o.code == opGone {
-			p.lastEmit = len(p.ops)
+		if err := actionKinds[a.Type].compile(&c, a); err != nil {
+			return Program{}, err
 		}
-		p.ops = append(p.ops, o)
 	}
-	return p, nil
+	return newProgram(c.ops), nil
+}
+
+// newProgram wraps ops, finding the last op that can send or lose the
+// packet and whether the ops need the pipeline.
+func newProgram(ops []steer.Op) Program {
+	p := Program{ops: ops, lastEmit: -1}
+	for i := range ops {
+		switch ops[i].Code {
+		case steer.OpOutput, steer.OpInPort, steer.OpGone, steer.OpDrop, steer.OpClone:
+			p.lastEmit = i
+		case steer.OpGotoTable, steer.OpResubmit, steer.OpGroup:
+			p.control = true
+		}
+	}
+	return p
 }
 
 func resolvePort(ports PortResolver, name string) (uint32, bool) {
@@ -234,67 +233,69 @@ func (p *Program) equal(q *Program) bool {
 // so far; output:PORT to the port the packet came in on is skipped (only the
 // in_port action sends a packet back); rewrites whose headers the frame
 // lacks (mod_nw_* on a non-IPv4 frame, mod_tp_* without a TCP/UDP header,
-// as in a later fragment) do nothing. Run never allocates.
+// as in a later fragment) do nothing. Run never allocates. Ops that need the
+// pipeline (goto_table, resubmit, group) are not run here: a program with
+// them runs as the pipeline translates it.
 func (p *Program) Run(pkt *Packet, lay *Layout, pc int) (Output, int) {
 	for ; pc >= 0 && pc < len(p.ops); pc++ {
 		o := &p.ops[pc]
-		switch o.code {
-		case opDrop:
+		switch o.Code {
+		case steer.OpDrop:
 			return Output{Kind: OutDrop, Reason: DropActions}, -1
-		case opOutput:
-			if o.port == pkt.InPort {
+		case steer.OpOutput:
+			if o.Val == pkt.InPort {
 				continue
 			}
-			return p.emit(Output{Kind: OutPort, Port: o.port}, pc, pkt.InPort)
-		case opInPort:
+			return p.emit(Output{Kind: OutPort, Port: o.Val}, pc, pkt.InPort)
+		case steer.OpInPort:
 			return p.emit(Output{Kind: OutPort, Port: pkt.InPort}, pc, pkt.InPort)
-		case opGone:
+		case steer.OpGone:
 			return p.emit(Output{Kind: OutDrop, Reason: DropPortGone}, pc, pkt.InPort)
-		case opKernel:
+		case steer.OpKernel:
 			return Output{Kind: OutKernel}, -1
-		case opSetDlSrc:
+		case steer.OpSetDlSrc:
 			if pkt.Len >= ethHeaderLen {
-				copy(pkt.Buf[pkt.Off+6:pkt.Off+12], o.arg[:])
+				copy(pkt.Buf[pkt.Off+6:pkt.Off+12], o.Arg[:6])
 			}
-		case opSetDlDst:
+		case steer.OpSetDlDst:
 			if pkt.Len >= ethHeaderLen {
-				copy(pkt.Buf[pkt.Off:pkt.Off+6], o.arg[:])
+				copy(pkt.Buf[pkt.Off:pkt.Off+6], o.Arg[:6])
 			}
-		case opSetNwSrc:
-			rwNwAddr(pkt.Frame(), lay, 12, binary.BigEndian.Uint32(o.arg[:4]))
-		case opSetNwDst:
-			rwNwAddr(pkt.Frame(), lay, 16, binary.BigEndian.Uint32(o.arg[:4]))
-		case opSetNwTos:
-			rwNwTos(pkt.Frame(), lay, uint8(o.val))
-		case opSetTpSrc:
-			rwTpPort(pkt.Frame(), lay, 0, o.val)
-		case opSetTpDst:
-			rwTpPort(pkt.Frame(), lay, 2, o.val)
-		case opPushVLAN:
+		case steer.OpSetNwSrc:
+			rwNwAddr(pkt.Frame(), lay, 12, binary.BigEndian.Uint32(o.Arg[:4]))
+		case steer.OpSetNwDst:
+			rwNwAddr(pkt.Frame(), lay, 16, binary.BigEndian.Uint32(o.Arg[:4]))
+		case steer.OpSetNwTos:
+			rwNwTos(pkt.Frame(), lay, o.A)
+		case steer.OpSetTpSrc:
+			rwTpPort(pkt.Frame(), lay, 0, o.B)
+		case steer.OpSetTpDst:
+			rwTpPort(pkt.Frame(), lay, 2, o.B)
+		case steer.OpPushVLAN:
 			var tci uint16
 			if f := pkt.Frame(); rwHasVLANTag(f) {
 				tci = binary.BigEndian.Uint16(f[14:]) &^ vlanDEI
 			}
-			if !rwPushVLAN(pkt, lay, o.val, tci) {
+			if !rwPushVLAN(pkt, lay, o.B, tci) {
 				return Output{Kind: OutDrop, Reason: DropTooBig}, -1
 			}
-		case opSetVlanVID:
+		case steer.OpSetVlanVID:
 			if f := pkt.Frame(); rwHasVLANTag(f) {
 				tci := binary.BigEndian.Uint16(f[14:])
-				binary.BigEndian.PutUint16(f[14:], tci&0xf000|o.val)
-			} else if !rwPushVLAN(pkt, lay, etherTypeVLAN, o.val) {
+				binary.BigEndian.PutUint16(f[14:], tci&0xf000|o.B)
+			} else if !rwPushVLAN(pkt, lay, etherTypeVLAN, o.B) {
 				return Output{Kind: OutDrop, Reason: DropTooBig}, -1
 			}
-		case opSetVlanPCP:
+		case steer.OpSetVlanPCP:
 			if f := pkt.Frame(); rwHasVLANTag(f) {
 				tci := binary.BigEndian.Uint16(f[14:])
-				binary.BigEndian.PutUint16(f[14:], tci&0x1fff|o.val<<13)
-			} else if !rwPushVLAN(pkt, lay, etherTypeVLAN, o.val<<13) {
+				binary.BigEndian.PutUint16(f[14:], tci&0x1fff|uint16(o.A)<<13)
+			} else if !rwPushVLAN(pkt, lay, etherTypeVLAN, uint16(o.A)<<13) {
 				return Output{Kind: OutDrop, Reason: DropTooBig}, -1
 			}
-		case opStripVLAN:
+		case steer.OpStripVLAN:
 			rwPopVLAN(pkt, lay)
-		case opDecTTL:
+		case steer.OpDecTTL:
 			if !rwDecTTL(pkt.Frame(), lay) {
 				return Output{Kind: OutDrop, Reason: DropDecTTLZero}, -1
 			}
@@ -307,12 +308,12 @@ func (p *Program) Run(pkt *Packet, lay *Layout, pc int) (Output, int) {
 // no later op can send or lose the packet.
 func (p *Program) emit(out Output, pc int, inPort uint32) (Output, int) {
 	for j := pc + 1; j <= p.lastEmit; j++ {
-		switch o := &p.ops[j]; o.code {
-		case opOutput:
-			if o.port != inPort {
+		switch o := &p.ops[j]; o.Code {
+		case steer.OpOutput:
+			if o.Val != inPort {
 				return out, pc + 1
 			}
-		case opInPort, opGone:
+		case steer.OpInPort, steer.OpGone, steer.OpClone:
 			return out, pc + 1
 		}
 	}

@@ -14,7 +14,7 @@ import (
 
 func dpProgram(tb testing.TB, acts ...Action) Program {
 	tb.Helper()
-	p, err := compileProgram(acts, dpPorts, true)
+	p, err := compileProgram(acts, dpPorts, true, 0)
 	if err != nil {
 		tb.Fatalf("compile: %v", err)
 	}
@@ -434,7 +434,7 @@ func TestProgramOutputs(t *testing.T) {
 				prog = dpProgram(t, tt.acts...)
 			} else {
 				var err error
-				if prog, err = compileProgram(tt.acts, tt.ports, false); err != nil {
+				if prog, err = compileProgram(tt.acts, tt.ports, false, 0); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -513,7 +513,7 @@ func TestCompileErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := compileProgram(tt.acts, dpPorts, true); !errors.Is(err, tt.want) {
+			if _, err := compileProgram(tt.acts, dpPorts, true, 0); !errors.Is(err, tt.want) {
 				t.Fatalf("err %v, want %v", err, tt.want)
 			}
 		})
@@ -521,7 +521,7 @@ func TestCompileErrors(t *testing.T) {
 	// A resolver answering an ofport out of range does not resolve.
 	bad := dpPortMap(map[string]uint32{"zero": 0, "big": 256})
 	for _, name := range []string{"zero", "big"} {
-		if _, err := compileProgram([]Action{dpOut(name)}, bad, true); !errors.Is(err, ErrNoSuchPort) {
+		if _, err := compileProgram([]Action{dpOut(name)}, bad, true, 0); !errors.Is(err, ErrNoSuchPort) {
 			t.Fatalf("port %s: err %v", name, err)
 		}
 	}
@@ -581,7 +581,7 @@ func TestProgramUDPZeroChecksum(t *testing.T) {
 			t.Fatal("no port gives checksum 0")
 		}
 		pkt := dpPacket(in, 0, 0, 1)
-		prog := dpProgram(t, Action{Type: ActSetTpDst, Value: uint16(port)}, dpOut("p2"))
+		prog := dpProgram(t, Action{Type: ActSetTpDst, Value: uint32(port)}, dpOut("p2"))
 		dpRunAll(t, &prog, &pkt, &lay)
 		f := pkt.Frame()
 		if c := binary.BigEndian.Uint16(f[lay.L4+6:]); c != 0xffff {

@@ -28,9 +28,10 @@ type Entry struct {
 	// matches every port, or when its port is gone (then it matches nothing).
 	InPort uint32
 
-	live  bool // false when Flow.Match.InPort names a port that is gone
-	mkey  Key  // Match.Key with in_port set: the key under the effective mask
-	stats *entryStats
+	live    bool   // false when Flow.Match.InPort names a port that is gone
+	mkey    Key    // Match.Key with in_port set: the key under the effective mask
+	portSig uint64 // portSignature of the ports Program was compiled against
+	stats   *entryStats
 }
 
 // entryStats are an entry's counters. They are shared by the Entries a
@@ -497,7 +498,7 @@ func newEntry(f *Flow, id uint64, ports PortResolver, now int64) (*Entry, error)
 		}
 		inPort = no
 	}
-	prog, err := compileProgram(f.Actions, ports, true)
+	prog, err := compileProgram(f.Actions, ports, true, f.Table)
 	if err != nil {
 		return nil, err
 	}
@@ -506,7 +507,7 @@ func newEntry(f *Flow, id uint64, ports PortResolver, now int64) (*Entry, error)
 	// sit next to each other in memory.
 	box := &struct {
 		e     Entry
-		ops   [inlineOps]op
+		ops   [inlineOps]steer.Op
 		stats entryStats
 		flow  Flow
 	}{flow: *f}
@@ -524,6 +525,7 @@ func newEntry(f *Flow, id uint64, ports PortResolver, now int64) (*Entry, error)
 		InPort:  inPort,
 		live:    true,
 		mkey:    m.Key,
+		portSig: portSignature(f, ports),
 		stats:   &box.stats,
 	}
 	box.e.mkey.SetInPort(inPort)
@@ -608,26 +610,32 @@ func (e *Entry) recompiled(ports PortResolver) *Entry {
 	if f.Match.InPort != "" {
 		inPort, live = resolvePort(ports, f.Match.InPort)
 	}
-	same := inPort == e.InPort && live == e.live
-	for i := 0; same && i < len(f.Actions); i++ {
-		if f.Actions[i].Type != ActOutput {
-			continue
-		}
-		o := &e.Program.ops[i] // ops and actions correspond one to one
-		no, ok := resolvePort(ports, f.Actions[i].Port)
-		same = ok && o.code == opOutput && o.port == no || !ok && o.code == opGone
-	}
-	if same {
+	sig := portSignature(f, ports)
+	if inPort == e.InPort && live == e.live && sig == e.portSig {
 		return nil
 	}
-	prog, err := compileProgram(f.Actions, ports, false)
+	prog, err := compileProgram(f.Actions, ports, false, f.Table)
 	if err != nil {
 		// The flow compiled when it was added; only ports changed since.
 		panic(fmt.Sprintf("flowtable: recompiling flow %d: %v", f.ID, err))
 	}
-	ne := &Entry{Flow: f, Rank: e.Rank, Program: prog, InPort: inPort, live: live, mkey: e.Flow.Match.Key, stats: e.stats}
+	ne := &Entry{Flow: f, Rank: e.Rank, Program: prog, InPort: inPort, live: live, mkey: e.Flow.Match.Key, portSig: sig, stats: e.stats}
 	ne.mkey.SetInPort(inPort)
 	return ne
+}
+
+// portSignature hashes what the ports a flow's actions name resolve to
+// (0 for a name that does not): when it has not changed, neither has the
+// flow's program. Recompile compares it without compiling.
+func portSignature(f *Flow, ports PortResolver) uint64 {
+	h := uint64(0x9e3779b97f4a7c15)
+	for i := range f.Actions {
+		if name := f.Actions[i].PortRef(); name != "" {
+			no, _ := resolvePort(ports, name)
+			h = (h ^ uint64(no)) * 0x100000001b3
+		}
+	}
+	return h
 }
 
 func sortSubtables(subs []*subtable) {

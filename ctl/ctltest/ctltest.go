@@ -1,12 +1,14 @@
 // Package ctltest has a fake ctl.Backend that behaves like the switch without
-// touching the kernel: ports are names, flows live in a slice, and every
-// change is validated and applied all or nothing. Tests of ctl, xvsctl and
-// xvsd run the whole control plane against it.
+// touching the kernel: ports are names, and flows live in the switch's own
+// flow table (flowtable.Table), so every change is validated and applied all
+// or nothing exactly as the switch does it. Tests of ctl, xvsctl and xvsd run
+// the whole control plane against it.
 package ctltest
 
 import (
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -32,8 +34,7 @@ type Backend struct {
 	maxMasks   int
 	ports      []*port // in ofport order
 	nextOFPort uint32
-	flows      []*flowEntry // in install order
-	nextID     uint64
+	table      *flowtable.Table // the real flow table, over the fake ports
 	pollers    []datapath.PollerStats
 	calls      int // ApplyFlows calls that changed the table
 }
@@ -43,16 +44,9 @@ type port struct {
 	stats datapath.PortStats
 }
 
-type flowEntry struct {
-	flow    *flowtable.Flow
-	added   time.Time
-	packets uint64
-	bytes   uint64
-}
-
 // New returns an empty fake switch.
 func New() *Backend {
-	return &Backend{start: time.Now(), maxMasks: steer.MaxMasks, nextOFPort: 1, nextID: 1}
+	return &Backend{start: time.Now(), maxMasks: steer.MaxMasks, nextOFPort: 1, table: flowtable.NewTable()}
 }
 
 // SetNetdevs limits the netdevs AddPort finds to names; AddPort of any other
@@ -105,26 +99,29 @@ func (b *Backend) SetPortStats(name string, st datapath.PortStats) error {
 func (b *Backend) CountFlow(id uint64, packets, bytes uint64) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, e := range b.flows {
-		if e.flow.ID == id {
-			e.packets += packets
-			e.bytes += bytes
-			return nil
-		}
+	e := b.table.Get(id)
+	if e == nil {
+		return fmt.Errorf("flow %d: %w", id, datapath.ErrNoSuchFlow)
 	}
-	return fmt.Errorf("flow %d: %w", id, datapath.ErrNoSuchFlow)
+	e.Hit(packets, bytes, time.Now().UnixNano())
+	return nil
 }
 
 // ExpireFlow removes a flow behind the API's back, as an idle timeout would.
 func (b *Backend) ExpireFlow(id uint64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for i, e := range b.flows {
-		if e.flow.ID == id {
-			b.flows = append(b.flows[:i:i], b.flows[i+1:]...)
-			return
-		}
+	if nt, err := b.table.Apply(flowtable.Change{Delete: []uint64{id}}, b.resolveLocked); err == nil {
+		b.table = nt
 	}
+}
+
+// resolveLocked is the flow table's view of the fake ports.
+func (b *Backend) resolveLocked(name string) (uint32, bool) {
+	if p := b.portLocked(name); p != nil {
+		return p.info.OFPort, true
+	}
+	return 0, false
 }
 
 // Changes returns how many ApplyFlows calls succeeded.
@@ -196,6 +193,7 @@ func (b *Backend) AddPort(spec datapath.PortSpec) (datapath.PortInfo, error) {
 	b.ports = append(b.ports, &port{info: info, stats: datapath.PortStats{
 		Name: info.Name, OFPort: n, XDP: map[string]uint64{},
 	}})
+	b.table = b.table.Recompile(b.resolveLocked)
 	return info, nil
 }
 
@@ -209,6 +207,7 @@ func (b *Backend) DeletePort(name string) error {
 	for i, p := range b.ports {
 		if p.info.Name == name {
 			b.ports = append(b.ports[:i:i], b.ports[i+1:]...)
+			b.table = b.table.Recompile(b.resolveLocked)
 			return nil
 		}
 	}
@@ -263,97 +262,49 @@ func copyStats(st datapath.PortStats) datapath.PortStats {
 	return st
 }
 
-type maskKey struct {
-	inPort bool
-	mask   flowtable.Key
-}
-
-// ApplyFlows implements ctl.Backend: Replace, then Delete, then Add, all or
-// nothing.
+// ApplyFlows implements ctl.Backend with the switch's own flow table
+// (flowtable.Table.Apply): the same validation, replacement and atomicity,
+// and the same limit on masks unless SetMaxMasks lowered it.
 func (b *Backend) ApplyFlows(change datapath.FlowChange) ([]uint64, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return nil, datapath.ErrClosed
 	}
-	var table []*flowEntry
-	if !change.Replace {
-		table = append(table, b.flows...)
+	nt, err := b.table.Apply(change, b.resolveLocked)
+	if err != nil {
+		return nil, err
 	}
-	for _, id := range change.Delete {
-		i := indexOf(table, id)
-		if i < 0 {
-			return nil, fmt.Errorf("flow %d: %w", id, datapath.ErrNoSuchFlow)
-		}
-		table = append(table[:i:i], table[i+1:]...)
+	if n := nt.NumMasks(); n > b.maxMasks {
+		return nil, fmt.Errorf("%d masks, the classifier holds %d: %w", n, b.maxMasks, flowtable.ErrTooManyMasks)
 	}
-	now := time.Now()
-	ids := make([]uint64, len(change.Add))
-	nextID := b.nextID
-	for i, f := range change.Add {
-		if f == nil {
-			return nil, fmt.Errorf("flow %d: nil: %w", i, datapath.ErrInvalid)
-		}
-		if f.Match.InPort != "" && b.portLocked(f.Match.InPort) == nil {
-			return nil, fmt.Errorf("flow %d: in_port %s: %w", i, f.Match.InPort, datapath.ErrNoSuchPort)
-		}
-		for _, a := range f.Actions {
-			if a.Type == flowtable.ActOutput && b.portLocked(a.Port) == nil {
-				return nil, fmt.Errorf("flow %d: output %s: %w", i, a.Port, datapath.ErrNoSuchPort)
-			}
-		}
-		c := *f
-		c.ID = nextID
-		ids[i] = nextID
-		nextID++
-		for j, e := range table {
-			if e.flow.Priority == c.Priority && e.flow.Match == c.Match {
-				table = append(table[:j:j], table[j+1:]...)
-				break
-			}
-		}
-		table = append(table, &flowEntry{flow: &c, added: now})
+	if nt != b.table {
+		b.table = nt
+		b.calls++
 	}
-	masks := make(map[maskKey]bool)
-	for _, e := range table {
-		masks[maskKey{e.flow.Match.InPort != "", e.flow.Match.Mask}] = true
-	}
-	if len(masks) > b.maxMasks {
-		return nil, fmt.Errorf("%d masks, the classifier holds %d: %w", len(masks), b.maxMasks, flowtable.ErrTooManyMasks)
-	}
-	b.flows = table
-	b.nextID = nextID
-	b.calls++
-	return ids, nil
+	return slices.Clone(nt.Added()), nil
 }
 
-func indexOf(table []*flowEntry, id uint64) int {
-	for i, e := range table {
-		if e.flow.ID == id {
-			return i
-		}
-	}
-	return -1
-}
-
-func (e *flowEntry) info(now time.Time) datapath.FlowInfo {
+func flowInfo(e *flowtable.Entry, now time.Time) datapath.FlowInfo {
 	return datapath.FlowInfo{
-		Flow:     e.flow,
-		Packets:  e.packets,
-		Bytes:    e.bytes,
-		Duration: now.Sub(e.added),
-		IdleAge:  now.Sub(e.added),
+		Flow:     e.Flow,
+		Packets:  e.Packets(),
+		Bytes:    e.Bytes(),
+		Duration: now.Sub(e.Installed()),
+		IdleAge:  now.Sub(e.LastUsed()),
 	}
 }
 
-// Flows implements ctl.Backend; flows come in install order.
+// Flows implements ctl.Backend; flows come highest rank first, as the
+// switch's do.
 func (b *Backend) Flows() []datapath.FlowInfo {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := time.Now()
-	out := make([]datapath.FlowInfo, 0, len(b.flows))
-	for _, e := range b.flows {
-		out = append(out, e.info(now))
+	es := b.table.Entries()
+	out := make([]datapath.FlowInfo, 0, len(es))
+	for _, e := range es {
+		out = append(out, flowInfo(e, now))
 	}
 	return out
 }
@@ -365,8 +316,8 @@ func (b *Backend) Flow(id uint64) (datapath.FlowInfo, error) {
 	if b.closed {
 		return datapath.FlowInfo{}, datapath.ErrClosed
 	}
-	if i := indexOf(b.flows, id); i >= 0 {
-		return b.flows[i].info(time.Now()), nil
+	if e := b.table.Get(id); e != nil {
+		return flowInfo(e, time.Now()), nil
 	}
 	return datapath.FlowInfo{}, fmt.Errorf("flow %d: %w", id, datapath.ErrNoSuchFlow)
 }
@@ -377,14 +328,10 @@ func (b *Backend) Stats() datapath.Stats {
 	defer b.mu.Unlock()
 	st := datapath.Stats{
 		Pollers: append([]datapath.PollerStats(nil), b.pollers...),
-		Flows:   len(b.flows),
+		Flows:   b.table.Len(),
+		Masks:   b.table.NumMasks(),
 		Uptime:  time.Since(b.start),
 	}
-	masks := make(map[maskKey]bool)
-	for _, e := range b.flows {
-		masks[maskKey{e.flow.Match.InPort != "", e.flow.Match.Mask}] = true
-	}
-	st.Masks = len(masks)
 	for _, p := range b.ports {
 		st.Ports = append(st.Ports, copyStats(p.stats))
 	}

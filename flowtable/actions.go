@@ -1,0 +1,458 @@
+package flowtable
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/xvs-project/xvs/flowtable/steer"
+)
+
+// ActionType names what an Action does. Everything about a type (its name,
+// value syntax, checks, prerequisites, printer and compiler) is in its
+// descriptor, actionKinds[type]: adding an action is adding one entry there
+// (and, for a new kind of packet operation, its case in Program.Run).
+type ActionType uint8
+
+const (
+	ActOutput     ActionType = iota + 1 // send to Port
+	ActInPort                           // send back out of the input port
+	ActKernel                           // hand to the host stack (XDP_PASS); must be the only action
+	ActSetDlSrc                         // MAC
+	ActSetDlDst                         // MAC
+	ActSetNwSrc                         // Addr (IPv4)
+	ActSetNwDst                         // Addr (IPv4)
+	ActSetNwTos                         // Value: TOS byte with the ECN bits zero (DSCP<<2)
+	ActSetTpSrc                         // Value
+	ActSetTpDst                         // Value
+	ActPushVLAN                         // Value: TPID (0x8100 or 0x88a8)
+	ActSetVlanVID                       // Value: 0..4095
+	ActSetVlanPCP                       // Value: 0..7
+	ActStripVLAN                        // pop the outer tag
+	ActDecTTL                           // decrement the IP TTL / hop limit; drop (counted) at zero
+	ActGotoTable                        // Table: continue the lookup in that table; must be the last action
+	ActResubmit                         // Table (TableCurrent: the flow's own), Port ("" = the packet's): look up, run, go on
+	ActGroup                            // Value: group ID
+	numActionTypes
+)
+
+// Action is one step of a flow's action list. Each type uses only some of
+// the fields (see ActionType); the others are zero.
+type Action struct {
+	Type  ActionType
+	Port  string     // ActOutput; ActResubmit: the in_port of its lookup ("" = the packet's)
+	MAC   [6]byte    // ActSetDlSrc, ActSetDlDst
+	Addr  netip.Addr // ActSetNwSrc, ActSetNwDst
+	Value uint32     // ActSetNwTos, ActSetTpSrc/Dst, ActPushVLAN, ActSetVlanVID/PCP, ActGroup
+	Table uint8      // ActGotoTable, ActResubmit
+}
+
+// Table numbers.
+const (
+	MaxTable     = 253 // tables are 0..MaxTable, as OVS's (254 is its internal table)
+	TableCurrent = 255 // resubmit's "the table of the flow doing it"
+	MaxGroupID   = 0xfffffeff
+)
+
+// actionFields are the fields of Action a type uses.
+type actionFields uint8
+
+const (
+	usesPort actionFields = 1 << iota
+	usesMAC
+	usesAddr
+	usesValue
+	usesTable
+)
+
+// actionKind describes one action type.
+type actionKind struct {
+	name    string   // canonical, as printed
+	aliases []string // other names the parser takes
+	value   bool     // takes a value: name:VALUE or name(VALUE)
+	fields  actionFields
+	need    actionNeed // what the match must say
+	alone   bool       // must be the only action of its list (kernel)
+	last    bool       // must be the last action of its list (goto_table)
+	// parse reads the value into a (Type is set) and says what is wrong
+	// with it, or "". It may change a.Type (output:in_port is in_port).
+	parse func(v string, a *Action) string
+	// check says what is wrong with a's fields, or "". Parsing runs it
+	// too, so a range is written once.
+	check func(a *Action) string
+	// format returns the action's value as printed (name:VALUE), or with
+	// paren set, what goes inside name(...).
+	format func(a *Action) (v string, paren bool)
+	// compile appends a's ops.
+	compile func(c *compiler, a *Action) error
+}
+
+// Action descriptors, by type.
+var actionKinds = [numActionTypes]*actionKind{
+	ActOutput: {
+		name: "output", value: true, fields: usesPort,
+		parse: func(v string, a *Action) string {
+			if v == "in_port" {
+				a.Type = ActInPort
+				return ""
+			}
+			a.Port = v
+			return portNameProblem(v)
+		},
+		check: func(a *Action) string {
+			if msg := portNameProblem(a.Port); msg != "" {
+				return fmt.Sprintf("port name %q: %s", a.Port, msg)
+			}
+			return ""
+		},
+		format:  func(a *Action) (string, bool) { return a.Port, false },
+		compile: func(c *compiler, a *Action) error { return c.output(a.Port) },
+	},
+	ActInPort: {name: "in_port", compile: emitCode(steer.OpInPort)},
+	ActKernel: {name: "kernel", alone: true, compile: emitCode(steer.OpKernel)},
+	ActSetDlSrc: {
+		name: "mod_dl_src", value: true, fields: usesMAC, parse: parseMACValue, format: formatMAC,
+		compile: func(c *compiler, a *Action) error { return c.emitMAC(steer.OpSetDlSrc, a.MAC) },
+	},
+	ActSetDlDst: {
+		name: "mod_dl_dst", value: true, fields: usesMAC, parse: parseMACValue, format: formatMAC,
+		compile: func(c *compiler, a *Action) error { return c.emitMAC(steer.OpSetDlDst, a.MAC) },
+	},
+	ActSetNwSrc: {
+		name: "mod_nw_src", value: true, fields: usesAddr, need: needIPv4,
+		parse: parseIPv4Value, check: checkIPv4, format: formatAddr,
+		compile: func(c *compiler, a *Action) error { return c.emitIPv4(steer.OpSetNwSrc, a.Addr) },
+	},
+	ActSetNwDst: {
+		name: "mod_nw_dst", value: true, fields: usesAddr, need: needIPv4,
+		parse: parseIPv4Value, check: checkIPv4, format: formatAddr,
+		compile: func(c *compiler, a *Action) error { return c.emitIPv4(steer.OpSetNwDst, a.Addr) },
+	},
+	ActSetNwTos: {
+		name: "mod_nw_tos", value: true, fields: usesValue, need: needIPv4,
+		parse: parseValue(0xff), check: checkTos, format: formatValue,
+		compile: func(c *compiler, a *Action) error { return c.emit(steer.Op{Code: steer.OpSetNwTos, A: uint8(a.Value)}) },
+	},
+	ActSetTpSrc: {
+		name: "mod_tp_src", value: true, fields: usesValue, need: needTCPUDP,
+		parse: parseValue(0xffff), check: checkMax(0xffff), format: formatValue,
+		compile: func(c *compiler, a *Action) error {
+			return c.emit(steer.Op{Code: steer.OpSetTpSrc, B: uint16(a.Value)})
+		},
+	},
+	ActSetTpDst: {
+		name: "mod_tp_dst", value: true, fields: usesValue, need: needTCPUDP,
+		parse: parseValue(0xffff), check: checkMax(0xffff), format: formatValue,
+		compile: func(c *compiler, a *Action) error {
+			return c.emit(steer.Op{Code: steer.OpSetTpDst, B: uint16(a.Value)})
+		},
+	},
+	ActPushVLAN: {
+		name: "push_vlan", value: true, fields: usesValue,
+		parse: parseValue(0xffff), check: checkTPID,
+		format: func(a *Action) (string, bool) { return fmt.Sprintf("%#04x", a.Value), false },
+		compile: func(c *compiler, a *Action) error {
+			return c.emit(steer.Op{Code: steer.OpPushVLAN, B: uint16(a.Value)})
+		},
+	},
+	ActSetVlanVID: {
+		name: "mod_vlan_vid", value: true, fields: usesValue,
+		parse: parseValue(0xffff), check: checkMax(0x0fff), format: formatValue,
+		compile: func(c *compiler, a *Action) error {
+			return c.emit(steer.Op{Code: steer.OpSetVlanVID, B: uint16(a.Value)})
+		},
+	},
+	ActSetVlanPCP: {
+		name: "mod_vlan_pcp", value: true, fields: usesValue,
+		parse: parseValue(0xff), check: checkMax(7), format: formatValue,
+		compile: func(c *compiler, a *Action) error {
+			return c.emit(steer.Op{Code: steer.OpSetVlanPCP, A: uint8(a.Value)})
+		},
+	},
+	ActStripVLAN: {name: "strip_vlan", aliases: []string{"pop_vlan"}, compile: emitCode(steer.OpStripVLAN)},
+	ActDecTTL:    {name: "dec_ttl", need: needIP, compile: emitCode(steer.OpDecTTL)},
+	ActGotoTable: {
+		name: "goto_table", value: true, fields: usesTable, last: true,
+		parse: func(v string, a *Action) string {
+			n, msg := parseNum(v, MaxTable)
+			a.Table = uint8(n)
+			return msg
+		},
+		check:   checkTable,
+		format:  func(a *Action) (string, bool) { return strconv.Itoa(int(a.Table)), false },
+		compile: func(c *compiler, a *Action) error { return c.emit(steer.Op{Code: steer.OpGotoTable, A: a.Table}) },
+	},
+	ActResubmit: {
+		name: "resubmit", value: true, fields: usesPort | usesTable,
+		parse: parseResubmit, check: checkResubmit, format: formatResubmit,
+		compile: func(c *compiler, a *Action) error { return c.resubmit(a) },
+	},
+	ActGroup: {
+		name: "group", value: true, fields: usesValue,
+		parse: parseValue(MaxGroupID), check: checkMax(MaxGroupID), format: formatValue,
+		compile: func(c *compiler, a *Action) error { return c.emit(steer.Op{Code: steer.OpGroup, Val: a.Value}) },
+	},
+}
+
+// actionByName maps every name and alias to its type.
+var actionByName = func() map[string]ActionType {
+	m := make(map[string]ActionType)
+	for t, k := range actionKinds {
+		if k == nil {
+			continue
+		}
+		m[k.name] = ActionType(t)
+		for _, a := range k.aliases {
+			m[a] = ActionType(t)
+		}
+	}
+	return m
+}()
+
+// kindOf returns the descriptor of t, or nil for a type that does not exist.
+func kindOf(t ActionType) *actionKind {
+	if int(t) < len(actionKinds) {
+		return actionKinds[t]
+	}
+	return nil
+}
+
+// Value parsers and printers shared by several kinds.
+
+func parseValue(max uint64) func(v string, a *Action) string {
+	return func(v string, a *Action) string {
+		n, msg := parseNum(v, max)
+		a.Value = uint32(n)
+		return msg
+	}
+}
+
+func parseMACValue(v string, a *Action) string {
+	mac, ok := parseMAC(v)
+	if !ok {
+		return "not a MAC address"
+	}
+	a.MAC = mac
+	return ""
+}
+
+func parseIPv4Value(v string, a *Action) string {
+	addr, ok := parseIPv4(v)
+	if !ok {
+		return "not an IPv4 address"
+	}
+	a.Addr = addr
+	return ""
+}
+
+func formatValue(a *Action) (string, bool) { return strconv.FormatUint(uint64(a.Value), 10), false }
+
+func formatMAC(a *Action) (string, bool) { return fmtMAC(a.MAC[:]), false }
+
+func formatAddr(a *Action) (string, bool) { return a.Addr.String(), false }
+
+func checkMax(max uint32) func(a *Action) string {
+	return func(a *Action) string {
+		if a.Value > max {
+			return fmt.Sprintf("out of range 0..%d", max)
+		}
+		return ""
+	}
+}
+
+func checkIPv4(a *Action) string {
+	if !a.Addr.Is4() {
+		return fmt.Sprintf("%v is not an IPv4 address", a.Addr)
+	}
+	return ""
+}
+
+func checkTos(a *Action) string {
+	switch {
+	case a.Value > 0xff:
+		return "out of range 0..255"
+	case a.Value&^nwTosMask != 0:
+		return "the low 2 bits (ECN) must be zero"
+	}
+	return ""
+}
+
+func checkTPID(a *Action) string {
+	if a.Value != etherTypeVLAN && a.Value != etherTypeQinQ {
+		return "must be 0x8100 or 0x88a8"
+	}
+	return ""
+}
+
+func checkTable(a *Action) string {
+	if a.Table > MaxTable {
+		return fmt.Sprintf("out of range 0..%d", MaxTable)
+	}
+	return ""
+}
+
+// resubmit's value: PORT (resubmit:PORT) or [PORT],[TABLE]
+// (resubmit([PORT],[TABLE])); a missing port is the packet's in_port, a
+// missing table the flow's own.
+func parseResubmit(v string, a *Action) string {
+	port, table, hasTable := strings.Cut(v, ",")
+	a.Table = TableCurrent
+	if hasTable {
+		if strings.Contains(table, ",") {
+			return "want [PORT],[TABLE] (the ct form is not supported)"
+		}
+		if table != "" {
+			n, msg := parseNum(table, MaxTable)
+			if msg != "" {
+				return "table " + msg
+			}
+			a.Table = uint8(n)
+		}
+	}
+	if port == "in_port" {
+		port = ""
+	}
+	if port != "" {
+		if msg := portNameProblem(port); msg != "" {
+			return "port " + msg
+		}
+	}
+	a.Port = port
+	if a.Port == "" && a.Table == TableCurrent {
+		return "give a port, a table or both"
+	}
+	return ""
+}
+
+func checkResubmit(a *Action) string {
+	if a.Port != "" {
+		if msg := portNameProblem(a.Port); msg != "" {
+			return "port " + msg
+		}
+	}
+	if a.Table > MaxTable && a.Table != TableCurrent {
+		return fmt.Sprintf("table out of range 0..%d", MaxTable)
+	}
+	if a.Port == "" && a.Table == TableCurrent {
+		return "resubmit needs a port, a table or both"
+	}
+	return ""
+}
+
+// formatResubmit prints resubmit as ovs-ofctl does: resubmit:PORT when it
+// names no table, else resubmit([PORT],TABLE).
+func formatResubmit(a *Action) (string, bool) {
+	if a.Table == TableCurrent {
+		return a.Port, false
+	}
+	return a.Port + "," + strconv.Itoa(int(a.Table)), true
+}
+
+// FormatAction returns one action in canonical form: output:PORT, in_port,
+// kernel, strip_vlan, dec_ttl, goto_table:N, resubmit(PORT,N), group:N, or
+// the mod_* form (set_field is written as the mod_* action it means), e.g.
+// "mod_tp_dst:7998".
+func FormatAction(a Action) string {
+	k := kindOf(a.Type)
+	if k == nil {
+		return fmt.Sprintf("action(%d)", uint8(a.Type))
+	}
+	if k.format == nil {
+		return k.name
+	}
+	v, paren := k.format(&a)
+	if paren {
+		return k.name + "(" + v + ")"
+	}
+	return k.name + ":" + v
+}
+
+// actionName is the canonical name of an action type.
+func actionName(t ActionType) string {
+	if k := kindOf(t); k != nil {
+		return k.name
+	}
+	return fmt.Sprintf("action(%d)", uint8(t))
+}
+
+// actionProblem says what is wrong with a on its own, or "".
+func actionProblem(a *Action) string {
+	k := kindOf(a.Type)
+	if k == nil {
+		return "unknown action type"
+	}
+	want := Action{Type: a.Type} // a with only the fields its type uses
+	if k.fields&usesPort != 0 {
+		want.Port = a.Port
+	}
+	if k.fields&usesMAC != 0 {
+		want.MAC = a.MAC
+	}
+	if k.fields&usesAddr != 0 {
+		want.Addr = a.Addr
+	}
+	if k.fields&usesValue != 0 {
+		want.Value = a.Value
+	}
+	if k.fields&usesTable != 0 {
+		want.Table = a.Table
+	}
+	if *a != want {
+		return "sets fields its type does not use"
+	}
+	if k.check != nil {
+		return k.check(a)
+	}
+	return ""
+}
+
+// listProblem checks the rules of a whole action list: kernel alone,
+// goto_table last; field names the action at fault.
+func listProblem(acts []Action) (field, msg string) {
+	for i := range acts {
+		k := kindOf(acts[i].Type)
+		if k == nil {
+			continue
+		}
+		if k.alone && len(acts) > 1 {
+			return k.name, k.name + " must be the only action"
+		}
+		if k.last && i != len(acts)-1 {
+			return k.name, k.name + " must be the last action"
+		}
+	}
+	return "", ""
+}
+
+// Name returns the canonical name of a's type ("output", "mod_tp_dst").
+func (a *Action) Name() string { return actionName(a.Type) }
+
+// PortRef returns the name of the port a refers to: output's port, a
+// resubmit's in_port; "" for every other action.
+func (a *Action) PortRef() string {
+	switch a.Type {
+	case ActOutput, ActResubmit:
+		return a.Port
+	}
+	return ""
+}
+
+// GroupRef returns the group a refers to, and whether it refers to one.
+func (a *Action) GroupRef() (uint32, bool) { return a.Value, a.Type == ActGroup }
+
+// Verdict is the steering verdict a flow's actions compile to in the XDP
+// program: drop and kernel flows never reach userspace.
+func verdictOf(acts []Action) steer.Verdict {
+	if len(acts) == 0 {
+		return steer.VerdictDrop
+	}
+	if len(acts) == 1 && acts[0].Type == ActKernel {
+		return steer.VerdictPass
+	}
+	return steer.VerdictRedirect
+}
+
+func emitCode(code uint8) func(c *compiler, a *Action) error {
+	return func(c *compiler, a *Action) error { return c.emit(steer.Op{Code: code}) }
+}
