@@ -101,6 +101,7 @@ type fields struct {
 	tos, frag    uint8
 	nwSrc, nwDst netip.Addr
 	tpSrc, tpDst uint16
+	flags        uint8 // steer.Flag*
 }
 
 func (f fields) key() steer.Key {
@@ -115,6 +116,7 @@ func (f fields) key() steer.Key {
 	k[steer.OffNwProto] = f.proto
 	k[steer.OffNwTos] = f.tos
 	k[steer.OffNwFrag] = f.frag
+	k[steer.OffFlags] = f.flags
 	if f.nwSrc.IsValid() {
 		copy(k[steer.OffNwSrc:], f.nwSrc.AsSlice())
 	}

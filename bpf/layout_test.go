@@ -35,7 +35,7 @@ func TestLayoutMatchesBTF(t *testing.T) {
 		{"xvs_key", steer.KeyLen, map[string]uintptr{
 			"in_port": steer.OffInPort, "dl_dst": steer.OffDlDst, "dl_src": steer.OffDlSrc,
 			"dl_type": steer.OffDlType, "vlan_tci": steer.OffVlanTCI, "nw_proto": steer.OffNwProto,
-			"nw_tos": steer.OffNwTos, "nw_frag": steer.OffNwFrag, "pad0": 23, "nw_src": steer.OffNwSrc,
+			"nw_tos": steer.OffNwTos, "nw_frag": steer.OffNwFrag, "flags": steer.OffFlags, "nw_src": steer.OffNwSrc,
 			"nw_dst": steer.OffNwDst, "tp_src": steer.OffTpSrc, "tp_dst": steer.OffTpDst, "pad1": 60,
 		}},
 		{"xvs_rule_key", unsafe.Sizeof(rk), map[string]uintptr{

@@ -34,9 +34,9 @@ func with(f []byte, off int, b byte) []byte {
 func parseCases(tb testing.TB) []parseCase {
 	l3 := fields{l2: true, dlType: 0x0800, proto: 17, tos: 0xb9, nwSrc: ip4A, nwDst: ip4B}
 	udp4 := l3
-	udp4.tpSrc, udp4.tpDst = 1234, 53
+	udp4.tpSrc, udp4.tpDst, udp4.flags = 1234, 53, steer.FlagL4
 	proto := func(f fields, p uint8) fields { f.proto = p; return f }
-	ports := func(f fields, s, d uint16) fields { f.tpSrc, f.tpDst = s, d; return f }
+	ports := func(f fields, s, d uint16) fields { f.tpSrc, f.tpDst = s, d; f.flags |= steer.FlagL4; return f }
 	frag := func(f fields, fr uint8) fields { f.frag = fr; return f }
 	l2only := func(t uint16) fields { return fields{l2: true, dlType: t} }
 
@@ -175,18 +175,18 @@ func parseCases(tb testing.TB) []parseCase {
 			frame: vlan(layers.EthernetTypeQinQ, []layers.Dot1Q{
 				{Priority: 3, VLANIdentifier: 10, Type: layers.EthernetTypeDot1Q},
 				{Priority: 1, VLANIdentifier: 20, Type: layers.EthernetTypeIPv4}}, udpL(ipv4(layers.IPProtocolUDP))...),
-			want: func() fields { f := udp4; f.tci = 3<<13 | steer.VlanPresent | 10; return f }()},
+			want: func() fields { f := udp4; f.tci = 3<<13 | steer.VlanPresent | 10; f.flags |= steer.FlagVlan2; return f }()},
 		{name: "two 802.1q tags",
 			frame: vlan(layers.EthernetTypeDot1Q, []layers.Dot1Q{
 				{VLANIdentifier: 1, Type: layers.EthernetTypeDot1Q},
 				{VLANIdentifier: 2, Type: layers.EthernetTypeIPv4}}, udpL(ipv4(layers.IPProtocolUDP))...),
-			want: func() fields { f := udp4; f.tci = steer.VlanPresent | 1; return f }()},
+			want: func() fields { f := udp4; f.tci = steer.VlanPresent | 1; f.flags |= steer.FlagVlan2; return f }()},
 		{name: "third tag stops parsing",
 			frame: vlan(layers.EthernetTypeQinQ, []layers.Dot1Q{
 				{VLANIdentifier: 1, Type: layers.EthernetTypeDot1Q},
 				{VLANIdentifier: 2, Type: layers.EthernetTypeDot1Q},
 				{VLANIdentifier: 3, Type: layers.EthernetTypeIPv4}}, udpL(ipv4(layers.IPProtocolUDP))...),
-			want: fields{l2: true, dlType: 0x8100, tci: steer.VlanPresent | 1}},
+			want: fields{l2: true, dlType: 0x8100, tci: steer.VlanPresent | 1, flags: steer.FlagVlan2}},
 		{name: "vlan tag cut short",
 			frame: vlan(layers.EthernetTypeDot1Q, []layers.Dot1Q{{VLANIdentifier: 9, Type: 0x88cc}})[:17],
 			want:  fields{l2: true}, malformed: true},

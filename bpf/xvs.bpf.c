@@ -150,6 +150,7 @@ static __always_inline void parse_tcpudp(__u8 *l4, __u32 plen, __u8 proto,
 	}
 	k->tp_src = *(__be16 *)(l4 + 0);
 	k->tp_dst = *(__be16 *)(l4 + 2);
+	k->flags |= XVS_FLAG_L4;
 }
 
 /* ICMP or ICMPv6 type and code as 16-bit big-endian values. */
@@ -160,6 +161,7 @@ static __always_inline void parse_icmp(__u8 *l4, __u32 plen, void *data_end,
 		return;
 	k->tp_src = bpf_htons((__u16)l4[0]);
 	k->tp_dst = bpf_htons((__u16)l4[1]);
+	k->flags |= XVS_FLAG_L4;
 }
 
 static __always_inline int parse_ipv4(__u8 *ip, void *data_end, struct xvs_key *k)
@@ -257,6 +259,7 @@ static __always_inline int parse(void *data, void *data_end, struct xvs_key *k)
 		if (is_vlan(type)) {
 			if ((void *)(p + 6) > data_end)
 				return PARSE_MALFORMED;
+			k->flags |= XVS_FLAG_VLAN2;
 			type = *(__be16 *)(p + 4);
 			p += 4;
 		}

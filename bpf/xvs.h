@@ -20,6 +20,11 @@
 #define XVS_FRAG_ANY    0x01    /* the packet is an IP fragment */
 #define XVS_FRAG_LATER  0x02    /* ... and not the first one: no L4 fields */
 
+/* flags bits: masks never cover them, so they do not change what matches;
+ * an exact key cache in userspace reads them. */
+#define XVS_FLAG_VLAN2  0x01    /* a second VLAN tag was read */
+#define XVS_FLAG_L4     0x02    /* the TCP, UDP or ICMP header was read */
+
 /*
  * The packed packet key. Multi-byte packet fields are in network byte order,
  * exactly as on the wire; in_port is in host order.
@@ -33,7 +38,7 @@ struct xvs_key {
 	__u8   nw_proto;    /* 20: IP protocol; ARP: low byte of the opcode */
 	__u8   nw_tos;      /* 21: IPv4 TOS / IPv6 traffic class (DSCP<<2 | ECN) */
 	__u8   nw_frag;     /* 22: XVS_FRAG_* */
-	__u8   pad0;        /* 23: always 0 */
+	__u8   flags;       /* 23: XVS_FLAG_*: what the parser read; never matched */
 	__be32 nw_src[4];   /* 24: IPv4 source (or ARP SPA) in [0]; IPv6 source in all */
 	__be32 nw_dst[4];   /* 40: IPv4 destination (or ARP TPA) in [0]; IPv6 destination */
 	__be16 tp_src;      /* 56: TCP/UDP source port; ICMP/ICMPv6 type */

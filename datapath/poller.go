@@ -263,20 +263,21 @@ func (pl *poller) run(started chan<- error) {
 type batchState struct {
 	table *flowtable.Table
 	now   int64
-	// One burst of received frames: keys, header layouts, flows.
+	// One burst of received frames: keys, header layouts, what the
+	// pipeline does with them.
 	keys    [flowtable.MaxBatch]flowtable.Key
 	lays    [flowtable.MaxBatch]flowtable.Layout
-	entries [flowtable.MaxBatch]*flowtable.Entry
-	// Flow counters are added once per run of packets hitting one flow.
-	flow        *flowtable.Entry
-	flowPackets uint64
-	flowBytes   uint64
+	results [flowtable.MaxBatch]flowtable.Result
+	// Counters are added once per run of packets with one Result.
+	res        flowtable.Result
+	resPackets uint64
+	resBytes   uint64
 }
 
 func (b *batchState) flushFlow() {
-	if b.flow != nil {
-		b.flow.Hit(b.flowPackets, b.flowBytes, b.now)
-		b.flow, b.flowPackets, b.flowBytes = nil, 0, 0
+	if b.res.Found() {
+		b.res.Credit(b.resPackets, b.resBytes, b.now)
+		b.res, b.resPackets, b.resBytes = flowtable.Result{}, 0, 0
 	}
 }
 
@@ -384,7 +385,7 @@ func (pl *poller) forward(in *portSocket, rx []afxdp.Desc, cache *flowtable.Cach
 			parsed |= 1 << i
 		}
 	}
-	cache.LookupBatch(b.table, b.keys[:len(rx)], parsed, b.entries[:])
+	cache.LookupBatch(b.table, b.keys[:len(rx)], parsed, b.results[:])
 	for i, d := range rx {
 		if parsed>>i&1 == 0 {
 			// The XDP program passes malformed frames to the kernel; one
@@ -393,31 +394,49 @@ func (pl *poller) forward(in *portSocket, rx []afxdp.Desc, cache *flowtable.Cach
 			u.Pool().Put(d.Addr)
 			continue
 		}
-		pl.switchFrame(in, d, b.entries[i], &b.lays[i], b)
+		pl.switchFrame(in, d, b.results[i], &b.keys[i], &b.lays[i], b)
 	}
 }
 
-// switchFrame applies flow e (nil: no flow) to one received frame with layout lay.
-func (pl *poller) switchFrame(in *portSocket, d afxdp.Desc, e *flowtable.Entry, lay *flowtable.Layout, b *batchState) {
+// switchFrame does what the pipeline's result r (not Found: no flow) says
+// to one received frame with key k and layout lay.
+func (pl *poller) switchFrame(in *portSocket, d afxdp.Desc, r flowtable.Result, k *flowtable.Key, lay *flowtable.Layout, b *batchState) {
 	u := in.umem
-	if e == nil {
+	if !r.Found() {
 		in.stats.noFlow.Add(1)
 		u.Pool().Put(d.Addr)
 		return
 	}
-	if e != b.flow {
-		b.flushFlow()
-		b.flow = e
+	if r.PerPacket() {
+		// The key alone does not say what this frame becomes (VLAN
+		// pushes and pops on a frame with two tags before a later table).
+		r = b.table.TranslateFrame(r.Entry(), k, u.Frame(d), lay)
 	}
-	b.flowPackets++
-	b.flowBytes += uint64(d.Len)
+	if r != b.res {
+		b.flushFlow()
+		b.res = r
+	}
+	b.resPackets++
+	b.resBytes += uint64(d.Len)
 
 	base := u.ChunkBase(d.Addr)
 	pkt := flowtable.Packet{Buf: u.Chunk(d.Addr), Off: u.ChunkOffset(d.Addr), Len: int(d.Len), InPort: in.port.ofport}
+	prog := r.Program()
+	if !pl.execute(in, prog, &pkt, lay, base, 0, prog.Len()) {
+		u.Pool().Put(base)
+	}
+}
+
+// execute runs ops [pc, end) of prog on pkt, whose frame is the chunk at
+// base of in's UMEM, and reports whether an output took the frame. A clone
+// runs on a copy in a fresh chunk, which execute frees unless an output
+// took it.
+func (pl *poller) execute(in *portSocket, prog *flowtable.Program, pkt *flowtable.Packet, lay *flowtable.Layout, base uint64, pc, end int) bool {
+	u := in.umem
 	taken := false
-	for pc := 0; pc >= 0; {
+	for pc >= 0 && pc < end {
 		var out flowtable.Output
-		out, pc = e.Program.Run(&pkt, lay, pc)
+		out, pc = prog.RunTo(pkt, lay, pc, end)
 		switch out.Kind {
 		case flowtable.OutPort:
 			dst := pl.out[out.Port]
@@ -449,11 +468,21 @@ func (pl *poller) switchFrame(in *portSocket, d afxdp.Desc, e *flowtable.Entry, 
 			// A kernel flow's packets are passed by XDP; this one raced a
 			// table change and can no longer reach the host.
 			in.stats.noFlow.Add(1)
+		case flowtable.OutClone:
+			if addr, ok := u.Pool().Get(); ok {
+				c := flowtable.Packet{Buf: u.Chunk(addr), Off: pkt.Off, Len: pkt.Len, InPort: pkt.InPort}
+				copy(c.Buf[c.Off:c.Off+c.Len], pkt.Frame())
+				cl := *lay
+				if !pl.execute(in, prog, &c, &cl, addr, pc, pc+out.Span) {
+					u.Pool().Put(addr)
+				}
+			} else {
+				in.stats.noFrame.Add(1)
+			}
+			pc += out.Span
 		}
 	}
-	if !taken {
-		u.Pool().Put(base)
-	}
+	return taken
 }
 
 // queueTx adds d to dst's pending TX batch, flushing it when full.

@@ -34,7 +34,7 @@ type BatchScratch struct {
 	doneAt [MaxBatch]uint8 // per key: where its bit is in done
 }
 
-// LookupBatch sets out[i] = t.Lookup(&keys[i]) for every i < len(keys)
+// LookupBatch sets out[i] = t.lookup(&keys[i]) for every i < len(keys)
 // whose bit is set in want, and leaves the other out[i] alone. keys and out
 // hold at most MaxBatch entries, and out at least len(keys). Each key's
 // in_port must be set. It does not allocate; s is the caller's, one per
@@ -48,6 +48,11 @@ type BatchScratch struct {
 // group skipped on the way had no flow above the rank in hand, so a verified
 // answer is the right one.
 func (t *Table) LookupBatch(keys []Key, want uint64, out []*Entry, s *BatchScratch) {
+	t.tables[0].lookupBatch(keys, want, out, s)
+}
+
+// lookupBatch is LookupBatch in one table.
+func (t *classifier) lookupBatch(keys []Key, want uint64, out []*Entry, s *BatchScratch) {
 	want = batchWant(len(keys), want)
 	out = out[:len(keys)]
 	for m := want; m != 0; m &= m - 1 {
@@ -78,7 +83,7 @@ func (t *Table) LookupBatch(keys []Key, want uint64, out []*Entry, s *BatchScrat
 	if len(visits) > steer.MaxMasks { // Apply never builds one; s.done has no room
 		for m := want; m != 0; m &= m - 1 {
 			i := bits.TrailingZeros64(m)
-			out[i] = t.Lookup(&keys[i])
+			out[i] = t.lookup(&keys[i])
 		}
 		return
 	}
@@ -142,7 +147,7 @@ func (t *Table) LookupBatch(keys []Key, want uint64, out []*Entry, s *BatchScrat
 	for m := found; m != 0; m &= m - 1 {
 		i := bits.TrailingZeros64(m)
 		if v := &t.visits[s.at[i]]; !v.collide && !v.s.equal(out[i], &keys[i]) {
-			out[i] = t.Lookup(&keys[i]) // a hash collision with a key not in the table
+			out[i] = t.lookup(&keys[i]) // a hash collision with a key not in the table
 		}
 	}
 }

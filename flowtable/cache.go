@@ -9,9 +9,11 @@ import (
 // 0.
 const DefaultCacheSize = 8192
 
-// Cache is an exact-match cache in front of a Table's classifier: full key
-// -> the flow the classifier chose, or "no flow" (misses are cached too, in
-// the same bounded space). It belongs to one poller: no locks, no sharing;
+// Cache is an exact-match cache in front of a Table's pipeline: full key
+// -> the Result for that key (the table-0 flow the classifier chose and, for
+// flows that go on to later tables or groups, the whole pipeline's
+// translation), or "no flow" (misses are cached too, in the same bounded
+// space). It belongs to one poller: no locks, no sharing;
 // calling it from two goroutines at once is a bug.
 //
 // As Open vSwitch's exact-match cache does, a key may sit in one of two
@@ -30,12 +32,13 @@ type Cache struct {
 	Hits, Misses uint64
 
 	h       [MaxBatch]uint64 // LookupBatch: the keys' hashes
+	es      [MaxBatch]*Entry // LookupBatch: the classifier's answers
 	scratch BatchScratch     // LookupBatch: the classifier's
 }
 
 type cacheSlot struct {
 	gen uint64 // Table.Gen of the snapshot that filled the slot; 0 = empty
-	e   *Entry // nil: no flow matches key
+	r   Result // not Found: no flow matches key
 	key Key
 }
 
@@ -52,33 +55,35 @@ func NewCache(size int) *Cache {
 // Len returns the number of slots.
 func (c *Cache) Len() int { return len(c.slots) }
 
-// Lookup returns t.Lookup(k), answered from the cache when the same key
-// was looked up in the same snapshot before and has not been evicted since.
-// It does not allocate.
-func (c *Cache) Lookup(t *Table, k *Key) *Entry {
+// Lookup returns t.Resolve(t.Lookup(k), k), answered from the cache when
+// the same key was looked up in the same snapshot before and has not been
+// evicted since. It does not allocate, but for the translation of a key
+// whose flow goes on to other tables or groups.
+func (c *Cache) Lookup(t *Table, k *Key) Result {
 	h := hashKey(k)
 	s1 := &c.slots[h&c.mask]
 	if s1.gen == t.gen && keyEqual(&s1.key, k) {
 		c.Hits++
-		return s1.e
+		return s1.r
 	}
 	s2 := &c.slots[(h>>32)&c.mask]
 	if s2.gen == t.gen && keyEqual(&s2.key, k) {
 		c.Hits++
-		return s2.e
+		return s2.r
 	}
 	c.Misses++
-	e := t.Lookup(k)
-	c.insert(t, h, k, e)
-	return e
+	r := t.Resolve(t.Lookup(k), k)
+	c.insert(t, h, k, r)
+	return r
 }
 
-// LookupBatch is Lookup for a batch: it sets out[i] = t.Lookup(&keys[i])
-// for every i < len(keys) whose bit is set in want, and leaves the other
-// out[i] alone. keys and out hold at most MaxBatch entries, and out at
-// least len(keys). The keys that miss the cache go to the classifier
-// together (Table.LookupBatch). It does not allocate.
-func (c *Cache) LookupBatch(t *Table, keys []Key, want uint64, out []*Entry) {
+// LookupBatch is Lookup for a batch: it sets out[i] = c.Lookup(t,
+// &keys[i]) for every i < len(keys) whose bit is set in want, and leaves
+// the other out[i] alone. keys and out hold at most MaxBatch entries, and
+// out at least len(keys). The keys that miss the cache go to the classifier
+// together (Table.LookupBatch). It does not allocate, but for translations
+// (see Lookup).
+func (c *Cache) LookupBatch(t *Table, keys []Key, want uint64, out []Result) {
 	want = batchWant(len(keys), want)
 	out = out[:len(keys)]
 	if want&(want-1) == 0 { // one key (or none): nothing to overlap
@@ -100,11 +105,11 @@ func (c *Cache) LookupBatch(t *Table, keys []Key, want uint64, out []*Entry) {
 		i := bits.TrailingZeros64(m)
 		h, k := c.h[i], &keys[i]
 		if s := &c.slots[h&c.mask]; s.gen == gen && keyEqual(&s.key, k) {
-			out[i] = s.e
+			out[i] = s.r
 			continue
 		}
 		if s := &c.slots[(h>>32)&c.mask]; s.gen == gen && keyEqual(&s.key, k) {
-			out[i] = s.e
+			out[i] = s.r
 			continue
 		}
 		miss |= 1 << i
@@ -115,15 +120,16 @@ func (c *Cache) LookupBatch(t *Table, keys []Key, want uint64, out []*Entry) {
 		return
 	}
 	c.Misses += nmiss
-	t.LookupBatch(keys, miss, out, &c.scratch)
+	t.LookupBatch(keys, miss, c.es[:], &c.scratch)
 	for m := miss; m != 0; m &= m - 1 {
 		i := bits.TrailingZeros64(m)
+		out[i] = t.Resolve(c.es[i], &keys[i])
 		c.insert(t, c.h[i], &keys[i], out[i])
 	}
 }
 
-// insert caches e as the answer for k (hash h) in snapshot t.
-func (c *Cache) insert(t *Table, h uint64, k *Key, e *Entry) {
+// insert caches r as the answer for k (hash h) in snapshot t.
+func (c *Cache) insert(t *Table, h uint64, k *Key, r Result) {
 	s1, s2 := &c.slots[h&c.mask], &c.slots[(h>>32)&c.mask]
 	s := s1
 	switch {
@@ -140,7 +146,7 @@ func (c *Cache) insert(t *Table, h uint64, k *Key, e *Entry) {
 			s = s2
 		}
 	}
-	s.gen, s.e, s.key = t.gen, e, *k
+	s.gen, s.r, s.key = t.gen, r, *k
 }
 
 // hashKey hashes a whole key: four independent multiplies of word pairs,

@@ -18,36 +18,36 @@ func TestCache(t *testing.T) {
 	other := dpMatch().dlType(0x0800).nwProto(17).key(1)
 
 	t0 := NewTable()
-	if e := c.Lookup(t0, &k); e != nil || c.Misses != 1 {
+	if e := c.Lookup(t0, &k).Entry(); e != nil || c.Misses != 1 {
 		t.Fatalf("empty table: %v misses %d", e, c.Misses)
 	}
-	if e := c.Lookup(t0, &k); e != nil || c.Hits != 1 {
+	if e := c.Lookup(t0, &k).Entry(); e != nil || c.Hits != 1 {
 		t.Fatalf("cached miss: %v hits %d", e, c.Hits)
 	}
 	// A new snapshot invalidates everything, cached misses included.
 	t1 := dpApply(t, t0, Change{Add: []*Flow{dpFlow(1, m, dpOut("p1"))}}, dpPorts)
-	e1 := c.Lookup(t1, &k)
+	e1 := c.Lookup(t1, &k).Entry()
 	if e1 == nil || e1.Flow.ID != 1 || c.Misses != 2 {
 		t.Fatalf("after add: %v misses %d", flowID(e1), c.Misses)
 	}
-	if e := c.Lookup(t1, &k); e != e1 || c.Hits != 2 {
+	if e := c.Lookup(t1, &k).Entry(); e != e1 || c.Hits != 2 {
 		t.Fatal("not cached")
 	}
-	if e := c.Lookup(t1, &other); e != nil {
+	if e := c.Lookup(t1, &other).Entry(); e != nil {
 		t.Fatal("udp matched the tcp flow")
 	}
 	t2 := dpApply(t, t1, Change{Add: []*Flow{dpFlow(2, m, dpOut("p2"))}}, dpPorts)
-	if e := c.Lookup(t2, &k); e == nil || e.Flow.ID != 2 {
+	if e := c.Lookup(t2, &k).Entry(); e == nil || e.Flow.ID != 2 {
 		t.Fatalf("after a higher flow: %v", flowID(e))
 	}
 	// Looking up in an older snapshot again gives that snapshot's answer.
-	if e := c.Lookup(t1, &k); e != e1 {
+	if e := c.Lookup(t1, &k).Entry(); e != e1 {
 		t.Fatalf("old snapshot: %v", flowID(e))
 	}
 	// Keys differing only in in_port are different keys.
 	k2 := k
 	k2.SetInPort(2)
-	if e := c.Lookup(t1, &k2); e != e1 || c.Lookup(t1, &k) != e1 {
+	if e := c.Lookup(t1, &k2).Entry(); e != e1 || c.Lookup(t1, &k).Entry() != e1 {
 		t.Fatal("in_port variants")
 	}
 	// A two-slot cache holds two keys; a third evicts one of them.
@@ -58,7 +58,7 @@ func TestCache(t *testing.T) {
 		if kk != &k {
 			want = nil
 		}
-		if e := c2.Lookup(t1, kk); e != want {
+		if e := c2.Lookup(t1, kk).Entry(); e != want {
 			t.Fatalf("lookup %d: %v", i, flowID(e))
 		}
 	}
@@ -95,7 +95,7 @@ func TestDatapathAllocs(t *testing.T) {
 		if ExtractLayout(pkt.Frame(), 1, &k, &lay) != ParseOK {
 			t.Fatal("malformed")
 		}
-		e := c.Lookup(tb, &k)
+		e := c.Lookup(tb, &k).Entry()
 		if e == nil {
 			t.Fatal("no flow")
 		}
@@ -132,7 +132,7 @@ func TestDatapathAllocs(t *testing.T) {
 		t.Fatalf("%d misses", c.Misses-misses)
 	}
 	// The same in batches, as a poller looks up a burst.
-	var out [MaxBatch]*Entry
+	var out [MaxBatch]Result
 	misses = c.Misses
 	batches := func() {
 		for i := 0; i < len(keys); i += MaxBatch {

@@ -92,8 +92,35 @@ func benchFrames(tb testing.TB, r *rand.Rand, t *Table, n int) [][]byte {
 	return frames
 }
 
-var benchShapes = []struct{ flows, masks int }{
-	{1, 1}, {1000, 1}, {1000, 8}, {1000, 32}, {100000, 1}, {100000, 8}, {100000, 32},
+var benchShapes = []struct{ flows, masks, tables int }{
+	{1, 1, 1}, {1000, 1, 1}, {1000, 1, 3}, {1000, 8, 1}, {1000, 32, 1}, {100000, 1, 1}, {100000, 8, 1}, {100000, 32, 1},
+}
+
+// benchPipeline spreads the work of benchFlows' flows over n tables: the
+// table-0 flows keep their matches and go to table 1, where one flow
+// rewrites the port and goes on, until the last table outputs. The packet
+// does what it does with one table, through n.
+func benchPipeline(fl []*Flow, n int) []*Flow {
+	if n == 1 {
+		return fl
+	}
+	for _, f := range fl {
+		f.Actions = []Action{{Type: ActGotoTable, Table: 1}}
+	}
+	ip := dpMatch().dlType(0x0800).get()
+	for t := 1; t < n; t++ {
+		f := &Flow{Table: uint8(t), Priority: 1, Match: ip}
+		if t == 1 {
+			f.Actions = append(f.Actions, Action{Type: ActSetTpDst, Value: 8080})
+		}
+		if t < n-1 {
+			f.Actions = append(f.Actions, Action{Type: ActGotoTable, Table: uint8(t + 1)})
+		} else {
+			f.Actions = append(f.Actions, dpOut("p2"))
+		}
+		fl = append(fl, f)
+	}
+	return fl
 }
 
 // benchPackets runs loop, the body of a per-packet benchmark, on every
@@ -108,12 +135,18 @@ func benchPackets(b *testing.B, loop func(b *testing.B, tb *Table, frames [][]by
 		r := dpRand(uint64(sh.flows*100 + sh.masks))
 		tb := dpApply(b, NewTable(), Change{Add: benchFlows(r, sh.flows, sh.masks)}, dpPorts)
 		frames := benchFrames(b, r, tb, 1024)
+		name := fmt.Sprintf("flows=%d/masks=%d", sh.flows, sh.masks)
+		if sh.tables > 1 {
+			// The same frames, through a pipeline of sh.tables.
+			tb = dpApply(b, NewTable(), Change{Add: benchPipeline(benchFlows(dpRand(uint64(sh.flows*100+sh.masks)), sh.flows, sh.masks), sh.tables)}, dpPorts)
+			name += fmt.Sprintf("/tables=%d", sh.tables)
+		}
 		for _, mode := range []string{"cached", "cached16", "classifier"} {
 			nframes := 1024
 			if mode == "cached16" {
 				nframes = 16
 			}
-			b.Run(fmt.Sprintf("flows=%d/masks=%d/%s", sh.flows, sh.masks, mode), func(b *testing.B) {
+			b.Run(name+"/"+mode, func(b *testing.B) {
 				var c *Cache
 				if mode != "classifier" {
 					c = NewCache(0)
@@ -146,7 +179,7 @@ func BenchmarkPacket(b *testing.B) {
 			ExtractLayout(pkt.Frame(), 1, &k, &lay)
 			var e *Entry
 			if c != nil {
-				e = c.Lookup(tb, &k)
+				e = c.Lookup(tb, &k).Entry()
 			} else {
 				e = tb.Lookup(&k)
 			}
@@ -162,52 +195,68 @@ func BenchmarkPacket(b *testing.B) {
 
 // BenchmarkPacketBatch is BenchmarkPacket the way a poller runs it: a burst
 // of MaxBatch frames is copied in and extracted, then looked up together
-// (Cache.LookupBatch, or Table.LookupBatch as when every key misses the
-// cache), then each flow's program runs. ns/op is per packet.
+// (Cache.LookupBatch, or Table.LookupBatch and Resolve as when every key
+// misses the cache), then each key's program runs. ns/op is per packet.
 func BenchmarkPacketBatch(b *testing.B) {
 	benchPackets(b, func(b *testing.B, tb *Table, frames [][]byte, nframes int, c *Cache) {
-		const frameSize = 2048
-		bufs := make([]byte, MaxBatch*frameSize)
-		var keys [MaxBatch]Key
-		var lays [MaxBatch]Layout
-		var pkts [MaxBatch]Packet
-		var out [MaxBatch]*Entry
-		var scratch BatchScratch
-		var sink uint32
-		b.ResetTimer()
-		for i := 0; i < b.N; i += MaxBatch {
-			n := min(MaxBatch, b.N-i)
-			var want uint64
-			for j := 0; j < n; j++ {
-				f := frames[(i+j)&(nframes-1)]
-				buf := bufs[j*frameSize : (j+1)*frameSize]
-				copy(buf[256:], f)
-				pkts[j] = Packet{Buf: buf, Off: 256, Len: len(f), InPort: 1}
-				if ExtractLayout(pkts[j].Frame(), 1, &keys[j], &lays[j]) == ParseOK {
-					want |= 1 << j
-				}
+		benchBatchLoop(b, tb, frames, nframes, c)
+	})
+}
+
+// benchBatchLoop is the body of BenchmarkPacketBatch: frames through tb
+// (through c, unless it is nil) in bursts of MaxBatch.
+func benchBatchLoop(b *testing.B, tb *Table, frames [][]byte, nframes int, c *Cache) {
+	const frameSize = 2048
+	bufs := make([]byte, MaxBatch*frameSize)
+	var keys [MaxBatch]Key
+	var lays [MaxBatch]Layout
+	var pkts [MaxBatch]Packet
+	var es [MaxBatch]*Entry
+	var out [MaxBatch]Result
+	var scratch BatchScratch
+	var sink uint32
+	b.ResetTimer()
+	for i := 0; i < b.N; i += MaxBatch {
+		n := min(MaxBatch, b.N-i)
+		var want uint64
+		for j := 0; j < n; j++ {
+			f := frames[(i+j)&(nframes-1)]
+			buf := bufs[j*frameSize : (j+1)*frameSize]
+			copy(buf[256:], f)
+			pkts[j] = Packet{Buf: buf, Off: 256, Len: len(f), InPort: 1}
+			if ExtractLayout(pkts[j].Frame(), 1, &keys[j], &lays[j]) == ParseOK {
+				want |= 1 << j
 			}
-			if c != nil {
-				c.LookupBatch(tb, keys[:n], want, out[:])
-			} else {
-				tb.LookupBatch(keys[:n], want, out[:], &scratch)
-			}
+		}
+		if c != nil {
+			c.LookupBatch(tb, keys[:n], want, out[:])
+		} else {
+			tb.LookupBatch(keys[:n], want, es[:], &scratch)
 			for j := 0; j < n; j++ {
-				e := out[j]
-				if e == nil {
-					b.Fatal("frame matches no flow")
-				}
-				o, _ := e.Program.Run(&pkts[j], &lays[j], 0)
+				out[j] = tb.Resolve(es[j], &keys[j])
+			}
+		}
+		for j := 0; j < n; j++ {
+			r := out[j]
+			if !r.Found() {
+				b.Fatal("frame matches no flow")
+			}
+			for pc := 0; pc >= 0; {
+				var o Output
+				o, pc = r.Program().Run(&pkts[j], &lays[j], pc)
 				sink += o.Port
 			}
 		}
-		_ = sink
-	})
+	}
+	_ = sink
 }
 
 // benchLookups runs loop on every shape of table with 4096 keys that hit.
 func benchLookups(b *testing.B, loop func(b *testing.B, tb *Table, keys []Key)) {
 	for _, sh := range benchShapes {
+		if sh.tables > 1 {
+			continue // the classifier sees table 0 alone
+		}
 		r := dpRand(uint64(sh.flows*100 + sh.masks))
 		tb := dpApply(b, NewTable(), Change{Add: benchFlows(r, sh.flows, sh.masks)}, dpPorts)
 		frames := benchFrames(b, r, tb, 4096)
@@ -253,6 +302,9 @@ func BenchmarkLookupBatch(b *testing.B) {
 // BenchmarkLookupNoMatch: a key no flow matches visits every mask.
 func BenchmarkLookupNoMatch(b *testing.B) {
 	for _, sh := range benchShapes[1:] {
+		if sh.tables > 1 {
+			continue
+		}
 		tb := dpApply(b, NewTable(), Change{Add: benchFlows(dpRand(1), sh.flows, sh.masks)}, dpPorts)
 		k := dpMatch().dlType(0x0800).nwProto(17).key(1)
 		b.Run(fmt.Sprintf("flows=%d/masks=%d", sh.flows, sh.masks), func(b *testing.B) {
@@ -356,12 +408,12 @@ func BenchmarkCacheHit(b *testing.B) {
 	}
 	c := NewCache(0)
 	for i := range keys {
-		c.Lookup(tb, &keys[i])
+		c.Lookup(tb, &keys[i]).Entry()
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if c.Lookup(tb, &keys[i&1023]) == nil {
+		if c.Lookup(tb, &keys[i&1023]).Entry() == nil {
 			b.Fatal("miss")
 		}
 	}

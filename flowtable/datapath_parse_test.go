@@ -56,7 +56,7 @@ func TestParsedFlowsEndToEnd(t *testing.T) {
 			if ExtractLayout(pkt.Frame(), tt.inPort, &k, &lay) != ParseOK {
 				t.Fatal("malformed")
 			}
-			e := c.Lookup(tb, &k)
+			e := c.Lookup(tb, &k).Entry()
 			if tt.flow == 0 {
 				if e != nil {
 					t.Fatalf("matched flow %d", e.Flow.ID)

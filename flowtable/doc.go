@@ -30,11 +30,11 @@
 //
 // Fields are key=value pairs (or a bare shorthand) separated by commas
 // and/or whitespace, in any order; actions= takes the rest of the text.
-// Flow fields: priority=, cookie= (hex with 0x, or decimal), idle_timeout=,
-// hard_timeout=. The counters dump-flows prints (duration=, n_packets=,
-// n_bytes=, idle_age=, hard_age=, table=0) are accepted and ignored, as OVS
-// does with its own output, so a line of dump-flows (FormatFlow) can be fed
-// back to add-flows.
+// Flow fields: table= (0..MaxTable, default 0), priority=, cookie= (hex
+// with 0x, or decimal), idle_timeout=, hard_timeout=. The counters
+// dump-flows prints (duration=, n_packets=, n_bytes=, idle_age=, hard_age=)
+// are accepted and ignored, as OVS does with its own output, so a line of
+// dump-flows (FormatFlow) can be fed back to add-flows.
 //
 // Match fields (numbers are decimal, or hex with 0x):
 //
@@ -62,9 +62,12 @@
 // another (tcp,udp); shorthands may overlap dl_type and nw_proto when they
 // agree (ip,tcp).
 //
-// Actions: output:PORT (or a bare port name that is not an action keyword),
-// in_port, drop (alone; the empty list), kernel (alone: the packet goes to
-// the host stack, XDP_PASS), mod_dl_src:MAC, mod_dl_dst:MAC, mod_nw_src:IP,
+// Actions (name:VALUE or name(VALUE), as ovs-ofctl takes both; each action
+// type is one descriptor in actionKinds): output:PORT (or a bare port name
+// that is not an action keyword), in_port, drop (alone; the empty list),
+// kernel (alone, table 0 only: the packet goes to the host stack,
+// XDP_PASS), goto_table:N (last, to a later table), resubmit:PORT,
+// resubmit([PORT],[TABLE]), group:ID, mod_dl_src:MAC, mod_dl_dst:MAC, mod_nw_src:IP,
 // mod_nw_dst:IP, mod_nw_tos:TOS (these three need ip), mod_tp_src:N,
 // mod_tp_dst:N (need udp or tcp), push_vlan:0x8100|0x88a8,
 // mod_vlan_vid:VID, mod_vlan_pcp:PCP, strip_vlan (or pop_vlan), dec_ttl
@@ -100,12 +103,12 @@
 // the headers are), looks the key up, and runs the flow's Program on the
 // frame. None of it allocates or calls through an interface.
 //
-// Table is an immutable snapshot of the installed flows with their
-// classifier. Apply builds the next snapshot from a Change, all or nothing,
-// copying only the groups of flows the change touches; the flows it leaves
-// alone keep their Entry, and so their counters. Recompile rebuilds the
-// programs whose ports changed after a port was added or removed. The
-// classifier is a tuple space search: one hash table per distinct mask (the
+// Table is an immutable snapshot of the installed flows and groups with
+// their classifiers. Apply builds the next snapshot from a Change, all or
+// nothing, copying only the groups of flows the change touches; the flows it
+// leaves alone keep their Entry, and so their counters. Recompile rebuilds
+// the programs whose ports changed after a port was added or removed. Each
+// table's classifier is a tuple space search: one hash table per distinct mask (the
 // flow's mask plus the in_port bytes when it names a port), visited highest
 // rank first, stopping as soon as no remaining mask can beat the best hit.
 // A flow's rank is steer.MakeRank(priority, uint32(ID)): at equal priority
@@ -138,6 +141,37 @@
 // header the frame lacks (mod_tp_dst on a later fragment, mod_nw_src on
 // IPv6) does nothing. An output to a port that is gone counts a
 // DropPortGone and the program goes on.
+//
+// # Tables, groups and the pipeline
+//
+// A Table snapshot holds every OpenFlow table (0..MaxTable, each with its
+// own classifier) and the groups (Group: all, select, indirect,
+// fast_failover, in ovs-ofctl add-group syntax, ParseGroup). A packet
+// starts in table 0; goto_table continues the lookup in a later table (a
+// miss there drops, DropTableMiss), resubmit looks a table up, runs the
+// flow and comes back (a miss does nothing), group runs the buckets its
+// type picks, each on its own copy of the packet (a bucket's rewrites are
+// not seen after it). Bucket actions are an OpenFlow action set and must be
+// written in the order it runs (see Bucket). Lookups see the packet as the
+// actions before them rewrote it. Translations are bounded (MaxDepth,
+// MaxResubmits); past the bounds the packet is dropped (DropTooDeep).
+//
+// Select groups pick by weighted rendezvous hashing over the packet's
+// 5-tuple: a flow sticks to its bucket, weights hold, and when a bucket's
+// watch port dies only that bucket's flows move (and come back when it
+// lives). fast_failover takes the first bucket whose watch port is live.
+// Which ports are dead is part of the snapshot (WithDeadPorts), so a change
+// of liveness is a new generation that every poller's cache sees at once.
+//
+// Translate (pipeline.go) walks the pipeline once per key and flattens it
+// into a Result: one Program of plain ops (clone ops for buckets that need a
+// copy) and the flows, buckets and tables to credit. The Cache keeps the
+// Result per key, so a cached packet costs the same however many tables it
+// crosses. The key tells what each rewrite does to it (steer's parse flags
+// say whether a second VLAN tag or the L4 header was there); only VLAN
+// pushes and pops on frames with two tags need the frame, and such keys are
+// translated per packet (Result.PerPacket, TranslateFrame). Trace shows
+// every step for one packet, and changes nothing.
 //
 // Steering compiles a snapshot into the XDP program's steering table (masks
 // in visit order with stable IDs, one rule per mask and masked key, the

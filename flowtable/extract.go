@@ -120,6 +120,9 @@ func isVLANType(t uint16) bool { return t == etherTypeVLAN || t == etherTypeQinQ
 //   - ARP for Ethernet/IPv4 (28 bytes): nw_proto is the opcode's low byte,
 //     nw_src the sender's and nw_dst the target's IPv4 address. Any other
 //     ARP leaves the L3 fields zero.
+//   - The flags byte says steer.FlagVlan2 when a second tag was consumed
+//     and steer.FlagL4 when the TCP, UDP or ICMP header was read (Layout's
+//     L4Type is not L4None).
 //
 // Every byte of k not set by these rules is zero. On ParseMalformed, k holds
 // the fields parsed before the fault.
@@ -134,6 +137,9 @@ func ExtractLayout(frame []byte, inPort uint32, k *Key, lay *Layout) ParseStatus
 	var w keyWords
 	*lay = Layout{}
 	st := extract(frame, inPort, &w, lay)
+	if lay.L4Type != L4None {
+		w[2] |= uint64(steer.FlagL4) << shiftFlags
+	}
 	w.store(k)
 	return st
 }
@@ -162,6 +168,7 @@ const (
 	shiftNwProto = 8 * (steer.OffNwProto - 16)
 	shiftNwTos   = 8 * (steer.OffNwTos - 16)
 	shiftNwFrag  = 8 * (steer.OffNwFrag - 16)
+	shiftFlags   = 8 * (steer.OffFlags - 16)
 	shiftTpDst   = 8 * (steer.OffTpDst - 56) // in word 7
 )
 
@@ -187,6 +194,8 @@ func extract(frame []byte, inPort uint32, w *keyWords, lay *Layout) ParseStatus 
 			// The TCI as on the wire, DEI replaced by "present": both are
 			// bit 0x1000, that is bit 4 of the TCI's first byte.
 			w[2] |= uint64(le.Uint16(frame[off+2:])|steer.VlanPresent>>8) << shiftVlanTCI
+		} else {
+			w[2] |= uint64(steer.FlagVlan2) << shiftFlags
 		}
 		typ = binary.BigEndian.Uint16(frame[off+4:])
 		off += vlanTagLen

@@ -133,7 +133,14 @@ func TestExtract(t *testing.T) {
 			if st := ExtractLayout(tt.frame, 7, &k, &lay); st != ParseOK {
 				t.Fatalf("status %v, want ok", st)
 			}
-			if want := tt.want.key(7); k != want {
+			want := tt.want.key(7)
+			if tt.lay.L4Type != L4None {
+				want[steer.OffFlags] |= steer.FlagL4
+			}
+			if isVLANType(binary.BigEndian.Uint16(tt.frame[12:])) && isVLANType(binary.BigEndian.Uint16(tt.frame[16:])) {
+				want[steer.OffFlags] |= steer.FlagVlan2
+			}
+			if k != want {
 				t.Fatalf("key\n got %x\nwant %x", k, want)
 			}
 			if lay != tt.lay {
@@ -306,8 +313,11 @@ func dpCheckExtract(t testing.TB, frame []byte) {
 	if s3 := Extract(frame, 9, &k3); s3 != s1 || k3 != k1 {
 		t.Fatalf("Extract and ExtractLayout differ")
 	}
-	if k1.InPort() != 9 || k1[23] != 0 || binary.LittleEndian.Uint32(k1[60:]) != 0 {
-		t.Fatalf("in_port or padding wrong: %x", k1)
+	if k1.InPort() != 9 || k1[steer.OffFlags]&^(steer.FlagVlan2|steer.FlagL4) != 0 || binary.LittleEndian.Uint32(k1[60:]) != 0 {
+		t.Fatalf("in_port, flags or padding wrong: %x", k1)
+	}
+	if (k1[steer.OffFlags]&steer.FlagL4 != 0) != (l1.L4Type != L4None) {
+		t.Fatalf("flags %#x with L4 %v", k1[steer.OffFlags], l1.L4Type)
 	}
 	if s1 != ParseOK {
 		return

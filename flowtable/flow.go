@@ -20,6 +20,9 @@ var (
 	ErrNoSuchPort   = errors.New("no such port")
 	ErrTooManyMasks = errors.New("too many masks for the XDP classifier")
 	ErrNoSuchFlow   = errors.New("no such flow")
+	ErrNoSuchGroup  = errors.New("no such group")
+	ErrGroupExists  = errors.New("group already exists")
+	ErrGroupInUse   = errors.New("group is in use by another group")
 )
 
 // ParseError says what is wrong with a flow's text and where.
@@ -72,10 +75,20 @@ type Match struct {
 // userspace.)
 func (f *Flow) Verdict() steer.Verdict { return verdictOf(f.Actions) }
 
-// Change is one transaction on the flow table: all of it applies, or nothing
-// does.
+// Change is one transaction on the pipeline: all of it applies, or nothing
+// does. Groups change before flows (see Table.Apply).
 type Change struct {
 	Replace bool     // remove every existing flow first (replace-flows)
-	Add     []*Flow  // flows to add; a flow with the same priority and match as an installed one replaces it
+	Add     []*Flow  // flows to add; a flow with the same table, priority and match as an installed one replaces it
 	Delete  []uint64 // flow IDs to remove
+
+	ReplaceGroups bool     // remove every existing group first
+	AddGroups     []*Group // groups to add; the ID must be free
+	ModGroups     []*Group // groups to replace; the ID must be installed
+	DeleteGroups  []uint32 // group IDs to remove, with the flows that send to them
+}
+
+func (c *Change) empty() bool {
+	return !c.Replace && len(c.Add) == 0 && len(c.Delete) == 0 &&
+		!c.ReplaceGroups && len(c.AddGroups) == 0 && len(c.ModGroups) == 0 && len(c.DeleteGroups) == 0
 }

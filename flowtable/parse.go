@@ -723,10 +723,13 @@ func (f *Flow) Check() error {
 }
 
 // flowActionProblem says what is wrong with a in flow f, beyond a itself:
-// goto_table must go to a later table.
+// goto_table must go to a later table, and kernel is only for table 0.
 func flowActionProblem(f *Flow, a *Action) string {
-	if a.Type == ActGotoTable && a.Table <= f.Table {
+	switch {
+	case a.Type == ActGotoTable && a.Table <= f.Table:
 		return fmt.Sprintf("goto_table:%d must go to a table after the flow's own (%d)", a.Table, f.Table)
+	case a.Type == ActKernel && f.Table != 0:
+		return fmt.Sprintf("kernel is for table 0 only: a packet table %d sees has left the kernel, which passes it only from table 0", f.Table)
 	}
 	return ""
 }

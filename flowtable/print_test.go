@@ -270,7 +270,10 @@ func genActions(r *rand.Rand, m *Match, table uint8) []Action {
 	case 0:
 		return nil
 	case 1:
-		return []Action{{Type: ActKernel}}
+		if table == 0 {
+			return []Action{{Type: ActKernel}}
+		}
+		return nil
 	}
 	var acts []Action
 	for range 1 + r.IntN(6) {

@@ -38,6 +38,10 @@ const (
 	// does that before the packet reaches userspace; a poller sees this only
 	// when a packet raced a table update, and cannot pass it any more.
 	OutKernel
+	// OutClone: run the next Output.Span ops on a copy of the packet (with
+	// RunTo, up to the returned pc + Span), then go on with the packet
+	// itself at that pc + Span. Group buckets are clones.
+	OutClone
 )
 
 // DropReason says why a program dropped a packet (or one output of it).
@@ -49,9 +53,13 @@ const (
 	DropDecTTLZero            // dec_ttl on a TTL or hop limit of 0 or 1
 	DropPortGone              // output to a port that no longer exists
 	DropTooBig                // no headroom or tailroom for a VLAN push
+	DropTableMiss             // goto_table found no flow in that table
+	DropTooDeep               // the pipeline went past MaxDepth or MaxResubmits
+	DropKernel                // a kernel flow reached in userspace (resubmit back to table 0)
+	NumDropReasons
 )
 
-var dropReasonNames = [...]string{"none", "actions", "dec_ttl_zero", "port_gone", "too_big"}
+var dropReasonNames = [NumDropReasons]string{"none", "actions", "dec_ttl_zero", "port_gone", "too_big", "table_miss", "too_deep", "kernel"}
 
 func (r DropReason) String() string {
 	if int(r) < len(dropReasonNames) {
@@ -69,6 +77,7 @@ type Output struct {
 	// not Last, it transmits a copy and resumes the program on the original.
 	Last bool
 	Port uint32 // OutPort: ofport
+	Span int    // OutClone: how many ops the copy runs
 }
 
 // Program is a flow's action list compiled for the datapath: a flat list of
@@ -80,6 +89,9 @@ type Program struct {
 	lastEmit int  // index of the last op that can send or lose a packet; -1 if none
 	control  bool // has goto_table, resubmit or group: the pipeline runs it, not Run
 }
+
+// Len returns the number of ops: Run runs them all, RunTo up to an end.
+func (p *Program) Len() int { return len(p.ops) }
 
 // compiler builds a Program from actions, one descriptor's compile at a
 // time.
@@ -237,22 +249,34 @@ func (p *Program) equal(q *Program) bool {
 // pipeline (goto_table, resubmit, group) are not run here: a program with
 // them runs as the pipeline translates it.
 func (p *Program) Run(pkt *Packet, lay *Layout, pc int) (Output, int) {
-	for ; pc >= 0 && pc < len(p.ops); pc++ {
+	return p.RunTo(pkt, lay, pc, len(p.ops))
+}
+
+// RunTo is Run that stops at op end: for the ops of a clone (OutClone),
+// which run on a copy of the packet up to the end of the clone.
+func (p *Program) RunTo(pkt *Packet, lay *Layout, pc, end int) (Output, int) {
+	for ; pc >= 0 && pc < end; pc++ {
 		o := &p.ops[pc]
 		switch o.Code {
 		case steer.OpDrop:
-			return Output{Kind: OutDrop, Reason: DropActions}, -1
+			r := DropReason(o.A)
+			if r == DropNone {
+				r = DropActions
+			}
+			return Output{Kind: OutDrop, Reason: r}, -1
 		case steer.OpOutput:
 			if o.Val == pkt.InPort {
 				continue
 			}
-			return p.emit(Output{Kind: OutPort, Port: o.Val}, pc, pkt.InPort)
+			return p.emit(Output{Kind: OutPort, Port: o.Val}, pc, end, pkt.InPort)
 		case steer.OpInPort:
-			return p.emit(Output{Kind: OutPort, Port: pkt.InPort}, pc, pkt.InPort)
+			return p.emit(Output{Kind: OutPort, Port: pkt.InPort}, pc, end, pkt.InPort)
 		case steer.OpGone:
-			return p.emit(Output{Kind: OutDrop, Reason: DropPortGone}, pc, pkt.InPort)
+			return p.emit(Output{Kind: OutDrop, Reason: DropPortGone}, pc, end, pkt.InPort)
 		case steer.OpKernel:
 			return Output{Kind: OutKernel}, -1
+		case steer.OpClone:
+			return Output{Kind: OutClone, Span: int(o.Val)}, pc + 1
 		case steer.OpSetDlSrc:
 			if pkt.Len >= ethHeaderLen {
 				copy(pkt.Buf[pkt.Off+6:pkt.Off+12], o.Arg[:6])
@@ -305,9 +329,9 @@ func (p *Program) Run(pkt *Packet, lay *Layout, pc int) (Output, int) {
 }
 
 // emit returns out for the op at pc, marked Last (and the program ended) when
-// no later op can send or lose the packet.
-func (p *Program) emit(out Output, pc int, inPort uint32) (Output, int) {
-	for j := pc + 1; j <= p.lastEmit; j++ {
+// no later op before end can send, copy or lose the packet.
+func (p *Program) emit(out Output, pc, end int, inPort uint32) (Output, int) {
+	for j := pc + 1; j <= p.lastEmit && j < end; j++ {
 		switch o := &p.ops[j]; o.Code {
 		case steer.OpOutput:
 			if o.Val != inPort {

@@ -7,7 +7,10 @@ import (
 	"github.com/xvs-project/xvs/flowtable/steer"
 )
 
-// Steering compiles the table into the XDP program's steering classifier.
+// Steering compiles table 0 into the XDP program's steering classifier
+// (the only table the XDP program sees; a packet a table-0 flow sends on to
+// goto_table, resubmit or a group is redirected to userspace, which runs the
+// rest of the pipeline).
 //
 // Masks are the table's effective masks (the in_port bytes are 0xffffffff
 // for flows that name a port), in the order Lookup visits them: highest
@@ -29,7 +32,7 @@ import (
 // ErrTooManyMasks, which Apply already rules out.
 func (t *Table) Steering(prev *steer.Table) (*steer.Table, error) {
 	n, nrules := 0, 0
-	for _, s := range t.subs {
+	for _, s := range t.tables[0].subs {
 		if s.nkeys > 0 {
 			n++
 			nrules += s.nkeys
@@ -53,7 +56,7 @@ func (t *Table) Steering(prev *steer.Table) (*steer.Table, error) {
 	}
 	ids := make([]uint32, 0, n)
 	var taken [steer.MaxMasks]bool
-	for _, s := range t.subs {
+	for _, s := range t.tables[0].subs {
 		if s.nkeys == 0 {
 			continue
 		}
@@ -74,7 +77,7 @@ func (t *Table) Steering(prev *steer.Table) (*steer.Table, error) {
 
 	st := &steer.Table{Masks: make([]steer.Mask, 0, n), Rules: make([]steer.Rule, 0, nrules)}
 	i := 0
-	for _, s := range t.subs {
+	for _, s := range t.tables[0].subs {
 		if s.nkeys == 0 {
 			continue
 		}

@@ -123,7 +123,7 @@ func TestSteeringTooManyMasks(t *testing.T) {
 	// Apply never builds such a table; build one by hand.
 	bad := *tb
 	extra := dpApply(t, NewTable(), Change{Add: []*Flow{dpFlow(1, dpMatch().tpDst(1).get(), dpOut("p1"))}}, dpPorts)
-	bad.subs = append(slices.Clone(tb.subs), extra.subs...)
+	bad.tables[0] = &classifier{subs: append(slices.Clone(tb.tables[0].subs), extra.tables[0].subs...)}
 	if st, err := bad.Steering(nil); !errors.Is(err, ErrTooManyMasks) || st != nil {
 		t.Fatalf("33 masks: %v", err)
 	}

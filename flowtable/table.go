@@ -4,7 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
-	"math/bits"
+	"maps"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -81,50 +81,91 @@ func (e *Entry) Live() bool { return e.live }
 
 func (e *Entry) id() uint64 { return e.Flow.ID }
 
-// Table is an immutable snapshot of the flow table with its classifier.
+// tableStats count the lookups userspace makes in one table (goto_table,
+// resubmit; table 0's first lookup of every packet is the XDP program's and
+// counted there). They live as long as the lineage of snapshots.
+type tableStats struct {
+	lookups, matched atomic.Uint64
+}
+
+// TableStats are one table's counters, as ovs-ofctl dump-tables shows them.
+type TableStats struct {
+	Table   uint8
+	Flows   int    // installed flows (active_count)
+	Lookups uint64 // lookups made in userspace (lookup_count)
+	Matched uint64 // of those, the ones a flow matched (matched_count)
+}
+
+// PortSet is a set of ofports.
+type PortSet [steer.MaxPorts / 64]uint64
+
+// Add adds ofport p.
+func (s *PortSet) Add(p uint32) {
+	if p < steer.MaxPorts {
+		s[p/64] |= 1 << (p % 64)
+	}
+}
+
+// Has reports whether p is in the set.
+func (s *PortSet) Has(p uint32) bool { return p < steer.MaxPorts && s[p/64]>>(p%64)&1 != 0 }
+
+// Table is an immutable snapshot of the whole pipeline: the flows of every
+// OpenFlow table (0..MaxTable) with each table's classifier, the groups,
+// and which ports are dead (for the groups' watch ports).
 //
-// One writer builds new snapshots with Apply and Recompile; the old snapshot
-// stays valid and unchanged, so any number of readers (pollers) use a
-// snapshot without locks while the writer builds the next one, and pick up
-// the new one through an atomic.Pointer[Table]. Everything a Table returns is
-// read-only.
-//
-// The classifier is a tuple space search: flows are grouped by effective mask
-// (the match's mask, plus the in_port bytes when the flow names a port); each
-// group is a hash table from masked key to the best flow under that key.
-// Lookup visits the groups highest rank first and stops as soon as no
-// remaining group can beat the best hit.
+// One writer builds new snapshots with Apply, Recompile and WithDeadPorts;
+// the old snapshot stays valid and unchanged, so any number of readers
+// (pollers) use a snapshot without locks while the writer builds the next
+// one, and pick up the new one through an atomic.Pointer[Table]. Everything
+// a Table returns is read-only.
 //
 // Ranks: a flow's rank is steer.MakeRank(priority, uint32(ID)). The highest
 // rank wins; at equal priority the flow with the smaller ID, that is the one
 // installed earlier, wins (as the XDP classifier decides). Only the low 32
 // bits of the ID take part: after 2^32 flows the tie-break wraps.
 type Table struct {
-	gen    uint64
-	nextID uint64
-	flows  []*Entry    // by ID ascending, which is install order
-	subs   []*subtable // by maxRank descending; each holds at least one flow
-	visits []visit     // the subs with live flows, as Lookup reads them
-	words  []wordMask  // distinct masked words of the visits
-	timed  []*Entry    // flows with an idle or hard timeout, by ID
-	added  []uint64
+	gen     uint64
+	nextID  uint64
+	flows   []*Entry // every table's, by ID ascending, which is install order
+	timed   []*Entry // flows with an idle or hard timeout, by ID
+	added   []uint64
+	removed []uint64 // flows the change removed because a group they used went
+
+	tables [MaxTable + 1]*classifier // never nil
+	groups map[uint32]*GroupEntry    // read-only once published
+	dead   PortSet                   // ports that are not live
+	tstats *[MaxTable + 1]tableStats // shared by the lineage
 }
 
 // NewTable returns an empty table.
 func NewTable() *Table {
-	return &Table{gen: tableGen.Add(1), nextID: 1}
+	t := &Table{gen: tableGen.Add(1), nextID: 1, tstats: new([MaxTable + 1]tableStats)}
+	for i := range t.tables {
+		t.tables[i] = emptyClassifier
+	}
+	return t
+}
+
+// derive returns a copy of t with a new generation, for a snapshot that
+// differs from t in what the caller changes next.
+func (t *Table) derive() *Table {
+	nt := *t
+	nt.gen = tableGen.Add(1)
+	nt.added, nt.removed = nil, nil
+	return &nt
 }
 
 // Gen returns the snapshot's generation: unique among every snapshot of the
 // process.
 func (t *Table) Gen() uint64 { return t.gen }
 
-// Len returns the number of flows.
+// Len returns the number of flows, in all tables.
 func (t *Table) Len() int { return len(t.flows) }
 
-// NumMasks returns the number of distinct effective masks of the flows, the
-// number that steer.MaxMasks bounds.
-func (t *Table) NumMasks() int { return len(t.subs) }
+// NumMasks returns the number of distinct effective masks of table 0's
+// flows, the number that steer.MaxMasks bounds (only table 0 is in the XDP
+// program).
+func (t *Table) NumMasks() int { return t.tables[0].numMasks() }
 
 // NextID returns the ID the next added flow gets.
 func (t *Table) NextID() uint64 { return t.nextID }
@@ -133,6 +174,11 @@ func (t *Table) NextID() uint64 { return t.nextID }
 // order. A flow that a later flow of the same Change replaced has an ID here
 // but no Entry.
 func (t *Table) Added() []uint64 { return t.added }
+
+// Removed returns the IDs of the flows the Apply which built t removed
+// because they sent packets to a group the change deleted (as OpenFlow's
+// group delete does), by ID.
+func (t *Table) Removed() []uint64 { return t.removed }
 
 // Get returns the flow with the given ID, or nil.
 func (t *Table) Get(id uint64) *Entry {
@@ -143,11 +189,16 @@ func (t *Table) Get(id uint64) *Entry {
 	return t.flows[i]
 }
 
-// Entries returns every flow, highest rank first (the order a dump shows).
-// The slice is the caller's.
+// Entries returns every flow, by table, then highest rank first (the order
+// a dump shows). The slice is the caller's.
 func (t *Table) Entries() []*Entry {
 	es := slices.Clone(t.flows)
-	slices.SortFunc(es, func(a, b *Entry) int { return cmp.Compare(b.Rank, a.Rank) })
+	slices.SortFunc(es, func(a, b *Entry) int {
+		if c := cmp.Compare(a.Flow.Table, b.Flow.Table); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.Rank, a.Rank)
+	})
 	return es
 }
 
@@ -169,118 +220,83 @@ func (t *Table) Expired(now time.Time) []uint64 {
 	return ids
 }
 
-// Lookup returns the highest-ranked flow matching k, or nil. k's in_port
-// must be set. Lookup does not allocate; any number of goroutines may call
-// it at once.
-func (t *Table) Lookup(k *Key) *Entry {
-	var kw [8]uint64
-	for i := range kw {
-		kw[i] = binary.LittleEndian.Uint64(k[i*8:])
+// Lookup returns the highest-ranked flow of table 0 matching k, or nil. k's
+// in_port must be set. Lookup does not allocate; any number of goroutines
+// may call it at once.
+func (t *Table) Lookup(k *Key) *Entry { return t.tables[0].lookup(k) }
+
+// LookupTable is Lookup in table n.
+func (t *Table) LookupTable(n uint8, k *Key) *Entry {
+	if int(n) >= len(t.tables) {
+		return nil
 	}
-	// The hash of a key under a mask is a sum of one product per masked
-	// word; groups share masked words (dl_type and nw_proto, say), so each
-	// distinct (word, mask) product is computed once per lookup.
-	var prod [maxWordMasks]uint64
-	shared := t.words != nil
-	for i, wm := range t.words {
-		prod[i&(maxWordMasks-1)] = (kw[wm.idx&7] & wm.mask) * hashMuls[wm.idx&7]
-	}
-	var best *Entry
-	var bestRank steer.Rank
-	for i := range t.visits {
-		v := &t.visits[i]
-		if v.maxRank <= bestRank && best != nil {
-			break
-		}
-		var h uint64
-		if shared {
-			// Four or eight terms: unused ones are prod[0] = 0.
-			w := &v.word
-			h = prod[w[0]&(maxWordMasks-1)] + prod[w[1]&(maxWordMasks-1)] +
-				prod[w[2]&(maxWordMasks-1)] + prod[w[3]&(maxWordMasks-1)]
-			if v.nw > 4 {
-				h += prod[w[4]&(maxWordMasks-1)] + prod[w[5]&(maxWordMasks-1)] +
-					prod[w[6]&(maxWordMasks-1)] + prod[w[7]&(maxWordMasks-1)]
-			}
-			h = hashFinish(h)
-		} else {
-			h = v.s.hash(&kw)
-		}
-		if !filterHas(v.filter, v.fmask, h) {
-			continue
-		}
-		// visit.find's probe loop, but always comparing keys (LookupBatch
-		// falls back on Lookup), and written out: a call here costs ~10% of
-		// a lookup over 32 masks.
-		m := uint64(len(v.slots) - 1)
-		for i := h >> v.shift; ; i = (i + 1) & m {
-			sl := &v.slots[i]
-			if sl.e == nil {
-				break
-			}
-			if sl.h == h && v.s.equal(sl.e, k) {
-				if best == nil || sl.rank > bestRank {
-					best, bestRank = sl.e, sl.rank
-				}
-				break
-			}
-		}
-	}
-	return best
+	return t.tables[n].lookup(k)
 }
 
-// maxWordMasks bounds the distinct (word, mask word) pairs whose products
-// Lookup shares (it zeroes an array of that many on every call). Tables with
-// more hash every group on its own.
-const maxWordMasks = 32
+// Group returns the group with the given ID, or nil.
+func (t *Table) Group(id uint32) *GroupEntry { return t.groups[id] }
 
-// wordMask is one masked word of one or more groups' masks.
-type wordMask struct {
-	idx  uint8 // word of the key, 0..7
-	mask uint64
+// Groups returns every group, by ID. The slice is the caller's.
+func (t *Table) Groups() []*GroupEntry {
+	gs := slices.Collect(maps.Values(t.groups))
+	slices.SortFunc(gs, func(a, b *GroupEntry) int { return cmp.Compare(a.Group.ID, b.Group.ID) })
+	return gs
 }
 
-// visit is a group as Lookup sees it: the fields it reads, copied from the
-// subtable into one array in visit order, and the indexes of the group's
-// masked words in Table.words (0, the all-zero mask, for unused ones).
-type visit struct {
-	maxRank steer.Rank
-	shift   uint8
-	collide bool
-	nw      uint8 // masked words; word[nw:] are 0
-	word    [8]uint8
-	fmask   uint64
-	filter  []uint64
-	slots   []slot
-	s       *subtable
+// GroupUsers returns the IDs of the flows that send packets to group id, by
+// ID.
+func (t *Table) GroupUsers(id uint32) []uint64 {
+	var ids []uint64
+	for _, e := range t.flows {
+		if flowUsesGroup(e.Flow, id) {
+			ids = append(ids, e.id())
+		}
+	}
+	return ids
 }
 
-// index builds t.visits and t.words from t.subs (sorted). Groups without
-// live flows are left out: they match nothing.
-func (t *Table) index() {
-	t.visits = make([]visit, 0, len(t.subs))
-	t.words = make([]wordMask, 1, maxWordMasks) // words[0]: mask 0, product 0
-	pos := make(map[wordMask]uint8)
-	for _, s := range t.subs {
-		if len(s.slots) == 0 {
-			continue
+func flowUsesGroup(f *Flow, id uint32) bool {
+	for i := range f.Actions {
+		if g, ok := f.Actions[i].GroupRef(); ok && g == id {
+			return true
 		}
-		v := visit{maxRank: s.maxRank, shift: s.shift, collide: s.collide, nw: uint8(s.nw), fmask: s.fmask, filter: s.filter, slots: s.slots, s: s}
-		for j := 0; j < s.nw; j++ {
-			wm := wordMask{s.widx[j], s.mword[j]}
-			p, ok := pos[wm]
-			if !ok {
-				p = uint8(len(t.words))
-				pos[wm] = p
-				t.words = append(t.words, wm)
-			}
-			v.word[j] = p
+	}
+	return false
+}
+
+// DeadPorts returns the set of ports the snapshot takes as not live.
+func (t *Table) DeadPorts() PortSet { return t.dead }
+
+// WithDeadPorts returns a snapshot that differs from t only in the ports it
+// takes as dead (fast_failover and select buckets watching them are not
+// picked), or t itself when they are the same. It is cheap: nothing is
+// rebuilt, only the generation changes, which makes every poller's cache
+// look the pipeline up again.
+func (t *Table) WithDeadPorts(dead PortSet) *Table {
+	if dead == t.dead {
+		return t
+	}
+	nt := t.derive()
+	nt.dead = dead
+	return nt
+}
+
+// TableStats returns the counters of every table that has flows or was
+// looked up in, by table.
+func (t *Table) TableStats() []TableStats {
+	var n [MaxTable + 1]int
+	for _, e := range t.flows {
+		n[e.Flow.Table]++
+	}
+	var out []TableStats
+	for i := range t.tables {
+		st := &t.tstats[i]
+		ts := TableStats{Table: uint8(i), Flows: n[i], Lookups: st.lookups.Load(), Matched: st.matched.Load()}
+		if i == 0 || ts.Flows > 0 || ts.Lookups > 0 {
+			out = append(out, ts)
 		}
-		t.visits = append(t.visits, v)
 	}
-	if len(t.words) > maxWordMasks {
-		t.words = nil
-	}
+	return out
 }
 
 // effectiveMask returns the mask a flow's entry lives under: its match's mask
@@ -293,28 +309,50 @@ func effectiveMask(m *Match) Key {
 	return k
 }
 
-// Apply returns a new snapshot with c applied: c.Replace removes every flow,
-// then c.Delete removes flows by ID, then c.Add adds flows in order. An added
-// flow with the same priority and match (in_port, key, mask) as a flow
-// already there replaces it, as OpenFlow's add does: the old flow goes, the
-// new one gets a new ID and fresh counters. The table copies the added
-// flows; IDs come from a counter carried from snapshot to snapshot and are
-// never reused (Added lists them).
+// subKey names a group of flows: a table and an effective mask.
+type subKey struct {
+	table uint8
+	mask  Key
+}
+
+func subKeyOf(f *Flow) subKey { return subKey{f.Table, effectiveMask(&f.Match)} }
+
+// Apply returns a new snapshot with c applied. Groups change first:
+// c.ReplaceGroups removes every group, then c.DeleteGroups removes groups,
+// c.AddGroups adds new ones and c.ModGroups replaces existing ones (with
+// fresh counters). Then flows: c.Replace removes every flow, then c.Delete
+// removes flows by ID, then c.Add adds flows in order. An added flow with
+// the same table, priority and match (in_port, key, mask) as a flow already
+// there replaces it, as OpenFlow's add does: the old flow goes, the new one
+// gets a new ID and fresh counters. A flow that sends to a group the change
+// removes goes with it, as OpenFlow says (Removed lists them). The table
+// copies what it is given; flow IDs come from a counter carried from
+// snapshot to snapshot and are never reused (Added lists them).
 //
 // Apply checks everything before building anything; on error t is
 // unchanged and the error wraps ErrNoSuchFlow (an unknown ID in c.Delete),
-// ErrNoSuchPort (an added flow's in_port or output names a port ports does
-// not know), ErrTooManyMasks (the result would need more than
-// steer.MaxMasks effective masks) or ErrInvalid (anything else wrong in an
-// added flow). Flows already installed are not recompiled: after a port is
-// added or removed, call Recompile. An empty Change returns t itself.
+// ErrNoSuchGroup (a group to delete or modify that is not there, or a flow
+// or bucket sending to one), ErrGroupExists (a group to add that is
+// there), ErrGroupInUse (a group to delete that another group's bucket
+// sends to), ErrNoSuchPort (an added flow or group names a port ports does
+// not know), ErrTooManyMasks (table 0 would need more than steer.MaxMasks
+// effective masks) or ErrInvalid (anything else wrong in an added flow or
+// group, group loops included). Flows and groups already installed are not
+// recompiled: after a port is added or removed, call Recompile. An empty
+// Change returns t itself.
 func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
-	if !c.Replace && len(c.Add) == 0 && len(c.Delete) == 0 {
+	if c.empty() {
 		return t, nil
 	}
 	now := time.Now().UnixNano()
 
-	// What goes: deleted IDs (checked against t even when c.Replace).
+	groups, groupsGone, err := t.applyGroups(&c, ports, now)
+	if err != nil {
+		return nil, err
+	}
+
+	// What goes: deleted IDs (checked against t even when c.Replace), and
+	// the flows of groups that go.
 	gone := make([]uint64, 0, len(c.Delete))
 	for _, id := range c.Delete {
 		if t.Get(id) == nil {
@@ -322,44 +360,61 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 		}
 		gone = append(gone, id)
 	}
+	var removed []uint64
+	if len(groupsGone) > 0 && !c.Replace {
+		for _, e := range t.flows {
+			for i := range e.Flow.Actions {
+				if id, ok := e.Flow.Actions[i].GroupRef(); ok && groupsGone[id] {
+					removed = append(removed, e.id())
+					break
+				}
+			}
+		}
+		gone = append(gone, removed...)
+	}
 
 	// What comes: new entries, validated and compiled.
 	adds := make([]*Entry, len(c.Add))
 	for i, f := range c.Add {
 		e, err := newEntry(f, t.nextID+uint64(i), ports, now)
+		if err == nil {
+			err = checkGroupRefs(f.Actions, groups)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("flow %d of %d: %w", i+1, len(c.Add), err)
 		}
 		adds[i] = e
 	}
 
-	// The groups the change touches.
-	old := make(map[Key]*subtable, len(t.subs))
+	// The groups of flows the change touches.
+	old := make(map[subKey]*subtable)
 	if !c.Replace {
-		for _, s := range t.subs {
-			old[s.mask] = s
+		for n, cl := range t.tables {
+			for _, s := range cl.subs {
+				old[subKey{uint8(n), s.mask}] = s
+			}
 		}
 	}
 	type group struct {
 		old  *subtable
 		adds []*Entry
 	}
-	touched := make(map[Key]*group)
-	touch := func(m Key) *group {
-		g := touched[m]
+	touched := make(map[subKey]*group)
+	touch := func(k subKey) *group {
+		g := touched[k]
 		if g == nil {
-			g = &group{old: old[m]}
-			touched[m] = g
+			g = &group{old: old[k]}
+			touched[k] = g
 		}
 		return g
 	}
 	if !c.Replace {
 		for _, id := range gone {
-			touch(effectiveMask(&t.Get(id).Flow.Match))
+			touch(subKeyOf(t.Get(id).Flow))
 		}
 	}
 	for _, e := range adds {
-		g := touch(effectiveMask(&e.Flow.Match))
+		g := touch(subKeyOf(e.Flow))
 		g.adds = append(g.adds, e)
 	}
 	slices.Sort(gone)
@@ -368,15 +423,16 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 	// Each touched group's flows: the old ones minus deletions, then the
 	// adds, each replacing a flow with the same priority and match.
 	var replaced []uint64 // IDs removed by an add, old or new
-	flowsOf := make(map[Key][]*Entry, len(touched))
-	for m, g := range touched {
+	flowsOf := make(map[subKey][]*Entry, len(touched))
+	for k, g := range touched {
 		var fl []*Entry
 		if g.old != nil {
 			fl = withoutIDs(g.old.flows, gone)
 		}
 		if len(g.adds) > 0 {
-			// Index by a hash of (priority, in_port, key): the mask is the
-			// group's. A hash hit is checked; a collision falls back to a scan.
+			// Index by a hash of (priority, in_port, key): the table and
+			// mask are the group's. A hash hit is checked; a collision
+			// falls back to a scan.
 			idx := make(map[uint64]int32, len(fl)+len(g.adds))
 			for i, e := range fl {
 				idx[matchHasher(e.Flow)] = int32(i)
@@ -398,48 +454,59 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 			}
 			fl = slices.DeleteFunc(fl, func(e *Entry) bool { return e == nil })
 		}
-		flowsOf[m] = fl
+		flowsOf[k] = fl
 	}
 
-	// The mask limit, before building anything.
+	// Table 0's mask limit, before building anything.
 	nmasks := 0
-	for m, s := range old {
-		if touched[m] == nil && len(s.flows) > 0 {
+	for k, s := range old {
+		if k.table == 0 && touched[k] == nil && len(s.flows) > 0 {
 			nmasks++
 		}
 	}
-	for _, fl := range flowsOf {
-		if len(fl) > 0 {
+	for k, fl := range flowsOf {
+		if k.table == 0 && len(fl) > 0 {
 			nmasks++
 		}
 	}
 	if nmasks > steer.MaxMasks {
-		return nil, fmt.Errorf("%d masks, at most %d: %w", nmasks, steer.MaxMasks, ErrTooManyMasks)
+		return nil, fmt.Errorf("table 0: %d masks, at most %d: %w", nmasks, steer.MaxMasks, ErrTooManyMasks)
 	}
 
-	// Build.
-	nt := &Table{gen: tableGen.Add(1), nextID: t.nextID + uint64(len(adds))}
+	// Build: only the tables the change touched get a new classifier.
+	nt := t.derive()
+	nt.nextID = t.nextID + uint64(len(adds))
+	nt.groups = groups
+	nt.removed = removed
 	nt.added = make([]uint64, len(adds))
 	for i, e := range adds {
 		nt.added[i] = e.id()
 	}
-	nt.subs = make([]*subtable, 0, nmasks)
-	for m, s := range old {
-		if touched[m] == nil {
-			nt.subs = append(nt.subs, s)
+	var changed [MaxTable + 1]bool
+	for k := range touched {
+		changed[k.table] = true
+	}
+	for n := range nt.tables {
+		if c.Replace || changed[n] {
+			var subs []*subtable
+			for k, s := range old {
+				if int(k.table) == n && touched[k] == nil {
+					subs = append(subs, s)
+				}
+			}
+			for k, fl := range flowsOf {
+				if int(k.table) == n && len(fl) > 0 {
+					subs = append(subs, newSubtable(k.mask, fl))
+				}
+			}
+			nt.tables[n] = newClassifier(subs)
 		}
 	}
-	for m, fl := range flowsOf {
-		if len(fl) > 0 {
-			nt.subs = append(nt.subs, newSubtable(m, fl))
-		}
-	}
-	sortSubtables(nt.subs)
-	nt.index()
 
 	slices.Sort(replaced)
 	if c.Replace {
 		nt.flows = make([]*Entry, 0, len(adds))
+		nt.timed = nil
 	} else {
 		nt.flows = withoutIDs(withoutIDs(t.flows, gone), replaced)
 		nt.timed = withoutIDs(withoutIDs(t.timed, gone), replaced)
@@ -451,6 +518,125 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 		}
 	}
 	return nt, nil
+}
+
+// applyGroups returns the groups after c's group changes and the IDs of the
+// groups that go, checking them all (see Apply).
+func (t *Table) applyGroups(c *Change, ports PortResolver, now int64) (map[uint32]*GroupEntry, map[uint32]bool, error) {
+	if !c.ReplaceGroups && len(c.DeleteGroups) == 0 && len(c.AddGroups) == 0 && len(c.ModGroups) == 0 {
+		return t.groups, nil, nil
+	}
+	groups := make(map[uint32]*GroupEntry, len(t.groups)+len(c.AddGroups))
+	if !c.ReplaceGroups {
+		maps.Copy(groups, t.groups)
+	}
+	for _, id := range c.DeleteGroups {
+		if groups[id] == nil {
+			return nil, nil, fmt.Errorf("delete group %d: %w", id, ErrNoSuchGroup)
+		}
+		delete(groups, id)
+	}
+	for i, g := range c.AddGroups {
+		if g == nil {
+			return nil, nil, fmt.Errorf("group %d of %d: nil: %w", i+1, len(c.AddGroups), ErrInvalid)
+		}
+		if groups[g.ID] != nil {
+			return nil, nil, fmt.Errorf("add group %d: %w", g.ID, ErrGroupExists)
+		}
+		ge, err := checkedGroup(g, ports, now)
+		if err != nil {
+			return nil, nil, err
+		}
+		groups[g.ID] = ge
+	}
+	for _, g := range c.ModGroups {
+		if g == nil || groups[g.ID] == nil {
+			id := uint32(0)
+			if g != nil {
+				id = g.ID
+			}
+			return nil, nil, fmt.Errorf("modify group %d: %w", id, ErrNoSuchGroup)
+		}
+		ge, err := checkedGroup(g, ports, now)
+		if err != nil {
+			return nil, nil, err
+		}
+		groups[g.ID] = ge
+	}
+	gone := make(map[uint32]bool)
+	for id := range t.groups {
+		if groups[id] == nil {
+			gone[id] = true
+		}
+	}
+	// Chains: every group a bucket sends to exists, and none loops back.
+	for _, ge := range groups {
+		for _, ref := range ge.Group.GroupRefs() {
+			if groups[ref] != nil {
+				continue
+			}
+			if gone[ref] {
+				return nil, nil, fmt.Errorf("group %d: a bucket of group %d sends to it: %w", ref, ge.Group.ID, ErrGroupInUse)
+			}
+			return nil, nil, fmt.Errorf("group %d: bucket sends to group %d: %w", ge.Group.ID, ref, ErrNoSuchGroup)
+		}
+	}
+	if id, ok := groupLoop(groups); ok {
+		return nil, nil, fmt.Errorf("group %d: its buckets lead back to it: %w", id, ErrInvalid)
+	}
+	return groups, gone, nil
+}
+
+func checkedGroup(g *Group, ports PortResolver, now int64) (*GroupEntry, error) {
+	if err := g.Check(); err != nil {
+		return nil, fmt.Errorf("group %d: %w", g.ID, err)
+	}
+	return newGroupEntry(g, ports, true, now, nil)
+}
+
+// groupLoop finds a group whose chain of buckets leads back to itself.
+func groupLoop(groups map[uint32]*GroupEntry) (uint32, bool) {
+	const (
+		unseen = iota
+		open
+		done
+	)
+	state := make(map[uint32]uint8, len(groups))
+	var visit func(id uint32) bool
+	visit = func(id uint32) bool {
+		switch state[id] {
+		case open:
+			return true
+		case done:
+			return false
+		}
+		state[id] = open
+		if ge := groups[id]; ge != nil {
+			for _, ref := range ge.Group.GroupRefs() {
+				if visit(ref) {
+					return true
+				}
+			}
+		}
+		state[id] = done
+		return false
+	}
+	for _, id := range slices.Sorted(maps.Keys(groups)) {
+		if visit(id) {
+			return id, true
+		}
+	}
+	return 0, false
+}
+
+// checkGroupRefs checks that every group actions send to exists.
+func checkGroupRefs(actions []Action, groups map[uint32]*GroupEntry) error {
+	for i := range actions {
+		if id, ok := actions[i].GroupRef(); ok && groups[id] == nil {
+			return fmt.Errorf("group:%d: %w", id, ErrNoSuchGroup)
+		}
+	}
+	return nil
 }
 
 // withoutIDs returns the entries of es (sorted by ID) whose IDs are not in
@@ -478,6 +664,9 @@ func newEntry(f *Flow, id uint64, ports PortResolver, now int64) (*Entry, error)
 	if f == nil {
 		return nil, fmt.Errorf("nil flow: %w", ErrInvalid)
 	}
+	if f.Table > MaxTable {
+		return nil, fmt.Errorf("table %d out of range 0..%d: %w", f.Table, MaxTable, ErrInvalid)
+	}
 	m := &f.Match
 	var masked Key
 	m.Key.And(&m.Mask, &masked)
@@ -487,8 +676,13 @@ func newEntry(f *Flow, id uint64, ports PortResolver, now int64) (*Entry, error)
 	if m.Mask.InPort() != 0 {
 		return nil, fmt.Errorf("in_port must be given by name, not in the mask: %w", ErrInvalid)
 	}
-	if m.Mask[23] != 0 || binary.LittleEndian.Uint32(m.Mask[60:]) != 0 {
+	if m.Mask[steer.OffFlags] != 0 || binary.LittleEndian.Uint32(m.Mask[60:]) != 0 {
 		return nil, fmt.Errorf("mask covers padding bytes: %w", ErrInvalid)
+	}
+	for i := range f.Actions {
+		if msg := flowActionProblem(f, &f.Actions[i]); msg != "" {
+			return nil, fmt.Errorf("%s: %w", msg, ErrInvalid)
+		}
 	}
 	var inPort uint32
 	if m.InPort != "" {
@@ -539,7 +733,8 @@ const inlineOps = 4
 var matchHasher = matchHash
 
 // matchHash hashes what makes two flows of a group the same flow for
-// OpenFlow's add: priority, in_port and key.
+// OpenFlow's add: priority, in_port and key (the table and mask are the
+// group's).
 func matchHash(f *Flow) uint64 {
 	h := hashKey(&f.Match.Key) ^ uint64(f.Priority)*0x9e3779b97f4a7c15
 	for i := 0; i < len(f.Match.InPort); i++ {
@@ -549,19 +744,20 @@ func matchHash(f *Flow) uint64 {
 }
 
 func sameMatch(a, b *Flow) bool {
-	return a.Priority == b.Priority && a.Match.InPort == b.Match.InPort && a.Match.Key == b.Match.Key
+	return a.Table == b.Table && a.Priority == b.Priority && a.Match.InPort == b.Match.InPort && a.Match.Key == b.Match.Key
 }
 
-// Recompile returns a snapshot whose flows are compiled against ports, after
-// a port was added or removed. It never fails: an output to a port that is
-// gone compiles to a counted drop (DropPortGone), and a flow whose in_port is
-// gone stays installed but matches nothing (it is left out of the steering
-// table too) until a port of that name comes back. Flows whose compilation
-// does not change keep their Entry; the others get a new Entry with the same
-// ID, rank and counters. When nothing changes Recompile returns t.
+// Recompile returns a snapshot whose flows and groups are compiled against
+// ports, after a port was added or removed. It never fails: an output to a
+// port that is gone compiles to a counted drop (DropPortGone), a flow whose
+// in_port is gone stays installed but matches nothing (it is left out of the
+// steering table too) until a port of that name comes back, and a bucket
+// watching a port that is gone is dead. Flows whose compilation does not
+// change keep their Entry; the others get a new Entry with the same ID, rank
+// and counters. When nothing changes Recompile returns t.
 func (t *Table) Recompile(ports PortResolver) *Table {
 	var changed map[uint64]*Entry
-	touched := make(map[Key]bool)
+	touched := make(map[subKey]bool)
 	for _, e := range t.flows {
 		ne := e.recompiled(ports)
 		if ne == nil {
@@ -571,10 +767,27 @@ func (t *Table) Recompile(ports PortResolver) *Table {
 			changed = make(map[uint64]*Entry)
 		}
 		changed[e.id()] = ne
-		touched[effectiveMask(&e.Flow.Match)] = true
+		touched[subKeyOf(e.Flow)] = true
+	}
+	var groups map[uint32]*GroupEntry
+	for id, ge := range t.groups {
+		if len(ge.Group.PortRefs()) == 0 {
+			continue
+		}
+		if groups == nil {
+			groups = maps.Clone(t.groups)
+		}
+		groups[id] = ge.recompiled(ports)
+	}
+	if changed == nil && groups == nil {
+		return t
+	}
+	nt := t.derive()
+	if groups != nil {
+		nt.groups = groups
 	}
 	if changed == nil {
-		return t
+		return nt
 	}
 	swap := func(es []*Entry) []*Entry {
 		out := make([]*Entry, len(es))
@@ -586,18 +799,22 @@ func (t *Table) Recompile(ports PortResolver) *Table {
 		}
 		return out
 	}
-	nt := &Table{gen: tableGen.Add(1), nextID: t.nextID}
 	nt.flows = swap(t.flows)
 	nt.timed = swap(t.timed)
-	nt.subs = make([]*subtable, len(t.subs))
-	for i, s := range t.subs {
-		if touched[s.mask] {
-			s = newSubtable(s.mask, swap(s.flows))
+	for n, cl := range t.tables {
+		hit := false
+		subs := make([]*subtable, len(cl.subs))
+		for i, s := range cl.subs {
+			if touched[subKey{uint8(n), s.mask}] {
+				s = newSubtable(s.mask, swap(s.flows))
+				hit = true
+			}
+			subs[i] = s
 		}
-		nt.subs[i] = s
+		if hit {
+			nt.tables[n] = newClassifier(subs)
+		}
 	}
-	sortSubtables(nt.subs)
-	nt.index()
 	return nt
 }
 
@@ -636,180 +853,4 @@ func portSignature(f *Flow, ports PortResolver) uint64 {
 		}
 	}
 	return h
-}
-
-func sortSubtables(subs []*subtable) {
-	slices.SortFunc(subs, func(a, b *subtable) int {
-		if c := cmp.Compare(b.maxRank, a.maxRank); c != 0 {
-			return c
-		}
-		// Deterministic order between groups without live flows.
-		return compareKeys(&a.mask, &b.mask)
-	})
-}
-
-func compareKeys(a, b *Key) int {
-	for i := range a {
-		if c := cmp.Compare(a[i], b[i]); c != 0 {
-			return c
-		}
-	}
-	return 0
-}
-
-// subtable is the group of flows sharing an effective mask: an open
-// addressing hash table (linear probing, load <= 1/2) from masked key to the
-// best live flow under that key. Only the 64-bit words the mask touches are
-// masked, hashed and compared. A bitmap with 16 bits per key answers most
-// "not here" without touching the slots, which for large groups are not in
-// the CPU cache: most groups a packet visits do not hold its key.
-type subtable struct {
-	// Read by Lookup, first so that they share cache lines.
-	maxRank steer.Rank
-	nw      int       // words the mask touches
-	widx    [8]uint8  // their indexes
-	shift   uint8     // 64 - log2(len(slots))
-	mword   [8]uint64 // the mask's words, by widx
-	filter  []uint64  // see filterAdd
-	fmask   uint64    // len(filter) - 1
-	slots   []slot    // len a power of two; empty when no flow is live
-
-	mask  Key
-	flows []*Entry // every flow with this mask, live or not, by ID
-	nkeys int      // distinct masked keys (occupied slots)
-	// collide is set when two distinct masked keys of the group have the
-	// same 64-bit hash; otherwise a hash match finds the only candidate.
-	collide bool
-}
-
-// slot is a masked key's place in a group: its hash, its best flow and that
-// flow's rank (so a batch lookup compares ranks without loading the Entry).
-type slot struct {
-	h    uint64
-	rank steer.Rank
-	e    *Entry
-}
-
-func newSubtable(mask Key, flows []*Entry) *subtable {
-	s := &subtable{mask: mask, flows: flows}
-	for i := 0; i < 8; i++ {
-		if w := binary.LittleEndian.Uint64(mask[i*8:]); w != 0 {
-			s.widx[s.nw] = uint8(i)
-			s.mword[s.nw] = w
-			s.nw++
-		}
-	}
-	live := 0
-	for _, e := range flows {
-		if e.live {
-			live++
-		}
-	}
-	if live == 0 {
-		return s
-	}
-	size := 8
-	for size < 2*live {
-		size <<= 1
-	}
-	s.slots = make([]slot, size)
-	s.shift = uint8(64 - bits.TrailingZeros(uint(size)))
-	s.filter = make([]uint64, size/8) // 16 bits per live flow at least
-	s.fmask = uint64(len(s.filter) - 1)
-	var kw [8]uint64
-	for _, e := range flows {
-		if !e.live {
-			continue
-		}
-		for i := range kw {
-			kw[i] = binary.LittleEndian.Uint64(e.mkey[i*8:])
-		}
-		h := s.hash(&kw)
-		filterAdd(s.filter, s.fmask, h)
-		for i := h >> s.shift; ; i = (i + 1) & uint64(size-1) {
-			sl := &s.slots[i]
-			if sl.e == nil {
-				*sl = slot{h: h, rank: e.Rank, e: e}
-				s.nkeys++
-				break
-			}
-			if sl.h == h {
-				if s.equal(sl.e, &e.mkey) {
-					if e.Rank > sl.rank {
-						sl.e, sl.rank = e, e.Rank
-					}
-					break
-				}
-				s.collide = true
-			}
-		}
-		s.maxRank = max(s.maxRank, e.Rank)
-	}
-	return s
-}
-
-const hashMul = 0xc4ceb9fe1a85ec53
-
-// hashMuls are odd multipliers, one per word of a key.
-var hashMuls = [8]uint64{
-	0x9e3779b97f4a7c15, 0xbf58476d1ce4e5b9, 0x94d049bb133111eb, 0xff51afd7ed558ccd,
-	0xa0761d6478bd642f, 0xe7037ed1a0b428db, 0x8ebc6af09c88c6e3, 0x589965cc75374cc3,
-}
-
-// hash hashes the masked words of kw: a sum of products, one per masked
-// word, with a multiplier per word of the key (so Lookup can share the
-// products of equal masked words between groups), then a mix that spreads
-// every bit over the top bits (the slot index) and the low bits (the
-// filter's word and bits).
-func (s *subtable) hash(kw *[8]uint64) uint64 {
-	var h uint64
-	for j := 0; j < 8; j++ { // unused words have mask 0: no branch on nw
-		w := s.widx[j] & 7
-		h += (kw[w] & s.mword[j]) * hashMuls[w]
-	}
-	return hashFinish(h)
-}
-
-// A group's filter is a Bloom filter blocked to one 64-bit word per key:
-// hash bits 12 and up pick the word, bits 0-5 and 6-11 two bits in it. At 16
-// bits per key it answers "not here" wrongly for about one key in a
-// hundred, and it is small enough for the filters of 32 groups of a 100k-flow
-// table to stay in the CPU's L2 cache, which is what makes a lookup that
-// visits every group fast.
-func filterAdd(f []uint64, fmask, h uint64) {
-	f[(h>>12)&fmask] |= 1<<(h&63) | 1<<(h>>6&63)
-}
-
-func filterHas(f []uint64, fmask, h uint64) bool {
-	return filterBits(f, fmask, h) != 0
-}
-
-// filterBits is 1 if h may be in the filter, 0 if not: a result to OR into a
-// mask without a branch.
-func filterBits(f []uint64, fmask, h uint64) uint64 {
-	w := f[(h>>12)&fmask]
-	return w >> (h & 63) & (w >> (h >> 6 & 63)) & 1
-}
-
-func hashFinish(h uint64) uint64 {
-	h ^= h >> 32
-	h *= hashMul
-	h ^= h >> 29
-	return h & hashKeep
-}
-
-// hashKeep masks every group hash. Tests clear most of its bits to make
-// distinct keys collide, which a 64-bit hash otherwise never shows them.
-var hashKeep = ^uint64(0)
-
-// equal reports whether e's key equals k under the group's mask.
-func (s *subtable) equal(e *Entry, k *Key) bool {
-	le := binary.LittleEndian
-	for j := 0; j < s.nw && j < 8; j++ {
-		w := s.widx[j] & 7
-		if le.Uint64(e.mkey[w*8:]) != le.Uint64(k[w*8:])&s.mword[j] {
-			return false
-		}
-	}
-	return true
 }

@@ -242,7 +242,7 @@ func TestLookupBatchFalseHit(t *testing.T) {
 		{Priority: 10, Match: dpMatch().dlType(0x0800).nwDst("10.0.0.1/32").get(), Actions: []Action{dpOut("p1")}},
 		{Priority: 5, Match: dpMatch().dlType(0x0800).get(), Actions: []Action{dpOut("p2")}},
 	}}, dpPorts)
-	if tb.visits[0].collide || tb.visits[1].collide {
+	if tb.tables[0].visits[0].collide || tb.tables[0].visits[1].collide {
 		t.Fatal("one key per group: no build-time collision expected")
 	}
 	keys := []Key{
@@ -360,7 +360,7 @@ func testClassifierDifferential(t *testing.T, rounds int) {
 			for _, k := range keys {
 				ref := refLookup(model, ports, &k)
 				e := tb.Lookup(&k)
-				ec := cache.Lookup(tb, &k)
+				ec := cache.Lookup(tb, &k).Entry()
 				if (ref == nil) != (e == nil) || ref != nil && e.Flow.ID != ref.ID {
 					t.Fatalf("round %d step %d key %x: classifier %v, reference %v", round, step, k, flowID(e), ref)
 				}
@@ -389,7 +389,8 @@ func testClassifierDifferential(t *testing.T, rounds int) {
 func checkBatches(t *testing.T, r *rand.Rand, tb *Table, c *Cache, s *BatchScratch, keys []Key) {
 	t.Helper()
 	untouched := &Entry{}
-	var out, cout [MaxBatch]*Entry
+	var out [MaxBatch]*Entry
+	var cout [MaxBatch]Result
 	for len(keys) > 0 {
 		n := min(len(keys), 1+r.IntN(MaxBatch))
 		if r.IntN(4) == 0 {
@@ -402,7 +403,7 @@ func checkBatches(t *testing.T, r *rand.Rand, tb *Table, c *Cache, s *BatchScrat
 			want = ^uint64(0)
 		}
 		for i := range out {
-			out[i], cout[i] = untouched, untouched
+			out[i], cout[i] = untouched, Result{e: untouched}
 		}
 		tb.LookupBatch(batch, want, out[:], s)
 		c.LookupBatch(tb, batch, want, cout[:])
@@ -411,8 +412,8 @@ func checkBatches(t *testing.T, r *rand.Rand, tb *Table, c *Cache, s *BatchScrat
 			if i < n && want>>i&1 != 0 {
 				exp = tb.Lookup(&batch[i])
 			}
-			if out[i] != exp || cout[i] != exp {
-				t.Fatalf("batch of %d, key %d: classifier %v, cache %v, want %v", n, i, flowID(out[i]), flowID(cout[i]), flowID(exp))
+			if out[i] != exp || cout[i].Entry() != exp {
+				t.Fatalf("batch of %d, key %d: classifier %v, cache %v, want %v", n, i, flowID(out[i]), flowID(cout[i].Entry()), flowID(exp))
 			}
 		}
 	}
@@ -496,8 +497,8 @@ func TestLookupWordMaskPaths(t *testing.T) {
 			}
 		}
 		tb := dpApply(t, NewTable(), Change{Add: fl}, dpPorts)
-		if shared := tb.words != nil; shared == many {
-			t.Fatalf("many=%v: shared products %v (%d words)", many, shared, len(tb.words))
+		if shared := tb.tables[0].words != nil; shared == many {
+			t.Fatalf("many=%v: shared products %v (%d words)", many, shared, len(tb.tables[0].words))
 		}
 		model := map[uint64]*Flow{}
 		for _, e := range tb.flows {

@@ -339,7 +339,7 @@ func TestConcurrentSnapshots(t *testing.T) {
 				}
 				tb := cur.Load()
 				k := &keys[n%len(keys)]
-				if e := c.Lookup(tb, k); e != nil {
+				if e := c.Lookup(tb, k).Entry(); e != nil {
 					e.Hit(1, 64, int64(n))
 					copy(buf[64:], frame)
 					pkt := Packet{Buf: buf, Off: 64, Len: len(frame), InPort: 1}

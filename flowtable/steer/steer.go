@@ -40,6 +40,7 @@ const (
 	OffNwProto = 20 // 1 byte: IP protocol; ARP: low byte of the opcode
 	OffNwTos   = 21 // 1 byte: IPv4 TOS / IPv6 traffic class
 	OffNwFrag  = 22 // 1 byte: FragAny | FragLater
+	OffFlags   = 23 // 1 byte: Flag*: what the parser read; never matched (masks are 0 here)
 	OffNwSrc   = 24 // 16 bytes: IPv4 (or ARP SPA) in the first 4; IPv6 in all 16
 	OffNwDst   = 40 // 16 bytes
 	OffTpSrc   = 56 // 2 bytes: TCP/UDP source port; ICMP type
@@ -54,6 +55,16 @@ const VlanPresent = 0x1000
 const (
 	FragAny   = 0x01 // the packet is an IP fragment
 	FragLater = 0x02 // ... and not the first one: L4 fields are zero
+)
+
+// Parse flags (the key's flags byte). No flow matches on them: masks are
+// zero there, so they do not change what a key matches. They tell an exact
+// key cache what frames of the key look like beyond the matched fields, so
+// that what a rewrite does to the key is known from the key alone: whether
+// a VLAN pop uncovers a second tag, whether a port rewrite finds its header.
+const (
+	FlagVlan2 = 0x01 // a second VLAN tag was read (vlan_tci is the outer one)
+	FlagL4    = 0x02 // the TCP, UDP or ICMP header was read: tp_src and tp_dst are the packet's
 )
 
 // Key is the packed packet key, the layout of struct xvs_key. It is
