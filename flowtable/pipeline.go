@@ -162,10 +162,10 @@ type xlator struct {
 	// keyUnsure: a rewrite changed the key in a way only the frame shows;
 	// needFrame: a lookup or select depended on that.
 	keyUnsure, needFrame bool
-	dropped   bool // a drop that ends the translation (depth, size)
-	missed    bool // the last goto_table found no flow
-	shadow    *shadow
-	tr        *tracer
+	dropped              bool // a drop that ends the translation (depth, size)
+	missed               bool // the last goto_table found no flow
+	shadow               *shadow
+	tr                   *tracer
 }
 
 // runFlow runs the actions of flow e, found in table.
