@@ -374,6 +374,10 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 			fl = withoutIDs(g.old.flows, gone)
 		}
 		if len(g.adds) > 0 {
+			// fl may be the old subtable's own slice (withoutIDs returns it
+			// when nothing goes), which t's readers still walk: the
+			// replacements below write into a copy.
+			fl = append(make([]*Entry, 0, len(fl)+len(g.adds)), fl...)
 			// Index by a hash of (priority, in_port, key): the mask is the
 			// group's. A hash hit is checked; a collision falls back to a scan.
 			idx := make(map[uint64]int32, len(fl)+len(g.adds))

@@ -105,6 +105,22 @@ func TestApplySameMatchReplaces(t *testing.T) {
 	if e == nil || e.Flow.Actions[0].Port != "p5" || e.Packets() != 0 {
 		t.Fatalf("replacement: %+v", e)
 	}
+	// t1 is a snapshot readers may still hold: the replacement in t2 left
+	// it as it was.
+	var k1 Key = dpMatch().dlType(0x0800).nwDst("10.1.2.3/32").key(0)
+	if e := t1.Lookup(&k1); e == nil || e.Flow.ID != 2 {
+		t.Fatalf("t1 after t2 replaced flow 1: lookup %+v", e)
+	}
+	for _, s := range t1.subs {
+		for _, e := range s.flows {
+			if e == nil {
+				t.Fatalf("t1 after t2 replaced flow 1: a nil flow in the subtable of mask %x", s.mask)
+			}
+		}
+	}
+	if t1.Len() != 4 || t1.Get(1) == nil {
+		t.Fatalf("t1 after t2 replaced flow 1: %v", ids(t1.Entries()))
+	}
 	// Within one change, and together with a delete of the same flow.
 	t3 := dpApply(t, t2, Change{Delete: []uint64{5}, Add: []*Flow{dpFlow(10, m, dpOut("p1")), dpFlow(10, m, dpOut("p2"))}}, dpPorts)
 	if got := ids(t3.Entries()); !slices.Equal(got, []uint64{2, 3, 4, 7}) || !slices.Equal(t3.Added(), []uint64{6, 7}) {
