@@ -125,6 +125,16 @@ func (t *Table) Len() int { return len(t.flows) }
 // number that steer.MaxMasks bounds.
 func (t *Table) NumMasks() int { return len(t.subs) }
 
+// steeringRules returns the number of rules the table compiles to (see
+// Steering): its distinct (effective mask, masked key) pairs.
+func (t *Table) steeringRules() int {
+	n := 0
+	for _, s := range t.subs {
+		n += s.nkeys
+	}
+	return n
+}
+
 // NextID returns the ID the next added flow gets.
 func (t *Table) NextID() uint64 { return t.nextID }
 
@@ -304,8 +314,9 @@ func effectiveMask(m *Match) Key {
 // unchanged and the error wraps ErrNoSuchFlow (an unknown ID in c.Delete),
 // ErrNoSuchPort (an added flow's in_port or output names a port ports does
 // not know), ErrTooManyMasks (the result would need more than
-// steer.MaxMasks effective masks) or ErrInvalid (anything else wrong in an
-// added flow). Flows already installed are not recompiled: after a port is
+// steer.MaxMasks effective masks), ErrTooManyFlows (more than
+// steer.MaxRules steering rules: distinct matches, counted once the new
+// table is built) or ErrInvalid (anything else wrong in an added flow). Flows already installed are not recompiled: after a port is
 // added or removed, call Recompile. An empty Change returns t itself.
 func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 	if !c.Replace && len(c.Add) == 0 && len(c.Delete) == 0 {
@@ -438,6 +449,11 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 		}
 	}
 	sortSubtables(nt.subs)
+	// The rule limit, once the subtables know their distinct keys.
+	if n := nt.steeringRules(); n > steer.MaxRules {
+		return nil, fmt.Errorf("%d distinct matches, the XDP classifier holds %d (flows that differ only in priority count once): %w",
+			n, steer.MaxRules, ErrTooManyFlows)
+	}
 	nt.index()
 
 	slices.Sort(replaced)

@@ -2,6 +2,7 @@ package flowtable
 
 import (
 	"errors"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -167,6 +168,42 @@ func TestApplyErrors(t *testing.T) {
 				t.Fatal("base changed")
 			}
 		})
+	}
+}
+
+func TestApplyTooManyFlows(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a table of 262144 flows")
+	}
+	dst := func(i int) Match {
+		return dpMatch().nwDstAddr(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})).get()
+	}
+	fl := make([]*Flow, steer.MaxRules)
+	for i := range fl {
+		fl[i] = dpFlow(10, dst(i))
+	}
+	full := dpApply(t, NewTable(), Change{Add: fl}, dpPorts)
+	if n := full.steeringRules(); n != steer.MaxRules {
+		t.Fatalf("%d rules, want %d", n, steer.MaxRules)
+	}
+	one := []*Flow{dpFlow(10, dst(steer.MaxRules))}
+	_, err := full.Apply(Change{Add: one}, dpPorts)
+	if !errors.Is(err, ErrTooManyFlows) || !strings.Contains(err.Error(), "262145 distinct matches, the XDP classifier holds 262144") {
+		t.Fatalf("one flow over: %v", err)
+	}
+	if full.Len() != steer.MaxRules {
+		t.Fatal("a refused Apply changed the table")
+	}
+	// A flow that differs from an installed one only in priority shares its
+	// rule; one that replaces a flow takes no new rule; deleting makes room.
+	for _, c := range []Change{
+		{Add: []*Flow{dpFlow(20, dst(0))}},
+		{Add: []*Flow{dpFlow(10, dst(0), dpOut("p1"))}},
+		{Delete: []uint64{1}, Add: one},
+	} {
+		if _, err := full.Apply(c, dpPorts); err != nil {
+			t.Errorf("%+v on a full table: %v", c, err)
+		}
 	}
 }
 
