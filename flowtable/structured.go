@@ -5,82 +5,45 @@ import (
 	"math"
 )
 
-// FlowJSON is a flow as the REST API speaks it, in one of two forms.
-//
-// Text form: only Flow (and optionally ID) is set, in add-flow syntax:
-//
-//	{"flow": "priority=100,udp,tp_dst=7999,actions=output:p1"}
-//
-// Structured form: the fields below, with Match a map from match field name
-// to value in the text syntax, a shorthand (ip, udp, tcp6, ...) being a key
-// with the empty value, and Actions a list of single actions in the text
-// syntax. The empty list (or ["drop"]) drops; Actions left out (null) is an
-// error, as add-flow without actions= is:
-//
-//	{"priority": 100, "match": {"udp": "", "tp_dst": "7999"}, "actions": ["output:p1"]}
-//
-// FlowFromJSON takes either form and refuses both at once. FlowToJSON fills
-// both (Flow with the canonical text), so a response shows both; to send it
-// back as a request, drop one of them.
-type FlowJSON struct {
-	ID          uint64            `json:"id,omitempty"`
-	Priority    *uint16           `json:"priority,omitempty"` // nil: DefaultPriority
-	Cookie      string            `json:"cookie,omitempty"`   // "0x1f" or decimal; "" = 0
-	IdleTimeout uint16            `json:"idle_timeout,omitempty"`
-	HardTimeout uint16            `json:"hard_timeout,omitempty"`
-	Match       map[string]string `json:"match,omitempty"`
-	Actions     []string          `json:"actions,omitempty"`
-	Text        string            `json:"flow,omitempty"`
+// FlowFields is a flow in structured form: the fields of a flow's text with
+// Match a map from match field name to value in the text syntax, a shorthand
+// (ip, udp, tcp6, ...) being a key with the empty value, and Actions a list
+// of single actions in the text syntax. It is what the REST API's structured
+// flows carry; the JSON names are package api's, not this package's.
+type FlowFields struct {
+	Priority    *uint16 // nil: DefaultPriority
+	Cookie      string  // "0x1f" or decimal; "" = 0
+	IdleTimeout uint16  // seconds
+	HardTimeout uint16  // seconds
+	Match       map[string]string
+	Actions     []string // nil is an error, as add-flow without actions= is; empty (or ["drop"]) drops
 }
 
-func (j *FlowJSON) structured() bool {
-	return j.Priority != nil || j.Cookie != "" || j.IdleTimeout != 0 || j.HardTimeout != 0 ||
-		j.Match != nil || j.Actions != nil
-}
-
-// FlowFromJSON builds a flow from either form of j (see FlowJSON), with ID
-// j.ID. Errors are *ParseError naming the field at fault: a match field
-// ("tp_dst"), an action ("mod_tp_dst", or "actions" for the list itself),
-// "cookie", or "flow" (for the text form, with the column in the text).
-func FlowFromJSON(j FlowJSON) (*Flow, error) {
+// ParseFlowFields builds a flow from its structured form. Errors are
+// *ParseError naming the field at fault: a match field ("tp_dst"), an action
+// ("mod_tp_dst", or "actions" for the list itself) or "cookie".
+func ParseFlowFields(ff FlowFields) (*Flow, error) {
 	p := &textParser{}
-	if j.Text != "" {
-		if j.structured() {
-			return nil, p.errAt(-1, "flow", "give a flow as text (\"flow\") or as fields, not both")
-		}
-		f, err := ParseFlow(j.Text)
-		if err != nil {
-			if pe, ok := err.(*ParseError); ok && pe.Field == "" {
-				pe.Field = "flow"
-			}
-			return nil, err
-		}
-		f.ID = j.ID
-		return f, nil
-	}
-	if !j.structured() {
-		return nil, p.errAt(-1, "flow", "empty flow")
-	}
-	m, err := ParseMatchFields(j.Match)
+	m, err := ParseMatchFields(ff.Match)
 	if err != nil {
 		return nil, err
 	}
-	f := &Flow{ID: j.ID, Priority: DefaultPriority, IdleTimeout: j.IdleTimeout, HardTimeout: j.HardTimeout, Match: m}
-	if j.Priority != nil {
-		f.Priority = *j.Priority
+	f := &Flow{Priority: DefaultPriority, IdleTimeout: ff.IdleTimeout, HardTimeout: ff.HardTimeout, Match: m}
+	if ff.Priority != nil {
+		f.Priority = *ff.Priority
 	}
-	if j.Cookie != "" {
-		c, msg := parseNum(j.Cookie, math.MaxUint64)
+	if ff.Cookie != "" {
+		c, msg := parseNum(ff.Cookie, math.MaxUint64)
 		if msg != "" {
-			return nil, p.errAt(-1, "cookie", "bad value %q for cookie: %s", j.Cookie, msg)
+			return nil, p.errAt(-1, "cookie", "bad value %q for cookie: %s", ff.Cookie, msg)
 		}
 		f.Cookie = c
 	}
-	if j.Actions == nil {
+	if ff.Actions == nil {
 		return nil, p.errAt(-1, "actions", "missing actions")
 	}
-	toks := make([]actionToken, len(j.Actions))
-	for i, s := range j.Actions {
+	toks := make([]actionToken, len(ff.Actions))
+	for i, s := range ff.Actions {
 		if t := splitActions(s, -1); len(t) != 1 || t[0].text != s {
 			return nil, p.errAt(-1, "actions", "actions[%d] = %q: want one action, no separators", i, s)
 		}
@@ -99,34 +62,27 @@ func FlowFromJSON(j FlowJSON) (*Flow, error) {
 	return f, nil
 }
 
-// FlowToJSON returns f in both forms: the structured fields and, in Flow,
-// its canonical text (Flow.String). Actions is ["drop"] for a flow that
-// drops; Cookie is hex, left out when zero.
-func FlowToJSON(f *Flow) FlowJSON {
+// FieldsOf returns f in structured form. Actions is ["drop"] for a flow
+// that drops; Cookie is hex, "" when zero; Priority is always set.
+func FieldsOf(f *Flow) FlowFields {
 	prio := f.Priority
-	j := FlowJSON{
-		ID:          f.ID,
-		Priority:    &prio,
-		IdleTimeout: f.IdleTimeout,
-		HardTimeout: f.HardTimeout,
-		Text:        f.String(),
-	}
+	ff := FlowFields{Priority: &prio, IdleTimeout: f.IdleTimeout, HardTimeout: f.HardTimeout}
 	if f.Cookie != 0 {
-		j.Cookie = fmt.Sprintf("%#x", f.Cookie)
+		ff.Cookie = fmt.Sprintf("%#x", f.Cookie)
 	}
 	if fs := f.Match.Fields(); len(fs) > 0 {
-		j.Match = make(map[string]string, len(fs))
+		ff.Match = make(map[string]string, len(fs))
 		for _, fl := range fs {
-			j.Match[fl.Name] = fl.Value
+			ff.Match[fl.Name] = fl.Value
 		}
 	}
 	if len(f.Actions) == 0 {
-		j.Actions = []string{"drop"}
+		ff.Actions = []string{"drop"}
 	} else {
-		j.Actions = make([]string, len(f.Actions))
+		ff.Actions = make([]string, len(f.Actions))
 		for i, a := range f.Actions {
-			j.Actions[i] = FormatAction(a)
+			ff.Actions[i] = FormatAction(a)
 		}
 	}
-	return j
+	return ff
 }

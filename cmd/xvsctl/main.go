@@ -19,7 +19,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/xvs-project/xvs/ctl"
+	"github.com/xvs-project/xvs/api"
+	"github.com/xvs-project/xvs/ctl/client"
 )
 
 func main() {
@@ -55,7 +56,7 @@ type env func(string) string
 type app struct {
 	ctx    context.Context
 	g      globals
-	client *ctl.Client
+	client *client.Client
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
@@ -80,7 +81,7 @@ func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(f
 
 // run is xvsctl without the process around it; it returns the exit code.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv env) int {
-	g := globals{server: ctl.DefaultServer, timeout: 30 * time.Second}
+	g := globals{server: client.DefaultServer, timeout: 30 * time.Second}
 	if s := getenv("XVS_SERVER"); s != "" {
 		g.server = s
 	}
@@ -130,7 +131,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv env) i
 	}
 
 	a := &app{g: g, stdin: stdin, stdout: stdout, stderr: stderr}
-	opts := ctl.ClientOptions{Timeout: g.timeout}
+	opts := client.Options{Timeout: g.timeout}
 	if g.tokenFile != "" {
 		tok, err := os.ReadFile(g.tokenFile)
 		if err != nil {
@@ -139,7 +140,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv env) i
 		}
 		opts.Token = strings.TrimSpace(string(tok))
 	}
-	if a.client, err = ctl.NewClientWithOptions(g.server, opts); err != nil {
+	if a.client, err = client.New(g.server, opts); err != nil {
 		fmt.Fprintf(stderr, "xvsctl: %v\n", err)
 		return exitUsage
 	}
@@ -203,7 +204,7 @@ commands:
 
 global flags (before or after the command):
   --server ADDR      unix:PATH, tcp:HOST:PORT or http://HOST:PORT
-                     (default $XVS_SERVER, else unix:`+ctl.DefaultSocket+`)
+                     (default $XVS_SERVER, else unix:`+api.DefaultSocket+`)
   --token-file FILE  bearer token for a server that wants one ($XVS_TOKEN_FILE)
   --json             print the API's JSON instead of tables
   --timeout DUR      give up on the server after DUR (default 30s)

@@ -21,7 +21,7 @@ import (
 // Like the switch it stands for, it refuses ports that already exist, flows
 // naming ports it does not have (in_port or output), deletes of flows it does
 // not have, and tables needing more distinct masks than the XDP classifier
-// walks; a flow with the same priority and match as an installed one
+// walks or more distinct matches than it holds; a flow with the same priority and match as an installed one
 // replaces it. Flow IDs count up from 1; ofports count up from 1.
 type Backend struct {
 	mu         sync.Mutex
@@ -30,6 +30,7 @@ type Backend struct {
 	health     error
 	netdevs    map[string]bool // nil: every name exists
 	maxMasks   int
+	maxRules   int
 	ports      []*port // in ofport order
 	nextOFPort uint32
 	flows      []*flowEntry // in install order
@@ -52,7 +53,16 @@ type flowEntry struct {
 
 // New returns an empty fake switch.
 func New() *Backend {
-	return &Backend{start: time.Now(), maxMasks: steer.MaxMasks, nextOFPort: 1, nextID: 1}
+	return &Backend{start: time.Now(), maxMasks: steer.MaxMasks, maxRules: steer.MaxRules, nextOFPort: 1, nextID: 1}
+}
+
+// SetMaxRules sets how many distinct matches the fake steering classifier
+// holds (steer.MaxRules by default). Flows that differ only in priority
+// share one, as in the switch.
+func (b *Backend) SetMaxRules(n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.maxRules = n
 }
 
 // SetNetdevs limits the netdevs AddPort finds to names; AddPort of any other
@@ -315,11 +325,16 @@ func (b *Backend) ApplyFlows(change datapath.FlowChange) ([]uint64, error) {
 		table = append(table, &flowEntry{flow: &c, added: now})
 	}
 	masks := make(map[maskKey]bool)
+	rules := make(map[flowtable.Match]bool)
 	for _, e := range table {
 		masks[maskKey{e.flow.Match.InPort != "", e.flow.Match.Mask}] = true
+		rules[e.flow.Match] = true
 	}
 	if len(masks) > b.maxMasks {
 		return nil, fmt.Errorf("%d masks, the classifier holds %d: %w", len(masks), b.maxMasks, flowtable.ErrTooManyMasks)
+	}
+	if len(rules) > b.maxRules {
+		return nil, fmt.Errorf("%d distinct matches, the XDP classifier holds %d: %w", len(rules), b.maxRules, flowtable.ErrTooManyFlows)
 	}
 	b.flows = table
 	b.nextID = nextID

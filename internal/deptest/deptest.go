@@ -38,14 +38,17 @@ func Deps(t testing.TB, pkg string) []Dep {
 	return deps
 }
 
-// Bad fails t for every package pkg links that is one of bad or below one
-// of them ("github.com/cilium/ebpf" covers github.com/cilium/ebpf/link).
+// Bad fails t for every package pkg links that bad names: an import path
+// names that package, a path ending in "/..." the packages below it too, as
+// for the go command ("github.com/cilium/ebpf/..." covers
+// github.com/cilium/ebpf/link).
 func Bad(t testing.TB, pkg string, bad []string) {
 	t.Helper()
 	for _, d := range Deps(t, pkg) {
 		for _, b := range bad {
-			if d.Path == b || strings.HasPrefix(d.Path, b+"/") {
-				t.Errorf("%s links %s, which it must not", pkg, d.Path)
+			tree, ok := strings.CutSuffix(b, "/...")
+			if d.Path == b || ok && (d.Path == tree || strings.HasPrefix(d.Path, tree+"/")) {
+				t.Errorf("%s links %s, which it must not (%s)", pkg, d.Path, b)
 			}
 		}
 	}
