@@ -20,6 +20,7 @@
 //	DELETE /v1/flows/{id}          delete one flow -> it, as it was
 //	GET    /v1/stats               switch counters (api.Stats)
 //	GET    /v1/health              api.HealthResponse: 200 ok, 503 unhealthy
+//	GET    /v1/openapi.json        the OpenAPI 3 document of all of these (api.OpenAPI)
 //	GET    /metrics                Prometheus exposition, read from Backend.Stats at scrape time
 //
 // A flow in a request is an api.Flow in one of its two forms, text

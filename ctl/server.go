@@ -114,6 +114,7 @@ func NewServer(opts Options) (*Server, error) {
 	r.HandleFunc(api.PathFlows+"/{id}", s.deleteFlow).Methods(http.MethodDelete)
 	r.HandleFunc(api.PathStats, s.getStats).Methods(http.MethodGet)
 	r.HandleFunc(api.PathHealth, s.getHealth).Methods(http.MethodGet)
+	r.HandleFunc(api.PathOpenAPI, s.getOpenAPI).Methods(http.MethodGet)
 	r.Handle(api.PathMetrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{s.log}})).Methods(http.MethodGet)
 	s.handler = r
 	return s, nil
@@ -388,6 +389,12 @@ func (s *Server) getHealth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.reply(w, http.StatusOK, api.HealthResponse{Status: api.HealthOK})
+}
+
+// getOpenAPI serves the OpenAPI document of /v1.
+func (s *Server) getOpenAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(api.OpenAPI)
 }
 
 // slogPrinter adapts a slog.Logger to promhttp's error logger.
