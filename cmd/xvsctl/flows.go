@@ -41,7 +41,7 @@ var flowCommands = []command{
 		}),
 	},
 	{
-		name: "add-flows", args: "FILE", min: 1, max: 1,
+		name: "add-flows", args: "FILE", min: 1, max: 1, complete: "file",
 		summary: "add the flows in FILE (- for stdin) as one transaction",
 		help: flowSyntaxHelp + `
 FILE holds one flow per line; blank lines and lines starting with # are
@@ -53,7 +53,7 @@ names its line). dump-flows output is valid input.
 		}),
 	},
 	{
-		name: "replace-flows", args: "FILE", min: 1, max: 1,
+		name: "replace-flows", args: "FILE", min: 1, max: 1, complete: "file",
 		summary: "make the flow table exactly the flows in FILE, atomically",
 		help: `Like ovs-ofctl replace-flows --bundle: flows not in FILE are deleted and
 those in it added, as one transaction; traffic never sees a table in

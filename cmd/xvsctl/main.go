@@ -69,6 +69,7 @@ type command struct {
 	summary  string // one line
 	help     string // paragraphs after the synopsis
 	min, max int    // positional arguments; max < 0: no limit
+	complete string // what its arguments are, for shell completion: "port", "netdev", "file" or ""
 	flags    func(fs *flag.FlagSet) func(a *app, args []string) error
 }
 
@@ -104,8 +105,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv env) i
 		return exitUsage
 	}
 	name, rest := fs.Arg(0), fs.Args()[1:]
-	if name == "help" {
+	switch name {
+	case "help":
 		return help(rest, stdout, stderr)
+	case "completion":
+		return completion(rest, stdout, stderr)
 	}
 	cmd := lookup(name)
 	if cmd == nil {
@@ -201,6 +205,7 @@ commands:
 		fmt.Fprintf(w, "  %-32s %s\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
 	}
 	fmt.Fprint(w, `  help [COMMAND]                   this text, or one command's
+  completion bash                  print the bash completion script
 
 global flags (before or after the command):
   --server ADDR      unix:PATH, tcp:HOST:PORT or http://HOST:PORT

@@ -14,7 +14,7 @@ import (
 
 var portCommands = []command{
 	{
-		name: "add-port", args: "NAME [--mode MODE]", min: 1, max: 1,
+		name: "add-port", args: "NAME [--mode MODE]", min: 1, max: 1, complete: "netdev",
 		summary: "attach the netdev NAME to the switch",
 		help: `The XDP program is attached in the given mode: native (driver), generic
 (skb), or auto (native if the driver can, else generic; the default). The
@@ -35,7 +35,7 @@ port's RX queues each get an AF_XDP socket. "show" tells what was chosen.
 		},
 	},
 	{
-		name: "del-port", args: "NAME", min: 1, max: 1,
+		name: "del-port", args: "NAME", min: 1, max: 1, complete: "port",
 		summary: "detach port NAME from the switch",
 		help: `The XDP program and the port's sockets go; the netdev's traffic goes back
 to the host stack. Flows that name the port stay, as in Open vSwitch.
@@ -59,7 +59,7 @@ to the host stack. Flows that name the port stay, as in Open vSwitch.
 		}),
 	},
 	{
-		name: "dump-ports", args: "[NAME]", min: 0, max: 1,
+		name: "dump-ports", args: "[NAME]", min: 0, max: 1, complete: "port",
 		summary: "print port counters (all ports, or NAME)",
 		help: `For each port: packets and bytes received from and sent to it, drops by
 reason (rx: no_flow, action_drop; tx: tx_ring_full, no_frame, too_big,
