@@ -7,6 +7,14 @@ CLANG   ?= clang-16
 GOFLAGS ?=
 TESTFLAGS ?= -count=1 -timeout 20m
 
+# make install: where things go (DESTDIR is prepended to each, for packaging).
+PREFIX        ?= /usr/local
+BINDIR        ?= $(PREFIX)/bin
+SBINDIR       ?= $(PREFIX)/sbin
+UNITDIR       ?= $(PREFIX)/lib/systemd/system
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+DESTDIR       ?=
+
 .DEFAULT_GOAL := help
 
 .PHONY: help
@@ -41,6 +49,17 @@ check: ## gofmt, go vet, and (with clang) that the committed bpf2go output is cu
 .PHONY: demo
 demo: build ## As root: veth topology, xvsd, ports and flows via xvsctl, traffic, counters, teardown.
 	./testenv/demo.sh
+
+.PHONY: install
+install: build ## Install xvsd, xvsctl, the systemd unit and bash completion (PREFIX=/usr/local, DESTDIR=).
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(COMPLETIONDIR)
+	install -m 0755 $(BIN)/xvsd $(DESTDIR)$(SBINDIR)/xvsd
+	install -m 0755 $(BIN)/xvsctl $(DESTDIR)$(BINDIR)/xvsctl
+	sed 's|@SBINDIR@|$(SBINDIR)|g' dist/xvsd.service.in > $(DESTDIR)$(UNITDIR)/xvsd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/xvsd.service
+	$(BIN)/xvsctl completion bash > $(DESTDIR)$(COMPLETIONDIR)/xvsctl
+	chmod 0644 $(DESTDIR)$(COMPLETIONDIR)/xvsctl
+	@echo "installed; as root: systemctl daemon-reload && systemctl enable --now xvsd"
 
 .PHONY: clean
 clean: ## Remove build output.

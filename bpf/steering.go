@@ -12,8 +12,9 @@ import (
 )
 
 // ErrRuleTableFull is returned (wrapped) by PutRules when the kernel's rule
-// table holds steer.MaxRules rules.
-var ErrRuleTableFull = errors.New("steering rule table full")
+// table holds steer.MaxRules rules. It is steer.ErrTooManyRules, which the
+// flow table returns before it gets that far.
+var ErrRuleTableFull = steer.ErrTooManyRules
 
 func checkRule(op string, i int, r *steer.Rule) error {
 	if r.MaskID >= steer.MaxMasks {

@@ -1,29 +1,35 @@
-// Package ctl is xvs's control plane: the REST API xvsd serves, the Go client
-// xvsctl uses, the JSON types both speak, and the state store that makes
-// configuration survive a restart.
+// Package ctl is xvs's control plane: the REST API xvsd serves, and the
+// state store that makes configuration survive a restart. The JSON it
+// speaks is package api's (the wire contract, which imports nothing of
+// xvs); convert.go is the one place that maps api's types to the switch's
+// and back. The Go client is ctl/client.
 //
 // # Endpoints
 //
-//	GET    /v1/ports               ports ([]datapath.PortInfo)
-//	POST   /v1/ports               add a port (PortRequest) -> 201 PortInfo
+//	GET    /v1/ports               ports ([]api.PortInfo)
+//	POST   /v1/ports               add a port (api.PortRequest) -> 201 api.PortInfo
 //	GET    /v1/ports/{name}        one port
 //	DELETE /v1/ports/{name}        remove a port -> 204
-//	GET    /v1/ports/{name}/stats  its counters (datapath.PortStats)
-//	GET    /v1/flows[?match=F[&strict=true]]  flows ([]FlowStatus), highest priority first
+//	GET    /v1/ports/{name}/stats  its counters (api.PortStats)
+//	GET    /v1/flows[?match=F[&strict=true]]  flows ([]api.FlowStatus), highest priority first
 //	POST   /v1/flows               add one flow (object) or a batch (array, one transaction) -> 201
 //	PUT    /v1/flows               replace the whole table atomically (array) -> 200
-//	                               (POST and PUT with "Prefer: return=minimal": FlowIDs, not the flows)
-//	POST   /v1/flows/delete        delete the flows a filter selects (DeleteFlowsRequest) -> the deleted flows
+//	                               (POST and PUT with "Prefer: return=minimal": api.FlowIDs, not the flows)
+//	POST   /v1/flows/delete        delete the flows a filter selects (api.DeleteFlowsRequest) -> the deleted flows
 //	GET    /v1/flows/{id}          one flow
 //	DELETE /v1/flows/{id}          delete one flow -> it, as it was
-//	GET    /v1/stats               switch counters (datapath.Stats)
-//	GET    /v1/health              HealthResponse: 200 ok, 503 unhealthy
+//	GET    /v1/stats               switch counters (api.Stats)
+//	GET    /v1/health              api.HealthResponse: 200 ok, 503 unhealthy
+//	GET    /v1/openapi.json        the OpenAPI 3 document of all of these (api.OpenAPI)
 //	GET    /metrics                Prometheus exposition, read from Backend.Stats at scrape time
 //
-// A flow in a request is a flowtable.FlowJSON in one of its two forms, text
+// A flow in a request is an api.Flow in one of its two forms, text
 // ({"flow": "udp,tp_dst=7999,actions=output:p1"}) or structured
 // ({"priority": 100, "match": {"udp": "", "tp_dst": "7999"}, "actions":
-// ["output:p1"]}); a FlowStatus in a response has both, and the counters.
+// ["output:p1"]}); an api.FlowStatus in a response has both, and the
+// counters. The flow syntax is flowtable's: the structured form is parsed
+// by flowtable.ParseFlowFields, which knows no JSON; ctl only copies the
+// fields across and enforces the wire's rules (one form, no ID).
 //
 // # Model
 //
@@ -50,12 +56,16 @@
 //
 // # Errors
 //
-// Every error a handler meets is turned into an HTTP status by exactly one
-// function, statusOf, which tests it with errors.Is against the datapath and
-// flowtable sentinels (the containerd errdefs/errhttp pattern). The response
-// body is an ErrorResponse: the message, the field at fault when the error is
-// a flowtable.ParseError, and the position of the bad item in an array
-// request. Client turns such a body back into an *APIError.
+// Every error a handler meets is given an api.ErrorCode by exactly one
+// table, errorCodes, which tests it with errors.Is against the datapath and
+// flowtable sentinels (the containerd errdefs/errhttp pattern); the code's
+// status comes from api.ErrorKinds, so statusOf is a lookup and client and
+// server share one table. An error that wraps no sentinel is internal
+// (500). The body is an api.ErrorResponse: the message, the code, the
+// field at fault when the error is a flowtable.ParseError or a request
+// error, and the position of the bad item in an array request:
+//
+//	{"error":"in_port=p9: no such port","code":"no_such_port","field":"in_port","index":3}
 //
 // # Listening
 //

@@ -5,55 +5,64 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/xvs-project/xvs/api"
 	"github.com/xvs-project/xvs/datapath"
 	"github.com/xvs-project/xvs/flowtable"
 )
 
-// Errors of the API layer itself. Each wraps the sentinel its status code is
-// chosen by, so statusOf stays the only place that knows HTTP codes.
+// Errors of the API layer itself.
 var (
 	errNotFound         = errors.New("not found")
 	errMethodNotAllowed = errors.New("method not allowed")
 	errUnauthorized     = errors.New("missing or wrong bearer token")
 )
 
-// statusOf maps an error to the HTTP status the API answers it with. It is the
-// only function in the package that chooses an error status.
-func statusOf(err error) int {
-	var tooBig *http.MaxBytesError
-	switch {
-	case err == nil:
-		return http.StatusOK
-	case errors.Is(err, errUnauthorized):
-		return http.StatusUnauthorized
-	case errors.Is(err, errMethodNotAllowed):
-		return http.StatusMethodNotAllowed
-	case errors.As(err, &tooBig):
-		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, datapath.ErrClosed):
-		return http.StatusServiceUnavailable
-	case errors.Is(err, flowtable.ErrTooManyMasks):
-		// Valid on its own, but the XDP classifier cannot hold it next to
-		// the flows already installed.
-		return http.StatusConflict
-	case errors.Is(err, datapath.ErrInvalid):
-		return http.StatusBadRequest
-	case errors.Is(err, datapath.ErrPortExists):
-		return http.StatusConflict
-	case errors.Is(err, datapath.ErrNoSuchPort),
-		errors.Is(err, datapath.ErrNoSuchFlow),
-		errors.Is(err, errNotFound):
-		return http.StatusNotFound
-	default:
-		return http.StatusInternalServerError
-	}
+// errorCodes maps the errors of the layers below, and the API's own, to
+// the API's error codes: the first sentinel an error wraps (errors.Is)
+// chooses its code, and api.ErrorKinds its status. Order matters where one
+// error wraps two sentinels: a request error too large for the body limit
+// is an ErrInvalid too, but answers too_large. An error that wraps none
+// of them is internal (500): a user's mistake that reaches it is a bug
+// here or below.
+var errorCodes = []struct {
+	is   func(error) bool
+	code api.ErrorCode
+}{
+	{sentinel(errUnauthorized), api.CodeUnauthorized},
+	{sentinel(errMethodNotAllowed), api.CodeMethodNotAllowed},
+	{sentinel(errNotFound), api.CodeNotFound},
+	{func(err error) bool { var e *http.MaxBytesError; return errors.As(err, &e) }, api.CodeTooLarge},
+	{sentinel(datapath.ErrClosed), api.CodeUnavailable},
+	{sentinel(flowtable.ErrTooManyMasks), api.CodeTooManyMasks},
+	{sentinel(flowtable.ErrTooManyFlows), api.CodeTooManyFlows},
+	{sentinel(datapath.ErrPortExists), api.CodePortExists},
+	{sentinel(datapath.ErrNoSuchPort), api.CodeNoSuchPort},
+	{sentinel(datapath.ErrNoSuchFlow), api.CodeNoSuchFlow},
+	{sentinel(datapath.ErrInvalid), api.CodeInvalid},
 }
 
-// ErrorResponse is the body of every error answer.
-type ErrorResponse struct {
-	Error string `json:"error"`
-	Field string `json:"field,omitempty"` // the flow field or action at fault, or the JSON field
-	Index *int   `json:"index,omitempty"` // 0-based position of the bad item in an array request
+func sentinel(target error) func(error) bool {
+	return func(err error) bool { return errors.Is(err, target) }
+}
+
+// codeOf returns the API's error code for err.
+func codeOf(err error) api.ErrorCode {
+	for _, c := range errorCodes {
+		if c.is(err) {
+			return c.code
+		}
+	}
+	return api.CodeInternal
+}
+
+// statusOf maps an error to the HTTP status the API answers it with: the
+// status api.ErrorKinds gives its code. It is the only function in the
+// package that chooses an error status.
+func statusOf(err error) int {
+	if err == nil {
+		return http.StatusOK
+	}
+	return codeOf(err).Status()
 }
 
 // itemError says which item of an array request an error is about.
@@ -91,8 +100,8 @@ func (e *fieldError) Error() string { return e.err.Error() }
 func (e *fieldError) Unwrap() error { return e.err }
 
 // errorResponse builds the body for err.
-func errorResponse(err error) ErrorResponse {
-	resp := ErrorResponse{Error: err.Error()}
+func errorResponse(err error) api.ErrorResponse {
+	resp := api.ErrorResponse{Error: err.Error(), Code: codeOf(err)}
 	var pe *flowtable.ParseError
 	var re *requestError
 	var fe *fieldError
@@ -110,43 +119,4 @@ func errorResponse(err error) ErrorResponse {
 		resp.Index = &i
 	}
 	return resp
-}
-
-// APIError is an error answer from the server, as Client returns it.
-type APIError struct {
-	Status  int    // HTTP status code
-	Message string // the server's message
-	Field   string // the field at fault, if the server named one
-	Index   int    // position of the bad item in an array request; -1 if none
-}
-
-func (e *APIError) Error() string {
-	msg := e.Message
-	if msg == "" {
-		msg = http.StatusText(e.Status)
-	}
-	if e.Index >= 0 {
-		msg = fmt.Sprintf("item %d: %s", e.Index, msg)
-	}
-	if e.Field != "" {
-		msg = fmt.Sprintf("%s (field %s)", msg, e.Field)
-	}
-	return msg
-}
-
-// Is lets callers test an APIError against the datapath sentinels by status:
-// 404 is ErrNoSuchPort or ErrNoSuchFlow, 409 ErrPortExists, 400 ErrInvalid,
-// 503 ErrClosed.
-func (e *APIError) Is(target error) bool {
-	switch target {
-	case datapath.ErrNoSuchPort, datapath.ErrNoSuchFlow:
-		return e.Status == http.StatusNotFound
-	case datapath.ErrPortExists:
-		return e.Status == http.StatusConflict
-	case datapath.ErrInvalid:
-		return e.Status == http.StatusBadRequest
-	case datapath.ErrClosed:
-		return e.Status == http.StatusServiceUnavailable
-	}
-	return false
 }

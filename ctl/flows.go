@@ -8,59 +8,13 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gorilla/mux"
 
+	"github.com/xvs-project/xvs/api"
 	"github.com/xvs-project/xvs/datapath"
 	"github.com/xvs-project/xvs/flowtable"
 )
-
-// FlowStatus is a flow as the API returns it: both forms of
-// flowtable.FlowToJSON (structured fields and the canonical text in "flow")
-// plus its counters.
-type FlowStatus struct {
-	flowtable.FlowJSON
-	Packets  uint64  `json:"n_packets"`
-	Bytes    uint64  `json:"n_bytes"`
-	Duration float64 `json:"duration"` // seconds since install
-	IdleAge  float64 `json:"idle_age"` // seconds since the last packet (or install)
-}
-
-// Flow parses the status's text form back into a flow (with its ID).
-func (fs *FlowStatus) Flow() (*flowtable.Flow, error) {
-	return flowtable.FlowFromJSON(flowtable.FlowJSON{ID: fs.ID, Text: fs.Text})
-}
-
-// Stats returns the counters in the form flowtable.FormatFlow prints.
-func (fs *FlowStatus) Stats() flowtable.FlowStats {
-	return flowtable.FlowStats{
-		Packets:  fs.Packets,
-		Bytes:    fs.Bytes,
-		Duration: secondsToDuration(fs.Duration),
-		IdleAge:  secondsToDuration(fs.IdleAge),
-	}
-}
-
-func secondsToDuration(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
-
-func flowStatus(fi datapath.FlowInfo) FlowStatus {
-	return FlowStatus{
-		FlowJSON: flowtable.FlowToJSON(fi.Flow),
-		Packets:  fi.Packets,
-		Bytes:    fi.Bytes,
-		Duration: fi.Duration.Seconds(),
-		IdleAge:  fi.IdleAge.Seconds(),
-	}
-}
-
-func flowStatuses(fis []datapath.FlowInfo) []FlowStatus {
-	out := make([]FlowStatus, len(fis))
-	for i, fi := range fis {
-		out[i] = flowStatus(fi)
-	}
-	return out
-}
 
 // flowText is a flow's persisted form.
 func flowText(f *flowtable.Flow) string { return f.String() }
@@ -69,8 +23,8 @@ func flowText(f *flowtable.Flow) string { return f.String() }
 func parseFlowText(text string) (*flowtable.Flow, error) { return flowtable.ParseFlow(text) }
 
 // decodeFlows decodes a body holding one flow (an object) or a batch (an
-// array) in either form of flowtable.FlowJSON. Errors about an item of an
-// array carry its index.
+// array) in either form of api.Flow. Errors about an item of an array carry
+// its index.
 func decodeFlows(body []byte) (flows []*flowtable.Flow, array bool, err error) {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) > 0 && trimmed[0] == '[' {
@@ -94,14 +48,11 @@ func decodeFlows(body []byte) (flows []*flowtable.Flow, array bool, err error) {
 }
 
 func decodeFlow(data []byte) (*flowtable.Flow, error) {
-	var j flowtable.FlowJSON
+	var j api.Flow
 	if err := decodeJSON(data, &j); err != nil {
 		return nil, err
 	}
-	if j.ID != 0 {
-		return nil, badRequest("id", "id is assigned by the switch")
-	}
-	return flowtable.FlowFromJSON(j)
+	return flowFromAPI(j)
 }
 
 // checkFlowPortsLocked checks that every port the flows name exists, so a batch
@@ -134,8 +85,8 @@ func (s *Server) checkFlowPortsLocked(flows []*flowtable.Flow, array bool) error
 
 // installedLocked returns the flows with the given IDs as they are now.
 // s.mu must be held.
-func (s *Server) installedLocked(ids []uint64, flows []*flowtable.Flow) []FlowStatus {
-	out := make([]FlowStatus, len(ids))
+func (s *Server) installedLocked(ids []uint64, flows []*flowtable.Flow) []api.FlowStatus {
+	out := make([]api.FlowStatus, len(ids))
 	for i, id := range ids {
 		fi, err := s.backend.Flow(id)
 		if err != nil {
@@ -145,7 +96,7 @@ func (s *Server) installedLocked(ids []uint64, flows []*flowtable.Flow) []FlowSt
 			c.ID = id
 			fi = datapath.FlowInfo{Flow: &c}
 		}
-		out[i] = flowStatus(fi)
+		out[i] = apiFlowStatus(fi)
 	}
 	return out
 }
@@ -210,7 +161,7 @@ func (s *Server) listFlows(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.reply(w, http.StatusOK, flowStatuses(sortFlows(selectFlows(s.backend.Flows(), flt, strict))))
+	s.reply(w, http.StatusOK, apiFlowStatuses(sortFlows(selectFlows(s.backend.Flows(), flt, strict))))
 }
 
 // addFlows serves POST /v1/flows: one flow (object in, object out) or a
@@ -260,7 +211,7 @@ func (s *Server) applyFlows(w http.ResponseWriter, r *http.Request, replace bool
 	}
 	if preferMinimal(r) {
 		w.Header().Set("Preference-Applied", "return=minimal")
-		s.reply(w, status, FlowIDs{IDs: ids})
+		s.reply(w, status, api.FlowIDs{IDs: ids})
 		return
 	}
 	out := s.installedLocked(ids, flows)
@@ -296,7 +247,7 @@ func (s *Server) deleteFlows(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	var req DeleteFlowsRequest
+	var req api.DeleteFlowsRequest
 	if len(bytes.TrimSpace(body)) > 0 {
 		if err := decodeJSON(body, &req); err != nil {
 			s.fail(w, r, err)
@@ -315,7 +266,7 @@ func (s *Server) deleteFlows(w http.ResponseWriter, r *http.Request) {
 	for try := 1; ; try++ {
 		deleted = selectFlows(s.backend.Flows(), flt, req.Strict)
 		if len(deleted) == 0 {
-			s.reply(w, http.StatusOK, []FlowStatus{})
+			s.reply(w, http.StatusOK, []api.FlowStatus{})
 			return
 		}
 		change := datapath.FlowChange{Replace: flt == nil}
@@ -337,7 +288,7 @@ func (s *Server) deleteFlows(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("flows deleted", "filter", req.Match, "flows", len(deleted))
 	s.persistLocked()
-	s.reply(w, http.StatusOK, flowStatuses(sortFlows(deleted)))
+	s.reply(w, http.StatusOK, apiFlowStatuses(sortFlows(deleted)))
 }
 
 func flowID(r *http.Request) (uint64, error) {
@@ -361,7 +312,7 @@ func (s *Server) getFlow(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.reply(w, http.StatusOK, flowStatus(fi))
+	s.reply(w, http.StatusOK, apiFlowStatus(fi))
 }
 
 // deleteFlow serves DELETE /v1/flows/{id} and returns the flow as it was.
@@ -384,5 +335,5 @@ func (s *Server) deleteFlow(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("flow deleted", "id", id)
 	s.persistLocked()
-	s.reply(w, http.StatusOK, flowStatus(fi))
+	s.reply(w, http.StatusOK, apiFlowStatus(fi))
 }

@@ -12,20 +12,21 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/xvs-project/xvs/api"
 	"github.com/xvs-project/xvs/ctl/ctltest"
 	"github.com/xvs-project/xvs/datapath"
 )
 
-func decodeFlowList(t *testing.T, body string) []FlowStatus {
+func decodeFlowList(t *testing.T, body string) []api.FlowStatus {
 	t.Helper()
-	var out []FlowStatus
+	var out []api.FlowStatus
 	if err := json.Unmarshal([]byte(body), &out); err != nil {
 		t.Fatalf("flow list %q: %v", body, err)
 	}
 	return out
 }
 
-func texts(fs []FlowStatus) []string {
+func texts(fs []api.FlowStatus) []string {
 	out := make([]string, len(fs))
 	for i, f := range fs {
 		out[i] = f.Text
@@ -47,8 +48,8 @@ func TestFlowEndpoints(t *testing.T) {
 	h.addPorts("p0", "p1")
 
 	// One flow in text form: an object in, an object out.
-	var one FlowStatus
-	body := h.must(201, "POST", PathFlows, `{"flow":"priority=100,udp,tp_dst=7999,actions=output:p1"}`)
+	var one api.FlowStatus
+	body := h.must(201, "POST", api.PathFlows, `{"flow":"priority=100,udp,tp_dst=7999,actions=output:p1"}`)
 	if err := json.Unmarshal([]byte(body), &one); err != nil {
 		t.Fatal(err)
 	}
@@ -57,15 +58,15 @@ func TestFlowEndpoints(t *testing.T) {
 		one.Priority == nil || *one.Priority != 100 {
 		t.Fatalf("added flow = %s", body)
 	}
-	for _, key := range []string{`"n_packets":0`, `"n_bytes":0`, `"duration":`, `"idle_age":`, `"match":{`, `"actions":[`, `"flow":"`} {
+	for _, key := range []string{`"packets":0`, `"bytes":0`, `"duration_s":`, `"idle_age_s":`, `"match":{`, `"actions":[`, `"flow":"`} {
 		if !strings.Contains(body, key) {
 			t.Errorf("response lacks %s: %s", key, body)
 		}
 	}
 
 	// One flow in structured form.
-	var st FlowStatus
-	body = h.must(201, "POST", PathFlows, `{"priority":200,"cookie":"0x2a","match":{"in_port":"p0","udp":"","tp_dst":"7999"},"actions":["mod_tp_dst:7998","output:p1"]}`)
+	var st api.FlowStatus
+	body = h.must(201, "POST", api.PathFlows, `{"priority":200,"cookie":"0x2a","match":{"in_port":"p0","udp":"","tp_dst":"7999"},"actions":["mod_tp_dst:7998","output:p1"]}`)
 	if err := json.Unmarshal([]byte(body), &st); err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func TestFlowEndpoints(t *testing.T) {
 	}
 
 	// A batch: an array in, an array out, IDs in order.
-	added := decodeFlowList(t, h.must(201, "POST", PathFlows, `[
+	added := decodeFlowList(t, h.must(201, "POST", api.PathFlows, `[
 		{"flow":"priority=50,tcp,actions=kernel"},
 		{"priority":10,"match":{},"actions":[]}
 	]`))
@@ -82,7 +83,7 @@ func TestFlowEndpoints(t *testing.T) {
 		t.Fatalf("batch = %v %+v", got, added)
 	}
 
-	all := decodeFlowList(t, h.must(200, "GET", PathFlows, ""))
+	all := decodeFlowList(t, h.must(200, "GET", api.PathFlows, ""))
 	wantAll := []string{
 		"cookie=0x2a,priority=200,udp,in_port=p0,tp_dst=7999,actions=mod_tp_dst:7998,output:p1",
 		"priority=100,udp,tp_dst=7999,actions=output:p1",
@@ -93,8 +94,8 @@ func TestFlowEndpoints(t *testing.T) {
 		t.Fatalf("GET flows = %q", got)
 	}
 	h.backend.CountFlow(one.ID, 3, 300)
-	var got FlowStatus
-	json.Unmarshal([]byte(h.must(200, "GET", fmt.Sprintf("%s/%d", PathFlows, one.ID), "")), &got)
+	var got api.FlowStatus
+	json.Unmarshal([]byte(h.must(200, "GET", fmt.Sprintf("%s/%d", api.PathFlows, one.ID), "")), &got)
 	if got.ID != one.ID || got.Packets != 3 || got.Bytes != 300 {
 		t.Fatalf("GET flow = %+v", got)
 	}
@@ -115,7 +116,7 @@ func TestFlowEndpoints(t *testing.T) {
 	for _, tt := range filterTests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := &harness{t: t, srv: h.srv, backend: h.backend, store: h.store}
-			got := texts(decodeFlowList(t, h.must(200, "GET", PathFlows+"?"+tt.query, "")))
+			got := texts(decodeFlowList(t, h.must(200, "GET", api.PathFlows+"?"+tt.query, "")))
 			if len(got) != len(tt.want) || (len(got) > 0 && !reflect.DeepEqual(got, tt.want)) {
 				t.Fatalf("GET ?%s = %q, want %q", tt.query, got, tt.want)
 			}
@@ -123,28 +124,28 @@ func TestFlowEndpoints(t *testing.T) {
 	}
 
 	// Delete one by ID: answered with the flow as it was.
-	var del FlowStatus
-	json.Unmarshal([]byte(h.must(200, "DELETE", fmt.Sprintf("%s/%d", PathFlows, one.ID), "")), &del)
+	var del api.FlowStatus
+	json.Unmarshal([]byte(h.must(200, "DELETE", fmt.Sprintf("%s/%d", api.PathFlows, one.ID), "")), &del)
 	if del.ID != one.ID || del.Packets != 3 {
 		t.Fatalf("DELETE flow = %+v", del)
 	}
-	h.must(404, "DELETE", fmt.Sprintf("%s/%d", PathFlows, one.ID), "")
-	h.must(404, "GET", fmt.Sprintf("%s/%d", PathFlows, one.ID), "")
+	h.must(404, "DELETE", fmt.Sprintf("%s/%d", api.PathFlows, one.ID), "")
+	h.must(404, "GET", fmt.Sprintf("%s/%d", api.PathFlows, one.ID), "")
 
 	// Delete by filter: answered with what was deleted.
-	gone := decodeFlowList(t, h.must(200, "POST", PathFlowsDelete, `{"match":"ip"}`))
+	gone := decodeFlowList(t, h.must(200, "POST", api.PathFlowsDelete, `{"match":"ip"}`))
 	if got := texts(gone); !reflect.DeepEqual(got, []string{wantAll[0], wantAll[2]}) {
 		t.Fatalf("delete ip = %q", got)
 	}
 	if got := h.backendTexts(); !reflect.DeepEqual(got, wantAll[3:]) {
 		t.Fatalf("left after delete ip = %q", got)
 	}
-	if gone := decodeFlowList(t, h.must(200, "POST", PathFlowsDelete, `{"match":"udp"}`)); len(gone) != 0 {
+	if gone := decodeFlowList(t, h.must(200, "POST", api.PathFlowsDelete, `{"match":"udp"}`)); len(gone) != 0 {
 		t.Fatalf("delete of nothing = %+v", gone)
 	}
 
 	// Replace the whole table.
-	repl := decodeFlowList(t, h.must(200, "PUT", PathFlows, `[{"flow":"priority=5,arp,actions=kernel"},{"flow":"priority=6,icmp,actions=drop"}]`))
+	repl := decodeFlowList(t, h.must(200, "PUT", api.PathFlows, `[{"flow":"priority=5,arp,actions=kernel"},{"flow":"priority=6,icmp,actions=drop"}]`))
 	if len(repl) != 2 {
 		t.Fatalf("PUT = %+v", repl)
 	}
@@ -153,23 +154,23 @@ func TestFlowEndpoints(t *testing.T) {
 	}
 
 	// Delete everything: no filter, or an empty body.
-	if gone := decodeFlowList(t, h.must(200, "POST", PathFlowsDelete, `{}`)); len(gone) != 2 {
+	if gone := decodeFlowList(t, h.must(200, "POST", api.PathFlowsDelete, `{}`)); len(gone) != 2 {
 		t.Fatalf("delete all = %+v", gone)
 	}
-	h.must(201, "POST", PathFlows, `{"flow":"arp,actions=kernel"}`)
-	if gone := decodeFlowList(t, h.must(200, "POST", PathFlowsDelete, ``)); len(gone) != 1 {
+	h.must(201, "POST", api.PathFlows, `{"flow":"arp,actions=kernel"}`)
+	if gone := decodeFlowList(t, h.must(200, "POST", api.PathFlowsDelete, ``)); len(gone) != 1 {
 		t.Fatalf("delete all (empty body) = %+v", gone)
 	}
 	if n := len(h.backend.Flows()); n != 0 {
 		t.Fatalf("%d flows left", n)
 	}
-	h.must(200, "PUT", PathFlows, `[]`)
+	h.must(200, "PUT", api.PathFlows, `[]`)
 }
 
 func TestFlowErrors(t *testing.T) {
 	h := newHarness(t, Options{MaxBodyBytes: 4096})
 	h.addPorts("p0", "p1")
-	h.must(201, "POST", PathFlows, `{"flow":"priority=1,arp,actions=kernel"}`)
+	h.must(201, "POST", api.PathFlows, `{"flow":"priority=1,arp,actions=kernel"}`)
 	h.backend.SetMaxMasks(3)
 	before := h.backendTexts()
 	changes := h.backend.Changes()
@@ -178,45 +179,46 @@ func TestFlowErrors(t *testing.T) {
 	tests := []struct {
 		name, method, path, body string
 		status                   int
+		code                     api.ErrorCode
 		field                    string
 		index                    *int
 		msg                      string
 	}{
-		{"prerequisite", "POST", PathFlows, `{"flow":"priority=100,tp_dst=7999,actions=output:p1"}`, 400, "tp_dst", nil, "tp_dst requires udp or tcp at column 14"},
-		{"bad value", "POST", PathFlows, `{"flow":"udp,tp_dst=99999,actions=drop"}`, 400, "tp_dst", nil, "out of range"},
-		{"missing actions", "POST", PathFlows, `{"flow":"udp,tp_dst=7999"}`, 400, "actions", nil, "missing actions"},
-		{"structured prerequisite", "POST", PathFlows, `{"match":{"tp_dst":"1"},"actions":["drop"]}`, 400, "tp_dst", nil, "requires udp or tcp"},
-		{"structured unknown match field", "POST", PathFlows, `{"match":{"tp_dest":"1"},"actions":["drop"]}`, 400, "tp_dest", nil, "unknown field"},
-		{"structured no actions", "POST", PathFlows, `{"match":{"udp":""}}`, 400, "actions", nil, "missing actions"},
-		{"both forms", "POST", PathFlows, `{"flow":"arp,actions=drop","priority":3}`, 400, "flow", nil, "not both"},
-		{"empty flow", "POST", PathFlows, `{}`, 400, "flow", nil, "empty flow"},
-		{"id given", "POST", PathFlows, `{"id":7,"flow":"arp,actions=drop"}`, 400, "id", nil, "assigned by the switch"},
-		{"unknown JSON field", "POST", PathFlows, `{"flow":"arp,actions=drop","n_packets":3}`, 400, "n_packets", nil, "unknown field"},
-		{"priority out of range", "POST", PathFlows, `{"priority":70000,"match":{},"actions":[]}`, 400, "priority", nil, "expected uint16"},
-		{"bad JSON", "POST", PathFlows, `{"flow":`, 400, "", nil, "invalid JSON"},
-		{"not an object", "POST", PathFlows, `"arp,actions=drop"`, 400, "", nil, "invalid JSON"},
-		{"too big", "POST", PathFlows, `{"flow":"` + strings.Repeat(" ", 5000) + `"}`, 413, "", nil, "too large"},
-		{"unknown output port", "POST", PathFlows, `{"flow":"udp,actions=output:p9"}`, 404, "output", nil, "output:p9: no such port"},
-		{"unknown in_port", "POST", PathFlows, `{"flow":"in_port=p9,actions=drop"}`, 404, "in_port", nil, "in_port=p9: no such port"},
-		{"batch bad flow", "POST", PathFlows, `[{"flow":"udp,actions=drop"},{"flow":"tcp,actions=drop"},{"flow":"tcp,tp_src=x,actions=drop"}]`, 400, "tp_src", idx(2), "bad value"},
-		{"batch bad port", "POST", PathFlows, `[{"flow":"udp,actions=output:p0"},{"flow":"tcp,actions=output:p7"}]`, 404, "output", idx(1), "no such port"},
-		{"batch unknown field", "POST", PathFlows, `[{"flow":"udp,actions=drop"},{"text":"x"}]`, 400, "text", idx(1), "unknown field"},
-		{"batch not objects", "POST", PathFlows, `[{"flow":"udp,actions=drop"},3]`, 400, "", idx(1), "invalid JSON"},
-		{"batch too many masks", "POST", PathFlows, `[{"flow":"udp,actions=drop"},{"flow":"udp,tp_dst=1,actions=drop"},{"flow":"tcp,tp_src=1,actions=drop"}]`, 409, "", nil, "too many masks"},
-		{"replace bad flow", "PUT", PathFlows, `[{"flow":"udp,actions=drop"},{"flow":"udp,nw_src=1.2.3,actions=drop"}]`, 400, "nw_src", idx(1), ""},
-		{"replace bad port", "PUT", PathFlows, `[{"flow":"in_port=p8,actions=drop"}]`, 404, "in_port", idx(0), "no such port"},
-		{"delete bad filter", "POST", PathFlowsDelete, `{"match":"udp,tp_dst=x"}`, 400, "tp_dst", nil, "bad value"},
-		{"delete unknown filter field", "POST", PathFlowsDelete, `{"match":"bogus=1"}`, 400, "bogus", nil, "unknown field"},
-		{"delete unknown JSON field", "POST", PathFlowsDelete, `{"filter":"udp"}`, 400, "filter", nil, "unknown field"},
-		{"delete filter with actions", "POST", PathFlowsDelete, `{"match":"udp,actions=drop"}`, 400, "actions", nil, ""},
-		{"list bad filter", "GET", PathFlows + "?match=" + url.QueryEscape("tp_dst=1"), "", 400, "tp_dst", nil, "requires"},
-		{"list bad strict", "GET", PathFlows + "?match=udp&strict=maybe", "", 400, "strict", nil, "want true or false"},
-		{"list unknown parameter", "GET", PathFlows + "?filter=udp", "", 400, "filter", nil, "unknown query parameter"},
-		{"get bad id", "GET", PathFlows + "/abc", "", 400, "id", nil, "want a positive number"},
-		{"get id zero", "GET", PathFlows + "/0", "", 400, "id", nil, "want a positive number"},
-		{"get unknown id", "GET", PathFlows + "/999", "", 404, "", nil, "no such flow"},
-		{"delete unknown id", "DELETE", PathFlows + "/999", "", 404, "", nil, "no such flow"},
-		{"delete endpoint GET", "GET", PathFlowsDelete, "", 405, "", nil, "method not allowed"},
+		{"prerequisite", "POST", api.PathFlows, `{"flow":"priority=100,tp_dst=7999,actions=output:p1"}`, 400, api.CodeInvalid, "tp_dst", nil, "tp_dst requires udp or tcp at column 14"},
+		{"bad value", "POST", api.PathFlows, `{"flow":"udp,tp_dst=99999,actions=drop"}`, 400, api.CodeInvalid, "tp_dst", nil, "out of range"},
+		{"missing actions", "POST", api.PathFlows, `{"flow":"udp,tp_dst=7999"}`, 400, api.CodeInvalid, "actions", nil, "missing actions"},
+		{"structured prerequisite", "POST", api.PathFlows, `{"match":{"tp_dst":"1"},"actions":["drop"]}`, 400, api.CodeInvalid, "tp_dst", nil, "requires udp or tcp"},
+		{"structured unknown match field", "POST", api.PathFlows, `{"match":{"tp_dest":"1"},"actions":["drop"]}`, 400, api.CodeInvalid, "tp_dest", nil, "unknown field"},
+		{"structured no actions", "POST", api.PathFlows, `{"match":{"udp":""}}`, 400, api.CodeInvalid, "actions", nil, "missing actions"},
+		{"both forms", "POST", api.PathFlows, `{"flow":"arp,actions=drop","priority":3}`, 400, api.CodeInvalid, "flow", nil, "not both"},
+		{"empty flow", "POST", api.PathFlows, `{}`, 400, api.CodeInvalid, "flow", nil, "empty flow"},
+		{"id given", "POST", api.PathFlows, `{"id":7,"flow":"arp,actions=drop"}`, 400, api.CodeInvalid, "id", nil, "assigned by the switch"},
+		{"unknown JSON field", "POST", api.PathFlows, `{"flow":"arp,actions=drop","n_packets":3}`, 400, api.CodeInvalid, "n_packets", nil, "unknown field"},
+		{"priority out of range", "POST", api.PathFlows, `{"priority":70000,"match":{},"actions":[]}`, 400, api.CodeInvalid, "priority", nil, "expected uint16"},
+		{"bad JSON", "POST", api.PathFlows, `{"flow":`, 400, api.CodeInvalid, "", nil, "invalid JSON"},
+		{"not an object", "POST", api.PathFlows, `"arp,actions=drop"`, 400, api.CodeInvalid, "", nil, "invalid JSON"},
+		{"too big", "POST", api.PathFlows, `{"flow":"` + strings.Repeat(" ", 5000) + `"}`, 413, api.CodeTooLarge, "", nil, "too large"},
+		{"unknown output port", "POST", api.PathFlows, `{"flow":"udp,actions=output:p9"}`, 404, api.CodeNoSuchPort, "output", nil, "output:p9: no such port"},
+		{"unknown in_port", "POST", api.PathFlows, `{"flow":"in_port=p9,actions=drop"}`, 404, api.CodeNoSuchPort, "in_port", nil, "in_port=p9: no such port"},
+		{"batch bad flow", "POST", api.PathFlows, `[{"flow":"udp,actions=drop"},{"flow":"tcp,actions=drop"},{"flow":"tcp,tp_src=x,actions=drop"}]`, 400, api.CodeInvalid, "tp_src", idx(2), "bad value"},
+		{"batch bad port", "POST", api.PathFlows, `[{"flow":"udp,actions=output:p0"},{"flow":"tcp,actions=output:p7"}]`, 404, api.CodeNoSuchPort, "output", idx(1), "no such port"},
+		{"batch unknown field", "POST", api.PathFlows, `[{"flow":"udp,actions=drop"},{"text":"x"}]`, 400, api.CodeInvalid, "text", idx(1), "unknown field"},
+		{"batch not objects", "POST", api.PathFlows, `[{"flow":"udp,actions=drop"},3]`, 400, api.CodeInvalid, "", idx(1), "invalid JSON"},
+		{"batch too many masks", "POST", api.PathFlows, `[{"flow":"udp,actions=drop"},{"flow":"udp,tp_dst=1,actions=drop"},{"flow":"tcp,tp_src=1,actions=drop"}]`, 409, api.CodeTooManyMasks, "", nil, "too many masks"},
+		{"replace bad flow", "PUT", api.PathFlows, `[{"flow":"udp,actions=drop"},{"flow":"udp,nw_src=1.2.3,actions=drop"}]`, 400, api.CodeInvalid, "nw_src", idx(1), ""},
+		{"replace bad port", "PUT", api.PathFlows, `[{"flow":"in_port=p8,actions=drop"}]`, 404, api.CodeNoSuchPort, "in_port", idx(0), "no such port"},
+		{"delete bad filter", "POST", api.PathFlowsDelete, `{"match":"udp,tp_dst=x"}`, 400, api.CodeInvalid, "tp_dst", nil, "bad value"},
+		{"delete unknown filter field", "POST", api.PathFlowsDelete, `{"match":"bogus=1"}`, 400, api.CodeInvalid, "bogus", nil, "unknown field"},
+		{"delete unknown JSON field", "POST", api.PathFlowsDelete, `{"filter":"udp"}`, 400, api.CodeInvalid, "filter", nil, "unknown field"},
+		{"delete filter with actions", "POST", api.PathFlowsDelete, `{"match":"udp,actions=drop"}`, 400, api.CodeInvalid, "actions", nil, ""},
+		{"list bad filter", "GET", api.PathFlows + "?match=" + url.QueryEscape("tp_dst=1"), "", 400, api.CodeInvalid, "tp_dst", nil, "requires"},
+		{"list bad strict", "GET", api.PathFlows + "?match=udp&strict=maybe", "", 400, api.CodeInvalid, "strict", nil, "want true or false"},
+		{"list unknown parameter", "GET", api.PathFlows + "?filter=udp", "", 400, api.CodeInvalid, "filter", nil, "unknown query parameter"},
+		{"get bad id", "GET", api.PathFlows + "/abc", "", 400, api.CodeInvalid, "id", nil, "want a positive number"},
+		{"get id zero", "GET", api.PathFlows + "/0", "", 400, api.CodeInvalid, "id", nil, "want a positive number"},
+		{"get unknown id", "GET", api.PathFlows + "/999", "", 404, api.CodeNoSuchFlow, "", nil, "no such flow"},
+		{"delete unknown id", "DELETE", api.PathFlows + "/999", "", 404, api.CodeNoSuchFlow, "", nil, "no such flow"},
+		{"delete endpoint GET", "GET", api.PathFlowsDelete, "", 405, api.CodeMethodNotAllowed, "", nil, "method not allowed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -225,6 +227,9 @@ func TestFlowErrors(t *testing.T) {
 				t.Fatalf("status %d, want %d: %s", code, tt.status, body)
 			}
 			er := decodeError(t, body)
+			if er.Code != tt.code {
+				t.Errorf("code %q, want %q: %s", er.Code, tt.code, body)
+			}
 			if er.Field != tt.field {
 				t.Errorf("field %q, want %q: %s", er.Field, tt.field, body)
 			}
@@ -251,16 +256,26 @@ func TestFlowBackendRefuses(t *testing.T) {
 	h := newHarness(t, Options{})
 	h.addPorts("p0")
 	h.backend.SetMaxMasks(1)
-	h.must(201, "POST", PathFlows, `{"flow":"udp,actions=drop"}`)
-	code, body := h.do("PUT", PathFlows, `[{"flow":"udp,actions=drop"},{"flow":"tcp,tp_dst=1,actions=drop"}]`)
-	if code != 409 {
+	h.must(201, "POST", api.PathFlows, `{"flow":"udp,actions=drop"}`)
+	code, body := h.do("PUT", api.PathFlows, `[{"flow":"udp,actions=drop"},{"flow":"tcp,tp_dst=1,actions=drop"}]`)
+	if code != 409 || decodeError(t, body).Code != api.CodeTooManyMasks {
 		t.Fatalf("status %d: %s", code, body)
 	}
 	if got := h.backendTexts(); !reflect.DeepEqual(got, []string{"priority=32768,udp,actions=drop"}) {
 		t.Fatalf("replace half applied: %q", got)
 	}
+	// Too many flows for the steering table: a conflict with the table, not
+	// a server error, and the message says the limit.
+	h.backend.SetMaxMasks(2)
+	h.backend.SetMaxRules(2)
+	code, body = h.do("POST", api.PathFlows, `[{"flow":"priority=9,udp,actions=drop"},{"flow":"udp,tp_dst=2,actions=drop"},{"flow":"udp,tp_dst=3,actions=drop"}]`)
+	if er := decodeError(t, body); code != 409 || er.Code != api.CodeTooManyFlows || !strings.Contains(er.Error, "3 distinct matches, the XDP classifier holds 2") {
+		t.Fatalf("too many flows: %d %s", code, body)
+	}
+	// A second priority of an installed match takes no room.
+	h.must(201, "POST", api.PathFlows, `[{"flow":"priority=9,udp,actions=drop"},{"flow":"udp,tp_dst=2,actions=drop"}]`)
 	h.backend.Close()
-	if code, body := h.do("POST", PathFlows, `{"flow":"tcp,actions=drop"}`); code != 503 {
+	if code, body := h.do("POST", api.PathFlows, `{"flow":"tcp,actions=drop"}`); code != 503 {
 		t.Fatalf("closed switch: %d %s", code, body)
 	}
 }
@@ -290,8 +305,8 @@ func TestDeleteFlowsRetriesExpired(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, srv: srv, backend: b.Backend}
-	h.must(201, "POST", PathFlows, `[{"flow":"udp,tp_dst=1,actions=drop"},{"flow":"udp,tp_dst=2,actions=drop"},{"flow":"tcp,actions=drop"}]`)
-	gone := decodeFlowList(t, h.must(200, "POST", PathFlowsDelete, `{"match":"udp"}`))
+	h.must(201, "POST", api.PathFlows, `[{"flow":"udp,tp_dst=1,actions=drop"},{"flow":"udp,tp_dst=2,actions=drop"},{"flow":"tcp,actions=drop"}]`)
+	gone := decodeFlowList(t, h.must(200, "POST", api.PathFlowsDelete, `{"match":"udp"}`))
 	if len(gone) != 1 || b.expired != 1 {
 		t.Fatalf("deleted %q (expired %d), want the one udp flow left", texts(gone), b.expired)
 	}
@@ -303,8 +318,8 @@ func TestDeleteFlowsRetriesExpired(t *testing.T) {
 func TestFlowsPersisted(t *testing.T) {
 	h := newHarness(t, Options{})
 	h.addPorts("p0", "p1")
-	h.must(201, "POST", PathFlows, `[{"flow":"priority=10,udp,actions=output:p1"},{"flow":"priority=20,in_port=p0,tcp,actions=output:p1"}]`)
-	h.must(404, "POST", PathFlows, `{"flow":"priority=30,udp,actions=output:p7"}`)
+	h.must(201, "POST", api.PathFlows, `[{"flow":"priority=10,udp,actions=output:p1"},{"flow":"priority=20,in_port=p0,tcp,actions=output:p1"}]`)
+	h.must(404, "POST", api.PathFlows, `{"flow":"priority=30,udp,actions=output:p7"}`)
 	st, err := h.store.Load()
 	if err != nil {
 		t.Fatal(err)
@@ -313,11 +328,11 @@ func TestFlowsPersisted(t *testing.T) {
 	if !reflect.DeepEqual(st.Flows, want) {
 		t.Fatalf("persisted flows %q, want %q", st.Flows, want)
 	}
-	h.must(200, "POST", PathFlowsDelete, `{"match":"tcp"}`)
+	h.must(200, "POST", api.PathFlowsDelete, `{"match":"tcp"}`)
 	if st, _ = h.store.Load(); !reflect.DeepEqual(st.Flows, want[1:]) {
 		t.Fatalf("persisted flows after delete %q", st.Flows)
 	}
-	h.must(200, "PUT", PathFlows, `[]`)
+	h.must(200, "PUT", api.PathFlows, `[]`)
 	if st, _ = h.store.Load(); len(st.Flows) != 0 || len(st.Ports) != 2 {
 		t.Fatalf("persisted after replace with nothing: %+v", st)
 	}
@@ -327,7 +342,7 @@ func TestFlowsPersisted(t *testing.T) {
 // the switch reports them.
 func TestFlowsExpiredPersisted(t *testing.T) {
 	h := newHarness(t, Options{})
-	ids := decodeFlowList(t, h.must(201, "POST", PathFlows, `[{"flow":"udp,hard_timeout=5,actions=drop"},{"flow":"tcp,actions=drop"}]`))
+	ids := decodeFlowList(t, h.must(201, "POST", api.PathFlows, `[{"flow":"udp,hard_timeout=5,actions=drop"},{"flow":"tcp,actions=drop"}]`))
 	if len(ids) != 2 {
 		t.Fatalf("added %d flows", len(ids))
 	}
@@ -359,11 +374,11 @@ func TestConcurrentChangesPersisted(t *testing.T) {
 			defer wg.Done()
 			switch i % 4 {
 			case 0, 1:
-				h.do("POST", PathFlows, fmt.Sprintf(`{"flow":"priority=%d,udp,tp_dst=%d,actions=output:p1"}`, i, i))
+				h.do("POST", api.PathFlows, fmt.Sprintf(`{"flow":"priority=%d,udp,tp_dst=%d,actions=output:p1"}`, i, i))
 			case 2:
-				h.do("POST", PathFlowsDelete, fmt.Sprintf(`{"match":"udp,tp_dst=%d"}`, i-2))
+				h.do("POST", api.PathFlowsDelete, fmt.Sprintf(`{"match":"udp,tp_dst=%d"}`, i-2))
 			case 3:
-				h.do("POST", PathPorts, fmt.Sprintf(`{"name":"q%d"}`, i))
+				h.do("POST", api.PathPorts, fmt.Sprintf(`{"name":"q%d"}`, i))
 			}
 		}()
 	}
@@ -430,7 +445,7 @@ func TestRestore(t *testing.T) {
 	if st, _ := store.Load(); !reflect.DeepEqual(st, state) {
 		t.Fatalf("restore rewrote the state file: %+v", st)
 	}
-	h.must(201, "POST", PathPorts, `{"name":"new"}`)
+	h.must(201, "POST", api.PathPorts, `{"name":"new"}`)
 	st, err := store.Load()
 	if err != nil {
 		t.Fatal(err)
@@ -468,16 +483,16 @@ func TestManyFlowsStreamed(t *testing.T) {
 		fmt.Fprintf(&b, `{"flow":"priority=%d,udp,tp_dst=%d,actions=drop"}`, 1000+i, i+1)
 	}
 	b.WriteString("]")
-	added := decodeFlowList(t, h.must(201, "POST", PathFlows, b.String()))
+	added := decodeFlowList(t, h.must(201, "POST", api.PathFlows, b.String()))
 	if len(added) != n {
 		t.Fatalf("answer lists %d flows, want %d", len(added), n)
 	}
 	for i, f := range added {
 		if want := fmt.Sprintf("tp_dst=%d,", i+1); f.ID == 0 || !strings.Contains(f.Text, want) {
-			t.Fatalf("flow %d of the answer: %+v, want ID and %q", i, f.FlowJSON, want)
+			t.Fatalf("flow %d of the answer: %+v, want ID and %q", i, f.Flow, want)
 		}
 	}
-	if dump := decodeFlowList(t, h.must(200, "GET", PathFlows, "")); len(dump) != n {
+	if dump := decodeFlowList(t, h.must(200, "GET", api.PathFlows, "")); len(dump) != n {
 		t.Fatalf("dump lists %d flows, want %d", len(dump), n)
 	}
 	st, err := h.store.Load()
@@ -500,14 +515,14 @@ func TestFlowsPreferMinimal(t *testing.T) {
 		{"POST", "respond-async, RETURN=minimal", 201},
 		{"PUT", "return=minimal", 200},
 	} {
-		req := httptest.NewRequest(tc.method, PathFlows, strings.NewReader(body))
+		req := httptest.NewRequest(tc.method, api.PathFlows, strings.NewReader(body))
 		req.Header.Set("Prefer", tc.prefer)
 		rec := httptest.NewRecorder()
 		h.srv.ServeHTTP(rec, req)
 		if rec.Code != tc.status || rec.Header().Get("Preference-Applied") != "return=minimal" {
 			t.Fatalf("%s Prefer %q: status %d, Preference-Applied %q: %s", tc.method, tc.prefer, rec.Code, rec.Header().Get("Preference-Applied"), rec.Body)
 		}
-		var ids FlowIDs
+		var ids api.FlowIDs
 		if err := json.Unmarshal(rec.Body.Bytes(), &ids); err != nil || len(ids.IDs) != 2 {
 			t.Fatalf("%s: answer %s (%v), want two IDs", tc.method, rec.Body, err)
 		}
@@ -522,7 +537,7 @@ func TestFlowsPreferMinimal(t *testing.T) {
 		t.Fatalf("persisted %q", st.Flows)
 	}
 	// Without the preference, the full answer.
-	if got := decodeFlowList(t, h.must(201, "POST", PathFlows, `[{"flow":"priority=7,icmp,actions=drop"}]`)); len(got) != 1 || got[0].Text == "" {
+	if got := decodeFlowList(t, h.must(201, "POST", api.PathFlows, `[{"flow":"priority=7,icmp,actions=drop"}]`)); len(got) != 1 || got[0].Text == "" {
 		t.Fatalf("full answer %+v", got)
 	}
 }

@@ -10,10 +10,12 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/xvs-project/xvs/api"
 )
 
 // DefaultSocket is where xvsd listens and xvsctl connects by default.
-const DefaultSocket = "/run/xvs/xvsd.sock"
+const DefaultSocket = api.DefaultSocket
 
 // ListenAddr is a parsed --listen address.
 type ListenAddr struct {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/xvs-project/xvs/api"
 	"github.com/xvs-project/xvs/datapath"
 	"github.com/xvs-project/xvs/flowtable"
 )
@@ -97,22 +99,23 @@ func NewServer(opts Options) (*Server, error) {
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("%s %s: %w", r.Method, r.URL.Path, errMethodNotAllowed))
 	})
-	r.HandleFunc(PathPorts, s.listPorts).Methods(http.MethodGet)
-	r.HandleFunc(PathPorts, s.addPort).Methods(http.MethodPost)
-	r.HandleFunc(PathPorts+"/{name}", s.getPort).Methods(http.MethodGet)
-	r.HandleFunc(PathPorts+"/{name}", s.deletePort).Methods(http.MethodDelete)
-	r.HandleFunc(PathPorts+"/{name}/stats", s.getPortStats).Methods(http.MethodGet)
-	r.HandleFunc(PathFlows, s.listFlows).Methods(http.MethodGet)
-	r.HandleFunc(PathFlows, s.addFlows).Methods(http.MethodPost)
-	r.HandleFunc(PathFlows, s.replaceFlows).Methods(http.MethodPut)
-	r.HandleFunc(PathFlowsDelete, s.deleteFlows).Methods(http.MethodPost)
+	r.HandleFunc(api.PathPorts, s.listPorts).Methods(http.MethodGet)
+	r.HandleFunc(api.PathPorts, s.addPort).Methods(http.MethodPost)
+	r.HandleFunc(api.PathPorts+"/{name}", s.getPort).Methods(http.MethodGet)
+	r.HandleFunc(api.PathPorts+"/{name}", s.deletePort).Methods(http.MethodDelete)
+	r.HandleFunc(api.PathPorts+"/{name}"+api.PortStatsSuffix, s.getPortStats).Methods(http.MethodGet)
+	r.HandleFunc(api.PathFlows, s.listFlows).Methods(http.MethodGet)
+	r.HandleFunc(api.PathFlows, s.addFlows).Methods(http.MethodPost)
+	r.HandleFunc(api.PathFlows, s.replaceFlows).Methods(http.MethodPut)
+	r.HandleFunc(api.PathFlowsDelete, s.deleteFlows).Methods(http.MethodPost)
 	// Other methods must not fall through to the {id} routes.
-	r.Handle(PathFlowsDelete, r.MethodNotAllowedHandler)
-	r.HandleFunc(PathFlows+"/{id}", s.getFlow).Methods(http.MethodGet)
-	r.HandleFunc(PathFlows+"/{id}", s.deleteFlow).Methods(http.MethodDelete)
-	r.HandleFunc(PathStats, s.getStats).Methods(http.MethodGet)
-	r.HandleFunc(PathHealth, s.getHealth).Methods(http.MethodGet)
-	r.Handle(PathMetrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{s.log}})).Methods(http.MethodGet)
+	r.Handle(api.PathFlowsDelete, r.MethodNotAllowedHandler)
+	r.HandleFunc(api.PathFlows+"/{id}", s.getFlow).Methods(http.MethodGet)
+	r.HandleFunc(api.PathFlows+"/{id}", s.deleteFlow).Methods(http.MethodDelete)
+	r.HandleFunc(api.PathStats, s.getStats).Methods(http.MethodGet)
+	r.HandleFunc(api.PathHealth, s.getHealth).Methods(http.MethodGet)
+	r.HandleFunc(api.PathOpenAPI, s.getOpenAPI).Methods(http.MethodGet)
+	r.Handle(api.PathMetrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{s.log}})).Methods(http.MethodGet)
 	s.handler = r
 	return s, nil
 }
@@ -147,7 +150,7 @@ func (s *Server) authorized(r *http.Request) bool {
 // in memory: the values are plain data that cannot fail to encode.
 func (s *Server) reply(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
-	if fl, ok := v.([]FlowStatus); ok && len(fl) > streamReplyOver {
+	if fl, ok := v.([]api.FlowStatus); ok && len(fl) > streamReplyOver {
 		w.WriteHeader(status)
 		bw := bufio.NewWriterSize(w, 64<<10)
 		if err := writeList(bw, fl, "", ""); err != nil {
@@ -164,7 +167,7 @@ func (s *Server) reply(w http.ResponseWriter, status int, v any) {
 	if err != nil {
 		s.log.Error("encode response", "err", err)
 		status = http.StatusInternalServerError
-		body, _ = json.Marshal(ErrorResponse{Error: "encode response: " + err.Error()})
+		body, _ = json.Marshal(api.ErrorResponse{Error: "encode response: " + err.Error(), Code: api.CodeInternal})
 	}
 	w.WriteHeader(status)
 	w.Write(append(body, '\n'))
@@ -279,24 +282,20 @@ func validPortName(name string) error {
 	return nil
 }
 
-func validMode(mode datapath.XDPMode) error {
+func validMode(mode api.XDPMode) error {
 	switch mode {
-	case "", datapath.ModeAuto, datapath.ModeNative, datapath.ModeGeneric:
+	case "", api.ModeAuto, api.ModeNative, api.ModeGeneric:
 		return nil
 	}
 	return badRequest("mode", "mode %q is not native, generic or auto", mode)
 }
 
 func (s *Server) listPorts(w http.ResponseWriter, r *http.Request) {
-	ports := s.backend.Ports()
-	if ports == nil {
-		ports = []datapath.PortInfo{}
-	}
-	s.reply(w, http.StatusOK, ports)
+	s.reply(w, http.StatusOK, apiPortInfos(s.backend.Ports()))
 }
 
 func (s *Server) addPort(w http.ResponseWriter, r *http.Request) {
-	var req PortRequest
+	var req api.PortRequest
 	if err := s.decode(w, r, &req); err != nil {
 		s.fail(w, r, err)
 		return
@@ -309,22 +308,20 @@ func (s *Server) addPort(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if req.Mode == "" {
-		req.Mode = datapath.ModeAuto
-	}
+	spec := portSpec(req)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	info, err := s.backend.AddPort(datapath.PortSpec{Name: req.Name, Mode: req.Mode})
+	info, err := s.backend.AddPort(spec)
 	if err != nil {
 		s.fail(w, r, err) // the backend names the port
 		return
 	}
-	s.modes[req.Name] = req.Mode
+	s.modes[spec.Name] = spec.Mode
 	s.log.Debug("port added", "name", info.Name, "ofport", info.OFPort, "xdp_mode", info.XDPMode, "queues", info.Queues)
 	s.persistLocked()
-	w.Header().Set("Location", PathPorts+"/"+info.Name)
-	s.reply(w, http.StatusCreated, info)
+	w.Header().Set("Location", api.PathPorts+"/"+url.PathEscape(info.Name))
+	s.reply(w, http.StatusCreated, apiPortInfo(info))
 }
 
 func (s *Server) getPort(w http.ResponseWriter, r *http.Request) {
@@ -334,7 +331,7 @@ func (s *Server) getPort(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.reply(w, http.StatusOK, info)
+	s.reply(w, http.StatusOK, apiPortInfo(info))
 }
 
 func (s *Server) deletePort(w http.ResponseWriter, r *http.Request) {
@@ -366,18 +363,12 @@ func (s *Server) getPortStats(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.reply(w, http.StatusOK, st)
+	s.reply(w, http.StatusOK, apiPortStats(&st))
 }
 
 func (s *Server) getStats(w http.ResponseWriter, r *http.Request) {
 	st := s.backend.Stats()
-	if st.Ports == nil {
-		st.Ports = []datapath.PortStats{}
-	}
-	if st.Pollers == nil {
-		st.Pollers = []datapath.PollerStats{}
-	}
-	s.reply(w, http.StatusOK, st)
+	s.reply(w, http.StatusOK, apiStats(&st))
 }
 
 // Health is nil when the backend is healthy and the last configuration
@@ -394,10 +385,16 @@ func (s *Server) Health() error {
 
 func (s *Server) getHealth(w http.ResponseWriter, r *http.Request) {
 	if err := s.Health(); err != nil {
-		s.reply(w, http.StatusServiceUnavailable, HealthResponse{Status: "unhealthy", Error: err.Error()})
+		s.reply(w, api.CodeUnavailable.Status(), api.HealthResponse{Status: api.HealthUnhealthy, Error: err.Error(), Code: api.CodeUnavailable})
 		return
 	}
-	s.reply(w, http.StatusOK, HealthResponse{Status: "ok"})
+	s.reply(w, http.StatusOK, api.HealthResponse{Status: api.HealthOK})
+}
+
+// getOpenAPI serves the OpenAPI document of /v1.
+func (s *Server) getOpenAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(api.OpenAPI)
 }
 
 // slogPrinter adapts a slog.Logger to promhttp's error logger.

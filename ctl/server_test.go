@@ -12,9 +12,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xvs-project/xvs/api"
 	"github.com/xvs-project/xvs/ctl/ctltest"
 	"github.com/xvs-project/xvs/datapath"
 	"github.com/xvs-project/xvs/flowtable"
+	"github.com/xvs-project/xvs/flowtable/steer"
 )
 
 var _ Backend = (*ctltest.Backend)(nil)
@@ -70,13 +72,13 @@ func (h *harness) must(want int, method, path, body string) string {
 func (h *harness) addPorts(names ...string) {
 	h.t.Helper()
 	for _, n := range names {
-		h.must(http.StatusCreated, "POST", PathPorts, fmt.Sprintf(`{"name":%q}`, n))
+		h.must(http.StatusCreated, "POST", api.PathPorts, fmt.Sprintf(`{"name":%q}`, n))
 	}
 }
 
-func decodeError(t *testing.T, body string) ErrorResponse {
+func decodeError(t *testing.T, body string) api.ErrorResponse {
 	t.Helper()
-	var er ErrorResponse
+	var er api.ErrorResponse
 	if err := json.Unmarshal([]byte(body), &er); err != nil {
 		t.Fatalf("error body %q: %v", body, err)
 	}
@@ -101,6 +103,8 @@ func TestStatusOf(t *testing.T) {
 		{"no route", errNotFound, 404},
 		{"port exists", fmt.Errorf("p: %w", datapath.ErrPortExists), 409},
 		{"too many masks", fmt.Errorf("t: %w", flowtable.ErrTooManyMasks), 409},
+		{"too many flows", fmt.Errorf("t: %w", flowtable.ErrTooManyFlows), 409},
+		{"kernel rule table full", fmt.Errorf("sync steering: put rules: %w", steer.ErrTooManyRules), 409},
 		{"closed", fmt.Errorf("c: %w", datapath.ErrClosed), 503},
 		{"unauthorized", errUnauthorized, 401},
 		{"method", errMethodNotAllowed, 405},
@@ -134,27 +138,28 @@ func TestPorts(t *testing.T) {
 	tests := []struct {
 		name, method, path, body string
 		want                     int
+		code                     api.ErrorCode
 		field                    string // for errors
 	}{
-		{"add", "POST", PathPorts, `{"name":"p1","mode":"generic"}`, 201, ""},
-		{"add duplicate", "POST", PathPorts, `{"name":"p0"}`, 409, ""},
-		{"add no name", "POST", PathPorts, `{"mode":"auto"}`, 400, "name"},
-		{"add long name", "POST", PathPorts, `{"name":"abcdefghijklmnop"}`, 400, "name"},
-		{"add slash", "POST", PathPorts, `{"name":"a/b"}`, 400, "name"},
-		{"add bad mode", "POST", PathPorts, `{"name":"p2","mode":"turbo"}`, 400, "mode"},
-		{"add unknown field", "POST", PathPorts, `{"name":"p2","speed":10}`, 400, "speed"},
-		{"add wrong type", "POST", PathPorts, `{"name":7}`, 400, "name"},
-		{"add bad JSON", "POST", PathPorts, `{"name":`, 400, ""},
-		{"add empty body", "POST", PathPorts, ``, 400, ""},
-		{"add trailing data", "POST", PathPorts, `{"name":"p2"} {}`, 400, ""},
-		{"add too big", "POST", PathPorts, `{"name":"` + strings.Repeat("x", 2000) + `"}`, 413, ""},
-		{"get", "GET", PathPorts + "/p0", "", 200, ""},
-		{"get missing", "GET", PathPorts + "/nope", "", 404, ""},
-		{"stats", "GET", PathPorts + "/p0/stats", "", 200, ""},
-		{"stats missing", "GET", PathPorts + "/nope/stats", "", 404, ""},
-		{"delete missing", "DELETE", PathPorts + "/nope", "", 404, ""},
-		{"method not allowed", "PATCH", PathPorts, "", 405, ""},
-		{"unknown path", "GET", "/v2/ports", "", 404, ""},
+		{"add", "POST", api.PathPorts, `{"name":"p1","mode":"generic"}`, 201, "", ""},
+		{"add duplicate", "POST", api.PathPorts, `{"name":"p0"}`, 409, api.CodePortExists, ""},
+		{"add no name", "POST", api.PathPorts, `{"mode":"auto"}`, 400, api.CodeInvalid, "name"},
+		{"add long name", "POST", api.PathPorts, `{"name":"abcdefghijklmnop"}`, 400, api.CodeInvalid, "name"},
+		{"add slash", "POST", api.PathPorts, `{"name":"a/b"}`, 400, api.CodeInvalid, "name"},
+		{"add bad mode", "POST", api.PathPorts, `{"name":"p2","mode":"turbo"}`, 400, api.CodeInvalid, "mode"},
+		{"add unknown field", "POST", api.PathPorts, `{"name":"p2","speed":10}`, 400, api.CodeInvalid, "speed"},
+		{"add wrong type", "POST", api.PathPorts, `{"name":7}`, 400, api.CodeInvalid, "name"},
+		{"add bad JSON", "POST", api.PathPorts, `{"name":`, 400, api.CodeInvalid, ""},
+		{"add empty body", "POST", api.PathPorts, ``, 400, api.CodeInvalid, ""},
+		{"add trailing data", "POST", api.PathPorts, `{"name":"p2"} {}`, 400, api.CodeInvalid, ""},
+		{"add too big", "POST", api.PathPorts, `{"name":"` + strings.Repeat("x", 2000) + `"}`, 413, api.CodeTooLarge, ""},
+		{"get", "GET", api.PathPorts + "/p0", "", 200, "", ""},
+		{"get missing", "GET", api.PathPorts + "/nope", "", 404, api.CodeNoSuchPort, ""},
+		{"stats", "GET", api.PathPorts + "/p0/stats", "", 200, "", ""},
+		{"stats missing", "GET", api.PathPorts + "/nope/stats", "", 404, api.CodeNoSuchPort, ""},
+		{"delete missing", "DELETE", api.PathPorts + "/nope", "", 404, api.CodeNoSuchPort, ""},
+		{"method not allowed", "PATCH", api.PathPorts, "", 405, api.CodeMethodNotAllowed, ""},
+		{"unknown path", "GET", "/v2/ports", "", 404, api.CodeNotFound, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,22 +169,25 @@ func TestPorts(t *testing.T) {
 			}
 			if code >= 400 {
 				er := decodeError(t, body)
-				if er.Field != tt.field {
-					t.Errorf("field %q, want %q (%s)", er.Field, tt.field, body)
+				if er.Field != tt.field || er.Code != tt.code {
+					t.Errorf("field %q code %q, want %q %q (%s)", er.Field, er.Code, tt.field, tt.code, body)
+				}
+				if strings.Contains(er.Error, "invalid flow") {
+					t.Errorf("a port error reads %q", er.Error)
 				}
 			}
 		})
 	}
 
-	var ports []datapath.PortInfo
-	if err := json.Unmarshal([]byte(h.must(200, "GET", PathPorts, "")), &ports); err != nil {
+	var ports []api.PortInfo
+	if err := json.Unmarshal([]byte(h.must(200, "GET", api.PathPorts, "")), &ports); err != nil {
 		t.Fatal(err)
 	}
-	if len(ports) != 2 || ports[0].Name != "p0" || ports[1].Name != "p1" || ports[1].XDPMode != datapath.ModeGeneric {
+	if len(ports) != 2 || ports[0].Name != "p0" || ports[1].Name != "p1" || ports[1].XDPMode != api.ModeGeneric {
 		t.Fatalf("ports = %+v", ports)
 	}
-	h.must(204, "DELETE", PathPorts+"/p0", "")
-	h.must(404, "GET", PathPorts+"/p0", "")
+	h.must(204, "DELETE", api.PathPorts+"/p0", "")
+	h.must(404, "GET", api.PathPorts+"/p0", "")
 	if got := h.backend.Ports(); len(got) != 1 || got[0].Name != "p1" {
 		t.Fatalf("backend ports after delete = %+v", got)
 	}
@@ -187,9 +195,9 @@ func TestPorts(t *testing.T) {
 
 func TestPortsPersisted(t *testing.T) {
 	h := newHarness(t, Options{})
-	h.must(201, "POST", PathPorts, `{"name":"p0"}`)
-	h.must(201, "POST", PathPorts, `{"name":"p1","mode":"generic"}`)
-	h.must(409, "POST", PathPorts, `{"name":"p1"}`)
+	h.must(201, "POST", api.PathPorts, `{"name":"p0"}`)
+	h.must(201, "POST", api.PathPorts, `{"name":"p1","mode":"generic"}`)
+	h.must(409, "POST", api.PathPorts, `{"name":"p1"}`)
 	st, err := h.store.Load()
 	if err != nil {
 		t.Fatal(err)
@@ -198,7 +206,7 @@ func TestPortsPersisted(t *testing.T) {
 	if fmt.Sprint(st.Ports) != fmt.Sprint(want) {
 		t.Fatalf("persisted ports = %v, want %v (auto must stay auto, not what it resolved to)", st.Ports, want)
 	}
-	h.must(204, "DELETE", PathPorts+"/p0", "")
+	h.must(204, "DELETE", api.PathPorts+"/p0", "")
 	if st, err = h.store.Load(); err != nil {
 		t.Fatal(err)
 	}
@@ -213,15 +221,15 @@ func TestAuth(t *testing.T) {
 		name, path, auth string
 		want             int
 	}{
-		{"missing", PathPorts, "", 401},
-		{"wrong", PathPorts, "Bearer nope", 401},
-		{"prefix of token", PathPorts, "Bearer s3cre", 401},
-		{"not bearer", PathPorts, "Basic s3cret", 401},
-		{"right", PathPorts, "Bearer s3cret", 200},
-		{"scheme case", PathPorts, "bearer s3cret", 200},
-		{"metrics missing", PathMetrics, "", 401},
-		{"metrics right", PathMetrics, "Bearer s3cret", 200},
-		{"health missing", PathHealth, "", 401},
+		{"missing", api.PathPorts, "", 401},
+		{"wrong", api.PathPorts, "Bearer nope", 401},
+		{"prefix of token", api.PathPorts, "Bearer s3cre", 401},
+		{"not bearer", api.PathPorts, "Basic s3cret", 401},
+		{"right", api.PathPorts, "Bearer s3cret", 200},
+		{"scheme case", api.PathPorts, "bearer s3cret", 200},
+		{"metrics missing", api.PathMetrics, "", 401},
+		{"metrics right", api.PathMetrics, "Bearer s3cret", 200},
+		{"health missing", api.PathHealth, "", 401},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -243,14 +251,14 @@ func TestAuth(t *testing.T) {
 func TestHealth(t *testing.T) {
 	dir := t.TempDir()
 	h := newHarness(t, Options{Store: NewStore(filepath.Join(dir, "state.json"))})
-	var hr HealthResponse
-	json.Unmarshal([]byte(h.must(200, "GET", PathHealth, "")), &hr)
+	var hr api.HealthResponse
+	json.Unmarshal([]byte(h.must(200, "GET", api.PathHealth, "")), &hr)
 	if hr.Status != "ok" {
 		t.Fatalf("health = %+v", hr)
 	}
 
 	h.backend.SetHealth(errors.New("poller 0 stuck"))
-	json.Unmarshal([]byte(h.must(503, "GET", PathHealth, "")), &hr)
+	json.Unmarshal([]byte(h.must(503, "GET", api.PathHealth, "")), &hr)
 	if hr.Status != "unhealthy" || hr.Error != "poller 0 stuck" {
 		t.Fatalf("health = %+v", hr)
 	}
@@ -265,24 +273,24 @@ func TestHealth(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(blocker, "x"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	h.must(201, "POST", PathPorts, `{"name":"p0"}`)
-	json.Unmarshal([]byte(h.must(503, "GET", PathHealth, "")), &hr)
+	h.must(201, "POST", api.PathPorts, `{"name":"p0"}`)
+	json.Unmarshal([]byte(h.must(503, "GET", api.PathHealth, "")), &hr)
 	if !strings.Contains(hr.Error, "state not persisted") {
 		t.Fatalf("health after failed save = %+v", hr)
 	}
 	if err := os.RemoveAll(blocker); err != nil {
 		t.Fatal(err)
 	}
-	h.must(201, "POST", PathPorts, `{"name":"p1"}`)
-	h.must(200, "GET", PathHealth, "")
+	h.must(201, "POST", api.PathPorts, `{"name":"p1"}`)
+	h.must(200, "GET", api.PathHealth, "")
 	st, err := h.store.Load()
 	if err != nil || len(st.Ports) != 2 {
 		t.Fatalf("state after recovery = %+v, %v", st, err)
 	}
 
 	h.backend.Close()
-	h.must(503, "GET", PathHealth, "")
-	code, body := h.do("POST", PathPorts, `{"name":"p2"}`)
+	h.must(503, "GET", api.PathHealth, "")
+	code, body := h.do("POST", api.PathPorts, `{"name":"p2"}`)
 	if code != 503 {
 		t.Fatalf("add port on a closed switch: %d %s", code, body)
 	}
@@ -294,30 +302,42 @@ func TestStatsAndMetrics(t *testing.T) {
 	err := h.backend.SetPortStats("p0", datapath.PortStats{
 		RxPackets: 10, RxBytes: 1000, TxPackets: 7, TxBytes: 700,
 		TxRingFull: 3, NoFlow: 2, NoTxQueue: 1,
-		XDP: map[string]uint64{"rx": 12, "redirect": 10, "pass_nomatch": 2},
+		XDP: map[string]uint64{"rx": 12, "redirect": 10, "pass_nomatch": 2, "zz_new": 1},
 		XSK: datapath.XSKStats{RxRingFull: 4},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.backend.SetPollers([]datapath.PollerStats{{Queue: 0, CPU: 1, Batches: 5, Packets: 17, BusyNs: 2e9, Wakeups: 9}})
+	h.backend.SetPollers([]datapath.PollerStats{{Queue: 0, CPU: 1, Batches: 5, Packets: 17, BusyNs: 2e9, IdleNs: 5e8, Wakeups: 9}})
 
-	var st datapath.Stats
-	if err := json.Unmarshal([]byte(h.must(200, "GET", PathStats, "")), &st); err != nil {
+	var st api.Stats
+	if err := json.Unmarshal([]byte(h.must(200, "GET", api.PathStats, "")), &st); err != nil {
 		t.Fatal(err)
 	}
-	if len(st.Ports) != 2 || st.Ports[0].RxPackets != 10 || len(st.Pollers) != 1 || st.Pollers[0].Packets != 17 {
+	if len(st.Ports) != 2 || st.Ports[0].RxPackets != 10 || len(st.Pollers) != 1 || st.Pollers[0].Packets != 17 || st.UptimeS <= 0 {
 		t.Fatalf("stats = %+v", st)
 	}
-	var ps datapath.PortStats
-	if err := json.Unmarshal([]byte(h.must(200, "GET", PathPorts+"/p0/stats", "")), &ps); err != nil {
-		t.Fatal(err)
+	// The wire form, field by field: a rename in the datapath must not
+	// change it.
+	wantPort := `{"name":"p0","ofport":1,"rx_packets":10,"rx_bytes":1000,"tx_packets":7,"tx_bytes":700,` +
+		`"rx_drops":[{"name":"no_flow","packets":2},{"name":"action_drop","packets":0}],` +
+		`"tx_drops":[{"name":"tx_ring_full","packets":3},{"name":"no_frame","packets":0},{"name":"too_big","packets":0},{"name":"no_tx_queue","packets":1}],` +
+		`"xdp":[{"name":"rx","packets":12},{"name":"pass_nomatch","packets":2},{"name":"pass_rule","packets":0},{"name":"redirect","packets":10},` +
+		`{"name":"redirect_nosock","packets":0},{"name":"drop","packets":0},{"name":"malformed","packets":0},{"name":"zz_new","packets":1}],` +
+		`"xsk":{"rx_dropped":0,"rx_invalid_descs":0,"tx_invalid_descs":0,"rx_ring_full":4,"rx_fill_ring_empty_descs":0,"tx_ring_empty_descs":0}}`
+	if got := strings.TrimSpace(h.must(200, "GET", api.PathPorts+"/p0/stats", "")); got != wantPort {
+		t.Errorf("port stats:\n got %s\nwant %s", got, wantPort)
 	}
-	if ps.TxRingFull != 3 || ps.XDP["redirect"] != 10 || ps.XSK.RxRingFull != 4 {
-		t.Fatalf("port stats = %+v", ps)
+	var raw struct {
+		Pollers []json.RawMessage `json:"pollers"`
+	}
+	json.Unmarshal([]byte(h.must(200, "GET", api.PathStats, "")), &raw)
+	wantPoller := `{"queue":0,"cpu":1,"batches":5,"packets":17,"busy_s":2,"idle_s":0.5,"wakeups":9}`
+	if len(raw.Pollers) != 1 || string(raw.Pollers[0]) != wantPoller {
+		t.Errorf("pollers: got %s, want [%s]", raw.Pollers, wantPoller)
 	}
 
-	metrics := h.must(200, "GET", PathMetrics, "")
+	metrics := h.must(200, "GET", api.PathMetrics, "")
 	for _, want := range []string{
 		`xvs_port_rx_packets_total{port="p0"} 10`,
 		`xvs_port_rx_bytes_total{port="p0"} 1000`,

@@ -87,8 +87,9 @@
 // specific and agrees with it (Match.Covers); strict, the match and priority
 // must be equal.
 //
-// FlowJSON is the REST API's form of a flow: the text, or a structured form
-// whose match is a map ({"udp": "", "tp_dst": "7999"}); see FlowFromJSON.
+// FlowFields is a flow's structured form, as the REST API carries it: the
+// match a map ({"udp": "", "tp_dst": "7999"}), the actions a list; see
+// ParseFlowFields. The JSON around it is package api's.
 //
 // # Concurrency
 //

@@ -15,14 +15,20 @@ const DefaultPriority = 32768
 
 // Errors. Everything the package returns for bad input wraps ErrInvalid, so a
 // caller can tell "the user wrote something wrong" from "something broke".
+// Their texts end messages about other things too (datapath's port
+// validation wraps ErrInvalid), so they say what kind of error, not what of.
 var (
-	ErrInvalid      = errors.New("invalid flow")
+	ErrInvalid      = errors.New("invalid input")
 	ErrNoSuchPort   = errors.New("no such port")
 	ErrTooManyMasks = errors.New("too many masks for the XDP classifier")
 	ErrNoSuchFlow   = errors.New("no such flow")
 	ErrNoSuchGroup  = errors.New("no such group")
 	ErrGroupExists  = errors.New("group already exists")
 	ErrGroupInUse   = errors.New("group is in use by another group")
+	// ErrTooManyFlows: the table needs more steering rules than the XDP
+	// classifier's map holds. The bpf package's "table full" is the same
+	// error, so a kernel that holds fewer is reported the same way.
+	ErrTooManyFlows = steer.ErrTooManyRules
 )
 
 // ParseError says what is wrong with a flow's text and where.

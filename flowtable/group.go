@@ -450,58 +450,42 @@ func hashMix(x uint64) uint64 {
 	return x
 }
 
-// GroupJSON is a group as the REST API speaks it: the text (Text, in
-// add-group syntax) or the structured fields; FromJSON takes either.
-type GroupJSON struct {
-	ID      *uint32      `json:"group_id,omitempty"`
-	Type    string       `json:"type,omitempty"`
-	Buckets []BucketJSON `json:"buckets,omitempty"`
-	Text    string       `json:"group,omitempty"`
+// GroupFields is a group in structured form, as the REST API's structured
+// groups carry it: the type by name and each bucket's actions as a list of
+// single actions in the text syntax. The JSON names are package api's.
+type GroupFields struct {
+	ID      uint32
+	Type    string
+	Buckets []BucketFields
 }
 
-// BucketJSON is one bucket of a GroupJSON.
-type BucketJSON struct {
-	Weight    *uint16  `json:"weight,omitempty"`
-	WatchPort string   `json:"watch_port,omitempty"`
-	Actions   []string `json:"actions"`
+// BucketFields is one bucket of a GroupFields.
+type BucketFields struct {
+	Weight    *uint16 // select only; nil: 1
+	WatchPort string
+	Actions   []string
 }
 
-// GroupFromJSON builds a group from either form of j. Errors are
+// ParseGroupFields builds a group from its structured form. Errors are
 // *ParseError naming the field at fault.
-func GroupFromJSON(j GroupJSON) (*Group, error) {
+func ParseGroupFields(gf GroupFields) (*Group, error) {
 	p := &textParser{}
-	if j.Text != "" {
-		if j.ID != nil || j.Type != "" || j.Buckets != nil {
-			return nil, p.errAt(-1, "group", "give a group as text (\"group\") or as fields, not both")
-		}
-		g, err := ParseGroup(j.Text)
-		if err != nil {
-			if pe, ok := err.(*ParseError); ok && pe.Field == "" {
-				pe.Field = "group"
-			}
-			return nil, err
-		}
-		return g, nil
-	}
-	if j.ID == nil {
-		return nil, p.errAt(-1, "group_id", "missing group_id")
-	}
-	g := &Group{ID: *j.ID}
-	t, ok := ParseGroupType(j.Type)
+	g := &Group{ID: gf.ID}
+	t, ok := ParseGroupType(gf.Type)
 	if !ok {
-		return nil, p.errAt(-1, "type", "bad value %q for type: want all, select, indirect or fast_failover", j.Type)
+		return nil, p.errAt(-1, "type", "bad value %q for type: want all, select, indirect or fast_failover", gf.Type)
 	}
 	g.Type = t
-	for i, bj := range j.Buckets {
-		b := Bucket{WatchPort: bj.WatchPort}
+	for i, bf := range gf.Buckets {
+		b := Bucket{WatchPort: bf.WatchPort}
 		switch {
-		case bj.Weight != nil:
-			b.Weight = *bj.Weight
+		case bf.Weight != nil:
+			b.Weight = *bf.Weight
 		case t == GroupSelect:
 			b.Weight = 1
 		}
-		toks := make([]actionToken, len(bj.Actions))
-		for k, s := range bj.Actions {
+		toks := make([]actionToken, len(bf.Actions))
+		for k, s := range bf.Actions {
 			if tt := splitActions(s, -1); len(tt) != 1 || tt[0].text != s {
 				return nil, p.errAt(-1, "actions", "bucket %d: actions[%d] = %q: want one action, no separators", i, k, s)
 			}
@@ -520,22 +504,22 @@ func GroupFromJSON(j GroupJSON) (*Group, error) {
 	return g, nil
 }
 
-// GroupToJSON returns g in both forms.
-func GroupToJSON(g *Group) GroupJSON {
-	id := g.ID
-	j := GroupJSON{ID: &id, Type: g.Type.String(), Text: g.String(), Buckets: make([]BucketJSON, len(g.Buckets))}
+// GroupFieldsOf returns g in structured form (weights of select buckets
+// always set).
+func GroupFieldsOf(g *Group) GroupFields {
+	gf := GroupFields{ID: g.ID, Type: g.Type.String(), Buckets: make([]BucketFields, len(g.Buckets))}
 	for i, b := range g.Buckets {
-		bj := BucketJSON{WatchPort: b.WatchPort, Actions: make([]string, len(b.Actions))}
+		bf := BucketFields{WatchPort: b.WatchPort, Actions: make([]string, len(b.Actions))}
 		if g.Type == GroupSelect {
 			w := b.Weight
-			bj.Weight = &w
+			bf.Weight = &w
 		}
 		for k, a := range b.Actions {
-			bj.Actions[k] = FormatAction(a)
+			bf.Actions[k] = FormatAction(a)
 		}
-		j.Buckets[i] = bj
+		gf.Buckets[i] = bf
 	}
-	return j
+	return gf
 }
 
 // FormatGroupStats returns a group's counters as a line of ovs-ofctl

@@ -401,10 +401,9 @@ func TestParseGroup(t *testing.T) {
 			if err != nil || back.String() != g.String() {
 				t.Fatalf("round trip: %v, %v", back, err)
 			}
-			j := GroupToJSON(g)
-			fromJSON, err := GroupFromJSON(GroupJSON{ID: j.ID, Type: j.Type, Buckets: j.Buckets})
-			if err != nil || fromJSON.String() != g.String() {
-				t.Fatalf("JSON round trip: %v, %v", fromJSON, err)
+			back, err = ParseGroupFields(GroupFieldsOf(g))
+			if err != nil || back.String() != g.String() {
+				t.Fatalf("structured round trip: %v, %v", back, err)
 			}
 		})
 	}

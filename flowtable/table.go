@@ -167,6 +167,17 @@ func (t *Table) Len() int { return len(t.flows) }
 // program).
 func (t *Table) NumMasks() int { return t.tables[0].numMasks() }
 
+// NumRules returns the number of rules table 0 compiles to (see Steering):
+// its distinct (effective mask, masked key) pairs, the number that
+// steer.MaxRules bounds.
+func (t *Table) NumRules() int {
+	n := 0
+	for _, s := range t.tables[0].subs {
+		n += s.nkeys
+	}
+	return n
+}
+
 // NextID returns the ID the next added flow gets.
 func (t *Table) NextID() uint64 { return t.nextID }
 
@@ -336,7 +347,9 @@ func subKeyOf(f *Flow) subKey { return subKey{f.Table, effectiveMask(&f.Match)} 
 // there), ErrGroupInUse (a group to delete that another group's bucket
 // sends to), ErrNoSuchPort (an added flow or group names a port ports does
 // not know), ErrTooManyMasks (table 0 would need more than steer.MaxMasks
-// effective masks) or ErrInvalid (anything else wrong in an added flow or
+// effective masks), ErrTooManyFlows (table 0 would need more than
+// steer.MaxRules steering rules: distinct matches, counted once the new
+// table is built) or ErrInvalid (anything else wrong in an added flow or
 // group, group loops included). Flows and groups already installed are not
 // recompiled: after a port is added or removed, call Recompile. An empty
 // Change returns t itself.
@@ -430,6 +443,10 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 			fl = withoutIDs(g.old.flows, gone)
 		}
 		if len(g.adds) > 0 {
+			// fl may be the old subtable's own slice (withoutIDs returns it
+			// when nothing goes), which t's readers still walk: the
+			// replacements below write into a copy.
+			fl = append(make([]*Entry, 0, len(fl)+len(g.adds)), fl...)
 			// Index by a hash of (priority, in_port, key): the table and
 			// mask are the group's. A hash hit is checked; a collision
 			// falls back to a scan.
@@ -500,6 +517,13 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 				}
 			}
 			nt.tables[n] = newClassifier(subs)
+		}
+	}
+	// The rule limit, once the subtables know their distinct keys.
+	if c.Replace || changed[0] {
+		if n := nt.NumRules(); n > steer.MaxRules {
+			return nil, fmt.Errorf("table 0: %d distinct matches, the XDP classifier holds %d (flows that differ only in priority count once): %w",
+				n, steer.MaxRules, ErrTooManyFlows)
 		}
 	}
 

@@ -2,6 +2,7 @@ package flowtable
 
 import (
 	"errors"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -105,6 +106,22 @@ func TestApplySameMatchReplaces(t *testing.T) {
 	if e == nil || e.Flow.Actions[0].Port != "p5" || e.Packets() != 0 {
 		t.Fatalf("replacement: %+v", e)
 	}
+	// t1 is a snapshot readers may still hold: the replacement in t2 left
+	// it as it was.
+	var k1 Key = dpMatch().dlType(0x0800).nwDst("10.1.2.3/32").key(0)
+	if e := t1.Lookup(&k1); e == nil || e.Flow.ID != 2 {
+		t.Fatalf("t1 after t2 replaced flow 1: lookup %+v", e)
+	}
+	for _, s := range t1.tables[0].subs {
+		for _, e := range s.flows {
+			if e == nil {
+				t.Fatalf("t1 after t2 replaced flow 1: a nil flow in the subtable of mask %x", s.mask)
+			}
+		}
+	}
+	if t1.Len() != 4 || t1.Get(1) == nil {
+		t.Fatalf("t1 after t2 replaced flow 1: %v", ids(t1.Entries()))
+	}
 	// Within one change, and together with a delete of the same flow.
 	t3 := dpApply(t, t2, Change{Delete: []uint64{5}, Add: []*Flow{dpFlow(10, m, dpOut("p1")), dpFlow(10, m, dpOut("p2"))}}, dpPorts)
 	if got := ids(t3.Entries()); !slices.Equal(got, []uint64{2, 3, 4, 7}) || !slices.Equal(t3.Added(), []uint64{6, 7}) {
@@ -151,6 +168,42 @@ func TestApplyErrors(t *testing.T) {
 				t.Fatal("base changed")
 			}
 		})
+	}
+}
+
+func TestApplyTooManyFlows(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a table of 262144 flows")
+	}
+	dst := func(i int) Match {
+		return dpMatch().nwDstAddr(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})).get()
+	}
+	fl := make([]*Flow, steer.MaxRules)
+	for i := range fl {
+		fl[i] = dpFlow(10, dst(i))
+	}
+	full := dpApply(t, NewTable(), Change{Add: fl}, dpPorts)
+	if n := full.NumRules(); n != steer.MaxRules {
+		t.Fatalf("%d rules, want %d", n, steer.MaxRules)
+	}
+	one := []*Flow{dpFlow(10, dst(steer.MaxRules))}
+	_, err := full.Apply(Change{Add: one}, dpPorts)
+	if !errors.Is(err, ErrTooManyFlows) || !strings.Contains(err.Error(), "262145 distinct matches, the XDP classifier holds 262144") {
+		t.Fatalf("one flow over: %v", err)
+	}
+	if full.Len() != steer.MaxRules {
+		t.Fatal("a refused Apply changed the table")
+	}
+	// A flow that differs from an installed one only in priority shares its
+	// rule; one that replaces a flow takes no new rule; deleting makes room.
+	for _, c := range []Change{
+		{Add: []*Flow{dpFlow(20, dst(0))}},
+		{Add: []*Flow{dpFlow(10, dst(0), dpOut("p1"))}},
+		{Delete: []uint64{1}, Add: one},
+	} {
+		if _, err := full.Apply(c, dpPorts); err != nil {
+			t.Errorf("%+v on a full table: %v", c, err)
+		}
 	}
 }
 

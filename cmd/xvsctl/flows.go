@@ -9,8 +9,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/xvs-project/xvs/ctl"
-	"github.com/xvs-project/xvs/flowtable"
+	"github.com/xvs-project/xvs/api"
+	"github.com/xvs-project/xvs/ctl/client"
 )
 
 const flowSyntaxHelp = `A flow is written as for ovs-ofctl add-flow, e.g.
@@ -30,7 +30,7 @@ var flowCommands = []command{
 		summary: "add one flow (replacing one with the same priority and match)",
 		help:    flowSyntaxHelp + "\nSeveral arguments are joined with spaces.\n",
 		flags: noFlags(func(a *app, args []string) error {
-			fs, err := a.client.AddFlow(a.ctx, flowtable.FlowJSON{Text: strings.Join(args, " ")})
+			fs, err := a.client.AddFlow(a.ctx, api.Flow{Text: strings.Join(args, " ")})
 			if err != nil {
 				return err
 			}
@@ -41,7 +41,7 @@ var flowCommands = []command{
 		}),
 	},
 	{
-		name: "add-flows", args: "FILE", min: 1, max: 1,
+		name: "add-flows", args: "FILE", min: 1, max: 1, complete: "file",
 		summary: "add the flows in FILE (- for stdin) as one transaction",
 		help: flowSyntaxHelp + `
 FILE holds one flow per line; blank lines and lines starting with # are
@@ -53,7 +53,7 @@ names its line). dump-flows output is valid input.
 		}),
 	},
 	{
-		name: "replace-flows", args: "FILE", min: 1, max: 1,
+		name: "replace-flows", args: "FILE", min: 1, max: 1, complete: "file",
 		summary: "make the flow table exactly the flows in FILE, atomically",
 		help: `Like ovs-ofctl replace-flows --bundle: flows not in FILE are deleted and
 those in it added, as one transaction; traffic never sees a table in
@@ -70,7 +70,7 @@ between. An empty FILE deletes every flow. FILE is read as for add-flows.
 		flags: func(fs *flag.FlagSet) func(*app, []string) error {
 			strict := fs.Bool("strict", false, "select only flows whose match and priority equal MATCH")
 			return func(a *app, args []string) error {
-				deleted, err := a.client.DeleteFlows(a.ctx, ctl.DeleteFlowsRequest{Match: strings.Join(args, " "), Strict: *strict})
+				deleted, err := a.client.DeleteFlows(a.ctx, api.DeleteFlowsRequest{Match: strings.Join(args, " "), Strict: *strict})
 				if err != nil {
 					return err
 				}
@@ -106,18 +106,47 @@ The output can be fed back to add-flows or replace-flows.
 }
 
 // writeFlows prints flows in ovs-ofctl dump-flows form.
-func writeFlows(w io.Writer, flows []ctl.FlowStatus) error {
+func writeFlows(w io.Writer, flows []api.FlowStatus) error {
 	for i := range flows {
-		f, err := flows[i].Flow()
+		line, err := dumpLine(&flows[i])
 		if err != nil {
-			return fmt.Errorf("flow %d from the server: %w", flows[i].ID, err)
+			return err
 		}
-		st := flows[i].Stats()
-		if _, err := fmt.Fprintln(w, flowtable.FormatFlow(f, &st)); err != nil {
+		if _, err := fmt.Fprintln(w, line); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// dumpLine formats a flow as a line of ovs-ofctl dump-flows output:
+//
+//	cookie=0x0, duration=1.234s, table=0, n_packets=10, n_bytes=640, idle_age=2, priority=100,udp,tp_dst=7999 actions=output:p1
+//
+// The match and actions come from the canonical text the server sends
+// ("[cookie=C,][idle_timeout=N,][hard_timeout=N,]priority=P[,MATCH],actions=A",
+// see api.Flow), unparsed: xvsctl needs no flow syntax of its own, so it
+// prints the fields of a newer server as they are.
+func dumpLine(fs *api.FlowStatus) (string, error) {
+	i := strings.Index(fs.Text, "priority=")
+	j := strings.Index(fs.Text, ",actions=")
+	if i < 0 || j < i {
+		return "", fmt.Errorf("flow %d from the server: %q is not in canonical form", fs.ID, fs.Text)
+	}
+	cookie := fs.Cookie
+	if cookie == "" {
+		cookie = "0x0"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, " cookie=%s, duration=%.3fs, table=0, n_packets=%d, n_bytes=%d, ", cookie, fs.DurationS, fs.Packets, fs.Bytes)
+	if fs.IdleTimeoutS != 0 {
+		fmt.Fprintf(&b, "idle_timeout=%d, ", fs.IdleTimeoutS)
+	}
+	if fs.HardTimeoutS != 0 {
+		fmt.Fprintf(&b, "hard_timeout=%d, ", fs.HardTimeoutS)
+	}
+	fmt.Fprintf(&b, "idle_age=%d, %s actions=%s", int64(fs.IdleAgeS), fs.Text[i:j], fs.Text[j+len(",actions="):])
+	return b.String(), nil
 }
 
 // flowLine is a flow read from a file, with where it was.
@@ -158,13 +187,13 @@ func (a *app) loadFlows(file string, replace bool) error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", name, err)
 	}
-	req := make([]flowtable.FlowJSON, len(lines))
+	req := make([]api.Flow, len(lines))
 	for i, l := range lines {
-		req[i] = flowtable.FlowJSON{Text: l.text}
+		req[i] = api.Flow{Text: l.text}
 	}
 	// Without --json nothing of the answer is shown: ask for the IDs only,
 	// not every flow as installed (for 100k flows, seconds of encoding).
-	var out []ctl.FlowStatus
+	var out []api.FlowStatus
 	switch {
 	case replace && a.g.json:
 		out, err = a.client.ReplaceFlows(a.ctx, req)
@@ -175,7 +204,7 @@ func (a *app) loadFlows(file string, replace bool) error {
 	default:
 		_, err = a.client.AddFlowsIDs(a.ctx, req)
 	}
-	var ae *ctl.APIError
+	var ae *client.APIError
 	if errors.As(err, &ae) && ae.Index >= 0 && ae.Index < len(lines) {
 		// Name the line instead of the position in the request.
 		e := *ae

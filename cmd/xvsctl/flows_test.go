@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xvs-project/xvs/api"
 	"github.com/xvs-project/xvs/ctl"
 )
 
@@ -52,12 +53,12 @@ func TestFlowCommands(t *testing.T) {
 	if n := lines(e.ok("dump-flows", "udp,tp_dst=7999", "--strict")); n != 0 {
 		t.Errorf("dump-flows --strict (default priority): %d flows, want 0", n)
 	}
-	var flows []ctl.FlowStatus
+	var flows []api.FlowStatus
 	if err := json.Unmarshal([]byte(e.ok("dump-flows", "--json", "tcp")), &flows); err != nil || len(flows) != 1 || flows[0].Cookie != "0x2a" {
 		t.Fatalf("dump-flows --json tcp: %v %+v", err, flows)
 	}
 
-	var deleted []ctl.FlowStatus
+	var deleted []api.FlowStatus
 	if err := json.Unmarshal([]byte(e.ok("del-flows", "--json", "in_port=p0")), &deleted); err != nil || len(deleted) != 1 || deleted[0].Match["in_port"] != "p0" {
 		t.Fatalf("del-flows --json in_port=p0: %v %+v", err, deleted)
 	}

@@ -19,7 +19,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/xvs-project/xvs/ctl"
+	"github.com/xvs-project/xvs/api"
+	"github.com/xvs-project/xvs/ctl/client"
 )
 
 func main() {
@@ -55,7 +56,7 @@ type env func(string) string
 type app struct {
 	ctx    context.Context
 	g      globals
-	client *ctl.Client
+	client *client.Client
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
@@ -68,6 +69,7 @@ type command struct {
 	summary  string // one line
 	help     string // paragraphs after the synopsis
 	min, max int    // positional arguments; max < 0: no limit
+	complete string // what its arguments are, for shell completion: "port", "netdev", "file" or ""
 	flags    func(fs *flag.FlagSet) func(a *app, args []string) error
 }
 
@@ -80,7 +82,7 @@ func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(f
 
 // run is xvsctl without the process around it; it returns the exit code.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv env) int {
-	g := globals{server: ctl.DefaultServer, timeout: 30 * time.Second}
+	g := globals{server: client.DefaultServer, timeout: 30 * time.Second}
 	if s := getenv("XVS_SERVER"); s != "" {
 		g.server = s
 	}
@@ -103,8 +105,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv env) i
 		return exitUsage
 	}
 	name, rest := fs.Arg(0), fs.Args()[1:]
-	if name == "help" {
+	switch name {
+	case "help":
 		return help(rest, stdout, stderr)
+	case "completion":
+		return completion(rest, stdout, stderr)
 	}
 	cmd := lookup(name)
 	if cmd == nil {
@@ -130,7 +135,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv env) i
 	}
 
 	a := &app{g: g, stdin: stdin, stdout: stdout, stderr: stderr}
-	opts := ctl.ClientOptions{Timeout: g.timeout}
+	opts := client.Options{Timeout: g.timeout}
 	if g.tokenFile != "" {
 		tok, err := os.ReadFile(g.tokenFile)
 		if err != nil {
@@ -139,7 +144,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv env) i
 		}
 		opts.Token = strings.TrimSpace(string(tok))
 	}
-	if a.client, err = ctl.NewClientWithOptions(g.server, opts); err != nil {
+	if a.client, err = client.New(g.server, opts); err != nil {
 		fmt.Fprintf(stderr, "xvsctl: %v\n", err)
 		return exitUsage
 	}
@@ -200,10 +205,11 @@ commands:
 		fmt.Fprintf(w, "  %-32s %s\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
 	}
 	fmt.Fprint(w, `  help [COMMAND]                   this text, or one command's
+  completion bash                  print the bash completion script
 
 global flags (before or after the command):
   --server ADDR      unix:PATH, tcp:HOST:PORT or http://HOST:PORT
-                     (default $XVS_SERVER, else unix:`+ctl.DefaultSocket+`)
+                     (default $XVS_SERVER, else unix:`+api.DefaultSocket+`)
   --token-file FILE  bearer token for a server that wants one ($XVS_TOKEN_FILE)
   --json             print the API's JSON instead of tables
   --timeout DUR      give up on the server after DUR (default 30s)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xvs-project/xvs/api"
 	"github.com/xvs-project/xvs/ctl"
 	"github.com/xvs-project/xvs/ctl/ctltest"
 	"github.com/xvs-project/xvs/datapath"
@@ -85,7 +86,7 @@ func TestPortCommands(t *testing.T) {
 		}
 	}
 
-	var ports []datapath.PortInfo
+	var ports []api.PortInfo
 	if err := json.Unmarshal([]byte(e.ok("show", "--json")), &ports); err != nil || len(ports) != 3 {
 		t.Fatalf("show --json: %v %+v", err, ports)
 	}
@@ -97,7 +98,7 @@ func TestPortCommands(t *testing.T) {
 	if got := e.backend.Ports(); len(got) != 2 {
 		t.Fatalf("ports after del-port: %+v", got)
 	}
-	var info datapath.PortInfo
+	var info api.PortInfo
 	if err := json.Unmarshal([]byte(e.ok("add-port", "p3", "--json")), &info); err != nil || info.Name != "p3" {
 		t.Fatalf("add-port --json: %v %+v", err, info)
 	}
@@ -230,8 +231,8 @@ func TestDumpPortsAndStats(t *testing.T) {
 	if !strings.HasPrefix(all, "port stats: 2 ports\n") || !strings.Contains(all, "port  2: p1\n") {
 		t.Errorf("dump-ports:\n%s", all)
 	}
-	var ps []datapath.PortStats
-	if err := json.Unmarshal([]byte(e.ok("dump-ports", "--json")), &ps); err != nil || len(ps) != 2 || ps[0].TooBig != 5 {
+	var ps []api.PortStats
+	if err := json.Unmarshal([]byte(e.ok("dump-ports", "--json")), &ps); err != nil || len(ps) != 2 || ps[0].TxDrops[2] != (api.Counter{Name: "too_big", Packets: 5}) {
 		t.Errorf("dump-ports --json: %v %+v", err, ps)
 	}
 
@@ -251,7 +252,7 @@ func TestDumpPortsAndStats(t *testing.T) {
 	if got := strings.Fields(lines[len(lines)-1]); strings.Join(got, " ") != "1 - 0 0 0.0 0s 0s 0" {
 		t.Errorf("poller line %q", got)
 	}
-	var st datapath.Stats
+	var st api.Stats
 	if err := json.Unmarshal([]byte(e.ok("stats", "--json")), &st); err != nil || len(st.Pollers) != 2 {
 		t.Errorf("stats --json: %v %+v", err, st)
 	}

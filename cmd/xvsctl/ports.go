@@ -5,19 +5,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/xvs-project/xvs/ctl"
-	"github.com/xvs-project/xvs/datapath"
-	"github.com/xvs-project/xvs/flowtable/steer"
+	"github.com/xvs-project/xvs/api"
 )
 
 var portCommands = []command{
 	{
-		name: "add-port", args: "NAME [--mode MODE]", min: 1, max: 1,
+		name: "add-port", args: "NAME [--mode MODE]", min: 1, max: 1, complete: "netdev",
 		summary: "attach the netdev NAME to the switch",
 		help: `The XDP program is attached in the given mode: native (driver), generic
 (skb), or auto (native if the driver can, else generic; the default). The
@@ -26,7 +23,7 @@ port's RX queues each get an AF_XDP socket. "show" tells what was chosen.
 		flags: func(fs *flag.FlagSet) func(*app, []string) error {
 			mode := fs.String("mode", "auto", "XDP attach mode: native, generic or auto")
 			return func(a *app, args []string) error {
-				info, err := a.client.AddPort(a.ctx, ctl.PortRequest{Name: args[0], Mode: datapath.XDPMode(*mode)})
+				info, err := a.client.AddPort(a.ctx, api.PortRequest{Name: args[0], Mode: api.XDPMode(*mode)})
 				if err != nil {
 					return err
 				}
@@ -38,7 +35,7 @@ port's RX queues each get an AF_XDP socket. "show" tells what was chosen.
 		},
 	},
 	{
-		name: "del-port", args: "NAME", min: 1, max: 1,
+		name: "del-port", args: "NAME", min: 1, max: 1, complete: "port",
 		summary: "detach port NAME from the switch",
 		help: `The XDP program and the port's sockets go; the netdev's traffic goes back
 to the host stack. Flows that name the port stay, as in Open vSwitch.
@@ -62,7 +59,7 @@ to the host stack. Flows that name the port stay, as in Open vSwitch.
 		}),
 	},
 	{
-		name: "dump-ports", args: "[NAME]", min: 0, max: 1,
+		name: "dump-ports", args: "[NAME]", min: 0, max: 1, complete: "port",
 		summary: "print port counters (all ports, or NAME)",
 		help: `For each port: packets and bytes received from and sent to it, drops by
 reason (rx: no_flow, action_drop; tx: tx_ring_full, no_frame, too_big,
@@ -70,13 +67,13 @@ no_tx_queue), the
 XDP program's verdicts, and the kernel's AF_XDP socket statistics.
 `,
 		flags: noFlags(func(a *app, args []string) error {
-			var stats []datapath.PortStats
+			var stats []api.PortStats
 			if len(args) == 1 {
 				st, err := a.client.PortStats(a.ctx, args[0])
 				if err != nil {
 					return err
 				}
-				stats = []datapath.PortStats{st}
+				stats = []api.PortStats{st}
 			} else {
 				st, err := a.client.Stats(a.ctx)
 				if err != nil {
@@ -118,7 +115,7 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func writePorts(w io.Writer, ports []datapath.PortInfo) error {
+func writePorts(w io.Writer, ports []api.PortInfo) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PORT\tOFPORT\tIFINDEX\tMAC\tMTU\tQUEUES\tXDP\tXSK\tUMEM\tSTATE")
 	for _, p := range ports {
@@ -140,47 +137,31 @@ func kv(pairs ...any) string {
 	return b.String()
 }
 
-// xdpCounters lists the XDP verdict counters in the program's order, then
-// any the client does not know, sorted.
-func xdpCounters(m map[string]uint64) string {
-	var pairs []any
-	seen := make(map[string]bool, len(m))
-	for c := steer.Counter(0); c < steer.NumCounters; c++ {
-		name := c.String()
-		pairs = append(pairs, name, m[name])
-		seen[name] = true
-	}
-	var extra []string
-	for name := range m {
-		if !seen[name] {
-			extra = append(extra, name)
-		}
-	}
-	slices.Sort(extra)
-	for _, name := range extra {
-		pairs = append(pairs, name, m[name])
+// counters formats a list of counters as name=packets pairs.
+func counters(cs []api.Counter) string {
+	pairs := make([]any, 0, 2*len(cs))
+	for _, c := range cs {
+		pairs = append(pairs, c.Name, c.Packets)
 	}
 	return kv(pairs...)
 }
 
-// writePortStats prints counters in the shape of ovs-ofctl dump-ports.
-func writePortStats(w io.Writer, stats []datapath.PortStats) error {
+// sum adds up a list of counters.
+func sum(cs []api.Counter) uint64 {
+	var n uint64
+	for _, c := range cs {
+		n += c.Packets
+	}
+	return n
+}
+
+func writePortStats(w io.Writer, stats []api.PortStats) error {
 	fmt.Fprintf(w, "port stats: %d ports\n", len(stats))
 	for _, p := range stats {
-		var drop [2]uint64
-		var reasons [2][]any
-		for _, d := range ctl.PortDrops(&p) {
-			i := 0
-			if d.Side == "tx" {
-				i = 1
-			}
-			drop[i] += d.Packets
-			reasons[i] = append(reasons[i], d.Reason, d.Packets)
-		}
 		fmt.Fprintf(w, "  port %2d: %s\n", p.OFPort, p.Name)
-		fmt.Fprintf(w, "           rx %s (%s)\n", kv("pkts", p.RxPackets, "bytes", p.RxBytes, "drop", drop[0]), kv(reasons[0]...))
-		fmt.Fprintf(w, "           tx %s (%s)\n", kv("pkts", p.TxPackets, "bytes", p.TxBytes, "drop", drop[1]), kv(reasons[1]...))
-		fmt.Fprintf(w, "           xdp %s\n", xdpCounters(p.XDP))
+		fmt.Fprintf(w, "           rx %s (%s)\n", kv("pkts", p.RxPackets, "bytes", p.RxBytes, "drop", sum(p.RxDrops)), counters(p.RxDrops))
+		fmt.Fprintf(w, "           tx %s (%s)\n", kv("pkts", p.TxPackets, "bytes", p.TxBytes, "drop", sum(p.TxDrops)), counters(p.TxDrops))
+		fmt.Fprintf(w, "           xdp %s\n", counters(p.XDP))
 		x := p.XSK
 		fmt.Fprintf(w, "           xsk %s\n", kv("rx_dropped", x.RxDropped, "rx_ring_full", x.RxRingFull,
 			"fill_ring_empty", x.RxFillRingEmptyDescs, "tx_ring_empty", x.TxRingEmptyDescs,
@@ -189,19 +170,17 @@ func writePortStats(w io.Writer, stats []datapath.PortStats) error {
 	return nil
 }
 
-func writeStats(w io.Writer, st datapath.Stats) error {
+func writeStats(w io.Writer, st api.Stats) error {
 	var rx, rxB, tx, txB, drops uint64
 	for _, p := range st.Ports {
 		rx += p.RxPackets
 		rxB += p.RxBytes
 		tx += p.TxPackets
 		txB += p.TxBytes
-		for _, d := range ctl.PortDrops(&p) {
-			drops += d.Packets
-		}
+		drops += sum(p.RxDrops) + sum(p.TxDrops)
 	}
 	fmt.Fprintf(w, "uptime %s, %d ports, %d flows, %d steering masks\n",
-		st.Uptime.Truncate(time.Second), len(st.Ports), st.Flows, st.Masks)
+		seconds(st.UptimeS).Truncate(time.Second), len(st.Ports), st.Flows, st.Masks)
 	fmt.Fprintf(w, "total: rx %s; tx %s; %s\n", kv("pkts", rx, "bytes", rxB), kv("pkts", tx, "bytes", txB), kv("drop", drops))
 	if len(st.Pollers) == 0 {
 		fmt.Fprintln(w, "no pollers")
@@ -219,7 +198,10 @@ func writeStats(w io.Writer, st datapath.Stats) error {
 			perBatch = float64(p.Packets) / float64(p.Batches)
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%.1f\t%s\t%s\t%d\t\n", p.Queue, cpu, p.Batches, p.Packets, perBatch,
-			time.Duration(p.BusyNs).Round(time.Millisecond), time.Duration(p.IdleNs).Round(time.Millisecond), p.Wakeups)
+			seconds(p.BusyS).Round(time.Millisecond), seconds(p.IdleS).Round(time.Millisecond), p.Wakeups)
 	}
 	return tw.Flush()
 }
+
+// seconds turns a duration of the API (seconds) into a time.Duration.
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

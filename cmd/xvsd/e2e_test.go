@@ -17,8 +17,9 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/xvs-project/xvs/api"
 	"github.com/xvs-project/xvs/ctl"
-	"github.com/xvs-project/xvs/flowtable"
+	"github.com/xvs-project/xvs/ctl/client"
 	"github.com/xvs-project/xvs/testenv"
 )
 
@@ -54,7 +55,7 @@ func xvsdBinary(t *testing.T) string {
 
 type xvsdProc struct {
 	cmd    *exec.Cmd
-	client *ctl.Client
+	client *client.Client
 	log    *strings.Builder
 	done   chan error
 }
@@ -79,7 +80,7 @@ func startXvsd(t *testing.T, dir string, args ...string) *xvsdProc {
 			<-d.done
 		}
 	})
-	c, err := ctl.NewClient("unix:" + sock)
+	c, err := client.New("unix:"+sock, client.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +111,7 @@ func tctx(t *testing.T) context.Context {
 	return c
 }
 
-func flowJSON(s string) flowtable.FlowJSON { return flowtable.FlowJSON{Text: s} }
+func flowJSON(s string) api.Flow { return api.Flow{Text: s} }
 
 // udpArrives reports whether a datagram sent from v's namespace to addr
 // reaches a listener on addr in the test's namespace.
@@ -166,7 +167,7 @@ func TestKill9GivesTrafficBack(t *testing.T) {
 	dir := t.TempDir()
 	d := startXvsd(t, dir)
 	for _, v := range []*testenv.Veth{a, b} {
-		if _, err := d.client.AddPort(tctx(t), ctl.PortRequest{Name: v.LocalName()}); err != nil {
+		if _, err := d.client.AddPort(tctx(t), api.PortRequest{Name: v.LocalName()}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -228,7 +229,7 @@ func TestRESTBadInput(t *testing.T) {
 	c := d.client
 	pa, pb := a.LocalName(), b.LocalName()
 	for _, n := range []string{pa, pb} {
-		if _, err := c.AddPort(tctx(t), ctl.PortRequest{Name: n}); err != nil {
+		if _, err := c.AddPort(tctx(t), api.PortRequest{Name: n}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -237,9 +238,9 @@ func TestRESTBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	apiErr := func(err error) *ctl.APIError {
+	apiErr := func(err error) *client.APIError {
 		t.Helper()
-		var ae *ctl.APIError
+		var ae *client.APIError
 		if !errors.As(err, &ae) {
 			t.Fatalf("want an API error, got %v", err)
 		}
@@ -249,6 +250,7 @@ func TestRESTBadInput(t *testing.T) {
 		name   string
 		call   func() error
 		status int
+		code   api.ErrorCode
 		field  string
 		index  int
 		msg    string
@@ -256,53 +258,60 @@ func TestRESTBadInput(t *testing.T) {
 		{"unknown field", func() error {
 			_, err := c.AddFlow(tctx(t), flowJSON("udp,tp_dsst=1,actions=drop"))
 			return err
-		}, 400, "tp_dsst", -1, `unknown field "tp_dsst"`},
+		}, 400, api.CodeInvalid, "tp_dsst", -1, `unknown field "tp_dsst"`},
 		{"missing prerequisite", func() error {
 			_, err := c.AddFlow(tctx(t), flowJSON("tp_dst=80,actions=drop"))
 			return err
-		}, 400, "tp_dst", -1, "requires"},
+		}, 400, api.CodeInvalid, "tp_dst", -1, "requires"},
 		{"output to unknown port", func() error {
 			_, err := c.AddFlow(tctx(t), flowJSON("udp,actions=output:nosuch0"))
 			return err
-		}, 404, "output", -1, "no such port"},
+		}, 404, api.CodeNoSuchPort, "output", -1, "no such port"},
 		{"get unknown port", func() error {
 			_, err := c.Port(tctx(t), "nosuch0")
 			return err
-		}, 404, "", -1, "no such port"},
-		{"delete unknown port", func() error { return c.DeletePort(tctx(t), "nosuch0") }, 404, "", -1, "no such port"},
+		}, 404, api.CodeNoSuchPort, "", -1, "no such port"},
+		{"delete unknown port", func() error { return c.DeletePort(tctx(t), "nosuch0") }, 404, api.CodeNoSuchPort, "", -1, "no such port"},
 		{"add missing netdev", func() error {
-			_, err := c.AddPort(tctx(t), ctl.PortRequest{Name: "nosuch0"})
+			_, err := c.AddPort(tctx(t), api.PortRequest{Name: "nosuch0"})
 			return err
-		}, 404, "", -1, "no such"},
+		}, 404, api.CodeNoSuchPort, "", -1, "no such"},
 		{"duplicate port", func() error {
-			_, err := c.AddPort(tctx(t), ctl.PortRequest{Name: pa})
+			_, err := c.AddPort(tctx(t), api.PortRequest{Name: pa})
 			return err
-		}, 409, "", -1, "exists"},
+		}, 409, api.CodePortExists, "", -1, "exists"},
 		{"bad mode", func() error {
-			_, err := c.AddPort(tctx(t), ctl.PortRequest{Name: "lo", Mode: "turbo"})
+			_, err := c.AddPort(tctx(t), api.PortRequest{Name: "lo", Mode: "turbo"})
 			return err
-		}, 400, "mode", -1, "mode"},
+		}, 400, api.CodeInvalid, "mode", -1, "mode"},
+		{"loopback port", func() error {
+			_, err := c.AddPort(tctx(t), api.PortRequest{Name: "lo"})
+			return err
+		}, 400, api.CodeInvalid, "", -1, "a loopback device cannot be a port: invalid input"},
 		{"batch with one bad flow", func() error {
-			_, err := c.AddFlows(tctx(t), []flowtable.FlowJSON{
+			_, err := c.AddFlows(tctx(t), []api.Flow{
 				flowJSON("priority=9,tcp,actions=output:" + pb),
 				flowJSON("priority=9,udp,tp_dst=99999,actions=drop"),
 			})
 			return err
-		}, 400, "tp_dst", 1, "out of range"},
+		}, 400, api.CodeInvalid, "tp_dst", 1, "out of range"},
 		{"replace with one bad flow", func() error {
-			_, err := c.ReplaceFlows(tctx(t), []flowtable.FlowJSON{
+			_, err := c.ReplaceFlows(tctx(t), []api.Flow{
 				flowJSON("priority=9,tcp,actions=output:" + pb),
 				flowJSON("priority=9,in_port=nosuch0,actions=drop"),
 			})
 			return err
-		}, 404, "in_port", 1, "no such port"},
+		}, 404, api.CodeNoSuchPort, "in_port", 1, "no such port"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ae := apiErr(tt.call())
-			if ae.Status != tt.status || ae.Field != tt.field || ae.Index != tt.index || !strings.Contains(ae.Message, tt.msg) {
-				t.Fatalf("got status %d field %q index %d message %q; want %d %q %d containing %q",
-					ae.Status, ae.Field, ae.Index, ae.Message, tt.status, tt.field, tt.index, tt.msg)
+			if ae.Status != tt.status || ae.Code != tt.code || ae.Field != tt.field || ae.Index != tt.index || !strings.Contains(ae.Message, tt.msg) {
+				t.Fatalf("got status %d code %q field %q index %d message %q; want %d %q %q %d containing %q",
+					ae.Status, ae.Code, ae.Field, ae.Index, ae.Message, tt.status, tt.code, tt.field, tt.index, tt.msg)
+			}
+			if strings.Contains(ae.Message, "invalid flow") && !strings.Contains(tt.name, "flow") {
+				t.Errorf("message %q", ae.Message)
 			}
 		})
 	}
@@ -367,7 +376,7 @@ func TestPollerCPUsKeptForPollers(t *testing.T) {
 	ns := testenv.NewNS(t)
 	v := testenv.NewVeth(t, ns, "cpu", testenv.VethOptions{})
 	d := startXvsd(t, t.TempDir(), "--cpus", strconv.Itoa(pollerCPU))
-	if _, err := d.client.AddPort(tctx(t), ctl.PortRequest{Name: v.LocalName()}); err != nil {
+	if _, err := d.client.AddPort(tctx(t), api.PortRequest{Name: v.LocalName()}); err != nil {
 		t.Fatal(err)
 	}
 	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", d.cmd.Process.Pid))

@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xvs-project/xvs/api"
 	"github.com/xvs-project/xvs/ctl"
+	"github.com/xvs-project/xvs/ctl/client"
 	"github.com/xvs-project/xvs/ctl/ctltest"
 )
 
@@ -59,7 +61,7 @@ type daemon struct {
 	cancel  context.CancelFunc
 	done    chan int
 	stderr  *syncBuffer
-	client  *ctl.Client
+	client  *client.Client
 	factory *fakeFactory
 }
 
@@ -81,7 +83,7 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 	if strings.HasPrefix(server, "tcp:") {
 		server = "http://" + strings.TrimPrefix(server, "tcp:")
 	}
-	c, err := ctl.NewClient(server)
+	c, err := client.New(server, client.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +134,7 @@ func TestDaemonLifecycle(t *testing.T) {
 		t.Errorf("switch built with CPUs %v, want [0 1]", got)
 	}
 	for _, name := range []string{"p0", "p1"} {
-		if _, err := d.client.AddPort(ctx, ctl.PortRequest{Name: name}); err != nil {
+		if _, err := d.client.AddPort(ctx, api.PortRequest{Name: name}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -182,8 +184,8 @@ func TestDaemonTCPToken(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"--listen", "tcp:" + addr, "--state", "", "--token-file", tokenFile}, stderr, f.new)
 	}()
-	anon, _ := ctl.NewClient("http://" + addr)
-	authed, _ := ctl.NewClientWithOptions("http://"+addr, ctl.ClientOptions{Token: "hunter2"})
+	anon, _ := client.New("http://"+addr, client.Options{})
+	authed, _ := client.New("http://"+addr, client.Options{Token: "hunter2"})
 	defer anon.Close()
 	defer authed.Close()
 	deadline := time.Now().Add(10 * time.Second)
@@ -193,7 +195,7 @@ func TestDaemonTCPToken(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	var ae *ctl.APIError
+	var ae *client.APIError
 	if _, err := anon.Ports(context.Background()); !errors.As(err, &ae) || ae.Status != 401 {
 		t.Fatalf("request without token: %v", err)
 	}

@@ -23,7 +23,7 @@ import (
 // Like the switch it stands for, it refuses ports that already exist, flows
 // naming ports it does not have (in_port or output), deletes of flows it does
 // not have, and tables needing more distinct masks than the XDP classifier
-// walks; a flow with the same priority and match as an installed one
+// walks or more distinct matches than it holds; a flow with the same priority and match as an installed one
 // replaces it. Flow IDs count up from 1; ofports count up from 1.
 type Backend struct {
 	mu         sync.Mutex
@@ -32,6 +32,7 @@ type Backend struct {
 	health     error
 	netdevs    map[string]bool // nil: every name exists
 	maxMasks   int
+	maxRules   int
 	ports      []*port // in ofport order
 	nextOFPort uint32
 	table      *flowtable.Table // the real flow table, over the fake ports
@@ -46,7 +47,16 @@ type port struct {
 
 // New returns an empty fake switch.
 func New() *Backend {
-	return &Backend{start: time.Now(), maxMasks: steer.MaxMasks, nextOFPort: 1, table: flowtable.NewTable()}
+	return &Backend{start: time.Now(), maxMasks: steer.MaxMasks, maxRules: steer.MaxRules, nextOFPort: 1, table: flowtable.NewTable()}
+}
+
+// SetMaxRules sets how many distinct matches the fake steering classifier
+// holds (steer.MaxRules by default). Flows that differ only in priority
+// share one, as in the switch.
+func (b *Backend) SetMaxRules(n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.maxRules = n
 }
 
 // SetNetdevs limits the netdevs AddPort finds to names; AddPort of any other
@@ -277,6 +287,9 @@ func (b *Backend) ApplyFlows(change datapath.FlowChange) ([]uint64, error) {
 	}
 	if n := nt.NumMasks(); n > b.maxMasks {
 		return nil, fmt.Errorf("%d masks, the classifier holds %d: %w", n, b.maxMasks, flowtable.ErrTooManyMasks)
+	}
+	if n := nt.NumRules(); n > b.maxRules {
+		return nil, fmt.Errorf("%d distinct matches, the XDP classifier holds %d: %w", n, b.maxRules, flowtable.ErrTooManyFlows)
 	}
 	if nt != b.table {
 		b.table = nt

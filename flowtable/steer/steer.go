@@ -13,6 +13,7 @@ package steer
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 )
@@ -24,6 +25,11 @@ const (
 	MaxQueues = 64     // RX queues per port
 	MaxRules  = 262144 // steering rules the kernel map holds (old and new during a sync)
 )
+
+// ErrTooManyRules is the error for a steering table over MaxRules rules:
+// flowtable refuses to build one, and the bpf package reports the kernel's
+// map filling up with it.
+var ErrTooManyRules = errors.New("too many flows for the XDP classifier")
 
 // KeyLen is the size of a Key in bytes.
 const KeyLen = 64

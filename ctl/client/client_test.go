@@ -1,4 +1,4 @@
-package ctl
+package client
 
 import (
 	"context"
@@ -10,8 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xvs-project/xvs/api"
+	"github.com/xvs-project/xvs/ctl"
+	"github.com/xvs-project/xvs/ctl/ctltest"
 	"github.com/xvs-project/xvs/datapath"
-	"github.com/xvs-project/xvs/flowtable"
 )
 
 // serveUnix serves srv on a unix socket in a temporary directory and returns
@@ -19,7 +21,7 @@ import (
 func serveUnix(t *testing.T, srv http.Handler) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "xvsd.sock")
-	ln, err := Listen(ListenAddr{"unix", path}, 0)
+	ln, err := ctl.Listen(ctl.ListenAddr{Network: "unix", Address: path}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,15 +33,27 @@ func serveUnix(t *testing.T, srv http.Handler) string {
 	return "unix:" + path
 }
 
-func newClientHarness(t *testing.T, opts Options) (*Client, *harness) {
+// newServer is a ctl.Server over a fake switch.
+func newServer(t *testing.T, opts ctl.Options) (*ctl.Server, *ctltest.Backend) {
 	t.Helper()
-	h := newHarness(t, opts)
-	c, err := NewClientWithOptions(serveUnix(t, h.srv), ClientOptions{Token: opts.Token})
+	b := ctltest.New()
+	opts.Backend = b
+	srv, err := ctl.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, b
+}
+
+func newClient(t *testing.T, opts ctl.Options) (*Client, *ctltest.Backend) {
+	t.Helper()
+	srv, b := newServer(t, opts)
+	c, err := New(serveUnix(t, srv), Options{Token: opts.Token})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	return c, h
+	return c, b
 }
 
 func TestNewClient(t *testing.T) {
@@ -58,7 +72,7 @@ func TestNewClient(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := NewClient(tt.server)
+			c, err := New(tt.server, Options{})
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("err = %v, want %q", err, tt.err)
@@ -73,29 +87,29 @@ func TestNewClient(t *testing.T) {
 }
 
 func TestClientPorts(t *testing.T) {
-	c, h := newClientHarness(t, Options{})
+	c, b := newClient(t, ctl.Options{})
 	ctx := context.Background()
 
-	info, err := c.AddPort(ctx, PortRequest{Name: "p0", Mode: datapath.ModeGeneric})
+	info, err := c.AddPort(ctx, api.PortRequest{Name: "p0", Mode: api.ModeGeneric})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Name != "p0" || info.OFPort != 1 || info.XDPMode != datapath.ModeGeneric {
+	if info.Name != "p0" || info.OFPort != 1 || info.XDPMode != api.ModeGeneric {
 		t.Fatalf("AddPort = %+v", info)
 	}
-	if _, err := c.AddPort(ctx, PortRequest{Name: "p1"}); err != nil {
+	if _, err := c.AddPort(ctx, api.PortRequest{Name: "p1"}); err != nil {
 		t.Fatal(err)
 	}
 
-	_, err = c.AddPort(ctx, PortRequest{Name: "p0"})
+	_, err = c.AddPort(ctx, api.PortRequest{Name: "p0"})
 	var ae *APIError
 	if !errors.As(err, &ae) || ae.Status != 409 || ae.Index != -1 || !strings.Contains(ae.Message, "already exists") {
 		t.Fatalf("duplicate AddPort: %#v", err)
 	}
-	if !errors.Is(err, datapath.ErrPortExists) {
-		t.Errorf("errors.Is(%v, ErrPortExists) = false", err)
+	if !errors.Is(err, api.CodePortExists) || ae.Code != api.CodePortExists {
+		t.Errorf("duplicate AddPort: code %q, errors.Is(CodePortExists) = false", ae.Code)
 	}
-	_, err = c.AddPort(ctx, PortRequest{Name: "p2", Mode: "turbo"})
+	_, err = c.AddPort(ctx, api.PortRequest{Name: "p2", Mode: "turbo"})
 	if !errors.As(err, &ae) || ae.Status != 400 || ae.Field != "mode" {
 		t.Fatalf("bad mode: %#v", err)
 	}
@@ -110,11 +124,14 @@ func TestClientPorts(t *testing.T) {
 	if p, err := c.Port(ctx, "p1"); err != nil || p.OFPort != 2 {
 		t.Fatalf("Port = %+v, %v", p, err)
 	}
-	if _, err := c.Port(ctx, "nope"); !errors.Is(err, datapath.ErrNoSuchPort) {
+	if _, err := c.Port(ctx, "nope"); !errors.Is(err, api.CodeNoSuchPort) || errors.Is(err, api.CodeNoSuchFlow) {
 		t.Fatalf("Port(nope) = %v", err)
 	}
-	h.backend.SetPortStats("p1", datapath.PortStats{RxPackets: 5, XDP: map[string]uint64{"rx": 5}})
-	if st, err := c.PortStats(ctx, "p1"); err != nil || st.RxPackets != 5 || st.XDP["rx"] != 5 {
+	if _, err := c.Flow(ctx, 42); !errors.Is(err, api.CodeNoSuchFlow) || errors.Is(err, api.CodeNoSuchPort) {
+		t.Fatalf("Flow(42) = %v: a missing flow must not pass as a missing port", err)
+	}
+	b.SetPortStats("p1", datapath.PortStats{RxPackets: 5, XDP: map[string]uint64{"rx": 5}})
+	if st, err := c.PortStats(ctx, "p1"); err != nil || st.RxPackets != 5 || st.XDP[0] != (api.Counter{Name: "rx", Packets: 5}) {
 		t.Fatalf("PortStats = %+v, %v", st, err)
 	}
 	if st, err := c.Stats(ctx); err != nil || len(st.Ports) != 2 {
@@ -133,15 +150,15 @@ func TestClientPorts(t *testing.T) {
 		t.Fatalf("second DeletePort = %v", err)
 	}
 
-	h.backend.SetHealth(errors.New("poller 1 wedged"))
-	if err := c.Health(ctx); !errors.As(err, &ae) || ae.Status != 503 || ae.Message != "poller 1 wedged" {
+	b.SetHealth(errors.New("poller 1 wedged"))
+	if err := c.Health(ctx); !errors.As(err, &ae) || ae.Status != 503 || ae.Message != "poller 1 wedged" || !errors.Is(err, api.CodeUnavailable) {
 		t.Fatalf("Health = %#v", err)
 	}
 }
 
 func TestClientToken(t *testing.T) {
-	h := newHarness(t, Options{Token: "t0ken"})
-	addr := serveUnix(t, h.srv)
+	srv, _ := newServer(t, ctl.Options{Token: "t0ken"})
+	addr := serveUnix(t, srv)
 	ctx := context.Background()
 	for _, tt := range []struct {
 		name, token string
@@ -152,7 +169,7 @@ func TestClientToken(t *testing.T) {
 		{"right", "t0ken", 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := NewClientWithOptions(addr, ClientOptions{Token: tt.token})
+			c, err := New(addr, Options{Token: tt.token})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -162,7 +179,7 @@ func TestClientToken(t *testing.T) {
 			switch {
 			case tt.want == 0 && err != nil:
 				t.Fatal(err)
-			case tt.want != 0 && (!errors.As(err, &ae) || ae.Status != tt.want):
+			case tt.want != 0 && (!errors.As(err, &ae) || ae.Status != tt.want || !errors.Is(err, api.CodeUnauthorized)):
 				t.Fatalf("err = %v, want status %d", err, tt.want)
 			}
 		})
@@ -176,19 +193,51 @@ func TestClientNonJSONError(t *testing.T) {
 		http.Error(w, "bad gateway thing", http.StatusBadGateway)
 	}))
 	defer hs.Close()
-	c, err := NewClient(hs.URL)
+	c, err := New(hs.URL, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = c.Ports(context.Background())
 	var ae *APIError
-	if !errors.As(err, &ae) || ae.Status != 502 || ae.Message != "bad gateway thing" {
+	if !errors.As(err, &ae) || ae.Status != 502 || ae.Message != "bad gateway thing" || ae.Code != "" {
 		t.Fatalf("err = %#v", err)
 	}
 }
 
+// An answer without a code gets the one its status implies, if only one
+// kind has that status: a bare 404 is not known to be about a port.
+func TestClientCodeFromStatus(t *testing.T) {
+	for _, tt := range []struct {
+		status int
+		body   string
+		want   api.ErrorCode
+	}{
+		{400, "nope", api.CodeInvalid},
+		{404, "404 page not found", ""},
+		{503, `{"error":"down"}`, api.CodeUnavailable},
+		{404, `{"error":"flow 3: no such flow","code":"no_such_flow"}`, api.CodeNoSuchFlow},
+	} {
+		hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, tt.body, tt.status)
+		}))
+		c, err := New(hs.URL, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Ports(context.Background())
+		hs.Close()
+		var ae *APIError
+		if !errors.As(err, &ae) || ae.Code != tt.want {
+			t.Errorf("%d %q: %#v, want code %q", tt.status, tt.body, err, tt.want)
+		}
+		if tt.want == "" && (errors.Is(err, api.CodeNoSuchPort) || errors.Is(err, api.CodeNotFound)) {
+			t.Errorf("%d %q: a bare status matched a code", tt.status, tt.body)
+		}
+	}
+}
+
 func TestClientNoServer(t *testing.T) {
-	c, err := NewClient("unix:" + filepath.Join(t.TempDir(), "none.sock"))
+	c, err := New("unix:"+filepath.Join(t.TempDir(), "none.sock"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,24 +250,26 @@ func TestClientNoServer(t *testing.T) {
 
 // AddFlowsIDs and ReplaceFlowsIDs get the IDs only, one per flow, in order.
 func TestClientFlowsIDs(t *testing.T) {
-	c, h := newClientHarness(t, Options{})
+	c, b := newClient(t, ctl.Options{})
 	ctx := context.Background()
-	flows := []flowtable.FlowJSON{{Text: "priority=5,udp,actions=drop"}, {Text: "priority=6,tcp,actions=drop"}}
+	flows := []api.Flow{{Text: "priority=5,udp,actions=drop"}, {Text: "priority=6,tcp,actions=drop"}}
 	ids, err := c.AddFlowsIDs(ctx, flows)
 	if err != nil || len(ids) != 2 {
 		t.Fatalf("AddFlowsIDs = %v, %v", ids, err)
 	}
 	for i, id := range ids {
-		if fi, err := h.backend.Flow(id); err != nil || fi.Flow.Priority != uint16(5+i) {
+		if fi, err := b.Flow(id); err != nil || fi.Flow.Priority != uint16(5+i) {
 			t.Fatalf("ID %d: %+v, %v", id, fi, err)
 		}
 	}
 	ids, err = c.ReplaceFlowsIDs(ctx, flows[:1])
-	if err != nil || len(ids) != 1 || len(h.backend.Flows()) != 1 {
-		t.Fatalf("ReplaceFlowsIDs = %v, %v; %d flows", ids, err, len(h.backend.Flows()))
+	if err != nil || len(ids) != 1 || len(b.Flows()) != 1 {
+		t.Fatalf("ReplaceFlowsIDs = %v, %v; %d flows", ids, err, len(b.Flows()))
 	}
-	if _, err := c.AddFlowsIDs(ctx, []flowtable.FlowJSON{{Text: "udp,actions=output:nope"}}); err == nil {
-		t.Fatal("a flow to a missing port was accepted")
+	_, err = c.AddFlowsIDs(ctx, []api.Flow{{Text: "udp,actions=output:nope"}})
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Code != api.CodeNoSuchPort || ae.Field != "output" || ae.Index != 0 {
+		t.Fatalf("a flow to a missing port: %#v", err)
 	}
 }
 
@@ -230,11 +281,11 @@ func TestClientFlowsIDsServerIgnoresPreference(t *testing.T) {
 		w.Write([]byte(`[{"id":7,"flow":"priority=5,udp,actions=drop"},{"id":9,"flow":"priority=6,tcp,actions=drop"}]`))
 	}))
 	defer hs.Close()
-	c, err := NewClient("tcp:" + strings.TrimPrefix(hs.URL, "http://"))
+	c, err := New("tcp:"+strings.TrimPrefix(hs.URL, "http://"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids, err := c.AddFlowsIDs(context.Background(), []flowtable.FlowJSON{{Text: "udp,actions=drop"}, {Text: "tcp,actions=drop"}})
+	ids, err := c.AddFlowsIDs(context.Background(), []api.Flow{{Text: "udp,actions=drop"}, {Text: "tcp,actions=drop"}})
 	if err != nil || len(ids) != 2 || ids[0] != 7 || ids[1] != 9 {
 		t.Fatalf("AddFlowsIDs = %v, %v; want [7 9]", ids, err)
 	}

@@ -1,4 +1,8 @@
-package ctl
+// Package client is the Go client of xvsd's REST API. It speaks the wire
+// types of package api and links nothing of the switch, so a program (xvsctl
+// first) can drive xvsd without the datapath, the XDP program or netlink in
+// its binary.
+package client
 
 import (
 	"bytes"
@@ -14,15 +18,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/xvs-project/xvs/datapath"
-	"github.com/xvs-project/xvs/flowtable"
+	"github.com/xvs-project/xvs/api"
 )
 
 // DefaultServer is the server a Client talks to when none is named.
-const DefaultServer = "unix:" + DefaultSocket
+const DefaultServer = "unix:" + api.DefaultSocket
 
-// ClientOptions configure a Client.
-type ClientOptions struct {
+// Options configure a Client.
+type Options struct {
 	Token   string        // bearer token sent with every request; "" sends none
 	Timeout time.Duration // per request; 0 means 30s
 }
@@ -30,22 +33,18 @@ type ClientOptions struct {
 // Client talks to xvsd's REST API. It is safe for concurrent use.
 //
 // Every method returns an *APIError when the server answered with an error
-// status, carrying the server's message, the field at fault and the index of
-// the bad item in an array request.
+// status, carrying the server's code, message, the field at fault and the
+// index of the bad item in an array request; errors.Is(err, api.CodeX)
+// tests its code.
 type Client struct {
 	base  string // scheme://host, no trailing slash
 	token string
 	http  *http.Client
 }
 
-// NewClient returns a Client for server: "unix:PATH", "tcp:HOST:PORT",
+// New returns a Client for server: "unix:PATH", "tcp:HOST:PORT",
 // "http://HOST:PORT" or "https://HOST:PORT".
-func NewClient(server string) (*Client, error) {
-	return NewClientWithOptions(server, ClientOptions{})
-}
-
-// NewClientWithOptions is NewClient with options.
-func NewClientWithOptions(server string, opts ClientOptions) (*Client, error) {
+func New(server string, opts Options) (*Client, error) {
 	timeout := opts.Timeout
 	if timeout == 0 {
 		timeout = 30 * time.Second
@@ -148,40 +147,74 @@ func (c *Client) doHeader(ctx context.Context, method, path string, query url.Va
 	return nil
 }
 
+// APIError is an error answer from the server.
+type APIError struct {
+	Status  int           // HTTP status code
+	Code    api.ErrorCode // the server's code; for an answer without one, api.CodeForStatus
+	Message string        // the server's message
+	Field   string        // the field at fault, if the server named one
+	Index   int           // position of the bad item in an array request; -1 if none
+}
+
+func (e *APIError) Error() string {
+	msg := e.Message
+	if msg == "" {
+		msg = http.StatusText(e.Status)
+	}
+	if e.Index >= 0 {
+		msg = fmt.Sprintf("item %d: %s", e.Index, msg)
+	}
+	if e.Field != "" {
+		msg = fmt.Sprintf("%s (field %s)", msg, e.Field)
+	}
+	return msg
+}
+
+// Is reports whether target is the error's code:
+// errors.Is(err, api.CodeNoSuchPort). Only the code counts, never the
+// status: a missing flow is not a missing port though both are 404.
+func (e *APIError) Is(target error) bool {
+	c, ok := target.(api.ErrorCode)
+	return ok && e.Code != "" && c == e.Code
+}
+
 func apiError(status int, body []byte) error {
 	e := &APIError{Status: status, Index: -1}
-	var er ErrorResponse
+	var er api.ErrorResponse
 	if err := json.Unmarshal(body, &er); err == nil && er.Error != "" {
-		e.Message, e.Field = er.Error, er.Field
+		e.Message, e.Field, e.Code = er.Error, er.Field, er.Code
 		if er.Index != nil {
 			e.Index = *er.Index
 		}
-		return e
+	} else {
+		e.Message = strings.TrimSpace(string(body))
+		if e.Message == "" {
+			e.Message = http.StatusText(status)
+		}
 	}
-	e.Message = strings.TrimSpace(string(body))
-	if e.Message == "" {
-		e.Message = http.StatusText(status)
+	if e.Code == "" {
+		e.Code = api.CodeForStatus(status)
 	}
 	return e
 }
 
 // Ports lists the switch's ports.
-func (c *Client) Ports(ctx context.Context) ([]datapath.PortInfo, error) {
-	var ports []datapath.PortInfo
-	err := c.do(ctx, http.MethodGet, PathPorts, nil, nil, &ports)
+func (c *Client) Ports(ctx context.Context) ([]api.PortInfo, error) {
+	var ports []api.PortInfo
+	err := c.do(ctx, http.MethodGet, api.PathPorts, nil, nil, &ports)
 	return ports, err
 }
 
 // AddPort attaches a netdev to the switch.
-func (c *Client) AddPort(ctx context.Context, req PortRequest) (datapath.PortInfo, error) {
-	var info datapath.PortInfo
-	err := c.do(ctx, http.MethodPost, PathPorts, nil, req, &info)
+func (c *Client) AddPort(ctx context.Context, req api.PortRequest) (api.PortInfo, error) {
+	var info api.PortInfo
+	err := c.do(ctx, http.MethodPost, api.PathPorts, nil, req, &info)
 	return info, err
 }
 
 // Port describes one port.
-func (c *Client) Port(ctx context.Context, name string) (datapath.PortInfo, error) {
-	var info datapath.PortInfo
+func (c *Client) Port(ctx context.Context, name string) (api.PortInfo, error) {
+	var info api.PortInfo
 	err := c.do(ctx, http.MethodGet, portPath(name), nil, nil, &info)
 	return info, err
 }
@@ -192,29 +225,29 @@ func (c *Client) DeletePort(ctx context.Context, name string) error {
 }
 
 // PortStats returns one port's counters.
-func (c *Client) PortStats(ctx context.Context, name string) (datapath.PortStats, error) {
-	var st datapath.PortStats
-	err := c.do(ctx, http.MethodGet, portPath(name)+"/stats", nil, nil, &st)
+func (c *Client) PortStats(ctx context.Context, name string) (api.PortStats, error) {
+	var st api.PortStats
+	err := c.do(ctx, http.MethodGet, portPath(name)+api.PortStatsSuffix, nil, nil, &st)
 	return st, err
 }
 
-func portPath(name string) string { return PathPorts + "/" + url.PathEscape(name) }
+func portPath(name string) string { return api.PathPorts + "/" + url.PathEscape(name) }
 
 // Stats returns the switch's counters.
-func (c *Client) Stats(ctx context.Context) (datapath.Stats, error) {
-	var st datapath.Stats
-	err := c.do(ctx, http.MethodGet, PathStats, nil, nil, &st)
+func (c *Client) Stats(ctx context.Context) (api.Stats, error) {
+	var st api.Stats
+	err := c.do(ctx, http.MethodGet, api.PathStats, nil, nil, &st)
 	return st, err
 }
 
 // Health returns nil when the server says it is healthy, else an *APIError
 // (status 503) with what is wrong.
 func (c *Client) Health(ctx context.Context) error {
-	var h HealthResponse
-	if err := c.do(ctx, http.MethodGet, PathHealth, nil, nil, &h); err != nil {
+	var h api.HealthResponse
+	if err := c.do(ctx, http.MethodGet, api.PathHealth, nil, nil, &h); err != nil {
 		return err
 	}
-	if h.Status != "ok" {
+	if h.Status != api.HealthOK {
 		return errors.New("server unhealthy: " + h.Error)
 	}
 	return nil
@@ -222,7 +255,7 @@ func (c *Client) Health(ctx context.Context) error {
 
 // Metrics returns the Prometheus text exposition of /metrics.
 func (c *Client) Metrics(ctx context.Context) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+PathMetrics, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+api.PathMetrics, nil)
 	if err != nil {
 		return "", err
 	}
@@ -247,7 +280,7 @@ func (c *Client) Metrics(ctx context.Context) (string, error) {
 // Flows lists the installed flows, highest priority first. filter, if not
 // empty, selects flows as ovs-ofctl dump-flows does (see DeleteFlowsRequest);
 // strict selects only flows whose match and priority equal the filter's.
-func (c *Client) Flows(ctx context.Context, filter string, strict bool) ([]FlowStatus, error) {
+func (c *Client) Flows(ctx context.Context, filter string, strict bool) ([]api.FlowStatus, error) {
 	q := url.Values{}
 	if filter != "" {
 		q.Set("match", filter)
@@ -255,104 +288,104 @@ func (c *Client) Flows(ctx context.Context, filter string, strict bool) ([]FlowS
 	if strict {
 		q.Set("strict", "true")
 	}
-	var flows []FlowStatus
-	err := c.do(ctx, http.MethodGet, PathFlows, q, nil, &flows)
+	var flows []api.FlowStatus
+	err := c.do(ctx, http.MethodGet, api.PathFlows, q, nil, &flows)
 	return flows, err
 }
 
-// AddFlow installs one flow, given in either form of flowtable.FlowJSON
-// (e.g. flowtable.FlowJSON{Text: "udp,tp_dst=7999,actions=output:p1"}).
-func (c *Client) AddFlow(ctx context.Context, f flowtable.FlowJSON) (FlowStatus, error) {
-	var out FlowStatus
-	err := c.do(ctx, http.MethodPost, PathFlows, nil, f, &out)
+// AddFlow installs one flow, given in either form of api.Flow
+// (e.g. api.Flow{Text: "udp,tp_dst=7999,actions=output:p1"}).
+func (c *Client) AddFlow(ctx context.Context, f api.Flow) (api.FlowStatus, error) {
+	var out api.FlowStatus
+	err := c.do(ctx, http.MethodPost, api.PathFlows, nil, f, &out)
 	return out, err
 }
 
 // AddFlows installs flows as one transaction: all of them or, on error,
 // none. An *APIError's Index names the flow at fault.
-func (c *Client) AddFlows(ctx context.Context, flows []flowtable.FlowJSON) ([]FlowStatus, error) {
+func (c *Client) AddFlows(ctx context.Context, flows []api.Flow) ([]api.FlowStatus, error) {
 	if flows == nil {
-		flows = []flowtable.FlowJSON{}
+		flows = []api.Flow{}
 	}
-	var out []FlowStatus
-	err := c.do(ctx, http.MethodPost, PathFlows, nil, flows, &out)
+	var out []api.FlowStatus
+	err := c.do(ctx, http.MethodPost, api.PathFlows, nil, flows, &out)
 	return out, err
 }
 
 // AddFlowsIDs is AddFlows answered with the new flows' IDs only (FlowIDs),
 // which for many flows is much faster than the full answer.
-func (c *Client) AddFlowsIDs(ctx context.Context, flows []flowtable.FlowJSON) ([]uint64, error) {
+func (c *Client) AddFlowsIDs(ctx context.Context, flows []api.Flow) ([]uint64, error) {
 	return c.flowsMinimal(ctx, http.MethodPost, flows)
 }
 
 // ReplaceFlowsIDs is ReplaceFlows answered with the new flows' IDs only.
-func (c *Client) ReplaceFlowsIDs(ctx context.Context, flows []flowtable.FlowJSON) ([]uint64, error) {
+func (c *Client) ReplaceFlowsIDs(ctx context.Context, flows []api.Flow) ([]uint64, error) {
 	return c.flowsMinimal(ctx, http.MethodPut, flows)
 }
 
-func (c *Client) flowsMinimal(ctx context.Context, method string, flows []flowtable.FlowJSON) ([]uint64, error) {
+func (c *Client) flowsMinimal(ctx context.Context, method string, flows []api.Flow) ([]uint64, error) {
 	if flows == nil {
-		flows = []flowtable.FlowJSON{}
+		flows = []api.Flow{}
 	}
 	var raw json.RawMessage
-	if err := c.doHeader(ctx, method, PathFlows, nil, http.Header{"Prefer": {"return=minimal"}}, flows, &raw); err != nil {
+	if err := c.doHeader(ctx, method, api.PathFlows, nil, http.Header{"Prefer": {"return=minimal"}}, flows, &raw); err != nil {
 		return nil, err
 	}
 	// A server may ignore the preference (RFC 7240), as xvsd before it did:
 	// then the answer is the flows, and the IDs are theirs.
 	var ids []uint64
 	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '[' {
-		var full []FlowStatus
+		var full []api.FlowStatus
 		if err := json.Unmarshal(t, &full); err != nil {
-			return nil, fmt.Errorf("%s %s: decode answer: %w", method, PathFlows, err)
+			return nil, fmt.Errorf("%s %s: decode answer: %w", method, api.PathFlows, err)
 		}
 		for _, f := range full {
 			ids = append(ids, f.ID)
 		}
 	} else {
-		var out FlowIDs
+		var out api.FlowIDs
 		if err := json.Unmarshal(t, &out); err != nil {
-			return nil, fmt.Errorf("%s %s: decode answer: %w", method, PathFlows, err)
+			return nil, fmt.Errorf("%s %s: decode answer: %w", method, api.PathFlows, err)
 		}
 		ids = out.IDs
 	}
 	if len(ids) != len(flows) {
-		return ids, fmt.Errorf("%s %s: %d IDs for %d flows", method, PathFlows, len(ids), len(flows))
+		return ids, fmt.Errorf("%s %s: %d IDs for %d flows", method, api.PathFlows, len(ids), len(flows))
 	}
 	return ids, nil
 }
 
 // ReplaceFlows makes the flow table exactly flows, atomically (like
 // ovs-ofctl replace-flows --bundle). An empty list deletes every flow.
-func (c *Client) ReplaceFlows(ctx context.Context, flows []flowtable.FlowJSON) ([]FlowStatus, error) {
+func (c *Client) ReplaceFlows(ctx context.Context, flows []api.Flow) ([]api.FlowStatus, error) {
 	if flows == nil {
-		flows = []flowtable.FlowJSON{}
+		flows = []api.Flow{}
 	}
-	var out []FlowStatus
-	err := c.do(ctx, http.MethodPut, PathFlows, nil, flows, &out)
+	var out []api.FlowStatus
+	err := c.do(ctx, http.MethodPut, api.PathFlows, nil, flows, &out)
 	return out, err
 }
 
 // Flow returns one flow by ID.
-func (c *Client) Flow(ctx context.Context, id uint64) (FlowStatus, error) {
-	var out FlowStatus
+func (c *Client) Flow(ctx context.Context, id uint64) (api.FlowStatus, error) {
+	var out api.FlowStatus
 	err := c.do(ctx, http.MethodGet, flowPath(id), nil, nil, &out)
 	return out, err
 }
 
 // DeleteFlow deletes one flow by ID and returns it as it was.
-func (c *Client) DeleteFlow(ctx context.Context, id uint64) (FlowStatus, error) {
-	var out FlowStatus
+func (c *Client) DeleteFlow(ctx context.Context, id uint64) (api.FlowStatus, error) {
+	var out api.FlowStatus
 	err := c.do(ctx, http.MethodDelete, flowPath(id), nil, nil, &out)
 	return out, err
 }
 
 // DeleteFlows deletes the flows req selects (every flow when req.Match is
 // empty) as one transaction and returns them as they were.
-func (c *Client) DeleteFlows(ctx context.Context, req DeleteFlowsRequest) ([]FlowStatus, error) {
-	var out []FlowStatus
-	err := c.do(ctx, http.MethodPost, PathFlowsDelete, nil, req, &out)
+func (c *Client) DeleteFlows(ctx context.Context, req api.DeleteFlowsRequest) ([]api.FlowStatus, error) {
+	var out []api.FlowStatus
+	err := c.do(ctx, http.MethodPost, api.PathFlowsDelete, nil, req, &out)
 	return out, err
 }
 
-func flowPath(id uint64) string { return PathFlows + "/" + strconv.FormatUint(id, 10) }
+func flowPath(id uint64) string { return api.PathFlows + "/" + strconv.FormatUint(id, 10) }

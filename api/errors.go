@@ -1,0 +1,92 @@
+package api
+
+import "net/http"
+
+// ErrorCode names a kind of error: the "code" of every error body. An
+// ErrorCode is also an error, so that a client's error can be tested with
+// errors.Is against the code it carries:
+//
+//	if errors.Is(err, api.CodeNoSuchPort) { ... }
+type ErrorCode string
+
+// The error codes. ErrorKinds gives each its HTTP status.
+const (
+	CodeInvalid          ErrorCode = "invalid"            // bad input: syntax, a value out of range, an unknown field
+	CodeUnauthorized     ErrorCode = "unauthorized"       // missing or wrong bearer token
+	CodeNoSuchPort       ErrorCode = "no_such_port"       // a port (or netdev) that does not exist
+	CodeNoSuchFlow       ErrorCode = "no_such_flow"       // a flow ID that is not installed
+	CodeNotFound         ErrorCode = "not_found"          // no such path
+	CodeMethodNotAllowed ErrorCode = "method_not_allowed" // the path exists, the method does not
+	CodePortExists       ErrorCode = "port_exists"        // the port is attached already
+	CodeTooManyMasks     ErrorCode = "too_many_masks"     // the XDP classifier walks at most 32 masks
+	CodeTooManyFlows     ErrorCode = "too_many_flows"     // the XDP classifier holds at most 262144 distinct matches
+	CodeTooLarge         ErrorCode = "too_large"          // the request body is over the server's limit
+	CodeUnavailable      ErrorCode = "unavailable"        // the switch is shutting down or unhealthy
+	CodeInternal         ErrorCode = "internal"           // a bug, or the kernel refused something it should not
+)
+
+func (c ErrorCode) Error() string { return string(c) }
+
+// ErrorKind is one kind of error the API answers with.
+type ErrorKind struct {
+	Code   ErrorCode
+	Status int // HTTP status
+}
+
+// ErrorKinds is the table of every error kind: the server answers an error
+// of kind Code with Status, and nothing else chooses an error status.
+//
+// too_many_flows and too_many_masks are 409 Conflict: the request is valid
+// and would succeed against a smaller table; it conflicts with the flows
+// installed (RFC 9110: "the user might be able to resolve the conflict and
+// resubmit"). A 5xx (507 Insufficient Storage included) would tell clients
+// and proxies that the server failed, and invite them to retry the same
+// request, which fails the same way.
+var ErrorKinds = []ErrorKind{
+	{CodeInvalid, http.StatusBadRequest},
+	{CodeUnauthorized, http.StatusUnauthorized},
+	{CodeNoSuchPort, http.StatusNotFound},
+	{CodeNoSuchFlow, http.StatusNotFound},
+	{CodeNotFound, http.StatusNotFound},
+	{CodeMethodNotAllowed, http.StatusMethodNotAllowed},
+	{CodePortExists, http.StatusConflict},
+	{CodeTooManyMasks, http.StatusConflict},
+	{CodeTooManyFlows, http.StatusConflict},
+	{CodeTooLarge, http.StatusRequestEntityTooLarge},
+	{CodeUnavailable, http.StatusServiceUnavailable},
+	{CodeInternal, http.StatusInternalServerError},
+}
+
+// Status returns the HTTP status of code; 500 for a code not in ErrorKinds.
+func (c ErrorCode) Status() int {
+	for _, k := range ErrorKinds {
+		if k.Code == c {
+			return k.Status
+		}
+	}
+	return http.StatusInternalServerError
+}
+
+// CodeForStatus returns the code of status when exactly one kind has it,
+// else "". A client uses it for an error answer without a code (from a proxy
+// in front of xvsd, say): a 404 from there is not known to be about a port.
+func CodeForStatus(status int) ErrorCode {
+	var code ErrorCode
+	for _, k := range ErrorKinds {
+		if k.Status == status {
+			if code != "" {
+				return ""
+			}
+			code = k.Code
+		}
+	}
+	return code
+}
+
+// ErrorResponse is the body of every error answer.
+type ErrorResponse struct {
+	Error string    `json:"error"`           // for people
+	Code  ErrorCode `json:"code"`            // for programs: one of ErrorKinds
+	Field string    `json:"field,omitempty"` // the flow field, action, JSON field or parameter at fault
+	Index *int      `json:"index,omitempty"` // 0-based position of the bad item in an array request
+}

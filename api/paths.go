@@ -1,0 +1,21 @@
+package api
+
+// API paths, relative to the server root. A port's paths are PathPorts +
+// "/" + its name (escaped as a path segment), a flow's PathFlows + "/" + its
+// ID in decimal.
+const (
+	PathPorts       = "/v1/ports"        // GET: []PortInfo; POST PortRequest: PortInfo
+	PathFlows       = "/v1/flows"        // GET: []FlowStatus; POST, PUT: Flow or []Flow
+	PathFlowsDelete = "/v1/flows/delete" // POST DeleteFlowsRequest: []FlowStatus
+	PathStats       = "/v1/stats"        // GET: Stats
+	PathHealth      = "/v1/health"       // GET: HealthResponse
+	PathOpenAPI     = "/v1/openapi.json" // GET: the OpenAPI 3 document of /v1
+	PathMetrics     = "/metrics"         // GET: Prometheus text exposition
+)
+
+// PortStatsSuffix follows a port's path for its counters:
+// /v1/ports/{name}/stats.
+const PortStatsSuffix = "/stats"
+
+// DefaultSocket is where xvsd listens and clients connect by default.
+const DefaultSocket = "/run/xvs/xvsd.sock"
