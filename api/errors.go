@@ -15,6 +15,9 @@ const (
 	CodeUnauthorized     ErrorCode = "unauthorized"       // missing or wrong bearer token
 	CodeNoSuchPort       ErrorCode = "no_such_port"       // a port (or netdev) that does not exist
 	CodeNoSuchFlow       ErrorCode = "no_such_flow"       // a flow ID that is not installed
+	CodeNoSuchGroup      ErrorCode = "no_such_group"      // a group ID that is not installed (to change, or that a flow or bucket sends to)
+	CodeGroupExists      ErrorCode = "group_exists"       // a group to add whose ID is taken
+	CodeGroupInUse       ErrorCode = "group_in_use"       // a group to delete that another group's bucket sends to
 	CodeNotFound         ErrorCode = "not_found"          // no such path
 	CodeMethodNotAllowed ErrorCode = "method_not_allowed" // the path exists, the method does not
 	CodePortExists       ErrorCode = "port_exists"        // the port is attached already
@@ -47,9 +50,12 @@ var ErrorKinds = []ErrorKind{
 	{CodeUnauthorized, http.StatusUnauthorized},
 	{CodeNoSuchPort, http.StatusNotFound},
 	{CodeNoSuchFlow, http.StatusNotFound},
+	{CodeNoSuchGroup, http.StatusNotFound},
 	{CodeNotFound, http.StatusNotFound},
 	{CodeMethodNotAllowed, http.StatusMethodNotAllowed},
 	{CodePortExists, http.StatusConflict},
+	{CodeGroupExists, http.StatusConflict},
+	{CodeGroupInUse, http.StatusConflict},
 	{CodeTooManyMasks, http.StatusConflict},
 	{CodeTooManyFlows, http.StatusConflict},
 	{CodeTooLarge, http.StatusRequestEntityTooLarge},

@@ -18,12 +18,13 @@ package api
 // A request gives one form, not both, and no ID (the switch assigns it). A
 // response fills both: the structured fields, and Text in canonical form,
 //
-//	[cookie=C,][idle_timeout=N,][hard_timeout=N,]priority=P[,MATCH],actions=A
+//	[cookie=C,][table=T,][idle_timeout=N,][hard_timeout=N,]priority=P[,MATCH],actions=A
 //
 // with Actions ["drop"] for a flow that drops and Cookie in hex, left out
 // when zero. To send a response back as a request, drop one of the forms.
 type Flow struct {
 	ID           uint64            `json:"id,omitempty"`
+	Table        uint8             `json:"table,omitempty"`    // 0..253; 0 when left out
 	Priority     *uint16           `json:"priority,omitempty"` // nil: the default, 32768
 	Cookie       string            `json:"cookie,omitempty"`   // "0x1f" or decimal; "" = 0
 	IdleTimeoutS uint16            `json:"idle_timeout_s,omitempty"`

@@ -2,11 +2,15 @@ package api
 
 // API paths, relative to the server root. A port's paths are PathPorts +
 // "/" + its name (escaped as a path segment), a flow's PathFlows + "/" + its
-// ID in decimal.
+// ID in decimal, a group's PathGroups + "/" + its ID in decimal (GET, PUT
+// to modify it, DELETE).
 const (
 	PathPorts       = "/v1/ports"        // GET: []PortInfo; POST PortRequest: PortInfo
 	PathFlows       = "/v1/flows"        // GET: []FlowStatus; POST, PUT: Flow or []Flow
 	PathFlowsDelete = "/v1/flows/delete" // POST DeleteFlowsRequest: []FlowStatus
+	PathGroups      = "/v1/groups"       // GET: []GroupStatus; POST Group or []Group; PUT []Group: GroupsReplaced
+	PathBundle      = "/v1/bundle"       // POST Bundle: BundleResult
+	PathTables      = "/v1/tables"       // GET: []TableStats
 	PathStats       = "/v1/stats"        // GET: Stats
 	PathHealth      = "/v1/health"       // GET: HealthResponse
 	PathOpenAPI     = "/v1/openapi.json" // GET: the OpenAPI 3 document of /v1

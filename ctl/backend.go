@@ -22,14 +22,23 @@ type Backend interface {
 	// PortStats returns one port's counters.
 	PortStats(name string) (datapath.PortStats, error)
 
-	// ApplyFlows applies one transaction on the flow table: all of it or
-	// nothing. It returns the IDs given to change.Add, in order.
-	ApplyFlows(change datapath.FlowChange) ([]uint64, error)
+	// Apply applies one transaction on the pipeline, flows and groups: all
+	// of it or nothing. It says what it added and removed.
+	Apply(change datapath.Change) (datapath.Applied, error)
 	// Flows lists the installed flows with their counters. The caller owns
 	// the slice; the *Flow values must not be modified.
 	Flows() []datapath.FlowInfo
 	// Flow returns one installed flow.
 	Flow(id uint64) (datapath.FlowInfo, error)
+
+	// Groups lists the installed groups with their counters, by ID. The
+	// caller owns the slice; the *Group values must not be modified.
+	Groups() []datapath.GroupInfo
+	// Group returns one installed group.
+	Group(id uint32) (datapath.GroupInfo, error)
+	// Tables returns the counters of the tables that have flows or were
+	// looked up in, by table.
+	Tables() []datapath.TableStats
 
 	// Stats returns the switch's counters.
 	Stats() datapath.Stats

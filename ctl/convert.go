@@ -1,6 +1,7 @@
 package ctl
 
 import (
+	"fmt"
 	"slices"
 	"time"
 
@@ -137,6 +138,7 @@ func apiFlow(f *flowtable.Flow) api.Flow {
 	ff := flowtable.FieldsOf(f)
 	return api.Flow{
 		ID:           f.ID,
+		Table:        ff.Table,
 		Priority:     ff.Priority,
 		Cookie:       ff.Cookie,
 		IdleTimeoutS: ff.IdleTimeout,
@@ -152,6 +154,7 @@ func apiFlow(f *flowtable.Flow) api.Flow {
 // ("flow" for the text form as a whole, with the column in the text).
 func flowFromAPI(j api.Flow) (*flowtable.Flow, error) {
 	ff := flowtable.FlowFields{
+		Table:       j.Table,
 		Priority:    j.Priority,
 		Cookie:      j.Cookie,
 		IdleTimeout: j.IdleTimeoutS,
@@ -159,7 +162,7 @@ func flowFromAPI(j api.Flow) (*flowtable.Flow, error) {
 		Match:       j.Match,
 		Actions:     j.Actions,
 	}
-	structured := ff.Priority != nil || ff.Cookie != "" || ff.IdleTimeout != 0 || ff.HardTimeout != 0 ||
+	structured := ff.Table != 0 || ff.Priority != nil || ff.Cookie != "" || ff.IdleTimeout != 0 || ff.HardTimeout != 0 ||
 		ff.Match != nil || ff.Actions != nil
 	switch {
 	case j.ID != 0:
@@ -192,6 +195,75 @@ func apiFlowStatuses(fis []datapath.FlowInfo) []api.FlowStatus {
 	out := make([]api.FlowStatus, len(fis))
 	for i, fi := range fis {
 		out[i] = apiFlowStatus(fi)
+	}
+	return out
+}
+
+// apiGroup returns g in both forms of api.Group.
+func apiGroup(g *flowtable.Group) api.Group {
+	gf := flowtable.GroupFieldsOf(g)
+	out := api.Group{ID: &gf.ID, Type: gf.Type, Text: g.String(), Buckets: make([]api.Bucket, len(gf.Buckets))}
+	for i, b := range gf.Buckets {
+		out.Buckets[i] = api.Bucket{Weight: b.Weight, WatchPort: b.WatchPort, Actions: b.Actions}
+	}
+	return out
+}
+
+// groupFromAPI parses a group of a request: the text form or the
+// structured one, not both.
+func groupFromAPI(j api.Group) (*flowtable.Group, error) {
+	structured := j.ID != nil || j.Type != "" || j.Buckets != nil
+	switch {
+	case j.Text != "" && structured:
+		return nil, &flowtable.ParseError{Field: "group", Msg: `give a group as text ("group") or as fields, not both`}
+	case j.Text != "":
+		g, err := flowtable.ParseGroup(j.Text)
+		if pe, ok := err.(*flowtable.ParseError); ok && pe.Field == "" {
+			pe.Field = "group"
+		}
+		return g, err
+	case !structured:
+		return nil, &flowtable.ParseError{Field: "group", Msg: "empty group"}
+	case j.ID == nil:
+		return nil, &flowtable.ParseError{Field: "group_id", Msg: "missing group_id"}
+	}
+	gf := flowtable.GroupFields{ID: *j.ID, Type: j.Type, Buckets: make([]flowtable.BucketFields, len(j.Buckets))}
+	for i, b := range j.Buckets {
+		if b.Actions == nil {
+			return nil, &flowtable.ParseError{Field: "actions", Msg: fmt.Sprintf("bucket %d: missing actions", i)}
+		}
+		gf.Buckets[i] = flowtable.BucketFields{Weight: b.Weight, WatchPort: b.WatchPort, Actions: b.Actions}
+	}
+	return flowtable.ParseGroupFields(gf)
+}
+
+func apiGroupStatus(gi datapath.GroupInfo) api.GroupStatus {
+	st := api.GroupStatus{
+		Group:     apiGroup(gi.Group),
+		Flows:     gi.Flows,
+		Packets:   gi.Stats.Packets,
+		Bytes:     gi.Stats.Bytes,
+		DurationS: gi.Stats.Duration.Seconds(),
+		Stats:     make([]api.BucketStats, len(gi.Stats.Buckets)),
+	}
+	for i, b := range gi.Stats.Buckets {
+		st.Stats[i] = api.BucketStats{Packets: b.Packets, Bytes: b.Bytes, Live: b.Live}
+	}
+	return st
+}
+
+func apiGroupStatuses(gis []datapath.GroupInfo) []api.GroupStatus {
+	out := make([]api.GroupStatus, len(gis))
+	for i, gi := range gis {
+		out[i] = apiGroupStatus(gi)
+	}
+	return out
+}
+
+func apiTableStats(ts []datapath.TableStats) []api.TableStats {
+	out := make([]api.TableStats, len(ts))
+	for i, t := range ts {
+		out[i] = api.TableStats{Table: t.Table, Flows: t.Flows, Lookups: t.Lookups, Matched: t.Matched}
 	}
 	return out
 }

@@ -38,6 +38,9 @@ var errorCodes = []struct {
 	{sentinel(datapath.ErrPortExists), api.CodePortExists},
 	{sentinel(datapath.ErrNoSuchPort), api.CodeNoSuchPort},
 	{sentinel(datapath.ErrNoSuchFlow), api.CodeNoSuchFlow},
+	{sentinel(datapath.ErrNoSuchGroup), api.CodeNoSuchGroup},
+	{sentinel(datapath.ErrGroupExists), api.CodeGroupExists},
+	{sentinel(datapath.ErrGroupInUse), api.CodeGroupInUse},
 	{sentinel(datapath.ErrInvalid), api.CodeInvalid},
 }
 
@@ -114,9 +117,17 @@ func errorResponse(err error) api.ErrorResponse {
 		resp.Field = fe.field
 	}
 	var ie *itemError
-	if errors.As(err, &ie) {
+	var fie *flowtable.ItemError
+	switch {
+	case errors.As(err, &ie):
 		i := ie.index
 		resp.Index = &i
+	case errors.As(err, &fie):
+		i := fie.Index
+		resp.Index = &i
+	}
+	if resp.Field == "" && resp.Code == api.CodeNoSuchGroup {
+		resp.Field = "group"
 	}
 	return resp
 }

@@ -194,7 +194,8 @@ func (s *Server) applyFlows(w http.ResponseWriter, r *http.Request, replace bool
 		s.fail(w, r, err)
 		return
 	}
-	ids, err := s.backend.ApplyFlows(datapath.FlowChange{Replace: replace, Add: flows})
+	res, err := s.backend.Apply(datapath.Change{Replace: replace, Add: flows})
+	ids := res.Added
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -269,13 +270,13 @@ func (s *Server) deleteFlows(w http.ResponseWriter, r *http.Request) {
 			s.reply(w, http.StatusOK, []api.FlowStatus{})
 			return
 		}
-		change := datapath.FlowChange{Replace: flt == nil}
+		change := datapath.Change{Replace: flt == nil}
 		if flt != nil {
 			for _, fi := range deleted {
 				change.Delete = append(change.Delete, fi.Flow.ID)
 			}
 		}
-		_, err = s.backend.ApplyFlows(change)
+		_, err = s.backend.Apply(change)
 		// A flow that timed out between listing and deleting is gone
 		// already: select again.
 		if err == nil || !errors.Is(err, datapath.ErrNoSuchFlow) || try == maxDeleteTries {
@@ -329,7 +330,7 @@ func (s *Server) deleteFlow(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if _, err := s.backend.ApplyFlows(datapath.FlowChange{Delete: []uint64{id}}); err != nil {
+	if _, err := s.backend.Apply(datapath.Change{Delete: []uint64{id}}); err != nil {
 		s.fail(w, r, err)
 		return
 	}

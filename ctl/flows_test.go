@@ -288,14 +288,14 @@ type expiringBackend struct {
 	expired int
 }
 
-func (b *expiringBackend) ApplyFlows(c datapath.FlowChange) ([]uint64, error) {
+func (b *expiringBackend) Apply(c datapath.Change) (datapath.Applied, error) {
 	b.mu.Lock()
 	if len(c.Delete) > 0 && b.expired == 0 {
 		b.expired++
 		b.Backend.ExpireFlow(c.Delete[0])
 	}
 	b.mu.Unlock()
-	return b.Backend.ApplyFlows(c)
+	return b.Backend.Apply(c)
 }
 
 func TestDeleteFlowsRetriesExpired(t *testing.T) {
@@ -346,7 +346,7 @@ func TestFlowsExpiredPersisted(t *testing.T) {
 	if len(ids) != 2 {
 		t.Fatalf("added %d flows", len(ids))
 	}
-	if _, err := h.backend.ApplyFlows(datapath.FlowChange{Delete: []uint64{ids[0].ID}}); err != nil {
+	if _, err := h.backend.Apply(datapath.Change{Delete: []uint64{ids[0].ID}}); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := h.store.Load(); len(st.Flows) != 2 {

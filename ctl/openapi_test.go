@@ -114,16 +114,16 @@ func (b *oaBackend) DeletePort(name string) error {
 	return b.Backend.DeletePort(name)
 }
 
-func (b *oaBackend) ApplyFlows(c datapath.FlowChange) ([]uint64, error) {
+func (b *oaBackend) Apply(c datapath.Change) (datapath.Applied, error) {
 	if b.failing() {
-		return nil, fmt.Errorf("sync steering: %w", errKernel)
+		return datapath.Applied{}, fmt.Errorf("sync steering: %w", errKernel)
 	}
 	b.mu.Lock()
 	if b.expire && len(c.Delete) > 0 {
 		b.Backend.ExpireFlow(c.Delete[0])
 	}
 	b.mu.Unlock()
-	return b.Backend.ApplyFlows(c)
+	return b.Backend.Apply(c)
 }
 
 // oaEnv is what a request runs against: ports p0 and p1, flow 1
@@ -150,6 +150,33 @@ var (
 	smallBody = func(e *oaEnv) { e.opts.MaxBodyBytes = 64 }
 	broken    = func(e *oaEnv) { e.backend.broken = true }
 	closed    = func(e *oaEnv) { e.closed = true }
+	// withGroups adds group 1 (select over p0 and p1), group 2 (all,
+	// chaining to 1) and a flow sending to group 1.
+	withGroups = func(e *oaEnv) {
+		var gs []*flowtable.Group
+		for _, text := range []string{
+			"group_id=1,type=select,bucket=watch_port:p0,actions=output:p0,bucket=output:p1",
+			"group_id=2,type=all,bucket=group:1",
+		} {
+			g, err := flowtable.ParseGroup(text)
+			if err != nil {
+				panic(err)
+			}
+			gs = append(gs, g)
+		}
+		f, _ := flowtable.ParseFlow("priority=5,ip,actions=group:1")
+		if _, err := e.backend.Backend.Apply(datapath.Change{AddGroups: gs, Add: []*flowtable.Flow{f}}); err != nil {
+			panic(err)
+		}
+		e.backend.SetDeadPorts("p0")
+	}
+	both = func(fs ...func(e *oaEnv)) func(e *oaEnv) {
+		return func(e *oaEnv) {
+			for _, f := range fs {
+				f(e)
+			}
+		}
+	}
 )
 
 func (c *oaCase) run(t *testing.T) *httptest.ResponseRecorder {
@@ -162,7 +189,7 @@ func (c *oaCase) run(t *testing.T) *httptest.ResponseRecorder {
 			t.Fatal(err)
 		}
 	}
-	if _, err := b.ApplyFlows(datapath.FlowChange{Add: mustFlows(t, "udp,actions=output:p1", "priority=7,tcp,actions=drop")}); err != nil {
+	if _, err := b.Apply(datapath.Change{Add: mustFlows(t, "udp,actions=output:p1", "priority=7,tcp,actions=drop")}); err != nil {
 		t.Fatal(err)
 	}
 	b.SetPollers([]datapath.PollerStats{{Queue: 0, CPU: 1, Batches: 3, Packets: 9, BusyNs: 1e6, IdleNs: 3e9, Wakeups: 2}})
@@ -273,7 +300,7 @@ var oaCases = []oaCase{
 	{name: "delete flows that keep expiring", method: "POST", path: "/v1/flows/delete", body: `{"match":"ip"}`, setup: func(e *oaEnv) {
 		for i := range 8 {
 			f, _ := flowtable.ParseFlow(fmt.Sprintf("priority=%d,ip,actions=drop", i))
-			e.backend.Backend.ApplyFlows(datapath.FlowChange{Add: []*flowtable.Flow{f}})
+			e.backend.Backend.Apply(datapath.Change{Add: []*flowtable.Flow{f}})
 		}
 		e.backend.expire = true
 	}, want: 404},
@@ -293,6 +320,68 @@ var oaCases = []oaCase{
 	{name: "delete missing flow", method: "DELETE", path: "/v1/flows/99", want: 404},
 	{name: "delete flow kernel fails", method: "DELETE", path: "/v1/flows/2", setup: broken, want: 500},
 	{name: "delete flow closed", method: "DELETE", path: "/v1/flows/2", setup: closed, want: 503},
+
+	{name: "list groups", method: "GET", path: "/v1/groups", setup: withGroups, want: 200},
+	{name: "list groups no token", method: "GET", path: "/v1/groups", setup: withToken, hdr: []string{"Authorization", ""}, want: 401},
+
+	{name: "add group text", method: "POST", path: "/v1/groups", body: `{"group":"group_id=7,type=ff,bucket=watch_port:p0,actions=output:p0,bucket=watch_port:p1,actions=output:p1"}`, want: 201},
+	{name: "add groups structured", method: "POST", path: "/v1/groups", body: `[{"group_id":7,"type":"select","buckets":[{"weight":3,"actions":["output:p0"]},{"actions":["mod_dl_dst:02:00:00:00:00:01","output:p1"]}]},{"group":"group_id=8,type=indirect,bucket=group:7"}]`, want: 201},
+	{name: "add group bad syntax", method: "POST", path: "/v1/groups", body: `{"group":"group_id=7,type=all,bucket=output:p0,mod_tp_dst:1"}`, want: 400},
+	{name: "add group both forms", method: "POST", path: "/v1/groups", body: `{"group":"group_id=7,type=all,bucket=output:p0","group_id":7}`, want: 400},
+	{name: "add group no token", method: "POST", path: "/v1/groups", body: `{"group":"group_id=7,type=all,bucket=output:p0"}`, setup: withToken, hdr: []string{"Authorization", ""}, want: 401},
+	{name: "add group missing port", method: "POST", path: "/v1/groups", body: `[{"group":"group_id=7,type=all,bucket=output:p0"},{"group":"group_id=8,type=ff,bucket=watch_port:p9,actions=output:p0"}]`, want: 404},
+	{name: "add group chained to a missing one", method: "POST", path: "/v1/groups", body: `{"group":"group_id=7,type=indirect,bucket=group:9"}`, want: 404},
+	{name: "add group that exists", method: "POST", path: "/v1/groups", body: `{"group":"group_id=1,type=all,bucket=output:p0"}`, setup: withGroups, want: 409},
+	{name: "add group too large", method: "POST", path: "/v1/groups", body: `{"group":"group_id=7,type=all,bucket=output:p0` + strings.Repeat(",bucket=output:p1", 8) + `"}`, setup: smallBody, want: 413},
+	{name: "add group kernel fails", method: "POST", path: "/v1/groups", body: `{"group":"group_id=7,type=all,bucket=output:p0"}`, setup: broken, want: 500},
+	{name: "add group closed", method: "POST", path: "/v1/groups", body: `{"group":"group_id=7,type=all,bucket=output:p0"}`, setup: closed, want: 503},
+
+	{name: "replace groups", method: "PUT", path: "/v1/groups", body: `[{"group":"group_id=3,type=all,bucket=output:p0"}]`, setup: withGroups, want: 200},
+	{name: "replace groups with none", method: "PUT", path: "/v1/groups", body: `[]`, setup: withGroups, want: 200},
+	{name: "replace groups not an array", method: "PUT", path: "/v1/groups", body: `{"group":"group_id=3,type=all,bucket=output:p0"}`, want: 400},
+	{name: "replace groups no token", method: "PUT", path: "/v1/groups", body: `[]`, setup: withToken, hdr: []string{"Authorization", ""}, want: 401},
+	{name: "replace groups missing port", method: "PUT", path: "/v1/groups", body: `[{"group":"group_id=3,type=all,bucket=output:p9"}]`, want: 404},
+	{name: "replace groups twice the same", method: "PUT", path: "/v1/groups", body: `[{"group":"group_id=3,type=all,bucket=output:p0"},{"group":"group_id=3,type=all,bucket=output:p1"}]`, want: 409},
+	{name: "replace groups too large", method: "PUT", path: "/v1/groups", body: `[{"group":"group_id=3,type=all,bucket=output:p0"},{"group":"group_id=4,type=all,bucket=output:p0"}]`, setup: smallBody, want: 413},
+	{name: "replace groups kernel fails", method: "PUT", path: "/v1/groups", body: `[]`, setup: broken, want: 500},
+	{name: "replace groups closed", method: "PUT", path: "/v1/groups", body: `[]`, setup: closed, want: 503},
+
+	{name: "get group", method: "GET", path: "/v1/groups/1", setup: withGroups, want: 200},
+	{name: "get group bad id", method: "GET", path: "/v1/groups/one", want: 400},
+	{name: "get group no token", method: "GET", path: "/v1/groups/1", setup: withToken, hdr: []string{"Authorization", ""}, want: 401},
+	{name: "get missing group", method: "GET", path: "/v1/groups/9", want: 404},
+	{name: "get group closed", method: "GET", path: "/v1/groups/1", setup: both(withGroups, closed), want: 503},
+
+	{name: "modify group", method: "PUT", path: "/v1/groups/1", body: `{"type":"indirect","buckets":[{"actions":["output:p1"]}]}`, setup: withGroups, want: 200},
+	{name: "modify group text", method: "PUT", path: "/v1/groups/1", body: `{"group":"group_id=1,type=all,bucket=output:p0,bucket=output:p1"}`, setup: withGroups, want: 200},
+	{name: "modify group other id", method: "PUT", path: "/v1/groups/1", body: `{"group":"group_id=2,type=all,bucket=output:p0"}`, setup: withGroups, want: 400},
+	{name: "modify group into a loop", method: "PUT", path: "/v1/groups/1", body: `{"group":"group_id=1,type=indirect,bucket=group:2"}`, setup: withGroups, want: 400},
+	{name: "modify group no token", method: "PUT", path: "/v1/groups/1", body: `{}`, setup: withToken, hdr: []string{"Authorization", ""}, want: 401},
+	{name: "modify missing group", method: "PUT", path: "/v1/groups/9", body: `{"type":"all","buckets":[{"actions":["output:p1"]}]}`, want: 404},
+	{name: "modify group too large", method: "PUT", path: "/v1/groups/1", body: `{"group":"group_id=1,type=all,bucket=output:p0` + strings.Repeat(",bucket=output:p1", 8) + `"}`, setup: both(withGroups, smallBody), want: 413},
+	{name: "modify group kernel fails", method: "PUT", path: "/v1/groups/1", body: `{"group":"group_id=1,type=all,bucket=output:p0"}`, setup: both(withGroups, broken), want: 500},
+	{name: "modify group closed", method: "PUT", path: "/v1/groups/1", body: `{"group":"group_id=1,type=all,bucket=output:p0"}`, setup: both(withGroups, closed), want: 503},
+
+	{name: "delete group", method: "DELETE", path: "/v1/groups/2", setup: withGroups, want: 200},
+	{name: "delete group bad id", method: "DELETE", path: "/v1/groups/x", want: 400},
+	{name: "delete group no token", method: "DELETE", path: "/v1/groups/2", setup: withToken, hdr: []string{"Authorization", ""}, want: 401},
+	{name: "delete missing group", method: "DELETE", path: "/v1/groups/9", want: 404},
+	{name: "delete a chained group", method: "DELETE", path: "/v1/groups/1", setup: withGroups, want: 409},
+	{name: "delete group kernel fails", method: "DELETE", path: "/v1/groups/2", setup: both(withGroups, broken), want: 500},
+	{name: "delete group closed", method: "DELETE", path: "/v1/groups/2", setup: both(withGroups, closed), want: 503},
+
+	{name: "bundle", method: "POST", path: "/v1/bundle", body: `{"groups":[{"group":"group_id=5,type=select,bucket=output:p0,bucket=output:p1"}],"flows":[{"flow":"tcp,tp_dst=80,actions=group:5"}]}`, want: 201},
+	{name: "bundle replace", method: "POST", path: "/v1/bundle", body: `{"replace":true,"groups":[{"group":"group_id=5,type=all,bucket=output:p0"}],"flows":[{"flow":"ip,actions=group:5"}]}`, setup: withGroups, want: 200},
+	{name: "bundle bad flow", method: "POST", path: "/v1/bundle", body: `{"flows":[{"flow":"ip,actions=group:x"}]}`, want: 400},
+	{name: "bundle no token", method: "POST", path: "/v1/bundle", body: `{}`, setup: withToken, hdr: []string{"Authorization", ""}, want: 401},
+	{name: "bundle flow to a missing group", method: "POST", path: "/v1/bundle", body: `{"flows":[{"flow":"ip,actions=group:5"}]}`, want: 404},
+	{name: "bundle group that exists", method: "POST", path: "/v1/bundle", body: `{"groups":[{"group":"group_id=1,type=all,bucket=output:p0"}]}`, setup: withGroups, want: 409},
+	{name: "bundle too large", method: "POST", path: "/v1/bundle", body: `{"flows":[{"flow":"arp,actions=kernel"},{"flow":"arp,actions=kernel"}]}`, setup: smallBody, want: 413},
+	{name: "bundle kernel fails", method: "POST", path: "/v1/bundle", body: `{"replace":true}`, setup: broken, want: 500},
+	{name: "bundle closed", method: "POST", path: "/v1/bundle", body: `{"replace":true}`, setup: closed, want: 503},
+
+	{name: "tables", method: "GET", path: "/v1/tables", want: 200},
+	{name: "tables no token", method: "GET", path: "/v1/tables", setup: withToken, hdr: []string{"Authorization", ""}, want: 401},
 
 	{name: "stats", method: "GET", path: "/v1/stats", want: 200},
 	{name: "stats no token", method: "GET", path: "/v1/stats", setup: withToken, hdr: []string{"Authorization", ""}, want: 401},

@@ -8,7 +8,8 @@ import (
 )
 
 // snapshotLocked is the configuration to persist: the live ports with the
-// mode asked for, and the live flows in text form. s.mu must be held.
+// mode asked for, and the live groups and flows in text form. s.mu must be
+// held.
 func (s *Server) snapshotLocked() *State {
 	st := &State{Version: StateVersion, Ports: []PortState{}, Flows: []string{}}
 	for _, p := range s.backend.Ports() {
@@ -17,6 +18,9 @@ func (s *Server) snapshotLocked() *State {
 			mode = p.XDPMode
 		}
 		st.Ports = append(st.Ports, PortState{Name: p.Name, Mode: mode})
+	}
+	for _, gi := range s.backend.Groups() {
+		st.Groups = append(st.Groups, groupText(gi.Group))
 	}
 	for _, fi := range sortFlows(s.backend.Flows()) {
 		st.Flows = append(st.Flows, flowText(fi.Flow))

@@ -2,6 +2,7 @@ package ctl
 
 import (
 	"errors"
+	"slices"
 
 	"github.com/xvs-project/xvs/datapath"
 	"github.com/xvs-project/xvs/flowtable"
@@ -9,15 +10,17 @@ import (
 
 // RestoreResult counts what Restore brought back and what it could not.
 type RestoreResult struct {
-	Ports, PortsFailed int
-	Flows, FlowsFailed int
+	Ports, PortsFailed   int
+	Groups, GroupsFailed int
+	Flows, FlowsFailed   int
 }
 
-// Restore applies a persisted State to the backend: ports first, then flows.
-// It keeps going past failures and logs each one: a port whose netdev is gone
-// is skipped, and a flow is restored only if it is still valid (so flows that
-// name a skipped port are skipped too). All the flows go in as one
-// transaction when they can; if that fails, one by one.
+// Restore applies a persisted State to the backend: ports first, then
+// groups and flows. It keeps going past failures and logs each one: a port
+// whose netdev is gone is skipped, and a group or flow is restored only if
+// it is still valid (so flows that name a skipped port or group are skipped
+// too). The groups and flows go in as one transaction when they can; if
+// that fails, one by one, groups first.
 //
 // Restore does not rewrite the state file: the next configuration change
 // does, with what is live then. Call it before serving requests.
@@ -40,6 +43,18 @@ func (s *Server) Restore(st *State) RestoreResult {
 		res.Ports++
 	}
 
+	var groups []*flowtable.Group
+	var gtexts []string
+	for i, text := range st.Groups {
+		g, err := flowtable.ParseGroup(text)
+		if err != nil {
+			res.GroupsFailed++
+			s.log.Warn("restore group: skipped", "index", i, "group", text, "err", err)
+			continue
+		}
+		groups = append(groups, g)
+		gtexts = append(gtexts, text)
+	}
 	var flows []*flowtable.Flow
 	var texts []string
 	for i, text := range st.Flows {
@@ -52,15 +67,37 @@ func (s *Server) Restore(st *State) RestoreResult {
 		flows = append(flows, f)
 		texts = append(texts, text)
 	}
-	if len(flows) == 0 {
+	if len(groups)+len(flows) == 0 {
 		return res
 	}
-	if _, err := s.backend.ApplyFlows(datapath.FlowChange{Add: flows}); err == nil {
+	if _, err := s.backend.Apply(datapath.Change{AddGroups: groups, Add: flows}); err == nil {
+		res.Groups += len(groups)
 		res.Flows += len(flows)
 		return res
 	}
+	// One by one; a group that sends to another may come before it, so
+	// go round until a round adds none.
+	for pending := groups; len(pending) > 0; {
+		var left []*flowtable.Group
+		for _, g := range pending {
+			if _, err := s.backend.Apply(datapath.Change{AddGroups: []*flowtable.Group{g}}); err != nil {
+				left = append(left, g)
+				continue
+			}
+			res.Groups++
+		}
+		if len(left) == len(pending) {
+			for _, g := range left {
+				res.GroupsFailed++
+				_, err := s.backend.Apply(datapath.Change{AddGroups: []*flowtable.Group{g}})
+				s.log.Warn("restore group: skipped", "group", gtexts[slices.Index(groups, g)], "err", err)
+			}
+			break
+		}
+		pending = left
+	}
 	for i, f := range flows {
-		if _, err := s.backend.ApplyFlows(datapath.FlowChange{Add: []*flowtable.Flow{f}}); err != nil {
+		if _, err := s.backend.Apply(datapath.Change{Add: []*flowtable.Flow{f}}); err != nil {
 			res.FlowsFailed++
 			s.log.Warn("restore flow: skipped", "flow", texts[i], "err", err)
 			continue

@@ -22,6 +22,7 @@ const StateVersion = 1
 type State struct {
 	Version int         `json:"version"`
 	Ports   []PortState `json:"ports"`
+	Groups  []string    `json:"groups,omitempty"` // add-group syntax; restored before the flows that use them
 	Flows   []string    `json:"flows"`
 }
 
@@ -39,6 +40,12 @@ func writeState(w *bufio.Writer, st *State) error {
 	fmt.Fprintf(w, "{\n  \"version\": %d,\n  \"ports\": ", st.Version)
 	if err := writeList(w, st.Ports, "    ", "  "); err != nil {
 		return err
+	}
+	if len(st.Groups) > 0 {
+		w.WriteString(",\n  \"groups\": ")
+		if err := writeList(w, st.Groups, "    ", "  "); err != nil {
+			return err
+		}
 	}
 	w.WriteString(",\n  \"flows\": ")
 	if err := writeList(w, st.Flows, "    ", "  "); err != nil {

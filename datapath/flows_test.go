@@ -45,33 +45,34 @@ func TestFlowTransactionAllOrNothing(t *testing.T) {
 
 	for _, tc := range []struct {
 		name   string
-		change func(t testing.TB) FlowChange
+		change func(t testing.TB) Change
 		want   error
 	}{
-		{"unknown output port", func(t testing.TB) FlowChange {
-			return FlowChange{Add: tp.flows(t, stopper, "in_port={a},udp,tp_dst=7801,actions=output:nosuch")}
+		{"unknown output port", func(t testing.TB) Change {
+			return Change{Add: tp.flows(t, stopper, "in_port={a},udp,tp_dst=7801,actions=output:nosuch")}
 		}, ErrNoSuchPort},
-		{"unknown in_port", func(t testing.TB) FlowChange {
-			return FlowChange{Add: tp.flows(t, stopper, "in_port=nosuch,actions=output:{b}")}
+		{"unknown in_port", func(t testing.TB) Change {
+			return Change{Add: tp.flows(t, stopper, "in_port=nosuch,actions=output:{b}")}
 		}, ErrNoSuchPort},
-		{"invalid action", func(t testing.TB) FlowChange {
+		{"invalid action", func(t testing.TB) Change {
 			bad := tp.flow(t, "in_port={a},udp,tp_dst=7801,actions=output:{b}")
 			bad.Actions = append([]flowtable.Action{{Type: flowtable.ActSetVlanVID, Value: 5000}}, bad.Actions...)
-			return FlowChange{Add: append(tp.flows(t, stopper), bad)}
+			return Change{Add: append(tp.flows(t, stopper), bad)}
 		}, ErrInvalid},
-		{"unknown flow to delete", func(t testing.TB) FlowChange {
-			return FlowChange{Add: tp.flows(t, stopper), Delete: []uint64{1 << 40}}
+		{"unknown flow to delete", func(t testing.TB) Change {
+			return Change{Add: tp.flows(t, stopper), Delete: []uint64{1 << 40}}
 		}, ErrNoSuchFlow},
-		{"replace with a bad flow", func(t testing.TB) FlowChange {
-			return FlowChange{Replace: true, Add: tp.flows(t, stopper, "in_port={a},actions=output:nosuch")}
+		{"replace with a bad flow", func(t testing.TB) Change {
+			return Change{Replace: true, Add: tp.flows(t, stopper, "in_port={a},actions=output:nosuch")}
 		}, ErrNoSuchPort},
-		{"too many masks", func(t testing.TB) FlowChange {
-			return FlowChange{Add: append(tp.flows(t, stopper), tp.flows(t, manyMasks...)...)}
+		{"too many masks", func(t testing.TB) Change {
+			return Change{Add: append(tp.flows(t, stopper), tp.flows(t, manyMasks...)...)}
 		}, flowtable.ErrTooManyMasks},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before, st0, a0 := flowTexts(tp.sw), tp.sw.Stats(), tp.stats(t, tp.a)
-			ids, err := tp.sw.ApplyFlows(tc.change(t))
+			res, err := tp.sw.Apply(tc.change(t))
+			ids := res.Added
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("apply: %v, want an error wrapping %v", err, tc.want)
 			}
@@ -110,13 +111,13 @@ func TestFlowTransactionAllOrNothing(t *testing.T) {
 func TestFlowReplaceAtomic(t *testing.T) {
 	const rounds, size = 20, 100
 	tp := newTopo(t, topoOptions{})
-	table := func(port int) FlowChange {
-		return FlowChange{Replace: true, Add: tp.flows(t,
+	table := func(port int) Change {
+		return Change{Replace: true, Add: tp.flows(t,
 			fmt.Sprintf("in_port={a},udp,tp_dst=7810,actions=mod_tp_dst:%d,output:{b}", port),
 			"in_port={b},udp,actions=output:{a}",
 		)}
 	}
-	if _, err := tp.sw.ApplyFlows(table(7811)); err != nil {
+	if _, err := tp.sw.Apply(table(7811)); err != nil {
 		t.Fatal(err)
 	}
 	sinks := []*udpSink{listenUDP(t, tp.b.NS, tp.b.ip, 7811), listenUDP(t, tp.b.NS, tp.b.ip, 7812)}
@@ -124,7 +125,8 @@ func TestFlowReplaceAtomic(t *testing.T) {
 	stop := udpStream(t, tp.a, tp.b.ip, 7810, size)
 	for r := range rounds {
 		time.Sleep(15 * time.Millisecond)
-		ids, err := tp.sw.ApplyFlows(table(7811 + (r+1)%2))
+		res, err := tp.sw.Apply(table(7811 + (r+1)%2))
+		ids := res.Added
 		if err != nil {
 			t.Fatalf("round %d: %v", r, err)
 		}
@@ -202,7 +204,7 @@ func TestFlowChangeSeenOnReturn(t *testing.T) {
 		if got := exchange(2 * r); got != rewritten {
 			t.Fatalf("round %d: a datagram sent after the flow was added missed it", r)
 		}
-		if _, err := tp.sw.ApplyFlows(FlowChange{Delete: ids}); err != nil {
+		if _, err := tp.sw.Apply(Change{Delete: ids}); err != nil {
 			t.Fatal(err)
 		}
 		if got := exchange(2*r + 1); got != plain {

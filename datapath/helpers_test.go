@@ -164,7 +164,8 @@ func (tp *topo) flows(t testing.TB, texts ...string) []*flowtable.Flow {
 // addFlows installs flows in one transaction and returns their IDs.
 func (tp *topo) addFlows(t testing.TB, texts ...string) []uint64 {
 	t.Helper()
-	ids, err := tp.sw.ApplyFlows(FlowChange{Add: tp.flows(t, texts...)})
+	res, err := tp.sw.Apply(Change{Add: tp.flows(t, texts...)})
+	ids := res.Added
 	if err != nil {
 		t.Fatalf("apply flows %q: %v", texts, err)
 	}

@@ -197,23 +197,23 @@ func (s *Switch) resolveLocked(name string) (uint32, bool) {
 	return 0, false
 }
 
-// ApplyFlows applies one transaction to the flow table and returns the IDs
-// given to c.Add, in order. On error nothing changed.
-func (s *Switch) ApplyFlows(c FlowChange) ([]uint64, error) {
+// Apply applies one transaction to the pipeline (flows and groups) and
+// says what it added and removed. On error nothing changed.
+func (s *Switch) Apply(c Change) (Applied, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil, ErrClosed
+		return Applied{}, ErrClosed
 	}
 	old := s.table.Load()
 	nt, err := old.Apply(c, s.resolveLocked)
 	if err != nil {
-		return nil, err
+		return Applied{}, err
 	}
 	if err := s.publishLocked(nt); err != nil {
-		return nil, err
+		return Applied{}, err
 	}
-	return slices.Clone(nt.Added()), nil
+	return Applied{Added: slices.Clone(nt.Added()), Removed: slices.Clone(nt.Removed())}, nil
 }
 
 // publishLocked makes nt the live table: it compiles nt's steering rules and
@@ -289,6 +289,56 @@ func (s *Switch) rollbackLocked(err error) error {
 		return errors.Join(err, rerr)
 	}
 	return err
+}
+
+// Groups returns every installed group with its counters, by ID.
+func (s *Switch) Groups() []GroupInfo {
+	return GroupInfos(s.table.Load(), time.Now())
+}
+
+// Group returns one group by ID.
+func (s *Switch) Group(id uint32) (GroupInfo, error) {
+	return GroupInfoOf(s.table.Load(), id, time.Now())
+}
+
+// GroupInfoOf returns group id of pipeline t with its counters at now.
+func GroupInfoOf(t *flowtable.Table, id uint32, now time.Time) (GroupInfo, error) {
+	ge := t.Group(id)
+	if ge == nil {
+		return GroupInfo{}, fmt.Errorf("group %d: %w", id, ErrNoSuchGroup)
+	}
+	return GroupInfo{Group: ge.Group, Stats: t.GroupStats(ge, now), Flows: len(t.GroupUsers(id))}, nil
+}
+
+// GroupInfos lists the groups of pipeline t with their counters at now.
+func GroupInfos(t *flowtable.Table, now time.Time) []GroupInfo {
+	refs := t.GroupRefCounts()
+	var out []GroupInfo
+	for _, ge := range t.Groups() {
+		out = append(out, GroupInfo{Group: ge.Group, Stats: t.GroupStats(ge, now), Flows: refs[ge.Group.ID]})
+	}
+	return out
+}
+
+// Tables returns the counters of every table that has flows or was looked
+// up in. Table 0's lookups are every packet the XDP program classified on
+// any port (and the resubmits back to it); its matches, those a rule
+// matched.
+func (s *Switch) Tables() []TableStats {
+	ts := s.table.Load().TableStats()
+	for _, p := range s.portsByOF.Load() {
+		if p == nil {
+			continue
+		}
+		cs, err := s.bpf.Counters(p.ofport)
+		if err != nil {
+			continue
+		}
+		n := cs[steer.CounterRX].Packets - cs[steer.CounterMalformed].Packets
+		ts[0].Lookups += n
+		ts[0].Matched += n - cs[steer.CounterPassNoMatch].Packets
+	}
+	return ts
 }
 
 // Flows returns every installed flow with its counters, highest rank first.
@@ -371,7 +421,7 @@ func (s *Switch) expire(ids []uint64) ([]uint64, error) {
 	if len(live) == 0 {
 		return nil, nil
 	}
-	nt, err := t.Apply(FlowChange{Delete: live}, s.resolveLocked)
+	nt, err := t.Apply(Change{Delete: live}, s.resolveLocked)
 	if err != nil {
 		return nil, err
 	}

@@ -57,7 +57,7 @@ func TestNoLeaks(t *testing.T) {
 				t.Fatalf("add port: %v", err)
 			}
 		}
-		if _, err := sw.ApplyFlows(FlowChange{Add: tp.flows(t, "in_port={a},udp,actions=output:{b}")}); err != nil {
+		if _, err := sw.Apply(Change{Add: tp.flows(t, "in_port={a},udp,actions=output:{b}")}); err != nil {
 			sw.Close()
 			t.Fatalf("apply flows: %v", err)
 		}

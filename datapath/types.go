@@ -12,6 +12,10 @@ var (
 	ErrPortExists = errors.New("port already exists")
 	ErrNoSuchPort = flowtable.ErrNoSuchPort
 	ErrNoSuchFlow = flowtable.ErrNoSuchFlow
+	// Group errors: see flowtable.Table.Apply.
+	ErrNoSuchGroup = flowtable.ErrNoSuchGroup
+	ErrGroupExists = flowtable.ErrGroupExists
+	ErrGroupInUse  = flowtable.ErrGroupInUse
 	ErrInvalid    = flowtable.ErrInvalid // bad input: wrapped by every validation error
 	ErrClosed     = errors.New("switch is closed")
 )
@@ -77,6 +81,17 @@ type XSKStats struct {
 	TxRingEmptyDescs     uint64 `json:"tx_ring_empty_descs"`
 }
 
+// GroupInfo is an installed group with its counters.
+type GroupInfo struct {
+	Group *flowtable.Group
+	Stats flowtable.GroupStats // Stats.Buckets[i].Live: whether bucket i may be picked now
+	Flows int                  // flows that send to it (OpenFlow's ref_count)
+}
+
+// TableStats are one table's counters (see flowtable.TableStats); table 0's
+// count the XDP program's lookups too.
+type TableStats = flowtable.TableStats
+
 // FlowInfo is an installed flow with its counters.
 type FlowInfo struct {
 	Flow     *flowtable.Flow
@@ -106,6 +121,14 @@ type Stats struct {
 	Uptime  time.Duration `json:"uptime_ns"`
 }
 
-// FlowChange is one transaction on the flow table: all of it applies, or
-// nothing does.
-type FlowChange = flowtable.Change
+// Change is one transaction on the pipeline, flows and groups: all of it
+// applies, or nothing does.
+type Change = flowtable.Change
+
+// Applied says what a Change did: the IDs given to its added flows, in
+// order, and the IDs of the flows it removed because they sent to a group
+// it removed.
+type Applied struct {
+	Added   []uint64
+	Removed []uint64
+}

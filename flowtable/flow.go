@@ -31,6 +31,21 @@ var (
 	ErrTooManyFlows = steer.ErrTooManyRules
 )
 
+// ItemError says which item of a Change (the Index-th of Of added flows,
+// or groups added or modified) an error is about.
+type ItemError struct {
+	What  string // "flow" or "group"
+	Index int    // 0-based
+	Of    int
+	Err   error
+}
+
+func (e *ItemError) Error() string {
+	return fmt.Sprintf("%s %d of %d: %v", e.What, e.Index+1, e.Of, e.Err)
+}
+
+func (e *ItemError) Unwrap() error { return e.Err }
+
 // ParseError says what is wrong with a flow's text and where.
 type ParseError struct {
 	Field  string // the field or action at fault, if any

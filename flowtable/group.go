@@ -374,10 +374,24 @@ type GroupStats struct {
 	Buckets        []BucketStats
 }
 
-// BucketStats are one bucket's counters.
-type BucketStats struct{ Packets, Bytes uint64 }
+// BucketStats are one bucket's counters, and whether it may be picked.
+type BucketStats struct {
+	Packets, Bytes uint64
+	Live           bool
+}
 
-// Stats returns the group's counters at now.
+// GroupStats returns ge's counters at now, with which buckets are live in
+// t.
+func (t *Table) GroupStats(ge *GroupEntry, now time.Time) GroupStats {
+	st := ge.Stats(now)
+	for i := range st.Buckets {
+		st.Buckets[i].Live = t.bucketLive(&ge.buckets[i])
+	}
+	return st
+}
+
+// Stats returns the group's counters at now (Live left false: liveness is
+// the snapshot's, see Table.GroupStats).
 func (g *GroupEntry) Stats(now time.Time) GroupStats {
 	st := GroupStats{
 		Packets:  g.stats.packets.Load(),
@@ -386,7 +400,7 @@ func (g *GroupEntry) Stats(now time.Time) GroupStats {
 		Buckets:  make([]BucketStats, len(g.stats.buckets)),
 	}
 	for i := range g.stats.buckets {
-		st.Buckets[i] = BucketStats{g.stats.buckets[i].packets.Load(), g.stats.buckets[i].bytes.Load()}
+		st.Buckets[i] = BucketStats{Packets: g.stats.buckets[i].packets.Load(), Bytes: g.stats.buckets[i].bytes.Load()}
 	}
 	return st
 }

@@ -254,6 +254,23 @@ func (t *Table) Groups() []*GroupEntry {
 	return gs
 }
 
+// GroupRefCounts returns, per group, how many flows send packets to it
+// (OpenFlow's ref_count).
+func (t *Table) GroupRefCounts() map[uint32]int {
+	n := make(map[uint32]int, len(t.groups))
+	var ids []uint32
+	for _, e := range t.flows {
+		ids = ids[:0]
+		for i := range e.Flow.Actions {
+			if id, ok := e.Flow.Actions[i].GroupRef(); ok && !slices.Contains(ids, id) {
+				ids = append(ids, id)
+				n[id]++
+			}
+		}
+	}
+	return n
+}
+
 // GroupUsers returns the IDs of the flows that send packets to group id, by
 // ID.
 func (t *Table) GroupUsers(id uint32) []uint64 {
@@ -394,7 +411,7 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 			err = checkGroupRefs(f.Actions, groups)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("flow %d of %d: %w", i+1, len(c.Add), err)
+			return nil, &ItemError{What: "flow", Index: i, Of: len(c.Add), Err: err}
 		}
 		adds[i] = e
 	}
@@ -561,31 +578,32 @@ func (t *Table) applyGroups(c *Change, ports PortResolver, now int64) (map[uint3
 		delete(groups, id)
 	}
 	for i, g := range c.AddGroups {
-		if g == nil {
-			return nil, nil, fmt.Errorf("group %d of %d: nil: %w", i+1, len(c.AddGroups), ErrInvalid)
+		var err error
+		switch {
+		case g == nil:
+			err = fmt.Errorf("nil group: %w", ErrInvalid)
+		case groups[g.ID] != nil:
+			err = fmt.Errorf("add group %d: %w", g.ID, ErrGroupExists)
+		default:
+			groups[g.ID], err = checkedGroup(g, ports, now)
 		}
-		if groups[g.ID] != nil {
-			return nil, nil, fmt.Errorf("add group %d: %w", g.ID, ErrGroupExists)
-		}
-		ge, err := checkedGroup(g, ports, now)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, &ItemError{What: "group", Index: i, Of: len(c.AddGroups), Err: err}
 		}
-		groups[g.ID] = ge
 	}
-	for _, g := range c.ModGroups {
-		if g == nil || groups[g.ID] == nil {
-			id := uint32(0)
-			if g != nil {
-				id = g.ID
-			}
-			return nil, nil, fmt.Errorf("modify group %d: %w", id, ErrNoSuchGroup)
+	for i, g := range c.ModGroups {
+		var err error
+		switch {
+		case g == nil:
+			err = fmt.Errorf("nil group: %w", ErrInvalid)
+		case groups[g.ID] == nil:
+			err = fmt.Errorf("modify group %d: %w", g.ID, ErrNoSuchGroup)
+		default:
+			groups[g.ID], err = checkedGroup(g, ports, now)
 		}
-		ge, err := checkedGroup(g, ports, now)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, &ItemError{What: "group", Index: i, Of: len(c.ModGroups), Err: err}
 		}
-		groups[g.ID] = ge
 	}
 	gone := make(map[uint32]bool)
 	for id := range t.groups {

@@ -90,7 +90,7 @@ func TestCompletionInBash(t *testing.T) {
 		words []string
 		want  []string
 	}{
-		{[]string{"xvsctl", "dump-"}, []string{"dump-flows", "dump-ports"}},
+		{[]string{"xvsctl", "dump-"}, []string{"dump-flows", "dump-group-stats", "dump-groups", "dump-ports", "dump-tables"}},
 		{[]string{"xvsctl", "--json", "sh"}, []string{"show"}},
 		{[]string{"xvsctl", "--server", "unix:/x", "st"}, []string{"stats"}},
 		{[]string{"xvsctl", "--t"}, []string{"--timeout", "--token-file"}},

@@ -138,7 +138,7 @@ func dumpLine(fs *api.FlowStatus) (string, error) {
 		cookie = "0x0"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, " cookie=%s, duration=%.3fs, table=0, n_packets=%d, n_bytes=%d, ", cookie, fs.DurationS, fs.Packets, fs.Bytes)
+	fmt.Fprintf(&b, " cookie=%s, duration=%.3fs, table=%d, n_packets=%d, n_bytes=%d, ", cookie, fs.DurationS, fs.Table, fs.Packets, fs.Bytes)
 	if fs.IdleTimeoutS != 0 {
 		fmt.Fprintf(&b, "idle_timeout=%d, ", fs.IdleTimeoutS)
 	}

@@ -212,8 +212,9 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, newBackend backen
 	}
 	expired.Store(srv)
 	res := srv.Restore(state)
-	if len(state.Ports)+len(state.Flows) > 0 {
+	if len(state.Ports)+len(state.Groups)+len(state.Flows) > 0 {
 		log.Info("state restored", "path", cfg.state, "ports", res.Ports, "ports_failed", res.PortsFailed,
+			"groups", res.Groups, "groups_failed", res.GroupsFailed,
 			"flows", res.Flows, "flows_failed", res.FlowsFailed)
 	}
 

@@ -389,3 +389,71 @@ func (c *Client) DeleteFlows(ctx context.Context, req api.DeleteFlowsRequest) ([
 }
 
 func flowPath(id uint64) string { return api.PathFlows + "/" + strconv.FormatUint(id, 10) }
+
+func groupPath(id uint32) string { return api.PathGroups + "/" + strconv.FormatUint(uint64(id), 10) }
+
+// Groups lists the installed groups with their counters, by ID.
+func (c *Client) Groups(ctx context.Context) ([]api.GroupStatus, error) {
+	var out []api.GroupStatus
+	err := c.do(ctx, http.MethodGet, api.PathGroups, nil, nil, &out)
+	return out, err
+}
+
+// Group returns one group by ID.
+func (c *Client) Group(ctx context.Context, id uint32) (api.GroupStatus, error) {
+	var out api.GroupStatus
+	err := c.do(ctx, http.MethodGet, groupPath(id), nil, nil, &out)
+	return out, err
+}
+
+// AddGroups adds groups as one transaction: all of them or, on error,
+// none. An *APIError's Index names the group at fault.
+func (c *Client) AddGroups(ctx context.Context, groups []api.Group) ([]api.GroupStatus, error) {
+	if groups == nil {
+		groups = []api.Group{}
+	}
+	var out []api.GroupStatus
+	err := c.do(ctx, http.MethodPost, api.PathGroups, nil, groups, &out)
+	return out, err
+}
+
+// ReplaceGroups makes the groups exactly groups, atomically; the flows that
+// sent to a group that goes go with it (the answer lists them).
+func (c *Client) ReplaceGroups(ctx context.Context, groups []api.Group) (api.GroupsReplaced, error) {
+	if groups == nil {
+		groups = []api.Group{}
+	}
+	var out api.GroupsReplaced
+	err := c.do(ctx, http.MethodPut, api.PathGroups, nil, groups, &out)
+	return out, err
+}
+
+// ModGroup replaces the group g names (mod-group).
+func (c *Client) ModGroup(ctx context.Context, id uint32, g api.Group) (api.GroupStatus, error) {
+	var out api.GroupStatus
+	err := c.do(ctx, http.MethodPut, groupPath(id), nil, g, &out)
+	return out, err
+}
+
+// DeleteGroup deletes one group and the flows that send to it, and returns
+// both as they were.
+func (c *Client) DeleteGroup(ctx context.Context, id uint32) (api.GroupDeleted, error) {
+	var out api.GroupDeleted
+	err := c.do(ctx, http.MethodDelete, groupPath(id), nil, nil, &out)
+	return out, err
+}
+
+// Bundle applies groups and flows as one transaction (see api.Bundle).
+func (c *Client) Bundle(ctx context.Context, b api.Bundle) (api.BundleResult, error) {
+	var out api.BundleResult
+	err := c.do(ctx, http.MethodPost, api.PathBundle, nil, b, &out)
+	return out, err
+}
+
+// Tables returns the counters of the tables that have flows or were looked
+// up in.
+func (c *Client) Tables(ctx context.Context) ([]api.TableStats, error) {
+	var out []api.TableStats
+	err := c.do(ctx, http.MethodGet, api.PathTables, nil, nil, &out)
+	return out, err
+}

@@ -272,30 +272,31 @@ func copyStats(st datapath.PortStats) datapath.PortStats {
 	return st
 }
 
-// ApplyFlows implements ctl.Backend with the switch's own flow table
+// Apply implements ctl.Backend with the switch's own pipeline
 // (flowtable.Table.Apply): the same validation, replacement and atomicity,
-// and the same limit on masks unless SetMaxMasks lowered it.
-func (b *Backend) ApplyFlows(change datapath.FlowChange) ([]uint64, error) {
+// and the same limits on masks and rules unless SetMaxMasks or SetMaxRules
+// lowered them.
+func (b *Backend) Apply(change datapath.Change) (datapath.Applied, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
-		return nil, datapath.ErrClosed
+		return datapath.Applied{}, datapath.ErrClosed
 	}
 	nt, err := b.table.Apply(change, b.resolveLocked)
 	if err != nil {
-		return nil, err
+		return datapath.Applied{}, err
 	}
 	if n := nt.NumMasks(); n > b.maxMasks {
-		return nil, fmt.Errorf("%d masks, the classifier holds %d: %w", n, b.maxMasks, flowtable.ErrTooManyMasks)
+		return datapath.Applied{}, fmt.Errorf("%d masks, the classifier holds %d: %w", n, b.maxMasks, flowtable.ErrTooManyMasks)
 	}
 	if n := nt.NumRules(); n > b.maxRules {
-		return nil, fmt.Errorf("%d distinct matches, the XDP classifier holds %d: %w", n, b.maxRules, flowtable.ErrTooManyFlows)
+		return datapath.Applied{}, fmt.Errorf("%d distinct matches, the XDP classifier holds %d: %w", n, b.maxRules, flowtable.ErrTooManyFlows)
 	}
 	if nt != b.table {
 		b.table = nt
 		b.calls++
 	}
-	return slices.Clone(nt.Added()), nil
+	return datapath.Applied{Added: slices.Clone(nt.Added()), Removed: slices.Clone(nt.Removed())}, nil
 }
 
 func flowInfo(e *flowtable.Entry, now time.Time) datapath.FlowInfo {
@@ -333,6 +334,45 @@ func (b *Backend) Flow(id uint64) (datapath.FlowInfo, error) {
 		return flowInfo(e, time.Now()), nil
 	}
 	return datapath.FlowInfo{}, fmt.Errorf("flow %d: %w", id, datapath.ErrNoSuchFlow)
+}
+
+// Groups implements ctl.Backend.
+func (b *Backend) Groups() []datapath.GroupInfo {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return datapath.GroupInfos(b.table, time.Now())
+}
+
+// Group implements ctl.Backend.
+func (b *Backend) Group(id uint32) (datapath.GroupInfo, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return datapath.GroupInfo{}, datapath.ErrClosed
+	}
+	return datapath.GroupInfoOf(b.table, id, time.Now())
+}
+
+// Tables implements ctl.Backend: the table's userspace counters (the fake
+// has no XDP program counting table 0).
+func (b *Backend) Tables() []datapath.TableStats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.table.TableStats()
+}
+
+// SetDeadPorts sets which ports the pipeline takes as dead, as the switch's
+// liveness does.
+func (b *Backend) SetDeadPorts(names ...string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var dead flowtable.PortSet
+	for _, n := range names {
+		if p := b.portLocked(n); p != nil {
+			dead.Add(p.info.OFPort)
+		}
+	}
+	b.table = b.table.WithDeadPorts(dead)
 }
 
 // Stats implements ctl.Backend.

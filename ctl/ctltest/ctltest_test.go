@@ -33,27 +33,28 @@ func TestBackend(t *testing.T) {
 		t.Fatalf("bad mode: %v", err)
 	}
 
-	ids, err := b.ApplyFlows(datapath.FlowChange{Add: []*flowtable.Flow{
+	res, err := b.Apply(datapath.Change{Add: []*flowtable.Flow{
 		mustParse(t, "priority=10,udp,actions=output:p0"),
 		mustParse(t, "priority=20,tcp,actions=drop"),
 	}})
+	ids := res.Added
 	if err != nil || len(ids) != 2 || ids[0] != 1 || ids[1] != 2 {
 		t.Fatalf("add: %v %v", ids, err)
 	}
 
 	tests := []struct {
 		name   string
-		change datapath.FlowChange
+		change datapath.Change
 		err    error
 	}{
-		{"unknown output", datapath.FlowChange{Add: []*flowtable.Flow{mustParse(t, "arp,actions=kernel"), mustParse(t, "udp,actions=output:p1")}}, datapath.ErrNoSuchPort},
-		{"unknown in_port", datapath.FlowChange{Add: []*flowtable.Flow{mustParse(t, "in_port=p1,actions=drop")}}, datapath.ErrNoSuchPort},
-		{"unknown delete", datapath.FlowChange{Delete: []uint64{1, 99}}, datapath.ErrNoSuchFlow},
-		{"replace with a bad flow", datapath.FlowChange{Replace: true, Add: []*flowtable.Flow{nil}}, datapath.ErrInvalid},
+		{"unknown output", datapath.Change{Add: []*flowtable.Flow{mustParse(t, "arp,actions=kernel"), mustParse(t, "udp,actions=output:p1")}}, datapath.ErrNoSuchPort},
+		{"unknown in_port", datapath.Change{Add: []*flowtable.Flow{mustParse(t, "in_port=p1,actions=drop")}}, datapath.ErrNoSuchPort},
+		{"unknown delete", datapath.Change{Delete: []uint64{1, 99}}, datapath.ErrNoSuchFlow},
+		{"replace with a bad flow", datapath.Change{Replace: true, Add: []*flowtable.Flow{nil}}, datapath.ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := b.ApplyFlows(tt.change); !errors.Is(err, tt.err) {
+			if _, err := b.Apply(tt.change); !errors.Is(err, tt.err) {
 				t.Fatalf("err = %v, want %v", err, tt.err)
 			}
 			if n := len(b.Flows()); n != 2 {
@@ -63,7 +64,8 @@ func TestBackend(t *testing.T) {
 	}
 
 	// Same priority and match replaces.
-	ids, err = b.ApplyFlows(datapath.FlowChange{Add: []*flowtable.Flow{mustParse(t, "priority=10,udp,actions=drop")}})
+	res, err = b.Apply(datapath.Change{Add: []*flowtable.Flow{mustParse(t, "priority=10,udp,actions=drop")}})
+	ids = res.Added
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,15 +77,15 @@ func TestBackend(t *testing.T) {
 	}
 
 	b.SetMaxMasks(1) // udp and tcp share one mask
-	if _, err := b.ApplyFlows(datapath.FlowChange{Add: []*flowtable.Flow{mustParse(t, "udp,tp_dst=1,actions=drop")}}); !errors.Is(err, flowtable.ErrTooManyMasks) {
+	if _, err := b.Apply(datapath.Change{Add: []*flowtable.Flow{mustParse(t, "udp,tp_dst=1,actions=drop")}}); !errors.Is(err, flowtable.ErrTooManyMasks) {
 		t.Fatalf("third mask: %v", err)
 	}
-	if _, err := b.ApplyFlows(datapath.FlowChange{Replace: true}); err != nil || len(b.Flows()) != 0 {
+	if _, err := b.Apply(datapath.Change{Replace: true}); err != nil || len(b.Flows()) != 0 {
 		t.Fatalf("replace with nothing: %v, %d flows", err, len(b.Flows()))
 	}
 
 	b.Close()
-	if _, err := b.ApplyFlows(datapath.FlowChange{}); !errors.Is(err, datapath.ErrClosed) {
+	if _, err := b.Apply(datapath.Change{}); !errors.Is(err, datapath.ErrClosed) {
 		t.Fatalf("closed: %v", err)
 	}
 	if err := b.Health(); !errors.Is(err, datapath.ErrClosed) {
