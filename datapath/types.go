@@ -16,8 +16,8 @@ var (
 	ErrNoSuchGroup = flowtable.ErrNoSuchGroup
 	ErrGroupExists = flowtable.ErrGroupExists
 	ErrGroupInUse  = flowtable.ErrGroupInUse
-	ErrInvalid    = flowtable.ErrInvalid // bad input: wrapped by every validation error
-	ErrClosed     = errors.New("switch is closed")
+	ErrInvalid     = flowtable.ErrInvalid // bad input: wrapped by every validation error
+	ErrClosed      = errors.New("switch is closed")
 )
 
 // XDPMode is how the XDP program is attached to a port.
