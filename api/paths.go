@@ -11,15 +11,20 @@ const (
 	PathGroups      = "/v1/groups"       // GET: []GroupStatus; POST Group or []Group; PUT []Group: GroupsReplaced
 	PathBundle      = "/v1/bundle"       // POST Bundle: BundleResult
 	PathTables      = "/v1/tables"       // GET: []TableStats
+	PathEvents      = "/v1/events"       // GET: text/event-stream of Event
 	PathStats       = "/v1/stats"        // GET: Stats
 	PathHealth      = "/v1/health"       // GET: HealthResponse
 	PathOpenAPI     = "/v1/openapi.json" // GET: the OpenAPI 3 document of /v1
 	PathMetrics     = "/metrics"         // GET: Prometheus text exposition
 )
 
-// PortStatsSuffix follows a port's path for its counters:
-// /v1/ports/{name}/stats.
-const PortStatsSuffix = "/stats"
+// Suffixes of a port's path: its counters (GET /v1/ports/{name}/stats)
+// and its liveness (PUT /v1/ports/{name}/liveness LivenessRequest:
+// PortInfo).
+const (
+	PortStatsSuffix    = "/stats"
+	PortLivenessSuffix = "/liveness"
+)
 
 // DefaultSocket is where xvsd listens and clients connect by default.
 const DefaultSocket = "/run/xvs/xvsd.sock"

@@ -30,6 +30,26 @@ type PortInfo struct {
 	UmemMode string    `json:"umem_mode"` // "shared" (descriptors move) or "own" (frames copied between UMEMs)
 	State    string    `json:"state"`     // "up"
 	AddedAt  time.Time `json:"added_at"`
+	// Live says whether groups may use the port (buckets watching it are
+	// live): its link is up with carrier, unless Liveness overrides it.
+	Live     bool     `json:"live"`
+	Liveness Liveness `json:"liveness"`
+	LinkUp   bool     `json:"link_up"` // the netdev is up (IFF_UP)
+	Carrier  bool     `json:"carrier"` // it has carrier (IFF_LOWER_UP)
+}
+
+// Liveness says how a port's liveness is decided.
+type Liveness string
+
+const (
+	LivenessAuto Liveness = "auto" // follows the link: up with carrier
+	LivenessLive Liveness = "live" // live, whatever the link (an external prober says so)
+	LivenessDead Liveness = "dead" // dead, whatever the link
+)
+
+// LivenessRequest is the body of PUT /v1/ports/{name}/liveness.
+type LivenessRequest struct {
+	Liveness Liveness `json:"liveness"`
 }
 
 // Counter is one counter of a set whose names the switch defines.

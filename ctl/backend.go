@@ -21,6 +21,8 @@ type Backend interface {
 	Port(name string) (datapath.PortInfo, error)
 	// PortStats returns one port's counters.
 	PortStats(name string) (datapath.PortStats, error)
+	// SetLiveness sets how a port's liveness is decided.
+	SetLiveness(name string, l datapath.Liveness) (datapath.PortInfo, error)
 
 	// Apply applies one transaction on the pipeline, flows and groups: all
 	// of it or nothing. It says what it added and removed.

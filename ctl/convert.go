@@ -28,6 +28,10 @@ func apiPortInfo(p datapath.PortInfo) api.PortInfo {
 		UmemMode: p.UmemMode,
 		State:    p.State,
 		AddedAt:  p.AddedAt.UTC(),
+		Live:     p.Live,
+		Liveness: api.Liveness(p.Liveness),
+		LinkUp:   p.LinkUp,
+		Carrier:  p.Carrier,
 	}
 }
 

@@ -206,6 +206,11 @@ func (s *Server) applyFlows(w http.ResponseWriter, r *http.Request, replace bool
 		s.log.Info("flows added", "flows", len(flows))
 	}
 	s.persistLocked()
+	if replace {
+		s.replaced(r, ids)
+	} else {
+		s.changed(r, api.EventFlowsChanged, ids, res.Removed)
+	}
 	status := http.StatusCreated
 	if replace {
 		status = http.StatusOK
@@ -289,6 +294,11 @@ func (s *Server) deleteFlows(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("flows deleted", "filter", req.Match, "flows", len(deleted))
 	s.persistLocked()
+	gone := make([]uint64, len(deleted))
+	for i, fi := range deleted {
+		gone[i] = fi.Flow.ID
+	}
+	s.changed(r, api.EventFlowsChanged, nil, gone)
 	s.reply(w, http.StatusOK, apiFlowStatuses(sortFlows(deleted)))
 }
 
@@ -336,5 +346,6 @@ func (s *Server) deleteFlow(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("flow deleted", "id", id)
 	s.persistLocked()
+	s.changed(r, api.EventFlowsChanged, nil, []uint64{id})
 	s.reply(w, http.StatusOK, apiFlowStatus(fi))
 }

@@ -139,6 +139,7 @@ func (s *Server) addGroups(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("groups added", "groups", len(groups))
 	s.persistLocked()
+	s.changed(r, api.EventGroupsChanged, nil, nil)
 	out := s.groupsLocked(groups)
 	if array {
 		s.reply(w, http.StatusCreated, out)
@@ -178,6 +179,10 @@ func (s *Server) replaceGroups(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("groups replaced", "groups", len(groups), "flows_removed", len(res.Removed))
 	s.persistLocked()
+	s.changed(r, api.EventGroupsChanged, nil, nil)
+	if len(res.Removed) > 0 {
+		s.changed(r, api.EventFlowsChanged, nil, res.Removed)
+	}
 	s.reply(w, http.StatusOK, api.GroupsReplaced{Groups: s.groupsLocked(groups), RemovedFlows: removedFlows(before, res.Removed)})
 }
 
@@ -238,6 +243,7 @@ func (s *Server) modGroup(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("group modified", "group", id)
 	s.persistLocked()
+	s.changed(r, api.EventGroupsChanged, nil, nil)
 	s.reply(w, http.StatusOK, s.groupsLocked([]*flowtable.Group{g})[0])
 }
 
@@ -265,6 +271,10 @@ func (s *Server) deleteGroup(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("group deleted", "group", id, "flows_removed", len(res.Removed))
 	s.persistLocked()
+	s.changed(r, api.EventGroupsChanged, nil, nil)
+	if len(res.Removed) > 0 {
+		s.changed(r, api.EventFlowsChanged, nil, res.Removed)
+	}
 	s.reply(w, http.StatusOK, api.GroupDeleted{Group: apiGroupStatus(gi), RemovedFlows: removedFlows(before, res.Removed)})
 }
 
@@ -318,6 +328,12 @@ func (s *Server) bundle(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("bundle applied", "replace", req.Replace, "groups", len(groups), "flows", len(flows))
 	s.persistLocked()
+	s.changed(r, api.EventGroupsChanged, nil, nil)
+	if req.Replace {
+		s.replaced(r, res.Added)
+	} else {
+		s.changed(r, api.EventFlowsChanged, res.Added, res.Removed)
+	}
 	status := http.StatusCreated
 	if req.Replace {
 		status = http.StatusOK

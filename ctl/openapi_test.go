@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/gorilla/mux"
@@ -143,6 +144,10 @@ type oaCase struct {
 	hdr    []string // name, value, ...
 	setup  func(e *oaEnv)
 	want   int
+	// For a stream: what happens on the server before the request (after
+	// setup), and how long the client listens.
+	before func(s *Server)
+	listen time.Duration
 }
 
 var (
@@ -204,7 +209,15 @@ func (c *oaCase) run(t *testing.T) *httptest.ResponseRecorder {
 	if e.closed {
 		b.Close()
 	}
+	if c.before != nil {
+		c.before(srv)
+	}
 	req := httptest.NewRequest(c.method, c.path, strings.NewReader(c.body))
+	if c.listen > 0 {
+		ctx, cancel := context.WithTimeout(req.Context(), c.listen)
+		defer cancel()
+		req = req.WithContext(ctx)
+	}
 	if e.opts.Token != "" && !slices.Contains(c.hdr, "Authorization") {
 		req.Header.Set("Authorization", "Bearer "+e.opts.Token)
 	}
@@ -383,6 +396,28 @@ var oaCases = []oaCase{
 	{name: "tables", method: "GET", path: "/v1/tables", want: 200},
 	{name: "tables no token", method: "GET", path: "/v1/tables", setup: withToken, hdr: []string{"Authorization", ""}, want: 401},
 
+	{name: "set liveness", method: "PUT", path: "/v1/ports/p0/liveness", body: `{"liveness":"dead"}`, want: 200},
+	{name: "set liveness auto", method: "PUT", path: "/v1/ports/p0/liveness", body: `{"liveness":"auto"}`, want: 200},
+	{name: "set liveness bad", method: "PUT", path: "/v1/ports/p0/liveness", body: `{"liveness":"maybe"}`, want: 400},
+	{name: "set liveness no token", method: "PUT", path: "/v1/ports/p0/liveness", body: `{"liveness":"dead"}`, setup: withToken, hdr: []string{"Authorization", ""}, want: 401},
+	{name: "set liveness missing port", method: "PUT", path: "/v1/ports/nope/liveness", body: `{"liveness":"dead"}`, want: 404},
+	{name: "set liveness too large", method: "PUT", path: "/v1/ports/p0/liveness", body: `{"liveness":"` + strings.Repeat("d", 80) + `"}`, setup: smallBody, want: 413},
+	{name: "set liveness closed", method: "PUT", path: "/v1/ports/p0/liveness", body: `{"liveness":"dead"}`, setup: closed, want: 503},
+
+	{name: "events from the start", method: "GET", path: "/v1/events", hdr: []string{"Last-Event-ID", "0"}, listen: 50 * time.Millisecond, before: func(s *Server) {
+		up, one := true, uint32(1)
+		s.events.publish(api.Event{Type: api.EventLink, Port: "p0", LinkUp: &up, Carrier: &up})
+		s.events.publish(api.Event{Type: api.EventFailover, Group: &one, From: new(int), To: &[]int{1}[0]})
+		s.events.publish(api.Event{Type: api.EventFlowsChanged, Flows: []uint64{3}, Request: "POST /v1/flows"})
+	}, want: 200},
+	{name: "events missed", method: "GET", path: "/v1/events?last_event_id=1", listen: 50 * time.Millisecond, before: func(s *Server) {
+		for range api.EventBacklog + 5 {
+			s.events.publish(api.Event{Type: api.EventGroupsChanged, Request: "POST /v1/groups"})
+		}
+	}, want: 200},
+	{name: "events bad id", method: "GET", path: "/v1/events", hdr: []string{"Last-Event-ID", "x"}, want: 400},
+	{name: "events no token", method: "GET", path: "/v1/events", setup: withToken, hdr: []string{"Authorization", ""}, want: 401},
+
 	{name: "stats", method: "GET", path: "/v1/stats", want: 200},
 	{name: "stats no token", method: "GET", path: "/v1/stats", setup: withToken, hdr: []string{"Authorization", ""}, want: 401},
 
@@ -411,8 +446,12 @@ var oaOther = []struct {
 	{"HEAD", "/v1/health", api.CodeMethodNotAllowed},
 }
 
+// eventSchema is the document's Event, which TestOpenAPIAnswers sets.
+var eventSchema *openapi3.Schema
+
 func TestOpenAPIAnswers(t *testing.T) {
 	doc := loadOpenAPI(t)
+	eventSchema = doc.Components.Schemas["Event"].Value
 	// Paths without parameters first: /v1/flows/delete is not a flow ID.
 	paths := doc.Paths.Keys()
 	slices.SortFunc(paths, func(a, b string) int {
@@ -499,6 +538,22 @@ func checkBody(t *testing.T, content openapi3.Content, rec *httptest.ResponseRec
 	mt := content.Get(ct)
 	if mt == nil {
 		t.Fatalf("status %d: Content-Type %s is not in the document", rec.Code, ct)
+	}
+	if ct == "text/event-stream" {
+		// Every event's data is an Event.
+		n := 0
+		for _, line := range strings.Split(rec.Body.String(), "\n") {
+			if data, ok := strings.CutPrefix(line, "data: "); ok {
+				n++
+				if err := visit(eventSchema, []byte(data)); err != nil {
+					t.Errorf("event %s does not match the document: %v", data, err)
+				}
+			}
+		}
+		if n == 0 {
+			t.Errorf("no event in the stream: %q", rec.Body)
+		}
+		return
 	}
 	if ct != "application/json" {
 		return

@@ -61,6 +61,7 @@ type Server struct {
 	modes map[string]datapath.XDPMode // XDP mode asked for, by port name; guarded by mu
 
 	persistErr atomic.Pointer[error] // last failure to persist, nil once a save works
+	events     *events
 }
 
 // NewServer returns a Server for opts.Backend.
@@ -74,6 +75,7 @@ func NewServer(opts Options) (*Server, error) {
 		log:     opts.Logger,
 		maxBody: opts.MaxBodyBytes,
 		modes:   make(map[string]datapath.XDPMode),
+		events:  newEvents(),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -104,6 +106,7 @@ func NewServer(opts Options) (*Server, error) {
 	r.HandleFunc(api.PathPorts+"/{name}", s.getPort).Methods(http.MethodGet)
 	r.HandleFunc(api.PathPorts+"/{name}", s.deletePort).Methods(http.MethodDelete)
 	r.HandleFunc(api.PathPorts+"/{name}"+api.PortStatsSuffix, s.getPortStats).Methods(http.MethodGet)
+	r.HandleFunc(api.PathPorts+"/{name}"+api.PortLivenessSuffix, s.setLiveness).Methods(http.MethodPut)
 	r.HandleFunc(api.PathFlows, s.listFlows).Methods(http.MethodGet)
 	r.HandleFunc(api.PathFlows, s.addFlows).Methods(http.MethodPost)
 	r.HandleFunc(api.PathFlows, s.replaceFlows).Methods(http.MethodPut)
@@ -120,6 +123,7 @@ func NewServer(opts Options) (*Server, error) {
 	r.HandleFunc(api.PathGroups+"/{id}", s.deleteGroup).Methods(http.MethodDelete)
 	r.HandleFunc(api.PathBundle, s.bundle).Methods(http.MethodPost)
 	r.HandleFunc(api.PathTables, s.listTables).Methods(http.MethodGet)
+	r.HandleFunc(api.PathEvents, s.streamEvents).Methods(http.MethodGet)
 	r.HandleFunc(api.PathStats, s.getStats).Methods(http.MethodGet)
 	r.HandleFunc(api.PathHealth, s.getHealth).Methods(http.MethodGet)
 	r.HandleFunc(api.PathOpenAPI, s.getOpenAPI).Methods(http.MethodGet)
@@ -372,6 +376,31 @@ func (s *Server) getPortStats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.reply(w, http.StatusOK, apiPortStats(&st))
+}
+
+// setLiveness serves PUT /v1/ports/{name}/liveness: an external prober
+// (BFD, a ping monitor) says whether the port is live, or gives it back to
+// its link (auto). It is not persisted: a prober says it again after a
+// restart.
+func (s *Server) setLiveness(w http.ResponseWriter, r *http.Request) {
+	name := mux.Vars(r)["name"]
+	var req api.LivenessRequest
+	if err := s.decode(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	l, err := datapath.ParseLiveness(string(req.Liveness))
+	if err != nil {
+		s.fail(w, r, badRequest("liveness", "liveness %q: want auto, live or dead", req.Liveness))
+		return
+	}
+	info, err := s.backend.SetLiveness(name, l)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.log.Info("port liveness set", "port", name, "liveness", l)
+	s.reply(w, http.StatusOK, apiPortInfo(info))
 }
 
 func (s *Server) getStats(w http.ResponseWriter, r *http.Request) {

@@ -14,7 +14,8 @@ import (
 	"github.com/xvs-project/xvs/flowtable/steer"
 )
 
-// Port is a live port. Its fields are set when it is added and never change.
+// Port is a live port. Its fields are set when it is added and never
+// change, but link, which Switch.mu guards.
 type Port struct {
 	name     string
 	ofport   uint32
@@ -28,6 +29,7 @@ type Port struct {
 	umemMode string
 	added    time.Time
 	socks    []*portSocket // by queue
+	link     linkState     // guarded by Switch.mu
 }
 
 // portSocket is one queue's socket of a port, owned by that queue's poller.
@@ -41,7 +43,8 @@ type portSocket struct {
 	stats  portCounters
 }
 
-func (p *Port) info() PortInfo {
+// infoLocked describes p; Switch.mu must be held.
+func (p *Port) infoLocked() PortInfo {
 	return PortInfo{
 		Name:     p.name,
 		OFPort:   p.ofport,
@@ -54,6 +57,10 @@ func (p *Port) info() PortInfo {
 		UmemMode: p.umemMode,
 		State:    "up",
 		AddedAt:  p.added,
+		Live:     p.link.live(),
+		Liveness: p.link.liveness,
+		LinkUp:   p.link.up,
+		Carrier:  p.link.carrier,
 	}
 }
 
@@ -131,6 +138,7 @@ func (s *Switch) AddPort(spec PortSpec) (PortInfo, error) {
 		mtu:     a.MTU,
 		queues:  queues,
 		added:   time.Now(),
+		link:    linkStateOf(uint32(a.RawFlags)),
 	}
 	if err := s.openPortLocked(p, bmode); err != nil {
 		s.closePortLocked(p)
@@ -154,9 +162,11 @@ func (s *Switch) AddPort(spec PortSpec) (PortInfo, error) {
 		_ = s.closePortLocked(p) // the ofport stays the name's, as after a removal
 		return PortInfo{}, fmt.Errorf("port %s: recompile flows: %w", spec.Name, err)
 	}
+	s.publishLivenessLocked()
 	s.log.Info("port added", "port", p.name, "ofport", p.ofport, "queues", p.queues,
-		"xdp", p.xdpMode, "xsk", p.xskMode, "umem", p.umemMode)
-	return p.info(), nil
+		"xdp", p.xdpMode, "xsk", p.xskMode, "umem", p.umemMode, "live", p.link.live())
+	s.emit(Event{Type: EventPortAdded, Port: p.name, Live: p.link.live()})
+	return p.infoLocked(), nil
 }
 
 // openPortLocked attaches XDP and opens the port's sockets. On error the
@@ -242,19 +252,23 @@ func (s *Switch) removePortLocked(p *Port) error {
 	if err := s.closePortLocked(p); err != nil {
 		errs = append(errs, err)
 	}
+	s.publishLivenessLocked()
 	s.log.Info("port removed", "port", p.name, "ofport", p.ofport)
+	s.emit(Event{Type: EventPortRemoved, Port: p.name})
 	if len(errs) > 0 {
 		return fmt.Errorf("remove port %s: %w", p.name, errors.Join(errs...))
 	}
 	return nil
 }
 
-// Ports returns the live ports, by ofport.
+// Ports returns the ports, by ofport.
 func (s *Switch) Ports() []PortInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var out []PortInfo
 	for _, p := range s.portsByOF.Load() {
 		if p != nil {
-			out = append(out, p.info())
+			out = append(out, p.infoLocked())
 		}
 	}
 	return out
@@ -262,10 +276,10 @@ func (s *Switch) Ports() []PortInfo {
 
 // Port returns one port by name.
 func (s *Switch) Port(name string) (PortInfo, error) {
-	for _, p := range s.portsByOF.Load() {
-		if p != nil && p.name == name {
-			return p.info(), nil
-		}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.ports[name]; ok {
+		return p.infoLocked(), nil
 	}
 	return PortInfo{}, fmt.Errorf("port %s: %w", name, ErrNoSuchPort)
 }

@@ -53,6 +53,11 @@ type Config struct {
 	// timeouts waits for it. The control plane uses it to persist the
 	// shrunken table.
 	OnExpire func(ids []uint64)
+	// OnEvent, if set, is told of what the switch does on its own or is
+	// told to (Event): ports, links, liveness, failovers, expiries. It may
+	// run with the switch's lock held: it must return at once and never
+	// call the Switch.
+	OnEvent func(Event)
 }
 
 func (c Config) withDefaults() Config {
@@ -113,6 +118,16 @@ type Switch struct {
 
 	stopTimeouts chan struct{}
 	timeoutsDone chan struct{}
+	stopLinks    chan struct{}
+	linksDone    chan struct{}
+}
+
+// emit tells Config.OnEvent of e.
+func (s *Switch) emit(e Event) {
+	if s.cfg.OnEvent != nil {
+		e.Time = time.Now()
+		s.cfg.OnEvent(e)
+	}
 }
 
 // New loads the XDP program and returns a Switch with no ports and an empty
@@ -137,9 +152,15 @@ func New(cfg Config) (*Switch, error) {
 		nextOF:       1,
 		stopTimeouts: make(chan struct{}),
 		timeoutsDone: make(chan struct{}),
+		stopLinks:    make(chan struct{}),
+		linksDone:    make(chan struct{}),
 	}
 	s.table.Store(flowtable.NewTable())
 	s.portsByOF.Store(new([steer.MaxPorts]*Port))
+	if err := s.watchLinks(s.stopLinks); err != nil {
+		objs.Close()
+		return nil, err
+	}
 	go s.expireLoop()
 	return s, nil
 }
@@ -154,7 +175,9 @@ func (s *Switch) Close() error {
 	}
 	s.closed = true
 	close(s.stopTimeouts)
+	close(s.stopLinks)
 	s.mu.Unlock()
+	<-s.linksDone
 	// Let the timeout loop finish first: an OnExpire in flight reads the
 	// ports and flows to save them, and must see them all, not a switch
 	// half taken apart. (It may be reading the rule table's counters too,
@@ -396,8 +419,11 @@ func (s *Switch) expireLoop() {
 			if err != nil {
 				s.log.Error("expire flows", "err", err)
 			}
-			if len(gone) > 0 && s.cfg.OnExpire != nil {
-				s.cfg.OnExpire(gone)
+			if len(gone) > 0 {
+				s.emit(Event{Type: EventFlowsExpired, Flows: gone})
+				if s.cfg.OnExpire != nil {
+					s.cfg.OnExpire(gone)
+				}
 			}
 		}
 	}

@@ -48,6 +48,41 @@ type PortInfo struct {
 	UmemMode string    `json:"umem_mode"` // "shared" (descriptors move) or "own" (frames copied between UMEMs)
 	State    string    `json:"state"`     // "up"
 	AddedAt  time.Time `json:"added_at"`
+	// Live says whether groups may use the port (a bucket watching it is
+	// live): its link is up with carrier, unless Liveness overrides that.
+	Live     bool     `json:"live"`
+	Liveness Liveness `json:"liveness"`
+	LinkUp   bool     `json:"link_up"` // IFF_UP
+	Carrier  bool     `json:"carrier"` // IFF_LOWER_UP
+}
+
+// EventType names what an Event says.
+type EventType string
+
+const (
+	EventPortAdded    EventType = "port_added"     // Port, Live
+	EventPortRemoved  EventType = "port_removed"   // Port
+	EventLink         EventType = "link"           // Port, Up, Carrier: what netlink said
+	EventLiveness     EventType = "liveness"       // Port, Live, Reason
+	EventFailover     EventType = "group_failover" // Group, From, To: a fast_failover group moved (-1: no live bucket)
+	EventBucket       EventType = "group_bucket"   // Group, Bucket, Live: a bucket of another group became live or dead
+	EventFlowsExpired EventType = "flows_expired"  // Flows: removed by their idle or hard timeout
+)
+
+// Event is something the switch did on its own, for Config.OnEvent.
+type Event struct {
+	Type    EventType
+	Time    time.Time
+	Port    string
+	Up      bool
+	Carrier bool
+	Live    bool
+	Reason  string // EventLiveness: carrier, no_carrier, admin_down, override
+	Group   uint32
+	Bucket  int
+	From    int
+	To      int
+	Flows   []uint64
 }
 
 // PortStats are a port's counters.

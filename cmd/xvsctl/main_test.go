@@ -77,9 +77,9 @@ func TestPortCommands(t *testing.T) {
 		t.Fatalf("show:\n%s", out)
 	}
 	for i, want := range [][]string{
-		{"PORT", "OFPORT", "IFINDEX", "MAC", "MTU", "QUEUES", "XDP", "XSK", "UMEM", "STATE"},
-		{"p0", "1", "101", "02:00:00:00:00:01", "1500", "1", "native", "copy", "shared", "up"},
-		{"p1", "2", "102", "02:00:00:00:00:02", "1500", "1", "generic", "copy", "shared", "up"},
+		{"PORT", "OFPORT", "IFINDEX", "MAC", "MTU", "QUEUES", "XDP", "XSK", "UMEM", "STATE", "LIVE"},
+		{"p0", "1", "101", "02:00:00:00:00:01", "1500", "1", "native", "copy", "shared", "up", "yes"},
+		{"p1", "2", "102", "02:00:00:00:00:02", "1500", "1", "generic", "copy", "shared", "up", "yes"},
 	} {
 		if got := strings.Fields(lines[i]); strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Errorf("show line %d = %q, want %q", i, got, want)

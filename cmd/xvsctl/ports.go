@@ -117,12 +117,27 @@ func writeJSON(w io.Writer, v any) error {
 
 func writePorts(w io.Writer, ports []api.PortInfo) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PORT\tOFPORT\tIFINDEX\tMAC\tMTU\tQUEUES\tXDP\tXSK\tUMEM\tSTATE")
+	fmt.Fprintln(tw, "PORT\tOFPORT\tIFINDEX\tMAC\tMTU\tQUEUES\tXDP\tXSK\tUMEM\tSTATE\tLIVE")
 	for _, p := range ports {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n",
-			p.Name, p.OFPort, p.Ifindex, p.MAC, p.MTU, p.Queues, p.XDPMode, p.XSKMode, p.UmemMode, p.State)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n",
+			p.Name, p.OFPort, p.Ifindex, p.MAC, p.MTU, p.Queues, p.XDPMode, p.XSKMode, p.UmemMode, p.State, liveText(&p))
 	}
 	return tw.Flush()
+}
+
+// liveText says whether a port is live, and why when it is not its link
+// that decides: "yes", "no (no carrier)", "no (set dead)".
+func liveText(p *api.PortInfo) string {
+	yes := map[bool]string{true: "yes", false: "no"}[p.Live]
+	switch {
+	case p.Liveness != "" && p.Liveness != api.LivenessAuto:
+		return yes + " (set " + string(p.Liveness) + ")"
+	case !p.LinkUp:
+		return yes + " (link down)"
+	case !p.Carrier:
+		return yes + " (no carrier)"
+	}
+	return yes
 }
 
 // kv formats name=value pairs joined with ", ".

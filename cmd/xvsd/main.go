@@ -52,6 +52,9 @@ type backendConfig struct {
 	// OnExpire is called with the IDs of flows the switch removed by
 	// timeout (datapath.Config.OnExpire).
 	OnExpire func(ids []uint64)
+	// OnEvent is told of what the switch does on its own
+	// (datapath.Config.OnEvent).
+	OnEvent func(datapath.Event)
 }
 
 // backendFactory builds the switch; the io.Closer detaches everything.
@@ -175,10 +178,11 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, newBackend backen
 	}
 
 	// The switch learns of the server only once both exist: flows that
-	// expire before then are saved with the next change.
-	var expired atomic.Pointer[ctl.Server]
+	// expire before then are saved with the next change, and events before
+	// then (none: ports come with Restore) are not published.
+	var server atomic.Pointer[ctl.Server]
 	onExpire := func(ids []uint64) {
-		if srv := expired.Load(); srv != nil {
+		if srv := server.Load(); srv != nil {
 			srv.FlowsExpired(ids)
 		}
 	}
@@ -191,7 +195,12 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, newBackend backen
 			log.Info("pollers have their cpus to themselves", "pollers", cfg.cpus, "others", rest)
 		}
 	}
-	backend, closer, err := newBackend(backendConfig{CPUs: cfg.cpus, Logger: log, OnExpire: onExpire})
+	onEvent := func(e datapath.Event) {
+		if srv := server.Load(); srv != nil {
+			srv.SwitchEvent(e)
+		}
+	}
+	backend, closer, err := newBackend(backendConfig{CPUs: cfg.cpus, Logger: log, OnExpire: onExpire, OnEvent: onEvent})
 	if err != nil {
 		return fmt.Errorf("start switch: %w", err)
 	}
@@ -210,7 +219,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, newBackend backen
 	if err != nil {
 		return err
 	}
-	expired.Store(srv)
+	server.Store(srv)
 	res := srv.Restore(state)
 	if len(state.Ports)+len(state.Groups)+len(state.Flows) > 0 {
 		log.Info("state restored", "path", cfg.state, "ports", res.Ports, "ports_failed", res.PortsFailed,

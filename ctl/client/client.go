@@ -5,6 +5,7 @@
 package client
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -456,4 +457,69 @@ func (c *Client) Tables(ctx context.Context) ([]api.TableStats, error) {
 	var out []api.TableStats
 	err := c.do(ctx, http.MethodGet, api.PathTables, nil, nil, &out)
 	return out, err
+}
+
+// SetLiveness sets how port name's liveness is decided: auto (its link),
+// live or dead.
+func (c *Client) SetLiveness(ctx context.Context, name string, l api.Liveness) (api.PortInfo, error) {
+	var info api.PortInfo
+	err := c.do(ctx, http.MethodPut, portPath(name)+api.PortLivenessSuffix, nil, api.LivenessRequest{Liveness: l}, &info)
+	return info, err
+}
+
+// Events follows GET /v1/events until ctx is done or the stream ends, and
+// calls fn with each event. With after >= 0 the stream resumes after that
+// event ID (api.EventLost first if some are gone from the backlog); with
+// after < 0 it starts now. It returns the ID of the last event seen, to
+// resume from, and why the stream ended (ctx.Err() when ctx ended it).
+// The client's timeout does not apply to the stream.
+func (c *Client) Events(ctx context.Context, after int64, fn func(api.Event) error) (uint64, error) {
+	last := uint64(max(after, 0))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+api.PathEvents, nil)
+	if err != nil {
+		return last, err
+	}
+	if after >= 0 {
+		req.Header.Set("Last-Event-ID", strconv.FormatInt(after, 10))
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	hc := *c.http
+	hc.Timeout = 0
+	resp, err := hc.Do(req)
+	if err != nil {
+		return last, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return last, apiError(resp.StatusCode, data)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue // id:, event: (data has both), comments, blank lines
+		}
+		var e api.Event
+		if err := json.Unmarshal([]byte(data), &e); err != nil {
+			return last, fmt.Errorf("event %q: %w", data, err)
+		}
+		if e.ID != 0 {
+			last = e.ID
+		}
+		if err := fn(e); err != nil {
+			return last, err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return last, err
+	}
+	if err := sc.Err(); err != nil {
+		return last, fmt.Errorf("events: %w", err)
+	}
+	return last, io.ErrUnexpectedEOF
 }

@@ -199,6 +199,10 @@ func (b *Backend) AddPort(spec datapath.PortSpec) (datapath.PortInfo, error) {
 		UmemMode: "shared",
 		State:    "up",
 		AddedAt:  time.Now().UTC().Truncate(time.Second),
+		Live:     true,
+		Liveness: datapath.LivenessAuto,
+		LinkUp:   true,
+		Carrier:  true,
 	}
 	b.ports = append(b.ports, &port{info: info, stats: datapath.PortStats{
 		Name: info.Name, OFPort: n, XDP: map[string]uint64{},
@@ -361,14 +365,49 @@ func (b *Backend) Tables() []datapath.TableStats {
 	return b.table.TableStats()
 }
 
-// SetDeadPorts sets which ports the pipeline takes as dead, as the switch's
-// liveness does.
+// SetDeadPorts takes the links of names down (and every other port's up),
+// as netlink would tell the switch: ports on auto liveness follow.
 func (b *Backend) SetDeadPorts(names ...string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	for _, p := range b.ports {
+		p.info.Carrier = !slices.Contains(names, p.info.Name)
+	}
+	b.livenessLocked()
+}
+
+// SetLiveness implements ctl.Backend.
+func (b *Backend) SetLiveness(name string, l datapath.Liveness) (datapath.PortInfo, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return datapath.PortInfo{}, datapath.ErrClosed
+	}
+	if _, err := datapath.ParseLiveness(string(l)); err != nil {
+		return datapath.PortInfo{}, err
+	}
+	p := b.portLocked(name)
+	if p == nil {
+		return datapath.PortInfo{}, fmt.Errorf("%s: %w", name, datapath.ErrNoSuchPort)
+	}
+	p.info.Liveness = l
+	b.livenessLocked()
+	return p.info, nil
+}
+
+// livenessLocked derives every port's Live and the pipeline's dead ports.
+func (b *Backend) livenessLocked() {
 	var dead flowtable.PortSet
-	for _, n := range names {
-		if p := b.portLocked(n); p != nil {
+	for _, p := range b.ports {
+		switch p.info.Liveness {
+		case datapath.LivenessLive:
+			p.info.Live = true
+		case datapath.LivenessDead:
+			p.info.Live = false
+		default:
+			p.info.Live = p.info.LinkUp && p.info.Carrier
+		}
+		if !p.info.Live {
 			dead.Add(p.info.OFPort)
 		}
 	}

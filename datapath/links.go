@@ -1,0 +1,258 @@
+package datapath
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sys/unix"
+
+	"github.com/xvs-project/xvs/flowtable"
+)
+
+// Liveness says how a port's liveness is decided.
+type Liveness string
+
+const (
+	// LivenessAuto: the port is live while its link is up with carrier
+	// (IFF_UP and IFF_LOWER_UP, from netlink link updates).
+	LivenessAuto Liveness = "auto"
+	// LivenessLive and LivenessDead override the link: an external prober
+	// (the host's BFD daemon, a ping monitor) says what it found.
+	LivenessLive Liveness = "live"
+	LivenessDead Liveness = "dead"
+)
+
+// ParseLiveness parses "auto", "live" or "dead".
+func ParseLiveness(s string) (Liveness, error) {
+	switch l := Liveness(s); l {
+	case LivenessAuto, LivenessLive, LivenessDead:
+		return l, nil
+	}
+	return "", fmt.Errorf("liveness %q: want auto, live or dead: %w", s, ErrInvalid)
+}
+
+// linkState is what netlink last said of a port's link, and the liveness
+// asked for. Guarded by Switch.mu.
+type linkState struct {
+	up, carrier bool
+	liveness    Liveness
+}
+
+func (l *linkState) live() bool {
+	switch l.liveness {
+	case LivenessLive:
+		return true
+	case LivenessDead:
+		return false
+	}
+	return l.up && l.carrier
+}
+
+// reason says why the port is live or not, for events.
+func (l *linkState) reason() string {
+	switch {
+	case l.liveness != LivenessAuto:
+		return "override"
+	case !l.up:
+		return "admin_down"
+	case !l.carrier:
+		return "no_carrier"
+	}
+	return "carrier"
+}
+
+func linkStateOf(flags uint32) linkState {
+	return linkState{up: flags&unix.IFF_UP != 0, carrier: flags&unix.IFF_LOWER_UP != 0, liveness: LivenessAuto}
+}
+
+// watchLinks follows netlink link updates until stop closes: each change
+// of a port's link is a change of its liveness, which the pipeline sees at
+// once (fast_failover and select buckets watching it), with no controller
+// in between.
+func (s *Switch) watchLinks(stop <-chan struct{}) error {
+	ch := make(chan netlink.LinkUpdate, 256)
+	done := make(chan struct{})
+	err := netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{
+		ErrorCallback: func(err error) {
+			select {
+			case <-stop: // the socket closing as the subscription ends
+			default:
+				// Updates may have been lost (the socket's buffer
+				// overflowed): read every port's link again.
+				s.log.Warn("netlink link updates", "err", err)
+				go s.resyncLinks()
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("subscribe to link updates: %w", err)
+	}
+	go func() {
+		defer close(s.linksDone)
+		for {
+			select {
+			case <-stop:
+				close(done)
+				for range ch { // the subscription closes ch once it sees done
+				}
+				return
+			case u, ok := <-ch:
+				if !ok {
+					s.log.Error("netlink link updates stopped: port liveness no longer follows the links")
+					return
+				}
+				s.linkUpdate(u)
+			}
+		}
+	}()
+	return nil
+}
+
+// linkUpdate applies one netlink link update.
+func (s *Switch) linkUpdate(u netlink.LinkUpdate) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	p := s.portByIfindexLocked(int(u.Index))
+	if p == nil {
+		return
+	}
+	st := linkStateOf(u.Flags)
+	if u.Header.Type == unix.RTM_DELLINK {
+		st.up, st.carrier = false, false
+	}
+	st.liveness = p.link.liveness
+	if st == p.link {
+		return
+	}
+	was := p.link
+	p.link = st
+	if was.up != st.up || was.carrier != st.carrier {
+		s.emit(Event{Type: EventLink, Port: p.name, Up: st.up, Carrier: st.carrier})
+	}
+	s.livenessChangedLocked(p, was)
+}
+
+// resyncLinks reads every port's link as it is now, after link updates may
+// have been lost.
+func (s *Switch) resyncLinks() {
+	s.mu.Lock()
+	idx := make([]int, 0, len(s.ports))
+	for _, p := range s.ports {
+		idx = append(idx, p.ifindex)
+	}
+	s.mu.Unlock()
+	for _, i := range idx {
+		l, err := netlink.LinkByIndex(i)
+		if err != nil {
+			continue // gone: its RTM_DELLINK, or the port's removal, says so
+		}
+		a := l.Attrs()
+		s.linkUpdate(netlink.LinkUpdate{IfInfomsg: nl.IfInfomsg{IfInfomsg: unix.IfInfomsg{Index: int32(i), Flags: a.RawFlags}},
+			Header: unix.NlMsghdr{Type: unix.RTM_NEWLINK}, Link: l})
+	}
+}
+
+func (s *Switch) portByIfindexLocked(ifindex int) *Port {
+	for _, p := range s.ports {
+		if p.ifindex == ifindex {
+			return p
+		}
+	}
+	return nil
+}
+
+// SetLiveness sets how port name's liveness is decided: LivenessAuto
+// follows its link, LivenessLive and LivenessDead override it.
+func (s *Switch) SetLiveness(name string, l Liveness) (PortInfo, error) {
+	if _, err := ParseLiveness(string(l)); err != nil {
+		return PortInfo{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return PortInfo{}, ErrClosed
+	}
+	p, ok := s.ports[name]
+	if !ok {
+		return PortInfo{}, fmt.Errorf("port %s: %w", name, ErrNoSuchPort)
+	}
+	was := p.link
+	p.link.liveness = l
+	s.livenessChangedLocked(p, was)
+	return p.infoLocked(), nil
+}
+
+// livenessChangedLocked publishes the pipeline with p's liveness as it is
+// now, if it changed from was's, and says so in events.
+func (s *Switch) livenessChangedLocked(p *Port, was linkState) {
+	if was.live() == p.link.live() {
+		return
+	}
+	s.emit(Event{Type: EventLiveness, Port: p.name, Live: p.link.live(), Reason: p.link.reason()})
+	s.log.Info("port liveness", "port", p.name, "live", p.link.live(), "reason", p.link.reason())
+	s.publishLivenessLocked()
+}
+
+// deadPortsLocked is the set of ports that are not live.
+func (s *Switch) deadPortsLocked() flowtable.PortSet {
+	var dead flowtable.PortSet
+	for _, p := range s.ports {
+		if !p.link.live() {
+			dead.Add(p.ofport)
+		}
+	}
+	return dead
+}
+
+// publishLivenessLocked makes the live snapshot take the ports' liveness as
+// it is now. Only groups read liveness, and only in userspace: the XDP
+// program's rules do not change, so the snapshot is stored without a
+// steering sync, and every poller's cache sees it at its next batch.
+func (s *Switch) publishLivenessLocked() {
+	old := s.table.Load()
+	nt := old.WithDeadPorts(s.deadPortsLocked())
+	if nt == old {
+		return
+	}
+	s.table.Store(nt)
+	s.groupEventsLocked(old, nt)
+}
+
+// groupEventsLocked says what a change of liveness did to the groups:
+// which fast_failover groups moved to another bucket, and which buckets of
+// the others became live or dead.
+func (s *Switch) groupEventsLocked(old, nt *flowtable.Table) {
+	now := time.Now()
+	for _, ge := range nt.Groups() {
+		before, after := old.GroupStats(ge, now).Buckets, nt.GroupStats(ge, now).Buckets
+		id := ge.Group.ID
+		if ge.Group.Type == flowtable.GroupFastFailover {
+			if from, to := firstLive(before), firstLive(after); from != to {
+				s.emit(Event{Type: EventFailover, Group: id, From: from, To: to})
+				s.log.Info("group failover", "group", id, "from", from, "to", to)
+			}
+			continue
+		}
+		for i := range after {
+			if before[i].Live != after[i].Live {
+				s.emit(Event{Type: EventBucket, Group: id, Bucket: i, Live: after[i].Live})
+			}
+		}
+	}
+}
+
+// firstLive is the bucket a fast_failover group picks: the first live one,
+// or -1.
+func firstLive(bs []flowtable.BucketStats) int {
+	for i, b := range bs {
+		if b.Live {
+			return i
+		}
+	}
+	return -1
+}
