@@ -20,6 +20,11 @@ type Options struct {
 	// packet, so it is for tests only; without it the recording is
 	// removed by the verifier as dead code.
 	Trace bool
+	// DryRun makes the program count nothing (see DryRunner).
+	DryRun bool
+	// share, when set, are the maps of the live objects the program uses
+	// instead of its own (all but the trace map).
+	share *Objects
 }
 
 // Objects is the loaded XDP program and its maps. One Objects serves every
@@ -128,14 +133,24 @@ func LoadWith(opts Options) (*Objects, error) {
 	if err := checkSpec(spec); err != nil {
 		return nil, err
 	}
-	if opts.Trace {
-		v := spec.Variables[xvsVarTraceEnabled]
+	for _, c := range []struct {
+		on   bool
+		name string
+	}{{opts.Trace, xvsVarTraceEnabled}, {opts.DryRun, xvsVarDryRun}} {
+		if !c.on {
+			continue
+		}
+		v := spec.Variables[c.name]
 		if v == nil {
-			return nil, fmt.Errorf("load xdp program: no %s variable", xvsVarTraceEnabled)
+			return nil, fmt.Errorf("load xdp program: no %s variable", c.name)
 		}
 		if err := v.Set(uint32(1)); err != nil {
-			return nil, fmt.Errorf("enable trace: %w", err)
+			return nil, fmt.Errorf("set %s: %w", c.name, err)
 		}
+	}
+	var lo *ebpf.CollectionOptions
+	if opts.share != nil {
+		lo = &ebpf.CollectionOptions{MapReplacements: opts.share.sharedMaps()}
 	}
 	// Kernels since 5.11 charge BPF memory to the memory cgroup and ignore
 	// RLIMIT_MEMLOCK; where the limit cannot be raised, loading may still
@@ -143,7 +158,7 @@ func LoadWith(opts Options) (*Objects, error) {
 	_ = rlimit.RemoveMemlock()
 
 	o := &Objects{trace: opts.Trace, links: make(map[*Attachment]struct{})}
-	if err := spec.LoadAndAssign(&o.objs, nil); err != nil {
+	if err := spec.LoadAndAssign(&o.objs, lo); err != nil {
 		return nil, fmt.Errorf("load xdp program: %w", err)
 	}
 	inner := &ebpf.MapSpec{Name: "xvs_barrier_in", Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1}
@@ -156,6 +171,30 @@ func LoadWith(opts Options) (*Objects, error) {
 		return nil, fmt.Errorf("create barrier map: %w", err)
 	}
 	return o, nil
+}
+
+// DryRunner loads a second instance of the program that shares every map
+// of o but its trace map and counts nothing (no port counters, no rule
+// hits): TestRun on it shows, with Trace's detail, what the live program
+// decides for a frame, and changes nothing. It is not attached anywhere.
+// The caller closes it (o's maps stay).
+func (o *Objects) DryRunner() (*Objects, error) {
+	r, err := LoadWith(Options{Trace: true, DryRun: true, share: o})
+	if err != nil {
+		return nil, fmt.Errorf("dry-run program: %w", err)
+	}
+	return r, nil
+}
+
+// sharedMaps are the maps a DryRunner uses instead of its own: all the
+// program's maps but trace (each instance records its own runs) and the
+// global variables' (each has its own constants).
+func (o *Objects) sharedMaps() map[string]*ebpf.Map {
+	return map[string]*ebpf.Map{
+		xvsMapPorts: o.objs.Ports, xvsMapXsks: o.objs.Xsks, xvsMapMasks: o.objs.Masks,
+		xvsMapMaskOrder: o.objs.MaskOrder, xvsMapActive: o.objs.Active,
+		xvsMapRules: o.objs.Rules, xvsMapCounters: o.objs.Counters,
+	}
 }
 
 func (o *Objects) closeMaps() error {

@@ -25,6 +25,7 @@ const (
 	xvsMapTrace        = "trace"
 	xvsMapXsks         = "xsks"
 	xvsProgXvsXdp      = "xvs_xdp"
+	xvsVarDryRun       = "dry_run"
 	xvsVarTraceEnabled = "trace_enabled"
 )
 
@@ -91,6 +92,7 @@ type xvsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xvsVariableSpecs struct {
+	DryRun       *ebpf.VariableSpec `ebpf:"dry_run"`
 	TraceEnabled *ebpf.VariableSpec `ebpf:"trace_enabled"`
 }
 
@@ -141,6 +143,7 @@ func (m *xvsMaps) Close() error {
 //
 // It can be passed to loadXvsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xvsVariables struct {
+	DryRun       *ebpf.Variable `ebpf:"dry_run"`
 	TraceEnabled *ebpf.Variable `ebpf:"trace_enabled"`
 }
 
