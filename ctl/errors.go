@@ -40,7 +40,12 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, datapath.ErrPortExists):
 		return http.StatusConflict
+	case errors.Is(err, datapath.ErrBusy): // the device's XDP hook or a queue is another program's
+		return http.StatusConflict
+	case errors.Is(err, datapath.ErrNotSupported): // asked of a device that cannot do it
+		return http.StatusBadRequest
 	case errors.Is(err, datapath.ErrNoSuchPort),
+		errors.Is(err, datapath.ErrNoSuchDevice),
 		errors.Is(err, datapath.ErrNoSuchFlow),
 		errors.Is(err, errNotFound):
 		return http.StatusNotFound

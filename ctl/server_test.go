@@ -293,9 +293,9 @@ func TestStatsAndMetrics(t *testing.T) {
 	h.addPorts("p0", "p1")
 	err := h.backend.SetPortStats("p0", datapath.PortStats{
 		RxPackets: 10, RxBytes: 1000, TxPackets: 7, TxBytes: 700,
-		TxRingFull: 3, NoFlow: 2, NoTxQueue: 1,
-		XDP: map[string]uint64{"rx": 12, "redirect": 10, "pass_nomatch": 2},
-		XSK: datapath.XSKStats{RxRingFull: 4},
+		Drops: datapath.Drops{datapath.DropTxRingFull: 3, datapath.DropNoFlow: 2, datapath.DropNoTxQueue: 1, datapath.DropDecTTLZero: 5},
+		XDP:   map[string]uint64{"rx": 12, "redirect": 10, "pass_nomatch": 2},
+		XSK:   datapath.XSKStats{RxRingFull: 4},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -310,10 +310,14 @@ func TestStatsAndMetrics(t *testing.T) {
 		t.Fatalf("stats = %+v", st)
 	}
 	var ps datapath.PortStats
-	if err := json.Unmarshal([]byte(h.must(200, "GET", PathPorts+"/p0/stats", "")), &ps); err != nil {
+	body := h.must(200, "GET", PathPorts+"/p0/stats", "")
+	if err := json.Unmarshal([]byte(body), &ps); err != nil {
 		t.Fatal(err)
 	}
-	if ps.TxRingFull != 3 || ps.XDP["redirect"] != 10 || ps.XSK.RxRingFull != 4 {
+	if !strings.Contains(body, `"dec_ttl_zero":5`) || !strings.Contains(body, `"handoff_full":0`) {
+		t.Errorf("port stats do not name every drop reason: %s", body)
+	}
+	if ps.Drops[datapath.DropTxRingFull] != 3 || ps.XDP["redirect"] != 10 || ps.XSK.RxRingFull != 4 {
 		t.Fatalf("port stats = %+v", ps)
 	}
 
@@ -327,6 +331,8 @@ func TestStatsAndMetrics(t *testing.T) {
 		`xvs_port_drops_total{port="p0",reason="no_flow"} 2`,
 		`xvs_port_drops_total{port="p1",reason="too_big"} 0`,
 		`xvs_port_drops_total{port="p0",reason="no_tx_queue"} 1`,
+		`xvs_port_drops_total{port="p0",reason="dec_ttl_zero"} 5`,
+		`xvs_port_drops_total{port="p0",reason="port_gone"} 0`,
 		`xvs_xdp_packets_total{counter="redirect",port="p0"} 10`,
 		`xvs_xsk_events_total{counter="rx_ring_full",port="p0"} 4`,
 		`xvs_poller_packets_total{cpu="1",queue="0"} 17`,

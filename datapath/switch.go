@@ -46,6 +46,10 @@ type Config struct {
 	// Headroom is the UMEM headroom reserved before each frame, which VLAN
 	// pushes grow into. Default 64.
 	Headroom int
+	// QueueCheck is how often the ports' active RX queues are read again,
+	// for changes no link update tells (they are read at every link update
+	// of a port and every port change too). Default 1s; negative: never.
+	QueueCheck time.Duration
 	// OnExpire, if set, is called with the IDs of flows the switch removed
 	// because their idle or hard timeout passed, after the removal is live.
 	// It runs on the switch's timeout goroutine, outside the switch's locks
@@ -80,6 +84,9 @@ func (c Config) withDefaults() Config {
 	if c.Headroom == 0 {
 		c.Headroom = 64
 	}
+	if c.QueueCheck == 0 {
+		c.QueueCheck = time.Second
+	}
 	return c
 }
 
@@ -97,6 +104,7 @@ type Switch struct {
 	ofports  map[string]uint32 // every name ever added -> its ofport; never reused
 	nextOF   uint32
 	pollers  []*poller // by queue index
+	handoffs map[pollerPair]*handoff
 	steering *steer.Table
 
 	// table is the published flow table snapshot. Pollers load it once per
@@ -113,6 +121,8 @@ type Switch struct {
 
 	stopTimeouts chan struct{}
 	timeoutsDone chan struct{}
+	stopWatch    chan struct{}
+	watchDone    chan struct{}
 }
 
 // New loads the XDP program and returns a Switch with no ports and an empty
@@ -135,12 +145,16 @@ func New(cfg Config) (*Switch, error) {
 		ports:        make(map[string]*Port),
 		ofports:      make(map[string]uint32),
 		nextOF:       1,
+		handoffs:     make(map[pollerPair]*handoff),
 		stopTimeouts: make(chan struct{}),
 		timeoutsDone: make(chan struct{}),
+		stopWatch:    make(chan struct{}),
+		watchDone:    make(chan struct{}),
 	}
 	s.table.Store(flowtable.NewTable())
 	s.portsByOF.Store(new([steer.MaxPorts]*Port))
 	go s.expireLoop()
+	go s.watchQueues()
 	return s, nil
 }
 
@@ -154,12 +168,14 @@ func (s *Switch) Close() error {
 	}
 	s.closed = true
 	close(s.stopTimeouts)
+	close(s.stopWatch)
 	s.mu.Unlock()
 	// Let the timeout loop finish first: an OnExpire in flight reads the
 	// ports and flows to save them, and must see them all, not a switch
 	// half taken apart. (It may be reading the rule table's counters too,
 	// which must outlive it.)
 	<-s.timeoutsDone
+	<-s.watchDone
 	s.mu.Lock()
 	var errs []error
 	for _, name := range slices.Sorted(mapKeys(s.ports)) {
@@ -394,5 +410,11 @@ func (s *Switch) Health() error {
 			return fmt.Errorf("poller %d stopped: %v", p.queue, p.deadErr.Load())
 		}
 	}
-	return nil
+	var errs []error
+	for _, name := range slices.Sorted(mapKeys(s.ports)) {
+		if st := s.ports[name].state.Load(); st.problem != "" {
+			errs = append(errs, fmt.Errorf("port %s degraded: %s", name, st.problem))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -49,7 +49,7 @@ to the host stack. Flows that name the port stay, as in Open vSwitch.
 	},
 	{
 		name: "show", args: "", min: 0, max: 0,
-		summary: "list the ports: ofport, queues, XDP mode, xsk/umem mode, state",
+		summary: "list the ports: ofport, active/max RX queues, XDP mode, xsk/umem mode, state",
 		flags: noFlags(func(a *app, _ []string) error {
 			ports, err := a.client.Ports(a.ctx)
 			if err != nil {
@@ -65,9 +65,10 @@ to the host stack. Flows that name the port stay, as in Open vSwitch.
 		name: "dump-ports", args: "[NAME]", min: 0, max: 1,
 		summary: "print port counters (all ports, or NAME)",
 		help: `For each port: packets and bytes received from and sent to it, drops by
-reason (rx: no_flow, action_drop; tx: tx_ring_full, no_frame, too_big,
-no_tx_queue), the
-XDP program's verdicts, and the kernel's AF_XDP socket statistics.
+reason (rx: frames the port received that went nowhere, e.g. no_flow,
+dec_ttl_zero, port_gone; tx: frames for the port that could not be sent,
+e.g. tx_ring_full), the XDP program's verdicts, and the kernel's AF_XDP
+socket statistics.
 `,
 		flags: noFlags(func(a *app, args []string) error {
 			var stats []datapath.PortStats
@@ -118,14 +119,25 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// writePorts prints the ports; QUEUES is the device's active/maximum RX
+// queues. A degraded port (an active queue without a socket) says why
+// below the table.
 func writePorts(w io.Writer, ports []datapath.PortInfo) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PORT\tOFPORT\tIFINDEX\tMAC\tMTU\tQUEUES\tXDP\tXSK\tUMEM\tSTATE")
 	for _, p := range ports {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n",
-			p.Name, p.OFPort, p.Ifindex, p.MAC, p.MTU, p.Queues, p.XDPMode, p.XSKMode, p.UmemMode, p.State)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d/%d\t%s\t%s\t%s\t%s\n",
+			p.Name, p.OFPort, p.Ifindex, p.MAC, p.MTU, p.ActiveQueues, p.MaxQueues, p.XDPMode, p.XSKMode, p.UmemMode, p.State)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, p := range ports {
+		if p.Problem != "" {
+			fmt.Fprintf(w, "port %s %s: %s (%d of %d active queues served)\n", p.Name, p.State, p.Problem, p.Queues, p.ActiveQueues)
+		}
+	}
+	return nil
 }
 
 // kv formats name=value pairs joined with ", ".
