@@ -314,10 +314,10 @@ func (pl *poller) framesNeeded(socks, links int) int {
 }
 
 // handoffTarget is how many frames a poller lends each poller handing it
-// frames: enough for four bursts between two of its passes.
+// frames (Config.HandoffFrames), a power of two.
 func (s *Switch) handoffTarget() int {
 	n := 1
-	for n < 4*s.cfg.BatchSize {
+	for n < max(s.cfg.HandoffFrames, s.cfg.BatchSize) {
 		n <<= 1
 	}
 	return n

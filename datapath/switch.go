@@ -26,9 +26,11 @@ type Config struct {
 	FrameSize int
 	// FramesPerPoller is the number of frames in each poller's UMEM. Each
 	// socket on the UMEM may hold RingSize frames in its fill and RX rings,
-	// so a poller serves at most FramesPerPoller/RingSize - 1 ports (the
-	// rest is for frames in flight to TX). Default 65536 (128 MiB at 2 KiB
-	// frames: 14 ports at the default ring size).
+	// and each poller handing this one frames HandoffFrames, so a poller
+	// serves at most FramesPerPoller/RingSize - 1 sockets and hand-offs
+	// together (the rest is for frames in flight to TX). Default 65536
+	// (128 MiB at 2 KiB frames: 15 at the default sizes, e.g. 14 ports and
+	// one other poller handing frames over).
 	FramesPerPoller int
 	// RingSize is the size of every AF_XDP ring. It bounds how many frames
 	// a socket lends the kernel, so how long a poller may be kept off its
@@ -46,6 +48,13 @@ type Config struct {
 	// Headroom is the UMEM headroom reserved before each frame, which VLAN
 	// pushes grow into. Default 64.
 	Headroom int
+	// HandoffFrames is how many frames a poller lends each other poller
+	// that hands it frames for its queue of a port (a port with fewer
+	// queues than the switch has pollers): the hand-off's buffer, as the
+	// TX ring is a socket's. Too few and a burst the serving poller does
+	// not take at once is dropped (handoff_full). They count against
+	// FramesPerPoller like a socket's RingSize. Default RingSize.
+	HandoffFrames int
 	// QueueCheck is how often the ports' active RX queues are read again,
 	// for changes no link update tells (they are read at every link update
 	// of a port and every port change too). Default 1s; negative: never.
@@ -83,6 +92,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Headroom == 0 {
 		c.Headroom = 64
+	}
+	if c.HandoffFrames == 0 {
+		c.HandoffFrames = c.RingSize
 	}
 	if c.QueueCheck == 0 {
 		c.QueueCheck = time.Second
