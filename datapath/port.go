@@ -34,6 +34,7 @@ type Port struct {
 
 	socks       []*portSocket // by queue: queues 0..len-1 are served
 	routeQueues int           // the queue count the pollers' routes use
+	retryAt     time.Time     // a degraded port's next try, but for a port change
 	retired     retiredCounters
 	state       atomic.Pointer[portState]
 }
@@ -201,7 +202,7 @@ func (s *Switch) AddPort(spec PortSpec) (PortInfo, error) {
 		s.log.Warn("port degraded", "port", p.name, "problem", st.problem)
 	}
 	// A change of one port is a moment to look at the others' queues.
-	s.checkQueuesLocked(0)
+	s.checkQueuesLocked(0, true)
 	return p.info(), nil
 }
 
@@ -354,7 +355,7 @@ func (s *Switch) removePortLocked(p *Port) error {
 	}
 	s.log.Info("port removed", "port", p.name, "ofport", p.ofport)
 	if !s.closed {
-		s.checkQueuesLocked(0)
+		s.checkQueuesLocked(0, true)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("remove port %s: %w", p.name, errors.Join(errs...))

@@ -28,16 +28,23 @@ func (s *Switch) readQueues(p *Port, allocated int) afxdp.Queues {
 // (0: of every port) and follows a change: sockets open for new queues and
 // close for queues gone, and the pollers' routes follow. What cannot be
 // done leaves the port degraded (PortInfo.State, Problem; Health), never
-// silently half served.
-func (s *Switch) checkQueuesLocked(ifindex int) {
+// silently half served. A degraded port is tried again when its queue
+// counts change, at a port change (force), and otherwise every
+// queueRetryDelay: a queue another program holds costs a bind that waits
+// afxdp.BindBusyWait, under the switch's mutex.
+func (s *Switch) checkQueuesLocked(ifindex int, force bool) {
 	for _, p := range s.ports {
 		if ifindex == 0 || p.ifindex == ifindex {
-			s.reconcileQueuesLocked(p)
+			s.reconcileQueuesLocked(p, force)
 		}
 	}
 }
 
-func (s *Switch) reconcileQueuesLocked(p *Port) {
+// queueRetryDelay is how long a degraded port waits before a periodic
+// check or a link update tries its queues again.
+const queueRetryDelay = 10 * time.Second
+
+func (s *Switch) reconcileQueuesLocked(p *Port, force bool) {
 	qs, err := afxdp.QueueInfo(p.name)
 	if err != nil {
 		// ENODEV: the device is gone or renamed; the port awaits deletion
@@ -49,9 +56,18 @@ func (s *Switch) reconcileQueuesLocked(p *Port) {
 	}
 	old := p.state.Load()
 	want := min(qs.Active, steer.MaxQueues)
-	if want == len(p.socks) && qs.Active == old.active && qs.Max == old.max && old.problem == "" {
+	same := qs.Active == old.active && qs.Max == old.max
+	if same && want == len(p.socks) && old.problem == "" {
 		return
 	}
+	if same && old.problem != "" && !force && time.Now().Before(p.retryAt) {
+		return
+	}
+	defer func() {
+		if p.state.Load().problem != "" {
+			p.retryAt = time.Now().Add(queueRetryDelay)
+		}
+	}()
 	have := len(p.socks)
 	var problem string
 	switch {
@@ -94,7 +110,11 @@ func (s *Switch) reconcileQueuesLocked(p *Port) {
 	}
 	s.publishStateLocked(p, qs, problem)
 	st := p.state.Load()
-	s.log.Info("port queues changed", "port", p.name, "queues", st.queues, "active", st.active, "max", st.max, "was", have)
+	if st.queues == old.queues && st.active == old.active && st.max == old.max && st.problem == old.problem {
+		return
+	}
+	s.log.Info("port queues changed", "port", p.name, "queues", st.queues, "active", st.active, "max", st.max,
+		"was", old.queues, "was_active", old.active)
 	if st.problem != "" {
 		s.log.Warn("port degraded", "port", p.name, "problem", st.problem)
 	}
@@ -224,7 +244,7 @@ func (s *Switch) watchQueues() {
 			return
 		case u, ok := <-updates:
 			if ok {
-				s.checkQueues(int(u.Index))
+				s.checkQueues(int(u.Index), false)
 				continue
 			}
 			// The subscription ended (a netlink overrun, ENOBUFS, ends it):
@@ -237,9 +257,9 @@ func (s *Switch) watchQueues() {
 			if updates, stopSub = s.subscribeLinks(); updates == nil {
 				retry = time.After(time.Second)
 			}
-			s.checkQueues(0)
+			s.checkQueues(0, false)
 		case <-tick:
-			s.checkQueues(0)
+			s.checkQueues(0, false)
 		}
 	}
 }
@@ -276,11 +296,11 @@ func stopLinks(updates chan netlink.LinkUpdate, stop chan struct{}) {
 }
 
 // checkQueues is checkQueuesLocked for the watcher.
-func (s *Switch) checkQueues(ifindex int) {
+func (s *Switch) checkQueues(ifindex int, force bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return
 	}
-	s.checkQueuesLocked(ifindex)
+	s.checkQueuesLocked(ifindex, force)
 }

@@ -226,7 +226,7 @@ func TestDumpPortsAndStats(t *testing.T) {
 		XSK:   datapath.XSKStats{RxDropped: 1, RxRingFull: 6, RxFillRingEmptyDescs: 7, TxRingEmptyDescs: 8, RxInvalidDescs: 9, TxInvalidDescs: 11},
 	})
 	e.backend.SetPollers([]datapath.PollerStats{
-		{Queue: 0, CPU: 1, Batches: 4, Packets: 10, BusyNs: 1.5e6, IdleNs: 2e9, Wakeups: 3},
+		{Queue: 0, CPU: 1, Batches: 4, Packets: 10, BusyNs: 1.5e6, IdleNs: 2e9, Wakeups: 3, Handoffs: 7},
 		{Queue: 1, CPU: -1},
 	})
 
@@ -259,10 +259,10 @@ func TestDumpPortsAndStats(t *testing.T) {
 		}
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if got := strings.Fields(lines[len(lines)-2]); strings.Join(got, " ") != "0 1 4 10 2.5 2ms 2s 3" {
+	if got := strings.Fields(lines[len(lines)-2]); strings.Join(got, " ") != "0 1 4 10 2.5 2ms 2s 3 7" {
 		t.Errorf("poller line %q", got)
 	}
-	if got := strings.Fields(lines[len(lines)-1]); strings.Join(got, " ") != "1 - 0 0 0.0 0s 0s 0" {
+	if got := strings.Fields(lines[len(lines)-1]); strings.Join(got, " ") != "1 - 0 0 0.0 0s 0s 0 0" {
 		t.Errorf("poller line %q", got)
 	}
 	var st datapath.Stats

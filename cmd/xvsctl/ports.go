@@ -96,6 +96,11 @@ socket statistics.
 var statsCommand = command{
 	name: "stats", args: "", min: 0, max: 0,
 	summary: "print switch totals and poller counters",
+	help: `Per poller (one per RX queue index): batches and packets received, busy and
+idle time, returns from poll(2), and HANDOFFS: frames other pollers passed
+it for a port queue it serves (ports with fewer queues than the switch has
+pollers).
+`,
 	flags: noFlags(func(a *app, _ []string) error {
 		st, err := a.client.Stats(a.ctx)
 		if err != nil {
@@ -220,7 +225,7 @@ func writeStats(w io.Writer, st datapath.Stats) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "QUEUE\tCPU\tBATCHES\tPACKETS\tPKTS/BATCH\tBUSY\tIDLE\tWAKEUPS\t")
+	fmt.Fprintln(tw, "QUEUE\tCPU\tBATCHES\tPACKETS\tPKTS/BATCH\tBUSY\tIDLE\tWAKEUPS\tHANDOFFS\t")
 	for _, p := range st.Pollers {
 		cpu := "-"
 		if p.CPU >= 0 {
@@ -230,8 +235,8 @@ func writeStats(w io.Writer, st datapath.Stats) error {
 		if p.Batches > 0 {
 			perBatch = float64(p.Packets) / float64(p.Batches)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%.1f\t%s\t%s\t%d\t\n", p.Queue, cpu, p.Batches, p.Packets, perBatch,
-			time.Duration(p.BusyNs).Round(time.Millisecond), time.Duration(p.IdleNs).Round(time.Millisecond), p.Wakeups)
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%.1f\t%s\t%s\t%d\t%d\t\n", p.Queue, cpu, p.Batches, p.Packets, perBatch,
+			time.Duration(p.BusyNs).Round(time.Millisecond), time.Duration(p.IdleNs).Round(time.Millisecond), p.Wakeups, p.Handoffs)
 	}
 	return tw.Flush()
 }
