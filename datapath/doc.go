@@ -85,8 +85,9 @@
 // what it lent. A socket closes only after no route leads to it, and its
 // poller first takes what was handed to it: no frame is lost or stranded.
 //
-// Copy is the price: a 64-byte frame handed over costs about 45 ns more in
-// userspace than one sent on the poller's own socket (BenchmarkHandoff).
+// Copy is the price: a frame handed over costs about 50 ns (64 bytes) to
+// 70 ns (1500 bytes) more in userspace than one sent on the poller's own
+// socket (BenchmarkHandoff, on the 2-core development VM).
 // Only frames crossing queues pay it; OVS's userspace datapath copies every
 // frame between ports. Two pollers busy on one CPU hand off poorly (the
 // destination runs only every scheduler slice): give pollers CPUs of their
