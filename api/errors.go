@@ -13,7 +13,8 @@ type ErrorCode string
 const (
 	CodeInvalid          ErrorCode = "invalid"            // bad input: syntax, a value out of range, an unknown field
 	CodeUnauthorized     ErrorCode = "unauthorized"       // missing or wrong bearer token
-	CodeNoSuchPort       ErrorCode = "no_such_port"       // a port (or netdev) that does not exist
+	CodeNoSuchPort       ErrorCode = "no_such_port"       // a port that does not exist
+	CodeNoSuchDevice     ErrorCode = "no_such_device"     // a netdev to add as a port that does not exist
 	CodeNoSuchFlow       ErrorCode = "no_such_flow"       // a flow ID that is not installed
 	CodeNoSuchGroup      ErrorCode = "no_such_group"      // a group ID that is not installed (to change, or that a flow or bucket sends to)
 	CodeGroupExists      ErrorCode = "group_exists"       // a group to add whose ID is taken
@@ -21,6 +22,8 @@ const (
 	CodeNotFound         ErrorCode = "not_found"          // no such path
 	CodeMethodNotAllowed ErrorCode = "method_not_allowed" // the path exists, the method does not
 	CodePortExists       ErrorCode = "port_exists"        // the port is attached already
+	CodeBusy             ErrorCode = "busy"               // another program holds the device's XDP hook or one of its queues
+	CodeNotSupported     ErrorCode = "not_supported"      // the device cannot do what was asked (native XDP on a driver without it)
 	CodeTooManyMasks     ErrorCode = "too_many_masks"     // the XDP classifier walks at most 32 masks
 	CodeTooManyFlows     ErrorCode = "too_many_flows"     // the XDP classifier holds at most 262144 distinct matches
 	CodeTooLarge         ErrorCode = "too_large"          // the request body is over the server's limit
@@ -49,11 +52,14 @@ var ErrorKinds = []ErrorKind{
 	{CodeInvalid, http.StatusBadRequest},
 	{CodeUnauthorized, http.StatusUnauthorized},
 	{CodeNoSuchPort, http.StatusNotFound},
+	{CodeNoSuchDevice, http.StatusNotFound},
 	{CodeNoSuchFlow, http.StatusNotFound},
 	{CodeNoSuchGroup, http.StatusNotFound},
 	{CodeNotFound, http.StatusNotFound},
 	{CodeMethodNotAllowed, http.StatusMethodNotAllowed},
 	{CodePortExists, http.StatusConflict},
+	{CodeBusy, http.StatusConflict},
+	{CodeNotSupported, http.StatusBadRequest},
 	{CodeGroupExists, http.StatusConflict},
 	{CodeGroupInUse, http.StatusConflict},
 	{CodeTooManyMasks, http.StatusConflict},
@@ -76,7 +82,13 @@ func (c ErrorCode) Status() int {
 // CodeForStatus returns the code of status when exactly one kind has it,
 // else "". A client uses it for an error answer without a code (from a proxy
 // in front of xvsd, say): a 404 from there is not known to be about a port.
+//
+// 400 is the exception: not_supported is bad input too (it asks a device for
+// what it cannot do), so a bare 400 is invalid.
 func CodeForStatus(status int) ErrorCode {
+	if status == http.StatusBadRequest {
+		return CodeInvalid
+	}
 	var code ErrorCode
 	for _, k := range ErrorKinds {
 		if k.Status == status {

@@ -19,17 +19,22 @@ type PortRequest struct {
 
 // PortInfo describes a port of the switch.
 type PortInfo struct {
-	Name     string    `json:"name"`
-	OFPort   uint32    `json:"ofport"`    // stable number used in keys and dumps
-	Ifindex  int       `json:"ifindex"`   // Linux ifindex
-	MAC      string    `json:"mac"`       // "02:00:00:00:00:01"
-	MTU      int       `json:"mtu"`       // bytes
-	Queues   int       `json:"queues"`    // RX queues with an AF_XDP socket
-	XDPMode  XDPMode   `json:"xdp_mode"`  // the mode in use: native or generic
-	XSKMode  string    `json:"xsk_mode"`  // "copy" or "zerocopy"
-	UmemMode string    `json:"umem_mode"` // "shared" (descriptors move) or "own" (frames copied between UMEMs)
-	State    string    `json:"state"`     // "up"
-	AddedAt  time.Time `json:"added_at"`
+	Name    string `json:"name"`
+	OFPort  uint32 `json:"ofport"`  // stable number used in keys and dumps
+	Ifindex int    `json:"ifindex"` // Linux ifindex
+	MAC     string `json:"mac"`     // "02:00:00:00:00:01"
+	MTU     int    `json:"mtu"`     // bytes
+	// Queues are the RX queues served, each with an AF_XDP socket. They
+	// equal ActiveQueues unless the port is degraded.
+	Queues       int       `json:"queues"`
+	ActiveQueues int       `json:"active_queues"`     // RX queues the device has active (ethtool -l: combined + rx)
+	MaxQueues    int       `json:"max_queues"`        // RX queues the device can activate (ethtool -L)
+	XDPMode      XDPMode   `json:"xdp_mode"`          // the mode in use: native or generic
+	XSKMode      string    `json:"xsk_mode"`          // "copy" or "zerocopy"
+	UmemMode     string    `json:"umem_mode"`         // "shared" (descriptors move) or "own" (frames copied between UMEMs)
+	State        string    `json:"state"`             // "up", or "degraded": an active queue has no socket
+	Problem      string    `json:"problem,omitempty"` // why the port is degraded
+	AddedAt      time.Time `json:"added_at"`
 	// Live says whether groups may use the port (buckets watching it are
 	// live): its link is up with carrier, unless Liveness overrides it.
 	Live     bool     `json:"live"`

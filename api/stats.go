@@ -19,6 +19,12 @@ type PollerStats struct {
 	BusyS   float64 `json:"busy_s"` // time in batches that moved packets
 	IdleS   float64 `json:"idle_s"` // time polling for nothing or sleeping in poll(2)
 	Wakeups uint64  `json:"wakeups"`
+	// Handoffs are frames other pollers switched to a port queue this
+	// poller serves (they had no socket on it), queued here for TX.
+	Handoffs uint64 `json:"handoffs"`
+	// HandoffLost are frames handed over for a queue this poller no longer
+	// serves; reconfiguration drains hand-offs first, so it stays 0.
+	HandoffLost uint64 `json:"handoff_lost"`
 }
 
 // Health statuses.

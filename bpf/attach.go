@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 )
 
@@ -49,6 +50,7 @@ type Attachment struct {
 
 	once sync.Once
 	l    link.Link
+	prog *ebpf.Program // the program the link runs now: objs' or its twin
 	err  error
 }
 
@@ -57,6 +59,33 @@ func (a *Attachment) Mode() Mode { return a.mode }
 
 // Ifindex returns the device the program is attached to.
 func (a *Attachment) Ifindex() int { return a.ifindex }
+
+// Reinstall installs the program on the device again, for drivers that
+// run no program on queues activated after the attach: veth enables a queue
+// that `ethtool -L` adds with XDP on but without the program, passing its
+// frames to the kernel, until the program is set again. Setting the same
+// program is a no-op for the kernel, so the link swaps between the program
+// and its twin (same object, same maps): the device never runs without it.
+func (a *Attachment) Reinstall() error {
+	a.objs.mu.Lock()
+	defer a.objs.mu.Unlock()
+	if a.objs.closed {
+		return fmt.Errorf("reinstall xdp on ifindex %d: objects closed", a.ifindex)
+	}
+	next := a.objs.objs.XvsXdp
+	if a.prog == next {
+		twin, err := a.objs.twinLocked()
+		if err != nil {
+			return fmt.Errorf("reinstall xdp on ifindex %d: %w", a.ifindex, err)
+		}
+		next = twin
+	}
+	if err := a.l.Update(next); err != nil {
+		return fmt.Errorf("reinstall xdp on ifindex %d: %w", a.ifindex, err)
+	}
+	a.prog = next
+	return nil
+}
 
 // Close detaches the program. It is safe to call more than once.
 func (a *Attachment) Close() error {
@@ -114,7 +143,7 @@ func (o *Objects) Attach(ifindex int, mode Mode) (*Attachment, error) {
 			errs = append(errs, fmt.Errorf("%v: %w", m, err))
 			continue
 		}
-		a := &Attachment{objs: o, ifindex: ifindex, mode: m, l: l}
+		a := &Attachment{objs: o, ifindex: ifindex, mode: m, l: l, prog: o.objs.XvsXdp}
 		o.links[a] = struct{}{}
 		return a, nil
 	}

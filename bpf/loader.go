@@ -38,6 +38,7 @@ type Options struct {
 type Objects struct {
 	objs  xvsObjects
 	trace bool
+	spec  *ebpf.CollectionSpec // what objs was loaded from, for twin
 
 	traceMu   sync.Mutex // serializes TestRun: the trace map has one entry
 	closeOnce sync.Once
@@ -55,6 +56,7 @@ type Objects struct {
 	idleQuiet bool                     // no run reads the idle slot since flipped
 	waits     int                      // grace periods waited for (tests)
 	links     map[*Attachment]struct{} // attachments to detach with Objects
+	twin      *ebpf.Program            // a second copy of the program on the same maps; loaded on first use
 }
 
 type liveMask struct {
@@ -157,7 +159,7 @@ func LoadWith(opts Options) (*Objects, error) {
 	// work, so the error is not fatal.
 	_ = rlimit.RemoveMemlock()
 
-	o := &Objects{trace: opts.Trace, links: make(map[*Attachment]struct{})}
+	o := &Objects{trace: opts.Trace, spec: spec.Copy(), links: make(map[*Attachment]struct{})}
 	if err := spec.LoadAndAssign(&o.objs, lo); err != nil {
 		return nil, fmt.Errorf("load xdp program: %w", err)
 	}
@@ -197,10 +199,34 @@ func (o *Objects) sharedMaps() map[string]*ebpf.Map {
 	}
 }
 
+// twinLocked returns a second copy of the program, loaded from the same
+// object onto the same maps: it behaves exactly like the first, and a
+// device's attachment can swap between the two. o.mu must be held.
+func (o *Objects) twinLocked() (*ebpf.Program, error) {
+	if o.twin != nil {
+		return o.twin, nil
+	}
+	repl := o.sharedMaps()
+	repl[xvsMapTrace] = o.objs.Trace
+	var t struct {
+		Prog *ebpf.Program `ebpf:"xvs_xdp"`
+	}
+	if err := o.spec.Copy().LoadAndAssign(&t, &ebpf.CollectionOptions{MapReplacements: repl}); err != nil {
+		return nil, fmt.Errorf("load xdp program twin: %w", err)
+	}
+	o.twin = t.Prog
+	return o.twin, nil
+}
+
 func (o *Objects) closeMaps() error {
 	var errs []error
 	if err := o.objs.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close xdp objects: %w", err))
+	}
+	if o.twin != nil {
+		if err := o.twin.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close xdp program twin: %w", err))
+		}
 	}
 	for _, m := range []*ebpf.Map{o.barrier, o.barrierInner} {
 		if m != nil {

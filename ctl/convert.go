@@ -17,21 +17,24 @@ import (
 
 func apiPortInfo(p datapath.PortInfo) api.PortInfo {
 	return api.PortInfo{
-		Name:     p.Name,
-		OFPort:   p.OFPort,
-		Ifindex:  p.Ifindex,
-		MAC:      p.MAC,
-		MTU:      p.MTU,
-		Queues:   p.Queues,
-		XDPMode:  api.XDPMode(p.XDPMode),
-		XSKMode:  p.XSKMode,
-		UmemMode: p.UmemMode,
-		State:    p.State,
-		AddedAt:  p.AddedAt.UTC(),
-		Live:     p.Live,
-		Liveness: api.Liveness(p.Liveness),
-		LinkUp:   p.LinkUp,
-		Carrier:  p.Carrier,
+		Name:         p.Name,
+		OFPort:       p.OFPort,
+		Ifindex:      p.Ifindex,
+		MAC:          p.MAC,
+		MTU:          p.MTU,
+		Queues:       p.Queues,
+		ActiveQueues: p.ActiveQueues,
+		MaxQueues:    p.MaxQueues,
+		XDPMode:      api.XDPMode(p.XDPMode),
+		XSKMode:      p.XSKMode,
+		UmemMode:     p.UmemMode,
+		State:        p.State,
+		Problem:      p.Problem,
+		AddedAt:      p.AddedAt.UTC(),
+		Live:         p.Live,
+		Liveness:     api.Liveness(p.Liveness),
+		LinkUp:       p.LinkUp,
+		Carrier:      p.Carrier,
 	}
 }
 
@@ -106,6 +109,9 @@ func apiPollerStats(p datapath.PollerStats) api.PollerStats {
 		BusyS:   nsToSeconds(p.BusyNs),
 		IdleS:   nsToSeconds(p.IdleNs),
 		Wakeups: p.Wakeups,
+
+		Handoffs:    p.Handoffs,
+		HandoffLost: p.HandoffLost,
 	}
 }
 

@@ -103,22 +103,20 @@ type namedCount struct {
 
 // Drop is one of a port's drop counters.
 type Drop struct {
-	Reason  string // the JSON name of the datapath.PortStats field
-	Side    string // "rx": dropped while handling what the port received; "tx": on the way out of it
+	Reason  string // its name: a key of datapath.PortStats.Drops in JSON
+	Side    string // "rx": counted on the port the frame came in on; "tx": on the port it was going out of
 	Packets uint64
 }
 
-// PortDrops lists a port's drop counters, receive side first, in a fixed
-// order. /metrics and xvsctl both show drops from it.
+// PortDrops lists a port's drop counters, one per datapath.DropReason in the
+// table's order (receive side first). /metrics and xvsctl both show drops
+// from it.
 func PortDrops(p *datapath.PortStats) []Drop {
-	return []Drop{
-		{"no_flow", "rx", p.NoFlow},
-		{"action_drop", "rx", p.ActionDrop},
-		{"tx_ring_full", "tx", p.TxRingFull},
-		{"no_frame", "tx", p.NoFrame},
-		{"too_big", "tx", p.TooBig},
-		{"no_tx_queue", "tx", p.NoTxQueue},
+	out := make([]Drop, 0, datapath.NumDropReasons)
+	for r := range datapath.DropReason(datapath.NumDropReasons) {
+		out = append(out, Drop{Reason: r.String(), Side: string(r.Side()), Packets: p.Drops[r]})
 	}
+	return out
 }
 
 // xskCounters lists the kernel's XSK statistics with their JSON names.

@@ -198,7 +198,7 @@ func (c *oaCase) run(t *testing.T) *httptest.ResponseRecorder {
 		t.Fatal(err)
 	}
 	b.SetPollers([]datapath.PollerStats{{Queue: 0, CPU: 1, Batches: 3, Packets: 9, BusyNs: 1e6, IdleNs: 3e9, Wakeups: 2}})
-	b.SetPortStats("p0", datapath.PortStats{RxPackets: 9, RxBytes: 900, NoFlow: 1, XDP: map[string]uint64{"rx": 9, "redirect": 9}})
+	b.SetPortStats("p0", datapath.PortStats{RxPackets: 9, RxBytes: 900, Drops: datapath.Drops{datapath.DropNoFlow: 1}, XDP: map[string]uint64{"rx": 9, "redirect": 9}})
 	if c.setup != nil {
 		c.setup(e)
 	}

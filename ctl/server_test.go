@@ -301,9 +301,9 @@ func TestStatsAndMetrics(t *testing.T) {
 	h.addPorts("p0", "p1")
 	err := h.backend.SetPortStats("p0", datapath.PortStats{
 		RxPackets: 10, RxBytes: 1000, TxPackets: 7, TxBytes: 700,
-		TxRingFull: 3, NoFlow: 2, NoTxQueue: 1,
-		XDP: map[string]uint64{"rx": 12, "redirect": 10, "pass_nomatch": 2, "zz_new": 1},
-		XSK: datapath.XSKStats{RxRingFull: 4},
+		Drops: datapath.Drops{datapath.DropTxRingFull: 3, datapath.DropNoFlow: 2, datapath.DropNoTxQueue: 1, datapath.DropDecTTLZero: 5},
+		XDP:   map[string]uint64{"rx": 12, "redirect": 10, "pass_nomatch": 2, "zz_new": 1},
+		XSK:   datapath.XSKStats{RxRingFull: 4},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -320,8 +320,11 @@ func TestStatsAndMetrics(t *testing.T) {
 	// The wire form, field by field: a rename in the datapath must not
 	// change it.
 	wantPort := `{"name":"p0","ofport":1,"rx_packets":10,"rx_bytes":1000,"tx_packets":7,"tx_bytes":700,` +
-		`"rx_drops":[{"name":"no_flow","packets":2},{"name":"action_drop","packets":0}],` +
-		`"tx_drops":[{"name":"tx_ring_full","packets":3},{"name":"no_frame","packets":0},{"name":"too_big","packets":0},{"name":"no_tx_queue","packets":1}],` +
+		`"rx_drops":[{"name":"no_flow","packets":2},{"name":"malformed","packets":0},{"name":"kernel_flow","packets":0},` +
+		`{"name":"action_drop","packets":0},{"name":"dec_ttl_zero","packets":5},{"name":"port_gone","packets":0},` +
+		`{"name":"too_big","packets":0},{"name":"table_miss","packets":0},{"name":"too_deep","packets":0},` +
+		`{"name":"no_tx_queue","packets":1},{"name":"handoff_full","packets":0}],` +
+		`"tx_drops":[{"name":"tx_ring_full","packets":3},{"name":"no_frame","packets":0}],` +
 		`"xdp":[{"name":"rx","packets":12},{"name":"pass_nomatch","packets":2},{"name":"pass_rule","packets":0},{"name":"redirect","packets":10},` +
 		`{"name":"redirect_nosock","packets":0},{"name":"drop","packets":0},{"name":"malformed","packets":0},{"name":"zz_new","packets":1}],` +
 		`"xsk":{"rx_dropped":0,"rx_invalid_descs":0,"tx_invalid_descs":0,"rx_ring_full":4,"rx_fill_ring_empty_descs":0,"tx_ring_empty_descs":0}}`
@@ -332,7 +335,7 @@ func TestStatsAndMetrics(t *testing.T) {
 		Pollers []json.RawMessage `json:"pollers"`
 	}
 	json.Unmarshal([]byte(h.must(200, "GET", api.PathStats, "")), &raw)
-	wantPoller := `{"queue":0,"cpu":1,"batches":5,"packets":17,"busy_s":2,"idle_s":0.5,"wakeups":9}`
+	wantPoller := `{"queue":0,"cpu":1,"batches":5,"packets":17,"busy_s":2,"idle_s":0.5,"wakeups":9,"handoffs":0,"handoff_lost":0}`
 	if len(raw.Pollers) != 1 || string(raw.Pollers[0]) != wantPoller {
 		t.Errorf("pollers: got %s, want [%s]", raw.Pollers, wantPoller)
 	}
@@ -347,6 +350,8 @@ func TestStatsAndMetrics(t *testing.T) {
 		`xvs_port_drops_total{port="p0",reason="no_flow"} 2`,
 		`xvs_port_drops_total{port="p1",reason="too_big"} 0`,
 		`xvs_port_drops_total{port="p0",reason="no_tx_queue"} 1`,
+		`xvs_port_drops_total{port="p0",reason="dec_ttl_zero"} 5`,
+		`xvs_port_drops_total{port="p0",reason="port_gone"} 0`,
 		`xvs_xdp_packets_total{counter="redirect",port="p0"} 10`,
 		`xvs_xsk_events_total{counter="rx_ring_full",port="p0"} 4`,
 		`xvs_poller_packets_total{cpu="1",queue="0"} 17`,

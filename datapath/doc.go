@@ -4,9 +4,30 @@
 // # Ports
 //
 // A port is a Linux netdev (a NIC, or a veth in tests) with the XDP steering
-// program attached and one AF_XDP socket per RX queue. Each port gets an
-// ofport number, stable for the life of the Switch (a port removed and added
-// again gets its old number back), used in packet keys, flows and dumps.
+// program attached and one AF_XDP socket per active RX queue. Each port gets
+// an ofport number, stable for the life of the Switch (a port removed and
+// added again gets its old number back), used in packet keys, flows and
+// dumps.
+//
+// # Queues
+//
+// Devices allocate more RX queues than they activate (a veth made without
+// queue arguments: 2 and 1; a NIC: one per CPU and what `ethtool -L` says),
+// and only active queues can be bound. A port serves its device's active
+// queues (afxdp.QueueInfo: ETHTOOL_GCHANNELS combined + rx, else the rx-N
+// entries in sysfs), at most steer.MaxQueues. PortInfo shows the queues
+// served, active and possible.
+//
+// The count is read again at every netlink link update about the port (an
+// up veth or NIC bounces its carrier when its channels change), every
+// Config.QueueCheck (a device that is down says nothing) and every port
+// added or removed, and followed: a new queue gets its socket (on veth the
+// XDP program is installed again, see bpf.Attachment.Reinstall) and then
+// the routes below; a queue gone loses its routes, then its socket (the
+// kernel refuses to deactivate a queue a socket is bound to, so this waits
+// for a driver that does). A queue that cannot be opened (another
+// program's socket holds it) leaves the port "degraded" in PortInfo and
+// Health, saying which queue and why, until a later check opens it.
 //
 // # Pollers
 //
@@ -15,10 +36,12 @@
 // queue-q sockets of all ports share, its free list of frames, and an
 // exact-match cache. Its loop:
 //
-//	reap completions -> refill fill rings -> RX batch from every socket ->
+//	reap completions -> take frames other pollers handed over ->
+//	refill fill rings -> RX batch from every socket ->
 //	extract the burst's keys, look them up together (cache, then
 //	classifier), run each frame's flow program ->
-//	queue the descriptor on the output socket's TX ring -> kick
+//	queue the descriptor on the output socket's TX ring (or copy it to
+//	the poller serving the output's queue) -> publish hand-offs -> kick
 //
 // Forwarding moves the descriptor from one socket's RX ring to another's TX
 // ring: no bytes are copied. Only a flow with several outputs copies, into a
@@ -27,14 +50,62 @@
 // of its own inside the same poller and frames crossing UMEMs are copied
 // (PortInfo.UmemMode says which way each port runs).
 //
+// # Hand-offs between pollers
+//
+// Ports need not have the same number of queues: a LAN port with four and
+// an uplink with one is the normal case. Poller q has a socket only for
+// ports with more than q queues; a frame it switches to port P with n <= q
+// queues goes out on P's queue q % n (so a given poller always hands to the
+// same one, and the n queues share the load), through the poller d that
+// owns that queue. The kernel allows one UMEM per (device, queue), and a
+// poller's UMEM, free list and rings are its goroutine's alone, so poller q
+// cannot put the frame on d's TX ring itself; the two meet in a handoff,
+// one per pair (q, d) whatever the ports:
+//
+//	d --credits (chunk addresses of d's UMEM)--> q
+//	q copies the frame into a lent chunk
+//	q --frames (address, length, output ofport)--> d
+//	d queues it on P's TX queue; the TX completion returns it to d's pool
+//
+// Both are lock-free single-producer single-consumer rings (spsc) with
+// cached indices, published once per batch. d lends up to
+// Config.HandoffFrames chunks (default RingSize: the hand-off buffers what
+// the output's TX ring would) and tops them up at every pass; q drops a
+// frame when none is lent (handoff_full: d is behind). d takes the frames
+// at the top of each pass, before its own RX. A sleeping d is woken through
+// an eventfd of its own: it sets sleeping before poll(2) and looks at its
+// rings once more; q, having published, writes the eventfd only if it sees
+// sleeping set.
+//
+// Routes change only with the ports' queues, in three steps under the
+// switch's mutex: new hand-offs start at their destination (which lends
+// them frames), then every poller whose routes change gets its new routes
+// (between two of its batches), then hand-offs no route uses stop at their
+// destination, which queues what they still carry for TX and takes back
+// what it lent. A socket closes only after no route leads to it, and its
+// poller first takes what was handed to it: no frame is lost or stranded.
+//
+// Copy is the price: a frame handed over costs about 50 ns (64 bytes) to
+// 70 ns (1500 bytes) more in userspace than one sent on the poller's own
+// socket (BenchmarkHandoff, on the 2-core development VM).
+// Only frames crossing queues pay it; OVS's userspace datapath copies every
+// frame between ports. Two pollers busy on one CPU hand off poorly (the
+// destination runs only every scheduler slice): give pollers CPUs of their
+// own (Config.CPUs).
+//
+// # Frames and drops
+//
 // Every frame is in exactly one place: the poller's free list, a fill ring,
-// an RX ring, the batch being processed, a TX ring or a completion ring. A
-// frame that cannot go on (TX ring full, flow drops it, no flow) goes back to
-// the free list and a counter says why.
+// an RX ring, the batch being processed, a TX ring, a completion ring, or
+// lent to another poller (its credits ring, being filled in that poller's
+// batch, or its frames ring). A frame that cannot go on goes back to the
+// free list and the counter of its DropReason says why: one table
+// (drops.go) names every reason and where it counts, the port the frame
+// came in on (rx) or the one it was going out of (tx).
 //
 // When a batch brings nothing, the poller spins a little, then sleeps in
-// poll(2) on its sockets and a wake-up eventfd, so an idle switch burns
-// almost no CPU. Control requests (add or remove a socket, stop) reach a
+// poll(2) on its sockets and two eventfds (commands, hand-offs), so an
+// idle switch burns almost no CPU. Control requests (add or remove a socket, stop) reach a
 // poller through a channel and that eventfd; a poller never takes a lock per
 // packet.
 //

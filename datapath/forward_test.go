@@ -137,11 +137,12 @@ func TestForwardNoAllocs(t *testing.T) {
 		frame []byte
 	}
 	for _, tc := range []struct {
-		name    string
-		flows   []string
-		in      []byte
-		want    []sent
-		counter func(c *portCounters) uint64 // a's drop counter that must count the frame
+		name  string
+		flows []string
+		in    []byte
+		want  []sent
+		gone  string // a port removed after the flows went in
+		drop  string // the drop reason that counts the frame on a, the input port
 	}{
 		{
 			name:  "output",
@@ -174,26 +175,63 @@ func TestForwardNoAllocs(t *testing.T) {
 			want:  []sent{{"b", in}, {"c", rigFrame(t, rigMACb, 7998, 64)}},
 		},
 		{
-			name:    "no flow",
-			flows:   []string{"in_port=a,udp,tp_dst=1,actions=output:b"},
-			in:      in,
-			counter: func(c *portCounters) uint64 { return c.noFlow.Load() },
+			name:  "no flow",
+			flows: []string{"in_port=a,udp,tp_dst=1,actions=output:b"},
+			in:    in,
+			drop:  "no_flow",
 		},
 		{
-			name:    "dec_ttl at ttl 1",
-			flows:   []string{"in_port=a,ip,actions=dec_ttl,output:b"},
-			in:      rigFrame(t, rigMACb, 7999, 1),
-			counter: func(c *portCounters) uint64 { return c.actionDrop.Load() },
+			name:  "malformed",
+			flows: []string{"in_port=a,actions=output:b"},
+			in:    in[:20],
+			drop:  "malformed",
 		},
 		{
-			name:    "drop",
-			flows:   []string{"in_port=a,actions=drop"},
-			in:      in,
-			counter: func(c *portCounters) uint64 { return c.actionDrop.Load() },
+			name:  "dec_ttl at ttl 1",
+			flows: []string{"in_port=a,ip,actions=dec_ttl,output:b"},
+			in:    rigFrame(t, rigMACb, 7999, 1),
+			drop:  "dec_ttl_zero",
+		},
+		{
+			name:  "drop",
+			flows: []string{"in_port=a,actions=drop"},
+			in:    in,
+			drop:  "action_drop",
+		},
+		{
+			name:  "kernel flow raced",
+			flows: []string{"in_port=a,actions=kernel"},
+			in:    in,
+			drop:  "kernel_flow",
+		},
+		{
+			name:  "one output gone",
+			flows: []string{"in_port=a,actions=output:b,output:c"},
+			in:    in,
+			gone:  "b",
+			want:  []sent{{"c", in}},
+			drop:  "port_gone",
+		},
+		{
+			name:  "no tx queue",
+			flows: []string{"in_port=a,actions=output:b"},
+			in:    in,
+			gone:  "b-socket",
+			drop:  "no_tx_queue",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newForwardRig(t, tc.flows...)
+			switch tc.gone {
+			case "":
+			case "b-socket": // the port is there, but not on this poller's queue
+				r.pl.out[rigPorts["b"]] = nil
+			default:
+				r.b.table = r.b.table.Recompile(func(name string) (uint32, bool) {
+					no, ok := rigPorts[name]
+					return no, ok && name != tc.gone
+				})
+			}
 			var got []sent
 			r.forward(tc.in, func(port string, f []byte) { got = append(got, sent{port, bytes.Clone(f)}) })
 			if len(got) != len(tc.want) {
@@ -204,16 +242,23 @@ func TestForwardNoAllocs(t *testing.T) {
 					t.Fatalf("frame %d: sent to %s\n% x\nwant to %s\n% x", i, got[i].port, got[i].frame, w.port, w.frame)
 				}
 			}
-			if tc.counter != nil {
-				if c := tc.counter(&r.ports[0].stats); c != 1 {
-					t.Fatalf("drop counter %d, want 1", c)
+			for i, ps := range r.ports {
+				var got, want Drops
+				ps.drops.sumInto(&got)
+				for d := range DropReason(NumDropReasons) {
+					if i == 0 && d.String() == tc.drop {
+						want[d] = 1
+					}
+				}
+				if got != want {
+					t.Fatalf("port %s drops %v, want %v", ps.port.name, got, want)
 				}
 			}
 			if p := r.u.Pool(); p.Free() != p.Total() {
 				t.Fatalf("%d of %d frames back in the pool", p.Free(), p.Total())
 			}
 			e := r.b.table.Entries()[0]
-			if tc.counter == nil && e.Packets() != 1 {
+			if tc.want != nil && e.Packets() != 1 {
 				t.Fatalf("flow counted %d packets, want 1", e.Packets())
 			}
 
@@ -309,9 +354,10 @@ func TestForwardBurst(t *testing.T) {
 			t.Fatalf("frame %d:\n% x\nwant\n% x", i, f, want)
 		}
 	}
-	st := &r.ports[0].stats
-	if n, d := st.noFlow.Load(), st.actionDrop.Load(); n != 3 || d != 2 {
-		t.Fatalf("no_flow %d (want 3: two without a flow, one malformed), action drops %d (want 2)", n, d)
+	var drops Drops
+	r.ports[0].drops.sumInto(&drops)
+	if n, m, d := drops[DropNoFlow], drops[DropMalformed], drops[DropAction]; n != 2 || m != 1 || d != 2 {
+		t.Fatalf("no_flow %d (want 2), malformed %d (want 1), action drops %d (want 2)", n, m, d)
 	}
 	for _, e := range r.b.table.Entries() {
 		want := uint64(3)

@@ -51,8 +51,10 @@ func (h *host) port() string { return h.LocalName() }
 // topoOptions shape a topology.
 type topoOptions struct {
 	Config Config
-	Queues int  // RX and TX queues on both ends of every veth; 0 = 1
-	HostIP bool // a's switch-side end carries testHostIP/24
+	Queues int // RX and TX queues on both ends of every veth; 0: the kernel's default (one active)
+	// HostQueues overrides Queues for the first hosts: a, b, ...
+	HostQueues []int
+	HostIP     bool // a's switch-side end carries testHostIP/24
 }
 
 // topo is hosts, each in its own namespace behind a port of one switch.
@@ -105,6 +107,9 @@ func (tp *topo) addHost(t testing.TB, name string) *host {
 	t.Helper()
 	n := len(tp.hosts) + 1
 	vo := testenv.VethOptions{PeerIP: fmt.Sprintf("%s%d/24", testNet, n), Queues: tp.opts.Queues}
+	if n <= len(tp.opts.HostQueues) {
+		vo.Queues = tp.opts.HostQueues[n-1]
+	}
 	if tp.opts.HostIP && n == 1 {
 		vo.LocalIP = testHostIP + "/24"
 	}
@@ -490,17 +495,24 @@ type frameLedger struct {
 	rx     int // RX rings: received, not yet taken
 	tx     int // TX rings: not yet sent
 	comp   int // completion rings: sent, not yet reaped
+	lent   int // lent to other pollers for hand-offs: credits and frames rings
+	// lentBooked is what the poller believes it lent; it differs from lent
+	// if a frame went missing between two pollers.
+	lentBooked int
 }
 
-func (l frameLedger) balanced() bool { return l.free+l.fill+l.rx+l.tx+l.comp == l.total }
+func (l frameLedger) balanced() bool {
+	return l.free+l.fill+l.rx+l.tx+l.comp+l.lent == l.total && l.lent == l.lentBooked
+}
 
 func (l frameLedger) String() string {
-	return fmt.Sprintf("queue %d (shared %v): %d frames: free %d + fill %d + rx %d + tx %d + completion %d = %d",
-		l.queue, l.shared, l.total, l.free, l.fill, l.rx, l.tx, l.comp, l.free+l.fill+l.rx+l.tx+l.comp)
+	return fmt.Sprintf("queue %d (shared %v): %d frames: free %d + fill %d + rx %d + tx %d + completion %d + lent %d (booked %d) = %d",
+		l.queue, l.shared, l.total, l.free, l.fill, l.rx, l.tx, l.comp, l.lent, l.lentBooked, l.free+l.fill+l.rx+l.tx+l.comp+l.lent)
 }
 
 // ledgers counts, on each poller's goroutine between two batches, where
-// the frames of its UMEMs are. Frames inside the kernel (an skb being sent,
+// the frames of its UMEMs are (frames a poller lent others for hand-offs
+// count with the lender). Frames inside the kernel (an skb being sent,
 // a frame being received) are in none of the places counted, so a ledger is
 // balanced only when the switch is idle.
 func (s *Switch) ledgers(t testing.TB) []frameLedger {
@@ -514,9 +526,12 @@ func (s *Switch) ledgers(t testing.TB) []frameLedger {
 			continue
 		}
 		err := pl.do(func() error {
-			byUmem := map[*afxdp.Umem]*frameLedger{
-				pl.umem: {queue: pl.queue, shared: true, total: pl.umem.Pool().Total(), free: pl.umem.Pool().Free()},
+			shared := &frameLedger{queue: pl.queue, shared: true, total: pl.umem.Pool().Total(), free: pl.umem.Pool().Free()}
+			for _, h := range pl.inbound {
+				shared.lent += h.credits.inRing() + h.frames.inRing()
+				shared.lentBooked += h.lent
 			}
+			byUmem := map[*afxdp.Umem]*frameLedger{pl.umem: shared}
 			order := []*afxdp.Umem{pl.umem}
 			for _, ps := range pl.socks {
 				l := byUmem[ps.umem]

@@ -67,49 +67,6 @@ func linkStateOf(flags uint32) linkState {
 	return linkState{up: flags&unix.IFF_UP != 0, carrier: flags&unix.IFF_LOWER_UP != 0, liveness: LivenessAuto}
 }
 
-// watchLinks follows netlink link updates until stop closes: each change
-// of a port's link is a change of its liveness, which the pipeline sees at
-// once (fast_failover and select buckets watching it), with no controller
-// in between.
-func (s *Switch) watchLinks(stop <-chan struct{}) error {
-	ch := make(chan netlink.LinkUpdate, 256)
-	done := make(chan struct{})
-	err := netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{
-		ErrorCallback: func(err error) {
-			select {
-			case <-stop: // the socket closing as the subscription ends
-			default:
-				// Updates may have been lost (the socket's buffer
-				// overflowed): read every port's link again.
-				s.log.Warn("netlink link updates", "err", err)
-				go s.resyncLinks()
-			}
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("subscribe to link updates: %w", err)
-	}
-	go func() {
-		defer close(s.linksDone)
-		for {
-			select {
-			case <-stop:
-				close(done)
-				for range ch { // the subscription closes ch once it sees done
-				}
-				return
-			case u, ok := <-ch:
-				if !ok {
-					s.log.Error("netlink link updates stopped: port liveness no longer follows the links")
-					return
-				}
-				s.linkUpdate(u)
-			}
-		}
-	}()
-	return nil
-}
-
 // linkUpdate applies one netlink link update.
 func (s *Switch) linkUpdate(u netlink.LinkUpdate) {
 	s.mu.Lock()
@@ -137,8 +94,8 @@ func (s *Switch) linkUpdate(u netlink.LinkUpdate) {
 	s.livenessChangedLocked(p, was)
 }
 
-// resyncLinks reads every port's link as it is now, after link updates may
-// have been lost.
+// resyncLinks reads every port's link as it is now: after link updates
+// may have been lost, and now and then in case (watchLinks).
 func (s *Switch) resyncLinks() {
 	s.mu.Lock()
 	idx := make([]int, 0, len(s.ports))

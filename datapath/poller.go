@@ -29,10 +29,25 @@ type poller struct {
 	out   [steer.MaxPorts]*portSocket // ofport -> this queue's socket of the port
 	poll  afxdp.PollSet
 
-	cmds    chan func() error
-	replies chan error
-	wakeFd  int // eventfd: a command is waiting
-	done    chan struct{}
+	// Hand-offs (handoff.go). links routes an output port this poller has
+	// no socket for to the poller serving the port's queue q % queues;
+	// inbound are the hand-offs other pollers send this one; dirty those
+	// this batch pushed to; hbuf takes inbound frames.
+	links   [steer.MaxPorts]*handoff
+	inbound []*handoff
+	dirty   []*handoff
+	hbuf    []handoffDesc
+	// routes is what links was last set to: the switch's copy, under its
+	// mutex.
+	routes [steer.MaxPorts]*handoff
+
+	cmds       chan func() error
+	replies    chan error
+	wakeFd     int // eventfd: a command is waiting
+	handoffFd  int // eventfd: a sleeping poller was handed frames
+	handoffIdx int // handoffFd's index in poll
+	sleeping   atomic.Bool
+	done       chan struct{}
 
 	dead    atomic.Bool
 	deadErr atomic.Value // error that stopped the loop
@@ -40,6 +55,8 @@ type poller struct {
 	batches, packets atomic.Uint64
 	busyNs, idleNs   atomic.Uint64
 	wakeups          atomic.Uint64
+	handoffs         atomic.Uint64
+	handoffLost      atomic.Uint64
 }
 
 // pollerLocked returns poller q, starting it (and its UMEM) on first use.
@@ -63,15 +80,23 @@ func (s *Switch) pollerLocked(q int) (*poller, error) {
 		u.Close()
 		return nil, fmt.Errorf("poller %d: eventfd: %w", q, err)
 	}
+	hfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(efd)
+		u.Close()
+		return nil, fmt.Errorf("poller %d: eventfd: %w", q, err)
+	}
 	pl := &poller{
-		sw:      s,
-		queue:   q,
-		cpu:     -1,
-		umem:    u,
-		cmds:    make(chan func() error),
-		replies: make(chan error),
-		wakeFd:  efd,
-		done:    make(chan struct{}),
+		sw:        s,
+		queue:     q,
+		cpu:       -1,
+		umem:      u,
+		hbuf:      make([]handoffDesc, s.cfg.BatchSize),
+		cmds:      make(chan func() error),
+		replies:   make(chan error),
+		wakeFd:    efd,
+		handoffFd: hfd,
+		done:      make(chan struct{}),
 	}
 	if len(s.cfg.CPUs) > 0 {
 		pl.cpu = s.cfg.CPUs[q%len(s.cfg.CPUs)]
@@ -80,6 +105,7 @@ func (s *Switch) pollerLocked(q int) (*poller, error) {
 	go pl.run(started)
 	if err := <-started; err != nil {
 		<-pl.done
+		unix.Close(hfd)
 		return nil, err
 	}
 	s.pollers[q] = pl
@@ -110,7 +136,10 @@ func (pl *poller) stop() {
 	<-pl.done
 	// Closed here, not by the goroutine: do may still write to it while
 	// the goroutine exits, and a closed fd number can be reused at once.
+	// Every hand-off to this poller is gone with the sockets, so no other
+	// poller writes handoffFd any more.
 	unix.Close(pl.wakeFd)
+	unix.Close(pl.handoffFd)
 }
 
 var errStop = errors.New("stop")
@@ -120,11 +149,9 @@ var errStop = errors.New("stop")
 func (pl *poller) addSocket(p *Port, q int) (*portSocket, error) {
 	var ps *portSocket
 	err := pl.do(func() error {
-		// Every socket lends up to RingSize frames to the kernel; the UMEM
-		// must keep as many again for frames on their way out.
-		if need := (len(pl.socks) + 2) * pl.sw.cfg.RingSize; need > pl.umem.NumFrames() {
-			return fmt.Errorf("poller %d: a UMEM of %d frames cannot feed %d sockets of %d-entry rings (raise FramesPerPoller or lower RingSize): %w",
-				pl.queue, pl.umem.NumFrames(), len(pl.socks)+1, pl.sw.cfg.RingSize, ErrInvalid)
+		if pl.framesNeeded(len(pl.socks)+1, len(pl.inbound)) > pl.umem.NumFrames() {
+			return fmt.Errorf("poller %d: a UMEM of %d frames cannot feed %d sockets of %d-entry rings and %d hand-offs (raise FramesPerPoller or lower RingSize): %w",
+				pl.queue, pl.umem.NumFrames(), len(pl.socks)+1, pl.sw.cfg.RingSize, len(pl.inbound), ErrInvalid)
 		}
 		opts := afxdp.SocketOptions{
 			Ifindex:        p.ifindex,
@@ -176,6 +203,11 @@ func (pl *poller) addSocket(p *Port, q int) (*portSocket, error) {
 // entry gone).
 func (pl *poller) removeSocket(ps *portSocket) error {
 	return pl.do(func() error {
+		// Frames handed over for ps's port before the other pollers
+		// stopped routing it here go out first (the switch reroutes
+		// before it removes a socket).
+		pl.takeHandoffs()
+		pl.flushAll()
 		for i, x := range pl.socks {
 			if x == ps {
 				pl.socks = append(pl.socks[:i], pl.socks[i+1:]...)
@@ -210,6 +242,7 @@ func (pl *poller) rebuildPollSet() {
 		pl.poll.Add(ps.sock, false)
 	}
 	pl.poll.AddFd(pl.wakeFd)
+	pl.handoffIdx = pl.poll.AddFd(pl.handoffFd)
 }
 
 func (pl *poller) statsSnapshot() PollerStats {
@@ -221,6 +254,9 @@ func (pl *poller) statsSnapshot() PollerStats {
 		BusyNs:  pl.busyNs.Load(),
 		IdleNs:  pl.idleNs.Load(),
 		Wakeups: pl.wakeups.Load(),
+
+		Handoffs:    pl.handoffs.Load(),
+		HandoffLost: pl.handoffLost.Load(),
 	}
 }
 
@@ -305,9 +341,12 @@ func (pl *poller) loop() error {
 		b.table = pl.sw.table.Load()
 		now := time.Now()
 		b.now = now.UnixNano()
-		moved := 0
+		moved, received := 0, 0
 		for _, ps := range pl.socks {
 			ps.sock.Reap()
+		}
+		if len(pl.inbound) > 0 {
+			moved += pl.takeHandoffs()
 		}
 		for _, in := range pl.socks {
 			in.sock.Refill()
@@ -316,6 +355,7 @@ func (pl *poller) loop() error {
 				continue
 			}
 			moved += n
+			received += n
 			var bytes uint64
 			for i := range rx[:n] {
 				bytes += uint64(rx[i].Len)
@@ -329,6 +369,9 @@ func (pl *poller) loop() error {
 			in.stats.rxBytes.Add(bytes)
 		}
 		b.flushFlow()
+		if len(pl.dirty) > 0 {
+			pl.publishHandoffs()
+		}
 		for _, ps := range pl.socks {
 			if len(ps.txq) > 0 {
 				pl.flushTx(ps)
@@ -348,7 +391,7 @@ func (pl *poller) loop() error {
 		el := uint64(time.Since(now))
 		if moved > 0 {
 			pl.batches.Add(1)
-			pl.packets.Add(uint64(moved))
+			pl.packets.Add(uint64(received))
 			pl.busyNs.Add(el)
 			idle = 0
 			continue
@@ -366,9 +409,23 @@ func (pl *poller) loop() error {
 				timeout = time.Millisecond
 			}
 		}
+		// Other pollers wake this one through handoffFd only while it
+		// sleeps: say so, then look at the hand-offs once more (see
+		// publishHandoffs).
+		pl.sleeping.Store(true)
+		if pl.handoffsWaiting() {
+			pl.sleeping.Store(false)
+			continue
+		}
 		slept := time.Now()
-		if _, err := pl.poll.Wait(timeout); err != nil && !errors.Is(err, unix.EINTR) {
+		_, err := pl.poll.Wait(timeout)
+		pl.sleeping.Store(false)
+		if err != nil && !errors.Is(err, unix.EINTR) {
 			return err
+		}
+		if pl.poll.Readable(pl.handoffIdx) {
+			var drain [8]byte
+			unix.Read(pl.handoffFd, drain[:])
 		}
 		pl.idleNs.Add(uint64(time.Since(slept)))
 		pl.wakeups.Add(1)
@@ -390,7 +447,7 @@ func (pl *poller) forward(in *portSocket, rx []afxdp.Desc, cache *flowtable.Cach
 		if parsed>>i&1 == 0 {
 			// The XDP program passes malformed frames to the kernel; one
 			// here raced a change. Nothing to match.
-			in.stats.noFlow.Add(1)
+			in.drops.add(DropMalformed, 1)
 			u.Pool().Put(d.Addr)
 			continue
 		}
@@ -403,7 +460,7 @@ func (pl *poller) forward(in *portSocket, rx []afxdp.Desc, cache *flowtable.Cach
 func (pl *poller) switchFrame(in *portSocket, d afxdp.Desc, r flowtable.Result, k *flowtable.Key, lay *flowtable.Layout, b *batchState) {
 	u := in.umem
 	if !r.Found() {
-		in.stats.noFlow.Add(1)
+		in.drops.add(DropNoFlow, 1)
 		u.Pool().Put(d.Addr)
 		return
 	}
@@ -441,7 +498,13 @@ func (pl *poller) execute(in *portSocket, prog *flowtable.Program, pkt *flowtabl
 		case flowtable.OutPort:
 			dst := pl.out[out.Port]
 			if dst == nil {
-				in.stats.noTxQueue.Add(1)
+				// No socket of the port on this queue: the poller serving
+				// its queue sends it.
+				if h := pl.links[out.Port]; h != nil {
+					pl.handOff(in, h, out.Port, pkt)
+				} else {
+					in.drops.add(DropNoTxQueue, 1)
+				}
 				continue
 			}
 			if out.Last && dst.umem == u {
@@ -452,22 +515,18 @@ func (pl *poller) execute(in *portSocket, prog *flowtable.Program, pkt *flowtabl
 			// An output before the last, or one into another UMEM: copy.
 			addr, ok := dst.umem.Pool().Get()
 			if !ok {
-				in.stats.noFrame.Add(1)
+				dst.drops.add(DropNoFrame, 1)
 				continue
 			}
 			off := uint64(dst.umem.DataOffset())
 			copy(dst.umem.Chunk(addr)[off:], pkt.Frame())
 			pl.queueTx(dst, afxdp.Desc{Addr: addr + off, Len: uint32(pkt.Len)})
 		case flowtable.OutDrop:
-			if out.Reason == flowtable.DropTooBig {
-				in.stats.tooBig.Add(1)
-			} else {
-				in.stats.actionDrop.Add(1)
-			}
+			in.drops.add(programDrop(out.Reason), 1)
 		case flowtable.OutKernel:
 			// A kernel flow's packets are passed by XDP; this one raced a
 			// table change and can no longer reach the host.
-			in.stats.noFlow.Add(1)
+			in.drops.add(DropKernelFlow, 1)
 		case flowtable.OutClone:
 			if addr, ok := u.Pool().Get(); ok {
 				c := flowtable.Packet{Buf: u.Chunk(addr), Off: pkt.Off, Len: pkt.Len, InPort: pkt.InPort}
@@ -477,12 +536,22 @@ func (pl *poller) execute(in *portSocket, prog *flowtable.Program, pkt *flowtabl
 					u.Pool().Put(addr)
 				}
 			} else {
-				in.stats.noFrame.Add(1)
+				in.drops.add(DropNoFrame, 1)
 			}
 			pc += out.Span
 		}
 	}
 	return taken
+}
+
+// flushAll moves every socket's pending batch to its TX ring; the loop's
+// next pass kicks them.
+func (pl *poller) flushAll() {
+	for _, ps := range pl.socks {
+		if len(ps.txq) > 0 {
+			pl.flushTx(ps)
+		}
+	}
 }
 
 // queueTx adds d to dst's pending TX batch, flushing it when full.
@@ -505,7 +574,7 @@ func (pl *poller) flushTx(dst *portSocket) {
 		for _, d := range dst.txq[n:] {
 			dst.umem.Pool().Put(d.Addr)
 		}
-		dst.stats.txRingFull.Add(uint64(len(dst.txq) - n))
+		dst.drops.add(DropTxRingFull, uint64(len(dst.txq)-n))
 	}
 	var bytes uint64
 	for _, d := range dst.txq[:n] {

@@ -5,31 +5,54 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/xvs-project/xvs/afxdp"
 	"github.com/xvs-project/xvs/bpf"
 	"github.com/xvs-project/xvs/flowtable/steer"
 )
 
-// Port is a live port. Its fields are set when it is added and never
-// change, but link, which Switch.mu guards.
+// Port is a live port. Its identity (name, ofport, ifindex, MAC, MTU, XDP
+// attachment) is set when it is added and never changes. Its queues follow
+// the device's active RX queues (queues.go): socks, routeQueues and
+// retired change under the switch's mutex, and what PortInfo shows of
+// them is published in state. Its link state (up, carrier, liveness)
+// changes under the switch's mutex too.
 type Port struct {
-	name     string
-	ofport   uint32
-	ifindex  int
-	mac      net.HardwareAddr
-	mtu      int
-	queues   int
-	xdp      *bpf.Attachment
-	xdpMode  XDPMode
-	xskMode  string
-	umemMode string
-	added    time.Time
-	socks    []*portSocket // by queue
-	link     linkState     // guarded by Switch.mu
+	name    string
+	ofport  uint32
+	ifindex int
+	mac     net.HardwareAddr
+	mtu     int
+	kind    string // netlink link type: "veth", "device", ...
+	xdp     *bpf.Attachment
+	xdpMode XDPMode
+	added   time.Time
+
+	socks       []*portSocket // by queue: queues 0..len-1 are served
+	routeQueues int           // the queue count the pollers' routes use
+	retryAt     time.Time     // a degraded port's next try, but for a port change
+	retired     retiredCounters
+	state       atomic.Pointer[portState]
+	link        linkState // guarded by the switch's mutex
+}
+
+// portState is what PortInfo shows of a port's queues and sockets.
+type portState struct {
+	queues, active, max int
+	xskMode, umemMode   string
+	problem             string // why not every active queue is served
+}
+
+// retiredCounters keep the counts of sockets a queue change closed, so a
+// port's counters never go back.
+type retiredCounters struct {
+	rxPackets, rxBytes, txPackets, txBytes uint64
+	drops                                  Drops
 }
 
 // portSocket is one queue's socket of a port, owned by that queue's poller.
@@ -41,26 +64,35 @@ type portSocket struct {
 	shared bool         // umem is the poller's shared UMEM
 	txq    []afxdp.Desc // descriptors waiting for the TX ring (poller-owned)
 	stats  portCounters
+	drops  dropCounters
 }
 
-// infoLocked describes p; Switch.mu must be held.
+// infoLocked describes p; the switch's mutex must be held.
 func (p *Port) infoLocked() PortInfo {
+	st := p.state.Load()
+	state := "up"
+	if st.problem != "" {
+		state = "degraded"
+	}
 	return PortInfo{
-		Name:     p.name,
-		OFPort:   p.ofport,
-		Ifindex:  p.ifindex,
-		MAC:      p.mac.String(),
-		MTU:      p.mtu,
-		Queues:   p.queues,
-		XDPMode:  p.xdpMode,
-		XSKMode:  p.xskMode,
-		UmemMode: p.umemMode,
-		State:    "up",
-		AddedAt:  p.added,
-		Live:     p.link.live(),
-		Liveness: p.link.liveness,
-		LinkUp:   p.link.up,
-		Carrier:  p.link.carrier,
+		Name:         p.name,
+		OFPort:       p.ofport,
+		Ifindex:      p.ifindex,
+		MAC:          p.mac.String(),
+		MTU:          p.mtu,
+		Queues:       st.queues,
+		ActiveQueues: st.active,
+		MaxQueues:    st.max,
+		XDPMode:      p.xdpMode,
+		XSKMode:      st.xskMode,
+		UmemMode:     st.umemMode,
+		State:        state,
+		Problem:      st.problem,
+		AddedAt:      p.added,
+		Live:         p.link.live(),
+		Liveness:     p.link.liveness,
+		LinkUp:       p.link.up,
+		Carrier:      p.link.carrier,
 	}
 }
 
@@ -71,7 +103,13 @@ func (s *Switch) maxFrame() int {
 }
 
 // AddPort adds the netdev spec.Name as a port: XDP program attached, one
-// AF_XDP socket per RX queue, each served by that queue's poller.
+// AF_XDP socket per active RX queue, each served by that queue's poller.
+//
+// Errors wrap ErrNoSuchDevice (no such netdev), ErrInvalid (a bad name or
+// mode, a device that cannot be a port), ErrPortExists, ErrBusy (another
+// program holds the device's XDP hook or one of its queues),
+// ErrNotSupported (native XDP asked of a driver without it), and name the
+// device and, for a socket, the queue.
 func (s *Switch) AddPort(spec PortSpec) (PortInfo, error) {
 	mode := spec.Mode
 	if mode == "" {
@@ -104,7 +142,7 @@ func (s *Switch) AddPort(spec PortSpec) (PortInfo, error) {
 	if err != nil {
 		var nf netlink.LinkNotFoundError
 		if errors.As(err, &nf) {
-			return PortInfo{}, fmt.Errorf("port %s: no such network device: %w", spec.Name, ErrNoSuchPort)
+			return PortInfo{}, fmt.Errorf("port %s: %w", spec.Name, ErrNoSuchDevice)
 		}
 		return PortInfo{}, fmt.Errorf("port %s: %w", spec.Name, err)
 	}
@@ -115,13 +153,6 @@ func (s *Switch) AddPort(spec PortSpec) (PortInfo, error) {
 	if a.MTU+14 > s.maxFrame() {
 		return PortInfo{}, fmt.Errorf("port %s: MTU %d does not fit a %d-byte frame (at most %d): %w",
 			spec.Name, a.MTU, s.cfg.FrameSize, s.maxFrame()-14, ErrInvalid)
-	}
-	queues := a.NumRxQueues
-	if queues < 1 {
-		queues = 1
-	}
-	if queues > steer.MaxQueues {
-		queues = steer.MaxQueues
 	}
 	ofport, ok := s.ofports[spec.Name]
 	if !ok {
@@ -136,11 +167,13 @@ func (s *Switch) AddPort(spec PortSpec) (PortInfo, error) {
 		ifindex: a.Index,
 		mac:     a.HardwareAddr,
 		mtu:     a.MTU,
-		queues:  queues,
+		kind:    link.Type(),
 		added:   time.Now(),
 		link:    linkStateOf(uint32(a.RawFlags)),
 	}
-	if err := s.openPortLocked(p, bmode); err != nil {
+	p.state.Store(&portState{})
+	qs := s.readQueues(p, a.NumRxQueues)
+	if err := s.openPortLocked(p, bmode, qs); err != nil {
 		s.closePortLocked(p)
 		return PortInfo{}, fmt.Errorf("port %s: %w", spec.Name, err)
 	}
@@ -152,61 +185,105 @@ func (s *Switch) AddPort(spec PortSpec) (PortInfo, error) {
 	byOF := *s.portsByOF.Load()
 	byOF[p.ofport] = p
 	s.portsByOF.Store(&byOF)
+	undo := func() {
+		delete(s.ports, p.name)
+		byOF := *s.portsByOF.Load()
+		byOF[p.ofport] = nil
+		s.portsByOF.Store(&byOF)
+		_ = s.closePortLocked(p) // the ofport stays the name's, as after a removal
+	}
+	// Pollers without a socket of the port hand its frames to those with.
+	if err := s.rerouteLocked(); err != nil {
+		undo()
+		return PortInfo{}, fmt.Errorf("port %s: %w", spec.Name, err)
+	}
 	// Flows naming this port (kept from before it was removed) come alive.
 	if err := s.publishLocked(s.table.Load().Recompile(s.resolveLocked)); err != nil {
 		// Undo: a port whose flows cannot be compiled in is not added.
-		delete(s.ports, p.name)
-		undo := *s.portsByOF.Load()
-		undo[p.ofport] = nil
-		s.portsByOF.Store(&undo)
-		_ = s.closePortLocked(p) // the ofport stays the name's, as after a removal
+		undo()
 		return PortInfo{}, fmt.Errorf("port %s: recompile flows: %w", spec.Name, err)
 	}
 	s.publishLivenessLocked()
-	s.log.Info("port added", "port", p.name, "ofport", p.ofport, "queues", p.queues,
-		"xdp", p.xdpMode, "xsk", p.xskMode, "umem", p.umemMode, "live", p.link.live())
+	st := p.state.Load()
+	s.log.Info("port added", "port", p.name, "ofport", p.ofport, "queues", st.queues, "max_queues", st.max,
+		"xdp", p.xdpMode, "xsk", st.xskMode, "umem", st.umemMode, "live", p.link.live())
+	if st.problem != "" {
+		s.log.Warn("port degraded", "port", p.name, "problem", st.problem)
+	}
 	s.emit(Event{Type: EventPortAdded, Port: p.name, Live: p.link.live()})
+	// A change of one port is a moment to look at the others' queues.
+	s.checkQueuesLocked(0, true)
 	return p.infoLocked(), nil
 }
 
-// openPortLocked attaches XDP and opens the port's sockets. On error the
-// caller undoes what was done with closePortLocked.
-func (s *Switch) openPortLocked(p *Port, mode bpf.Mode) error {
+// openPortLocked attaches XDP and opens the port's sockets, one per active
+// queue of qs. On error the caller undoes what was done with
+// closePortLocked.
+func (s *Switch) openPortLocked(p *Port, mode bpf.Mode, qs afxdp.Queues) error {
 	if err := s.bpf.SetPort(p.ifindex, p.ofport); err != nil {
 		return err
 	}
 	att, err := s.bpf.Attach(p.ifindex, mode)
 	if err != nil {
-		return err
+		return attachError(err, mode)
 	}
 	p.xdp = att
 	p.xdpMode = XDPMode(att.Mode().String())
-	for q := 0; q < p.queues; q++ {
-		pl, err := s.pollerLocked(q)
-		if err != nil {
+	for q := range min(qs.Active, steer.MaxQueues) {
+		if err := s.openSocketLocked(p, q); err != nil {
 			return err
 		}
-		ps, err := pl.addSocket(p, q) // afxdp waits out a queue the kernel is still releasing
-		if err != nil {
-			return fmt.Errorf("queue %d: %w", q, err)
-		}
-		p.socks = append(p.socks, ps)
-		if err := s.bpf.RegisterSocket(p.ofport, q, ps.sock.Fd()); err != nil {
-			return fmt.Errorf("queue %d: %w", q, err)
-		}
 	}
-	p.xskMode = p.socks[0].sock.Mode().String()
-	p.umemMode = "shared"
-	for _, ps := range p.socks {
-		if !ps.shared {
-			p.umemMode = "own"
-		}
+	p.routeQueues = len(p.socks)
+	s.publishStateLocked(p, qs, "")
+	return nil
+}
+
+// openSocketLocked opens port p's socket on queue q (the next one) and
+// registers it with the XDP program.
+func (s *Switch) openSocketLocked(p *Port, q int) error {
+	pl, err := s.pollerLocked(q)
+	if err != nil {
+		return err
+	}
+	ps, err := pl.addSocket(p, q) // afxdp waits out a queue the kernel is still releasing
+	if err != nil {
+		return fmt.Errorf("queue %d: %w", q, socketError(err))
+	}
+	p.socks = append(p.socks, ps)
+	if err := s.bpf.RegisterSocket(p.ofport, q, ps.sock.Fd()); err != nil {
+		return fmt.Errorf("queue %d: %w", q, err)
 	}
 	return nil
 }
 
+// publishStateLocked publishes what PortInfo shows of p's queues: qs as the
+// device reported them, and problem (or the problem of serving fewer queues
+// than are active).
+func (s *Switch) publishStateLocked(p *Port, qs afxdp.Queues, problem string) {
+	st := &portState{queues: len(p.socks), active: qs.Active, max: qs.Max, problem: problem, umemMode: "shared"}
+	if st.problem == "" && st.queues < st.active {
+		if st.active > steer.MaxQueues {
+			st.problem = fmt.Sprintf("the device has %d active RX queues; xvs serves at most %d, the others pass to the kernel", st.active, steer.MaxQueues)
+		} else {
+			st.problem = fmt.Sprintf("%d of %d active RX queues served", st.queues, st.active)
+		}
+	}
+	if len(p.socks) > 0 {
+		st.xskMode = p.socks[0].sock.Mode().String()
+	}
+	for _, ps := range p.socks {
+		if !ps.shared {
+			st.umemMode = "own"
+		}
+	}
+	p.state.Store(st)
+}
+
 // closePortLocked undoes openPortLocked, in the reverse order: the kernel
-// stops redirecting first, then the pollers drain and close the sockets.
+// stops redirecting first, the other pollers stop handing frames to the
+// port's pollers, then the pollers drain and close the sockets. The port
+// must not be in s.ports any more.
 func (s *Switch) closePortLocked(p *Port) error {
 	var errs []error
 	if p.xdp != nil {
@@ -217,11 +294,45 @@ func (s *Switch) closePortLocked(p *Port) error {
 		errs = append(errs, s.bpf.UnregisterSocket(p.ofport, ps.queue))
 	}
 	errs = append(errs, s.bpf.DeletePort(p.ifindex))
+	errs = append(errs, s.rerouteLocked())
 	for _, ps := range p.socks {
 		errs = append(errs, s.pollers[ps.queue].removeSocket(ps))
 	}
+	p.socks = nil
 	return errors.Join(errs...)
 }
+
+// attachError gives an XDP attach error its kind: another program holds the
+// hook (EBUSY, or EEXIST when it is attached in the other mode), or the
+// driver has no native mode.
+func attachError(err error, mode bpf.Mode) error {
+	switch {
+	case errors.Is(err, unix.EBUSY), errors.Is(err, unix.EEXIST):
+		return fmt.Errorf("xdp hook %w: %w", ErrBusy, err)
+	case mode == bpf.ModeNative && errors.Is(err, unix.EOPNOTSUPP):
+		return fmt.Errorf("xdp mode native %w: %w", ErrNotSupported, err)
+	}
+	return err
+}
+
+// socketError gives a bind error its kind: another socket holds the queue,
+// or the driver cannot do the mode.
+func socketError(err error) error {
+	switch {
+	case errors.Is(err, afxdp.ErrBusy):
+		return kindOf(ErrBusy, err)
+	case errors.Is(err, afxdp.ErrNotSupported):
+		return kindOf(ErrNotSupported, err)
+	}
+	return err
+}
+
+// kindError is an error of a kind (a sentinel) its message does not name.
+type kindError struct{ kind, err error }
+
+func kindOf(kind, err error) error   { return &kindError{kind: kind, err: err} }
+func (e *kindError) Error() string   { return e.err.Error() }
+func (e *kindError) Unwrap() []error { return []error{e.err, e.kind} }
 
 // DeletePort removes a port: its XDP program is detached (the host gets its
 // traffic back), its sockets drained and closed. Flows that name it stay
@@ -255,6 +366,9 @@ func (s *Switch) removePortLocked(p *Port) error {
 	s.publishLivenessLocked()
 	s.log.Info("port removed", "port", p.name, "ofport", p.ofport)
 	s.emit(Event{Type: EventPortRemoved, Port: p.name})
+	if !s.closed {
+		s.checkQueuesLocked(0, true)
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("remove port %s: %w", p.name, errors.Join(errs...))
 	}

@@ -149,13 +149,13 @@ func TestFrameAccounting(t *testing.T) {
 			redirected := a.XDP["redirect"] - a0.XDP["redirect"]
 			return redirected >= n && rx+a.XSK.RxDropped-a0.XSK.RxDropped == redirected &&
 				f[0].Packets+f[1].Packets == rx &&
-				b.TxPackets-b0.TxPackets+b.TxRingFull-b0.TxRingFull == rx &&
-				cs.TxPackets-c0.TxPackets+cs.TxRingFull-c0.TxRingFull == f[1].Packets
+				b.TxPackets-b0.TxPackets+b.Drops[DropTxRingFull]-b0.Drops[DropTxRingFull] == rx &&
+				cs.TxPackets-c0.TxPackets+cs.Drops[DropTxRingFull]-c0.Drops[DropTxRingFull] == f[1].Packets
 		}, func() string {
 			return fmt.Sprintf("a: %d redirected, %d received, %d dropped at the socket; flows %d + %d; b sent %d (+%d ring full), c sent %d (+%d ring full)",
 				a.XDP["redirect"]-a0.XDP["redirect"], a.RxPackets-a0.RxPackets, a.XSK.RxDropped-a0.XSK.RxDropped,
-				f[0].Packets, f[1].Packets, b.TxPackets-b0.TxPackets, b.TxRingFull-b0.TxRingFull,
-				cs.TxPackets-c0.TxPackets, cs.TxRingFull-c0.TxRingFull)
+				f[0].Packets, f[1].Packets, b.TxPackets-b0.TxPackets, b.Drops[DropTxRingFull]-b0.Drops[DropTxRingFull],
+				cs.TxPackets-c0.TxPackets, cs.Drops[DropTxRingFull]-c0.Drops[DropTxRingFull])
 		})
 		if f[0].Packets < n/2 || f[1].Packets < n/2 {
 			t.Fatalf("the flows forwarded only %d and %d of %d datagrams each", f[0].Packets, f[1].Packets, n)
@@ -200,16 +200,16 @@ func TestFrameAccounting(t *testing.T) {
 			redirected := a.XDP["redirect"] - a0.XDP["redirect"]
 			return redirected >= n/2 &&
 				rx+a.XSK.RxDropped-a0.XSK.RxDropped+a.XSK.RxRingFull-a0.XSK.RxRingFull == redirected &&
-				b.TxPackets-b0.TxPackets+b.TxRingFull-b0.TxRingFull == rx
+				b.TxPackets-b0.TxPackets+b.Drops[DropTxRingFull]-b0.Drops[DropTxRingFull] == rx
 		}, func() string {
 			return fmt.Sprintf("a: %d redirected, %d received + %d dropped at the socket; b: %d queued + %d ring full, want the received",
 				a.XDP["redirect"]-a0.XDP["redirect"], a.RxPackets-a0.RxPackets, a.XSK.RxDropped-a0.XSK.RxDropped+a.XSK.RxRingFull-a0.XSK.RxRingFull,
-				b.TxPackets-b0.TxPackets, b.TxRingFull-b0.TxRingFull)
+				b.TxPackets-b0.TxPackets, b.Drops[DropTxRingFull]-b0.Drops[DropTxRingFull])
 		})
 		rx := a.RxPackets - a0.RxPackets
 		queued := b.TxPackets - b0.TxPackets
-		if rx <= 64 || queued > 64 || b.TxRingFull-b0.TxRingFull < rx-64 {
-			t.Fatalf("port b down: of %d frames received, %d queued on a 64-entry TX ring, %d dropped", rx, queued, b.TxRingFull-b0.TxRingFull)
+		if rx <= 64 || queued > 64 || b.Drops[DropTxRingFull]-b0.Drops[DropTxRingFull] < rx-64 {
+			t.Fatalf("port b down: of %d frames received, %d queued on a 64-entry TX ring, %d dropped", rx, queued, b.Drops[DropTxRingFull]-b0.Drops[DropTxRingFull])
 		}
 		checkFrames(t, tp.sw, "with b down")
 		if err := netlink.LinkSetUp(tp.b.Local); err != nil {
@@ -245,15 +245,15 @@ func TestFrameAccounting(t *testing.T) {
 			redirected := a.XDP["redirect"] - a0.XDP["redirect"]
 			return redirected >= n/2 &&
 				rx+a.XSK.RxDropped-a0.XSK.RxDropped+a.XSK.RxRingFull-a0.XSK.RxRingFull == redirected &&
-				b.TxPackets-b0.TxPackets+b.TxRingFull-b0.TxRingFull == 3*rx
+				b.TxPackets-b0.TxPackets+b.Drops[DropTxRingFull]-b0.Drops[DropTxRingFull] == 3*rx
 		}, func() string {
 			return fmt.Sprintf("a: %d redirected, %d received + %d dropped at the socket; b: %d sent + %d ring full, want 3x received",
 				a.XDP["redirect"]-a0.XDP["redirect"], a.RxPackets-a0.RxPackets, a.XSK.RxDropped-a0.XSK.RxDropped+a.XSK.RxRingFull-a0.XSK.RxRingFull,
-				b.TxPackets-b0.TxPackets, b.TxRingFull-b0.TxRingFull)
+				b.TxPackets-b0.TxPackets, b.Drops[DropTxRingFull]-b0.Drops[DropTxRingFull])
 		})
 		t.Logf("a: %d of %d redirected, %d received, %d dropped at the socket; b: %d sent, %d dropped (TX ring full)",
 			a.XDP["redirect"]-a0.XDP["redirect"], n, a.RxPackets-a0.RxPackets, a.XSK.RxDropped-a0.XSK.RxDropped,
-			b.TxPackets-b0.TxPackets, b.TxRingFull-b0.TxRingFull)
+			b.TxPackets-b0.TxPackets, b.Drops[DropTxRingFull]-b0.Drops[DropTxRingFull])
 		checkFrames(t, tp.sw, "after the burst")
 	})
 

@@ -248,14 +248,14 @@ func TestRewriteDecTTL(t *testing.T) {
 
 	st0 := tp.stats(t, tp.a)
 	sendUDP(t, tp.a, tp.b.ip, 7100, n, seqPayload(size), sendOpts{TTL: 1})
-	eventually(t, 5*time.Second, func() bool { return tp.stats(t, tp.a).ActionDrop-st0.ActionDrop == n }, func() string {
-		return fmt.Sprintf("ActionDrop rose by %d, want %d", tp.stats(t, tp.a).ActionDrop-st0.ActionDrop, n)
+	eventually(t, 5*time.Second, func() bool { return tp.stats(t, tp.a).Drops[DropDecTTLZero]-st0.Drops[DropDecTTLZero] == n }, func() string {
+		return fmt.Sprintf("dec_ttl_zero drops rose by %d, want %d", tp.stats(t, tp.a).Drops[DropDecTTLZero]-st0.Drops[DropDecTTLZero], n)
 	})
 	if got := sink.quiet(200 * time.Millisecond); len(got) > 0 {
 		t.Fatalf("%d datagrams sent with ttl 1 arrived", len(got))
 	}
 	st := tp.stats(t, tp.a)
-	if st.RxPackets-st0.RxPackets != n || st.ActionDrop-st0.ActionDrop != n {
-		t.Fatalf("port a: %d received, %d dropped by actions; want %d and %d", st.RxPackets-st0.RxPackets, st.ActionDrop-st0.ActionDrop, n, n)
+	if st.RxPackets-st0.RxPackets != n || st.Drops[DropDecTTLZero]-st0.Drops[DropDecTTLZero] != n {
+		t.Fatalf("port a: %d received, %d dropped at ttl 1; want %d and %d", st.RxPackets-st0.RxPackets, st.Drops[DropDecTTLZero]-st0.Drops[DropDecTTLZero], n, n)
 	}
 }

@@ -8,17 +8,12 @@ import (
 	"github.com/xvs-project/xvs/flowtable/steer"
 )
 
-// portCounters are one socket's counters. Only the owning poller writes
-// them (once per batch); anyone may read them.
+// portCounters are one socket's packet counters (its drops are in
+// dropCounters). Only the owning poller writes them (once per batch);
+// anyone may read them.
 type portCounters struct {
 	rxPackets, rxBytes atomic.Uint64
 	txPackets, txBytes atomic.Uint64
-	txRingFull         atomic.Uint64
-	noFrame            atomic.Uint64
-	noFlow             atomic.Uint64
-	actionDrop         atomic.Uint64
-	tooBig             atomic.Uint64
-	noTxQueue          atomic.Uint64
 }
 
 // PortStats returns a port's counters: the pollers', the XDP program's and
@@ -36,19 +31,16 @@ func (s *Switch) PortStats(name string) (PortStats, error) {
 }
 
 func (s *Switch) portStatsLocked(p *Port) PortStats {
-	st := PortStats{Name: p.name, OFPort: p.ofport, XDP: make(map[string]uint64, steer.NumCounters)}
+	r := &p.retired
+	st := PortStats{Name: p.name, OFPort: p.ofport, XDP: make(map[string]uint64, steer.NumCounters),
+		RxPackets: r.rxPackets, RxBytes: r.rxBytes, TxPackets: r.txPackets, TxBytes: r.txBytes, Drops: r.drops}
 	for _, ps := range p.socks {
 		c := &ps.stats
 		st.RxPackets += c.rxPackets.Load()
 		st.RxBytes += c.rxBytes.Load()
 		st.TxPackets += c.txPackets.Load()
 		st.TxBytes += c.txBytes.Load()
-		st.TxRingFull += c.txRingFull.Load()
-		st.NoFrame += c.noFrame.Load()
-		st.NoFlow += c.noFlow.Load()
-		st.ActionDrop += c.actionDrop.Load()
-		st.TooBig += c.tooBig.Load()
-		st.NoTxQueue += c.noTxQueue.Load()
+		ps.drops.sumInto(&st.Drops)
 		if xs, err := ps.sock.Stats(); err == nil {
 			st.XSK.RxDropped += xs.RxDropped
 			st.XSK.RxInvalidDescs += xs.RxInvalidDescs

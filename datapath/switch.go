@@ -26,9 +26,11 @@ type Config struct {
 	FrameSize int
 	// FramesPerPoller is the number of frames in each poller's UMEM. Each
 	// socket on the UMEM may hold RingSize frames in its fill and RX rings,
-	// so a poller serves at most FramesPerPoller/RingSize - 1 ports (the
-	// rest is for frames in flight to TX). Default 65536 (128 MiB at 2 KiB
-	// frames: 14 ports at the default ring size).
+	// and each poller handing this one frames HandoffFrames, so a poller
+	// serves at most FramesPerPoller/RingSize - 1 sockets and hand-offs
+	// together (the rest is for frames in flight to TX). Default 65536
+	// (128 MiB at 2 KiB frames: 15 at the default sizes, e.g. 14 ports and
+	// one other poller handing frames over).
 	FramesPerPoller int
 	// RingSize is the size of every AF_XDP ring. It bounds how many frames
 	// a socket lends the kernel, so how long a poller may be kept off its
@@ -46,6 +48,17 @@ type Config struct {
 	// Headroom is the UMEM headroom reserved before each frame, which VLAN
 	// pushes grow into. Default 64.
 	Headroom int
+	// HandoffFrames is how many frames a poller lends each other poller
+	// that hands it frames for its queue of a port (a port with fewer
+	// queues than the switch has pollers): the hand-off's buffer, as the
+	// TX ring is a socket's. Too few and a burst the serving poller does
+	// not take at once is dropped (handoff_full). They count against
+	// FramesPerPoller like a socket's RingSize. Default RingSize.
+	HandoffFrames int
+	// QueueCheck is how often the ports' active RX queues are read again,
+	// for changes no link update tells (they are read at every link update
+	// of a port and every port change too). Default 1s; negative: never.
+	QueueCheck time.Duration
 	// OnExpire, if set, is called with the IDs of flows the switch removed
 	// because their idle or hard timeout passed, after the removal is live.
 	// It runs on the switch's timeout goroutine, outside the switch's locks
@@ -85,6 +98,12 @@ func (c Config) withDefaults() Config {
 	if c.Headroom == 0 {
 		c.Headroom = 64
 	}
+	if c.HandoffFrames == 0 {
+		c.HandoffFrames = c.RingSize
+	}
+	if c.QueueCheck == 0 {
+		c.QueueCheck = time.Second
+	}
 	return c
 }
 
@@ -102,6 +121,7 @@ type Switch struct {
 	ofports  map[string]uint32 // every name ever added -> its ofport; never reused
 	nextOF   uint32
 	pollers  []*poller // by queue index
+	handoffs map[pollerPair]*handoff
 	steering *steer.Table
 
 	// table is the published flow table snapshot. Pollers load it once per
@@ -118,8 +138,8 @@ type Switch struct {
 
 	stopTimeouts chan struct{}
 	timeoutsDone chan struct{}
-	stopLinks    chan struct{}
-	linksDone    chan struct{}
+	stopWatch    chan struct{}
+	watchDone    chan struct{}
 }
 
 // emit tells Config.OnEvent of e.
@@ -150,18 +170,16 @@ func New(cfg Config) (*Switch, error) {
 		ports:        make(map[string]*Port),
 		ofports:      make(map[string]uint32),
 		nextOF:       1,
+		handoffs:     make(map[pollerPair]*handoff),
 		stopTimeouts: make(chan struct{}),
 		timeoutsDone: make(chan struct{}),
-		stopLinks:    make(chan struct{}),
-		linksDone:    make(chan struct{}),
+		stopWatch:    make(chan struct{}),
+		watchDone:    make(chan struct{}),
 	}
 	s.table.Store(flowtable.NewTable())
 	s.portsByOF.Store(new([steer.MaxPorts]*Port))
-	if err := s.watchLinks(s.stopLinks); err != nil {
-		objs.Close()
-		return nil, err
-	}
 	go s.expireLoop()
+	go s.watchLinks()
 	return s, nil
 }
 
@@ -175,14 +193,14 @@ func (s *Switch) Close() error {
 	}
 	s.closed = true
 	close(s.stopTimeouts)
-	close(s.stopLinks)
+	close(s.stopWatch)
 	s.mu.Unlock()
-	<-s.linksDone
 	// Let the timeout loop finish first: an OnExpire in flight reads the
 	// ports and flows to save them, and must see them all, not a switch
 	// half taken apart. (It may be reading the rule table's counters too,
 	// which must outlive it.)
 	<-s.timeoutsDone
+	<-s.watchDone
 	s.mu.Lock()
 	var errs []error
 	for _, name := range slices.Sorted(mapKeys(s.ports)) {
@@ -470,5 +488,11 @@ func (s *Switch) Health() error {
 			return fmt.Errorf("poller %d stopped: %v", p.queue, p.deadErr.Load())
 		}
 	}
-	return nil
+	var errs []error
+	for _, name := range slices.Sorted(mapKeys(s.ports)) {
+		if st := s.ports[name].state.Load(); st.problem != "" {
+			errs = append(errs, fmt.Errorf("port %s degraded: %s", name, st.problem))
+		}
+	}
+	return errors.Join(errs...)
 }

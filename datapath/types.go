@@ -18,6 +18,14 @@ var (
 	ErrGroupInUse  = flowtable.ErrGroupInUse
 	ErrInvalid     = flowtable.ErrInvalid // bad input: wrapped by every validation error
 	ErrClosed      = errors.New("switch is closed")
+	// ErrNoSuchDevice: the netdev to add as a port does not exist.
+	ErrNoSuchDevice = errors.New("no such network device")
+	// ErrBusy: what a port needs is held by another program: the device's
+	// XDP hook, or one of its queues (another AF_XDP socket).
+	ErrBusy = errors.New("in use by another program")
+	// ErrNotSupported: the device cannot do what was asked (native XDP on
+	// a driver without it).
+	ErrNotSupported = errors.New("not supported by the device")
 )
 
 // XDPMode is how the XDP program is attached to a port.
@@ -37,17 +45,22 @@ type PortSpec struct {
 
 // PortInfo describes a live port.
 type PortInfo struct {
-	Name     string    `json:"name"`
-	OFPort   uint32    `json:"ofport"`  // stable number used in keys and dumps
-	Ifindex  int       `json:"ifindex"` // Linux ifindex
-	MAC      string    `json:"mac"`
-	MTU      int       `json:"mtu"`
-	Queues   int       `json:"queues"`    // RX queues with a socket
-	XDPMode  XDPMode   `json:"xdp_mode"`  // the mode in use (native or generic)
-	XSKMode  string    `json:"xsk_mode"`  // "copy" or "zerocopy"
-	UmemMode string    `json:"umem_mode"` // "shared" (descriptors move) or "own" (frames copied between UMEMs)
-	State    string    `json:"state"`     // "up"
-	AddedAt  time.Time `json:"added_at"`
+	Name    string `json:"name"`
+	OFPort  uint32 `json:"ofport"`  // stable number used in keys and dumps
+	Ifindex int    `json:"ifindex"` // Linux ifindex
+	MAC     string `json:"mac"`
+	MTU     int    `json:"mtu"`
+	// Queues are the RX queues served: each has a socket. It equals
+	// ActiveQueues unless the port is degraded.
+	Queues       int       `json:"queues"`
+	ActiveQueues int       `json:"active_queues"`     // RX queues the device has active (ethtool -l: combined + rx)
+	MaxQueues    int       `json:"max_queues"`        // RX queues the device can activate (ethtool -L)
+	XDPMode      XDPMode   `json:"xdp_mode"`          // the mode in use (native or generic)
+	XSKMode      string    `json:"xsk_mode"`          // "copy" or "zerocopy"
+	UmemMode     string    `json:"umem_mode"`         // "shared" (descriptors move) or "own" (frames copied between UMEMs)
+	State        string    `json:"state"`             // "up", or "degraded": an active queue has no socket
+	Problem      string    `json:"problem,omitempty"` // why the port is degraded
+	AddedAt      time.Time `json:"added_at"`
 	// Live says whether groups may use the port (a bucket watching it is
 	// live): its link is up with carrier, unless Liveness overrides that.
 	Live     bool     `json:"live"`
@@ -93,13 +106,10 @@ type PortStats struct {
 	RxBytes   uint64 `json:"rx_bytes"`
 	TxPackets uint64 `json:"tx_packets"` // sent by the switch on this port
 	TxBytes   uint64 `json:"tx_bytes"`
-	// Drops by reason.
-	TxRingFull uint64 `json:"tx_ring_full"` // TX ring full: frame dropped
-	NoFrame    uint64 `json:"no_frame"`     // no free frame for a copy (flood/multi-output)
-	NoFlow     uint64 `json:"no_flow"`      // redirected, but no userspace flow matched (steering update race)
-	ActionDrop uint64 `json:"action_drop"`  // flow's actions dropped it (dec_ttl at zero, ...)
-	TooBig     uint64 `json:"too_big"`      // did not fit the frame after a rewrite (VLAN push)
-	NoTxQueue  uint64 `json:"no_tx_queue"`  // output port has no socket on the RX queue's index: dropped
+	// Drops by reason (see DropReason): rx reasons count frames this port
+	// received that went nowhere, tx reasons frames for this port that
+	// could not be sent.
+	Drops Drops `json:"drops"`
 	// XDP program verdicts on this port (packets).
 	XDP map[string]uint64 `json:"xdp"` // steer.Counter names -> packets
 	// Kernel XSK statistics summed over this port's sockets.
@@ -145,6 +155,13 @@ type PollerStats struct {
 	BusyNs  uint64 `json:"busy_ns"` // time in batches that moved packets
 	IdleNs  uint64 `json:"idle_ns"` // time polling for nothing or sleeping in poll(2)
 	Wakeups uint64 `json:"wakeups"` // returns from poll(2)
+	// Handoffs are frames other pollers switched to a port queue this
+	// poller serves, and it queued for TX.
+	Handoffs uint64 `json:"handoffs"`
+	// HandoffLost are frames handed over for a port queue this poller no
+	// longer serves. Reconfiguration drains hand-offs before it removes a
+	// socket, so this stays 0; it is counted to prove it.
+	HandoffLost uint64 `json:"handoff_lost"`
 }
 
 // Stats are the switch's counters.

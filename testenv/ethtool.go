@@ -21,16 +21,23 @@ type ethtoolValue struct {
 	data uint32
 }
 
+// ifreqPtr is struct ifreq with ifr_data. data is a Go pointer, so the
+// runtime keeps it right if the stack it points into moves.
 type ifreqPtr struct {
 	name [unix.IFNAMSIZ]byte
-	data uintptr
+	data unsafe.Pointer
 	_    [16]byte
 }
 
 func ethtool(fd int, name string, v *ethtoolValue) error {
+	return ethtoolPtr(fd, name, unsafe.Pointer(v))
+}
+
+// ethtoolPtr runs the SIOCETHTOOL command whose struct p points to.
+func ethtoolPtr(fd int, name string, p unsafe.Pointer) error {
 	var ifr ifreqPtr
 	copy(ifr.name[:], name)
-	ifr.data = uintptr(unsafe.Pointer(v))
+	ifr.data = p
 	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr)))
 	if errno != 0 {
 		return errno
@@ -59,6 +66,37 @@ func DisableOffloads(name string) error {
 	v = ethtoolValue{cmd: ethtoolSFLAGS, data: v.data &^ (ethFlagTXVLAN | ethFlagRXVLAN)}
 	if err := ethtool(fd, name, &v); err != nil {
 		return fmt.Errorf("ethtool %s txvlan off rxvlan off: %w", name, err)
+	}
+	return nil
+}
+
+// ethtoolChannels is struct ethtool_channels.
+type ethtoolChannels struct {
+	cmd                                         uint32
+	maxRx, maxTx, maxOther, maxCombined         uint32
+	rxCount, txCount, otherCount, combinedCount uint32
+}
+
+// SetChannels sets the RX and TX channel counts of a link in the calling
+// thread's namespace, like `ethtool -L DEV rx RX tx TX` (veth has separate
+// rx and tx channels, up to the queues it was created with). A veth with an
+// XDP program refuses fewer RX channels than its peer has TX channels, and
+// the kernel refuses to deactivate a queue an AF_XDP socket is bound to
+// (both EINVAL).
+func SetChannels(name string, rx, tx int) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("ethtool socket: %w", err)
+	}
+	defer unix.Close(fd)
+	ch := ethtoolChannels{cmd: unix.ETHTOOL_GCHANNELS}
+	if err := ethtoolPtr(fd, name, unsafe.Pointer(&ch)); err != nil {
+		return fmt.Errorf("ethtool -l %s: %w", name, err)
+	}
+	ch.cmd = unix.ETHTOOL_SCHANNELS
+	ch.rxCount, ch.txCount = uint32(rx), uint32(tx)
+	if err := ethtoolPtr(fd, name, unsafe.Pointer(&ch)); err != nil {
+		return fmt.Errorf("ethtool -L %s rx %d tx %d: %w", name, rx, tx, err)
 	}
 	return nil
 }

@@ -103,7 +103,11 @@ func RandName(prefix string) string {
 
 // VethOptions shape a veth pair.
 type VethOptions struct {
-	Queues  int    // RX and TX queues on each end; 0 = 1
+	// Queues is the number of RX and TX queues of each end, all active.
+	// 0 leaves them to the kernel, as `ip link add a type veth peer name b`
+	// does: on this kernel that allocates one queue per CPU and activates
+	// one (SetChannels activates more).
+	Queues  int
 	MTU     int    // 0 = 1500
 	PeerIP  string // CIDR for the peer end, e.g. "10.10.0.2/24"; "" = none
 	LocalIP string // CIDR for the local (switch) end; "" = none
@@ -127,9 +131,6 @@ type Veth struct {
 func NewVeth(tb testing.TB, ns *NS, prefix string, o VethOptions) *Veth {
 	tb.Helper()
 	RequireRoot(tb)
-	if o.Queues == 0 {
-		o.Queues = 1
-	}
 	if o.MTU == 0 {
 		o.MTU = 1500
 	}

@@ -31,7 +31,7 @@ need_traffic() { [ -x "$TRAFFIC" ] || die "$TRAFFIC not built: run make build"; 
 mac() { ip netns exec "$1" cat "/sys/class/net/$2/address"; }
 
 setup() {
-	local queues=1
+	local queues= q=
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--queues) queues=$2; shift 2 ;;
@@ -48,10 +48,13 @@ setup() {
 	ip netns add "$SINK"
 	ip -n "$GEN" link set lo up
 	ip -n "$SINK" link set lo up
-	ip link add p0 numtxqueues "$queues" numrxqueues "$queues" type veth peer name g0 \
-		numtxqueues "$queues" numrxqueues "$queues" netns "$GEN"
-	ip link add p1 numtxqueues "$queues" numrxqueues "$queues" type veth peer name k0 \
-		numtxqueues "$queues" numrxqueues "$queues" netns "$SINK"
+	# Without --queues the veths are made as users make them: the kernel's
+	# queue counts (one queue per CPU allocated, one active).
+	[ -z "$queues" ] || q="numtxqueues $queues numrxqueues $queues"
+	# shellcheck disable=SC2086 # $q is two options or none
+	ip link add p0 $q type veth peer name g0 $q netns "$GEN"
+	# shellcheck disable=SC2086
+	ip link add p1 $q type veth peer name k0 $q netns "$SINK"
 	ip addr add "$HOST_IP/24" dev p0
 	ip link set p0 up
 	ip link set p1 up
@@ -63,7 +66,7 @@ setup() {
 	ip netns exec "$SINK" "$TRAFFIC" offloads-off k0
 	ip -n "$GEN" neigh replace "$SINK_IP" lladdr "$(mac "$SINK" k0)" dev g0 nud permanent
 	ip -n "$SINK" neigh replace "$GEN_IP" lladdr "$(mac "$GEN" g0)" dev k0 nud permanent
-	echo "testenv: up: $GEN/g0 $GEN_IP <-> p0 ($HOST_IP) [switch] p1 <-> $SINK/k0 $SINK_IP, $queues queue(s)"
+	echo "testenv: up: $GEN/g0 $GEN_IP <-> p0 ($HOST_IP) [switch] p1 <-> $SINK/k0 $SINK_IP, ${queues:-default} queue(s)"
 }
 
 teardown() {

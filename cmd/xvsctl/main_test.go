@@ -78,12 +78,22 @@ func TestPortCommands(t *testing.T) {
 	}
 	for i, want := range [][]string{
 		{"PORT", "OFPORT", "IFINDEX", "MAC", "MTU", "QUEUES", "XDP", "XSK", "UMEM", "STATE", "LIVE"},
-		{"p0", "1", "101", "02:00:00:00:00:01", "1500", "1", "native", "copy", "shared", "up", "yes"},
-		{"p1", "2", "102", "02:00:00:00:00:02", "1500", "1", "generic", "copy", "shared", "up", "yes"},
+		{"p0", "1", "101", "02:00:00:00:00:01", "1500", "1/2", "native", "copy", "shared", "up", "yes"},
+		{"p1", "2", "102", "02:00:00:00:00:02", "1500", "1/2", "generic", "copy", "shared", "up", "yes"},
 	} {
 		if got := strings.Fields(lines[i]); strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Errorf("show line %d = %q, want %q", i, got, want)
 		}
+	}
+	// A port whose device gained a queue it could not open says so.
+	if err := e.backend.SetPortQueues("p1", 1, 2, 2, "queue 1: busy"); err != nil {
+		t.Fatal(err)
+	}
+	out = e.ok("show")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 5 ||
+		!strings.HasSuffix(strings.Join(strings.Fields(lines[2]), " "), "2/2 generic copy shared degraded yes") ||
+		lines[4] != "port p1 degraded: queue 1: busy (1 of 2 active queues served)" {
+		t.Errorf("show with a degraded port:\n%s", out)
 	}
 
 	var ports []api.PortInfo
@@ -206,21 +216,25 @@ func TestDumpPortsAndStats(t *testing.T) {
 	e := newTestEnv(t, ctl.Options{})
 	e.ok("add-port", "p0")
 	e.ok("add-port", "p1")
+	var drops datapath.Drops
+	for r := range drops {
+		drops[r] = uint64(r) + 1
+	}
 	e.backend.SetPortStats("p0", datapath.PortStats{
 		RxPackets: 10, RxBytes: 1000, TxPackets: 7, TxBytes: 700,
-		TxRingFull: 3, NoFrame: 1, NoFlow: 2, ActionDrop: 4, TooBig: 5, NoTxQueue: 6,
-		XDP: map[string]uint64{"rx": 12, "redirect": 10, "pass_nomatch": 2, "future": 1},
-		XSK: datapath.XSKStats{RxDropped: 1, RxRingFull: 6, RxFillRingEmptyDescs: 7, TxRingEmptyDescs: 8, RxInvalidDescs: 9, TxInvalidDescs: 11},
+		Drops: drops,
+		XDP:   map[string]uint64{"rx": 12, "redirect": 10, "pass_nomatch": 2, "future": 1},
+		XSK:   datapath.XSKStats{RxDropped: 1, RxRingFull: 6, RxFillRingEmptyDescs: 7, TxRingEmptyDescs: 8, RxInvalidDescs: 9, TxInvalidDescs: 11},
 	})
 	e.backend.SetPollers([]datapath.PollerStats{
-		{Queue: 0, CPU: 1, Batches: 4, Packets: 10, BusyNs: 1.5e6, IdleNs: 2e9, Wakeups: 3},
+		{Queue: 0, CPU: 1, Batches: 4, Packets: 10, BusyNs: 1.5e6, IdleNs: 2e9, Wakeups: 3, Handoffs: 7},
 		{Queue: 1, CPU: -1},
 	})
 
 	want := `port stats: 1 ports
   port  1: p0
-           rx pkts=10, bytes=1000, drop=6 (no_flow=2, action_drop=4)
-           tx pkts=7, bytes=700, drop=15 (tx_ring_full=3, no_frame=1, too_big=5, no_tx_queue=6)
+           rx pkts=10, bytes=1000, drop=66 (no_flow=1, malformed=2, kernel_flow=3, action_drop=4, dec_ttl_zero=5, port_gone=6, too_big=7, table_miss=8, too_deep=9, no_tx_queue=10, handoff_full=11)
+           tx pkts=7, bytes=700, drop=25 (tx_ring_full=12, no_frame=13)
            xdp rx=12, pass_nomatch=2, pass_rule=0, redirect=10, redirect_nosock=0, drop=0, malformed=0, future=1
            xsk rx_dropped=1, rx_ring_full=6, fill_ring_empty=7, tx_ring_empty=8, rx_invalid=9, tx_invalid=11
 `
@@ -232,24 +246,24 @@ func TestDumpPortsAndStats(t *testing.T) {
 		t.Errorf("dump-ports:\n%s", all)
 	}
 	var ps []api.PortStats
-	if err := json.Unmarshal([]byte(e.ok("dump-ports", "--json")), &ps); err != nil || len(ps) != 2 || ps[0].TxDrops[2] != (api.Counter{Name: "too_big", Packets: 5}) {
+	if err := json.Unmarshal([]byte(e.ok("dump-ports", "--json")), &ps); err != nil || len(ps) != 2 || ps[0].RxDrops[6] != (api.Counter{Name: "too_big", Packets: 7}) {
 		t.Errorf("dump-ports --json: %v %+v", err, ps)
 	}
 
 	out := e.ok("stats")
 	for _, want := range []string{
 		"2 ports, 0 flows, 0 steering masks\n",
-		"total: rx pkts=10, bytes=1000; tx pkts=7, bytes=700; drop=21\n",
+		"total: rx pkts=10, bytes=1000; tx pkts=7, bytes=700; drop=91\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stats lacks %q:\n%s", want, out)
 		}
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if got := strings.Fields(lines[len(lines)-2]); strings.Join(got, " ") != "0 1 4 10 2.5 2ms 2s 3" {
+	if got := strings.Fields(lines[len(lines)-2]); strings.Join(got, " ") != "0 1 4 10 2.5 2ms 2s 3 7" {
 		t.Errorf("poller line %q", got)
 	}
-	if got := strings.Fields(lines[len(lines)-1]); strings.Join(got, " ") != "1 - 0 0 0.0 0s 0s 0" {
+	if got := strings.Fields(lines[len(lines)-1]); strings.Join(got, " ") != "1 - 0 0 0.0 0s 0s 0 0" {
 		t.Errorf("poller line %q", got)
 	}
 	var st api.Stats

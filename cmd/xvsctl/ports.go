@@ -46,7 +46,7 @@ to the host stack. Flows that name the port stay, as in Open vSwitch.
 	},
 	{
 		name: "show", args: "", min: 0, max: 0,
-		summary: "list the ports: ofport, queues, XDP mode, xsk/umem mode, state",
+		summary: "list the ports: ofport, active/max RX queues, XDP mode, xsk/umem mode, state",
 		flags: noFlags(func(a *app, _ []string) error {
 			ports, err := a.client.Ports(a.ctx)
 			if err != nil {
@@ -62,9 +62,10 @@ to the host stack. Flows that name the port stay, as in Open vSwitch.
 		name: "dump-ports", args: "[NAME]", min: 0, max: 1, complete: "port",
 		summary: "print port counters (all ports, or NAME)",
 		help: `For each port: packets and bytes received from and sent to it, drops by
-reason (rx: no_flow, action_drop; tx: tx_ring_full, no_frame, too_big,
-no_tx_queue), the
-XDP program's verdicts, and the kernel's AF_XDP socket statistics.
+reason (rx: frames the port received that went nowhere, e.g. no_flow,
+dec_ttl_zero, port_gone; tx: frames for the port that could not be sent,
+e.g. tx_ring_full), the XDP program's verdicts, and the kernel's AF_XDP
+socket statistics.
 `,
 		flags: noFlags(func(a *app, args []string) error {
 			var stats []api.PortStats
@@ -92,6 +93,11 @@ XDP program's verdicts, and the kernel's AF_XDP socket statistics.
 var statsCommand = command{
 	name: "stats", args: "", min: 0, max: 0,
 	summary: "print switch totals and poller counters",
+	help: `Per poller (one per RX queue index): batches and packets received, busy and
+idle time, returns from poll(2), and HANDOFFS: frames other pollers passed
+it for a port queue it serves (ports with fewer queues than the switch has
+pollers).
+`,
 	flags: noFlags(func(a *app, _ []string) error {
 		st, err := a.client.Stats(a.ctx)
 		if err != nil {
@@ -115,14 +121,25 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// writePorts prints the ports; QUEUES is the device's active/maximum RX
+// queues. A degraded port (an active queue without a socket) says why
+// below the table.
 func writePorts(w io.Writer, ports []api.PortInfo) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PORT\tOFPORT\tIFINDEX\tMAC\tMTU\tQUEUES\tXDP\tXSK\tUMEM\tSTATE\tLIVE")
 	for _, p := range ports {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n",
-			p.Name, p.OFPort, p.Ifindex, p.MAC, p.MTU, p.Queues, p.XDPMode, p.XSKMode, p.UmemMode, p.State, liveText(&p))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d/%d\t%s\t%s\t%s\t%s\t%s\n",
+			p.Name, p.OFPort, p.Ifindex, p.MAC, p.MTU, p.ActiveQueues, p.MaxQueues, p.XDPMode, p.XSKMode, p.UmemMode, p.State, liveText(&p))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, p := range ports {
+		if p.Problem != "" {
+			fmt.Fprintf(w, "port %s %s: %s (%d of %d active queues served)\n", p.Name, p.State, p.Problem, p.Queues, p.ActiveQueues)
+		}
+	}
+	return nil
 }
 
 // liveText says whether a port is live, and why when it is not its link
@@ -202,7 +219,7 @@ func writeStats(w io.Writer, st api.Stats) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "QUEUE\tCPU\tBATCHES\tPACKETS\tPKTS/BATCH\tBUSY\tIDLE\tWAKEUPS\t")
+	fmt.Fprintln(tw, "QUEUE\tCPU\tBATCHES\tPACKETS\tPKTS/BATCH\tBUSY\tIDLE\tWAKEUPS\tHANDOFFS\t")
 	for _, p := range st.Pollers {
 		cpu := "-"
 		if p.CPU >= 0 {
@@ -212,8 +229,8 @@ func writeStats(w io.Writer, st api.Stats) error {
 		if p.Batches > 0 {
 			perBatch = float64(p.Packets) / float64(p.Batches)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%.1f\t%s\t%s\t%d\t\n", p.Queue, cpu, p.Batches, p.Packets, perBatch,
-			seconds(p.BusyS).Round(time.Millisecond), seconds(p.IdleS).Round(time.Millisecond), p.Wakeups)
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%.1f\t%s\t%s\t%d\t%d\t\n", p.Queue, cpu, p.Batches, p.Packets, perBatch,
+			seconds(p.BusyS).Round(time.Millisecond), seconds(p.IdleS).Round(time.Millisecond), p.Wakeups, p.Handoffs)
 	}
 	return tw.Flush()
 }

@@ -275,7 +275,7 @@ func TestRESTBadInput(t *testing.T) {
 		{"add missing netdev", func() error {
 			_, err := c.AddPort(tctx(t), api.PortRequest{Name: "nosuch0"})
 			return err
-		}, 404, api.CodeNoSuchPort, "", -1, "no such"},
+		}, 404, api.CodeNoSuchDevice, "", -1, "no such"},
 		{"duplicate port", func() error {
 			_, err := c.AddPort(tctx(t), api.PortRequest{Name: pa})
 			return err

@@ -105,6 +105,24 @@ func (b *Backend) SetPortStats(name string, st datapath.PortStats) error {
 	return nil
 }
 
+// SetPortQueues sets what a port reports of its queues, as a queue change
+// on its device would: served sockets, active and maximum queues, and the
+// problem that makes it degraded ("" for none).
+func (b *Backend) SetPortQueues(name string, served, active, max int, problem string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p := b.portLocked(name)
+	if p == nil {
+		return fmt.Errorf("port %s: %w", name, datapath.ErrNoSuchPort)
+	}
+	p.info.Queues, p.info.ActiveQueues, p.info.MaxQueues, p.info.Problem = served, active, max, problem
+	p.info.State = "up"
+	if problem != "" {
+		p.info.State = "degraded"
+	}
+	return nil
+}
+
 // CountFlow adds packets and bytes to flow id's counters, as traffic would.
 func (b *Backend) CountFlow(id uint64, packets, bytes uint64) error {
 	b.mu.Lock()
@@ -183,26 +201,29 @@ func (b *Backend) AddPort(spec datapath.PortSpec) (datapath.PortInfo, error) {
 		return datapath.PortInfo{}, fmt.Errorf("%s: %w", spec.Name, datapath.ErrPortExists)
 	}
 	if b.netdevs != nil && !b.netdevs[spec.Name] {
-		return datapath.PortInfo{}, fmt.Errorf("netdev %s not found: %w", spec.Name, datapath.ErrNoSuchPort)
+		return datapath.PortInfo{}, fmt.Errorf("port %s: %w", spec.Name, datapath.ErrNoSuchDevice)
 	}
 	n := b.nextOFPort
 	b.nextOFPort++
 	info := datapath.PortInfo{
-		Name:     spec.Name,
-		OFPort:   n,
-		Ifindex:  int(100 + n),
-		MAC:      net.HardwareAddr{0x02, 0, 0, 0, 0, byte(n)}.String(),
-		MTU:      1500,
-		Queues:   1,
-		XDPMode:  mode,
-		XSKMode:  "copy",
-		UmemMode: "shared",
-		State:    "up",
-		AddedAt:  time.Now().UTC().Truncate(time.Second),
-		Live:     true,
-		Liveness: datapath.LivenessAuto,
-		LinkUp:   true,
-		Carrier:  true,
+		Name:    spec.Name,
+		OFPort:  n,
+		Ifindex: int(100 + n),
+		MAC:     net.HardwareAddr{0x02, 0, 0, 0, 0, byte(n)}.String(),
+		MTU:     1500,
+		// A veth as `ip link add` makes it: two queues, one active.
+		Queues:       1,
+		ActiveQueues: 1,
+		MaxQueues:    2,
+		XDPMode:      mode,
+		XSKMode:      "copy",
+		UmemMode:     "shared",
+		State:        "up",
+		AddedAt:      time.Now().UTC().Truncate(time.Second),
+		Live:         true,
+		Liveness:     datapath.LivenessAuto,
+		LinkUp:       true,
+		Carrier:      true,
 	}
 	b.ports = append(b.ports, &port{info: info, stats: datapath.PortStats{
 		Name: info.Name, OFPort: n, XDP: map[string]uint64{},

@@ -26,7 +26,7 @@ func TestBackend(t *testing.T) {
 	if _, err := b.AddPort(datapath.PortSpec{Name: "p0"}); !errors.Is(err, datapath.ErrPortExists) {
 		t.Fatalf("duplicate port: %v", err)
 	}
-	if _, err := b.AddPort(datapath.PortSpec{Name: "p9"}); !errors.Is(err, datapath.ErrNoSuchPort) {
+	if _, err := b.AddPort(datapath.PortSpec{Name: "p9"}); !errors.Is(err, datapath.ErrNoSuchDevice) {
 		t.Fatalf("missing netdev: %v", err)
 	}
 	if _, err := b.AddPort(datapath.PortSpec{Name: "p1", Mode: "fast"}); !errors.Is(err, datapath.ErrInvalid) {
