@@ -123,6 +123,7 @@ func NewServer(opts Options) (*Server, error) {
 	r.HandleFunc(api.PathGroups+"/{id}", s.deleteGroup).Methods(http.MethodDelete)
 	r.HandleFunc(api.PathBundle, s.bundle).Methods(http.MethodPost)
 	r.HandleFunc(api.PathTables, s.listTables).Methods(http.MethodGet)
+	r.HandleFunc(api.PathTrace, s.trace).Methods(http.MethodPost)
 	r.HandleFunc(api.PathEvents, s.streamEvents).Methods(http.MethodGet)
 	r.HandleFunc(api.PathStats, s.getStats).Methods(http.MethodGet)
 	r.HandleFunc(api.PathHealth, s.getHealth).Methods(http.MethodGet)

@@ -522,7 +522,7 @@ func (pl *poller) execute(in *portSocket, prog *flowtable.Program, pkt *flowtabl
 			copy(dst.umem.Chunk(addr)[off:], pkt.Frame())
 			pl.queueTx(dst, afxdp.Desc{Addr: addr + off, Len: uint32(pkt.Len)})
 		case flowtable.OutDrop:
-			in.drops.add(programDrop(out.Reason), 1)
+			in.drops.add(ProgramDrop(out.Reason), 1)
 		case flowtable.OutKernel:
 			// A kernel flow's packets are passed by XDP; this one raced a
 			// table change and can no longer reach the host.

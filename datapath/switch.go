@@ -136,6 +136,8 @@ type Switch struct {
 	kernelRules atomic.Int64
 	hits        kernelHits
 
+	tracer traceRunner // the dry-run XDP program of Trace
+
 	stopTimeouts chan struct{}
 	timeoutsDone chan struct{}
 	stopWatch    chan struct{}
@@ -215,7 +217,7 @@ func (s *Switch) Close() error {
 	}
 	s.pollers = nil
 	s.mu.Unlock()
-	errs = append(errs, s.bpf.Close())
+	errs = append(errs, s.tracer.close(), s.bpf.Close())
 	return errors.Join(errs...)
 }
 

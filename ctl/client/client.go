@@ -459,6 +459,13 @@ func (c *Client) Tables(ctx context.Context) ([]api.TableStats, error) {
 	return out, err
 }
 
+// Trace shows what the switch does with a packet, changing nothing.
+func (c *Client) Trace(ctx context.Context, req api.TraceRequest) (api.Trace, error) {
+	var out api.Trace
+	err := c.do(ctx, http.MethodPost, api.PathTrace, nil, req, &out)
+	return out, err
+}
+
 // SetLiveness sets how port name's liveness is decided: auto (its link),
 // live or dead.
 func (c *Client) SetLiveness(ctx context.Context, name string, l api.Liveness) (api.PortInfo, error) {

@@ -461,3 +461,42 @@ func (b *Backend) Health() error {
 	}
 	return b.health
 }
+
+// Trace implements ctl.Backend. There is no XDP program here: its part is
+// decided by the Go classifier (the real switch runs the loaded program),
+// with a socket on every queue; the pipeline's part is the real table's.
+func (b *Backend) Trace(in datapath.TraceInput) (datapath.TraceResult, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	res := datapath.TraceResult{Port: in.Port, Queue: in.Queue, Frame: in.Frame}
+	if b.closed {
+		return res, datapath.ErrClosed
+	}
+	p := b.portLocked(in.Port)
+	if p == nil {
+		return res, fmt.Errorf("trace: port %s: %w", in.Port, datapath.ErrNoSuchPort)
+	}
+	res.OFPort = p.info.OFPort
+	x := &res.XDP
+	switch flowtable.Extract(in.Frame, res.OFPort, &x.Key) {
+	case flowtable.ParseMalformed:
+		x.Verdict, x.Reason = datapath.XDPToHost, datapath.XDPReasonMalformed
+	default:
+		e := b.table.Lookup(&x.Key)
+		if e == nil {
+			x.Verdict, x.Reason = datapath.XDPToHost, datapath.XDPReasonNoMatch
+			break
+		}
+		x.Reason, x.Flow, x.Rank = datapath.XDPReasonRule, e.Flow, e.Rank
+		switch e.Flow.Verdict() {
+		case steer.VerdictPass:
+			x.Verdict = datapath.XDPToHost
+		case steer.VerdictDrop:
+			x.Verdict = datapath.XDPDropped
+		default:
+			x.Verdict = datapath.XDPToUser
+		}
+	}
+	res.Complete(b.table)
+	return res, nil
+}
