@@ -89,8 +89,10 @@ func NewServer(opts Options) (*Server, error) {
 	}
 
 	reg := prometheus.NewRegistry()
-	if err := reg.Register(newCollector(s.backend)); err != nil {
-		return nil, fmt.Errorf("register metrics: %w", err)
+	for _, c := range []prometheus.Collector{newCollector(s.backend), newPipelineCollector(s.backend)} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register metrics: %w", err)
+		}
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
