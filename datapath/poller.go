@@ -532,13 +532,13 @@ func (pl *poller) execute(in *portSocket, prog *flowtable.Program, pkt *flowtabl
 				c := flowtable.Packet{Buf: u.Chunk(addr), Off: pkt.Off, Len: pkt.Len, InPort: pkt.InPort}
 				copy(c.Buf[c.Off:c.Off+c.Len], pkt.Frame())
 				cl := *lay
-				if !pl.execute(in, prog, &c, &cl, addr, pc, pc+out.Span) {
+				if !pl.execute(in, prog, &c, &cl, addr, pc, pc+out.Span()) {
 					u.Pool().Put(addr)
 				}
 			} else {
 				in.drops.add(DropNoFrame, 1)
 			}
-			pc += out.Span
+			pc += out.Span()
 		}
 	}
 	return taken

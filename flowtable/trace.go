@@ -226,10 +226,10 @@ func (tr *Trace) runRange(prog *Program, pkt *Packet, lay *Layout, pc, end int) 
 		case OutClone:
 			c := Packet{Buf: append([]byte(nil), pkt.Buf...), Off: pkt.Off, Len: pkt.Len, InPort: pkt.InPort}
 			cl := *lay
-			if tr.runRange(prog, &c, &cl, pc, pc+out.Span) {
+			if tr.runRange(prog, &c, &cl, pc, pc+out.Span()) {
 				sent = true
 			}
-			pc += out.Span
+			pc += out.Span()
 		}
 	}
 	if sent {
