@@ -75,7 +75,7 @@ func writeTrace(w io.Writer, tr *api.Trace) {
 
 	if len(tr.Steps) > 0 {
 		fmt.Fprintf(w, "\nbridge(\"xvs\")\n-------------\n")
-		writeSteps(w, tr.Steps, tr.Flow)
+		writeSteps(w, tr.Steps, strings.TrimPrefix(tr.Flow, "in_port="+tr.InPort+","))
 	}
 	fmt.Fprintln(w)
 	final := tr.Flow
@@ -138,7 +138,9 @@ func writeSteps(w io.Writer, steps []api.TraceStep, packet string) {
 		case "action":
 			fmt.Fprintf(w, "%s%s\n", in, s.Action)
 			if s.PacketFlow != "" && s.PacketFlow != packet {
-				fmt.Fprintf(w, "%s -> %s\n", in, changedFields(packet, s.PacketFlow))
+				if d := changedFields(packet, s.PacketFlow); d != "" {
+					fmt.Fprintf(w, "%s -> %s\n", in, d)
+				}
 				packet = s.PacketFlow
 			}
 		case "group":
@@ -172,7 +174,7 @@ func changedFields(before, now string) string {
 		delete(old, k)
 	}
 	for _, f := range strings.Split(before, ",") {
-		if k, _, _ := strings.Cut(f, "="); old[k] != "" && k != "in_port" {
+		if k, _, _ := strings.Cut(f, "="); old[k] != "" {
 			out = append(out, "-"+k)
 		}
 	}
