@@ -233,7 +233,7 @@ func TestKernelAgreesWithGoClassifier(t *testing.T) {
 			want, wantRank := steer.VerdictPass, steer.Rank(0)
 			e := table.Lookup(&k)
 			if e != nil {
-				want, wantRank = e.Flow.Verdict(), e.Rank
+				want, wantRank = e.Verdict(), e.Rank
 				hits++
 			}
 			got, gotRank := steer.VerdictPass, steer.Rank(0)
@@ -244,8 +244,10 @@ func TestKernelAgreesWithGoClassifier(t *testing.T) {
 				t.Fatalf("round %d: frame %x: kernel says %v (rank %#x), Go says %v (rank %#x, flow %v)",
 					round, frame, got, uint64(gotRank), want, uint64(wantRank), flowString(e))
 			}
+			// No socket and no records: redirect and forward fall back to
+			// the kernel.
 			wantAction := map[steer.Verdict]Action{steer.VerdictPass: ActionPass, steer.VerdictDrop: ActionDrop,
-				steer.VerdictRedirect: ActionPass /* no socket: falls back to the kernel */}[want]
+				steer.VerdictRedirect: ActionPass, steer.VerdictForward: ActionPass}[want]
 			if res.Action != wantAction {
 				t.Fatalf("verdict %v gave action %v", want, res.Action)
 			}

@@ -70,6 +70,7 @@ type ruleValue struct {
 	Verdict uint8
 	_       [3]uint8
 	Arg     uint32
+	FlowID  uint64
 	Packets uint64 // hits of a drop or pass rule, counted by the program
 	Bytes   uint64
 }
@@ -101,9 +102,12 @@ type traceRecord struct {
 	Visited        uint32
 	Hit            uint8
 	Verdict        uint8
-	_              uint16
+	FP             uint8
+	_              uint8
 	IngressIfindex uint32
 	Len            uint32
+	OutPort        uint32
+	_              uint32
 }
 
 // Values of traceRecord.Status (enum xvs_trace_status).
@@ -189,6 +193,9 @@ func checkSpec(spec *ebpf.CollectionSpec) error {
 		{xvsMapRules, unsafe.Sizeof(ruleKey{}), unsafe.Sizeof(ruleValue{}), steer.MaxRules},
 		{xvsMapCounters, 4, unsafe.Sizeof(CounterValue{}), steer.MaxPorts * uint32(steer.NumCounters)},
 		{xvsMapTrace, 4, unsafe.Sizeof(traceRecord{}), 1},
+		{xvsMapRecords, 4, steer.RecordLen, steer.MaxRecords},
+		{xvsMapRecordHits, 4, unsafe.Sizeof(CounterValue{}), steer.MaxRecords},
+		{xvsMapTxPorts, 4, 4, steer.MaxPorts},
 	}
 	for _, w := range want {
 		m := spec.Maps[w.name]

@@ -20,8 +20,11 @@ func checkRule(op string, i int, r *steer.Rule) error {
 	if r.MaskID >= steer.MaxMasks {
 		return fmt.Errorf("%s: rule %d: mask id %d out of range 0..%d", op, i, r.MaskID, steer.MaxMasks-1)
 	}
-	if r.Verdict > steer.VerdictDrop {
+	if r.Verdict > steer.VerdictForward {
 		return fmt.Errorf("%s: rule %d: unknown %v", op, i, r.Verdict)
+	}
+	if r.Verdict == steer.VerdictForward && r.Arg >= steer.MaxRecords {
+		return fmt.Errorf("%s: rule %d: record slot %d out of range 0..%d", op, i, r.Arg, steer.MaxRecords-1)
 	}
 	return nil
 }
@@ -46,7 +49,7 @@ func (o *Objects) PutRules(rules []steer.Rule) error {
 			return err
 		}
 		keys[i] = ruleKey{MaskID: r.MaskID, Key: r.Key}
-		vals[i] = ruleValue{Rank: uint64(r.Rank), Verdict: uint8(r.Verdict), Arg: r.Arg}
+		vals[i] = ruleValue{Rank: uint64(r.Rank), Verdict: uint8(r.Verdict), Arg: r.Arg, FlowID: r.Flow}
 	}
 	n, err := o.objs.Rules.BatchUpdate(keys, vals, nil)
 	if errors.Is(err, ebpf.ErrNotSupported) {

@@ -21,11 +21,15 @@ const (
 	xvsMapMaskOrder    = "mask_order"
 	xvsMapMasks        = "masks"
 	xvsMapPorts        = "ports"
+	xvsMapRecordHits   = "record_hits"
+	xvsMapRecords      = "records"
 	xvsMapRules        = "rules"
 	xvsMapTrace        = "trace"
+	xvsMapTxPorts      = "tx_ports"
 	xvsMapXsks         = "xsks"
 	xvsProgXvsXdp      = "xvs_xdp"
 	xvsVarTraceEnabled = "trace_enabled"
+	xvsVarXvsAbiEnums  = "xvs_abi_enums"
 )
 
 // loadXvs returns the embedded CollectionSpec for xvs.
@@ -77,14 +81,17 @@ type xvsProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xvsMapSpecs struct {
-	Active    *ebpf.MapSpec `ebpf:"active"`
-	Counters  *ebpf.MapSpec `ebpf:"counters"`
-	MaskOrder *ebpf.MapSpec `ebpf:"mask_order"`
-	Masks     *ebpf.MapSpec `ebpf:"masks"`
-	Ports     *ebpf.MapSpec `ebpf:"ports"`
-	Rules     *ebpf.MapSpec `ebpf:"rules"`
-	Trace     *ebpf.MapSpec `ebpf:"trace"`
-	Xsks      *ebpf.MapSpec `ebpf:"xsks"`
+	Active     *ebpf.MapSpec `ebpf:"active"`
+	Counters   *ebpf.MapSpec `ebpf:"counters"`
+	MaskOrder  *ebpf.MapSpec `ebpf:"mask_order"`
+	Masks      *ebpf.MapSpec `ebpf:"masks"`
+	Ports      *ebpf.MapSpec `ebpf:"ports"`
+	RecordHits *ebpf.MapSpec `ebpf:"record_hits"`
+	Records    *ebpf.MapSpec `ebpf:"records"`
+	Rules      *ebpf.MapSpec `ebpf:"rules"`
+	Trace      *ebpf.MapSpec `ebpf:"trace"`
+	TxPorts    *ebpf.MapSpec `ebpf:"tx_ports"`
+	Xsks       *ebpf.MapSpec `ebpf:"xsks"`
 }
 
 // xvsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -92,6 +99,7 @@ type xvsMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type xvsVariableSpecs struct {
 	TraceEnabled *ebpf.VariableSpec `ebpf:"trace_enabled"`
+	XvsAbiEnums  *ebpf.VariableSpec `ebpf:"xvs_abi_enums"`
 }
 
 // xvsObjects contains all objects after they have been loaded into the kernel.
@@ -114,14 +122,17 @@ func (o *xvsObjects) Close() error {
 //
 // It can be passed to loadXvsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xvsMaps struct {
-	Active    *ebpf.Map `ebpf:"active"`
-	Counters  *ebpf.Map `ebpf:"counters"`
-	MaskOrder *ebpf.Map `ebpf:"mask_order"`
-	Masks     *ebpf.Map `ebpf:"masks"`
-	Ports     *ebpf.Map `ebpf:"ports"`
-	Rules     *ebpf.Map `ebpf:"rules"`
-	Trace     *ebpf.Map `ebpf:"trace"`
-	Xsks      *ebpf.Map `ebpf:"xsks"`
+	Active     *ebpf.Map `ebpf:"active"`
+	Counters   *ebpf.Map `ebpf:"counters"`
+	MaskOrder  *ebpf.Map `ebpf:"mask_order"`
+	Masks      *ebpf.Map `ebpf:"masks"`
+	Ports      *ebpf.Map `ebpf:"ports"`
+	RecordHits *ebpf.Map `ebpf:"record_hits"`
+	Records    *ebpf.Map `ebpf:"records"`
+	Rules      *ebpf.Map `ebpf:"rules"`
+	Trace      *ebpf.Map `ebpf:"trace"`
+	TxPorts    *ebpf.Map `ebpf:"tx_ports"`
+	Xsks       *ebpf.Map `ebpf:"xsks"`
 }
 
 func (m *xvsMaps) Close() error {
@@ -131,8 +142,11 @@ func (m *xvsMaps) Close() error {
 		m.MaskOrder,
 		m.Masks,
 		m.Ports,
+		m.RecordHits,
+		m.Records,
 		m.Rules,
 		m.Trace,
+		m.TxPorts,
 		m.Xsks,
 	)
 }
@@ -142,6 +156,7 @@ func (m *xvsMaps) Close() error {
 // It can be passed to loadXvsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xvsVariables struct {
 	TraceEnabled *ebpf.Variable `ebpf:"trace_enabled"`
+	XvsAbiEnums  *ebpf.Variable `ebpf:"xvs_abi_enums"`
 }
 
 // xvsPrograms contains all programs after they have been loaded into the kernel.

@@ -14,8 +14,8 @@ import (
 // in it), so each count lands on exactly one flow.
 type kernelHits struct {
 	mu   sync.Mutex
-	seen map[steer.Rank]bpf.CounterValue // what the rules held at the last harvest
-	last time.Time                       // when that was
+	seen map[uint64]bpf.CounterValue // what the rules held at the last harvest, by flow
+	last time.Time                   // when that was
 }
 
 // harvestEvery bounds how often the rule table is read: a harvest reads all
@@ -49,31 +49,27 @@ func (s *Switch) harvest(now bool) {
 	}
 	t := s.table.Load()
 	stamp := time.Now().UnixNano()
-	for rank, c := range cur {
+	for id, c := range cur {
 		d := c
-		if last, ok := h.seen[rank]; ok && c.Packets >= last.Packets {
+		if last, ok := h.seen[id]; ok && c.Packets >= last.Packets {
 			d.Packets -= last.Packets
 			d.Bytes -= last.Bytes
 		}
 		if d.Packets == 0 {
 			continue
 		}
-		if e := t.Get(flowIDOfRank(rank)); e != nil && e.Rank == rank {
+		if e := t.Get(id); e != nil {
 			e.Hit(d.Packets, d.Bytes, stamp)
 		}
 	}
 	h.seen = cur
 }
 
-// flowIDOfRank undoes steer.MakeRank's tie-break: the low 32 bits are the
-// complement of the flow's ID.
-func flowIDOfRank(r steer.Rank) uint64 { return uint64(^uint32(r)) }
-
 // countKernelRules returns how many rules of st the program counts itself.
 func countKernelRules(st *steer.Table) int64 {
 	var n int64
 	for i := range st.Rules {
-		if st.Rules[i].Verdict != steer.VerdictRedirect {
+		if !st.Rules[i].Verdict.ToUser() {
 			n++
 		}
 	}
