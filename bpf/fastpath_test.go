@@ -20,9 +20,25 @@ import (
 // frame to userspace untouched, and the latter only in the cases the fast
 // path leaves to userspace (which the test works out on its own).
 
-// fpPorts: pa (1) is where test frames come in, pb (2) takes redirected
-// frames, pc (3) does not (no devmap slot).
-var fpPorts = map[string]uint32{"pa": 1, "pb": 2, "pc": 3}
+// fpPorts: pa (1) is where test frames come in; pa and pb (2) take
+// redirected frames (they have a devmap slot, fpTxPorts), pc (3) does not.
+var (
+	fpPorts   = map[string]uint32{"pa": 1, "pb": 2, "pc": 3}
+	fpTxPorts = map[uint32]bool{1: true, 2: true}
+)
+
+// setFastPorts makes lo port pa, and the device of pa and pb in the devmap.
+func setFastPorts(t *testing.T, o *Objects, lo int) {
+	t.Helper()
+	if err := o.SetPort(lo, fpPorts["pa"]); err != nil {
+		t.Fatal(err)
+	}
+	for p := range fpTxPorts {
+		if err := o.SetTxPort(p, lo); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
 
 func fpResolve(name string) (uint32, bool) {
 	no, ok := fpPorts[name]
@@ -149,7 +165,7 @@ func (c *fastCase) leftToUser(frame []byte, u userResult, inPort uint32) string 
 	switch {
 	case c.out == inPort:
 		return "output to the input port"
-	case out == fpPorts["pc"]:
+	case !fpTxPorts[out]:
 		return "output port takes no redirected frames"
 	case u.reason == flowtable.DropDecTTLZero:
 		return "TTL would expire"
@@ -164,15 +180,7 @@ func (c *fastCase) leftToUser(frame []byte, u userResult, inPort uint32) string 
 func TestFastPathMatchesUserspace(t *testing.T) {
 	o := load(t, true)
 	lo := loIndex(t)
-	const inPort = 1
-	if err := o.SetPort(lo, inPort); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []uint32{1, 2} { // pc (3) gets no slot
-		if err := o.SetTxPort(p, lo); err != nil {
-			t.Fatal(err)
-		}
-	}
+	setFastPorts(t, o, lo)
 	var zero steer.Key
 	if err := o.SetMasks([]steer.Mask{{ID: 0, Mask: zero, MaxRank: steer.MakeRank(10, 0)}}); err != nil {
 		t.Fatal(err)
@@ -421,4 +429,82 @@ func TestFastPathStaleRecord(t *testing.T) {
 	if hits, err = o.RecordHits(8); err != nil || hits[5].Packets != 0 {
 		t.Fatalf("after clear: %+v, %v", hits[5], err)
 	}
+}
+
+// Crafted frames, each whole and cut short at every header boundary,
+// through a few fixed flows that cover every op.
+func TestFastPathCrafted(t *testing.T) {
+	o := load(t, true)
+	lo := loIndex(t)
+	setFastPorts(t, o, lo)
+	var zero steer.Key
+	if err := o.SetMasks([]steer.Mask{{ID: 0, Mask: zero, MaxRank: steer.MakeRank(10, 0)}}); err != nil {
+		t.Fatal(err)
+	}
+	flows := []string{
+		"priority=10,udp,actions=mod_dl_src:02:00:00:00:00:09,mod_dl_dst:0e:00:00:00:00:01,mod_nw_src:10.9.8.7,mod_nw_dst:172.16.0.1,mod_tp_src:1,mod_tp_dst:7998,mod_nw_tos:184,dec_ttl,output:pb",
+		"priority=10,tcp,actions=mod_nw_dst:192.168.255.254,mod_tp_dst:65535,dec_ttl,dec_ttl,output:pb",
+		"priority=10,ip,actions=push_vlan:0x88a8,mod_vlan_vid:4095,mod_vlan_pcp:5,push_vlan:0x8100,mod_vlan_vid:10,dec_ttl,output:pb",
+		"priority=10,actions=strip_vlan,strip_vlan,mod_vlan_pcp:7,strip_vlan,mod_dl_src:02:00:00:00:00:0a,in_port",
+		"priority=10,ip,actions=mod_nw_tos:252,mod_nw_src:0.0.0.0,output:pb",
+	}
+	var specs []frameSpec
+	for _, tags := range [][]uint16{nil, {0x8100}, {0x88a8, 0x8100}} {
+		for _, l3 := range []uint16{0x0800, 0x86dd} {
+			for _, proto := range []uint8{6, 17, 1} {
+				for _, ttl := range []uint8{0, 1, 2, 64} {
+					s := frameSpec{tags: tags, tci: 0xe00a, l3: l3, proto: proto, ttl: ttl, tos: 0xb9,
+						payload: 5, src: [4]byte{10, 0, 0, 1}, dst: [4]byte{10, 0, 1, 2}, sport: 53, dport: 80}
+					specs = append(specs, s)
+					if l3 == 0x0800 && ttl == 64 {
+						opt, frag1, frag2 := s, s, s
+						opt.options = 10
+						frag1.frag, frag2.frag = 1, 2
+						specs = append(specs, opt, frag1, frag2)
+					}
+					if proto == 17 && ttl == 64 {
+						z := s
+						z.udpZero = true
+						specs = append(specs, z)
+					}
+				}
+			}
+		}
+	}
+	specs = append(specs, frameSpec{l3: 0x0806, src: [4]byte{10, 0, 0, 1}, dst: [4]byte{10, 0, 0, 2}},
+		frameSpec{tags: []uint16{0x8100}, l3: 0x88b5})
+	stats := map[string]int{}
+	table := flowtable.NewTable()
+	for i, text := range flows {
+		f, err := flowtable.ParseFlow(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if table, err = table.Apply(flowtable.Change{Replace: true, Add: []*flowtable.Flow{f}}, fpResolve); err != nil {
+			t.Fatal(err)
+		}
+		e := table.Entries()[0]
+		rec, why := e.FastPath()
+		if why != "" {
+			t.Fatalf("flow %q: %s", text, why)
+		}
+		if err := o.PutRecord(uint32(i), &rec); err != nil {
+			t.Fatal(err)
+		}
+		rule := steer.Rule{MaskID: 0, Rank: e.Rank, Verdict: steer.VerdictForward, Arg: uint32(i), Flow: e.Flow.ID}
+		if err := o.PutRules([]steer.Rule{rule}); err != nil {
+			t.Fatal(err)
+		}
+		c := newFastCase(text, e, &rec)
+		for _, s := range specs {
+			whole := s.build()
+			stats[checkFastFrame(t, o, lo, e, &c, whole, s, true)]++
+			for _, cut := range s.headerEnds() {
+				if cut < len(whole) {
+					stats[checkFastFrame(t, o, lo, e, &c, whole[:cut], s, false)]++
+				}
+			}
+		}
+	}
+	t.Logf("%d flows x %d frames (and their cuts): %v", len(flows), len(specs), stats)
 }
