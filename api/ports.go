@@ -30,6 +30,11 @@ type PortInfo struct {
 	UmemMode string    `json:"umem_mode"` // "shared" (descriptors move) or "own" (frames copied between UMEMs)
 	State    string    `json:"state"`     // "up"
 	AddedAt  time.Time `json:"added_at"`
+	// FastPathOut is "ok" when the port takes frames the XDP fast path
+	// redirects to it (flows that output to it can run in XDP), else why
+	// not, as a short token: "no_ndo_xdp_xmit" (on a veth: its peer has
+	// neither an XDP program nor GRO), "fast_path_off".
+	FastPathOut string `json:"fast_path_out"`
 }
 
 // Counter is one counter of a set whose names the switch defines.

@@ -27,6 +27,8 @@ func apiPortInfo(p datapath.PortInfo) api.PortInfo {
 		UmemMode: p.UmemMode,
 		State:    p.State,
 		AddedAt:  p.AddedAt.UTC(),
+
+		FastPathOut: p.FastPathOut,
 	}
 }
 
@@ -111,6 +113,8 @@ func apiStats(st *datapath.Stats) api.Stats {
 		Flows:   st.Flows,
 		Masks:   st.Masks,
 		UptimeS: st.Uptime.Seconds(),
+
+		FastPathFlows: st.Fast,
 	}
 	for i := range st.Ports {
 		out.Ports[i] = apiPortStats(&st.Ports[i])
@@ -185,6 +189,9 @@ func apiFlowStatus(fi datapath.FlowInfo) api.FlowStatus {
 		Bytes:     fi.Bytes,
 		DurationS: fi.Duration.Seconds(),
 		IdleAgeS:  fi.IdleAge.Seconds(),
+
+		Datapath:       fi.Datapath,
+		DatapathReason: fi.DatapathReason,
 	}
 }
 

@@ -41,8 +41,20 @@ type portSocket struct {
 	stats  portCounters
 }
 
-func (p *Port) info() PortInfo {
+func (s *Switch) portInfo(p *Port) PortInfo {
+	s.fast.mu.Lock()
+	tx := s.fast.tx[p.ofport]
+	off := s.fast.off
+	s.fast.mu.Unlock()
+	out := "ok"
+	switch {
+	case off:
+		out = reasonFastPathOff
+	case !tx.ok:
+		out = tx.why
+	}
 	return PortInfo{
+		FastPathOut: out,
 		Name:     p.name,
 		OFPort:   p.ofport,
 		Ifindex:  p.ifindex,
@@ -140,6 +152,11 @@ func (s *Switch) AddPort(spec PortSpec) (PortInfo, error) {
 		s.ofports[spec.Name] = ofport
 		s.nextOF++
 	}
+	txOK, txWhy := redirectTarget(p.ifindex)
+	if err := s.setPortTxLocked(p, txOK, txWhy); err != nil {
+		s.closePortLocked(p)
+		return PortInfo{}, fmt.Errorf("port %s: %w", spec.Name, err)
+	}
 	s.ports[p.name] = p
 	byOF := *s.portsByOF.Load()
 	byOF[p.ofport] = p
@@ -155,8 +172,8 @@ func (s *Switch) AddPort(spec PortSpec) (PortInfo, error) {
 		return PortInfo{}, fmt.Errorf("port %s: recompile flows: %w", spec.Name, err)
 	}
 	s.log.Info("port added", "port", p.name, "ofport", p.ofport, "queues", p.queues,
-		"xdp", p.xdpMode, "xsk", p.xskMode, "umem", p.umemMode)
-	return p.info(), nil
+		"xdp", p.xdpMode, "xsk", p.xskMode, "umem", p.umemMode, "fast_path_out", txOK, "reason", txWhy)
+	return s.portInfo(p), nil
 }
 
 // openPortLocked attaches XDP and opens the port's sockets. On error the
@@ -199,6 +216,7 @@ func (s *Switch) openPortLocked(p *Port, mode bpf.Mode) error {
 // stops redirecting first, then the pollers drain and close the sockets.
 func (s *Switch) closePortLocked(p *Port) error {
 	var errs []error
+	errs = append(errs, s.setPortTxLocked(p, false, ""))
 	if p.xdp != nil {
 		errs = append(errs, p.xdp.Close())
 		p.xdp = nil
@@ -254,7 +272,7 @@ func (s *Switch) Ports() []PortInfo {
 	var out []PortInfo
 	for _, p := range s.portsByOF.Load() {
 		if p != nil {
-			out = append(out, p.info())
+			out = append(out, s.portInfo(p))
 		}
 	}
 	return out
@@ -264,7 +282,7 @@ func (s *Switch) Ports() []PortInfo {
 func (s *Switch) Port(name string) (PortInfo, error) {
 	for _, p := range s.portsByOF.Load() {
 		if p != nil && p.name == name {
-			return p.info(), nil
+			return s.portInfo(p), nil
 		}
 	}
 	return PortInfo{}, fmt.Errorf("port %s: %w", name, ErrNoSuchPort)

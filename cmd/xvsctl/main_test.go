@@ -221,7 +221,7 @@ func TestDumpPortsAndStats(t *testing.T) {
   port  1: p0
            rx pkts=10, bytes=1000, drop=6 (no_flow=2, action_drop=4)
            tx pkts=7, bytes=700, drop=15 (tx_ring_full=3, no_frame=1, too_big=5, no_tx_queue=6)
-           xdp rx=12, pass_nomatch=2, pass_rule=0, redirect=10, redirect_nosock=0, drop=0, malformed=0, future=1
+           xdp rx=12, pass_nomatch=2, pass_rule=0, redirect=10, redirect_nosock=0, drop=0, malformed=0, forward=0, forward_error=0, forward_fallback=0, future=1
            xsk rx_dropped=1, rx_ring_full=6, fill_ring_empty=7, tx_ring_empty=8, rx_invalid=9, tx_invalid=11
 `
 	if got := e.ok("dump-ports", "p0"); got != want {

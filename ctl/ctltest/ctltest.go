@@ -199,6 +199,8 @@ func (b *Backend) AddPort(spec datapath.PortSpec) (datapath.PortInfo, error) {
 		UmemMode: "shared",
 		State:    "up",
 		AddedAt:  time.Now().UTC().Truncate(time.Second),
+
+		FastPathOut: "ok",
 	}
 	b.ports = append(b.ports, &port{info: info, stats: datapath.PortStats{
 		Name: info.Name, OFPort: n, XDP: map[string]uint64{},
@@ -298,14 +300,21 @@ func (b *Backend) ApplyFlows(change datapath.FlowChange) ([]uint64, error) {
 	return slices.Clone(nt.Added()), nil
 }
 
+// flowInfo reports a flow as a switch whose ports all take redirected
+// frames would: in XDP unless its actions need userspace.
 func flowInfo(e *flowtable.Entry, now time.Time) datapath.FlowInfo {
-	return datapath.FlowInfo{
+	fi := datapath.FlowInfo{
 		Flow:     e.Flow,
 		Packets:  e.Packets(),
 		Bytes:    e.Bytes(),
 		Duration: now.Sub(e.Installed()),
 		IdleAge:  now.Sub(e.LastUsed()),
+		Datapath: datapath.DatapathXDP,
 	}
+	if _, why := e.FastPath(); why != "" {
+		fi.Datapath, fi.DatapathReason = datapath.DatapathUser, why
+	}
+	return fi
 }
 
 // Flows implements ctl.Backend; flows come highest rank first, as the
