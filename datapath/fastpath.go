@@ -1,7 +1,9 @@
 package datapath
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -67,7 +69,8 @@ type recordSlot struct {
 // under Switch.mu by the steering sync, and on its own by harvests and
 // status reads (never while holding kernelHits.mu).
 type fastPath struct {
-	off bool // Config.FastPathOff: every forward rule is demoted
+	off      bool // Config.FastPathOff: every forward rule is demoted
+	maxSlots int  // steer.MaxRecords; less in tests
 
 	mu      sync.Mutex
 	slots   []recordSlot      // by slot number; grows up to steer.MaxRecords
@@ -85,7 +88,7 @@ type portTx struct {
 }
 
 func newFastPath(off bool) *fastPath {
-	return &fastPath{off: off, byFlow: make(map[uint64]uint32), full: make(map[uint64]bool)}
+	return &fastPath{off: off, maxSlots: steer.MaxRecords, byFlow: make(map[uint64]uint32), full: make(map[uint64]bool)}
 }
 
 // recordTxn is what assignRecordsLocked did, to commit when the sync went
@@ -99,13 +102,21 @@ type recordTxn struct {
 // assignRecordsLocked decides for every forward rule of st, compiled from
 // nt, whether it runs in XDP: it demotes the rules that may not to
 // redirect rules, and fills in the others' record slots, writing the
-// records of flows that need a new one. The caller holds s.mu; the records
-// it writes are not pointed at by any rule yet.
+// records of flows that need a new one. A flow keeps its slot while its
+// record stays the same; when slots run out, the flows of the highest
+// priority get them first. The caller holds s.mu; the records it writes
+// are not pointed at by any rule yet.
 func (s *Switch) assignRecordsLocked(nt *flowtable.Table, st *steer.Table) (*recordTxn, error) {
 	fp := s.fast
 	fp.mu.Lock()
 	defer fp.mu.Unlock()
 	txn := &recordTxn{byFlow: make(map[uint64]uint32, len(fp.byFlow)), full: make(map[uint64]bool)}
+	type want struct {
+		rule  *steer.Rule
+		entry *flowtable.Entry
+		rec   steer.Record
+	}
+	var wants []want // rules whose flow needs a new slot
 	for i := range st.Rules {
 		r := &st.Rules[i]
 		if r.Verdict != steer.VerdictForward {
@@ -116,53 +127,70 @@ func (s *Switch) assignRecordsLocked(nt *flowtable.Table, st *steer.Table) (*rec
 			r.Verdict = steer.VerdictRedirect
 			continue
 		}
-		slot, err := s.slotForLocked(e, txn)
+		slot, rec, ok := fp.keepSlotLocked(e, txn)
+		switch {
+		case !ok:
+			r.Verdict = steer.VerdictRedirect
+		case slot >= 0:
+			r.Arg = uint32(slot)
+		default:
+			wants = append(wants, want{r, e, rec})
+		}
+	}
+	slices.SortFunc(wants, func(a, b want) int { return cmp.Compare(b.rule.Rank, a.rule.Rank) })
+	for _, w := range wants {
+		slot, err := s.newSlotLocked(w.entry, &w.rec, txn)
 		if err != nil {
 			fp.abortLocked(txn)
 			return nil, err
 		}
 		if slot < 0 {
-			r.Verdict = steer.VerdictRedirect
+			w.rule.Verdict = steer.VerdictRedirect
 			continue
 		}
-		r.Arg = uint32(slot)
+		w.rule.Arg = uint32(slot)
 	}
 	return txn, nil
 }
 
-// slotForLocked returns the record slot e's rule points at, or -1 when e
-// may not run in XDP. A flow keeps its slot while its record is the same.
-func (s *Switch) slotForLocked(e *flowtable.Entry, txn *recordTxn) (int, error) {
-	fp := s.fast
+// keepSlotLocked returns the record slot e's rule points at and keeps, or
+// -1 and e's record when e needs a new one; ok is false when e may not run
+// in XDP (its output port takes no redirected frames).
+func (fp *fastPath) keepSlotLocked(e *flowtable.Entry, txn *recordTxn) (slot int, rec steer.Record, ok bool) {
 	id := e.Flow.ID
 	old, had := fp.byFlow[id]
 	if had && fp.slots[old].entry == e {
 		if !fp.txOKLocked(fp.slots[old].out, e) {
-			return -1, nil
+			return -1, rec, false
 		}
 		txn.byFlow[id] = old
-		return int(old), nil
+		return int(old), rec, true
 	}
 	rec, why := e.FastPath()
-	if why != "" {
-		return -1, nil // flowtable made it a forward rule, so this does not happen
-	}
-	if !fp.txOKLocked(rec.Output(), e) {
-		return -1, nil
+	if why != "" || !fp.txOKLocked(rec.Output(), e) {
+		return -1, rec, false // (a reason does not happen: flowtable made it a forward rule)
 	}
 	if had {
 		if prev, _ := fp.slots[old].entry.FastPath(); prev == rec {
 			fp.slots[old].entry = e // recompiled to the same record
 			txn.byFlow[id] = old
-			return int(old), nil
+			return int(old), rec, true
 		}
 	}
+	return -1, rec, true
+}
+
+// newSlotLocked writes rec, e's record, into a free slot and returns it, or
+// -1 when no slot is free.
+func (s *Switch) newSlotLocked(e *flowtable.Entry, rec *steer.Record, txn *recordTxn) (int, error) {
+	fp := s.fast
+	id := e.Flow.ID
 	slot, ok := s.takeSlotLocked()
 	if !ok {
 		txn.full[id] = true
 		return -1, nil
 	}
-	if err := s.bpf.PutRecord(slot, &rec); err != nil {
+	if err := s.bpf.PutRecord(slot, rec); err != nil {
 		fp.free = append(fp.free, slot)
 		return 0, fmt.Errorf("sync steering: %w", err)
 	}
@@ -187,7 +215,7 @@ func (fp *fastPath) txOKLocked(out uint32, e *flowtable.Entry) bool {
 // when there is none (a grace period, under the switch's lock).
 func (s *Switch) takeSlotLocked() (uint32, bool) {
 	fp := s.fast
-	if len(fp.free) == 0 && len(fp.slots) < steer.MaxRecords {
+	if len(fp.free) == 0 && len(fp.slots) < fp.maxSlots {
 		fp.slots = append(fp.slots, recordSlot{})
 		return uint32(len(fp.slots) - 1), true
 	}
