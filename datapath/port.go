@@ -55,17 +55,17 @@ func (s *Switch) portInfo(p *Port) PortInfo {
 	}
 	return PortInfo{
 		FastPathOut: out,
-		Name:     p.name,
-		OFPort:   p.ofport,
-		Ifindex:  p.ifindex,
-		MAC:      p.mac.String(),
-		MTU:      p.mtu,
-		Queues:   p.queues,
-		XDPMode:  p.xdpMode,
-		XSKMode:  p.xskMode,
-		UmemMode: p.umemMode,
-		State:    "up",
-		AddedAt:  p.added,
+		Name:        p.name,
+		OFPort:      p.ofport,
+		Ifindex:     p.ifindex,
+		MAC:         p.mac.String(),
+		MTU:         p.mtu,
+		Queues:      p.queues,
+		XDPMode:     p.xdpMode,
+		XSKMode:     p.xskMode,
+		UmemMode:    p.umemMode,
+		State:       "up",
+		AddedAt:     p.added,
 	}
 }
 
