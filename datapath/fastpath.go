@@ -424,14 +424,14 @@ func (s *Switch) refreshFastPath() {
 		return
 	}
 	for _, p := range s.ports {
-		ok, why := redirectTarget(p.ifindex)
+		ok, why, err := redirectTarget(p.ifindex)
 		s.fast.mu.Lock()
 		cur := s.fast.tx[p.ofport]
 		s.fast.mu.Unlock()
 		if cur.ok == ok && cur.why == why {
 			continue
 		}
-		s.log.Info("port fast path output changed", "port", p.name, "ok", ok, "reason", why)
+		s.log.Info("port fast path output changed", "port", p.name, "ok", ok, "reason", why, "err", err)
 		if err := s.setPortTxLocked(p, ok, why); err != nil {
 			s.log.Warn("fast path output", "port", p.name, "err", err)
 		}

@@ -152,7 +152,10 @@ func (s *Switch) AddPort(spec PortSpec) (PortInfo, error) {
 		s.ofports[spec.Name] = ofport
 		s.nextOF++
 	}
-	txOK, txWhy := redirectTarget(p.ifindex)
+	txOK, txWhy, err := redirectTarget(p.ifindex)
+	if err != nil {
+		s.log.Warn("read the port's xdp features: its flows stay in userspace", "port", p.name, "err", err)
+	}
 	if err := s.setPortTxLocked(p, txOK, txWhy); err != nil {
 		s.closePortLocked(p)
 		return PortInfo{}, fmt.Errorf("port %s: %w", spec.Name, err)

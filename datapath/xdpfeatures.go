@@ -24,6 +24,15 @@ const (
 	errNoXDPFeaturesReason = "no_xdp_features"
 )
 
+// genlHeader is struct genlmsghdr: cmd, version, 2 reserved bytes that
+// must be zero (the family validates strictly). nl.Genlmsg serializes 4
+// bytes of a 2-byte struct, so its reserved bytes are whatever follows it
+// in memory, and the kernel answers EINVAL now and then.
+type genlHeader [4]byte
+
+func (h *genlHeader) Len() int          { return len(h) }
+func (h *genlHeader) Serialize() []byte { return h[:] }
+
 var netdevFamily struct {
 	once sync.Once
 	id   uint16
@@ -44,7 +53,7 @@ func xdpFeatures(ifindex int) (uint64, error) {
 		return 0, netdevFamily.err
 	}
 	req := nl.NewNetlinkRequest(int(netdevFamily.id), 0)
-	req.AddData(&nl.Genlmsg{Command: netdevCmdDevGet, Version: netdevGenlVersion})
+	req.AddData(&genlHeader{netdevCmdDevGet, netdevGenlVersion})
 	var b [4]byte
 	binary.NativeEndian.PutUint32(b[:], uint32(ifindex))
 	req.AddData(nl.NewRtAttr(netdevAttrIfindex, b[:]))
@@ -73,13 +82,13 @@ func xdpFeatures(ifindex int) (uint64, error) {
 // device's XDP program redirects to it (ndo_xdp_xmit), and if not, why, as
 // a short token. A veth takes them only while its peer has an XDP program
 // or GRO enabled; a driver without ndo_xdp_xmit never does.
-func redirectTarget(ifindex int) (bool, string) {
+func redirectTarget(ifindex int) (ok bool, why string, err error) {
 	f, err := xdpFeatures(ifindex)
 	if err != nil {
-		return false, errNoXDPFeaturesReason
+		return false, errNoXDPFeaturesReason, err
 	}
 	if f&netdevXDPActNdoXmit == 0 {
-		return false, "no_ndo_xdp_xmit"
+		return false, "no_ndo_xdp_xmit", nil
 	}
-	return true, ""
+	return true, "", nil
 }
