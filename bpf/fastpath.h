@@ -332,6 +332,16 @@ __attribute__((noinline)) int fp_op(struct xdp_md *ctx, struct fp_frame *f, cons
 	return -1; /* not a code of a record */
 }
 
+/* fp_count counts a frame a record forwarded (or damaged trying). */
+static __always_inline void fp_count(__u32 slot, __u32 len)
+{
+	struct xvs_counter_value *h = bpf_map_lookup_elem(&record_hits, &slot);
+	if (h) {
+		h->packets++;
+		h->bytes += len;
+	}
+}
+
 /* fp_layout finds the headers the way flowtable's ExtractLayout does, from
  * the key parse() extracted: its flags say how many tags it consumed and
  * whether it read the L4 header. */
@@ -418,6 +428,14 @@ __attribute__((noinline)) int fast_path(struct xdp_md *ctx, const struct xvs_key
 		return FP_STALE;
 	}
 	a->out = to;
+	if (n == 1) {
+		/* Nothing to write: the redirect itself says whether the port
+		 * has a devmap slot (one helper call less). */
+		if (bpf_redirect_map(&tx_ports, to, 0) != XDP_REDIRECT)
+			return FP_USER;
+		fp_count(slot, len);
+		return FP_FORWARDED;
+	}
 	if (!bpf_map_lookup_elem(&tx_ports, &to))
 		return FP_USER;
 
@@ -451,11 +469,7 @@ __attribute__((noinline)) int fast_path(struct xdp_md *ctx, const struct xvs_key
 	if (f.s && bpf_xdp_adjust_head(ctx, (int)f.s))
 		return FP_ERROR;
 
-	struct xvs_counter_value *h = bpf_map_lookup_elem(&record_hits, &slot);
-	if (h) {
-		h->packets++;
-		h->bytes += len;
-	}
+	fp_count(slot, len);
 	if (bpf_redirect_map(&tx_ports, to, 0) != XDP_REDIRECT)
 		return FP_ERROR;
 	return FP_FORWARDED;

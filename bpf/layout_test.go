@@ -60,7 +60,7 @@ func TestLayoutMatchesBTF(t *testing.T) {
 		{"xvs_trace", unsafe.Sizeof(tr), map[string]uintptr{
 			"key": unsafe.Offsetof(tr.Key), "rank": unsafe.Offsetof(tr.Rank), "status": unsafe.Offsetof(tr.Status),
 			"mask_id": unsafe.Offsetof(tr.MaskID), "visited": unsafe.Offsetof(tr.Visited), "hit": unsafe.Offsetof(tr.Hit),
-			"verdict": unsafe.Offsetof(tr.Verdict), "fp": unsafe.Offsetof(tr.FP), "pad": 87,
+			"verdict": unsafe.Offsetof(tr.Verdict), "fp": unsafe.Offsetof(tr.FP), "emc": unsafe.Offsetof(tr.EMC),
 			"ingress_ifindex": unsafe.Offsetof(tr.IngressIfindex), "len": unsafe.Offsetof(tr.Len),
 			"out_port": unsafe.Offsetof(tr.OutPort), "pad2": 100,
 		}},

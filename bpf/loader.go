@@ -41,6 +41,11 @@ type Objects struct {
 	// period, and the inner map it is updated with.
 	barrier, barrierInner *ebpf.Map
 
+	// genMu serializes bumps of the steering generation, so that it only
+	// grows (exact-match cache entries of an older one stay invalid).
+	genMu sync.Mutex
+	gen   uint64
+
 	mu        sync.Mutex // guards the fields below
 	closed    bool
 	slot      uint32                   // order slot the program reads
@@ -103,7 +108,7 @@ type traceRecord struct {
 	Hit            uint8
 	Verdict        uint8
 	FP             uint8
-	_              uint8
+	EMC            uint8
 	IngressIfindex uint32
 	Len            uint32
 	OutPort        uint32
@@ -177,6 +182,16 @@ func (o *Objects) closeMaps() error {
 	return errors.Join(errs...)
 }
 
+// bumpGen invalidates every exact-match cache entry (emc.h): it is called
+// after each write to the rules or the mask order, whether or not the
+// write got through.
+func (o *Objects) bumpGen() {
+	o.genMu.Lock()
+	defer o.genMu.Unlock()
+	o.gen++
+	_ = o.objs.SteerGen.Put(uint32(0), o.gen) // an array slot that exists: cannot fail
+}
+
 // checkSpec makes sure the compiled object and the Go twins of its structs
 // agree, so a change to xvs.h that misses steer.go fails loudly.
 func checkSpec(spec *ebpf.CollectionSpec) error {
@@ -196,6 +211,9 @@ func checkSpec(spec *ebpf.CollectionSpec) error {
 		{xvsMapRecords, 4, steer.RecordLen, steer.MaxRecords},
 		{xvsMapRecordHits, 4, unsafe.Sizeof(CounterValue{}), steer.MaxRecords},
 		{xvsMapTxPorts, 4, 4, steer.MaxPorts},
+		{xvsMapPortCache, 4, 8, portCacheSlots},
+		{xvsMapEmc, 4, emcEntryLen, emcSlots},
+		{xvsMapSteerGen, 4, 8, 1},
 	}
 	for _, w := range want {
 		m := spec.Maps[w.name]
@@ -245,13 +263,46 @@ func (o *Objects) SetPort(ifindex int, ofport uint32) error {
 	if err := o.objs.Ports.Put(uint32(ifindex), ofport); err != nil {
 		return fmt.Errorf("set port %d: %w", ifindex, err)
 	}
+	// The array in front of the hash: a slot another ifindex holds stays
+	// its (this one is found in the hash). One 8-byte value, so a run sees
+	// the old entry or the new one.
+	slot := uint32(ifindex) % portCacheSlots
+	var cur uint64
+	if err := o.objs.PortCache.Lookup(slot, &cur); err != nil {
+		return fmt.Errorf("set port %d: %w", ifindex, err)
+	}
+	if cur == 0 || uint32(cur>>32) == uint32(ifindex) {
+		if err := o.objs.PortCache.Put(slot, uint64(ifindex)<<32|uint64(ofport)); err != nil {
+			return fmt.Errorf("set port %d: %w", ifindex, err)
+		}
+	}
 	return nil
 }
+
+// portCacheSlots is XVS_PORT_CACHE.
+const portCacheSlots = 4096
+
+// The exact-match cache's entries (emc.h; never read by userspace) and
+// slots per CPU.
+const (
+	emcEntryLen = 104
+	emcSlots    = 4096
+)
 
 // DeletePort forgets ifindex. Deleting an unknown ifindex is not an error.
 func (o *Objects) DeletePort(ifindex int) error {
 	if ifindex <= 0 {
 		return fmt.Errorf("delete port: bad ifindex %d", ifindex)
+	}
+	slot := uint32(ifindex) % portCacheSlots
+	var cur uint64
+	if err := o.objs.PortCache.Lookup(slot, &cur); err != nil {
+		return fmt.Errorf("delete port %d: %w", ifindex, err)
+	}
+	if cur != 0 && uint32(cur>>32) == uint32(ifindex) {
+		if err := o.objs.PortCache.Put(slot, uint64(0)); err != nil {
+			return fmt.Errorf("delete port %d: %w", ifindex, err)
+		}
 	}
 	if err := o.objs.Ports.Delete(uint32(ifindex)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("delete port %d: %w", ifindex, err)

@@ -51,6 +51,7 @@ func (o *Objects) PutRules(rules []steer.Rule) error {
 		keys[i] = ruleKey{MaskID: r.MaskID, Key: r.Key}
 		vals[i] = ruleValue{Rank: uint64(r.Rank), Verdict: uint8(r.Verdict), Arg: r.Arg, FlowID: r.Flow}
 	}
+	defer o.bumpGen()
 	n, err := o.objs.Rules.BatchUpdate(keys, vals, nil)
 	if errors.Is(err, ebpf.ErrNotSupported) {
 		for n = 0; n < len(keys); n++ {
@@ -79,6 +80,9 @@ func (o *Objects) DeleteRules(rules []steer.Rule) error {
 			return fmt.Errorf("delete rules: rule %d: mask id %d out of range 0..%d", i, rules[i].MaskID, steer.MaxMasks-1)
 		}
 		keys[i] = ruleKey{MaskID: rules[i].MaskID, Key: rules[i].Key}
+	}
+	if len(keys) > 0 {
+		defer o.bumpGen()
 	}
 	for rest := keys; len(rest) > 0; {
 		n, err := o.objs.Rules.BatchDelete(rest, nil)
@@ -222,7 +226,9 @@ func (o *Objects) flipLocked(order *maskOrder, live *[steer.MaxMasks]liveMask) e
 	if err := o.objs.MaskOrder.Put(next, order); err != nil {
 		return fmt.Errorf("write order: %w", err)
 	}
-	if err := o.objs.Active.Put(uint32(0), next); err != nil {
+	err := o.objs.Active.Put(uint32(0), next)
+	o.bumpGen()
+	if err != nil {
 		return fmt.Errorf("flip order: %w", err)
 	}
 	o.slot = next

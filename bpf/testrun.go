@@ -46,7 +46,8 @@ type TestResult struct {
 	MaskID      uint32        // the winning rule's mask
 	Rank        steer.Rank    // its rank
 	Verdict     steer.Verdict // its verdict
-	Visited     int           // masks the classifier looked up
+	Visited     int           // masks the classifier looked up (0 when Cached)
+	Cached      bool          // the exact-match cache answered, not the classifier
 	// For a forward rule: what the fast path did, and the output ofport it
 	// chose (0 if it did not get that far).
 	FastPath FastPathResult
@@ -164,6 +165,7 @@ func (o *Objects) TestRun(frame []byte, ifindex, queue int) (TestResult, error) 
 	res.Rank = steer.Rank(tr.Rank)
 	res.Verdict = steer.Verdict(tr.Verdict)
 	res.Visited = int(tr.Visited)
+	res.Cached = tr.EMC != 0
 	res.FastPath = FastPathResult(tr.FP)
 	res.OutPort = tr.OutPort
 	return res, nil

@@ -27,6 +27,19 @@ struct {
 	__type(value, __u32);
 } ports SEC(".maps");
 
+/*
+ * ifindex % XVS_PORT_CACHE -> ifindex << 32 | ofport: the ports map as an
+ * array, so the per-frame lookup costs no hash (about a tenth of the
+ * fast path's time). Userspace fills a slot only for the first ifindex that
+ * falls into it; the others are looked up in ports.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XVS_PORT_CACHE);
+	__type(key, __u32);
+	__type(value, __u64);
+} port_cache SEC(".maps");
+
 /* ofport * XVS_MAX_QUEUES + rx queue -> AF_XDP socket. */
 struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
@@ -99,7 +112,7 @@ struct xvs_trace {
 	__u8  hit;              /* 84: a rule matched */
 	__u8  verdict;          /* 85: its verdict */
 	__u8  fp;               /* 86: enum fp_result */
-	__u8  pad;              /* 87 */
+	__u8  emc;              /* 87: the exact-match cache answered */
 	__u32 ingress_ifindex;  /* 88 */
 	__u32 len;              /* 92: frame length */
 	__u32 out_port;         /* 96: the fast path's output ofport */
@@ -302,12 +315,15 @@ static __always_inline void count(__u32 port, __u32 c, __u64 len)
 #include "fastpath.h"
 
 struct match {
-	struct xvs_rule_value *rule; /* the winning rule, for its hit counters */
+	struct xvs_rule_value *rule; /* the winning rule, for its hit counters (not from the cache) */
 	__u64 rank;
+	__u64 flow_id;               /* the rule's flow and arg */
+	__u32 arg;
 	__u32 mask_id;
 	__u32 visited;
 	__u8  hit;
 	__u8  verdict;
+	__u8  cached;                /* the exact-match cache answered */
 };
 
 /*
@@ -375,6 +391,8 @@ static __always_inline void classify(const struct xvs_key *key, struct match *m)
 	}
 }
 
+#include "emc.h"
+
 static __always_inline void record(struct xdp_md *ctx, const struct xvs_key *key,
 				   const struct match *m, __u32 status, __u32 len)
 {
@@ -390,7 +408,7 @@ static __always_inline void record(struct xdp_md *ctx, const struct xvs_key *key
 	t->hit = m->hit;
 	t->verdict = m->verdict;
 	t->fp = FP_NONE;
-	t->pad = 0;
+	t->emc = m->cached;
 	t->ingress_ifindex = ctx->ingress_ifindex;
 	t->len = len;
 	t->out_port = 0;
@@ -436,15 +454,23 @@ int xvs_xdp(struct xdp_md *ctx)
 
 	__builtin_memset(&key, 0, sizeof(key));
 	__u32 ifindex = ctx->ingress_ifindex;
-	__u32 *pp = bpf_map_lookup_elem(&ports, &ifindex);
-	if (!pp || *pp >= XVS_MAX_PORTS) {
+	__u32 port = XVS_MAX_PORTS;
+	__u32 slot = ifindex % XVS_PORT_CACHE;
+	__u64 *pc = bpf_map_lookup_elem(&port_cache, &slot);
+	if (pc && (__u32)(*pc >> 32) == ifindex) {
+		port = (__u32)*pc;
+	} else {
+		__u32 *pp = bpf_map_lookup_elem(&ports, &ifindex);
+		if (pp)
+			port = *pp;
+	}
+	if (port >= XVS_MAX_PORTS) {
 		count(0, XVS_CNT_RX, len);
 		count(0, XVS_CNT_PASS_NOMATCH, len);
 		if (trace_enabled)
 			record(ctx, &key, &m, XVS_TRACE_UNKNOWN_PORT, len);
 		return XDP_PASS;
 	}
-	__u32 port = *pp;
 	key.in_port = port;
 	count(port, XVS_CNT_RX, len);
 
@@ -455,7 +481,7 @@ int xvs_xdp(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 
-	classify(&key, &m);
+	classify_cached(&key, &m);
 	if (trace_enabled)
 		record(ctx, &key, &m, XVS_TRACE_OK, len);
 
@@ -467,13 +493,8 @@ int xvs_xdp(struct xdp_md *ctx)
 	case XVS_VERDICT_REDIRECT:
 		return to_socket(ctx, port, len);
 	case XVS_VERDICT_FORWARD: {
-		struct fp_args a = {.port = port, .len = len};
-		int fp = FP_STALE;
-		if (m.rule) {
-			a.flow_id = m.rule->flow_id;
-			a.slot = m.rule->arg;
-			fp = fast_path(ctx, &key, &a);
-		}
+		struct fp_args a = {.port = port, .len = len, .flow_id = m.flow_id, .slot = m.arg};
+		int fp = fast_path(ctx, &key, &a);
 		if (trace_enabled)
 			record_fp(fp, a.out);
 		if (fp == FP_FORWARDED) {

@@ -18,12 +18,15 @@ import (
 const (
 	xvsMapActive       = "active"
 	xvsMapCounters     = "counters"
+	xvsMapEmc          = "emc"
 	xvsMapMaskOrder    = "mask_order"
 	xvsMapMasks        = "masks"
+	xvsMapPortCache    = "port_cache"
 	xvsMapPorts        = "ports"
 	xvsMapRecordHits   = "record_hits"
 	xvsMapRecords      = "records"
 	xvsMapRules        = "rules"
+	xvsMapSteerGen     = "steer_gen"
 	xvsMapTrace        = "trace"
 	xvsMapTxPorts      = "tx_ports"
 	xvsMapXsks         = "xsks"
@@ -83,12 +86,15 @@ type xvsProgramSpecs struct {
 type xvsMapSpecs struct {
 	Active     *ebpf.MapSpec `ebpf:"active"`
 	Counters   *ebpf.MapSpec `ebpf:"counters"`
+	Emc        *ebpf.MapSpec `ebpf:"emc"`
 	MaskOrder  *ebpf.MapSpec `ebpf:"mask_order"`
 	Masks      *ebpf.MapSpec `ebpf:"masks"`
+	PortCache  *ebpf.MapSpec `ebpf:"port_cache"`
 	Ports      *ebpf.MapSpec `ebpf:"ports"`
 	RecordHits *ebpf.MapSpec `ebpf:"record_hits"`
 	Records    *ebpf.MapSpec `ebpf:"records"`
 	Rules      *ebpf.MapSpec `ebpf:"rules"`
+	SteerGen   *ebpf.MapSpec `ebpf:"steer_gen"`
 	Trace      *ebpf.MapSpec `ebpf:"trace"`
 	TxPorts    *ebpf.MapSpec `ebpf:"tx_ports"`
 	Xsks       *ebpf.MapSpec `ebpf:"xsks"`
@@ -124,12 +130,15 @@ func (o *xvsObjects) Close() error {
 type xvsMaps struct {
 	Active     *ebpf.Map `ebpf:"active"`
 	Counters   *ebpf.Map `ebpf:"counters"`
+	Emc        *ebpf.Map `ebpf:"emc"`
 	MaskOrder  *ebpf.Map `ebpf:"mask_order"`
 	Masks      *ebpf.Map `ebpf:"masks"`
+	PortCache  *ebpf.Map `ebpf:"port_cache"`
 	Ports      *ebpf.Map `ebpf:"ports"`
 	RecordHits *ebpf.Map `ebpf:"record_hits"`
 	Records    *ebpf.Map `ebpf:"records"`
 	Rules      *ebpf.Map `ebpf:"rules"`
+	SteerGen   *ebpf.Map `ebpf:"steer_gen"`
 	Trace      *ebpf.Map `ebpf:"trace"`
 	TxPorts    *ebpf.Map `ebpf:"tx_ports"`
 	Xsks       *ebpf.Map `ebpf:"xsks"`
@@ -139,12 +148,15 @@ func (m *xvsMaps) Close() error {
 	return _XvsClose(
 		m.Active,
 		m.Counters,
+		m.Emc,
 		m.MaskOrder,
 		m.Masks,
+		m.PortCache,
 		m.Ports,
 		m.RecordHits,
 		m.Records,
 		m.Rules,
+		m.SteerGen,
 		m.Trace,
 		m.TxPorts,
 		m.Xsks,
