@@ -177,7 +177,11 @@ func (c *fastCase) leftToUser(frame []byte, u userResult, inPort uint32) string 
 	return ""
 }
 
-func TestFastPathMatchesUserspace(t *testing.T) {
+// loadFast loads the program for a fast path test: lo is pa, pa and pb
+// have devmap slots, and one empty mask makes a rule under it match every
+// frame.
+func loadFast(t *testing.T) (*Objects, int) {
+	t.Helper()
 	o := load(t, true)
 	lo := loIndex(t)
 	setFastPorts(t, o, lo)
@@ -185,37 +189,46 @@ func TestFastPathMatchesUserspace(t *testing.T) {
 	if err := o.SetMasks([]steer.Mask{{ID: 0, Mask: zero, MaxRank: steer.MakeRank(10, 0)}}); err != nil {
 		t.Fatal(err)
 	}
+	return o, lo
+}
+
+// installFast makes the flow of text the only one of a table, writes its
+// record into slot and points the catch-all rule at it (the record first).
+func installFast(t *testing.T, o *Objects, text string, slot uint32) (*flowtable.Entry, fastCase) {
+	t.Helper()
+	f, err := flowtable.ParseFlow(text)
+	if err != nil {
+		t.Fatalf("flow %q: %v", text, err)
+	}
+	table, err := flowtable.NewTable().Apply(flowtable.Change{Add: []*flowtable.Flow{f}}, fpResolve)
+	if err != nil {
+		t.Fatalf("flow %q: %v", text, err)
+	}
+	e := table.Entries()[0]
+	rec, why := e.FastPath()
+	if why != "" || e.Verdict() != steer.VerdictForward {
+		t.Fatalf("flow %q: not offloadable (%s)", text, why)
+	}
+	if err := o.PutRecord(slot, &rec); err != nil {
+		t.Fatal(err)
+	}
+	rule := steer.Rule{MaskID: 0, Rank: e.Rank, Verdict: steer.VerdictForward, Arg: slot, Flow: e.Flow.ID}
+	if err := o.PutRules([]steer.Rule{rule}); err != nil {
+		t.Fatal(err)
+	}
+	return e, newFastCase(text, e, &rec)
+}
+
+func TestFastPathMatchesUserspace(t *testing.T) {
+	o, lo := loadFast(t)
 	r := rand.New(rand.NewPCG(2, uint64(testingSeed(t))))
 
 	const flows, frames = 150, 120
 	stats := map[string]int{}
-	table := flowtable.NewTable()
 	for i := 0; i < flows; i++ {
 		text := randomFastFlow(r)
-		f, err := flowtable.ParseFlow(text)
-		if err != nil {
-			t.Fatalf("flow %q: %v", text, err)
-		}
-		nt, err := table.Apply(flowtable.Change{Replace: true, Add: []*flowtable.Flow{f}}, fpResolve)
-		if err != nil {
-			t.Fatalf("flow %q: %v", text, err)
-		}
-		table = nt
-		e := table.Entries()[0]
-		rec, why := e.FastPath()
-		if why != "" || e.Verdict() != steer.VerdictForward {
-			t.Fatalf("flow %q: not offloadable (%s)", text, why)
-		}
 		// A fresh slot each time, written before the rule points at it.
-		slot := uint32(i % 64)
-		if err := o.PutRecord(slot, &rec); err != nil {
-			t.Fatal(err)
-		}
-		rule := steer.Rule{MaskID: 0, Rank: e.Rank, Verdict: steer.VerdictForward, Arg: slot, Flow: e.Flow.ID}
-		if err := o.PutRules([]steer.Rule{rule}); err != nil {
-			t.Fatal(err)
-		}
-		c := newFastCase(text, e, &rec)
+		e, c := installFast(t, o, text, uint32(i%64))
 		for j := 0; j < frames; j++ {
 			spec := randomSpec(r)
 			frame := spec.build()
@@ -434,13 +447,7 @@ func TestFastPathStaleRecord(t *testing.T) {
 // Crafted frames, each whole and cut short at every header boundary,
 // through a few fixed flows that cover every op.
 func TestFastPathCrafted(t *testing.T) {
-	o := load(t, true)
-	lo := loIndex(t)
-	setFastPorts(t, o, lo)
-	var zero steer.Key
-	if err := o.SetMasks([]steer.Mask{{ID: 0, Mask: zero, MaxRank: steer.MakeRank(10, 0)}}); err != nil {
-		t.Fatal(err)
-	}
+	o, lo := loadFast(t)
 	flows := []string{
 		"priority=10,udp,actions=mod_dl_src:02:00:00:00:00:09,mod_dl_dst:0e:00:00:00:00:01,mod_nw_src:10.9.8.7,mod_nw_dst:172.16.0.1,mod_tp_src:1,mod_tp_dst:7998,mod_nw_tos:184,dec_ttl,output:pb",
 		"priority=10,tcp,actions=mod_nw_dst:192.168.255.254,mod_tp_dst:65535,dec_ttl,dec_ttl,output:pb",
@@ -474,28 +481,8 @@ func TestFastPathCrafted(t *testing.T) {
 	specs = append(specs, frameSpec{l3: 0x0806, src: [4]byte{10, 0, 0, 1}, dst: [4]byte{10, 0, 0, 2}},
 		frameSpec{tags: []uint16{0x8100}, l3: 0x88b5})
 	stats := map[string]int{}
-	table := flowtable.NewTable()
 	for i, text := range flows {
-		f, err := flowtable.ParseFlow(text)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if table, err = table.Apply(flowtable.Change{Replace: true, Add: []*flowtable.Flow{f}}, fpResolve); err != nil {
-			t.Fatal(err)
-		}
-		e := table.Entries()[0]
-		rec, why := e.FastPath()
-		if why != "" {
-			t.Fatalf("flow %q: %s", text, why)
-		}
-		if err := o.PutRecord(uint32(i), &rec); err != nil {
-			t.Fatal(err)
-		}
-		rule := steer.Rule{MaskID: 0, Rank: e.Rank, Verdict: steer.VerdictForward, Arg: uint32(i), Flow: e.Flow.ID}
-		if err := o.PutRules([]steer.Rule{rule}); err != nil {
-			t.Fatal(err)
-		}
-		c := newFastCase(text, e, &rec)
+		e, c := installFast(t, o, text, uint32(i))
 		for _, s := range specs {
 			whole := s.build()
 			stats[checkFastFrame(t, o, lo, e, &c, whole, s, true)]++

@@ -517,6 +517,20 @@ stats() {
 		}'
 }
 
+# paired SYS REF: "median (min..max)" of SYS/REF over the rounds both
+# completed. Rounds are interleaved, so the two of one round met the same
+# machine: on a noisy one the ratio of a round holds better than the ratio
+# of the medians.
+paired() {
+	awk -v s="$1" -v r="$2" '$3 != "fail" && $1 == s { a[$2] = $3 } $3 != "fail" && $1 == r { b[$2] = $3 }
+		END { for (k in a) if ((k in b) && b[k] > 0) print a[k] / b[k] }' "$RES" | sort -g |
+		awk '{ v[NR] = $1 } END {
+			if (NR == 0) { print "-"; exit }
+			m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+			printf "%.2fx (%.2f..%.2f)\n", m, v[1], v[NR]
+		}'
+}
+
 report() {
 	local sys ref med lo hi cmed fails ratio toxdp us omed
 	echo
@@ -556,6 +570,15 @@ report() {
 	done
 	echo "ratio: to ovs (rewrite rows: to ovs-rewrite)$([ $OVS_OK = 1 ] || echo "; OVS absent, so to xvs-user / xvs-user-rewrite"); to xdp: to the bare XDP redirect."
 	echo "xvs, xvs-rewrite: the flow runs in the XDP fast path; xvs-user*: xvsd --fast-path=off."
+	echo
+	echo "== per-round ratios (median (min..max) of each round's ratio)"
+	local ovsref
+	for sys in $RUN_SYSTEMS; do
+		case $sys in xdp | ovs | ovs-rewrite) continue ;; esac
+		ovsref=ovs
+		case $sys in *-rewrite) ovsref=ovs-rewrite ;; esac
+		printf '%-17s to xdp %-20s to %-12s %s\n' "$sys" "$(paired "$sys" xdp)" "$ovsref" "$([ $OVS_OK = 1 ] && paired "$sys" "$ovsref" || echo -)"
+	done
 	echo "fwd CPU%: utime+stime of the forwarding process over the window (xvsd; ovs-vswitchd; p0's NAPI"
 	echo "thread with --kernel-napi threaded; '-' = kernel softirq on the generator's CPU, not separable;"
 	echo "for xvs in the fast path, xvsd's own CPU: the forwarding is in that softirq)."
