@@ -114,7 +114,6 @@ func (s *Switch) assignRecordsLocked(nt *flowtable.Table, st *steer.Table) (*rec
 	type want struct {
 		rule  *steer.Rule
 		entry *flowtable.Entry
-		rec   steer.Record
 	}
 	var wants []want // rules whose flow needs a new slot
 	for i := range st.Rules {
@@ -127,19 +126,27 @@ func (s *Switch) assignRecordsLocked(nt *flowtable.Table, st *steer.Table) (*rec
 			r.Verdict = steer.VerdictRedirect
 			continue
 		}
-		slot, rec, ok := fp.keepSlotLocked(e, txn)
+		slot, ok := fp.keepSlotLocked(e, txn)
 		switch {
 		case !ok:
 			r.Verdict = steer.VerdictRedirect
 		case slot >= 0:
 			r.Arg = uint32(slot)
 		default:
-			wants = append(wants, want{r, e, rec})
+			wants = append(wants, want{r, e})
 		}
 	}
 	slices.SortFunc(wants, func(a, b want) int { return cmp.Compare(b.rule.Rank, a.rule.Rank) })
-	for _, w := range wants {
-		slot, err := s.newSlotLocked(w.entry, &w.rec, txn)
+	for i, w := range wants {
+		if !s.slotLeftLocked() {
+			for _, w := range wants[i:] {
+				w.rule.Verdict = steer.VerdictRedirect
+				txn.full[w.entry.Flow.ID] = true
+			}
+			break
+		}
+		rec, _ := w.entry.FastPath()
+		slot, err := s.newSlotLocked(w.entry, &rec, txn)
 		if err != nil {
 			fp.abortLocked(txn)
 			return nil, err
@@ -154,30 +161,37 @@ func (s *Switch) assignRecordsLocked(nt *flowtable.Table, st *steer.Table) (*rec
 }
 
 // keepSlotLocked returns the record slot e's rule points at and keeps, or
-// -1 and e's record when e needs a new one; ok is false when e may not run
-// in XDP (its output port takes no redirected frames).
-func (fp *fastPath) keepSlotLocked(e *flowtable.Entry, txn *recordTxn) (slot int, rec steer.Record, ok bool) {
+// -1 when e needs a new one; ok is false when e may not run in XDP (its
+// output port takes no redirected frames).
+func (fp *fastPath) keepSlotLocked(e *flowtable.Entry, txn *recordTxn) (slot int, ok bool) {
 	id := e.Flow.ID
 	old, had := fp.byFlow[id]
 	if had && fp.slots[old].entry == e {
 		if !fp.txOKLocked(fp.slots[old].out, e) {
-			return -1, rec, false
+			return -1, false
 		}
 		txn.byFlow[id] = old
-		return int(old), rec, true
+		return int(old), true
 	}
-	rec, why := e.FastPath()
-	if why != "" || !fp.txOKLocked(rec.Output(), e) {
-		return -1, rec, false // (a reason does not happen: flowtable made it a forward rule)
+	out, ok := e.FastPathOutput()
+	if !ok || !fp.txOKLocked(out, e) {
+		return -1, false // (!ok does not happen: flowtable made it a forward rule)
 	}
 	if had {
+		rec, _ := e.FastPath()
 		if prev, _ := fp.slots[old].entry.FastPath(); prev == rec {
 			fp.slots[old].entry = e // recompiled to the same record
 			txn.byFlow[id] = old
-			return int(old), rec, true
+			return int(old), true
 		}
 	}
-	return -1, rec, true
+	return -1, true
+}
+
+// slotLeftLocked reports whether takeSlotLocked may still find a slot.
+func (s *Switch) slotLeftLocked() bool {
+	fp := s.fast
+	return len(fp.free) > 0 || len(fp.slots) < fp.maxSlots || len(fp.retired) > 0
 }
 
 // newSlotLocked writes rec, e's record, into a free slot and returns it, or
@@ -373,10 +387,10 @@ func (fp *fastPath) usedSlots() bool {
 // whereLocked says where e's packets are handled: DatapathXDP, or
 // DatapathUser and why (a short token). fp.mu is held.
 func (fp *fastPath) whereLocked(e *flowtable.Entry, portName func(uint32) string) (string, string) {
-	rec, why := e.FastPath()
+	out, _ := e.FastPathOutput()
 	switch {
-	case why != "":
-		return DatapathUser, why
+	case e.FastPathReason() != "":
+		return DatapathUser, e.FastPathReason()
 	case e.Verdict() != steer.VerdictForward:
 		return DatapathXDP, "" // drop and kernel flows
 	case fp.off:
@@ -384,7 +398,6 @@ func (fp *fastPath) whereLocked(e *flowtable.Entry, portName func(uint32) string
 	case fp.full[e.Flow.ID]:
 		return DatapathUser, reasonRecordsFull
 	}
-	out := rec.Output()
 	if out == 0 {
 		out = e.InPort
 	}

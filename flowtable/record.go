@@ -59,6 +59,21 @@ func (e *Entry) FastPath() (steer.Record, string) {
 	return r, ""
 }
 
+// FastPathReason is the reason FastPath gives, without building a record.
+func (e *Entry) FastPathReason() string { return e.fast }
+
+// FastPathOutput returns the ofport the record of e outputs to (0 for
+// in_port), without building the record; ok is false when e has none.
+func (e *Entry) FastPathOutput() (port uint32, ok bool) {
+	if e.fast != "" || e.Verdict() != steer.VerdictForward {
+		return 0, false
+	}
+	if last := &e.Program.ops[len(e.Program.ops)-1]; last.Code == steer.OpOutput {
+		return last.Val, true
+	}
+	return 0, true
+}
+
 // Verdict is the steering verdict of e: Flow.Verdict, except that a flow
 // whose program compiles to a record is steer.VerdictForward. (Whether the
 // datapath lets it run in XDP, for example whether its output port takes

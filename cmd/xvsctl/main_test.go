@@ -77,9 +77,9 @@ func TestPortCommands(t *testing.T) {
 		t.Fatalf("show:\n%s", out)
 	}
 	for i, want := range [][]string{
-		{"PORT", "OFPORT", "IFINDEX", "MAC", "MTU", "QUEUES", "XDP", "XSK", "UMEM", "STATE"},
-		{"p0", "1", "101", "02:00:00:00:00:01", "1500", "1", "native", "copy", "shared", "up"},
-		{"p1", "2", "102", "02:00:00:00:00:02", "1500", "1", "generic", "copy", "shared", "up"},
+		{"PORT", "OFPORT", "IFINDEX", "MAC", "MTU", "QUEUES", "XDP", "XSK", "UMEM", "STATE", "FASTPATH_OUT"},
+		{"p0", "1", "101", "02:00:00:00:00:01", "1500", "1", "native", "copy", "shared", "up", "ok"},
+		{"p1", "2", "102", "02:00:00:00:00:02", "1500", "1", "generic", "copy", "shared", "up", "ok"},
 	} {
 		if got := strings.Fields(lines[i]); strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Errorf("show line %d = %q, want %q", i, got, want)
@@ -238,7 +238,7 @@ func TestDumpPortsAndStats(t *testing.T) {
 
 	out := e.ok("stats")
 	for _, want := range []string{
-		"2 ports, 0 flows, 0 steering masks\n",
+		"2 ports, 0 flows (0 in the XDP fast path), 0 steering masks\n",
 		"total: rx pkts=10, bytes=1000; tx pkts=7, bytes=700; drop=21\n",
 	} {
 		if !strings.Contains(out, want) {

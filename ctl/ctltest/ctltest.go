@@ -311,7 +311,7 @@ func flowInfo(e *flowtable.Entry, now time.Time) datapath.FlowInfo {
 		IdleAge:  now.Sub(e.LastUsed()),
 		Datapath: datapath.DatapathXDP,
 	}
-	if _, why := e.FastPath(); why != "" {
+	if why := e.FastPathReason(); why != "" {
 		fi.Datapath, fi.DatapathReason = datapath.DatapathUser, why
 	}
 	return fi
