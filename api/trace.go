@@ -48,8 +48,9 @@ type Trace struct {
 	Result  string        `json:"result"`  // TraceResultOutput, TraceResultDrop or TraceResultKernel
 	// Drop is why the packet went nowhere, with result "drop": a drop
 	// reason of the port counters (action_drop, dec_ttl_zero, port_gone,
-	// too_big, table_miss, too_deep, ...) or "xdp_drop" for a drop rule
-	// XDP carried out.
+	// too_big, table_miss, too_deep, ...), "xdp_drop" for a drop rule XDP
+	// carried out, or "xdp_forward_error" for a frame the fast path
+	// dropped.
 	Drop string `json:"drop,omitempty"`
 	// Disagree is set when the XDP program and the switch's own classifier
 	// did not agree on this packet (a flow change between the two looks
@@ -60,7 +61,9 @@ type Trace struct {
 // TraceXDP is the XDP program's decision.
 type TraceXDP struct {
 	// Verdict is "redirect" (to the port's AF_XDP socket: the pipeline
-	// decides), "pass" (to the host's stack), "drop" or "aborted".
+	// decides), "forward" (the XDP fast path carried out the flow's actions
+	// and sent the frame: the steps show what it did), "pass" (to the
+	// host's stack), "drop" or "aborted".
 	Verdict string `json:"verdict"`
 	// Reason is "rule" (a steering rule matched: Flow), "no_match" (no rule
 	// matched: unmatched traffic is the kernel's), "malformed" (the parser
@@ -69,6 +72,12 @@ type TraceXDP struct {
 	Reason string `json:"reason"`
 	Flow   *Flow  `json:"flow,omitempty"` // the table-0 flow whose rule matched
 	Masks  int    `json:"masks"`          // masks the classifier looked up
+	Cached bool   `json:"cached"`         // the XDP program's exact-match cache answered (masks is 0)
+	// FastPath is what the XDP fast path did with a forward rule's frame:
+	// "forwarded", "user" (a check failed: handed to userspace untouched),
+	// "stale" (the rule's record was another flow's) or "error" (dropped);
+	// absent for other rules.
+	FastPath string `json:"fast_path,omitempty"`
 }
 
 // TraceStep is one step of the pipeline, as ofproto/trace shows it. Kind

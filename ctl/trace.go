@@ -124,6 +124,9 @@ func apiTrace(res *datapath.TraceResult, names map[uint32]string) api.Trace {
 			Verdict: string(res.XDP.Verdict),
 			Reason:  string(res.XDP.Reason),
 			Masks:   res.XDP.Masks,
+			Cached:  res.XDP.Cached,
+
+			FastPath: res.XDP.FastPath,
 		},
 	}
 	if res.XDP.Flow != nil {

@@ -118,4 +118,19 @@
 // that start redirecting last, then the mask order), so a packet the XDP
 // program redirects finds its flow in userspace; pollers pick up the new
 // snapshot at their next batch.
+//
+// # The XDP fast path
+//
+// A table-0 flow whose actions XDP can carry out (flowtable compiles it to
+// a forward rule with an action record) runs in the XDP program: its
+// packets never reach a poller. The switch lets it when the fast path is on
+// (Config.FastPathOff, xvsd --fast-path=off), its output port takes
+// redirected frames (the netdev's XDP features over generic netlink,
+// rechecked every second: a veth only while its peer has an XDP program
+// or GRO) and a record slot is free; otherwise the rule is a redirect and
+// FlowInfo says why. Record slots are written before the rules that name
+// them, never rewritten while named, and reused only after an RCU grace
+// period; what they forwarded is credited to their flows' counters (and
+// idle timeouts) by the same harvest that reads the drop and kernel rules'
+// hits (see fastpath.go).
 package datapath

@@ -1,6 +1,7 @@
 package datapath
 
 import (
+	"bytes"
 	"fmt"
 	"sync"
 
@@ -22,6 +23,7 @@ type XDPVerdict string
 
 const (
 	XDPToUser  XDPVerdict = "redirect" // to the port's AF_XDP socket: the pipeline decides
+	XDPForward XDPVerdict = "forward"  // the XDP fast path carried out the flow's actions and sent the frame
 	XDPToHost  XDPVerdict = "pass"     // XDP_PASS: the host's stack has it
 	XDPDropped XDPVerdict = "drop"     // XDP_DROP
 	XDPAborted XDPVerdict = "aborted"  // XDP_ABORTED: a bug in the program
@@ -49,8 +51,18 @@ type XDPTrace struct {
 	Rank   steer.Rank
 	MaskID uint32
 	Flow   *flowtable.Flow
-	// Masks is how many masks the classifier looked up.
-	Masks int
+	// Masks is how many masks the classifier looked up; Cached, that the
+	// XDP program's exact-match cache answered instead.
+	Masks  int
+	Cached bool
+	// FastPath is what the fast path did with a forward rule's frame:
+	// "forwarded" (Verdict XDPForward, sent on OutPort as Frame),
+	// "user" (handed to userspace untouched: a check failed), "stale" (the
+	// rule's record was another flow's), "error" (dropped); "" for other
+	// rules.
+	FastPath string
+	OutPort  uint32
+	Frame    []byte // the frame as the program left it
 }
 
 // TraceResult is what the switch does with one frame: the XDP program's
@@ -159,14 +171,28 @@ func (s *Switch) Trace(in TraceInput) (TraceResult, error) {
 		res.Disagree = "no XDP rule matched, but a table-0 flow does"
 	}
 	res.Complete(t)
+	if res.XDP.Verdict == XDPForward && res.Disagree == "" {
+		// The fast path and the Go program must do the same to the frame.
+		pl := res.Pipeline
+		switch {
+		case len(pl.Outputs) != 1 || !pl.Outputs[0].Output:
+			res.Disagree = fmt.Sprintf("the XDP fast path sent the frame on ofport %d; the pipeline does otherwise", res.XDP.OutPort)
+		case pl.Outputs[0].Port != res.XDP.OutPort:
+			res.Disagree = fmt.Sprintf("the XDP fast path sent the frame on ofport %d, the pipeline on %d", res.XDP.OutPort, pl.Outputs[0].Port)
+		case !bytes.Equal(pl.Outputs[0].Frame, res.XDP.Frame):
+			res.Disagree = "the XDP fast path and the pipeline rewrote the frame differently: " +
+				flowtable.DescribeFrame(res.XDP.Frame, 0) + " / " + flowtable.DescribeFrame(pl.Outputs[0].Frame, 0)
+		}
+	}
 	return res, nil
 }
 
-// Complete fills in what follows from res.XDP: for a frame XDP redirected,
-// the pipeline's trace through t, and the outcome. Switch.Trace calls it;
+// Complete fills in what follows from res.XDP: for a frame XDP redirected
+// or forwarded, the pipeline's trace through t (for a forwarded one: what
+// the fast path carried out, step by step), and the outcome. Switch.Trace calls it;
 // a test double that decides XDP's part otherwise can call it too.
 func (res *TraceResult) Complete(t *flowtable.Table) {
-	if res.XDP.Verdict == XDPToUser {
+	if res.XDP.Verdict == XDPToUser || res.XDP.Verdict == XDPForward {
 		res.Pipeline = t.Trace(res.Frame, res.OFPort)
 	}
 	res.Outcome, res.Drop = traceOutcome(res)
@@ -174,6 +200,9 @@ func (res *TraceResult) Complete(t *flowtable.Table) {
 
 // traceOutcome sums up a trace as real traffic would count it.
 func traceOutcome(res *TraceResult) (TraceOutcome, string) {
+	if res.XDP.FastPath == bpf.FastPathError.String() {
+		return TraceDrop, "xdp_forward_error"
+	}
 	switch res.XDP.Verdict {
 	case XDPToHost:
 		return TraceKernel, ""
@@ -181,6 +210,8 @@ func traceOutcome(res *TraceResult) (TraceOutcome, string) {
 		return TraceDrop, "xdp_drop"
 	case XDPAborted:
 		return TraceDrop, "xdp_aborted"
+	case XDPForward:
+		return TraceSent, ""
 	}
 	pl := res.Pipeline
 	switch {
@@ -201,10 +232,17 @@ func traceOutcome(res *TraceResult) (TraceOutcome, string) {
 
 // xdpTrace reads a test run's result, naming the rule's flow from t.
 func xdpTrace(tr *bpf.TestResult, t *flowtable.Table) XDPTrace {
-	x := XDPTrace{Key: flowtable.Key(tr.Key), Rank: tr.Rank, MaskID: tr.MaskID, Masks: tr.Visited}
+	x := XDPTrace{Key: flowtable.Key(tr.Key), Rank: tr.Rank, MaskID: tr.MaskID, Masks: tr.Visited, Cached: tr.Cached,
+		OutPort: tr.OutPort, Frame: tr.Frame}
+	if tr.FastPath != bpf.FastPathNone {
+		x.FastPath = tr.FastPath.String()
+	}
 	switch tr.Action {
 	case bpf.ActionRedirect:
 		x.Verdict = XDPToUser
+		if tr.FastPath == bpf.FastPathForwarded {
+			x.Verdict = XDPForward
+		}
 	case bpf.ActionPass:
 		x.Verdict = XDPToHost
 	case bpf.ActionDrop:
@@ -219,7 +257,7 @@ func xdpTrace(tr *bpf.TestResult, t *flowtable.Table) XDPTrace {
 		x.Reason = XDPReasonMalformed
 	case !tr.Hit:
 		x.Reason = XDPReasonNoMatch
-	case tr.Verdict == steer.VerdictRedirect && tr.Action == bpf.ActionPass:
+	case (tr.Verdict == steer.VerdictRedirect || tr.Verdict == steer.VerdictForward) && tr.Action == bpf.ActionPass:
 		x.Reason = XDPReasonNoSocket
 	default:
 		x.Reason = XDPReasonRule

@@ -240,3 +240,44 @@ func waitFrame(c *frameCapture, want []byte, timeout time.Duration) []byte {
 		}
 	}
 }
+
+// TestTraceFastPath: a flow the XDP fast path carries out traces as
+// forwarded in XDP, the frame the loaded program rewrote is the one the Go
+// pipeline makes (Trace compares them), tracing counts nothing on the
+// flow's record, and the frame sent for real arrives as traced.
+func TestTraceFastPath(t *testing.T) {
+	tp := newTopo(t, topoOptions{FastPath: true})
+	ids := tp.addFlows(t, "priority=10,udp,tp_dst=5001,actions=mod_tp_dst:6001,mod_nw_tos:184,dec_ttl,output:{b}")
+	fi, err := tp.sw.Flow(ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Datapath != "xdp" {
+		t.Fatalf("the flow runs in %q (%s), want xdp", fi.Datapath, fi.DatapathReason)
+	}
+	frame := udpFrame(t, tp.a.PeerMAC, tp.b.PeerMAC, tp.a.ip, tp.b.ip, 4000, 5001, 64, []byte("trace-payload-0123"))
+	before := countersForTrace(t, tp)
+	res, err := tp.sw.Trace(TraceInput{Port: tp.a.port(), Frame: frame})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bp, _ := tp.sw.Port(tp.b.port())
+	if res.XDP.Verdict != XDPForward || res.XDP.FastPath != "forwarded" || res.XDP.OutPort != bp.OFPort || res.Outcome != TraceSent || res.Disagree != "" {
+		t.Fatalf("trace: xdp %+v outcome %s disagree %q", res.XDP, res.Outcome, res.Disagree)
+	}
+	if bytes.Equal(res.XDP.Frame, frame) {
+		t.Fatal("the fast path did not rewrite the traced frame")
+	}
+	if after := countersForTrace(t, tp); !after.equal(before) {
+		t.Fatalf("tracing moved counters:\n before %+v\n after  %+v", before, after)
+	}
+	capB := captureFrames(t, tp.b)
+	injectFrame(t, tp.a, frame)
+	if waitFrame(capB, res.XDP.Frame, 2*time.Second) == nil {
+		t.Fatalf("the traced frame did not arrive at b:\n%x", res.XDP.Frame)
+	}
+	eventually(t, 2*time.Second, func() bool {
+		fi, _ := tp.sw.Flow(ids[0])
+		return fi.Packets == 1
+	}, func() string { return "the flow's counter after one real packet" })
+}

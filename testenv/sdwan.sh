@@ -104,6 +104,11 @@ setup() {
 	for d in pe1 r1; do ip netns exec "$ISP1" "$TRAFFIC" offloads-off "$d"; done
 	for d in pe2 r2; do ip netns exec "$ISP2" "$TRAFFIC" offloads-off "$d"; done
 	for d in x1 x2; do ip netns exec "$REMOTE" "$TRAFFIC" offloads-off "$d"; done
+	# GRO on the far ends, so the edge's ports take XDP-redirected frames:
+	# flows XDP can carry out run in the XDP fast path.
+	ip netns exec "$LAN" "$TRAFFIC" gro l0 on
+	ip netns exec "$ISP1" "$TRAFFIC" gro pe1 on
+	ip netns exec "$ISP2" "$TRAFFIC" gro pe2 on
 	echo "sdwan: up: $LAN/l0 10.10.0.10 <-> edge-lan 10.10.0.1 [edge] edge-wan1 <-> $ISP1, edge-wan2 <-> $ISP2, both to $REMOTE 10.20.0.1"
 }
 

@@ -41,6 +41,7 @@ func usage(w io.Writer) {
   xvs-traffic tcp-check --to IP:PORT
   xvs-traffic tcp-bulk --to IP:PORT [--conns N] [--bytes B]
   xvs-traffic offloads-off DEV
+  xvs-traffic gro DEV on|off
   xvs-traffic blast --dev DEV --dst-mac MAC --src-ip A --dst-ip B --dst-port P
               [--size 64] [--seconds N] [--flows K] [--src-port P] [--rate PPS]
   xvs-traffic count --dev DEV [--seconds N] [--delay N] [--cpu-pid PID,...]
@@ -60,7 +61,9 @@ connections for a while; tcp-check connects, sends a line and checks the
 echo (the host stack at work). tcp-bulk opens N connections to a tcp-echo
 at once and checks that B bytes come back intact on each. offloads-off turns off TX
 checksum and VLAN offload on DEV (like ethtool -K DEV tx off txvlan off
-rxvlan off), which hosts behind a raw switch path need.
+rxvlan off), which hosts behind a raw switch path need. gro turns GRO on DEV
+on or off (ethtool -K DEV gro on|off): a veth whose peer has GRO on takes
+XDP-redirected frames.
 
 blast makes the kernel the traffic source (BPF_PROG_RUN live frames): an XDP
 program redirects one crafted UDP frame out of DEV, about 10 Mpps on one core,
@@ -101,6 +104,14 @@ func run(args []string, out io.Writer) error {
 			return errors.New("usage: xvs-traffic offloads-off DEV")
 		}
 		return testenv.DisableOffloads(args[1])
+	case "gro":
+		if len(args) != 3 || (args[2] != "on" && args[2] != "off") {
+			return errors.New("usage: xvs-traffic gro DEV on|off")
+		}
+		if args[2] == "on" {
+			return testenv.EnableGRO(args[1])
+		}
+		return testenv.DisableGRO(args[1])
 	case "help", "-h", "--help":
 		usage(out)
 		return nil

@@ -70,11 +70,22 @@ func writeTrace(w io.Writer, tr *api.Trace) {
 	default:
 		fmt.Fprintln(w, x.Reason)
 	}
-	fmt.Fprintf(w, "masks looked up: %d\n", x.Masks)
+	if x.Cached {
+		fmt.Fprintln(w, "answered by the exact-match cache")
+	} else {
+		fmt.Fprintf(w, "masks looked up: %d\n", x.Masks)
+	}
+	if x.FastPath != "" && x.FastPath != "forwarded" {
+		fmt.Fprintf(w, "fast path: %s\n", fastPathTexts[x.FastPath])
+	}
 	fmt.Fprintf(w, "verdict: %s\n", xdpVerdicts[x.Verdict])
 
 	if len(tr.Steps) > 0 {
-		fmt.Fprintf(w, "\nbridge(\"xvs\")\n-------------\n")
+		if x.Verdict == "forward" {
+			fmt.Fprintf(w, "\nbridge(\"xvs\"), as the XDP fast path carried it out\n----------------------------------------------------\n")
+		} else {
+			fmt.Fprintf(w, "\nbridge(\"xvs\")\n-------------\n")
+		}
 		writeSteps(w, tr.Steps, strings.TrimPrefix(tr.Flow, "in_port="+tr.InPort+","))
 	}
 	fmt.Fprintln(w)
@@ -95,7 +106,11 @@ func writeTrace(w io.Writer, tr *api.Trace) {
 	}
 	switch tr.Result {
 	case api.TraceResultOutput:
-		fmt.Fprintf(w, "Datapath actions: %s\n", strings.Join(acts, ","))
+		in := ""
+		if x.Verdict == "forward" {
+			in = " (in XDP)"
+		}
+		fmt.Fprintf(w, "Datapath actions: %s%s\n", strings.Join(acts, ","), in)
 		for _, o := range tr.Outputs {
 			if o.Port != "" && o.Flow != final {
 				fmt.Fprintf(w, "  sent on %s: %s\n", o.Port, o.Flow)
@@ -105,7 +120,7 @@ func writeTrace(w io.Writer, tr *api.Trace) {
 		fmt.Fprintln(w, "Datapath actions: kernel (XDP_PASS: the host's stack has the packet)")
 	default:
 		where := "in userspace"
-		if tr.Drop == "xdp_drop" || tr.Drop == "xdp_aborted" {
+		if strings.HasPrefix(tr.Drop, "xdp_") {
 			where = "in XDP"
 		}
 		fmt.Fprintf(w, "Datapath actions: drop (%s, %s)\n", tr.Drop, where)
@@ -117,9 +132,16 @@ func writeTrace(w io.Writer, tr *api.Trace) {
 
 var xdpVerdicts = map[string]string{
 	"redirect": "to userspace (XDP_REDIRECT to the queue's AF_XDP socket)",
+	"forward":  "forwarded in XDP (the fast path carried out the flow's actions)",
 	"pass":     "to the kernel (XDP_PASS)",
 	"drop":     "dropped (XDP_DROP)",
 	"aborted":  "aborted (XDP_ABORTED: a bug in the program)",
+}
+
+var fastPathTexts = map[string]string{
+	"user":  "a check failed (see dump-flows' datapath=): handed to userspace untouched",
+	"stale": "the rule's action record was another flow's (a flow change raced): handed to userspace",
+	"error": "failed after rewriting: dropped",
 }
 
 // writeSteps prints the pipeline's steps, each nesting level four columns

@@ -224,6 +224,7 @@ func (b *Backend) AddPort(spec datapath.PortSpec) (datapath.PortInfo, error) {
 		Liveness:     datapath.LivenessAuto,
 		LinkUp:       true,
 		Carrier:      true,
+		FastPathOut:  "ok",
 	}
 	b.ports = append(b.ports, &port{info: info, stats: datapath.PortStats{
 		Name: info.Name, OFPort: n, XDP: map[string]uint64{},
@@ -324,14 +325,21 @@ func (b *Backend) Apply(change datapath.Change) (datapath.Applied, error) {
 	return datapath.Applied{Added: slices.Clone(nt.Added()), Removed: slices.Clone(nt.Removed())}, nil
 }
 
+// flowInfo reports a flow as a switch whose ports all take redirected
+// frames would: in XDP unless its actions need userspace.
 func flowInfo(e *flowtable.Entry, now time.Time) datapath.FlowInfo {
-	return datapath.FlowInfo{
+	fi := datapath.FlowInfo{
 		Flow:     e.Flow,
 		Packets:  e.Packets(),
 		Bytes:    e.Bytes(),
 		Duration: now.Sub(e.Installed()),
 		IdleAge:  now.Sub(e.LastUsed()),
+		Datapath: datapath.DatapathXDP,
 	}
+	if why := e.FastPathReason(); why != "" {
+		fi.Datapath, fi.DatapathReason = datapath.DatapathUser, why
+	}
+	return fi
 }
 
 // Flows implements ctl.Backend; flows come highest rank first, as the
