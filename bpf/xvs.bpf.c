@@ -84,12 +84,13 @@ struct {
 	__type(value, struct xvs_rule_value);
 } rules SEC(".maps");
 
-/* port * XVS_CNT_MAX + counter -> packets and bytes, per CPU. */
+/* ofport -> its counters (packets and bytes), per CPU: a frame looks its
+ * port's up once and counts rx and its outcome in the same entry. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, XVS_MAX_PORTS * XVS_CNT_MAX);
+	__uint(max_entries, XVS_MAX_PORTS);
 	__type(key, __u32);
-	__type(value, struct xvs_counter_value);
+	__type(value, struct xvs_port_counters);
 } counters SEC(".maps");
 
 /*
@@ -309,15 +310,20 @@ static __always_inline int parse(void *data, void *data_end, struct xvs_key *k)
 	return PARSE_OK;
 }
 
-static __always_inline void count(__u32 port, __u32 c, __u64 len)
+/* port_counters returns the counters of port on this CPU, NULL in a dry run
+ * (which counts nothing). */
+static __always_inline struct xvs_port_counters *port_counters(__u32 port)
 {
 	if (dry_run)
-		return;
-	__u32 idx = port * XVS_CNT_MAX + c;
-	struct xvs_counter_value *v = bpf_map_lookup_elem(&counters, &idx);
-	if (v) {
-		v->packets++;
-		v->bytes += len;
+		return NULL;
+	return bpf_map_lookup_elem(&counters, &port);
+}
+
+static __always_inline void count(struct xvs_port_counters *pc, enum xvs_counter c, __u32 len)
+{
+	if (pc) {
+		pc->c[c].packets++;
+		pc->c[c].bytes += len;
 	}
 }
 
@@ -438,7 +444,7 @@ static __always_inline void record_fp(int fp, __u32 out)
 
 /* to_socket redirects the frame to the AF_XDP socket of (port, RX queue),
  * or passes it to the kernel when that queue has none. */
-static __always_inline int to_socket(struct xdp_md *ctx, __u32 port, __u32 len)
+static __always_inline int to_socket(struct xdp_md *ctx, __u32 port, struct xvs_port_counters *pc, __u32 len)
 {
 	__u32 q = ctx->rx_queue_index;
 	if (q < XVS_MAX_QUEUES) {
@@ -446,11 +452,11 @@ static __always_inline int to_socket(struct xdp_md *ctx, __u32 port, __u32 len)
 		 * action (XDP_PASS) when the slot is empty. */
 		long act = bpf_redirect_map(&xsks, port * XVS_MAX_QUEUES + q, XDP_PASS);
 		if (act == XDP_REDIRECT) {
-			count(port, XVS_CNT_REDIRECT, len);
+			count(pc, XVS_CNT_REDIRECT, len);
 			return XDP_REDIRECT;
 		}
 	}
-	count(port, XVS_CNT_REDIRECT_NOSOCK, len);
+	count(pc, XVS_CNT_REDIRECT_NOSOCK, len);
 	return XDP_PASS;
 }
 
@@ -467,26 +473,28 @@ int xvs_xdp(struct xdp_md *ctx)
 	__u32 ifindex = ctx->ingress_ifindex;
 	__u32 port = XVS_MAX_PORTS;
 	__u32 slot = ifindex % XVS_PORT_CACHE;
-	__u64 *pc = bpf_map_lookup_elem(&port_cache, &slot);
-	if (pc && (__u32)(*pc >> 32) == ifindex) {
-		port = (__u32)*pc;
+	__u64 *pcache = bpf_map_lookup_elem(&port_cache, &slot);
+	if (pcache && (__u32)(*pcache >> 32) == ifindex) {
+		port = (__u32)*pcache;
 	} else {
 		__u32 *pp = bpf_map_lookup_elem(&ports, &ifindex);
 		if (pp)
 			port = *pp;
 	}
 	if (port >= XVS_MAX_PORTS) {
-		count(0, XVS_CNT_RX, len);
-		count(0, XVS_CNT_PASS_NOMATCH, len);
+		struct xvs_port_counters *pc0 = port_counters(0);
+		count(pc0, XVS_CNT_RX, len);
+		count(pc0, XVS_CNT_PASS_NOMATCH, len);
 		if (trace_enabled)
 			record(ctx, &key, &m, XVS_TRACE_UNKNOWN_PORT, len);
 		return XDP_PASS;
 	}
 	key.in_port = port;
-	count(port, XVS_CNT_RX, len);
+	struct xvs_port_counters *pc = port_counters(port);
+	count(pc, XVS_CNT_RX, len);
 
 	if (parse(data, data_end, &key) != PARSE_OK) {
-		count(port, XVS_CNT_MALFORMED, len);
+		count(pc, XVS_CNT_MALFORMED, len);
 		if (trace_enabled)
 			record(ctx, &key, &m, XVS_TRACE_MALFORMED, len);
 		return XDP_PASS;
@@ -497,35 +505,35 @@ int xvs_xdp(struct xdp_md *ctx)
 		record(ctx, &key, &m, XVS_TRACE_OK, len);
 
 	if (!m.hit) {
-		count(port, XVS_CNT_PASS_NOMATCH, len);
+		count(pc, XVS_CNT_PASS_NOMATCH, len);
 		return XDP_PASS;
 	}
 	switch (m.verdict) {
 	case XVS_VERDICT_REDIRECT:
-		return to_socket(ctx, port, len);
+		return to_socket(ctx, port, pc, len);
 	case XVS_VERDICT_FORWARD: {
 		struct fp_args a = {.port = port, .len = len, .flow_id = m.flow_id, .slot = m.arg};
 		int fp = fast_path(ctx, &key, &a);
 		if (trace_enabled)
 			record_fp(fp, a.out);
 		if (fp == FP_FORWARDED) {
-			count(port, XVS_CNT_FORWARD, len);
+			count(pc, XVS_CNT_FORWARD, len);
 			return XDP_REDIRECT;
 		}
 		if (fp == FP_ERROR) {
-			count(port, XVS_CNT_FORWARD_ERROR, len);
+			count(pc, XVS_CNT_FORWARD_ERROR, len);
 			return XDP_DROP;
 		}
-		count(port, XVS_CNT_FORWARD_FALLBACK, len);
-		return to_socket(ctx, port, len);
+		count(pc, XVS_CNT_FORWARD_FALLBACK, len);
+		return to_socket(ctx, port, pc, len);
 	}
 	case XVS_VERDICT_DROP:
-		count(port, XVS_CNT_DROP, len);
+		count(pc, XVS_CNT_DROP, len);
 		count_rule(m.rule, len);
 		return XDP_DROP;
 	default:
 		/* XVS_VERDICT_PASS, and verdicts this program does not know. */
-		count(port, XVS_CNT_PASS_RULE, len);
+		count(pc, XVS_CNT_PASS_RULE, len);
 		count_rule(m.rule, len);
 		return XDP_PASS;
 	}

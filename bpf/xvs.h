@@ -147,7 +147,8 @@ struct xvs_mask_order {
 	struct xvs_mask_ref m[XVS_MAX_MASKS];
 };
 
-/* Per-port counters: index port * XVS_CNT_MAX + counter in a per-CPU array. */
+/* Per-port counters: struct xvs_port_counters, indexed by ofport in a per-CPU
+ * array (one lookup per frame). */
 enum xvs_counter {
 	XVS_CNT_RX = 0,           /* packets seen by the program */
 	XVS_CNT_PASS_NOMATCH,     /* no rule matched: to the kernel */
@@ -165,6 +166,10 @@ enum xvs_counter {
 struct xvs_counter_value {
 	__u64 packets;
 	__u64 bytes;
+};
+
+struct xvs_port_counters {
+	struct xvs_counter_value c[XVS_CNT_MAX];
 };
 
 #endif /* XVS_H */
