@@ -81,15 +81,21 @@ static __always_inline void classify_cached(const struct xvs_key *key, struct ma
 	__u64 gen = gp ? *(volatile __u64 *)gp : 0;
 	const __u64 *kw = (const __u64 *)key;
 	__u32 slot = emc_slot(kw);
+	/* The key escapes here, so the compare below reads it again from the
+	 * stack instead of keeping the hash's eight loads alive in spill
+	 * slots across the lookup. */
+	asm volatile("" : : "r"(kw) : "memory");
 	struct xvs_emc_entry *e = bpf_map_lookup_elem(&emc, &slot);
 	if (e && gen && e->gen == gen && emc_same((const __u64 *)&e->key, kw)) {
 		m->hit = e->hit;
 		m->verdict = e->verdict;
-		m->rank = e->rank;
-		m->mask_id = e->mask_id;
 		m->arg = e->arg;
 		m->flow_id = e->flow_id;
-		m->cached = 1;
+		if (trace_enabled) {
+			m->rank = e->rank;
+			m->mask_id = e->mask_id;
+			m->cached = 1;
+		}
 		return;
 	}
 	classify(key, m);
