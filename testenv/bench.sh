@@ -47,7 +47,8 @@
 # the sender (the rate each path would have on a CPU of its own; the
 # forwarding runs in the sender's softirq). On a shared machine the rounds'
 # ratio swings with whatever else ran in each 5 s window; slices half a
-# second apart see nearly the same machine.
+# second apart see nearly the same machine. The pair sends flat out
+# (--rate does not apply).
 #
 # Usage: bench.sh [--rounds R] [--seconds S] [--systems "xvs xdp ..."]
 #                 [--with-ovs] [--install-sizes "1000 10000 160000"] [--pair S]
