@@ -288,17 +288,11 @@ static __always_inline int fp_vlan(struct xdp_md *ctx, struct fp_frame *f, const
 	}
 }
 
-/*
- * fp_op runs one rewrite of a record. It is a global function, so the
- * verifier checks it once on its own, for any frame state and any op,
- * instead of once per path through the record loop (which would not end).
- * It calls no helper that moves packet data.
- */
-__attribute__((noinline)) int fp_op(struct xdp_md *ctx, struct fp_frame *f, const struct xvs_op *op)
+/* fp_do_op runs one rewrite of a record: 0, or -1 when the frame is
+ * damaged. It calls no helper that moves packet data. */
+static __always_inline int fp_do_op(struct xdp_md *ctx, struct fp_frame *f, const struct xvs_op *op)
 {
 	__u8 *p;
-	if (!ctx || !f || !op)
-		return -1;
 	switch (op->code) {
 	case XVS_OP_SET_DL_SRC:
 	case XVS_OP_SET_DL_DST:
@@ -330,6 +324,18 @@ __attribute__((noinline)) int fp_op(struct xdp_md *ctx, struct fp_frame *f, cons
 		return fp_dec_ttl(ctx, f);
 	}
 	return -1; /* not a code of a record */
+}
+
+/*
+ * fp_op is fp_do_op as a global function, so the verifier checks it once on
+ * its own, for any frame state and any op, instead of once per path through
+ * the record loop (which would not end).
+ */
+__attribute__((noinline)) int fp_op(struct xdp_md *ctx, struct fp_frame *f, const struct xvs_op *op)
+{
+	if (!ctx || !f || !op)
+		return -1;
+	return fp_do_op(ctx, f, op);
 }
 
 /* fp_count counts a frame a record forwarded (or damaged trying). */
@@ -433,8 +439,12 @@ __attribute__((noinline)) int fp_rewrite(struct xdp_md *ctx, const struct xvs_ke
 		f.l4 += grow;
 	}
 
-	/* From here on the frame is being written. */
-	for (__u32 i = 0; i < XVS_MAX_OPS - 1; i++) {
+	/* From here on the frame is being written. The first rewrite runs
+	 * inline (most records have one: a call less per frame), the others
+	 * through fp_op. fast_path calls this only for n > 1. */
+	if (n >= 2 && fp_do_op(ctx, &f, &rec->ops[0]))
+		return FP_ERROR;
+	for (__u32 i = 1; i < XVS_MAX_OPS - 1; i++) {
 		if (i + 1 >= n)
 			break;
 		if (fp_op(ctx, &f, &rec->ops[i]))
