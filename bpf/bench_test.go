@@ -1,6 +1,9 @@
 package bpf
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -18,6 +21,16 @@ import (
 // program's share of the per-packet cost only.
 //
 //	go test -run '^$' -bench ProgramVerdicts ./bpf/
+//
+// To compare builds of the program side by side, name other objects in
+// XVS_BENCH_OBJS (space-separated .o paths, for example the committed
+// xvs_bpfel.o of another commit, or one built with clang by hand): each
+// runs after the committed program on the same maps (a map whose spec
+// differs gets one of its own) as case/name-of-the-file, and -count N
+// interleaves all of them over N rounds:
+//
+//	git show main:bpf/xvs_bpfel.o >/tmp/main.o
+//	XVS_BENCH_OBJS=/tmp/main.o go test -run '^$' -bench ProgramVerdicts -count 10 -cpu 1 ./bpf/
 func BenchmarkProgramVerdicts(b *testing.B) {
 	o := load(b, false)
 	lo := loIndex(b)
@@ -35,7 +48,14 @@ func BenchmarkProgramVerdicts(b *testing.B) {
 		{"no_match", ""},
 		{"drop", "in_port=pa,actions=drop"},
 		{"forward", "in_port=pa,actions=output:pb"},
+		{"forward_tp", "in_port=pa,udp,actions=mod_tp_dst:7998,output:pb"},
 		{"forward_rewrite", "in_port=pa,udp,actions=mod_dl_src:02:00:00:00:00:09,mod_dl_dst:02:00:00:00:00:0a,mod_nw_tos:184,mod_tp_dst:7998,output:pb"},
+	}
+	progs := []namedProg{{"committed", o.objs.XvsXdp}}
+	for _, path := range strings.Fields(os.Getenv("XVS_BENCH_OBJS")) {
+		p := loadVariant(b, o, path)
+		defer p.Close()
+		progs = append(progs, namedProg{strings.TrimSuffix(filepath.Base(path), ".o"), p})
 	}
 	b.Run("bare_redirect", func(b *testing.B) {
 		runs, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1})
@@ -95,9 +115,40 @@ func BenchmarkProgramVerdicts(b *testing.B) {
 			if err := o.SetMasks(masks); err != nil {
 				b.Fatal(err)
 			}
-			benchRun(b, o.objs.XvsXdp, frame)
+			for _, p := range progs {
+				b.Run(p.name, func(b *testing.B) { benchRun(b, p.prog, frame) })
+			}
 		})
 	}
+}
+
+type namedProg struct {
+	name string
+	prog *ebpf.Program
+}
+
+// loadVariant loads the program of the object at path onto o's maps (a
+// map whose key, value or size differs from o's gets one of its own).
+func loadVariant(b *testing.B, o *Objects, path string) *ebpf.Program {
+	b.Helper()
+	spec, err := ebpf.LoadCollectionSpec(path)
+	if err != nil {
+		b.Fatalf("XVS_BENCH_OBJS: %v", err)
+	}
+	repl := o.sharedMaps()
+	for name, m := range repl {
+		ms := spec.Maps[name]
+		if ms == nil || ms.KeySize != m.KeySize() || ms.ValueSize != m.ValueSize() || ms.MaxEntries != m.MaxEntries() {
+			delete(repl, name)
+		}
+	}
+	var v struct {
+		Prog *ebpf.Program `ebpf:"xvs_xdp"`
+	}
+	if err := spec.LoadAndAssign(&v, &ebpf.CollectionOptions{MapReplacements: repl}); err != nil {
+		b.Fatalf("XVS_BENCH_OBJS: load %s: %v", path, err)
+	}
+	return v.Prog
 }
 
 func benchRun(b *testing.B, prog *ebpf.Program, frame []byte) {

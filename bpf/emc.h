@@ -48,16 +48,19 @@ struct {
 	__type(value, __u64);
 } steer_gen SEC(".maps");
 
-/* emc_slot: the key's words folded, one multiply (a weak hash is enough
- * for a cache: a collision costs a classification, no more). The rotations
- * keep fields that sit at the same offset of two words (in_port, nw_src
- * and nw_dst) from cancelling out. */
+/*
+ * emc_slot: the key's words folded into one, then a multiplicative hash's
+ * top bits (a weak hash is enough for a cache: a collision costs a
+ * classification, no more). The IPv4 addresses sit at the same offset of
+ * two words: the destination's is turned by 32 bits and both are mixed by a
+ * multiply before the rest goes in, so neither swapping them nor a
+ * difference that cancels against the ports or in_port keeps the slot.
+ */
 static __always_inline __u32 emc_slot(const __u64 *w)
 {
-	__u64 h = (w[0] ^ (w[1] << 7 | w[1] >> 57)) ^ (w[2] ^ (w[3] << 19 | w[3] >> 45)) ^
-		  (w[4] ^ (w[5] << 29 | w[5] >> 35)) ^ (w[6] ^ (w[7] << 41 | w[7] >> 23));
-	h *= 0x9e3779b97f4a7c15ULL;
-	return (__u32)(h >> 40) & (XVS_EMC_SLOTS - 1);
+	__u64 ip = (w[3] ^ (w[5] << 32 | w[5] >> 32)) * 0xff51afd7ed558ccdULL;
+	__u64 h = w[0] ^ w[1] ^ w[2] ^ w[4] ^ w[6] ^ w[7] ^ ip;
+	return (__u32)((h * 0x9e3779b97f4a7c15ULL) >> (64 - XVS_EMC_SHIFT));
 }
 
 static __always_inline int emc_same(const __u64 *a, const __u64 *b)
@@ -78,15 +81,21 @@ static __always_inline void classify_cached(const struct xvs_key *key, struct ma
 	__u64 gen = gp ? *(volatile __u64 *)gp : 0;
 	const __u64 *kw = (const __u64 *)key;
 	__u32 slot = emc_slot(kw);
+	/* The key escapes here, so the compare below reads it again from the
+	 * stack instead of keeping the hash's eight loads alive in spill
+	 * slots across the lookup. */
+	asm volatile("" : : "r"(kw) : "memory");
 	struct xvs_emc_entry *e = bpf_map_lookup_elem(&emc, &slot);
 	if (e && gen && e->gen == gen && emc_same((const __u64 *)&e->key, kw)) {
 		m->hit = e->hit;
 		m->verdict = e->verdict;
-		m->rank = e->rank;
-		m->mask_id = e->mask_id;
 		m->arg = e->arg;
 		m->flow_id = e->flow_id;
-		m->cached = 1;
+		if (trace_enabled) {
+			m->rank = e->rank;
+			m->mask_id = e->mask_id;
+			m->cached = 1;
+		}
 		return;
 	}
 	classify(key, m);

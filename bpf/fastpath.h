@@ -288,17 +288,11 @@ static __always_inline int fp_vlan(struct xdp_md *ctx, struct fp_frame *f, const
 	}
 }
 
-/*
- * fp_op runs one rewrite of a record. It is a global function, so the
- * verifier checks it once on its own, for any frame state and any op,
- * instead of once per path through the record loop (which would not end).
- * It calls no helper that moves packet data.
- */
-__attribute__((noinline)) int fp_op(struct xdp_md *ctx, struct fp_frame *f, const struct xvs_op *op)
+/* fp_do_op runs one rewrite of a record: 0, or -1 when the frame is
+ * damaged. It calls no helper that moves packet data. */
+static __always_inline int fp_do_op(struct xdp_md *ctx, struct fp_frame *f, const struct xvs_op *op)
 {
 	__u8 *p;
-	if (!ctx || !f || !op)
-		return -1;
 	switch (op->code) {
 	case XVS_OP_SET_DL_SRC:
 	case XVS_OP_SET_DL_DST:
@@ -330,6 +324,18 @@ __attribute__((noinline)) int fp_op(struct xdp_md *ctx, struct fp_frame *f, cons
 		return fp_dec_ttl(ctx, f);
 	}
 	return -1; /* not a code of a record */
+}
+
+/*
+ * fp_op is fp_do_op as a global function, so the verifier checks it once on
+ * its own, for any frame state and any op, instead of once per path through
+ * the record loop (which would not end).
+ */
+__attribute__((noinline)) int fp_op(struct xdp_md *ctx, struct fp_frame *f, const struct xvs_op *op)
+{
+	if (!ctx || !f || !op)
+		return -1;
+	return fp_do_op(ctx, f, op);
 }
 
 /* fp_count counts a frame a record forwarded (or damaged trying). */
@@ -401,46 +407,18 @@ struct fp_args {
 };
 
 /*
- * fast_path runs record a->slot for flow a->flow_id on the frame with key
- * k. On FP_FORWARDED the redirect to the output port is set up (return
- * XDP_REDIRECT), on FP_USER and FP_STALE the frame is untouched, on
- * FP_ERROR it is damaged (drop it). A global function: the verifier checks
- * it once, not once per way the classifier can reach it.
+ * fp_rewrite runs the rewrites of record rec (ops 0..n-2; the last is the
+ * output) on the frame with key k, whose redirect fast_path has set up. It
+ * returns 0 when the frame is rewritten, or FP_USER (untouched), FP_STALE
+ * or FP_ERROR (damaged). A global function: the verifier checks it once,
+ * for any record, instead of once per way the classifier can reach it.
  */
-__attribute__((noinline)) int fast_path(struct xdp_md *ctx, const struct xvs_key *k, struct fp_args *a)
+__attribute__((noinline)) int fp_rewrite(struct xdp_md *ctx, const struct xvs_key *k,
+					  const struct xvs_record *rec)
 {
-	if (!ctx || !k || !a)
-		return FP_STALE;
-	__u32 slot = a->slot, port = a->port, len = a->len;
-	struct xvs_record *rec = bpf_map_lookup_elem(&records, &slot);
-	if (!rec || rec->flow_id != a->flow_id)
+	if (!ctx || !k || !rec)
 		return FP_STALE;
 	__u32 n = rec->n;
-	if (n == 0 || n > XVS_MAX_OPS)
-		return FP_STALE;
-	const struct xvs_op *last = &rec->ops[(n - 1) & (XVS_MAX_OPS - 1)];
-	__u32 to;
-	if (last->code == XVS_OP_OUTPUT) {
-		to = last->val;
-		if (to == port)
-			return FP_USER; /* userspace skips it: nothing is sent */
-	} else if (last->code == XVS_OP_IN_PORT) {
-		to = port;
-	} else {
-		return FP_STALE;
-	}
-	a->out = to;
-	if (n == 1) {
-		/* Nothing to write: the redirect itself says whether the port
-		 * has a devmap slot (one helper call less). */
-		if (bpf_redirect_map(&tx_ports, to, 0) != XDP_REDIRECT)
-			return FP_USER;
-		fp_count(slot, len);
-		return FP_FORWARDED;
-	}
-	if (!bpf_map_lookup_elem(&tx_ports, &to))
-		return FP_USER;
-
 	struct fp_frame f = {};
 	if (fp_layout(ctx, k, &f))
 		return FP_USER;
@@ -461,8 +439,12 @@ __attribute__((noinline)) int fast_path(struct xdp_md *ctx, const struct xvs_key
 		f.l4 += grow;
 	}
 
-	/* From here on the frame is being written. */
-	for (__u32 i = 0; i < XVS_MAX_OPS - 1; i++) {
+	/* From here on the frame is being written. The first rewrite runs
+	 * inline (most records have one: a call less per frame), the others
+	 * through fp_op. fast_path calls this only for n > 1. */
+	if (n >= 2 && fp_do_op(ctx, &f, &rec->ops[0]))
+		return FP_ERROR;
+	for (__u32 i = 1; i < XVS_MAX_OPS - 1; i++) {
 		if (i + 1 >= n)
 			break;
 		if (fp_op(ctx, &f, &rec->ops[i]))
@@ -470,10 +452,47 @@ __attribute__((noinline)) int fast_path(struct xdp_md *ctx, const struct xvs_key
 	}
 	if (f.s && bpf_xdp_adjust_head(ctx, (int)f.s))
 		return FP_ERROR;
+	return 0;
+}
 
-	fp_count(slot, len);
+/*
+ * fast_path runs record a->slot for flow a->flow_id on the frame with key
+ * k. On FP_FORWARDED the redirect to the output port is set up (return
+ * XDP_REDIRECT), on FP_USER and FP_STALE the frame is untouched, on
+ * FP_ERROR it is damaged (drop it). The redirect is set up first: it says
+ * whether the output has a devmap slot before a byte is written (a frame
+ * that then goes to userspace after all gets its socket's redirect
+ * instead, and one dropped or passed none).
+ */
+static __always_inline int fast_path(struct xdp_md *ctx, const struct xvs_key *k, struct fp_args *a)
+{
+	__u32 slot = a->slot;
+	struct xvs_record *rec = bpf_map_lookup_elem(&records, &slot);
+	if (!rec || rec->flow_id != a->flow_id)
+		return FP_STALE;
+	__u32 n = rec->n;
+	if (n == 0 || n > XVS_MAX_OPS)
+		return FP_STALE;
+	const struct xvs_op *last = &rec->ops[(n - 1) & (XVS_MAX_OPS - 1)];
+	__u32 to;
+	if (last->code == XVS_OP_OUTPUT) {
+		to = last->val;
+		if (to == a->port)
+			return FP_USER; /* userspace skips it: nothing is sent */
+	} else if (last->code == XVS_OP_IN_PORT) {
+		to = a->port;
+	} else {
+		return FP_STALE;
+	}
+	a->out = to;
 	if (bpf_redirect_map(&tx_ports, to, 0) != XDP_REDIRECT)
-		return FP_ERROR;
+		return FP_USER;
+	if (n > 1) {
+		int r = fp_rewrite(ctx, k, rec);
+		if (r)
+			return r;
+	}
+	fp_count(slot, a->len);
 	return FP_FORWARDED;
 }
 

@@ -106,6 +106,9 @@ type CounterValue struct {
 	Bytes   uint64
 }
 
+// portCounters is one CPU's counters of a port (struct xvs_port_counters).
+type portCounters [steer.NumCounters]CounterValue
+
 type traceRecord struct {
 	Key            steer.Key
 	Rank           uint64
@@ -273,7 +276,7 @@ func checkSpec(spec *ebpf.CollectionSpec) error {
 		{xvsMapMaskOrder, 4, unsafe.Sizeof(maskOrder{}), 2},
 		{xvsMapActive, 4, 4, 1},
 		{xvsMapRules, unsafe.Sizeof(ruleKey{}), unsafe.Sizeof(ruleValue{}), steer.MaxRules},
-		{xvsMapCounters, 4, unsafe.Sizeof(CounterValue{}), steer.MaxPorts * uint32(steer.NumCounters)},
+		{xvsMapCounters, 4, unsafe.Sizeof(portCounters{}), steer.MaxPorts},
 		{xvsMapTrace, 4, unsafe.Sizeof(traceRecord{}), 1},
 		{xvsMapRecords, 4, steer.RecordLen, steer.MaxRecords},
 		{xvsMapRecordHits, 4, unsafe.Sizeof(CounterValue{}), steer.MaxRecords},
@@ -425,13 +428,12 @@ func (o *Objects) Counters(ofport uint32) ([steer.NumCounters]CounterValue, erro
 	if ofport >= steer.MaxPorts {
 		return out, fmt.Errorf("counters: ofport %d out of range 0..%d", ofport, steer.MaxPorts-1)
 	}
-	var percpu []CounterValue
-	for c := range out {
-		idx := ofport*uint32(steer.NumCounters) + uint32(c)
-		if err := o.objs.Counters.Lookup(idx, &percpu); err != nil {
-			return out, fmt.Errorf("counters of port %d: %w", ofport, err)
-		}
-		for _, v := range percpu {
+	var percpu []portCounters
+	if err := o.objs.Counters.Lookup(ofport, &percpu); err != nil {
+		return out, fmt.Errorf("counters of port %d: %w", ofport, err)
+	}
+	for _, cpu := range percpu {
+		for c, v := range cpu {
 			out[c].Packets += v.Packets
 			out[c].Bytes += v.Bytes
 		}

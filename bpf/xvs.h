@@ -19,7 +19,8 @@
 #define XVS_MAX_OPS     16      /* ops of an action record */
 #define XVS_MAX_RECORDS 16384   /* action record slots */
 #define XVS_PORT_CACHE  4096    /* slots of the ifindex -> ofport array in front of ports */
-#define XVS_EMC_SLOTS   4096    /* exact-match cache entries per CPU (emc.h) */
+#define XVS_EMC_SHIFT   12
+#define XVS_EMC_SLOTS   (1 << XVS_EMC_SHIFT) /* exact-match cache entries per CPU (emc.h) */
 
 /* nw_frag bits. */
 #define XVS_FRAG_ANY    0x01    /* the packet is an IP fragment */
@@ -147,7 +148,8 @@ struct xvs_mask_order {
 	struct xvs_mask_ref m[XVS_MAX_MASKS];
 };
 
-/* Per-port counters: index port * XVS_CNT_MAX + counter in a per-CPU array. */
+/* Per-port counters: struct xvs_port_counters, indexed by ofport in a per-CPU
+ * array (one lookup per frame). */
 enum xvs_counter {
 	XVS_CNT_RX = 0,           /* packets seen by the program */
 	XVS_CNT_PASS_NOMATCH,     /* no rule matched: to the kernel */
@@ -165,6 +167,10 @@ enum xvs_counter {
 struct xvs_counter_value {
 	__u64 packets;
 	__u64 bytes;
+};
+
+struct xvs_port_counters {
+	struct xvs_counter_value c[XVS_CNT_MAX];
 };
 
 #endif /* XVS_H */

@@ -39,8 +39,19 @@
 # counts what the bridge was offered) or GRO on p0 (ethtool -K p0 gro on;
 # measured here at about 60% of the XDP_PASS rate).
 #
+# --pair S adds, after the rounds, S seconds of xvs-traffic pair for xvs and
+# for xvs-rewrite: the fast path and a bare XDP redirect on a second,
+# identical veth chain (gr0 -> pr0 -> pr1 -> kr0) get the same frames in
+# alternating 0.5 s slices from one sending thread on CPU 0, and the ratio
+# of each pair of slices is taken, as measured (rate) and per CPU-second of
+# the sender (the rate each path would have on a CPU of its own; the
+# forwarding runs in the sender's softirq). On a shared machine the rounds'
+# ratio swings with whatever else ran in each 5 s window; slices half a
+# second apart see nearly the same machine. The pair sends flat out
+# (--rate does not apply).
+#
 # Usage: bench.sh [--rounds R] [--seconds S] [--systems "xvs xdp ..."]
-#                 [--with-ovs] [--install-sizes "1000 10000 160000"]
+#                 [--with-ovs] [--install-sizes "1000 10000 160000"] [--pair S]
 #                 [--rate PPS] [--flows K] [--size BYTES]   (--rate: average,
 #                 in line-rate bursts of 1/4 s worth: each live-frames call
 #                 costs the kernel ~25ms, so the source cannot pace finely)
@@ -76,9 +87,11 @@ KNAPI=inline
 BRIDGE_RX=xdp-pass
 GEN_CPU=0
 FWD_CPU=1
+PAIR=0
+PAIR_DEVS="pr0 pr1"
 
 die() { echo "bench: $*" >&2; exit 1; }
-usage() { sed -n '2,51p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,61p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -92,11 +105,13 @@ while [ $# -gt 0 ]; do
 	--size) SIZE=$2; shift 2 ;;
 	--kernel-napi) KNAPI=$2; shift 2 ;;
 	--bridge-rx) BRIDGE_RX=$2; shift 2 ;;
+	--pair) PAIR=$2; shift 2 ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; die "unknown flag $1" ;;
 	esac
 done
 [[ $ROUNDS =~ ^[1-9][0-9]*$ && $SECS =~ ^[1-9][0-9]*$ ]] || die "--rounds and --seconds take positive integers"
+[[ $PAIR =~ ^[0-9]+$ ]] || die "--pair takes seconds (0: off)"
 [[ $KNAPI == inline || $KNAPI == threaded ]] || die "--kernel-napi is inline or threaded"
 [[ $BRIDGE_RX == xdp-pass || $BRIDGE_RX == gro ]] || die "--bridge-rx is xdp-pass or gro"
 [ "$(id -u)" = 0 ] || die "must run as root"
@@ -106,7 +121,7 @@ done
 [ "$(nproc)" -ge 2 ] || die "needs 2 CPUs (generator on CPU $GEN_CPU, switch on CPU $FWD_CPU)"
 command -v ethtool >/dev/null || die "needs ethtool (apt-get install ethtool)"
 # testenv.sh names the root ends p0 and p1: never tear down someone else's.
-for dev in p0 p1; do
+for dev in p0 p1 $([ "$PAIR" = 0 ] || echo "$PAIR_DEVS"); do
 	! ip link show "$dev" >/dev/null 2>&1 || die "$dev already exists (another testenv run?); not touching it"
 done
 
@@ -118,6 +133,7 @@ SOCK=$RUN/xvsd.sock
 export XVS_SERVER=unix:$SOCK
 XVSD_PID=
 AUX_PID=
+PAIR_XDP_PID=
 OVSDB_PID=
 OVSD_PID=
 OVS_OK=0
@@ -162,6 +178,9 @@ cleanup() {
 	fi
 	stop_pid "$OVSDB_PID"
 	ip link del "$BR" 2>/dev/null
+	if [ "$PAIR" != 0 ]; then
+		for dev in $PAIR_DEVS; do ip link del "$dev" 2>/dev/null; done
+	fi
 	"$TE" teardown >/dev/null 2>&1
 	if [ $rc -ne 0 ]; then
 		echo "bench: failed (exit $rc); log kept in $RUN" >&2
@@ -391,6 +410,71 @@ run_one() {
 	printf 'bench: round %d %-12s k0 %8.3f Mpps  fwd cpu %5s%%  offered %6.2f Mpps\n' \
 		"$round" "$sys" "$(echo "$pps" | awk '{ print $1 / 1e6 }')" "$cpu" "$(echo "${offered:-0}" | awk '{ print $1 / 1e6 }')" |
 		tee -a "$LOG"
+}
+
+# --- pair ------------------------------------------------------------------
+
+# pair_setup: the second chain, ns gen [gr0] <-veth-> [pr0] root [pr1]
+# <-veth-> [kr0] ns sink, made like testenv.sh makes the first, with a bare
+# XDP redirect pr0 -> pr1.
+pair_setup() {
+	ip link add pr0 type veth peer name gr0 netns "$GEN" &&
+		ip link add pr1 type veth peer name kr0 netns "$SINK" || return 1
+	ip link set pr0 up && ip link set pr1 up &&
+		ip -n "$GEN" link set gr0 up && ip -n "$SINK" link set kr0 up || return 1
+	ip netns exec "$GEN" "$T" offloads-off gr0 && ip netns exec "$SINK" "$T" offloads-off kr0 &&
+		ip netns exec "$GEN" "$T" gro gr0 on && ip netns exec "$SINK" "$T" gro kr0 on || return 1
+	"$T" xdp-redirect --from pr0 --to pr1 >>"$LOG" 2>&1 &
+	PAIR_XDP_PID=$!
+	BG_PIDS+=("$PAIR_XDP_PID")
+	wait_for 5 has_xdp pr0
+}
+
+# pair_one SYS: xvs-traffic pair of SYS (g0 -> k0) against the bare
+# redirect (gr0 -> kr0); the output is kept in $RUN/pair-SYS.out.
+pair_one() {
+	local sys=$1
+	if ! setup_sys "$sys" >>"$LOG" 2>&1; then
+		say "pair $sys: setup failed (see $LOG)"
+		return 0
+	fi
+	taskset -c "$GEN_CPU" ip netns exec "$GEN" "$T" pair --a g0:k0 --b gr0:kr0 --sink-ns "$SINK" \
+		--src-ip "$GEN_IP" --dst-ip "$SINK_IP" --dst-port 7999 --size "$SIZE" --flows "$FLOWS" \
+		--seconds "$PAIR" >"$RUN/pair-$sys.out" 2>&1 || say "pair $sys: failed: $(tail -1 "$RUN/pair-$sys.out")"
+	{
+		echo "--- pair $sys"
+		cat "$RUN/pair-$sys.out"
+	} >>"$LOG"
+	teardown_sys "$sys" pair >>"$LOG" 2>&1
+	say "pair $sys: $(grep 'per CPU-second' "$RUN/pair-$sys.out" | sed 's/^pair: //')"
+}
+
+pair_bench() {
+	if ! pair_setup >>"$LOG" 2>&1; then
+		say "pair: setup of the second chain failed (see $LOG)"
+		return 0
+	fi
+	local sys
+	for sys in $RUN_SYSTEMS; do
+		case $sys in xvs | xvs-rewrite) pair_one "$sys" ;; esac
+	done
+	stop_pid "$PAIR_XDP_PID"
+	forget_pid "$PAIR_XDP_PID"
+}
+
+pair_report() {
+	[ "$PAIR" != 0 ] || return 0
+	echo
+	echo "== pair: A = xvs (g0 -> p0 -> p1 -> k0), B = bare XDP redirect (gr0 -> pr0 -> pr1 -> kr0),"
+	echo "   alternating 0.5s slices over ${PAIR}s from one sender on CPU $GEN_CPU (xvs-traffic pair)"
+	local sys
+	for sys in xvs xvs-rewrite; do
+		[ -s "$RUN/pair-$sys.out" ] || continue
+		echo "$sys:"
+		grep '^pair: ' "$RUN/pair-$sys.out" | sed 's/^pair: /  /'
+	done
+	echo "per CPU-second: each slice's rate over the sender thread's CPU share in it (other tasks preempt"
+	echo "it, and nothing forwards meanwhile); its A/B is the ratio of the two paths' per-frame costs."
 }
 
 # --- OVS -------------------------------------------------------------------
@@ -651,10 +735,15 @@ for round in $(seq "$ROUNDS"); do
 		run_one "$sys" "$round"
 	done
 done
+if [ "$PAIR" != 0 ]; then
+	say "pair, ${PAIR}s each; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+	pair_bench
+fi
 say "idle CPU and flow install; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 install_bench
 {
 	report
+	pair_report
 	xvs_diag
 } | tee -a "$LOG"
 cp "$LOG" "/tmp/xvs-bench-last.log" 2>/dev/null || true

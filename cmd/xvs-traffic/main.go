@@ -46,6 +46,8 @@ func usage(w io.Writer) {
               [--size 64] [--seconds N] [--flows K] [--src-port P] [--rate PPS]
   xvs-traffic count --dev DEV [--seconds N] [--delay N] [--cpu-pid PID,...]
   xvs-traffic xdp-redirect --from DEV --to DEV [--seconds N]
+  xvs-traffic pair --a DEV:SINKDEV --b DEV:SINKDEV [--sink-ns NS] --src-ip A --dst-ip B
+              --dst-port P [--size 64] [--flows K] [--seconds 10] [--slice 0.5] [-v]
 
 send writes N UDP datagrams of SIZE payload bytes (>= 16) to IP:PORT and
 prints how many it sent and at what rate. sink counts datagrams arriving on
@@ -73,7 +75,10 @@ on, or the kernel drops the frames. count attaches an XDP program to DEV that
 counts and drops every frame and prints what arrived in the window (and the
 CPU time of --cpu-pid processes over it). xdp-redirect attaches an XDP
 program that redirects everything from one device to another (the in-kernel
-forwarding ceiling). All three need root.
+forwarding ceiling). pair offers the same frames to two paths (out of DEV,
+counted on SINKDEV) in alternating slices and prints each path's rate and
+the ratio A/B of every pair of slices, with its median and spread: on a noisy
+machine the two slices of a pair meet the same load. All four need root.
 `)
 }
 
@@ -99,6 +104,8 @@ func run(args []string, out io.Writer) error {
 		return count(args[1:], out)
 	case "xdp-redirect":
 		return xdpRedirect(args[1:], out)
+	case "pair":
+		return pair(args[1:], out)
 	case "offloads-off":
 		if len(args) != 2 {
 			return errors.New("usage: xvs-traffic offloads-off DEV")
