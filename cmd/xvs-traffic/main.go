@@ -41,6 +41,9 @@ func usage(w io.Writer) {
               [--size 64] [--seconds N] [--flows K] [--src-port P] [--rate PPS]
   xvs-traffic count --dev DEV [--seconds N] [--delay N] [--cpu-pid PID,...]
   xvs-traffic xdp-redirect --from DEV --to DEV [--seconds N]
+  xvs-traffic echo --listen IP:PORT [--for DURATION]
+  xvs-traffic ping --to IP:PORT [--rate 500] [--count 10000] [--size 24]
+              [--from IP:PORT] [--wait 1s] [--over 500us]
 
 send writes N UDP datagrams of SIZE payload bytes (>= 16) to IP:PORT and
 prints how many it sent and at what rate. sink counts datagrams arriving on
@@ -61,6 +64,14 @@ counts and drops every frame and prints what arrived in the window (and the
 CPU time of --cpu-pid processes over it). xdp-redirect attaches an XDP
 program that redirects everything from one device to another (the in-kernel
 forwarding ceiling). All three need root.
+
+ping measures round trips through a switch: it sends --count requests at
+--rate per second on a fixed schedule (a late reply never delays the next
+request) to an echo, which sends every datagram back. The round trip runs
+from just before the request's sendto to the kernel's receive timestamp of
+the reply, so ping's own wake-up is left out (and shown apart). It prints
+p50/p90/p99/p99.9/max, the replies lost, and a ping-result line of
+key=value pairs for scripts. Both are IPv4; pin them with taskset.
 `)
 }
 
@@ -84,6 +95,10 @@ func run(args []string, out io.Writer) error {
 		return count(args[1:], out)
 	case "xdp-redirect":
 		return xdpRedirect(args[1:], out)
+	case "ping":
+		return ping(args[1:], out)
+	case "echo":
+		return echo(args[1:], out)
 	case "offloads-off":
 		if len(args) != 2 {
 			return errors.New("usage: xvs-traffic offloads-off DEV")
