@@ -1,0 +1,171 @@
+package datapath
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"testing"
+	"time"
+)
+
+// sendPaced sends one datagram from h to to:port after each pause of
+// gaps, payload(i) for the i-th.
+func sendPaced(t testing.TB, h *host, to net.IP, port int, gaps []time.Duration, payload func(int) []byte) {
+	t.Helper()
+	var conn *net.UDPConn
+	if err := h.NS.Do(func() (err error) {
+		conn, err = net.DialUDP("udp4", &net.UDPAddr{IP: h.ip}, &net.UDPAddr{IP: to, Port: port})
+		return err
+	}); err != nil {
+		t.Fatalf("dial udp from %s: %v", h.name, err)
+	}
+	defer conn.Close()
+	next := time.Now()
+	for i, g := range gaps {
+		next = next.Add(g)
+		time.Sleep(time.Until(next))
+		if _, err := conn.Write(payload(i)); err != nil {
+			t.Fatalf("send datagram %d from %s: %v", i, h.name, err)
+		}
+	}
+}
+
+// poller0 returns poller 0's counters.
+func poller0(t testing.TB, sw *Switch) PollerStats {
+	t.Helper()
+	p, ok := pollerStats(sw)[0]
+	if !ok {
+		t.Fatal("no poller 0")
+	}
+	return p
+}
+
+// An idle poller sleeps in poll(2), and frames that come after pauses
+// (irregular ones: nothing to anticipate) wake it; the counters say so.
+func TestPollerSleepsAndWakes(t *testing.T) {
+	const n, size, port = 20, 64, 9500
+	tp := newTopo(t, topoOptions{})
+	tp.addFlows(t, "in_port={a},udp,actions=output:{b}")
+	sink := listenUDP(t, tp.b.NS, tp.b.ip, port)
+	eventually(t, 5*time.Second, func() bool { return poller0(t, tp.sw).Sleeps > 0 },
+		func() string { return fmt.Sprintf("an idle poller never slept: %+v", poller0(t, tp.sw)) })
+
+	before := poller0(t, tp.sw)
+	rnd := rand.New(rand.NewPCG(3, 4))
+	gaps := make([]time.Duration, n)
+	for i := range gaps {
+		gaps[i] = time.Duration(20+rnd.IntN(60)) * time.Millisecond
+	}
+	sendPaced(t, tp.a, tp.b.ip, port, gaps, seqPayload(size))
+	checkSeq(t, "a to b", sink.collect(n, 10*time.Second), n, size)
+	after := poller0(t, tp.sw)
+	if after.Mode != PollAdaptive || after.Window != DefaultPollWindow {
+		t.Errorf("poller mode %v window %v, want the defaults %v %v", after.Mode, after.Window, PollAdaptive, DefaultPollWindow)
+	}
+	if got := after.Wakeups - before.Wakeups; got < n/2 {
+		t.Errorf("%d wake-ups for %d frames after pauses of 20-80ms, want most of them", got, n)
+	}
+	if after.Sleeps-before.Sleeps < after.Wakeups-before.Wakeups {
+		t.Errorf("more wake-ups than sleeps: %+v -> %+v", before, after)
+	}
+	if slept := after.SleepNs - before.SleepNs; slept == 0 || slept > after.IdleNs-before.IdleNs {
+		t.Errorf("slept %v of %v idle", time.Duration(slept), time.Duration(after.IdleNs-before.IdleNs))
+	}
+}
+
+// PollWindow is how long the poller keeps polling after a frame: with a
+// long one it does not sleep until the window has passed (a short poll
+// timeout would show a sleep at once), then it does; a busy poller never
+// sleeps.
+func TestPollWindow(t *testing.T) {
+	const size, port = 64, 9501
+	t.Run("1s window", func(t *testing.T) {
+		const window = MaxPollWindow
+		tp := newTopo(t, topoOptions{Config: Config{PollWindow: window, PollTimeout: 20 * time.Millisecond}})
+		tp.addFlows(t, "in_port={a},udp,actions=output:{b}")
+		sink := listenUDP(t, tp.b.NS, tp.b.ip, port)
+		eventually(t, 5*time.Second, func() bool { return poller0(t, tp.sw).Sleeps > 0 },
+			func() string { return "the poller never slept" })
+		sendUDP(t, tp.a, tp.b.ip, port, 1, seqPayload(size), sendOpts{})
+		checkSeq(t, "one frame", sink.collect(1, 5*time.Second), 1, size)
+		got := poller0(t, tp.sw)
+		time.Sleep(window / 2)
+		if p := poller0(t, tp.sw); p.Sleeps != got.Sleeps {
+			t.Fatalf("the poller slept %d times within half its %v window after a frame", p.Sleeps-got.Sleeps, window)
+		}
+		eventually(t, 3*window, func() bool { return poller0(t, tp.sw).Sleeps > got.Sleeps },
+			func() string { return fmt.Sprintf("the poller never slept after its %v window", window) })
+	})
+	t.Run("busy", func(t *testing.T) {
+		tp := newTopo(t, topoOptions{Config: Config{PollMode: PollBusy}})
+		tp.addFlows(t, "in_port={a},udp,actions=output:{b}")
+		sink := listenUDP(t, tp.b.NS, tp.b.ip, port)
+		time.Sleep(300 * time.Millisecond)
+		sendUDP(t, tp.a, tp.b.ip, port, 10, seqPayload(size), sendOpts{})
+		checkSeq(t, "busy", sink.collect(10, 5*time.Second), 10, size)
+		time.Sleep(100 * time.Millisecond)
+		if p := poller0(t, tp.sw); p.Sleeps != 0 || p.Mode != PollBusy {
+			t.Errorf("a busy poller: %+v, want mode busy and no sleeps", p)
+		}
+	})
+	t.Run("bad", func(t *testing.T) {
+		for _, c := range []Config{{PollWindow: MaxPollWindow + 1}, {PollMode: PollSleep + 1}} {
+			if sw, err := New(c); err == nil {
+				sw.Close()
+				t.Errorf("New(%+v) took it", c)
+			}
+		}
+	})
+}
+
+// A source with a steady rhythm (a frame every 20 ms, as a voice call
+// sends) is anticipated: the poller ends some sleeps itself just before
+// the frames are due, and they find it awake.
+func TestPollAnticipates(t *testing.T) {
+	const n, size, port = 100, 64, 9502
+	tp := newTopo(t, topoOptions{})
+	tp.addFlows(t, "in_port={a},udp,actions=output:{b}")
+	sink := listenUDP(t, tp.b.NS, tp.b.ip, port)
+	before := poller0(t, tp.sw)
+	gaps := make([]time.Duration, n)
+	for i := range gaps {
+		gaps[i] = 20 * time.Millisecond
+	}
+	sendPaced(t, tp.a, tp.b.ip, port, gaps, seqPayload(size))
+	checkSeq(t, "a to b", sink.collect(n, 10*time.Second), n, size)
+	after := poller0(t, tp.sw)
+	if after.EarlyWakeups == before.EarlyWakeups {
+		t.Errorf("%d frames 20ms apart, no early wake-up: %+v", n, after)
+	}
+}
+
+// A poller asleep with nothing to time its sleep (a poll timeout of a
+// minute) is woken by another poller handing it frames: they arrive in
+// far less than the timeout, and the wake-up is counted.
+func TestHandoffWakesSleepingPoller(t *testing.T) {
+	needCPUs(t, 2)
+	const n, size, port = 50, 100, 9503
+	tp := newTopo(t, topoOptions{HostQueues: []int{2, 0}, Config: Config{PollTimeout: time.Minute}})
+	tp.addFlows(t, "in_port={a},udp,actions=output:{b}")
+	atB := listenUDP(t, tp.b.NS, tp.b.ip, port)
+	var asleep PollerStats
+	eventually(t, 5*time.Second, func() bool {
+		asleep = poller0(t, tp.sw)
+		return asleep.Sleeps > 0
+	}, func() string { return "poller 0 never slept" })
+	start := time.Now()
+	if err := sendOnQueue(tp.a, 1, queueFrames(t, tp.a, tp.b, port, 0, n, size)); err != nil {
+		t.Fatal(err)
+	}
+	tp.checkSeq(t, "queue 1 to b through poller 0", atB.collect(n, 10*time.Second), n, size)
+	if el := time.Since(start); el > 20*time.Second {
+		t.Fatalf("the frames took %v", el)
+	}
+	p := poller0(t, tp.sw)
+	if p.Handoffs-asleep.Handoffs != n {
+		t.Errorf("poller 0 took %d handed-over frames, want %d", p.Handoffs-asleep.Handoffs, n)
+	}
+	if p.HandoffWakeups == asleep.HandoffWakeups {
+		t.Errorf("no hand-off wake-up counted: %+v -> %+v", asleep, p)
+	}
+}
