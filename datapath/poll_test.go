@@ -169,3 +169,27 @@ func TestHandoffWakesSleepingPoller(t *testing.T) {
 		t.Errorf("no hand-off wake-up counted: %+v -> %+v", asleep, p)
 	}
 }
+
+// With Config.BusyPoll every socket has the kernel's busy polling on, and
+// the switch forwards as before (on veth the sender's softirq still does
+// the device's work).
+func TestBusyPollSockets(t *testing.T) {
+	const n, size, port = 100, 64, 9504
+	tp := newTopo(t, topoOptions{Config: Config{BusyPoll: 50 * time.Microsecond}})
+	tp.addFlows(t, "in_port={a},udp,actions=output:{b}")
+	sink := listenUDP(t, tp.b.NS, tp.b.ip, port)
+	tp.sw.mu.Lock()
+	for _, p := range tp.sw.ports {
+		for _, ps := range p.socks {
+			if b, err := ps.sock.BusyPoll(); err != nil || b.Timeout != 50*time.Microsecond || !b.Prefer {
+				t.Errorf("port %s queue %d: busy poll %+v, %v; want 50us, preferred", p.name, ps.queue, b, err)
+			}
+		}
+	}
+	tp.sw.mu.Unlock()
+	sendUDP(t, tp.a, tp.b.ip, port, n, seqPayload(size), sendOpts{})
+	checkSeq(t, "busy-polled", sink.collect(n, 10*time.Second), n, size)
+	if _, err := New(Config{BusyPoll: -time.Microsecond}); err == nil {
+		t.Error("a negative busy poll was taken")
+	}
+}

@@ -195,6 +195,15 @@ func (pl *poller) addSocket(p *Port, q int) (*portSocket, error) {
 		if err != nil {
 			return err
 		}
+		if bp := pl.sw.cfg.BusyPoll; bp > 0 {
+			if err := sock.SetBusyPoll(afxdp.BusyPoll{Timeout: bp, Prefer: true, Budget: pl.sw.cfg.BatchSize}); err != nil {
+				sock.Close()
+				if !shared {
+					u.Close()
+				}
+				return err
+			}
+		}
 		ps = &portSocket{port: p, queue: q, sock: sock, umem: u, shared: shared}
 		ps.txq = make([]afxdp.Desc, 0, 2*pl.sw.cfg.BatchSize)
 		sock.Refill()
@@ -425,6 +434,12 @@ func (pl *poller) loop() error {
 			continue
 		}
 		pl.idleNs.Add(uint64(el))
+		if cfg.BusyPoll > 0 {
+			// Nothing came: run the queues' NAPI here before looking again.
+			for _, ps := range pl.socks {
+				ps.sock.PollQueue()
+			}
+		}
 		// Frames still queued for TX keep a sleep short.
 		limit := cfg.PollTimeout
 		for _, ps := range pl.socks {

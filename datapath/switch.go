@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/xvs-project/xvs/afxdp"
 	"github.com/xvs-project/xvs/bpf"
 	"github.com/xvs-project/xvs/flowtable"
 	"github.com/xvs-project/xvs/flowtable/steer"
@@ -52,6 +53,15 @@ type Config struct {
 	PollWindow time.Duration
 	// PollTimeout bounds one sleep in poll(2). Default 100ms.
 	PollTimeout time.Duration
+	// BusyPoll, if positive, turns on the kernel's busy polling of every
+	// socket's device queue (afxdp.BusyPoll, preferred, with a budget of
+	// BatchSize) for up to this long per call, and a poller whose pass
+	// found nothing then runs its queues' NAPI itself (Socket.PollQueue)
+	// before it looks again. It pays where the driver defers interrupts
+	// (napi_defer_hard_irqs, gro_flush_timeout); on veth the sender's
+	// softirq does the device's work anyway (measured: no effect). At most
+	// afxdp.MaxBusyPollTimeout. Default 0: off.
+	BusyPoll time.Duration
 	// Headroom is the UMEM headroom reserved before each frame, which VLAN
 	// pushes grow into. Default 64.
 	Headroom int
@@ -170,6 +180,9 @@ func New(cfg Config) (*Switch, error) {
 	}
 	if cfg.PollMode > PollSleep {
 		return nil, fmt.Errorf("poll mode %v: %w", cfg.PollMode, ErrInvalid)
+	}
+	if cfg.BusyPoll < 0 || cfg.BusyPoll > afxdp.MaxBusyPollTimeout {
+		return nil, fmt.Errorf("busy poll %v: want 0 to %v: %w", cfg.BusyPoll, afxdp.MaxBusyPollTimeout, ErrInvalid)
 	}
 	if cfg.PollWindow > MaxPollWindow {
 		return nil, fmt.Errorf("poll window %v: at most %v: %w", cfg.PollWindow, MaxPollWindow, ErrInvalid)

@@ -4,6 +4,7 @@
 //	xvsd [--listen unix:PATH | tcp:HOST:PORT] [--cpus LIST] [--state FILE]
 //	     [--token-file FILE] [--log-level debug|info|warn|error]
 //	     [--poll-mode adaptive|busy|sleep] [--poll-window DURATION]
+//	     [--busy-poll DURATION]
 //
 // With no flags (as root) it listens on unix:/run/xvs/xvsd.sock and keeps
 // its configuration in /var/lib/xvs/state.json, restoring it at start. With
@@ -31,6 +32,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/xvs-project/xvs/afxdp"
 	"github.com/xvs-project/xvs/ctl"
 	"github.com/xvs-project/xvs/datapath"
 )
@@ -54,6 +56,7 @@ type backendConfig struct {
 	// PollMode and PollWindow: how pollers wait (datapath.Config).
 	PollMode   datapath.PollMode
 	PollWindow time.Duration
+	BusyPoll   time.Duration // kernel busy polling per call; 0: off
 	Logger     *slog.Logger
 	// OnExpire is called with the IDs of flows the switch removed by
 	// timeout (datapath.Config.OnExpire).
@@ -76,6 +79,7 @@ type config struct {
 	tokenFile  string
 	pollMode   datapath.PollMode
 	pollWindow time.Duration // as datapath.Config.PollWindow: negative = none
+	busyPoll   time.Duration
 }
 
 func usage(w io.Writer, fs *flag.FlagSet) {
@@ -100,6 +104,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	tokenFile := fs.String("token-file", "", "file holding a bearer token every API request must carry")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	pollMode := fs.String("poll-mode", "adaptive", "how pollers wait for frames: adaptive (poll for --poll-window after traffic, wake ahead of steady streams, else sleep), busy (never sleep: a CPU per poller) or sleep (least CPU, a wake-up per pause)")
+	busyPoll := fs.Duration("busy-poll", 0, fmt.Sprintf("kernel busy polling of the ports' queues (SO_BUSY_POLL, preferred), up to this long per call, 0 to %v; for NICs with napi_defer_hard_irqs and gro_flush_timeout set (no effect on veth). 0: off", afxdp.MaxBusyPollTimeout))
 	pollWindow := fs.Duration("poll-window", datapath.DefaultPollWindow, fmt.Sprintf("adaptive: how long a poller keeps polling after its last frame, 0 to %v (longer: lower latency for replies and bursts, more CPU at low rates)", datapath.MaxPollWindow))
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -136,6 +141,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("--poll-window %v: want 0 to %v", *pollWindow, datapath.MaxPollWindow)
 	}
 	cfg.pollWindow = *pollWindow
+	if *busyPoll < 0 || *busyPoll > afxdp.MaxBusyPollTimeout {
+		return nil, fmt.Errorf("--busy-poll %v: want 0 to %v", *busyPoll, afxdp.MaxBusyPollTimeout)
+	}
+	cfg.busyPoll = *busyPoll
 	if cfg.pollWindow == 0 {
 		cfg.pollWindow = -1 // none; the switch's zero is its default
 	}
@@ -220,7 +229,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, newBackend backen
 			srv.SwitchEvent(e)
 		}
 	}
-	backend, closer, err := newBackend(backendConfig{CPUs: cfg.cpus, PollMode: cfg.pollMode, PollWindow: cfg.pollWindow,
+	backend, closer, err := newBackend(backendConfig{CPUs: cfg.cpus, PollMode: cfg.pollMode, PollWindow: cfg.pollWindow, BusyPoll: cfg.busyPoll,
 		Logger: log, OnExpire: onExpire, OnEvent: onEvent})
 	if err != nil {
 		return fmt.Errorf("start switch: %w", err)
