@@ -8,9 +8,8 @@ import (
 	"time"
 )
 
-// sendPaced sends one datagram from h to to:port after each pause of
-// gaps, payload(i) for the i-th.
-func sendPaced(t testing.TB, h *host, to net.IP, port int, gaps []time.Duration, payload func(int) []byte) {
+// dialUDP returns a UDP socket from h to to:port, in h's namespace.
+func (h *host) dialUDP(t testing.TB, to net.IP, port int) *net.UDPConn {
 	t.Helper()
 	var conn *net.UDPConn
 	if err := h.NS.Do(func() (err error) {
@@ -19,6 +18,14 @@ func sendPaced(t testing.TB, h *host, to net.IP, port int, gaps []time.Duration,
 	}); err != nil {
 		t.Fatalf("dial udp from %s: %v", h.name, err)
 	}
+	return conn
+}
+
+// sendPaced sends one datagram from h to to:port after each pause of
+// gaps, payload(i) for the i-th.
+func sendPaced(t testing.TB, h *host, to net.IP, port int, gaps []time.Duration, payload func(int) []byte) {
+	t.Helper()
+	conn := h.dialUDP(t, to, port)
 	defer conn.Close()
 	next := time.Now()
 	for i, g := range gaps {

@@ -38,7 +38,7 @@
 #                 costs the kernel ~25ms, so the source cannot pace finely)
 #                 [--kernel-napi inline|threaded] [--bridge-rx xdp-pass|gro]
 #        bench.sh --latency [--rates "500 5000"] [--requests N] [--rounds R]
-#                 [--systems "xvs ovs bridge"] [--with-ovs]
+#                 [--systems "xvs ovs bridge"] [--with-ovs] [--xvsd-base PATH]
 #
 # --latency measures round trips instead of throughput: xvs-traffic echo in
 # the sink namespace answers xvs-traffic ping from the gen namespace (both
@@ -50,7 +50,9 @@
 # CPU over 3 s before the first request (ports up, no traffic), and for xvs
 # the poller's sleeps and wakes per second. Systems here: bridge, ovs, xvs,
 # and xvs/FLAG=VALUE[,FLAG=VALUE]: xvsd run with --FLAG VALUE... (e.g.
-# xvs/poll-mode=busy), to set poll modes side by side.
+# xvs/poll-mode=busy), to set poll modes side by side; with --xvsd-base
+# PATH, xvs-base is that xvsd binary (a build from before a change) with
+# the same ports and flows, for a before-and-after in one run.
 # Run as root after make build. OVS is benchmarked only with --with-ovs,
 # which installs openvswitch-switch if needed (and keeps its system service
 # stopped); its daemons run on a private database in a temporary directory.
@@ -87,9 +89,10 @@ RATES="500 5000"
 REQUESTS=10000
 SYSTEMS_SET=0
 ECHO_PORT=7000
+XVSD_BASE=
 
 die() { echo "bench: $*" >&2; exit 1; }
-usage() { sed -n '2,58p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,60p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -99,6 +102,7 @@ while [ $# -gt 0 ]; do
 	--latency) LATENCY=1; shift ;;
 	--rates) RATES=$2; shift 2 ;;
 	--requests) REQUESTS=$2; shift 2 ;;
+	--xvsd-base) XVSD_BASE=$2; shift 2 ;;
 	--with-ovs) WITH_OVS=1; shift ;;
 	--install-sizes) SIZES=$2; shift 2 ;;
 	--rate) RATE=$2; shift 2 ;;
@@ -120,7 +124,8 @@ if [ $LATENCY = 1 ]; then
 	for sys in $SYSTEMS; do
 		case $sys in
 		xvs | xvs/* | ovs | bridge) ;;
-		*) die "--latency runs bridge, ovs, xvs and xvs/FLAG=VALUE,..., not $sys" ;;
+		xvs-base) [ -x "$XVSD_BASE" ] || die "xvs-base needs --xvsd-base PATH (an xvsd binary)" ;;
+		*) die "--latency runs bridge, ovs, xvs, xvs/FLAG=VALUE,... and xvs-base, not $sys" ;;
 		esac
 	done
 fi
@@ -239,7 +244,7 @@ has_xdp() { ip -d link show "$1" 2>/dev/null | grep -q 'prog/xdp'; }
 start_xvsd() {
 	rm -f "$RUN/xvsd-state.json"
 	# shellcheck disable=SC2086 # XVSD_ARGS: flags from a system name xvs/FLAG=VALUE,...
-	"$BIN/xvsd" --listen "unix:$SOCK" --state "$RUN/xvsd-state.json" --cpus "$FWD_CPU" ${XVSD_ARGS:-} >>"$RUN/xvsd.log" 2>&1 &
+	"${XVSD_BIN:-$BIN/xvsd}" --listen "unix:$SOCK" --state "$RUN/xvsd-state.json" --cpus "$FWD_CPU" ${XVSD_ARGS:-} >>"$RUN/xvsd.log" 2>&1 &
 	XVSD_PID=$!
 	if ! wait_for 10 "$BIN/xvsctl" show; then
 		tail -5 "$RUN/xvsd.log" >&2
@@ -291,10 +296,14 @@ setup_sys() {
 	FWD_PIDS=
 	AUX_PID=
 	case $1 in
-	xvs | xvs/* | xvs-rewrite)
-		XVSD_ARGS=$(xvsd_args "${1%-rewrite}")
+	xvs | xvs/* | xvs-rewrite | xvs-base)
+		case $1 in
+		xvs-rewrite | xvs-base) XVSD_ARGS= ;;
+		*) XVSD_ARGS=$(xvsd_args "$1") ;;
+		esac
+		[ "$1" != xvs-base ] || XVSD_BIN=$XVSD_BASE
 		start_xvsd || return 1
-		XVSD_ARGS=
+		XVSD_ARGS= XVSD_BIN=
 		if [ "$1" = xvs-rewrite ]; then ctl add-flow "$REWRITE_FLOW"; else ctl add-flow "$PLAIN_FLOW"; fi
 		[ $LATENCY = 0 ] || ctl add-flow "$BACK_FLOW"
 		FWD_PIDS=$XVSD_PID
@@ -337,7 +346,7 @@ setup_sys() {
 
 teardown_sys() {
 	case $1 in
-	xvs | xvs/* | xvs-rewrite)
+	xvs | xvs/* | xvs-rewrite | xvs-base)
 		if [ -n "$XVSD_PID" ]; then
 			{
 				echo "--- $1 round $2: xvsctl dump-ports / stats"
@@ -580,7 +589,7 @@ run_latency() {
 	pinger --rate 500 --count 200 --wait 200ms >>"$LOG" 2>&1 || true
 	for rate in $RATES; do
 		n0="0 0" n1="0 0" cpu=-
-		[ "${sys%%/*}" != xvs ] || n0=$(poller_counts)
+		[ "${sys#xvs}" = "$sys" ] || n0=$(poller_counts)
 		[ -z "$FWD_PIDS" ] || c0=$(cpu_ns "$FWD_PIDS")
 		t0=$(now_ns)
 		if ! pinger --rate "$rate" --count "$REQUESTS" >"$RUN/ping.out" 2>&1; then
@@ -590,7 +599,7 @@ run_latency() {
 		fi
 		t1=$(now_ns)
 		[ -z "$FWD_PIDS" ] || { c1=$(cpu_ns "$FWD_PIDS"); cpu=$(pct "$c0" "$c1" "$t0" "$t1"); }
-		[ "${sys%%/*}" != xvs ] || n1=$(poller_counts)
+		[ "${sys#xvs}" = "$sys" ] || n1=$(poller_counts)
 		read -r sl wk <<<"$(awk -v a="$n0" -v b="$n1" -v s="$t0" -v e="$t1" 'BEGIN { split(a, x, " "); split(b, y, " ");
 			d = (e - s) / 1e9; printf "%.0f %.0f", (y[1] - x[1]) / d, (y[2] - x[2]) / d }')"
 		{
@@ -605,7 +614,7 @@ run_latency() {
 			echo "$sys $round $rate fail" >>"$RES"
 			continue
 		fi
-		[ "${sys%%/*}" = xvs ] || sl=- wk=-
+		[ "${sys#xvs}" != "$sys" ] || sl=- wk=-
 		echo "$sys $round $rate $p50 $p99 $mx $cpu $idle $lost $sl $wk" >>"$RES"
 		printf 'bench: round %d %-24s %5d/s  rtt p50 %7.1f p99 %7.1f max %8.1f us  fwd cpu %5s%%  idle %4s%%  lost %s\n' \
 			"$round" "$sys" "$rate" "$p50" "$p99" "$mx" "$cpu" "$idle" "$lost" | tee -a "$LOG"

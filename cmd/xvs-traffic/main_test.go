@@ -23,14 +23,19 @@ func TestPayloadCheck(t *testing.T) {
 	}
 }
 
-func TestSendSinkLoopback(t *testing.T) {
-	// Find a free port, then let sink listen there.
+// freeUDPAddr returns a loopback address with a UDP port free a moment ago.
+func freeUDPAddr(t *testing.T) string {
+	t.Helper()
 	l, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.LocalAddr().String()
-	l.Close()
+	defer l.Close()
+	return l.LocalAddr().String()
+}
+
+func TestSendSinkLoopback(t *testing.T) {
+	addr := freeUDPAddr(t)
 	done := make(chan error, 1)
 	var sinkOut bytes.Buffer
 	go func() { done <- run([]string{"sink", "--listen", addr, "--expect", "100", "--for", "5s"}, &sinkOut) }()
@@ -86,12 +91,7 @@ func TestTCPEchoCheck(t *testing.T) {
 // ping through echo on loopback: every request answered, the round trips
 // counted and summarized.
 func TestPingEcho(t *testing.T) {
-	l, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.LocalAddr().String()
-	l.Close()
+	addr := freeUDPAddr(t)
 	done := make(chan error, 1)
 	var echoOut bytes.Buffer
 	go func() { done <- run([]string{"echo", "--listen", addr, "--for", "3s"}, &echoOut) }()
