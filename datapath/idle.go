@@ -145,9 +145,12 @@ func (r *rhythm) learn(iv int64) {
 func (r *rhythm) slack() int64 { return 2*r.dev + wakeGuard }
 
 // due returns when the source's next burst is expected, at or after now
-// minus its slack, and whether its rhythm is steady enough to wake for.
+// minus its slack, and whether its rhythm is steady enough to wake for:
+// steady for a while, and with a slack of at most an eighth of the period
+// (polling through a burst's slack on both sides then costs at most a
+// quarter of the time).
 func (r *rhythm) due(now int64) (int64, bool) {
-	if r.steady < rhythmSteady || r.dev > r.period/8 || r.missed >= rhythmMisses {
+	if r.steady < rhythmSteady || 8*r.slack() > r.period || r.missed >= rhythmMisses {
 		return 0, false
 	}
 	at := r.start + r.period

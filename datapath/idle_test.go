@@ -67,6 +67,7 @@ func TestRhythm(t *testing.T) {
 		{"voice", 20 * ms, 20, func() int64 { return rnd.Int64N(500 * us) }, true},
 		{"too few", 2 * ms, rhythmSteady, noJitter, false},
 		{"random", 2 * ms, 200, func() int64 { return rnd.Int64N(2 * ms) }, false},
+		{"jitter too wide to pay polling through", 2 * ms, 200, func() int64 { return rnd.Int64N(700 * us) }, false},
 		{"slower than the longest period", 3 * int64(time.Second), 10, noJitter, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
