@@ -21,6 +21,7 @@ type collector struct {
 	pollerSleeps, pollerSleep              *prometheus.Desc
 	pollerEarly, pollerHandoffWakeups      *prometheus.Desc
 	flows, masks, ports, uptime            *prometheus.Desc
+	fastFlows                              *prometheus.Desc
 }
 
 func newCollector(b Backend) *collector {
@@ -46,6 +47,7 @@ func newCollector(b Backend) *collector {
 		pollerHandoffWakeups: prometheus.NewDesc("xvs_poller_handoff_wakeups_total", "Wake-ups caused by another poller handing frames over.", poller, nil),
 		flows:                prometheus.NewDesc("xvs_flows", "Installed flows.", nil, nil),
 		masks:                prometheus.NewDesc("xvs_steering_masks", "Masks in the XDP steering classifier.", nil, nil),
+		fastFlows:            prometheus.NewDesc("xvs_fast_path_flows", "Flows the XDP fast path forwards itself.", nil, nil),
 		ports:                prometheus.NewDesc("xvs_ports", "Ports attached to the switch.", nil, nil),
 		uptime:               prometheus.NewDesc("xvs_uptime_seconds", "Time since the switch started.", nil, nil),
 	}
@@ -56,7 +58,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.rxPackets, c.rxBytes, c.txPackets, c.txBytes, c.drops, c.xdp, c.xsk,
 		c.pollerBatches, c.pollerPackets, c.pollerBusy, c.pollerIdle, c.pollerWakeups,
 		c.pollerSleeps, c.pollerSleep, c.pollerEarly, c.pollerHandoffWakeups,
-		c.flows, c.masks, c.ports, c.uptime,
+		c.flows, c.masks, c.ports, c.uptime, c.fastFlows,
 	} {
 		ch <- d
 	}
@@ -102,6 +104,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.flows, prometheus.GaugeValue, float64(st.Flows))
 	ch <- prometheus.MustNewConstMetric(c.masks, prometheus.GaugeValue, float64(st.Masks))
+	ch <- prometheus.MustNewConstMetric(c.fastFlows, prometheus.GaugeValue, float64(st.Fast))
 	ch <- prometheus.MustNewConstMetric(c.ports, prometheus.GaugeValue, float64(len(st.Ports)))
 	ch <- prometheus.MustNewConstMetric(c.uptime, prometheus.GaugeValue, st.Uptime.Seconds())
 }

@@ -4,14 +4,15 @@
 //	xvsd [--listen unix:PATH | tcp:HOST:PORT] [--cpus LIST] [--state FILE]
 //	     [--token-file FILE] [--log-level debug|info|warn|error]
 //	     [--poll-mode adaptive|busy|sleep] [--poll-window DURATION]
-//	     [--busy-poll DURATION]
+//	     [--busy-poll DURATION] [--fast-path on|off]
 //
 // With no flags (as root) it listens on unix:/run/xvs/xvsd.sock and keeps
 // its configuration in /var/lib/xvs/state.json, restoring it at start. With
 // --cpus, the pollers are pinned to those CPUs and every other thread of
-// xvsd is kept off them (when another CPU is left).
-// --poll-mode and --poll-window say how pollers wait for frames (the
-// trade of CPU for latency, see datapath.PollMode).
+// xvsd is kept off them (when another CPU is left). Flows whose actions the
+// XDP program can carry out run there, never reaching userspace, unless
+// --fast-path=off. --poll-mode and --poll-window say how pollers wait for
+// frames (the trade of CPU for latency, see datapath.PollMode).
 // SIGTERM or SIGINT stop it gracefully: the API stops, then the switch
 // detaches every port (the host gets its traffic back) and it exits 0.
 package main
@@ -58,6 +59,9 @@ type backendConfig struct {
 	PollWindow time.Duration
 	BusyPoll   time.Duration // kernel busy polling per call; 0: off
 	Logger     *slog.Logger
+	// FastPathOff keeps every forwarded packet in userspace
+	// (datapath.Config.FastPathOff).
+	FastPathOff bool
 	// OnExpire is called with the IDs of flows the switch removed by
 	// timeout (datapath.Config.OnExpire).
 	OnExpire func(ids []uint64)
@@ -80,6 +84,7 @@ type config struct {
 	pollMode   datapath.PollMode
 	pollWindow time.Duration // as datapath.Config.PollWindow: negative = none
 	busyPoll   time.Duration
+	fastOff    bool
 }
 
 func usage(w io.Writer, fs *flag.FlagSet) {
@@ -106,6 +111,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	pollMode := fs.String("poll-mode", "adaptive", "how pollers wait for frames: adaptive (poll for --poll-window after traffic, wake ahead of steady streams, else sleep), busy (never sleep: a CPU per poller) or sleep (least CPU, a wake-up per pause)")
 	busyPoll := fs.Duration("busy-poll", 0, fmt.Sprintf("kernel busy polling of the ports' queues (SO_BUSY_POLL, preferred), up to this long per call, 0 to %v; for NICs with napi_defer_hard_irqs and gro_flush_timeout set (no effect on veth). 0: off", afxdp.MaxBusyPollTimeout))
 	pollWindow := fs.Duration("poll-window", datapath.DefaultPollWindow, fmt.Sprintf("adaptive: how long a poller keeps polling after its last frame, 0 to %v (longer: lower latency for replies and bursts, more CPU at low rates)", datapath.MaxPollWindow))
+	fastPath := fs.String("fast-path", "on", "run flows whose actions XDP can carry out in the XDP program (on) or every flow in userspace (off)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			usage(stderr, fs)
@@ -116,6 +122,13 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	cfg := &config{state: *state, tokenFile: *tokenFile}
+	switch *fastPath {
+	case "on":
+	case "off":
+		cfg.fastOff = true
+	default:
+		return nil, fmt.Errorf("--fast-path %q: want on or off", *fastPath)
+	}
 	if err := cfg.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", *logLevel)
 	}
@@ -230,7 +243,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, newBackend backen
 		}
 	}
 	backend, closer, err := newBackend(backendConfig{CPUs: cfg.cpus, PollMode: cfg.pollMode, PollWindow: cfg.pollWindow, BusyPoll: cfg.busyPoll,
-		Logger: log, OnExpire: onExpire, OnEvent: onEvent})
+		Logger: log, OnExpire: onExpire, OnEvent: onEvent, FastPathOff: cfg.fastOff})
 	if err != nil {
 		return fmt.Errorf("start switch: %w", err)
 	}
