@@ -127,6 +127,10 @@
 //     a CPU per poller, idle or not.
 //   - sleep: sleep as soon as a pass finds nothing: the least CPU.
 //
+// All of this is about frames that reach a poller. A flow in the XDP fast
+// path forwards in the receiving NAPI softirq and never wakes one: its
+// delay is the XDP program's, whatever the poll mode.
+//
 // PollerStats counts sleeps, their time, and how they ended: woken for
 // an event, early by the poller's own timer, or by the poll timeout.
 // Config.BusyPoll adds the kernel's busy polling of the device queues
