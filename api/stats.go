@@ -14,13 +14,28 @@ type Stats struct {
 // PollerStats are one poller's counters. A poller serves one RX queue index
 // of every port.
 type PollerStats struct {
-	Queue   int     `json:"queue"`
-	CPU     int     `json:"cpu"` // -1 if not pinned
-	Batches uint64  `json:"batches"`
-	Packets uint64  `json:"packets"`
-	BusyS   float64 `json:"busy_s"` // time in batches that moved packets
-	IdleS   float64 `json:"idle_s"` // time polling for nothing or sleeping in poll(2)
-	Wakeups uint64  `json:"wakeups"`
+	Queue   int    `json:"queue"`
+	CPU     int    `json:"cpu"` // -1 if not pinned
+	Batches uint64 `json:"batches"`
+	Packets uint64 `json:"packets"`
+	// PollMode is how the poller waits when there is nothing to do:
+	// "adaptive" (it polls for PollWindowS after its last frame, wakes
+	// ahead of steady streams and otherwise sleeps), "busy" (it never
+	// sleeps) or "sleep".
+	PollMode    string  `json:"poll_mode"`
+	PollWindowS float64 `json:"poll_window_s"`
+	BusyS       float64 `json:"busy_s"` // time in batches that moved packets
+	IdleS       float64 `json:"idle_s"` // time polling for nothing or sleeping in poll(2)
+	// Sleeps are the poller's sleeps in poll(2), SleepS their time (part
+	// of IdleS). A sleep ends for an event (Wakeups: frames, a hand-off, a
+	// command), by the poller's own timer ahead of a burst it expects
+	// (EarlyWakeups), or by the poll timeout (the rest).
+	Sleeps       uint64  `json:"sleeps"`
+	SleepS       float64 `json:"sleep_s"`
+	Wakeups      uint64  `json:"wakeups"`
+	EarlyWakeups uint64  `json:"early_wakeups"`
+	// HandoffWakeups are the Wakeups another poller's hand-off caused.
+	HandoffWakeups uint64 `json:"handoff_wakeups"`
 	// Handoffs are frames other pollers switched to a port queue this
 	// poller serves (they had no socket on it), queued here for TX.
 	Handoffs uint64 `json:"handoffs"`

@@ -109,7 +109,14 @@ func apiPollerStats(p datapath.PollerStats) api.PollerStats {
 		Packets: p.Packets,
 		BusyS:   nsToSeconds(p.BusyNs),
 		IdleS:   nsToSeconds(p.IdleNs),
-		Wakeups: p.Wakeups,
+
+		PollMode:       p.Mode.String(),
+		PollWindowS:    p.Window.Seconds(),
+		Sleeps:         p.Sleeps,
+		SleepS:         nsToSeconds(p.SleepNs),
+		Wakeups:        p.Wakeups,
+		EarlyWakeups:   p.EarlyWakeups,
+		HandoffWakeups: p.HandoffWakeups,
 
 		Handoffs:    p.Handoffs,
 		HandoffLost: p.HandoffLost,

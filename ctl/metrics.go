@@ -18,6 +18,8 @@ type collector struct {
 	drops, xdp, xsk                        *prometheus.Desc
 	pollerBatches, pollerPackets           *prometheus.Desc
 	pollerBusy, pollerIdle, pollerWakeups  *prometheus.Desc
+	pollerSleeps, pollerSleep              *prometheus.Desc
+	pollerEarly, pollerHandoffWakeups      *prometheus.Desc
 	flows, masks, ports, uptime            *prometheus.Desc
 	fastFlows                              *prometheus.Desc
 }
@@ -26,24 +28,28 @@ func newCollector(b Backend) *collector {
 	port := []string{"port"}
 	poller := []string{"queue", "cpu"}
 	return &collector{
-		backend:       b,
-		rxPackets:     prometheus.NewDesc("xvs_port_rx_packets_total", "Packets the switch received from the port's AF_XDP sockets.", port, nil),
-		rxBytes:       prometheus.NewDesc("xvs_port_rx_bytes_total", "Bytes the switch received from the port's AF_XDP sockets.", port, nil),
-		txPackets:     prometheus.NewDesc("xvs_port_tx_packets_total", "Packets the switch sent on the port.", port, nil),
-		txBytes:       prometheus.NewDesc("xvs_port_tx_bytes_total", "Bytes the switch sent on the port.", port, nil),
-		drops:         prometheus.NewDesc("xvs_port_drops_total", "Packets the switch dropped, by reason.", []string{"port", "reason"}, nil),
-		xdp:           prometheus.NewDesc("xvs_xdp_packets_total", "Packets by XDP program verdict counter.", []string{"port", "counter"}, nil),
-		xsk:           prometheus.NewDesc("xvs_xsk_events_total", "Kernel AF_XDP socket statistics summed over the port's sockets.", []string{"port", "counter"}, nil),
-		pollerBatches: prometheus.NewDesc("xvs_poller_batches_total", "Batches a poller processed.", poller, nil),
-		pollerPackets: prometheus.NewDesc("xvs_poller_packets_total", "Packets a poller processed.", poller, nil),
-		pollerBusy:    prometheus.NewDesc("xvs_poller_busy_seconds_total", "Time a poller spent in batches that moved packets.", poller, nil),
-		pollerIdle:    prometheus.NewDesc("xvs_poller_idle_seconds_total", "Time a poller spent polling for nothing or sleeping in poll(2).", poller, nil),
-		pollerWakeups: prometheus.NewDesc("xvs_poller_wakeups_total", "Returns from poll(2).", poller, nil),
-		flows:         prometheus.NewDesc("xvs_flows", "Installed flows.", nil, nil),
-		masks:         prometheus.NewDesc("xvs_steering_masks", "Masks in the XDP steering classifier.", nil, nil),
-		fastFlows:     prometheus.NewDesc("xvs_fast_path_flows", "Flows the XDP fast path forwards itself.", nil, nil),
-		ports:         prometheus.NewDesc("xvs_ports", "Ports attached to the switch.", nil, nil),
-		uptime:        prometheus.NewDesc("xvs_uptime_seconds", "Time since the switch started.", nil, nil),
+		backend:              b,
+		rxPackets:            prometheus.NewDesc("xvs_port_rx_packets_total", "Packets the switch received from the port's AF_XDP sockets.", port, nil),
+		rxBytes:              prometheus.NewDesc("xvs_port_rx_bytes_total", "Bytes the switch received from the port's AF_XDP sockets.", port, nil),
+		txPackets:            prometheus.NewDesc("xvs_port_tx_packets_total", "Packets the switch sent on the port.", port, nil),
+		txBytes:              prometheus.NewDesc("xvs_port_tx_bytes_total", "Bytes the switch sent on the port.", port, nil),
+		drops:                prometheus.NewDesc("xvs_port_drops_total", "Packets the switch dropped, by reason.", []string{"port", "reason"}, nil),
+		xdp:                  prometheus.NewDesc("xvs_xdp_packets_total", "Packets by XDP program verdict counter.", []string{"port", "counter"}, nil),
+		xsk:                  prometheus.NewDesc("xvs_xsk_events_total", "Kernel AF_XDP socket statistics summed over the port's sockets.", []string{"port", "counter"}, nil),
+		pollerBatches:        prometheus.NewDesc("xvs_poller_batches_total", "Batches a poller processed.", poller, nil),
+		pollerPackets:        prometheus.NewDesc("xvs_poller_packets_total", "Packets a poller processed.", poller, nil),
+		pollerBusy:           prometheus.NewDesc("xvs_poller_busy_seconds_total", "Time a poller spent in batches that moved packets.", poller, nil),
+		pollerIdle:           prometheus.NewDesc("xvs_poller_idle_seconds_total", "Time a poller spent polling for nothing or sleeping in poll(2).", poller, nil),
+		pollerWakeups:        prometheus.NewDesc("xvs_poller_wakeups_total", "Sleeps in poll(2) ended by frames, a hand-off or a command.", poller, nil),
+		pollerSleeps:         prometheus.NewDesc("xvs_poller_sleeps_total", "Sleeps in poll(2).", poller, nil),
+		pollerSleep:          prometheus.NewDesc("xvs_poller_sleep_seconds_total", "Time a poller slept in poll(2) (part of the idle time).", poller, nil),
+		pollerEarly:          prometheus.NewDesc("xvs_poller_early_wakeups_total", "Sleeps a poller ended itself just before a burst it expected.", poller, nil),
+		pollerHandoffWakeups: prometheus.NewDesc("xvs_poller_handoff_wakeups_total", "Wake-ups caused by another poller handing frames over.", poller, nil),
+		flows:                prometheus.NewDesc("xvs_flows", "Installed flows.", nil, nil),
+		masks:                prometheus.NewDesc("xvs_steering_masks", "Masks in the XDP steering classifier.", nil, nil),
+		fastFlows:            prometheus.NewDesc("xvs_fast_path_flows", "Flows the XDP fast path forwards itself.", nil, nil),
+		ports:                prometheus.NewDesc("xvs_ports", "Ports attached to the switch.", nil, nil),
+		uptime:               prometheus.NewDesc("xvs_uptime_seconds", "Time since the switch started.", nil, nil),
 	}
 }
 
@@ -51,6 +57,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.rxPackets, c.rxBytes, c.txPackets, c.txBytes, c.drops, c.xdp, c.xsk,
 		c.pollerBatches, c.pollerPackets, c.pollerBusy, c.pollerIdle, c.pollerWakeups,
+		c.pollerSleeps, c.pollerSleep, c.pollerEarly, c.pollerHandoffWakeups,
 		c.flows, c.masks, c.ports, c.uptime, c.fastFlows,
 	} {
 		ch <- d
@@ -90,6 +97,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.pollerBusy, prometheus.CounterValue, float64(p.BusyNs)/1e9, q, cpu)
 		ch <- prometheus.MustNewConstMetric(c.pollerIdle, prometheus.CounterValue, float64(p.IdleNs)/1e9, q, cpu)
 		counter(c.pollerWakeups, p.Wakeups, q, cpu)
+		counter(c.pollerSleeps, p.Sleeps, q, cpu)
+		ch <- prometheus.MustNewConstMetric(c.pollerSleep, prometheus.CounterValue, float64(p.SleepNs)/1e9, q, cpu)
+		counter(c.pollerEarly, p.EarlyWakeups, q, cpu)
+		counter(c.pollerHandoffWakeups, p.HandoffWakeups, q, cpu)
 	}
 	ch <- prometheus.MustNewConstMetric(c.flows, prometheus.GaugeValue, float64(st.Flows))
 	ch <- prometheus.MustNewConstMetric(c.masks, prometheus.GaugeValue, float64(st.Masks))

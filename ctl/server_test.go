@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/xvs-project/xvs/api"
 	"github.com/xvs-project/xvs/ctl/ctltest"
@@ -308,7 +309,8 @@ func TestStatsAndMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.backend.SetPollers([]datapath.PollerStats{{Queue: 0, CPU: 1, Batches: 5, Packets: 17, BusyNs: 2e9, IdleNs: 5e8, Wakeups: 9}})
+	h.backend.SetPollers([]datapath.PollerStats{{Queue: 0, CPU: 1, Mode: datapath.PollAdaptive, Window: 200 * time.Microsecond,
+		Batches: 5, Packets: 17, BusyNs: 2e9, IdleNs: 5e8, Sleeps: 12, SleepNs: 4e8, Wakeups: 9, EarlyWakeups: 2, HandoffWakeups: 1}})
 
 	var st api.Stats
 	if err := json.Unmarshal([]byte(h.must(200, "GET", api.PathStats, "")), &st); err != nil {
@@ -336,7 +338,8 @@ func TestStatsAndMetrics(t *testing.T) {
 		Pollers []json.RawMessage `json:"pollers"`
 	}
 	json.Unmarshal([]byte(h.must(200, "GET", api.PathStats, "")), &raw)
-	wantPoller := `{"queue":0,"cpu":1,"batches":5,"packets":17,"busy_s":2,"idle_s":0.5,"wakeups":9,"handoffs":0,"handoff_lost":0}`
+	wantPoller := `{"queue":0,"cpu":1,"batches":5,"packets":17,"poll_mode":"adaptive","poll_window_s":0.0002,"busy_s":2,"idle_s":0.5,` +
+		`"sleeps":12,"sleep_s":0.4,"wakeups":9,"early_wakeups":2,"handoff_wakeups":1,"handoffs":0,"handoff_lost":0}`
 	if len(raw.Pollers) != 1 || string(raw.Pollers[0]) != wantPoller {
 		t.Errorf("pollers: got %s, want [%s]", raw.Pollers, wantPoller)
 	}
@@ -358,6 +361,10 @@ func TestStatsAndMetrics(t *testing.T) {
 		`xvs_poller_packets_total{cpu="1",queue="0"} 17`,
 		`xvs_poller_busy_seconds_total{cpu="1",queue="0"} 2`,
 		`xvs_poller_wakeups_total{cpu="1",queue="0"} 9`,
+		`xvs_poller_sleeps_total{cpu="1",queue="0"} 12`,
+		`xvs_poller_sleep_seconds_total{cpu="1",queue="0"} 0.4`,
+		`xvs_poller_early_wakeups_total{cpu="1",queue="0"} 2`,
+		`xvs_poller_handoff_wakeups_total{cpu="1",queue="0"} 1`,
 		`xvs_flows 0`,
 		`xvs_ports 2`,
 	} {

@@ -103,11 +103,42 @@
 // (drops.go) names every reason and where it counts, the port the frame
 // came in on (rx) or the one it was going out of (tx).
 //
-// When a batch brings nothing, the poller spins a little, then sleeps in
-// poll(2) on its sockets and two eventfds (commands, hand-offs), so an
-// idle switch burns almost no CPU. Control requests (add or remove a socket, stop) reach a
-// poller through a channel and that eventfd; a poller never takes a lock per
-// packet.
+// # Waiting
+//
+// When a pass brings nothing, the poller either looks again or sleeps in
+// poll(2) on its sockets and two eventfds (commands, hand-offs); the
+// kernel wakes it when frames arrive. Sleeping saves a CPU and costs the
+// first frame after a pause a wake-up: an IPI to an idle CPU, 70-125 us on
+// the development VM (through the hypervisor), where Go's part (getting a
+// P back after the syscall) is under a microsecond. Config.PollMode
+// chooses (idle.go):
+//
+//   - adaptive (default): keep polling for Config.PollWindow (200 us)
+//     after the last frame, so a reply to what was just forwarded and the
+//     rest of a burst find the poller awake; and learn each source's
+//     rhythm (the interval between the starts of its bursts, smoothed, and
+//     its deviation, per socket and for the hand-offs): a steady one (a
+//     voice stream, a keepalive) is anticipated, the poller sleeps until
+//     just before the burst is due, less how late its timed wake-ups have
+//     come, and polls through it. Two anticipated bursts that do not come
+//     and it stops until the rhythm is steady again. Irregular traffic
+//     pays a wake-up per pause longer than the window.
+//   - busy: never sleep, like OVS's PMD: no wake-up on any frame's path,
+//     a CPU per poller, idle or not.
+//   - sleep: sleep as soon as a pass finds nothing: the least CPU.
+//
+// All of this is about frames that reach a poller. A flow in the XDP fast
+// path forwards in the receiving NAPI softirq and never wakes one: its
+// delay is the XDP program's, whatever the poll mode.
+//
+// PollerStats counts sleeps, their time, and how they ended: woken for
+// an event, early by the poller's own timer, or by the poll timeout.
+// Config.BusyPoll adds the kernel's busy polling of the device queues
+// (for NICs that defer interrupts; on veth the sender's softirq does the
+// device's work and it changes nothing).
+//
+// Control requests (add or remove a socket, stop) reach a poller through a
+// channel and its eventfd; a poller never takes a lock per packet.
 //
 // # Configuration changes
 //

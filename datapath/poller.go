@@ -49,12 +49,20 @@ type poller struct {
 	sleeping   atomic.Bool
 	done       chan struct{}
 
+	// When to sleep (idle.go): the rhythms of the sources, each socket's
+	// and the hand-offs'.
+	handoffRhythm rhythm
+	rhythms       []*rhythm
+
 	dead    atomic.Bool
 	deadErr atomic.Value // error that stopped the loop
 
 	batches, packets atomic.Uint64
 	busyNs, idleNs   atomic.Uint64
+	sleeps, sleepNs  atomic.Uint64
 	wakeups          atomic.Uint64
+	handoffWakeups   atomic.Uint64
+	earlyWakeups     atomic.Uint64
 	handoffs         atomic.Uint64
 	handoffLost      atomic.Uint64
 }
@@ -187,6 +195,15 @@ func (pl *poller) addSocket(p *Port, q int) (*portSocket, error) {
 		if err != nil {
 			return err
 		}
+		if bp := pl.sw.cfg.BusyPoll; bp > 0 {
+			if err := sock.SetBusyPoll(afxdp.BusyPoll{Timeout: bp, Prefer: true, Budget: pl.sw.cfg.BatchSize}); err != nil {
+				sock.Close()
+				if !shared {
+					u.Close()
+				}
+				return err
+			}
+		}
 		ps = &portSocket{port: p, queue: q, sock: sock, umem: u, shared: shared}
 		ps.txq = make([]afxdp.Desc, 0, 2*pl.sw.cfg.BatchSize)
 		sock.Refill()
@@ -238,22 +255,32 @@ func (pl *poller) removeSocket(ps *portSocket) error {
 
 func (pl *poller) rebuildPollSet() {
 	pl.poll.Reset()
+	pl.rhythms = pl.rhythms[:0]
 	for _, ps := range pl.socks {
 		pl.poll.Add(ps.sock, false)
+		pl.rhythms = append(pl.rhythms, &ps.rhythm)
 	}
 	pl.poll.AddFd(pl.wakeFd)
 	pl.handoffIdx = pl.poll.AddFd(pl.handoffFd)
+	pl.rhythms = append(pl.rhythms, &pl.handoffRhythm)
 }
 
 func (pl *poller) statsSnapshot() PollerStats {
 	return PollerStats{
 		Queue:   pl.queue,
 		CPU:     pl.cpu,
+		Mode:    pl.sw.cfg.PollMode,
+		Window:  pl.sw.cfg.PollWindow,
 		Batches: pl.batches.Load(),
 		Packets: pl.packets.Load(),
 		BusyNs:  pl.busyNs.Load(),
 		IdleNs:  pl.idleNs.Load(),
+		Sleeps:  pl.sleeps.Load(),
+		SleepNs: pl.sleepNs.Load(),
 		Wakeups: pl.wakeups.Load(),
+
+		HandoffWakeups: pl.handoffWakeups.Load(),
+		EarlyWakeups:   pl.earlyWakeups.Load(),
 
 		Handoffs:    pl.handoffs.Load(),
 		HandoffLost: pl.handoffLost.Load(),
@@ -275,6 +302,11 @@ func (pl *poller) run(started chan<- error) {
 			started <- fmt.Errorf("poller %d: pin to cpu %d: %w", pl.queue, pl.cpu, err)
 			return
 		}
+	}
+	// A sleep the idle policy times to end before expected frames must
+	// end then, not up to the default 50 us later.
+	if err := unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0); err != nil {
+		pl.sw.log.Warn("poller timer slack", "queue", pl.queue, "err", err)
 	}
 	pl.rebuildPollSet()
 	started <- nil
@@ -322,7 +354,7 @@ func (pl *poller) loop() error {
 	rx := make([]afxdp.Desc, cfg.BatchSize)
 	cache := flowtable.NewCache(cacheSize)
 	var b batchState
-	idle := 0
+	idle := newIdler(cfg.PollMode, cfg.PollWindow, cfg.PollTimeout)
 	for {
 		select {
 		case fn := <-pl.cmds:
@@ -346,7 +378,10 @@ func (pl *poller) loop() error {
 			ps.sock.Reap()
 		}
 		if len(pl.inbound) > 0 {
-			moved += pl.takeHandoffs()
+			if n := pl.takeHandoffs(); n > 0 {
+				moved += n
+				pl.handoffRhythm.saw(b.now, idle.gap)
+			}
 		}
 		for _, in := range pl.socks {
 			in.sock.Refill()
@@ -354,6 +389,7 @@ func (pl *poller) loop() error {
 			if n == 0 {
 				continue
 			}
+			in.rhythm.saw(b.now, idle.gap)
 			moved += n
 			received += n
 			var bytes uint64
@@ -388,47 +424,65 @@ func (pl *poller) loop() error {
 
 		// The pass is busy time if it moved packets, idle time otherwise;
 		// a sleep in poll(2) below is idle time too.
-		el := uint64(time.Since(now))
+		el := time.Since(now)
+		end := b.now + int64(el)
 		if moved > 0 {
 			pl.batches.Add(1)
 			pl.packets.Add(uint64(received))
-			pl.busyNs.Add(el)
-			idle = 0
+			pl.busyNs.Add(uint64(el))
+			idle.moved(end)
 			continue
 		}
-		pl.idleNs.Add(el)
-		if idle++; idle < cfg.IdleSpins {
-			continue
-		}
-		idle = 0
-		// Nothing moved for a while: sleep until a socket has frames or a
-		// command comes. Frames still queued for TX keep the sleep short.
-		timeout := cfg.PollTimeout
-		for _, ps := range pl.socks {
-			if ps.sock.Tx().Outstanding() > 0 {
-				timeout = time.Millisecond
+		pl.idleNs.Add(uint64(el))
+		if cfg.BusyPoll > 0 {
+			// Nothing came: run the queues' NAPI here before looking again.
+			for _, ps := range pl.socks {
+				ps.sock.PollQueue()
 			}
 		}
-		// Other pollers wake this one through handoffFd only while it
-		// sleeps: say so, then look at the hand-offs once more (see
-		// publishHandoffs).
+		// Frames still queued for TX keep a sleep short.
+		limit := cfg.PollTimeout
+		for _, ps := range pl.socks {
+			if ps.sock.Tx().Outstanding() > 0 {
+				limit = min(limit, time.Millisecond)
+			}
+		}
+		sleep, timeout, early := idle.next(end, pl.rhythms, int64(limit))
+		if !sleep {
+			continue
+		}
+		// Sleep until a socket has frames, another poller hands some
+		// over, a command comes or the timeout passes. Other pollers wake
+		// this one through handoffFd only while it sleeps: say so, then
+		// look at the hand-offs once more (see publishHandoffs).
 		pl.sleeping.Store(true)
 		if pl.handoffsWaiting() {
 			pl.sleeping.Store(false)
 			continue
 		}
 		slept := time.Now()
-		_, err := pl.poll.Wait(timeout)
+		ready, err := pl.poll.Wait(time.Duration(timeout))
 		pl.sleeping.Store(false)
 		if err != nil && !errors.Is(err, unix.EINTR) {
 			return err
 		}
+		woke := time.Now()
+		idle.woke(woke.UnixNano(), ready == 0)
 		if pl.poll.Readable(pl.handoffIdx) {
 			var drain [8]byte
 			unix.Read(pl.handoffFd, drain[:])
+			pl.handoffWakeups.Add(1)
 		}
-		pl.idleNs.Add(uint64(time.Since(slept)))
-		pl.wakeups.Add(1)
+		asleep := uint64(woke.Sub(slept))
+		pl.idleNs.Add(asleep)
+		pl.sleepNs.Add(asleep)
+		pl.sleeps.Add(1)
+		switch {
+		case ready > 0:
+			pl.wakeups.Add(1)
+		case early:
+			pl.earlyWakeups.Add(1)
+		}
 	}
 }
 

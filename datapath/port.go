@@ -63,6 +63,7 @@ type portSocket struct {
 	umem   *afxdp.Umem  // the UMEM the socket is bound to
 	shared bool         // umem is the poller's shared UMEM
 	txq    []afxdp.Desc // descriptors waiting for the TX ring (poller-owned)
+	rhythm rhythm       // when its frames come (poller-owned, idle.go)
 	stats  portCounters
 	drops  dropCounters
 }

@@ -17,13 +17,7 @@ import (
 // how many it sent.
 func udpStream(t *testing.T, h *host, to net.IP, port, size int) (stop func() int) {
 	t.Helper()
-	var conn *net.UDPConn
-	if err := h.NS.Do(func() (err error) {
-		conn, err = net.DialUDP("udp4", &net.UDPAddr{IP: h.ip}, &net.UDPAddr{IP: to, Port: port})
-		return err
-	}); err != nil {
-		t.Fatalf("dial udp from %s: %v", h.name, err)
-	}
+	conn := h.dialUDP(t, to, port)
 	var quit atomic.Bool
 	done := make(chan struct{})
 	var sent int

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/xvs-project/xvs/afxdp"
 	"github.com/xvs-project/xvs/bpf"
 	"github.com/xvs-project/xvs/flowtable"
 	"github.com/xvs-project/xvs/flowtable/steer"
@@ -40,11 +41,27 @@ type Config struct {
 	// BatchSize is how many descriptors a poller takes from one RX ring at
 	// once. Default 64.
 	BatchSize int
-	// IdleSpins is how many empty rounds a poller spins before it sleeps in
-	// poll(2). Default 1024.
-	IdleSpins int
+	// PollMode is how pollers wait when there is nothing to do (see
+	// PollMode): adaptive (the zero value), busy or sleep.
+	PollMode PollMode
+	// PollWindow is how long an adaptive poller keeps polling after its
+	// last frame before it sleeps: the longer, the more replies and burst
+	// tails find it awake, and the more CPU a trickle of traffic costs
+	// (up to PollWindow per frame). Default DefaultPollWindow; negative:
+	// none (the poller still wakes ahead of steady rhythms). At most
+	// MaxPollWindow.
+	PollWindow time.Duration
 	// PollTimeout bounds one sleep in poll(2). Default 100ms.
 	PollTimeout time.Duration
+	// BusyPoll, if positive, turns on the kernel's busy polling of every
+	// socket's device queue (afxdp.BusyPoll, preferred, with a budget of
+	// BatchSize) for up to this long per call, and a poller whose pass
+	// found nothing then runs its queues' NAPI itself (Socket.PollQueue)
+	// before it looks again. It pays where the driver defers interrupts
+	// (napi_defer_hard_irqs, gro_flush_timeout); on veth the sender's
+	// softirq does the device's work anyway (measured: no effect). At most
+	// afxdp.MaxBusyPollTimeout. Default 0: off.
+	BusyPoll time.Duration
 	// Headroom is the UMEM headroom reserved before each frame, which VLAN
 	// pushes grow into. Default 64.
 	Headroom int
@@ -94,8 +111,11 @@ func (c Config) withDefaults() Config {
 	if c.BatchSize == 0 {
 		c.BatchSize = 64
 	}
-	if c.IdleSpins == 0 {
-		c.IdleSpins = 1024
+	switch {
+	case c.PollWindow == 0:
+		c.PollWindow = DefaultPollWindow
+	case c.PollWindow < 0:
+		c.PollWindow = 0
 	}
 	if c.PollTimeout == 0 {
 		c.PollTimeout = 100 * time.Millisecond
@@ -167,6 +187,15 @@ func New(cfg Config) (*Switch, error) {
 	cfg = cfg.withDefaults()
 	if cfg.FrameSize != 2048 && cfg.FrameSize != 4096 {
 		return nil, fmt.Errorf("frame size %d: must be 2048 or 4096: %w", cfg.FrameSize, ErrInvalid)
+	}
+	if cfg.PollMode > PollSleep {
+		return nil, fmt.Errorf("poll mode %v: %w", cfg.PollMode, ErrInvalid)
+	}
+	if cfg.BusyPoll < 0 || cfg.BusyPoll > afxdp.MaxBusyPollTimeout {
+		return nil, fmt.Errorf("busy poll %v: want 0 to %v: %w", cfg.BusyPoll, afxdp.MaxBusyPollTimeout, ErrInvalid)
+	}
+	if cfg.PollWindow > MaxPollWindow {
+		return nil, fmt.Errorf("poll window %v: at most %v: %w", cfg.PollWindow, MaxPollWindow, ErrInvalid)
 	}
 	objs, err := bpf.Load()
 	if err != nil {

@@ -159,13 +159,28 @@ type FlowInfo struct {
 
 // PollerStats are one poller's counters.
 type PollerStats struct {
-	Queue   int    `json:"queue"`
-	CPU     int    `json:"cpu"` // -1 if not pinned
-	Batches uint64 `json:"batches"`
-	Packets uint64 `json:"packets"`
-	BusyNs  uint64 `json:"busy_ns"` // time in batches that moved packets
-	IdleNs  uint64 `json:"idle_ns"` // time polling for nothing or sleeping in poll(2)
-	Wakeups uint64 `json:"wakeups"` // returns from poll(2)
+	Queue int `json:"queue"`
+	CPU   int `json:"cpu"` // -1 if not pinned
+	// Mode and Window are how the poller waits (Config.PollMode,
+	// Config.PollWindow).
+	Mode    PollMode      `json:"mode"`
+	Window  time.Duration `json:"window_ns"`
+	Batches uint64        `json:"batches"`
+	Packets uint64        `json:"packets"`
+	BusyNs  uint64        `json:"busy_ns"` // time in batches that moved packets
+	IdleNs  uint64        `json:"idle_ns"` // time polling for nothing or sleeping in poll(2)
+	// Sleeps are the poller's sleeps in poll(2), SleepNs the time they
+	// took (part of IdleNs). A sleep ends for an event (Wakeups: frames,
+	// a hand-off, a command), by the poller's own timer ahead of a burst
+	// it expects (EarlyWakeups, Config.PollMode adaptive), or by the poll
+	// timeout (the rest).
+	Sleeps       uint64 `json:"sleeps"`
+	SleepNs      uint64 `json:"sleep_ns"`
+	Wakeups      uint64 `json:"wakeups"`
+	EarlyWakeups uint64 `json:"early_wakeups"`
+	// HandoffWakeups are the Wakeups another poller's hand-off caused
+	// (among other events, maybe).
+	HandoffWakeups uint64 `json:"handoff_wakeups"`
 	// Handoffs are frames other pollers switched to a port queue this
 	// poller serves, and it queued for TX.
 	Handoffs uint64 `json:"handoffs"`

@@ -56,6 +56,24 @@
 #                 in line-rate bursts of 1/4 s worth: each live-frames call
 #                 costs the kernel ~25ms, so the source cannot pace finely)
 #                 [--kernel-napi inline|threaded] [--bridge-rx xdp-pass|gro]
+#        bench.sh --latency [--rates "500 5000"] [--requests N] [--rounds R]
+#                 [--systems "xvs xvs-user ovs bridge"] [--with-ovs] [--xvsd-base PATH]
+#
+# --latency measures round trips instead of throughput: xvs-traffic echo in
+# the sink namespace answers xvs-traffic ping from the gen namespace (both
+# on CPU 0), through each system in both directions (p0 -> p1 and back, one
+# output flow each), N requests (default 10000) at each rate of --rates
+# requests per second, on a fixed schedule. Per system and rate it gives
+# the median and spread over the rounds of the RTT p50 and p99, the largest
+# max, and the forwarding CPU over the same window; per system, the idle
+# CPU over 3 s before the first request (ports up, no traffic), and for xvs
+# the poller's sleeps and wakes per second. Systems here: bridge, ovs, xvs
+# (both flows in the XDP fast path: no poller sees the frames), xvs-user
+# (--fast-path=off: the pollers forward), and xvs/FLAG=VALUE[,FLAG=VALUE]:
+# xvsd run with --FLAG VALUE... (e.g. xvs/fast-path=off,poll-mode=busy),
+# to set poll modes side by side; with --xvsd-base
+# PATH, xvs-base is that xvsd binary (a build from before a change) with
+# the same ports and flows, for a before-and-after in one run.
 # Run as root after make build. OVS is benchmarked only with --with-ovs,
 # which installs openvswitch-switch if needed (and keeps its system service
 # stopped); its daemons run on a private database in a temporary directory.
@@ -89,15 +107,26 @@ GEN_CPU=0
 FWD_CPU=1
 PAIR=0
 PAIR_DEVS="pr0 pr1"
+LATENCY=0
+RATES="500 5000"
+REQUESTS=10000
+SYSTEMS_SET=0
+ECHO_PORT=7000
+XVSD_BASE=
 
 die() { echo "bench: $*" >&2; exit 1; }
-usage() { sed -n '2,61p' "$0" | sed 's/^# \{0,1\}//'; }
+# usage prints the comment at the top of this file.
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 
 while [ $# -gt 0 ]; do
 	case $1 in
 	--rounds) ROUNDS=$2; shift 2 ;;
 	--seconds) SECS=$2; shift 2 ;;
-	--systems) SYSTEMS=$2; shift 2 ;;
+	--systems) SYSTEMS=$2; SYSTEMS_SET=1; shift 2 ;;
+	--latency) LATENCY=1; shift ;;
+	--rates) RATES=$2; shift 2 ;;
+	--requests) REQUESTS=$2; shift 2 ;;
+	--xvsd-base) XVSD_BASE=$2; shift 2 ;;
 	--with-ovs) WITH_OVS=1; shift ;;
 	--install-sizes) SIZES=$2; shift 2 ;;
 	--rate) RATE=$2; shift 2 ;;
@@ -114,6 +143,18 @@ done
 [[ $PAIR =~ ^[0-9]+$ ]] || die "--pair takes seconds (0: off)"
 [[ $KNAPI == inline || $KNAPI == threaded ]] || die "--kernel-napi is inline or threaded"
 [[ $BRIDGE_RX == xdp-pass || $BRIDGE_RX == gro ]] || die "--bridge-rx is xdp-pass or gro"
+[[ $REQUESTS =~ ^[1-9][0-9]*$ ]] || die "--requests takes a positive integer"
+for r in $RATES; do [[ $r =~ ^[1-9][0-9]*$ ]] || die "--rates takes positive integers (requests per second), got $r"; done
+if [ $LATENCY = 1 ]; then
+	[ $SYSTEMS_SET = 1 ] || SYSTEMS="xvs xvs-user ovs bridge"
+	for sys in $SYSTEMS; do
+		case $sys in
+		xvs | xvs/* | xvs-user | ovs | bridge) ;;
+		xvs-base) [ -x "$XVSD_BASE" ] || die "xvs-base needs --xvsd-base PATH (an xvsd binary)" ;;
+		*) die "--latency runs bridge, ovs, xvs, xvs-user, xvs/FLAG=VALUE,... and xvs-base, not $sys" ;;
+		esac
+	done
+fi
 [ "$(id -u)" = 0 ] || die "must run as root"
 for b in xvsd xvsctl xvs-traffic; do
 	[ -x "$BIN/$b" ] || die "$BIN/$b missing: run make build"
@@ -232,7 +273,8 @@ has_xdp() { ip -d link show "$1" 2>/dev/null | grep -q 'prog/xdp'; }
 
 start_xvsd() { # start_xvsd [XVSD FLAGS...]
 	rm -f "$RUN/xvsd-state.json"
-	"$BIN/xvsd" --listen "unix:$SOCK" --state "$RUN/xvsd-state.json" --cpus "$FWD_CPU" "$@" >>"$RUN/xvsd.log" 2>&1 &
+	# shellcheck disable=SC2086 # XVSD_ARGS: flags from a system name xvs/FLAG=VALUE,...
+	"${XVSD_BIN:-$BIN/xvsd}" --listen "unix:$SOCK" --state "$RUN/xvsd-state.json" --cpus "$FWD_CPU" ${XVSD_ARGS:-} "$@" >>"$RUN/xvsd.log" 2>&1 &
 	XVSD_PID=$!
 	if ! wait_for 10 "$BIN/xvsctl" show; then
 		tail -5 "$RUN/xvsd.log" >&2
@@ -264,26 +306,56 @@ threaded_napi_off() { echo 0 >/sys/class/net/p0/threaded 2>/dev/null || true; }
 
 REWRITE_FLOW="priority=100,udp,in_port=p0,tp_dst=7999,actions=mod_tp_dst:7998,output:p1"
 PLAIN_FLOW="in_port=p0,actions=output:p1"
+BACK_FLOW="in_port=p1,actions=output:p0" # latency: the replies
+
+# xvsd_args SYS: the xvsd flags of a system named xvs/FLAG=VALUE,...
+xvsd_args() {
+	local spec=${1#xvs} kv out=
+	spec=${spec#/}
+	[ -n "$spec" ] || return 0
+	local IFS=,
+	for kv in $spec; do
+		out="$out --${kv%%=*}"
+		[[ $kv != *=* ]] || out="$out ${kv#*=}"
+	done
+	echo "$out"
+}
 
 # setup_sys SYS: make SYS forward p0 -> p1; sets FWD_PIDS (pids to charge).
 setup_sys() {
 	FWD_PIDS=
 	AUX_PID=
 	case $1 in
-	xvs | xvs-rewrite | xvs-user | xvs-user-rewrite)
+	xvs | xvs/* | xvs-rewrite | xvs-user | xvs-user-rewrite | xvs-base)
 		local where=datapath=xdp
+		case $1 in
+		xvs/*) XVSD_ARGS=$(xvsd_args "$1") ;;
+		*) XVSD_ARGS= ;;
+		esac
+		[ "$1" != xvs-base ] || XVSD_BIN=$XVSD_BASE
 		if [ "${1#xvs-user}" != "$1" ]; then
 			start_xvsd --fast-path=off || return 1
-			where="datapath=user(fast_path_off)"
 		else
 			start_xvsd || return 1
 		fi
+		case " $XVSD_ARGS " in
+		*" --fast-path off "*) where="datapath=user(fast_path_off)" ;;
+		esac
+		[ "${1#xvs-user}" = "$1" ] || where="datapath=user(fast_path_off)"
+		[ "$1" != xvs-base ] || where= # a build from before may not say
+		XVSD_ARGS= XVSD_BIN=
 		case $1 in
 		*-rewrite) ctl add-flow "$REWRITE_FLOW" ;;
 		*) ctl add-flow "$PLAIN_FLOW" ;;
 		esac
+		[ $LATENCY = 0 ] || ctl add-flow "$BACK_FLOW"
 		ctl dump-flows
-		ctl dump-flows | grep -qF "$where" || { echo "$1: the flow does not run where it should ($where)"; return 1; }
+		if [ -n "$where" ]; then
+			# Give the fast path a moment: a port's redirect capability is
+			# read from netlink, so the first dump may still say user.
+			wait_for 5 sh -c "\"$BIN/xvsctl\" dump-flows | grep -qF '$where'" ||
+				{ echo "$1: the flow does not run where it should ($where)"; ctl dump-flows; return 1; }
+		fi
 		FWD_PIDS=$XVSD_PID
 		;;
 	xdp)
@@ -295,7 +367,9 @@ setup_sys() {
 	bridge)
 		ip link add "$BR" type bridge && ip link set "$BR" up &&
 			ip link set p0 master "$BR" && ip link set p1 master "$BR" || return 1
-		if [ "$BRIDGE_RX" = gro ]; then
+		if [ $LATENCY = 1 ]; then
+			: # the hosts' own frames: skbs, no XDP or GRO needed
+		elif [ "$BRIDGE_RX" = gro ]; then
 			ethtool -K p0 gro on >/dev/null
 		else
 			"$T" count --pass --dev p0 --seconds 86400 >"$RUN/bridge-p0.out" 2>&1 &
@@ -312,6 +386,7 @@ setup_sys() {
 		wait_for 10 sh -c "ip -d link show p0 | grep -q prog/xdp && ip -d link show p1 | grep -q prog/xdp" || return 1
 		ovs-ofctl del-flows "$OVSBR"
 		if [ "$1" = ovs ]; then ovs-ofctl add-flow "$OVSBR" "$PLAIN_FLOW"; else ovs-ofctl add-flow "$OVSBR" "$REWRITE_FLOW"; fi
+		[ $LATENCY = 0 ] || ovs-ofctl add-flow "$OVSBR" "$BACK_FLOW"
 		sleep 1 # the PMD picks up its rx queues
 		FWD_PIDS=$OVSD_PID
 		;;
@@ -589,6 +664,138 @@ install_bench() {
 	wait_for 5 sh -c "! ip -d link show p0 | grep -q prog/xdp" || true
 }
 
+# --- latency ---------------------------------------------------------------
+
+cpu_ns() { # cpu_ns PID: on-CPU time of PID's threads in ns (schedstat)
+	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'
+}
+
+now_ns() { date +%s%N; }
+
+# pct C0 C1 T0 T1: CPU% from two cpu_ns and two now_ns readings
+pct() { awk -v a="$1" -v b="$2" -v s="$3" -v e="$4" 'BEGIN { if (b >= a && e > s) printf "%.1f", (b - a) / (e - s) * 100; else print "-" }'; }
+
+# poller_counts: "sleeps wakeups" of xvsd's pollers, summed
+poller_counts() {
+	ctl --json stats 2>/dev/null | tr ',{}[' '\n\n\n\n' |
+		awk -F: '$1 ~ /"sleeps"$/ { s += $2 } $1 ~ /"wakeups"$/ { w += $2 } END { print s + 0, w + 0 }'
+}
+
+pinger() { # pinger FLAGS...: xvs-traffic ping from the gen namespace to the echo
+	taskset -c "$GEN_CPU" ip netns exec "$GEN" "$T" ping --to "$SINK_IP:$ECHO_PORT" "$@"
+}
+
+# run_latency SYS ROUND: the idle window and one ping run per rate; appends
+# "SYS ROUND RATE P50 P99 MAX CPU% IDLE% LOST SLEEPS/s WAKEUPS/s" to RES.
+run_latency() {
+	local sys=$1 round=$2 rate c0 c1 t0 t1 idle=- cpu n0 n1 sl wk p50 p99 mx lost
+	if ! setup_sys "$sys" >>"$LOG" 2>&1; then
+		say "$sys round $round: setup failed (see $LOG)"
+		for rate in $RATES; do echo "$sys $round $rate fail" >>"$RES"; done
+		teardown_sys "$sys" "$round" >>"$LOG" 2>&1
+		return 0
+	fi
+	if [ -n "$FWD_PIDS" ]; then
+		c0=$(cpu_ns "$FWD_PIDS") t0=$(now_ns)
+		sleep 3
+		c1=$(cpu_ns "$FWD_PIDS") t1=$(now_ns)
+		idle=$(pct "$c0" "$c1" "$t0" "$t1")
+	fi
+	# Warm up (OVS installs its datapath flow on the first packets).
+	pinger --rate 500 --count 200 --wait 200ms >>"$LOG" 2>&1 || true
+	for rate in $RATES; do
+		n0="0 0" n1="0 0" cpu=-
+		[ "${sys#xvs}" = "$sys" ] || n0=$(poller_counts)
+		[ -z "$FWD_PIDS" ] || c0=$(cpu_ns "$FWD_PIDS")
+		t0=$(now_ns)
+		if ! pinger --rate "$rate" --count "$REQUESTS" >"$RUN/ping.out" 2>&1; then
+			say "$sys round $round at $rate/s: ping failed: $(tail -1 "$RUN/ping.out")"
+			echo "$sys $round $rate fail" >>"$RES"
+			continue
+		fi
+		t1=$(now_ns)
+		[ -z "$FWD_PIDS" ] || { c1=$(cpu_ns "$FWD_PIDS"); cpu=$(pct "$c0" "$c1" "$t0" "$t1"); }
+		[ "${sys#xvs}" = "$sys" ] || n1=$(poller_counts)
+		read -r sl wk <<<"$(awk -v a="$n0" -v b="$n1" -v s="$t0" -v e="$t1" 'BEGIN { split(a, x, " "); split(b, y, " ");
+			d = (e - s) / 1e9; printf "%.0f %.0f", (y[1] - x[1]) / d, (y[2] - x[2]) / d }')"
+		{
+			echo "--- $sys round $round at $rate/s"
+			cat "$RUN/ping.out"
+		} >>"$LOG"
+		p50=$(sed -n 's/^ping-result .* p50_us=\([0-9.]*\) .*/\1/p' "$RUN/ping.out")
+		p99=$(sed -n 's/^ping-result .* p99_us=\([0-9.]*\) .*/\1/p' "$RUN/ping.out")
+		mx=$(sed -n 's/^ping-result .* max_us=\([0-9.]*\) .*/\1/p' "$RUN/ping.out")
+		lost=$(sed -n 's/^ping-result .* lost=\([0-9]*\) .*/\1/p' "$RUN/ping.out")
+		if [ -z "$p50" ]; then
+			echo "$sys $round $rate fail" >>"$RES"
+			continue
+		fi
+		[ "${sys#xvs}" != "$sys" ] || sl=- wk=-
+		echo "$sys $round $rate $p50 $p99 $mx $cpu $idle $lost $sl $wk" >>"$RES"
+		printf 'bench: round %d %-24s %5d/s  rtt p50 %7.1f p99 %7.1f max %8.1f us  fwd cpu %5s%%  idle %4s%%  lost %s\n' \
+			"$round" "$sys" "$rate" "$p50" "$p99" "$mx" "$cpu" "$idle" "$lost" | tee -a "$LOG"
+	done
+	teardown_sys "$sys" "$round" >>"$LOG" 2>&1
+}
+
+# lstats SYS RATE COLUMN: "median min max" of a latency result column
+# (4 p50, 5 p99, 6 max, 7 cpu, 8 idle, 9 lost, 10 sleeps/s, 11 wakeups/s)
+lstats() {
+	awk -v s="$1" -v r="$2" -v c="$3" '$1 == s && $3 == r && $4 != "fail" && $c != "-" { print $c }' "$RES" | sort -g |
+		awk '{ v[NR] = $1 } END {
+			if (NR == 0) { print "- - -"; exit }
+			m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+			print m, v[1], v[NR]
+		}'
+}
+
+latency_report() {
+	local rate sys med lo hi p99 p99lo p99hi mmed mlo mhi cpu idle lost sl wk ref fails
+	echo
+	echo "== round trips: ping (gen) -> p0 -> SYSTEM -> p1 -> echo (sink) and back, UDP, $REQUESTS requests per rate"
+	echo "   $ROUNDS rounds, interleaved; ping and echo on CPU $GEN_CPU, forwarding on CPU $FWD_CPU; median (min..max) over rounds"
+	printf '%6s %-24s %22s %22s %19s %11s %8s %6s %7s %8s %5s\n' rate system "p50 us" "p99 us" "max us (med, worst)" "vs ovs p50" "fwd CPU%" idle% lost "sleeps/s" wakes/s
+	for rate in $RATES; do
+		ref=$(lstats ovs "$rate" 4 | cut -d' ' -f1)
+		for sys in $RUN_SYSTEMS; do
+			fails=$(awk -v s="$sys" -v r="$rate" '$1 == s && $3 == r && $4 == "fail"' "$RES" | wc -l)
+			read -r med lo hi <<<"$(lstats "$sys" "$rate" 4)"
+			if [ "$med" = - ]; then
+				printf '%6s %-24s no result (%s failed runs, see log)\n' "$rate" "$sys" "$fails"
+				continue
+			fi
+			read -r p99 p99lo p99hi <<<"$(lstats "$sys" "$rate" 5)"
+			read -r mmed mlo mhi <<<"$(lstats "$sys" "$rate" 6)"
+			cpu=$(lstats "$sys" "$rate" 7 | cut -d' ' -f1)
+			idle=$(lstats "$sys" "$rate" 8 | cut -d' ' -f1)
+			lost=$(lstats "$sys" "$rate" 9 | cut -d' ' -f3)
+			sl=$(lstats "$sys" "$rate" 10 | cut -d' ' -f1)
+			wk=$(lstats "$sys" "$rate" 11 | cut -d' ' -f1)
+			printf '%6s %-24s %22s %22s %19s %11s %8s %6s %7s %8s %5s\n' "$rate" "$sys" \
+				"$(printf '%.0f (%.0f..%.0f)' "$med" "$lo" "$hi")" "$(printf '%.0f (%.0f..%.0f)' "$p99" "$p99lo" "$p99hi")" \
+				"$(printf '%.0f, %.0f' "$mmed" "$mhi")" \
+				"$(awk -v a="$med" -v b="$ref" 'BEGIN { if (b != "-" && b > 0) printf "%.2fx", a / b; else print "-" }')" \
+				"$cpu" "$idle" "$lost" "$sl" "$wk"
+		done
+	done
+	echo "rtt: from just before ping's sendto to the kernel's receive timestamp of the reply (ping's own wake-up excluded)."
+	echo "fwd CPU%: on-CPU time of the forwarding process's threads (xvsd, ovs-vswitchd) over the ping window; '-': kernel"
+	echo "softirq, not separable. idle%: the same over 3 s with ports up and no traffic. lost: worst round."
+	echo "sleeps/s, wakes/s: xvs pollers' sleeps in poll(2) and the wake-ups that ended them (timeouts apart), per second."
+}
+
+latency_main() {
+	taskset -c "$GEN_CPU" ip netns exec "$SINK" "$T" echo --listen "$SINK_IP:$ECHO_PORT" --for 86400s >"$RUN/echo.out" 2>&1 &
+	BG_PIDS+=($!)
+	wait_for 5 grep -q serving "$RUN/echo.out" || die "echo did not start: $(cat "$RUN/echo.out")"
+	for round in $(seq "$ROUNDS"); do
+		for sys in $RUN_SYSTEMS; do
+			run_latency "$sys" "$round"
+		done
+	done
+	latency_report | tee -a "$LOG"
+}
+
 # --- report ----------------------------------------------------------------
 
 # stats SYS COLUMN: "median min max" of COLUMN (3 = pps, 4 = cpu, 5 = offered)
@@ -730,22 +937,27 @@ for sys in $SYSTEMS; do
 	case $sys in ovs*) [ $OVS_OK = 1 ] || continue ;; esac
 	RUN_SYSTEMS="$RUN_SYSTEMS $sys"
 done
-for round in $(seq "$ROUNDS"); do
-	for sys in $RUN_SYSTEMS; do
-		run_one "$sys" "$round"
+if [ $LATENCY = 1 ]; then
+	latency_main
+else
+	for round in $(seq "$ROUNDS"); do
+		for sys in $RUN_SYSTEMS; do
+			run_one "$sys" "$round"
+		done
 	done
-done
-if [ "$PAIR" != 0 ]; then
-	say "pair, ${PAIR}s each; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-	pair_bench
+	if [ "$PAIR" != 0 ]; then
+		say "pair, ${PAIR}s each; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+		pair_bench
+	fi
+	say "idle CPU and flow install; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+	install_bench
+	{
+		report
+		pair_report
+		xvs_diag
+	} | tee -a "$LOG"
 fi
-say "idle CPU and flow install; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-install_bench
-{
-	report
-	pair_report
-	xvs_diag
-} | tee -a "$LOG"
+say "load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
 cp "$LOG" "/tmp/xvs-bench-last.log" 2>/dev/null || true
 echo
 echo "bench: full log in /tmp/xvs-bench-last.log"

@@ -48,6 +48,9 @@ func usage(w io.Writer) {
   xvs-traffic xdp-redirect --from DEV --to DEV [--seconds N]
   xvs-traffic pair --a DEV:SINKDEV --b DEV:SINKDEV [--sink-ns NS] --src-ip A --dst-ip B
               --dst-port P [--size 64] [--flows K] [--seconds 10] [--slice 0.5] [-v]
+  xvs-traffic echo --listen IP:PORT [--for DURATION]
+  xvs-traffic ping --to IP:PORT [--rate 500] [--count 10000] [--size 24]
+              [--from IP:PORT] [--wait 1s] [--over 500us]
 
 send writes N UDP datagrams of SIZE payload bytes (>= 16) to IP:PORT and
 prints how many it sent and at what rate. sink counts datagrams arriving on
@@ -79,6 +82,14 @@ forwarding ceiling). pair offers the same frames to two paths (out of DEV,
 counted on SINKDEV) in alternating slices and prints each path's rate and
 the ratio A/B of every pair of slices, with its median and spread: on a noisy
 machine the two slices of a pair meet the same load. All four need root.
+
+ping measures round trips through a switch: it sends --count requests at
+--rate per second on a fixed schedule (a late reply never delays the next
+request) to an echo, which sends every datagram back. The round trip runs
+from just before the request's sendto to the kernel's receive timestamp of
+the reply, so ping's own wake-up is left out (and shown apart). It prints
+p50/p90/p99/p99.9/max, the replies lost, and a ping-result line of
+key=value pairs for scripts. Both are IPv4; pin them with taskset.
 `)
 }
 
@@ -106,6 +117,10 @@ func run(args []string, out io.Writer) error {
 		return xdpRedirect(args[1:], out)
 	case "pair":
 		return pair(args[1:], out)
+	case "ping":
+		return ping(args[1:], out)
+	case "echo":
+		return echo(args[1:], out)
 	case "offloads-off":
 		if len(args) != 2 {
 			return errors.New("usage: xvs-traffic offloads-off DEV")

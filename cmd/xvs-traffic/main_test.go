@@ -25,14 +25,19 @@ func TestPayloadCheck(t *testing.T) {
 	}
 }
 
-func TestSendSinkLoopback(t *testing.T) {
-	// Find a free port, then let sink listen there.
+// freeUDPAddr returns a loopback address with a UDP port free a moment ago.
+func freeUDPAddr(t *testing.T) string {
+	t.Helper()
 	l, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.LocalAddr().String()
-	l.Close()
+	defer l.Close()
+	return l.LocalAddr().String()
+}
+
+func TestSendSinkLoopback(t *testing.T) {
+	addr := freeUDPAddr(t)
 	done := make(chan error, 1)
 	var sinkOut bytes.Buffer
 	go func() { done <- run([]string{"sink", "--listen", addr, "--expect", "100", "--for", "5s"}, &sinkOut) }()
@@ -82,6 +87,69 @@ func TestTCPEchoCheck(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// ping through echo on loopback: every request answered, the round trips
+// counted and summarized.
+func TestPingEcho(t *testing.T) {
+	addr := freeUDPAddr(t)
+	done := make(chan error, 1)
+	var echoOut bytes.Buffer
+	go func() { done <- run([]string{"echo", "--listen", addr, "--for", "3s"}, &echoOut) }()
+	time.Sleep(100 * time.Millisecond) // echo binds
+	var out bytes.Buffer
+	if err := run([]string{"ping", "--to", addr, "--rate", "2000", "--count", "400", "--size", "100"}, &out); err != nil {
+		t.Fatalf("ping: %v\n%s", err, out.String())
+	}
+	res := ""
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(line, "ping-result ") {
+			res = line
+		}
+	}
+	for _, want := range []string{"sent=400 ", "received=400 ", "lost=0 ", "damaged=0 "} {
+		if !strings.Contains(res, want) {
+			t.Errorf("result line %q lacks %q\n%s", res, want, out.String())
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(echoOut.String(), "400 datagrams echoed") {
+		t.Errorf("echo said %q", echoOut.String())
+	}
+}
+
+func TestPingBadArgs(t *testing.T) {
+	for _, args := range [][]string{
+		{"ping"},
+		{"ping", "--to", "127.0.0.1"},
+		{"ping", "--to", "[::1]:7"},
+		{"ping", "--to", "127.0.0.1:7", "--rate", "0"},
+		{"ping", "--to", "127.0.0.1:7", "--count", "0"},
+		{"ping", "--to", "127.0.0.1:7", "--size", "23"},
+		{"echo"},
+		{"echo", "--listen", "nowhere"},
+	} {
+		if err := run(args, &bytes.Buffer{}); err == nil {
+			t.Errorf("%q: want an error", args)
+		}
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	v := []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	for _, c := range []struct {
+		q    float64
+		want int64
+	}{{0, 1}, {.5, 5}, {.9, 9}, {.99, 10}, {1, 10}} {
+		if got := pctl(v, c.q); got != c.want {
+			t.Errorf("pctl(%v) = %d, want %d", c.q, got, c.want)
+		}
+	}
+	if got := pctl(nil, .5); got != 0 {
+		t.Errorf("pctl of nothing = %d", got)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/xvs-project/xvs/api"
 	"github.com/xvs-project/xvs/ctl"
@@ -227,8 +228,9 @@ func TestDumpPortsAndStats(t *testing.T) {
 		XSK:   datapath.XSKStats{RxDropped: 1, RxRingFull: 6, RxFillRingEmptyDescs: 7, TxRingEmptyDescs: 8, RxInvalidDescs: 9, TxInvalidDescs: 11},
 	})
 	e.backend.SetPollers([]datapath.PollerStats{
-		{Queue: 0, CPU: 1, Batches: 4, Packets: 10, BusyNs: 1.5e6, IdleNs: 2e9, Wakeups: 3, Handoffs: 7},
-		{Queue: 1, CPU: -1},
+		{Queue: 0, CPU: 1, Mode: datapath.PollAdaptive, Window: 200 * time.Microsecond, Batches: 4, Packets: 10, BusyNs: 1.5e6, IdleNs: 2e9,
+			Sleeps: 5, SleepNs: 1.9e9, Wakeups: 3, EarlyWakeups: 1, Handoffs: 7},
+		{Queue: 1, CPU: -1, Mode: datapath.PollBusy},
 	})
 
 	want := `port stats: 1 ports
@@ -260,10 +262,10 @@ func TestDumpPortsAndStats(t *testing.T) {
 		}
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if got := strings.Fields(lines[len(lines)-2]); strings.Join(got, " ") != "0 1 4 10 2.5 2ms 2s 3 7" {
+	if got := strings.Fields(lines[len(lines)-2]); strings.Join(got, " ") != "0 1 adaptive:200µs 4 10 2.5 2ms 2s 1.9s 5 3 1 7" {
 		t.Errorf("poller line %q", got)
 	}
-	if got := strings.Fields(lines[len(lines)-1]); strings.Join(got, " ") != "1 - 0 0 0.0 0s 0s 0 0" {
+	if got := strings.Fields(lines[len(lines)-1]); strings.Join(got, " ") != "1 - busy 0 0 0.0 0s 0s 0s 0 0 0 0" {
 		t.Errorf("poller line %q", got)
 	}
 	var st api.Stats

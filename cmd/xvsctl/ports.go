@@ -219,7 +219,7 @@ func writeStats(w io.Writer, st api.Stats) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "QUEUE\tCPU\tBATCHES\tPACKETS\tPKTS/BATCH\tBUSY\tIDLE\tWAKEUPS\tHANDOFFS\t")
+	fmt.Fprintln(tw, "QUEUE\tCPU\tMODE\tBATCHES\tPACKETS\tPKTS/BATCH\tBUSY\tIDLE\tASLEEP\tSLEEPS\tWAKEUPS\tEARLY\tHANDOFFS\t")
 	for _, p := range st.Pollers {
 		cpu := "-"
 		if p.CPU >= 0 {
@@ -229,8 +229,13 @@ func writeStats(w io.Writer, st api.Stats) error {
 		if p.Batches > 0 {
 			perBatch = float64(p.Packets) / float64(p.Batches)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%.1f\t%s\t%s\t%d\t%d\t\n", p.Queue, cpu, p.Batches, p.Packets, perBatch,
-			seconds(p.BusyS).Round(time.Millisecond), seconds(p.IdleS).Round(time.Millisecond), p.Wakeups, p.Handoffs)
+		mode := p.PollMode
+		if mode == "adaptive" {
+			mode += ":" + seconds(p.PollWindowS).Round(time.Microsecond).String()
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%.1f\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t\n", p.Queue, cpu, mode, p.Batches, p.Packets, perBatch,
+			seconds(p.BusyS).Round(time.Millisecond), seconds(p.IdleS).Round(time.Millisecond), seconds(p.SleepS).Round(time.Millisecond),
+			p.Sleeps, p.Wakeups, p.EarlyWakeups, p.Handoffs)
 	}
 	return tw.Flush()
 }

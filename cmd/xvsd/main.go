@@ -3,14 +3,16 @@
 //
 //	xvsd [--listen unix:PATH | tcp:HOST:PORT] [--cpus LIST] [--state FILE]
 //	     [--token-file FILE] [--log-level debug|info|warn|error]
-//	     [--fast-path on|off]
+//	     [--poll-mode adaptive|busy|sleep] [--poll-window DURATION]
+//	     [--busy-poll DURATION] [--fast-path on|off]
 //
 // With no flags (as root) it listens on unix:/run/xvs/xvsd.sock and keeps
 // its configuration in /var/lib/xvs/state.json, restoring it at start. With
 // --cpus, the pollers are pinned to those CPUs and every other thread of
 // xvsd is kept off them (when another CPU is left). Flows whose actions the
 // XDP program can carry out run there, never reaching userspace, unless
-// --fast-path=off.
+// --fast-path=off. --poll-mode and --poll-window say how pollers wait for
+// frames (the trade of CPU for latency, see datapath.PollMode).
 // SIGTERM or SIGINT stop it gracefully: the API stops, then the switch
 // detaches every port (the host gets its traffic back) and it exits 0.
 package main
@@ -31,6 +33,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/xvs-project/xvs/afxdp"
 	"github.com/xvs-project/xvs/ctl"
 	"github.com/xvs-project/xvs/datapath"
 )
@@ -50,8 +53,12 @@ func main() {
 
 // backendConfig is what the switch is built from.
 type backendConfig struct {
-	CPUs   []int // CPUs to pin pollers to; nil = the switch's default
-	Logger *slog.Logger
+	CPUs []int // CPUs to pin pollers to; nil = the switch's default
+	// PollMode and PollWindow: how pollers wait (datapath.Config).
+	PollMode   datapath.PollMode
+	PollWindow time.Duration
+	BusyPoll   time.Duration // kernel busy polling per call; 0: off
+	Logger     *slog.Logger
 	// FastPathOff keeps every forwarded packet in userspace
 	// (datapath.Config.FastPathOff).
 	FastPathOff bool
@@ -68,13 +75,16 @@ type backendFactory func(backendConfig) (ctl.Backend, io.Closer, error)
 
 // config is the parsed command line.
 type config struct {
-	listen    ctl.ListenAddr
-	cpus      []int
-	state     string // "" = persist nothing
-	token     string
-	logLevel  slog.Level
-	tokenFile string
-	fastOff   bool
+	listen     ctl.ListenAddr
+	cpus       []int
+	state      string // "" = persist nothing
+	token      string
+	logLevel   slog.Level
+	tokenFile  string
+	pollMode   datapath.PollMode
+	pollWindow time.Duration // as datapath.Config.PollWindow: negative = none
+	busyPoll   time.Duration
+	fastOff    bool
 }
 
 func usage(w io.Writer, fs *flag.FlagSet) {
@@ -98,6 +108,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	state := fs.String("state", defaultState, `state file ("" persists nothing)`)
 	tokenFile := fs.String("token-file", "", "file holding a bearer token every API request must carry")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	pollMode := fs.String("poll-mode", "adaptive", "how pollers wait for frames: adaptive (poll for --poll-window after traffic, wake ahead of steady streams, else sleep), busy (never sleep: a CPU per poller) or sleep (least CPU, a wake-up per pause)")
+	busyPoll := fs.Duration("busy-poll", 0, fmt.Sprintf("kernel busy polling of the ports' queues (SO_BUSY_POLL, preferred), up to this long per call, 0 to %v; for NICs with napi_defer_hard_irqs and gro_flush_timeout set (no effect on veth). 0: off", afxdp.MaxBusyPollTimeout))
+	pollWindow := fs.Duration("poll-window", datapath.DefaultPollWindow, fmt.Sprintf("adaptive: how long a poller keeps polling after its last frame, 0 to %v (longer: lower latency for replies and bursts, more CPU at low rates)", datapath.MaxPollWindow))
 	fastPath := fs.String("fast-path", "on", "run flows whose actions XDP can carry out in the XDP program (on) or every flow in userspace (off)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -133,6 +146,20 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	cfg.listen = addr
 	if cfg.cpus, err = parseCPUList(*cpus); err != nil {
 		return nil, fmt.Errorf("--cpus: %w", err)
+	}
+	if cfg.pollMode, err = datapath.ParsePollMode(*pollMode); err != nil {
+		return nil, fmt.Errorf("--poll-mode: %w", err)
+	}
+	if *pollWindow < 0 || *pollWindow > datapath.MaxPollWindow {
+		return nil, fmt.Errorf("--poll-window %v: want 0 to %v", *pollWindow, datapath.MaxPollWindow)
+	}
+	cfg.pollWindow = *pollWindow
+	if *busyPoll < 0 || *busyPoll > afxdp.MaxBusyPollTimeout {
+		return nil, fmt.Errorf("--busy-poll %v: want 0 to %v", *busyPoll, afxdp.MaxBusyPollTimeout)
+	}
+	cfg.busyPoll = *busyPoll
+	if cfg.pollWindow == 0 {
+		cfg.pollWindow = -1 // none; the switch's zero is its default
 	}
 	return cfg, nil
 }
@@ -215,7 +242,8 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, newBackend backen
 			srv.SwitchEvent(e)
 		}
 	}
-	backend, closer, err := newBackend(backendConfig{CPUs: cfg.cpus, Logger: log, OnExpire: onExpire, OnEvent: onEvent, FastPathOff: cfg.fastOff})
+	backend, closer, err := newBackend(backendConfig{CPUs: cfg.cpus, PollMode: cfg.pollMode, PollWindow: cfg.pollWindow, BusyPoll: cfg.busyPoll,
+		Logger: log, OnExpire: onExpire, OnEvent: onEvent, FastPathOff: cfg.fastOff})
 	if err != nil {
 		return fmt.Errorf("start switch: %w", err)
 	}
@@ -254,7 +282,8 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, newBackend backen
 	}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
-	log.Info("xvsd listening", "addr", cfg.listen.String(), "state", cfg.state, "auth", cfg.token != "")
+	log.Info("xvsd listening", "addr", cfg.listen.String(), "state", cfg.state, "auth", cfg.token != "",
+		"poll_mode", cfg.pollMode, "poll_window", max(cfg.pollWindow, 0))
 
 	select {
 	case <-ctx.Done():

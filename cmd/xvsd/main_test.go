@@ -16,6 +16,7 @@ import (
 	"github.com/xvs-project/xvs/ctl"
 	"github.com/xvs-project/xvs/ctl/client"
 	"github.com/xvs-project/xvs/ctl/ctltest"
+	"github.com/xvs-project/xvs/datapath"
 )
 
 // syncBuffer is a bytes.Buffer the daemon's logger and the test can share.
@@ -244,6 +245,11 @@ func TestDaemonRefuses(t *testing.T) {
 		{"bad listen", []string{"--listen", "udp:1"}, 2, "unknown network"},
 		{"extra argument", []string{"now"}, 2, "unexpected argument"},
 		{"unknown flag", []string{"--turbo"}, 2, "turbo"},
+		{"bad poll mode", []string{"--poll-mode", "spin"}, 2, "--poll-mode"},
+		{"negative poll window", []string{"--poll-window", "-1us"}, 2, "--poll-window"},
+		{"poll window too long", []string{"--poll-window", "2s"}, 2, "--poll-window"},
+		{"poll window without a unit", []string{"--poll-window", "200"}, 2, "poll-window"},
+		{"busy poll too long", []string{"--busy-poll", "2s"}, 2, "--busy-poll"},
 		{"corrupt state", []string{"--listen", sock, "--state", corrupt}, 1, "corrupt"},
 	}
 	for _, tt := range tests {
@@ -256,6 +262,35 @@ func TestDaemonRefuses(t *testing.T) {
 			}
 			if f.backend != nil {
 				t.Error("the switch was built although xvsd refused to start")
+			}
+		})
+	}
+}
+
+// The poll flags reach the switch: the defaults, and what is asked for
+// (a zero window is none, not the switch's default).
+func TestDaemonPollFlags(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		args   []string
+		mode   datapath.PollMode
+		window time.Duration
+		busy   time.Duration
+	}{
+		{"defaults", nil, datapath.PollAdaptive, datapath.DefaultPollWindow, 0},
+		{"busy", []string{"--poll-mode", "busy"}, datapath.PollBusy, datapath.DefaultPollWindow, 0},
+		{"window", []string{"--poll-window", "1ms", "--busy-poll", "50us"}, datapath.PollAdaptive, time.Millisecond, 50 * time.Microsecond},
+		{"no window", []string{"--poll-mode", "adaptive", "--poll-window", "0"}, datapath.PollAdaptive, -1, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			args := append([]string{"--listen", "unix:" + filepath.Join(t.TempDir(), "s"), "--state", ""}, c.args...)
+			d := startDaemon(t, args...)
+			if d.stop(t) != 0 {
+				t.Fatalf("exit: %s", d.stderr)
+			}
+			cfg := d.factory.cfg // after the daemon's goroutine ended
+			if cfg.PollMode != c.mode || cfg.PollWindow != c.window || cfg.BusyPoll != c.busy {
+				t.Fatalf("switch built with mode %v window %v busy poll %v, want %v %v %v", cfg.PollMode, cfg.PollWindow, cfg.BusyPoll, c.mode, c.window, c.busy)
 			}
 		})
 	}
@@ -277,7 +312,7 @@ func TestDaemonHelp(t *testing.T) {
 	if code := run(context.Background(), []string{"-h"}, &stderr, nil); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	for _, want := range []string{"usage: xvsd", "-listen", "-cpus", "-state", "-token-file", "-log-level", "-fast-path"} {
+	for _, want := range []string{"usage: xvsd", "-listen", "-cpus", "-state", "-token-file", "-log-level", "-poll-mode", "-poll-window", "-busy-poll", "-fast-path"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("help lacks %q:\n%s", want, stderr.String())
 		}
