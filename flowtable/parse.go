@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/xvs-project/xvs/flowtable/steer"
@@ -214,9 +215,10 @@ type parseResult struct {
 func isFlowSep(c byte) bool { return c == ',' || c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 func parseText(text string, mode parseMode) (*parseResult, error) {
-	p := &textParser{text: text}
+	b := getMatchBuilder(text)
+	defer putMatchBuilder(b)
+	p := b.p
 	r := &parseResult{flow: Flow{Priority: DefaultPriority}}
-	b := newMatchBuilder(p)
 	var seen uint32 // bits of flowFieldBits
 	var acts []parsedAction
 	hasActions := false
@@ -366,6 +368,7 @@ func (p *textParser) flowField(r *parseResult, mode parseMode, key, value string
 // matchBuilder collects match fields in any order and checks them together.
 type matchBuilder struct {
 	p       *textParser
+	tp      textParser // p, for a builder of the pool
 	m       Match
 	k, mk   Key // what the field being added matches alone
 	ok, om  Key // what an earlier field matches alone, for a conflict's message
@@ -377,6 +380,32 @@ func newMatchBuilder(p *textParser) *matchBuilder {
 	b := &matchBuilder{p: p}
 	b.entries = b.buf[:0]
 	return b
+}
+
+// matchBuilders recycles the builders of parseText (and their parser): a
+// bulk request parses many flows, and a builder is most of what parsing
+// one allocates.
+var matchBuilders = sync.Pool{New: func() any {
+	b := &matchBuilder{}
+	b.p = &b.tp
+	return b
+}}
+
+// getMatchBuilder returns an empty builder whose parser reads text.
+func getMatchBuilder(text string) *matchBuilder {
+	b := matchBuilders.Get().(*matchBuilder)
+	b.tp.text = text
+	b.entries = b.buf[:0]
+	return b
+}
+
+// putMatchBuilder gives b back, keeping none of the text it read.
+func putMatchBuilder(b *matchBuilder) {
+	clear(b.buf[:])
+	b.entries = nil
+	b.m = Match{}
+	b.tp.text = ""
+	matchBuilders.Put(b)
 }
 
 // matchEntry is a field added to a matchBuilder. What it matches alone is
