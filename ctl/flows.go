@@ -28,6 +28,23 @@ func parseFlowText(text string) (*flowtable.Flow, error) { return flowtable.Pars
 func decodeFlows(body []byte) (flows []*flowtable.Flow, array bool, err error) {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) > 0 && trimmed[0] == '[' {
+		if texts, ok := textFlows(trimmed); ok {
+			flows = make([]*flowtable.Flow, len(texts))
+			for i, text := range texts {
+				if flows[i], err = flowFromAPI(api.Flow{Text: text}); err != nil {
+					return nil, true, &itemError{index: i, err: err}
+				}
+			}
+			return flows, true, nil
+		}
+	}
+	return decodeFlowsJSON(body)
+}
+
+// decodeFlowsJSON is decodeFlows with encoding/json alone.
+func decodeFlowsJSON(body []byte) (flows []*flowtable.Flow, array bool, err error) {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) > 0 && trimmed[0] == '[' {
 		var raws []json.RawMessage
 		if err := decodeJSON(body, &raws); err != nil {
 			return nil, true, err

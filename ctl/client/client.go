@@ -101,9 +101,12 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 func (c *Client) doHeader(ctx context.Context, method, path string, query url.Values, hdr http.Header, body, out any) error {
 	var rd io.Reader
 	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			return fmt.Errorf("encode request: %w", err)
+		data, ok := body.(encoded)
+		if !ok {
+			var err error
+			if data, err = json.Marshal(body); err != nil {
+				return fmt.Errorf("encode request: %w", err)
+			}
 		}
 		rd = bytes.NewReader(data)
 	}
@@ -309,7 +312,7 @@ func (c *Client) AddFlows(ctx context.Context, flows []api.Flow) ([]api.FlowStat
 		flows = []api.Flow{}
 	}
 	var out []api.FlowStatus
-	err := c.do(ctx, http.MethodPost, api.PathFlows, nil, flows, &out)
+	err := c.do(ctx, http.MethodPost, api.PathFlows, nil, encodeFlows(flows), &out)
 	return out, err
 }
 
@@ -329,7 +332,7 @@ func (c *Client) flowsMinimal(ctx context.Context, method string, flows []api.Fl
 		flows = []api.Flow{}
 	}
 	var raw json.RawMessage
-	if err := c.doHeader(ctx, method, api.PathFlows, nil, http.Header{"Prefer": {"return=minimal"}}, flows, &raw); err != nil {
+	if err := c.doHeader(ctx, method, api.PathFlows, nil, http.Header{"Prefer": {"return=minimal"}}, encodeFlows(flows), &raw); err != nil {
 		return nil, err
 	}
 	// A server may ignore the preference (RFC 7240), as xvsd before it did:
@@ -363,7 +366,7 @@ func (c *Client) ReplaceFlows(ctx context.Context, flows []api.Flow) ([]api.Flow
 		flows = []api.Flow{}
 	}
 	var out []api.FlowStatus
-	err := c.do(ctx, http.MethodPut, api.PathFlows, nil, flows, &out)
+	err := c.do(ctx, http.MethodPut, api.PathFlows, nil, encodeFlows(flows), &out)
 	return out, err
 }
 
