@@ -218,11 +218,13 @@ func (s *Server) applyFlows(w http.ResponseWriter, r *http.Request, replace bool
 		return
 	}
 	if replace {
-		s.log.Info("flows replaced", "flows", len(flows))
+		s.log.Info("flows replaced", "flows", len(flows), "unchanged", res.Unchanged)
 	} else {
 		s.log.Info("flows added", "flows", len(flows))
 	}
-	s.persistLocked()
+	if !res.Unchanged || s.persistErr.Load() != nil {
+		s.persistLocked()
+	}
 	if replace {
 		s.replaced(r, ids)
 	} else {

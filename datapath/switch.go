@@ -265,15 +265,16 @@ func (s *Switch) Apply(c Change) (Applied, error) {
 	if err := s.publishLocked(nt); err != nil {
 		return Applied{}, err
 	}
-	return Applied{Added: slices.Clone(nt.Added()), Removed: slices.Clone(nt.Removed())}, nil
+	return Applied{Added: slices.Clone(nt.Added()), Removed: slices.Clone(nt.Removed()), Unchanged: nt.Gen() == old.Gen()}, nil
 }
 
 // publishLocked makes nt the live table: it compiles nt's steering rules and
 // syncs them to the kernel around the snapshot swap (see doc.go). If the
 // kernel refuses a step, it puts the old rules back and returns the error:
-// the table is unchanged.
+// the table is unchanged. A table of the live one's generation is the
+// live pipeline (flowtable.Table.Apply): nothing is done.
 func (s *Switch) publishLocked(nt *flowtable.Table) error {
-	if nt == s.table.Load() {
+	if nt.Gen() == s.table.Load().Gen() {
 		return nil
 	}
 	return s.syncLocked(nt)

@@ -191,8 +191,10 @@ type Change = flowtable.Change
 
 // Applied says what a Change did: the IDs given to its added flows, in
 // order, and the IDs of the flows it removed because they sent to a group
-// it removed.
+// it removed. Unchanged is set when the pipeline is as it was (a replace
+// with the flows already installed, which keep their IDs).
 type Applied struct {
-	Added   []uint64
-	Removed []uint64
+	Added     []uint64
+	Removed   []uint64
+	Unchanged bool
 }

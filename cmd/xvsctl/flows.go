@@ -57,7 +57,9 @@ names its line). dump-flows output is valid input.
 		summary: "make the flow table exactly the flows in FILE, atomically",
 		help: `Like ovs-ofctl replace-flows --bundle: flows not in FILE are deleted and
 those in it added, as one transaction; traffic never sees a table in
-between. An empty FILE deletes every flow. FILE is read as for add-flows.
+between. A flow in FILE exactly as installed (priority, match, cookie,
+timeouts, actions) is left alone and keeps its counters, as in OVS. An
+empty FILE deletes every flow. FILE is read as for add-flows.
 `,
 		flags: noFlags(func(a *app, args []string) error {
 			return a.loadFlows(args[0], true)
