@@ -446,6 +446,7 @@ func (s *Switch) flowInfoLocked(e *flowtable.Entry, now time.Time) FlowInfo {
 	where, why := s.fast.whereLocked(e, s.portName)
 	return FlowInfo{
 		Flow:           e.Flow,
+		Text:           e.Text(),
 		Packets:        e.Packets(),
 		Bytes:          e.Bytes(),
 		Duration:       now.Sub(e.Installed()),

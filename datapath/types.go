@@ -145,6 +145,7 @@ type TableStats = flowtable.TableStats
 // FlowInfo is an installed flow with its counters.
 type FlowInfo struct {
 	Flow     *flowtable.Flow
+	Text     string // Flow in canonical text form (Flow.String)
 	Packets  uint64 // in userspace and in XDP
 	Bytes    uint64
 	Duration time.Duration // since install

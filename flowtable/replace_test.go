@@ -77,3 +77,19 @@ func TestReplaceKeepsUnchangedFlows(t *testing.T) {
 		})
 	}
 }
+
+// Entry.Text is Flow.String, printed once for the flow: a Recompile's new
+// Entry for it shares the text.
+func TestEntryText(t *testing.T) {
+	ports := map[string]uint32{"p1": 1, "p2": 2}
+	t1 := dpApply(t, NewTable(), Change{Add: []*Flow{dpFlow(100, dpMatch().dlType(0x0800).get(), dpOut("p2"))}}, dpPortMap(ports))
+	e := t1.Get(1)
+	if e.Text() != e.Flow.String() || e.Text() != "priority=100,ip,actions=output:p2" {
+		t.Fatalf("text %q, flow %q", e.Text(), e.Flow.String())
+	}
+	ports["p2"] = 7
+	t2 := t1.Recompile(dpPortMap(ports))
+	if e2 := t2.Get(1); e2 == e || e2.stats.text.Load() != e.stats.text.Load() {
+		t.Fatal("recompiled entry does not share the flow's text")
+	}
+}

@@ -31,3 +31,21 @@ func BenchmarkParseFlow(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkFlowString prints one flow of the shape above in canonical
+// form, as a save of the state and a dump do for every flow.
+func BenchmarkFlowString(b *testing.B) {
+	texts := scaleFlowTexts(1024)
+	flows := make([]*Flow, len(texts))
+	for i, s := range texts {
+		f, err := ParseFlow(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		flows[i] = f
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		_ = flows[i&1023].String()
+	}
+}

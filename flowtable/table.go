@@ -36,14 +36,27 @@ type Entry struct {
 	stats   *entryStats
 }
 
-// entryStats are an entry's counters. They are shared by the Entries a
-// Recompile makes for the same flow, so nothing is lost when a port change
-// rebuilds a program.
+// entryStats are an entry's counters, and its flow's text once asked for.
+// They are shared by the Entries a Recompile makes for the same flow, so
+// nothing is lost when a port change rebuilds a program.
 type entryStats struct {
 	packets   atomic.Uint64
 	bytes     atomic.Uint64
 	used      atomic.Int64 // unix ns of the last hit; 0 = never
 	installed int64        // unix ns
+	text      atomic.Pointer[string]
+}
+
+// Text returns the flow in canonical text form (Flow.String), printed once
+// (a save of the state and every dump print every flow). Any number of
+// goroutines may call it.
+func (e *Entry) Text() string {
+	if p := e.stats.text.Load(); p != nil {
+		return *p
+	}
+	s := e.Flow.String()
+	e.stats.text.Store(&s)
+	return s
 }
 
 // Hit adds packets and bytes to the counters and records now (unix ns) as

@@ -331,6 +331,7 @@ func (b *Backend) Apply(change datapath.Change) (datapath.Applied, error) {
 func flowInfo(e *flowtable.Entry, now time.Time) datapath.FlowInfo {
 	fi := datapath.FlowInfo{
 		Flow:     e.Flow,
+		Text:     e.Text(),
 		Packets:  e.Packets(),
 		Bytes:    e.Bytes(),
 		Duration: now.Sub(e.Installed()),
