@@ -291,11 +291,11 @@ func (s *Switch) resyncLocked() error { return s.syncLocked(s.table.Load()) }
 // them) or are demoted to redirects first.
 func (s *Switch) syncLocked(nt *flowtable.Table) error {
 	old := s.table.Load()
-	ns, err := nt.Steering(s.steering)
+	ns, flows, err := nt.SteeringFlows(s.steering)
 	if err != nil {
 		return err
 	}
-	txn, err := s.assignRecordsLocked(nt, ns)
+	txn, err := s.assignRecordsLocked(ns, flows)
 	if err != nil {
 		return err
 	}
