@@ -159,7 +159,8 @@ func parseStrict(s string) (bool, error) {
 	return b, nil
 }
 
-// listFlows serves GET /v1/flows[?match=FILTER[&strict=true]].
+// listFlows serves GET /v1/flows[?match=FILTER[&strict=true]], as JSON or,
+// asked for with Accept, as dump-flows lines (replyDump).
 func (s *Server) listFlows(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	for k := range q {
@@ -178,7 +179,12 @@ func (s *Server) listFlows(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.reply(w, http.StatusOK, apiFlowStatuses(sortFlows(selectFlows(s.backend.Flows(), flt, strict))))
+	flows := sortFlows(selectFlows(s.backend.Flows(), flt, strict))
+	if wantsText(r) {
+		s.replyDump(w, flows)
+		return
+	}
+	s.reply(w, http.StatusOK, apiFlowStatuses(flows))
 }
 
 // addFlows serves POST /v1/flows: one flow (object in, object out) or a

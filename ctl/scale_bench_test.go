@@ -1,6 +1,7 @@
 package ctl_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -21,7 +22,8 @@ import (
 // to end through a real switch (2 veth ports, the XDP program, its maps)
 // and the REST server with its state file, over a unix socket with the Go
 // client xvsctl uses: install N exact-match flows in one request, replace
-// the table with the same flows, and dump them. It reports the Go heap the
+// the table with the same flows, and dump them (as text, what xvsctl
+// dump-flows asks for, and as JSON). It reports the Go heap the
 // installed flows take (bytes/flow, after a GC); the kernel's share is
 // BenchmarkRuleMemory's (package bpf).
 func BenchmarkBulkFlows(b *testing.B) {
@@ -111,7 +113,16 @@ func benchBulk(b *testing.B, n int) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/request")
 	})
-	b.Run("dump", func(b *testing.B) {
+	b.Run("dump-text", func(b *testing.B) {
+		for b.Loop() {
+			var w lineCounter
+			if err := c.FlowsText(ctx, "", false, &w); err != nil || w.n != n {
+				b.Fatalf("dump: %d lines, %v", w.n, err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/request")
+	})
+	b.Run("dump-json", func(b *testing.B) {
 		for b.Loop() {
 			got, err := c.Flows(ctx, "", false)
 			if err != nil || len(got) != n {
@@ -120,4 +131,12 @@ func benchBulk(b *testing.B, n int) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/request")
 	})
+}
+
+// lineCounter counts the lines written to it.
+type lineCounter struct{ n int }
+
+func (w *lineCounter) Write(p []byte) (int, error) {
+	w.n += bytes.Count(p, []byte{'\n'})
+	return len(p), nil
 }
