@@ -111,4 +111,10 @@
 // crafted frame with BPF_PROG_TEST_RUN and read it back, so tests compare
 // the kernel's key and verdict with the Go classifier's. Without Trace the
 // recording is dead code the verifier removes.
+//
+// DryRunner loads a second instance with Trace and the dry_run constant set:
+// it shares every map of the first but trace (sharedMaps; a test fails when
+// a new map is not listed there) and neither counts nor writes its cache,
+// so xvsctl trace can run the live decision on any frame, changing nothing.
+// A counter or cache write added to the program must be guarded by dry_run.
 package bpf

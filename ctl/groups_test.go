@@ -175,3 +175,22 @@ func TestPipelineMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestFlowsByTable: flows list by table, then highest priority first, as
+// ovs-ofctl dump-flows groups them.
+func TestFlowsByTable(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.must(201, "POST", api.PathFlows, `[{"flow":"table=1,priority=900,udp,actions=drop"},{"flow":"priority=5,ip,actions=goto_table:1"},{"flow":"priority=50,tcp,actions=drop"}]`)
+	var fs []api.FlowStatus
+	if err := json.Unmarshal([]byte(h.must(200, "GET", api.PathFlows, "")), &fs); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range fs {
+		got = append(got, f.Text)
+	}
+	want := []string{"priority=50,tcp,actions=drop", "priority=5,ip,actions=goto_table:1", "table=1,priority=900,udp,actions=drop"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("flows %q, want %q", got, want)
+	}
+}

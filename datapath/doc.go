@@ -133,4 +133,23 @@
 // period; what they forwarded is credited to their flows' counters (and
 // idle timeouts) by the same harvest that reads the drop and kernel rules'
 // hits (see fastpath.go).
+//
+// # Port liveness and events
+//
+// One netlink link subscription (queues.go, watchLinks) feeds both queue
+// reconciliation and port liveness (links.go): a port is live while its link
+// is up with carrier, unless SetLiveness overrides it. A liveness change
+// publishes a new table generation with the dead ports (WithDeadPorts), so
+// groups' buckets follow at the pollers' next batch with no steering sync
+// and no controller. The switch tells Config.OnEvent of what it does on its
+// own: ports, links, liveness, group failovers and buckets, expired flows.
+//
+// # Trace
+//
+// Trace runs a frame through a dry-run instance of the XDP program (loaded
+// on first use; it shares every map of the live program but its trace map
+// and counts nothing: bpf's dry_run) with BPF_PROG_TEST_RUN, then, for a
+// frame it redirects or forwards, through flowtable's Table.Trace of the
+// published snapshot. It checks the two agree (keys, rules, and for the fast
+// path the rewritten frame) and says where they did not.
 package datapath

@@ -22,43 +22,24 @@ export XVS_TRAFFIC=$BIN/xvs-traffic
 COUNT=${DEMO_COUNT:-200000}
 RATE=${DEMO_RATE:-50000}
 RUN=$(mktemp -d /tmp/xvs-demo.XXXXXX)
-SOCK=$RUN/xvsd.sock
-export XVS_SERVER=unix:$SOCK
-XVSD_PID=
-
-[ "$(id -u)" = 0 ] || { echo "demo: must run as root" >&2; exit 1; }
-for b in xvsd xvsctl xvs-traffic; do
-	[ -x "$BIN/$b" ] || { echo "demo: $BIN/$b missing: run make build" >&2; exit 1; }
-done
+NAME=demo
+# shellcheck source=testenv/demolib.sh
+. "$HERE/demolib.sh"
+demo_check
 
 cleanup() {
 	set +e
-	if [ -n "$XVSD_PID" ] && kill -0 "$XVSD_PID" 2>/dev/null; then
-		kill -TERM "$XVSD_PID"
-		wait "$XVSD_PID"
-		echo "demo: xvsd exited with $?"
-	fi
+	stop_xvsd
 	"$TE" teardown
 	rm -rf "$RUN"
 }
 trap cleanup EXIT
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-ctl() { echo "\$ xvsctl $*"; "$BIN/xvsctl" "$@"; }
-
 step "topology"
 "$TE" setup
 
 step "xvsd (pollers pinned to CPU 1, state in $RUN)"
-# The second CPU (if there is one) for the poller, the first for traffic.
-CPUS=$(( $(nproc) > 1 ? 1 : 0 ))
-"$BIN/xvsd" --listen "unix:$SOCK" --state "$RUN/state.json" --cpus "$CPUS" >"$RUN/xvsd.log" 2>&1 &
-XVSD_PID=$!
-for _ in $(seq 100); do
-	"$BIN/xvsctl" show >/dev/null 2>&1 && break
-	kill -0 "$XVSD_PID" 2>/dev/null || { cat "$RUN/xvsd.log"; echo "demo: xvsd died" >&2; exit 1; }
-	sleep 0.1
-done
+start_xvsd
 
 step "ports"
 ctl add-port p0

@@ -24,31 +24,22 @@ RATE=${SDWAN_VOICE_RATE:-1000}    # voice datagrams per second
 SECONDS_UP=${SDWAN_PHASE:-3}      # seconds before the failure, during it, after it
 MAX_GAP=${SDWAN_MAX_GAP:-50ms}
 RUN=$(mktemp -d /tmp/xvs-sdwan.XXXXXX)
-SOCK=$RUN/xvsd.sock
-export XVS_SERVER=unix:$SOCK
-XVSD_PID= MON_PID=
-
-[ "$(id -u)" = 0 ] || { echo "sdwan-demo: must run as root" >&2; exit 1; }
-for b in xvsd xvsctl xvs-traffic; do
-	[ -x "$BIN/$b" ] || { echo "sdwan-demo: $BIN/$b missing: run make build" >&2; exit 1; }
-done
+MON_PID=
+NAME=sdwan-demo
+# shellcheck source=testenv/demolib.sh
+. "$HERE/demolib.sh"
+demo_check
 
 cleanup() {
 	set +e
 	[ -z "$MON_PID" ] || kill "$MON_PID" 2>/dev/null
-	if [ -n "$XVSD_PID" ] && kill -0 "$XVSD_PID" 2>/dev/null; then
-		kill -TERM "$XVSD_PID"
-		wait "$XVSD_PID"
-		echo "sdwan-demo: xvsd exited with $?"
-	fi
+	stop_xvsd
 	"$SD" teardown
 	rm -rf "$RUN"
 }
 trap cleanup EXIT
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-ctl() { echo "\$ xvsctl $*"; "$BIN/xvsctl" "$@"; }
-fail() { echo "sdwan-demo: FAILED: $*" >&2; exit 1; }
+fail() { die "FAILED: $*"; }
 in_ns() { local ns=$1; shift; "$SD" exec "$ns" -- "$@"; }
 rx() { in_ns remote cat "/sys/class/net/$1/statistics/rx_packets"; }
 
@@ -56,14 +47,7 @@ step "topology"
 "$SD" setup
 
 step "xvsd (pollers pinned to CPU 1, state in $RUN)"
-CPUS=$(( $(nproc) > 1 ? 1 : 0 ))
-"$BIN/xvsd" --listen "unix:$SOCK" --state "$RUN/state.json" --cpus "$CPUS" >"$RUN/xvsd.log" 2>&1 &
-XVSD_PID=$!
-for _ in $(seq 100); do
-	"$BIN/xvsctl" show >/dev/null 2>&1 && break
-	kill -0 "$XVSD_PID" 2>/dev/null || { cat "$RUN/xvsd.log"; fail "xvsd died"; }
-	sleep 0.1
-done
+start_xvsd
 "$BIN/xvsctl" monitor >"$RUN/events.txt" 2>&1 &
 MON_PID=$!
 

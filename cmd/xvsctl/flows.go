@@ -87,7 +87,7 @@ empty FILE deletes every flow. FILE is read as for add-flows.
 		name: "dump-flows", args: "[MATCH] [--strict]", min: 0, max: -1,
 		summary: "print the flows MATCH selects (all without MATCH) with counters",
 		help: filterHelp + `
-Flows are printed as ovs-ofctl prints them, highest priority first, with
+Flows are printed as ovs-ofctl prints them, by table, highest priority first, with
 where each one runs: datapath=xdp (the XDP program handles its packets
 itself, they never reach userspace) or datapath=user(REASON):
  cookie=0x0, duration=1.234s, table=0, n_packets=10, n_bytes=640, idle_age=2, datapath=xdp, priority=100,udp,tp_dst=7999 actions=output:p1

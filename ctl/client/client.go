@@ -281,7 +281,7 @@ func (c *Client) Metrics(ctx context.Context) (string, error) {
 	return string(data), nil
 }
 
-// Flows lists the installed flows, highest priority first. filter, if not
+// Flows lists the installed flows, by table, highest priority first. filter, if not
 // empty, selects flows as ovs-ofctl dump-flows does (see DeleteFlowsRequest);
 // strict selects only flows whose match and priority equal the filter's.
 func (c *Client) Flows(ctx context.Context, filter string, strict bool) ([]api.FlowStatus, error) {
