@@ -24,13 +24,17 @@ type Config struct {
 	// FrameSize is the UMEM chunk size (2048 or 4096). Default 2048, enough
 	// for a 1500-byte MTU plus two VLAN tags.
 	FrameSize int
-	// FramesPerPoller is the number of frames in each poller's UMEM. Each
-	// socket on the UMEM may hold RingSize frames in its fill and RX rings,
-	// and each poller handing this one frames HandoffFrames, so a poller
-	// serves at most FramesPerPoller/RingSize - 1 sockets and hand-offs
-	// together (the rest is for frames in flight to TX). Default 65536
-	// (128 MiB at 2 KiB frames: 15 at the default sizes, e.g. 14 ports and
-	// one other poller handing frames over).
+	// FramesPerPoller is the number of frames in each of a poller's UMEMs.
+	// Each socket on a UMEM may hold RingSize frames in its fill and RX
+	// rings, and each poller handing this one frames HandoffFrames, so a
+	// UMEM serves FramesPerPoller/RingSize - 1 sockets and hand-offs
+	// together (the rest is for frames in flight to TX). When they do not
+	// fit, the poller makes another UMEM of the same size, and frames
+	// between ports of different UMEMs are copied (umem.go). The kernel
+	// pins all of a UMEM: it is resident memory whether used or not.
+	// Default 4 * RingSize (32 MiB at the default sizes: 3 sockets and
+	// hand-offs, e.g. 2 ports and a poller handing frames over, with no
+	// copy between them; 14 ports take five UMEMs, 160 MiB).
 	FramesPerPoller int
 	// RingSize is the size of every AF_XDP ring. It bounds how many frames
 	// a socket lends the kernel, so how long a poller may be kept off its
@@ -85,11 +89,11 @@ func (c Config) withDefaults() Config {
 	if c.FrameSize == 0 {
 		c.FrameSize = 2048
 	}
-	if c.FramesPerPoller == 0 {
-		c.FramesPerPoller = 65536
-	}
 	if c.RingSize == 0 {
 		c.RingSize = 4096
+	}
+	if c.FramesPerPoller == 0 {
+		c.FramesPerPoller = 4 * c.RingSize
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = 64
