@@ -180,6 +180,7 @@ func (s *Server) listFlows(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	flows := sortFlows(selectFlows(s.backend.Flows(), flt, strict))
+	defer s.trim.after(len(flows))
 	if wantsText(r) {
 		s.replyDump(w, flows)
 		return
@@ -210,6 +211,7 @@ func (s *Server) applyFlows(w http.ResponseWriter, r *http.Request, replace bool
 		s.fail(w, r, err)
 		return
 	}
+	defer s.trim.after(len(flows))
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -325,6 +327,7 @@ func (s *Server) deleteFlows(w http.ResponseWriter, r *http.Request) {
 	}
 	s.changed(r, api.EventFlowsChanged, nil, gone)
 	s.reply(w, http.StatusOK, apiFlowStatuses(sortFlows(deleted)))
+	s.trim.after(len(deleted))
 }
 
 func flowID(r *http.Request) (uint64, error) {
