@@ -23,9 +23,13 @@ import (
 // and the REST server with its state file, over a unix socket with the Go
 // client xvsctl uses: install N exact-match flows in one request, replace
 // the table with the same flows, and dump them (as text, what xvsctl
-// dump-flows asks for, and as JSON). It reports the Go heap the
-// installed flows take (bytes/flow, after a GC); the kernel's share is
-// BenchmarkRuleMemory's (package bpf).
+// dump-flows asks for, and as JSON). It reports what an installed flow
+// costs: the Go heap it takes (heap-B/flow, after a GC; the switch's
+// tables, steering lists and records, and the text the server saves and
+// dumps) and the kernel memory of the BPF maps it grows (kernel-B/flow,
+// their memlock), and the sum (B/flow).
+//
+//	go test -run '^$' -bench 'BulkFlows/flows=160000/install' -benchtime 3x ./ctl/
 func BenchmarkBulkFlows(b *testing.B) {
 	testenv.RequireRoot(b)
 	for _, n := range []int{10_000, 160_000} {
@@ -81,6 +85,17 @@ func benchBulk(b *testing.B, n int) {
 			b.Fatal(err)
 		}
 	}
+	kernel := func() uint64 {
+		mm, err := sw.MapMemory()
+		if err != nil {
+			b.Fatal(err)
+		}
+		var n uint64
+		for _, v := range mm {
+			n += v
+		}
+		return n
+	}
 	heap := func() uint64 {
 		runtime.GC()
 		runtime.GC()
@@ -89,19 +104,22 @@ func benchBulk(b *testing.B, n int) {
 		return ms.HeapAlloc
 	}
 	b.Run("install", func(b *testing.B) {
-		var per float64
+		var perHeap, perKernel float64
 		for b.Loop() {
 			clear(b)
 			b.StopTimer()
-			h0 := heap()
+			h0, k0 := heap(), kernel()
 			b.StartTimer()
 			install(b)
 			b.StopTimer()
-			per = float64(heap()-h0) / float64(n)
+			perHeap = (float64(heap()) - float64(h0)) / float64(n)
+			perKernel = (float64(kernel()) - float64(k0)) / float64(n)
 			b.StartTimer()
 		}
 		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/request")
-		b.ReportMetric(per, "heap-B/flow")
+		b.ReportMetric(perHeap, "heap-B/flow")
+		b.ReportMetric(perKernel, "kernel-B/flow")
+		b.ReportMetric(perHeap+perKernel, "B/flow")
 	})
 	b.Run("replace-same", func(b *testing.B) {
 		clear(b)
