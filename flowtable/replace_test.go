@@ -93,3 +93,33 @@ func TestEntryText(t *testing.T) {
 		t.Fatal("recompiled entry does not share the flow's text")
 	}
 }
+
+// Flows whose keep hashes collide are all kept: two flows of one priority
+// whose keys, masked, are the same under two masks hash alike.
+func TestReplaceKeepsCollidingFlows(t *testing.T) {
+	flows := func() []*Flow {
+		return []*Flow{
+			dpFlow(100, dpMatch().dlType(0x0800).get(), dpOut("p2")),
+			dpFlow(100, dpMatch().dlType(0x0800).nwDst("0.0.0.0/8").get(), dpOut("p2")),
+			dpFlow(100, dpMatch().dlType(0x0800).nwDst("0.0.0.0/16").get(), dpOut("p2")),
+		}
+	}
+	fl := flows()
+	if keepHash(fl[0]) != keepHash(fl[1]) || keepHash(fl[1]) != keepHash(fl[2]) {
+		t.Fatal("the flows' keep hashes differ: the test needs them alike")
+	}
+	t1 := dpApply(t, NewTable(), Change{Add: fl}, dpPorts)
+	for _, order := range [][]int{{0, 1, 2}, {2, 1, 0}, {1, 2, 0}} {
+		f := flows()
+		var add []*Flow
+		var want []uint64
+		for _, i := range order {
+			add = append(add, f[i])
+			want = append(want, uint64(i+1))
+		}
+		t2 := dpApply(t, t1, Change{Replace: true, Add: add}, dpPorts)
+		if !slices.Equal(t2.Added(), want) || t2.Gen() != t1.Gen() {
+			t.Errorf("order %v: added %v (want %v), generation kept %v", order, t2.Added(), want, t2.Gen() == t1.Gen())
+		}
+	}
+}

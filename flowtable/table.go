@@ -426,12 +426,12 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 	// What comes: new entries, validated and compiled. A replace keeps the
 	// Entry (ID, counters, install time) of a flow it gives exactly as it
 	// is installed, as ovs-ofctl replace-flows leaves such a flow alone.
-	var keepable map[uint64]*Entry
+	var keepable *keepSet
 	if c.Replace && len(t.flows) > 0 && len(c.Add) > 0 {
-		keepable = make(map[uint64]*Entry, len(t.flows))
+		keepable = &keepSet{one: make(map[uint64]*Entry, len(t.flows))}
 		for _, e := range t.flows {
 			if !slices.Contains(c.Delete, e.id()) {
-				keepable[keepHash(e.Flow)] = e
+				keepable.add(e)
 			}
 		}
 	}
@@ -441,9 +441,10 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 	for i, f := range c.Add {
 		var e *Entry
 		var err error
-		if k := keepHash(f); keepable != nil && f != nil && keepable[k] != nil && sameFlow(keepable[k].Flow, f) {
-			e = keepable[k]
-			delete(keepable, k)
+		if keepable != nil && f != nil {
+			e = keepable.take(f)
+		}
+		if e != nil {
 			kept++
 		} else {
 			e, err = newEntry(f, t.nextID+uint64(i), ports, names, now)
@@ -625,6 +626,43 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 		}
 	}
 	return nt, nil
+}
+
+// keepSet is the installed flows a replace may keep, by keepHash. Flows
+// whose hashes collide (the same masked key and priority under two masks
+// hash alike) are all kept in it.
+type keepSet struct {
+	one  map[uint64]*Entry
+	more map[uint64][]*Entry // entries whose hash an entry in one has already
+}
+
+func (k *keepSet) add(e *Entry) {
+	h := keepHash(e.Flow)
+	if k.one[h] == nil {
+		k.one[h] = e
+		return
+	}
+	if k.more == nil {
+		k.more = make(map[uint64][]*Entry)
+	}
+	k.more[h] = append(k.more[h], e)
+}
+
+// take returns the entry of the flow f is the same as (sameFlow), and
+// removes it from the set; nil if there is none.
+func (k *keepSet) take(f *Flow) *Entry {
+	h := keepHash(f)
+	if e := k.one[h]; e != nil && sameFlow(e.Flow, f) {
+		delete(k.one, h)
+		return e
+	}
+	for i, e := range k.more[h] {
+		if sameFlow(e.Flow, f) {
+			k.more[h] = slices.Delete(k.more[h], i, i+1)
+			return e
+		}
+	}
+	return nil
 }
 
 // keepHash hashes what a replace compares to keep an installed flow.
