@@ -31,7 +31,7 @@ type PortInfo struct {
 	MaxQueues    int       `json:"max_queues"`        // RX queues the device can activate (ethtool -L)
 	XDPMode      XDPMode   `json:"xdp_mode"`          // the mode in use: native or generic
 	XSKMode      string    `json:"xsk_mode"`          // "copy" or "zerocopy"
-	UmemMode     string    `json:"umem_mode"`         // "shared" (descriptors move) or "own" (frames copied between UMEMs)
+	UmemMode     string    `json:"umem_mode"`         // "shared" (descriptors move), "extra" (on a poller's next UMEM: frames to ports of the first are copied) or "own" (frames copied between UMEMs)
 	State        string    `json:"state"`             // "up", or "degraded": an active queue has no socket
 	Problem      string    `json:"problem,omitempty"` // why the port is degraded
 	AddedAt      time.Time `json:"added_at"`

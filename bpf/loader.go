@@ -3,6 +3,7 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"time"
 	"unsafe"
@@ -437,6 +438,32 @@ func (o *Objects) Counters(ofport uint32) ([steer.NumCounters]CounterValue, erro
 			out[c].Packets += v.Packets
 			out[c].Bytes += v.Bytes
 		}
+	}
+	return out, nil
+}
+
+// MapMemory returns the kernel memory each of the program's maps takes
+// (its memlock, as bpftool map show reports it), in bytes, by map name.
+// A preallocated map costs its full size from the start; the rule table
+// (no prealloc) grows with its rules.
+func (o *Objects) MapMemory() (map[string]uint64, error) {
+	out := make(map[string]uint64)
+	v := reflect.ValueOf(&o.objs.xvsMaps).Elem()
+	for i := range v.NumField() {
+		m, ok := v.Field(i).Interface().(*ebpf.Map)
+		if !ok || m == nil {
+			continue
+		}
+		name := v.Type().Field(i).Tag.Get("ebpf")
+		info, err := m.Info()
+		if err != nil {
+			return nil, fmt.Errorf("map %s: %w", name, err)
+		}
+		n, ok := info.Memlock()
+		if !ok {
+			return nil, fmt.Errorf("map %s: the kernel does not report its memory: %w", name, ebpf.ErrNotSupported)
+		}
+		out[name] = n
 	}
 	return out, nil
 }

@@ -41,65 +41,84 @@ func (o *Objects) PutRules(rules []steer.Rule) error {
 	if len(rules) == 0 {
 		return nil
 	}
-	keys := make([]ruleKey, len(rules))
-	vals := make([]ruleValue, len(rules))
 	for i := range rules {
-		r := &rules[i]
-		if err := checkRule("put rules", i, r); err != nil {
+		if err := checkRule("put rules", i, &rules[i]); err != nil {
 			return err
 		}
-		keys[i] = ruleKey{MaskID: r.MaskID, Key: r.Key}
-		vals[i] = ruleValue{Rank: uint64(r.Rank), Verdict: uint8(r.Verdict), Arg: r.Arg, FlowID: r.Flow}
 	}
 	defer o.bumpGen()
-	n, err := o.objs.Rules.BatchUpdate(keys, vals, nil)
-	if errors.Is(err, ebpf.ErrNotSupported) {
-		for n = 0; n < len(keys); n++ {
-			if err = o.objs.Rules.Put(&keys[n], &vals[n]); err != nil {
-				break
+	// In chunks, through buffers of one chunk: a bulk install writes
+	// hundreds of thousands of rules.
+	keys := make([]ruleKey, min(len(rules), ruleChunk))
+	vals := make([]ruleValue, len(keys))
+	done := 0
+	for done < len(rules) {
+		c := min(len(rules)-done, len(keys))
+		for i := range c {
+			r := &rules[done+i]
+			keys[i] = ruleKey{MaskID: r.MaskID, Key: r.Key}
+			vals[i] = ruleValue{Rank: uint64(r.Rank), Verdict: uint8(r.Verdict), Arg: r.Arg, FlowID: r.Flow}
+		}
+		n, err := o.objs.Rules.BatchUpdate(keys[:c], vals[:c], nil)
+		if errors.Is(err, ebpf.ErrNotSupported) {
+			for n = 0; n < c; n++ {
+				if err = o.objs.Rules.Put(&keys[n], &vals[n]); err != nil {
+					break
+				}
 			}
 		}
-	}
-	if errors.Is(err, syscall.E2BIG) {
-		err = ErrRuleTableFull
-	}
-	if err != nil {
-		return fmt.Errorf("put rules: %d of %d written: %w", n, len(keys), err)
+		done += n
+		if errors.Is(err, syscall.E2BIG) {
+			err = ErrRuleTableFull
+		}
+		if err != nil {
+			return fmt.Errorf("put rules: %d of %d written: %w", done, len(rules), err)
+		}
 	}
 	return nil
 }
+
+// ruleChunk is how many rules one batch syscall writes or deletes.
+const ruleChunk = 4096
 
 // DeleteRules removes rules from the kernel's rule table; only MaskID and
 // Key of each rule matter. Each rule stops matching as soon as it is
 // deleted. Rules that are not in the table are skipped (each costs a
 // syscall: the kernel ends a batch at the first missing key).
 func (o *Objects) DeleteRules(rules []steer.Rule) error {
-	keys := make([]ruleKey, len(rules))
 	for i := range rules {
 		if rules[i].MaskID >= steer.MaxMasks {
 			return fmt.Errorf("delete rules: rule %d: mask id %d out of range 0..%d", i, rules[i].MaskID, steer.MaxMasks-1)
 		}
-		keys[i] = ruleKey{MaskID: rules[i].MaskID, Key: rules[i].Key}
 	}
-	if len(keys) > 0 {
-		defer o.bumpGen()
+	if len(rules) == 0 {
+		return nil
 	}
-	for rest := keys; len(rest) > 0; {
-		n, err := o.objs.Rules.BatchDelete(rest, nil)
-		switch {
-		case err == nil:
-			rest = nil
-		case errors.Is(err, ebpf.ErrKeyNotExist) && n < len(rest):
-			rest = rest[n+1:]
-		case errors.Is(err, ebpf.ErrNotSupported):
-			for i := range rest {
-				if err := o.objs.Rules.Delete(&rest[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-					return fmt.Errorf("delete rules: %w", err)
+	defer o.bumpGen()
+	keys := make([]ruleKey, min(len(rules), ruleChunk))
+	for done := 0; done < len(rules); {
+		c := min(len(rules)-done, len(keys))
+		for i := range c {
+			keys[i] = ruleKey{MaskID: rules[done+i].MaskID, Key: rules[done+i].Key}
+		}
+		done += c
+		for rest := keys[:c]; len(rest) > 0; {
+			n, err := o.objs.Rules.BatchDelete(rest, nil)
+			switch {
+			case err == nil:
+				rest = nil
+			case errors.Is(err, ebpf.ErrKeyNotExist) && n < len(rest):
+				rest = rest[n+1:]
+			case errors.Is(err, ebpf.ErrNotSupported):
+				for i := range rest {
+					if err := o.objs.Rules.Delete(&rest[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+						return fmt.Errorf("delete rules: %w", err)
+					}
 				}
+				rest = nil
+			default:
+				return fmt.Errorf("delete rules: %w", err)
 			}
-			rest = nil
-		default:
-			return fmt.Errorf("delete rules: %w", err)
 		}
 	}
 	return nil

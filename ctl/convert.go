@@ -154,7 +154,10 @@ func portSpec(req api.PortRequest) datapath.PortSpec {
 }
 
 // apiFlow returns f in both forms of api.Flow.
-func apiFlow(f *flowtable.Flow) api.Flow {
+func apiFlow(f *flowtable.Flow) api.Flow { return apiFlowText(f, f.String()) }
+
+// apiFlowText is apiFlow with the flow's text known (Entry.Text).
+func apiFlowText(f *flowtable.Flow, text string) api.Flow {
 	ff := flowtable.FieldsOf(f)
 	return api.Flow{
 		ID:           f.ID,
@@ -165,7 +168,7 @@ func apiFlow(f *flowtable.Flow) api.Flow {
 		HardTimeoutS: ff.HardTimeout,
 		Match:        ff.Match,
 		Actions:      ff.Actions,
-		Text:         f.String(),
+		Text:         text,
 	}
 }
 
@@ -201,9 +204,17 @@ func flowFromAPI(j api.Flow) (*flowtable.Flow, error) {
 	return flowtable.ParseFlowFields(ff)
 }
 
+// infoText is fi's flow in canonical text form.
+func infoText(fi datapath.FlowInfo) string {
+	if fi.Text != "" {
+		return fi.Text
+	}
+	return flowText(fi.Flow)
+}
+
 func apiFlowStatus(fi datapath.FlowInfo) api.FlowStatus {
 	return api.FlowStatus{
-		Flow:      apiFlow(fi.Flow),
+		Flow:      apiFlowText(fi.Flow, infoText(fi)),
 		Packets:   fi.Packets,
 		Bytes:     fi.Bytes,
 		DurationS: fi.Duration.Seconds(),

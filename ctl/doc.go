@@ -12,6 +12,7 @@
 //	DELETE /v1/ports/{name}        remove a port -> 204
 //	GET    /v1/ports/{name}/stats  its counters (api.PortStats)
 //	GET    /v1/flows[?match=F[&strict=true]]  flows ([]api.FlowStatus), by table, highest priority first
+//	                               (Accept: text/plain: dump-flows lines)
 //	POST   /v1/flows               add one flow (object) or a batch (array, one transaction) -> 201
 //	PUT    /v1/flows               replace the whole table atomically (array) -> 200
 //	                               (POST and PUT with "Prefer: return=minimal": api.FlowIDs, not the flows)

@@ -26,6 +26,34 @@ func parseFlowText(text string) (*flowtable.Flow, error) { return flowtable.Pars
 // array) in either form of api.Flow. Errors about an item of an array carry
 // its index.
 func decodeFlows(body []byte) (flows []*flowtable.Flow, array bool, err error) {
+	return decodeFlowsKnown(body, nil)
+}
+
+// decodeFlowsKnown is decodeFlows, taking the flow of a text from known
+// instead of parsing it when known has it (see installedFlows).
+func decodeFlowsKnown(body []byte, known func(string) *flowtable.Flow) (flows []*flowtable.Flow, array bool, err error) {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		if texts, ok := textFlows(trimmed); ok {
+			flows = make([]*flowtable.Flow, len(texts))
+			for i, text := range texts {
+				if known != nil {
+					if flows[i] = known(text); flows[i] != nil {
+						continue
+					}
+				}
+				if flows[i], err = flowFromAPI(api.Flow{Text: text}); err != nil {
+					return nil, true, &itemError{index: i, err: err}
+				}
+			}
+			return flows, true, nil
+		}
+	}
+	return decodeFlowsJSON(body)
+}
+
+// decodeFlowsJSON is decodeFlows with encoding/json alone.
+func decodeFlowsJSON(body []byte) (flows []*flowtable.Flow, array bool, err error) {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) > 0 && trimmed[0] == '[' {
 		var raws []json.RawMessage
@@ -53,6 +81,36 @@ func decodeFlow(data []byte) (*flowtable.Flow, error) {
 		return nil, err
 	}
 	return flowFromAPI(j)
+}
+
+// installedFlows returns what parsing a flow's text gives, for the texts
+// of the installed flows, and nil for any other. A controller replacing
+// its table sends mostly the flows it installed before, in the canonical
+// form they print in (what dump-flows shows, and what a controller that
+// writes canonical text sends anyway); parsing 160k of them again was
+// most of an unchanged replace's time and memory. The canonical text
+// parses back to the flow it was printed from (flowtable's
+// TestRoundTripRandom and FuzzParseFlow hold it), so the installed flow,
+// less the ID the table gave it, is that parse; which flows are installed
+// when the request applies does not matter. The flows are shallow
+// copies: they share the installed flows' read-only actions.
+func installedFlows(infos []datapath.FlowInfo) func(string) *flowtable.Flow {
+	if len(infos) == 0 {
+		return nil
+	}
+	byText := make(map[string]*flowtable.Flow, len(infos))
+	for _, fi := range infos {
+		byText[fi.Text] = fi.Flow
+	}
+	return func(text string) *flowtable.Flow {
+		f := byText[text]
+		if f == nil {
+			return nil
+		}
+		c := *f
+		c.ID = 0
+		return &c
+	}
 }
 
 // checkFlowPortsLocked checks that every port the flows name exists, so a batch
@@ -142,7 +200,8 @@ func parseStrict(s string) (bool, error) {
 	return b, nil
 }
 
-// listFlows serves GET /v1/flows[?match=FILTER[&strict=true]].
+// listFlows serves GET /v1/flows[?match=FILTER[&strict=true]], as JSON or,
+// asked for with Accept, as dump-flows lines (replyDump).
 func (s *Server) listFlows(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	for k := range q {
@@ -161,7 +220,13 @@ func (s *Server) listFlows(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.reply(w, http.StatusOK, apiFlowStatuses(sortFlows(selectFlows(s.backend.Flows(), flt, strict))))
+	flows := sortFlows(selectFlows(s.backend.Flows(), flt, strict))
+	defer s.trim.after(len(flows))
+	if wantsText(r) {
+		s.replyDump(w, flows)
+		return
+	}
+	s.reply(w, http.StatusOK, apiFlowStatuses(flows))
 }
 
 // addFlows serves POST /v1/flows: one flow (object in, object out) or a
@@ -182,11 +247,16 @@ func (s *Server) applyFlows(w http.ResponseWriter, r *http.Request, replace bool
 		s.fail(w, r, err)
 		return
 	}
-	flows, array, err := decodeFlows(body)
+	var known func(string) *flowtable.Flow
+	if replace {
+		known = installedFlows(s.backend.Flows())
+	}
+	flows, array, err := decodeFlowsKnown(body, known)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	defer s.trim.after(len(flows))
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -201,11 +271,13 @@ func (s *Server) applyFlows(w http.ResponseWriter, r *http.Request, replace bool
 		return
 	}
 	if replace {
-		s.log.Info("flows replaced", "flows", len(flows))
+		s.log.Info("flows replaced", "flows", len(flows), "unchanged", res.Unchanged)
 	} else {
 		s.log.Info("flows added", "flows", len(flows))
 	}
-	s.persistLocked()
+	if !res.Unchanged || s.persistErr.Load() != nil {
+		s.persistLocked()
+	}
 	if replace {
 		s.replaced(r, ids)
 	} else {
@@ -300,6 +372,7 @@ func (s *Server) deleteFlows(w http.ResponseWriter, r *http.Request) {
 	}
 	s.changed(r, api.EventFlowsChanged, nil, gone)
 	s.reply(w, http.StatusOK, apiFlowStatuses(sortFlows(deleted)))
+	s.trim.after(len(deleted))
 }
 
 func flowID(r *http.Request) (uint64, error) {

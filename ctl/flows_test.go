@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +18,7 @@ import (
 	"github.com/xvs-project/xvs/api"
 	"github.com/xvs-project/xvs/ctl/ctltest"
 	"github.com/xvs-project/xvs/datapath"
+	"github.com/xvs-project/xvs/flowtable"
 )
 
 func decodeFlowList(t *testing.T, body string) []api.FlowStatus {
@@ -539,5 +543,88 @@ func TestFlowsPreferMinimal(t *testing.T) {
 	// Without the preference, the full answer.
 	if got := decodeFlowList(t, h.must(201, "POST", api.PathFlows, `[{"flow":"priority=7,icmp,actions=drop"}]`)); len(got) != 1 || got[0].Text == "" {
 		t.Fatalf("full answer %+v", got)
+	}
+}
+
+// A replace takes the flows of texts the installed flows print as from the
+// installed flows instead of parsing them: each is exactly what parsing
+// gives (less the table's ID), a copy, and a text no flow prints as is
+// parsed. The replace then keeps the flows it gives unchanged, changes the
+// one that differs, and fails as a whole on a bad one.
+func TestReplaceKnownFlows(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.addPorts("p1", "p2")
+	texts := []string{
+		"priority=100,udp,in_port=p1,nw_dst=10.0.0.1,tp_dst=7999,actions=mod_tp_dst:7998,output:p2",
+		"cookie=0x5,table=3,idle_timeout=60,hard_timeout=90,priority=7,tcp,tp_src=80,actions=drop",
+		"priority=1,arp,actions=kernel",
+		"in_port=p2,dl_vlan=10,actions=strip_vlan,mod_dl_dst:02:00:00:00:00:01,output:p1",
+	}
+	body := func(ts []string) string {
+		var b strings.Builder
+		b.WriteByte('[')
+		for i, s := range ts {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"flow":%q}`, s)
+		}
+		b.WriteByte(']')
+		return b.String()
+	}
+	h.must(http.StatusCreated, "POST", api.PathFlows, body(texts))
+	infos := h.backend.Flows()
+	known := installedFlows(infos)
+	for _, fi := range infos {
+		got := known(fi.Text)
+		want, err := flowtable.ParseFlow(fi.Text)
+		if err != nil {
+			t.Fatalf("%q: %v", fi.Text, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%q: known flow\n %+v\nparsed\n %+v", fi.Text, got, want)
+		}
+		if got == fi.Flow {
+			t.Errorf("%q: the installed flow itself, not a copy", fi.Text)
+		}
+	}
+	if f := known("priority=100,udp,actions=drop"); f != nil {
+		t.Errorf("a text no flow prints as gave %+v", f)
+	}
+	ids := func() map[string]uint64 {
+		m := map[string]uint64{}
+		for _, fi := range h.backend.Flows() {
+			m[fi.Text] = fi.Flow.ID
+		}
+		return m
+	}
+	before := ids()
+	changed := slices.Clone(texts)
+	changed[2] = "priority=2,arp,actions=kernel"
+	h.must(http.StatusOK, "PUT", api.PathFlows, body(changed))
+	after := ids()
+	for i, s := range changed {
+		f, err := flowtable.ParseFlow(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s = f.String() // the keys of ids; texts[3] is not canonical, so it is parsed
+		if i == 2 {
+			if _, ok := before[s]; ok || after[s] == 0 {
+				t.Errorf("the changed flow %q: before %v, after %v", s, before, after)
+			}
+			continue
+		}
+		if after[s] != before[s] || after[s] == 0 {
+			t.Errorf("%q: ID %d before the replace, %d after", s, before[s], after[s])
+		}
+	}
+	if len(after) != len(changed) {
+		t.Errorf("%d flows after the replace, want %d", len(after), len(changed))
+	}
+	bad := append(slices.Clone(changed), "udp,nw_src=1.2.3,actions=drop")
+	h.must(http.StatusBadRequest, "PUT", api.PathFlows, body(bad))
+	if got := ids(); !maps.Equal(got, after) {
+		t.Errorf("a failed replace changed the flows: %v, was %v", got, after)
 	}
 }

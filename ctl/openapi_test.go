@@ -283,6 +283,7 @@ var oaCases = []oaCase{
 	{name: "port stats closed", method: "GET", path: "/v1/ports/p0/stats", setup: closed, want: 503},
 
 	{name: "list flows", method: "GET", path: "/v1/flows", want: 200},
+	{name: "list flows as text", method: "GET", path: "/v1/flows", hdr: []string{"Accept", "text/plain"}, want: 200},
 	{name: "list flows filtered", method: "GET", path: "/v1/flows?match=udp&strict=true", want: 200},
 	{name: "list flows bad filter", method: "GET", path: "/v1/flows?match=tp_dst=1", want: 400},
 	{name: "list flows no token", method: "GET", path: "/v1/flows", setup: withToken, hdr: []string{"Authorization", ""}, want: 401},

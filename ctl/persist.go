@@ -23,7 +23,7 @@ func (s *Server) snapshotLocked() *State {
 		st.Groups = append(st.Groups, groupText(gi.Group))
 	}
 	for _, fi := range sortFlows(s.backend.Flows()) {
-		st.Flows = append(st.Flows, flowText(fi.Flow))
+		st.Flows = append(st.Flows, infoText(fi))
 	}
 	return st
 }

@@ -62,6 +62,7 @@ type Server struct {
 
 	persistErr atomic.Pointer[error] // last failure to persist, nil once a save works
 	events     *events
+	trim       memTrimmer
 }
 
 // NewServer returns a Server for opts.Backend.

@@ -48,7 +48,10 @@
 // fresh frame of the same UMEM, for every output but the last. When the
 // kernel refuses to share a UMEM between two devices, the port gets a UMEM
 // of its own inside the same poller and frames crossing UMEMs are copied
-// (PortInfo.UmemMode says which way each port runs).
+// (PortInfo.UmemMode says which way each port runs). A UMEM is sized for a
+// few sockets (Config.FramesPerPoller), as the kernel pins all of it; a
+// poller serving more makes another one (umem.go), with the same copy
+// between the two.
 //
 // # Hand-offs between pollers
 //

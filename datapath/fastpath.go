@@ -99,14 +99,14 @@ type recordTxn struct {
 	fresh  []uint32 // slots written for this sync
 }
 
-// assignRecordsLocked decides for every forward rule of st, compiled from
-// nt, whether it runs in XDP: it demotes the rules that may not to
-// redirect rules, and fills in the others' record slots, writing the
-// records of flows that need a new one. A flow keeps its slot while its
-// record stays the same; when slots run out, the flows of the highest
-// priority get them first. The caller holds s.mu; the records it writes
-// are not pointed at by any rule yet.
-func (s *Switch) assignRecordsLocked(nt *flowtable.Table, st *steer.Table) (*recordTxn, error) {
+// assignRecordsLocked decides for every forward rule of st, whose flows
+// are flows (flowtable.Table.SteeringFlows), whether it runs in XDP: it
+// demotes the rules that may not to redirect rules, and fills in the
+// others' record slots, writing the records of flows that need a new one.
+// A flow keeps its slot while its record stays the same; when slots run
+// out, the flows of the highest priority get them first. The caller holds
+// s.mu; the records it writes are not pointed at by any rule yet.
+func (s *Switch) assignRecordsLocked(st *steer.Table, flows []*flowtable.Entry) (*recordTxn, error) {
 	fp := s.fast
 	fp.mu.Lock()
 	defer fp.mu.Unlock()
@@ -121,8 +121,8 @@ func (s *Switch) assignRecordsLocked(nt *flowtable.Table, st *steer.Table) (*rec
 		if r.Verdict != steer.VerdictForward {
 			continue
 		}
-		e := nt.Get(r.Flow)
-		if e == nil || fp.off {
+		e := flows[i]
+		if fp.off {
 			r.Verdict = steer.VerdictRedirect
 			continue
 		}

@@ -124,7 +124,7 @@ type handoffDesc struct {
 // filled by src (within one of its batches), in frames, or back with dst.
 type handoff struct {
 	src, dst *poller
-	umem     *afxdp.Umem        // dst's shared UMEM: the lent frames are its
+	umem     *afxdp.Umem        // dst's UMEM the lent frames are of (addHandoff picks it)
 	credits  *spsc[uint64]      // dst -> src: chunk bases src may fill
 	frames   *spsc[handoffDesc] // src -> dst: filled frames
 	target   int                // frames dst keeps lent; the size of both rings
@@ -269,14 +269,15 @@ func (pl *poller) handoffsWaiting() bool {
 	return false
 }
 
-// addHandoff starts taking frames from h and lends it frames. The UMEM must
-// keep room for them next to what its sockets need.
+// addHandoff starts taking frames from h and lends it frames, of a UMEM
+// with room for them next to what its sockets need (pickUmem).
 func (pl *poller) addHandoff(h *handoff) error {
 	return pl.do(func() error {
-		if pl.framesNeeded(len(pl.socks), len(pl.inbound)+1) > pl.umem.NumFrames() {
-			return fmt.Errorf("poller %d: a UMEM of %d frames cannot feed %d sockets and lend %d frames to each of %d pollers (raise FramesPerPoller): %w",
-				pl.queue, pl.umem.NumFrames(), len(pl.socks), h.target, len(pl.inbound)+1, ErrInvalid)
+		u, err := pl.pickUmem(0, 1)
+		if err != nil {
+			return err
 		}
+		h.umem = u
 		pl.inbound = append(pl.inbound, h)
 		pl.lend(h)
 		return nil
@@ -301,7 +302,7 @@ func (pl *poller) removeHandoff(h *handoff) error {
 		if h.lent != 0 {
 			return fmt.Errorf("poller %d: hand-off from poller %d: %d lent frames did not come back", pl.queue, h.src.queue, h.lent)
 		}
-		return nil
+		return pl.releaseUmems()
 	})
 }
 

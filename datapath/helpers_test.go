@@ -531,13 +531,20 @@ func (s *Switch) ledgers(t testing.TB) []frameLedger {
 			continue
 		}
 		err := pl.do(func() error {
-			shared := &frameLedger{queue: pl.queue, shared: true, total: pl.umem.Pool().Total(), free: pl.umem.Pool().Free()}
-			for _, h := range pl.inbound {
-				shared.lent += h.credits.inRing() + h.frames.inRing()
-				shared.lentBooked += h.lent
+			byUmem := map[*afxdp.Umem]*frameLedger{}
+			var order []*afxdp.Umem
+			for _, u := range append([]*afxdp.Umem{pl.umem}, pl.extra...) {
+				byUmem[u] = &frameLedger{queue: pl.queue, shared: true, total: u.Pool().Total(), free: u.Pool().Free()}
+				order = append(order, u)
 			}
-			byUmem := map[*afxdp.Umem]*frameLedger{pl.umem: shared}
-			order := []*afxdp.Umem{pl.umem}
+			for _, h := range pl.inbound {
+				l := byUmem[h.umem]
+				if l == nil {
+					return fmt.Errorf("hand-off from poller %d lends frames of a UMEM the poller does not have", h.src.queue)
+				}
+				l.lent += h.credits.inRing() + h.frames.inRing()
+				l.lentBooked += h.lent
+			}
 			for _, ps := range pl.socks {
 				l := byUmem[ps.umem]
 				if l == nil {

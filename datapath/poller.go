@@ -25,6 +25,7 @@ type poller struct {
 	cpu   int // -1: not pinned
 
 	umem  *afxdp.Umem                 // shared by the queue's sockets of every port
+	extra []*afxdp.Umem               // more, when umem is full (umem.go)
 	socks []*portSocket               // the sockets this poller serves
 	out   [steer.MaxPorts]*portSocket // ofport -> this queue's socket of the port
 	poll  afxdp.PollSet
@@ -157,9 +158,9 @@ var errStop = errors.New("stop")
 func (pl *poller) addSocket(p *Port, q int) (*portSocket, error) {
 	var ps *portSocket
 	err := pl.do(func() error {
-		if pl.framesNeeded(len(pl.socks)+1, len(pl.inbound)) > pl.umem.NumFrames() {
-			return fmt.Errorf("poller %d: a UMEM of %d frames cannot feed %d sockets of %d-entry rings and %d hand-offs (raise FramesPerPoller or lower RingSize): %w",
-				pl.queue, pl.umem.NumFrames(), len(pl.socks)+1, pl.sw.cfg.RingSize, len(pl.inbound), ErrInvalid)
+		u, err := pl.pickUmem(1, 0)
+		if err != nil {
+			return err
 		}
 		opts := afxdp.SocketOptions{
 			Ifindex:        p.ifindex,
@@ -169,14 +170,14 @@ func (pl *poller) addSocket(p *Port, q int) (*portSocket, error) {
 			FillSize:       pl.sw.cfg.RingSize,
 			CompletionSize: pl.sw.cfg.RingSize,
 		}
-		u, shared := pl.umem, true
+		shared, extra := true, u != pl.umem
 		sock, err := afxdp.NewSocket(u, opts)
-		if err != nil && !errors.Is(err, afxdp.ErrBusy) && !errors.Is(err, afxdp.ErrInvalidOptions) && len(pl.socks) > 0 {
+		if err != nil && !errors.Is(err, afxdp.ErrBusy) && !errors.Is(err, afxdp.ErrInvalidOptions) && pl.socksOn(u) > 0 {
 			// Some drivers will not share a UMEM with another device's
 			// queue (zero-copy). Give the port a UMEM of its own; frames
 			// crossing UMEMs are then copied.
 			pl.sw.log.Warn("shared umem refused, using a umem of the port's own", "port", p.name, "queue", q, "err", err)
-			u, shared = nil, false
+			u, shared, extra = nil, false, false
 			own, uerr := afxdp.NewUmem(afxdp.UmemOptions{
 				NumFrames: pl.sw.cfg.FramesPerPoller,
 				FrameSize: pl.sw.cfg.FrameSize,
@@ -193,18 +194,19 @@ func (pl *poller) addSocket(p *Port, q int) (*portSocket, error) {
 			u = own
 		}
 		if err != nil {
-			return err
+			return errors.Join(err, pl.releaseUmems())
 		}
 		if bp := pl.sw.cfg.BusyPoll; bp > 0 {
 			if err := sock.SetBusyPoll(afxdp.BusyPoll{Timeout: bp, Prefer: true, Budget: pl.sw.cfg.BatchSize}); err != nil {
 				sock.Close()
 				if !shared {
 					u.Close()
+					return err
 				}
-				return err
+				return errors.Join(err, pl.releaseUmems())
 			}
 		}
-		ps = &portSocket{port: p, queue: q, sock: sock, umem: u, shared: shared}
+		ps = &portSocket{port: p, queue: q, sock: sock, umem: u, shared: shared, extra: extra}
 		ps.txq = make([]afxdp.Desc, 0, 2*pl.sw.cfg.BatchSize)
 		sock.Refill()
 		pl.socks = append(pl.socks, ps)
@@ -249,7 +251,7 @@ func (pl *poller) removeSocket(ps *portSocket) error {
 		if !ps.shared {
 			err = errors.Join(err, ps.umem.Close())
 		}
-		return err
+		return errors.Join(err, pl.releaseUmems())
 	})
 }
 
@@ -322,9 +324,12 @@ func (pl *poller) run(started chan<- error) {
 			_ = ps.umem.Close()
 		}
 	}
-	if err := pl.umem.Close(); err != nil {
-		pl.sw.log.Error("close umem", "queue", pl.queue, "err", err)
+	for _, u := range append(pl.extra, pl.umem) {
+		if err := u.Close(); err != nil {
+			pl.sw.log.Error("close umem", "queue", pl.queue, "err", err)
+		}
 	}
+	pl.extra = nil
 }
 
 // batchState is what one pass of the loop carries between packets.

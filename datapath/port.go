@@ -61,7 +61,8 @@ type portSocket struct {
 	queue  int
 	sock   *afxdp.Socket
 	umem   *afxdp.Umem  // the UMEM the socket is bound to
-	shared bool         // umem is the poller's shared UMEM
+	shared bool         // umem is one of the poller's UMEMs, not the socket's own
+	extra  bool         // ... and not its first (umem.go)
 	txq    []afxdp.Desc // descriptors waiting for the TX ring (poller-owned)
 	rhythm rhythm       // when its frames come (poller-owned, idle.go)
 	stats  portCounters
@@ -299,8 +300,11 @@ func (s *Switch) publishStateLocked(p *Port, qs afxdp.Queues, problem string) {
 		st.xskMode = p.socks[0].sock.Mode().String()
 	}
 	for _, ps := range p.socks {
-		if !ps.shared {
+		switch {
+		case !ps.shared:
 			st.umemMode = "own"
+		case ps.extra && st.umemMode == "shared":
+			st.umemMode = "extra"
 		}
 	}
 	p.state.Store(st)

@@ -107,7 +107,9 @@ func TestAddRemovePortUnderTraffic(t *testing.T) {
 // after Close. Drops at the TX ring are counted, and the counters add up.
 func TestFrameAccounting(t *testing.T) {
 	const size = 100
-	tp := newTopo(t, topoOptions{Config: Config{RingSize: 64, BatchSize: 64}})
+	// Tiny rings and plenty of frames: the TX rings overflow, the pool
+	// does not run dry.
+	tp := newTopo(t, topoOptions{Config: Config{RingSize: 64, BatchSize: 64, FramesPerPoller: 65536}})
 	c := tp.addHost(t, "c")
 	tp.addPort(t, c)
 	ids := tp.addFlows(t,

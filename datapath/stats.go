@@ -81,3 +81,7 @@ func (s *Switch) Stats() Stats {
 	}
 	return st
 }
+
+// MapMemory returns the kernel memory of the switch's BPF maps, in bytes,
+// by map name (bpf.Objects.MapMemory). Any goroutine may call it.
+func (s *Switch) MapMemory() (map[string]uint64, error) { return s.bpf.MapMemory() }

@@ -25,13 +25,17 @@ type Config struct {
 	// FrameSize is the UMEM chunk size (2048 or 4096). Default 2048, enough
 	// for a 1500-byte MTU plus two VLAN tags.
 	FrameSize int
-	// FramesPerPoller is the number of frames in each poller's UMEM. Each
-	// socket on the UMEM may hold RingSize frames in its fill and RX rings,
-	// and each poller handing this one frames HandoffFrames, so a poller
-	// serves at most FramesPerPoller/RingSize - 1 sockets and hand-offs
-	// together (the rest is for frames in flight to TX). Default 65536
-	// (128 MiB at 2 KiB frames: 15 at the default sizes, e.g. 14 ports and
-	// one other poller handing frames over).
+	// FramesPerPoller is the number of frames in each of a poller's UMEMs.
+	// Each socket on a UMEM may hold RingSize frames in its fill and RX
+	// rings, and each poller handing this one frames HandoffFrames, so a
+	// UMEM serves FramesPerPoller/RingSize - 1 sockets and hand-offs
+	// together (the rest is for frames in flight to TX). When they do not
+	// fit, the poller makes another UMEM of the same size, and frames
+	// between ports of different UMEMs are copied (umem.go). The kernel
+	// pins all of a UMEM: it is resident memory whether used or not.
+	// Default 4 * RingSize (32 MiB at the default sizes: 3 sockets and
+	// hand-offs, e.g. 2 ports and a poller handing frames over, with no
+	// copy between them; 14 ports take five UMEMs, 160 MiB).
 	FramesPerPoller int
 	// RingSize is the size of every AF_XDP ring. It bounds how many frames
 	// a socket lends the kernel, so how long a poller may be kept off its
@@ -102,11 +106,11 @@ func (c Config) withDefaults() Config {
 	if c.FrameSize == 0 {
 		c.FrameSize = 2048
 	}
-	if c.FramesPerPoller == 0 {
-		c.FramesPerPoller = 65536
-	}
 	if c.RingSize == 0 {
 		c.RingSize = 4096
+	}
+	if c.FramesPerPoller == 0 {
+		c.FramesPerPoller = 4 * c.RingSize
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = 64
@@ -294,15 +298,16 @@ func (s *Switch) Apply(c Change) (Applied, error) {
 	if err := s.publishLocked(nt); err != nil {
 		return Applied{}, err
 	}
-	return Applied{Added: slices.Clone(nt.Added()), Removed: slices.Clone(nt.Removed())}, nil
+	return Applied{Added: slices.Clone(nt.Added()), Removed: slices.Clone(nt.Removed()), Unchanged: nt.Gen() == old.Gen()}, nil
 }
 
 // publishLocked makes nt the live table: it compiles nt's steering rules and
 // syncs them to the kernel around the snapshot swap (see doc.go). If the
 // kernel refuses a step, it puts the old rules back and returns the error:
-// the table is unchanged.
+// the table is unchanged. A table of the live one's generation is the
+// live pipeline (flowtable.Table.Apply): nothing is done.
 func (s *Switch) publishLocked(nt *flowtable.Table) error {
-	if nt == s.table.Load() {
+	if nt.Gen() == s.table.Load().Gen() {
 		return nil
 	}
 	return s.syncLocked(nt)
@@ -319,11 +324,11 @@ func (s *Switch) resyncLocked() error { return s.syncLocked(s.table.Load()) }
 // them) or are demoted to redirects first.
 func (s *Switch) syncLocked(nt *flowtable.Table) error {
 	old := s.table.Load()
-	ns, err := nt.Steering(s.steering)
+	ns, flows, err := nt.SteeringFlows(s.steering)
 	if err != nil {
 		return err
 	}
-	txn, err := s.assignRecordsLocked(nt, ns)
+	txn, err := s.assignRecordsLocked(ns, flows)
 	if err != nil {
 		return err
 	}
@@ -474,6 +479,7 @@ func (s *Switch) flowInfoLocked(e *flowtable.Entry, now time.Time) FlowInfo {
 	where, why := s.fast.whereLocked(e, s.portName)
 	return FlowInfo{
 		Flow:           e.Flow,
+		Text:           e.Text(),
 		Packets:        e.Packets(),
 		Bytes:          e.Bytes(),
 		Duration:       now.Sub(e.Installed()),

@@ -32,6 +32,10 @@ func countersForTrace(t *testing.T, tp *topo) traceCounters {
 		c.flows[f.Flow.ID] = f.Packets
 	}
 	c.tables = tp.sw.Tables()
+	// Table 0's lookups are the XDP program's rx less malformed: like rx
+	// above, they count what the hosts send on their own (IPv6 router
+	// solicitations after link up), which no flow matches.
+	c.tables[0].Lookups = 0
 	for _, g := range tp.sw.Groups() {
 		c.groups = append(c.groups, g.Stats.Packets)
 	}

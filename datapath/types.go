@@ -57,7 +57,7 @@ type PortInfo struct {
 	MaxQueues    int       `json:"max_queues"`        // RX queues the device can activate (ethtool -L)
 	XDPMode      XDPMode   `json:"xdp_mode"`          // the mode in use (native or generic)
 	XSKMode      string    `json:"xsk_mode"`          // "copy" or "zerocopy"
-	UmemMode     string    `json:"umem_mode"`         // "shared" (descriptors move) or "own" (frames copied between UMEMs)
+	UmemMode     string    `json:"umem_mode"`         // "shared" (descriptors move), "extra" (on a poller's next UMEM: frames to ports of the first are copied) or "own" (frames copied between UMEMs)
 	State        string    `json:"state"`             // "up", or "degraded": an active queue has no socket
 	Problem      string    `json:"problem,omitempty"` // why the port is degraded
 	AddedAt      time.Time `json:"added_at"`
@@ -145,6 +145,7 @@ type TableStats = flowtable.TableStats
 // FlowInfo is an installed flow with its counters.
 type FlowInfo struct {
 	Flow     *flowtable.Flow
+	Text     string // Flow in canonical text form (Flow.String)
 	Packets  uint64 // in userspace and in XDP
 	Bytes    uint64
 	Duration time.Duration // since install
@@ -206,8 +207,10 @@ type Change = flowtable.Change
 
 // Applied says what a Change did: the IDs given to its added flows, in
 // order, and the IDs of the flows it removed because they sent to a group
-// it removed.
+// it removed. Unchanged is set when the pipeline is as it was (a replace
+// with the flows already installed, which keep their IDs).
 type Applied struct {
-	Added   []uint64
-	Removed []uint64
+	Added     []uint64
+	Removed   []uint64
+	Unchanged bool
 }

@@ -355,6 +355,11 @@ func formatResubmit(a *Action) (string, bool) {
 // "mod_tp_dst:7998".
 func FormatAction(a Action) string {
 	k := kindOf(a.Type)
+	if k != nil && k.format != nil {
+		var b strings.Builder
+		writeAction(&b, &a)
+		return b.String()
+	}
 	if k == nil {
 		return fmt.Sprintf("action(%d)", uint8(a.Type))
 	}
@@ -366,6 +371,25 @@ func FormatAction(a Action) string {
 		return k.name + "(" + v + ")"
 	}
 	return k.name + ":" + v
+}
+
+// writeAction writes FormatAction(*a).
+func writeAction(b *strings.Builder, a *Action) {
+	k := kindOf(a.Type)
+	if k == nil || k.format == nil {
+		b.WriteString(FormatAction(*a))
+		return
+	}
+	v, paren := k.format(a)
+	b.WriteString(k.name)
+	if paren {
+		b.WriteByte('(')
+		b.WriteString(v)
+		b.WriteByte(')')
+		return
+	}
+	b.WriteByte(':')
+	b.WriteString(v)
 }
 
 // actionName is the canonical name of an action type.

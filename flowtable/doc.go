@@ -107,7 +107,9 @@
 // Table is an immutable snapshot of the installed flows and groups with
 // their classifiers. Apply builds the next snapshot from a Change, all or
 // nothing, copying only the groups of flows the change touches; the flows it
-// leaves alone keep their Entry, and so their counters. Recompile rebuilds
+// leaves alone keep their Entry, and so their counters (a replace leaves
+// alone the flows it gives exactly as installed, as ovs-ofctl
+// replace-flows does). Recompile rebuilds
 // the programs whose ports changed after a port was added or removed. Each
 // table's classifier is a tuple space search: one hash table per distinct mask (the
 // flow's mask plus the in_port bytes when it names a port), visited highest

@@ -416,7 +416,7 @@ func setIPDSCP(v string, k, m *Key) string {
 // full. An empty match has no fields. For a match that passes Check,
 // ParseMatch of the fields joined with commas gives the same match back.
 func (m *Match) Fields() []Field {
-	var fs []Field
+	fs := make([]Field, 0, 8)
 	add := func(name, value string) { fs = append(fs, Field{name, value}) }
 	dlType, dlExact := matchDlType(m)
 	proto, protoExact := matchNwProto(m)
@@ -533,16 +533,8 @@ func shorthandName(dlType uint16, proto uint8, protoExact bool) string {
 // "udp,in_port=p0,tp_dst=7999"; "" for a match that matches everything.
 func (m *Match) String() string {
 	var b strings.Builder
-	for i, f := range m.Fields() {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(f.Name)
-		if f.Value != "" {
-			b.WriteByte('=')
-			b.WriteString(f.Value)
-		}
-	}
+	b.Grow(64)
+	writeFields(&b, m.Fields(), "")
 	return b.String()
 }
 

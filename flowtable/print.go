@@ -26,6 +26,7 @@ type FlowStats struct {
 // gives f back.
 func (f *Flow) String() string {
 	var b strings.Builder
+	b.Grow(128)
 	if f.Cookie != 0 {
 		fmt.Fprintf(&b, "cookie=%#x,", f.Cookie)
 	}
@@ -35,13 +36,27 @@ func (f *Flow) String() string {
 	writeTimeouts(&b, f, ",")
 	b.WriteString("priority=")
 	b.WriteString(strconv.Itoa(int(f.Priority)))
-	if m := f.Match.String(); m != "" {
-		b.WriteByte(',')
-		b.WriteString(m)
-	}
+	writeFields(&b, f.Match.Fields(), ",")
 	b.WriteString(",actions=")
-	b.WriteString(FormatActions(f.Actions))
+	writeActions(&b, f.Actions)
 	return b.String()
+}
+
+// writeFields writes fs as name[=value] joined by commas, each after
+// first for the first field.
+func writeFields(b *strings.Builder, fs []Field, first string) {
+	for i, f := range fs {
+		if i == 0 {
+			b.WriteString(first)
+		} else {
+			b.WriteByte(',')
+		}
+		b.WriteString(f.Name)
+		if f.Value != "" {
+			b.WriteByte('=')
+			b.WriteString(f.Value)
+		}
+	}
 }
 
 func writeTimeouts(b *strings.Builder, f *Flow, sep string) {
@@ -91,11 +106,19 @@ func FormatActions(acts []Action) string {
 		return "drop"
 	}
 	var b strings.Builder
-	for i, a := range acts {
+	writeActions(&b, acts)
+	return b.String()
+}
+
+// writeActions writes FormatActions(acts).
+func writeActions(b *strings.Builder, acts []Action) {
+	if len(acts) == 0 {
+		b.WriteString("drop")
+	}
+	for i := range acts {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(FormatAction(a))
+		writeAction(b, &acts[i])
 	}
-	return b.String()
 }

@@ -34,6 +34,13 @@ import (
 // Lookup returns for the same key, for every key. Steering fails only with
 // ErrTooManyMasks, which Apply already rules out.
 func (t *Table) Steering(prev *steer.Table) (*steer.Table, error) {
+	st, _, err := t.SteeringFlows(prev)
+	return st, err
+}
+
+// SteeringFlows is Steering, and the flow of each rule: flows[i] is the
+// Entry of st.Rules[i].Flow.
+func (t *Table) SteeringFlows(prev *steer.Table) (st *steer.Table, flows []*Entry, err error) {
 	n, nrules := 0, 0
 	for _, s := range t.tables[0].subs {
 		if s.nkeys > 0 {
@@ -42,7 +49,7 @@ func (t *Table) Steering(prev *steer.Table) (*steer.Table, error) {
 		}
 	}
 	if n > steer.MaxMasks {
-		return nil, fmt.Errorf("%d masks, at most %d: %w", n, steer.MaxMasks, ErrTooManyMasks)
+		return nil, nil, fmt.Errorf("%d masks, at most %d: %w", n, steer.MaxMasks, ErrTooManyMasks)
 	}
 
 	// Mask IDs: keep the old ones, then fill in free ones.
@@ -78,7 +85,8 @@ func (t *Table) Steering(prev *steer.Table) (*steer.Table, error) {
 		ids[i] = freeMaskID(&taken, &usedBefore)
 	}
 
-	st := &steer.Table{Masks: make([]steer.Mask, 0, n), Rules: make([]steer.Rule, 0, nrules)}
+	st = &steer.Table{Masks: make([]steer.Mask, 0, n), Rules: make([]steer.Rule, 0, nrules)}
+	flows = make([]*Entry, 0, nrules)
 	i := 0
 	for _, s := range t.tables[0].subs {
 		if s.nkeys == 0 {
@@ -93,9 +101,10 @@ func (t *Table) Steering(prev *steer.Table) (*steer.Table, error) {
 				continue
 			}
 			st.Rules = append(st.Rules, steer.Rule{MaskID: id, Key: e.mkey, Rank: e.Rank, Verdict: e.Verdict(), Flow: e.Flow.ID})
+			flows = append(flows, e)
 		}
 	}
-	return st, nil
+	return st, flows, nil
 }
 
 // freeMaskID takes the lowest ID not taken, preferring IDs not used before.
@@ -169,6 +178,21 @@ func DiffSteering(old, new *steer.Table) SteeringDiff {
 	var oldRules []steer.Rule
 	if old != nil {
 		oldRules = old.Rules
+	}
+	if len(oldRules) == 0 {
+		// Everything is new (the first bulk install): no index needed.
+		late := 0
+		for i := range new.Rules {
+			if new.Rules[i].Verdict.ToUser() {
+				late++
+			}
+		}
+		d.PutLate = make([]steer.Rule, 0, late)
+		d.PutEarly = make([]steer.Rule, 0, len(new.Rules)-late)
+		for _, r := range new.Rules {
+			d.put(r)
+		}
+		return d
 	}
 	// Index the old rules by a hash of (mask ID, key); a hit is checked, a
 	// collision falls back to a scan.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -35,14 +36,27 @@ type Entry struct {
 	stats   *entryStats
 }
 
-// entryStats are an entry's counters. They are shared by the Entries a
-// Recompile makes for the same flow, so nothing is lost when a port change
-// rebuilds a program.
+// entryStats are an entry's counters, and its flow's text once asked for.
+// They are shared by the Entries a Recompile makes for the same flow, so
+// nothing is lost when a port change rebuilds a program.
 type entryStats struct {
 	packets   atomic.Uint64
 	bytes     atomic.Uint64
 	used      atomic.Int64 // unix ns of the last hit; 0 = never
 	installed int64        // unix ns
+	text      atomic.Pointer[string]
+}
+
+// Text returns the flow in canonical text form (Flow.String), printed once
+// (a save of the state and every dump print every flow). Any number of
+// goroutines may call it.
+func (e *Entry) Text() string {
+	if p := e.stats.text.Load(); p != nil {
+		return *p
+	}
+	s := e.Flow.String()
+	e.stats.text.Store(&s)
+	return s
 }
 
 // Hit adds packets and bytes to the counters and records now (unix ns) as
@@ -350,7 +364,12 @@ func subKeyOf(f *Flow) subKey { return subKey{f.Table, effectiveMask(&f.Match)} 
 // c.ReplaceGroups removes every group, then c.DeleteGroups removes groups,
 // c.AddGroups adds new ones and c.ModGroups replaces existing ones (with
 // fresh counters). Then flows: c.Replace removes every flow, then c.Delete
-// removes flows by ID, then c.Add adds flows in order. An added flow with
+// removes flows by ID, then c.Add adds flows in order, except that a replace
+// keeps the Entry (ID, counters, install time) of an installed flow it adds
+// again exactly (same table, priority, match, cookie, timeouts and
+// actions), as ovs-ofctl replace-flows leaves such flows alone; when it
+// keeps every flow and changes no group, the result is t's pipeline with
+// t's generation, and only Added differs. An added flow with
 // the same table, priority and match (in_port, key, mask) as a flow already
 // there replaces it, as OpenFlow's add does: the old flow goes, the new one
 // gets a new ID and fresh counters. A flow that sends to a group the change
@@ -404,10 +423,32 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 		gone = append(gone, removed...)
 	}
 
-	// What comes: new entries, validated and compiled.
+	// What comes: new entries, validated and compiled. A replace keeps the
+	// Entry (ID, counters, install time) of a flow it gives exactly as it
+	// is installed, as ovs-ofctl replace-flows leaves such a flow alone.
+	var keepable *keepSet
+	if c.Replace && len(t.flows) > 0 && len(c.Add) > 0 {
+		keepable = &keepSet{one: make(map[uint64]*Entry, len(t.flows))}
+		for _, e := range t.flows {
+			if !slices.Contains(c.Delete, e.id()) {
+				keepable.add(e)
+			}
+		}
+	}
 	adds := make([]*Entry, len(c.Add))
+	kept := 0
+	names := make(portNames)
 	for i, f := range c.Add {
-		e, err := newEntry(f, t.nextID+uint64(i), ports, now)
+		var e *Entry
+		var err error
+		if keepable != nil && f != nil {
+			e = keepable.take(f)
+		}
+		if e != nil {
+			kept++
+		} else {
+			e, err = newEntry(f, t.nextID+uint64(i), ports, names, now)
+		}
 		if err == nil {
 			err = checkGroupRefs(f.Actions, groups)
 		}
@@ -416,15 +457,35 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 		}
 		adds[i] = e
 	}
-
-	// The groups of flows the change touches.
-	old := make(map[subKey]*subtable)
-	if !c.Replace {
-		for n, cl := range t.tables {
-			for _, s := range cl.subs {
-				old[subKey{uint8(n), s.mask}] = s
-			}
+	if c.Replace && kept == len(t.flows) && kept == len(adds) && len(groupsGone) == 0 && maps.Equal(groups, t.groups) {
+		// The pipeline as it was: only Added is new.
+		nt := *t
+		nt.added = make([]uint64, len(adds))
+		for i, e := range adds {
+			nt.added[i] = e.id()
 		}
+		nt.removed = nil
+		return &nt, nil
+	}
+	byID := func(es []*Entry) []*Entry { // kept entries break the ID order of adds
+		if kept > 0 {
+			es = slices.Clone(es)
+			slices.SortFunc(es, func(a, b *Entry) int { return cmp.Compare(a.id(), b.id()) })
+		}
+		return es
+	}
+
+	// The groups of flows the change touches. A replace rebuilds every
+	// group, but one left with the flows it had keeps its subtable.
+	old := make(map[subKey]*subtable)
+	prev := make(map[subKey]*subtable)
+	for n, cl := range t.tables {
+		for _, s := range cl.subs {
+			prev[subKey{uint8(n), s.mask}] = s
+		}
+	}
+	if !c.Replace {
+		old = prev
 	}
 	type group struct {
 		old  *subtable
@@ -489,7 +550,7 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 			}
 			fl = slices.DeleteFunc(fl, func(e *Entry) bool { return e == nil })
 		}
-		flowsOf[k] = fl
+		flowsOf[k] = byID(fl)
 	}
 
 	// Table 0's mask limit, before building anything.
@@ -530,7 +591,12 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 				}
 			}
 			for k, fl := range flowsOf {
-				if int(k.table) == n && len(fl) > 0 {
+				if int(k.table) != n || len(fl) == 0 {
+					continue
+				}
+				if p := prev[k]; c.Replace && p != nil && slices.Equal(p.flows, fl) {
+					subs = append(subs, p)
+				} else {
 					subs = append(subs, newSubtable(k.mask, fl))
 				}
 			}
@@ -553,13 +619,83 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 		nt.flows = withoutIDs(withoutIDs(t.flows, gone), replaced)
 		nt.timed = withoutIDs(withoutIDs(t.timed, gone), replaced)
 	}
-	for _, e := range withoutIDs(adds, replaced) {
+	for _, e := range withoutIDs(byID(adds), replaced) {
 		nt.flows = append(nt.flows, e)
 		if e.Flow.IdleTimeout > 0 || e.Flow.HardTimeout > 0 {
 			nt.timed = append(nt.timed, e)
 		}
 	}
 	return nt, nil
+}
+
+// keepSet is the installed flows a replace may keep, by keepHash. Flows
+// whose hashes collide (the same masked key and priority under two masks
+// hash alike) are all kept in it.
+type keepSet struct {
+	one  map[uint64]*Entry
+	more map[uint64][]*Entry // entries whose hash an entry in one has already
+}
+
+func (k *keepSet) add(e *Entry) {
+	h := keepHash(e.Flow)
+	if k.one[h] == nil {
+		k.one[h] = e
+		return
+	}
+	if k.more == nil {
+		k.more = make(map[uint64][]*Entry)
+	}
+	k.more[h] = append(k.more[h], e)
+}
+
+// take returns the entry of the flow f is the same as (sameFlow), and
+// removes it from the set; nil if there is none.
+func (k *keepSet) take(f *Flow) *Entry {
+	h := keepHash(f)
+	if e := k.one[h]; e != nil && sameFlow(e.Flow, f) {
+		delete(k.one, h)
+		return e
+	}
+	for i, e := range k.more[h] {
+		if sameFlow(e.Flow, f) {
+			k.more[h] = slices.Delete(k.more[h], i, i+1)
+			return e
+		}
+	}
+	return nil
+}
+
+// keepHash hashes what a replace compares to keep an installed flow.
+func keepHash(f *Flow) uint64 {
+	if f == nil {
+		return 0
+	}
+	return matchHash(f) ^ uint64(f.Table)<<56 ^ f.Cookie*0xff51afd7ed558ccd ^ uint64(len(f.Actions))
+}
+
+// sameFlow reports whether a and b are the same flow but for the ID: what
+// a replace keeps.
+func sameFlow(a, b *Flow) bool {
+	return a.Table == b.Table && a.Priority == b.Priority && a.Cookie == b.Cookie &&
+		a.IdleTimeout == b.IdleTimeout && a.HardTimeout == b.HardTimeout &&
+		a.Match == b.Match && slices.Equal(a.Actions, b.Actions)
+}
+
+// portNames interns the port names of the flows one Apply adds: a parsed
+// flow's names are slices of its text, which an installed flow should not
+// keep alive.
+type portNames map[string]string
+
+func (pn portNames) intern(s string) string {
+	if s == "" {
+		return s
+	}
+	if c, ok := pn[s]; ok {
+		return c
+	}
+	c := strings.Clone(s)
+	pn[c] = c
+	return c
 }
 
 // applyGroups returns the groups after c's group changes and the IDs of the
@@ -702,8 +838,9 @@ func withoutIDs(es []*Entry, ids []uint64) []*Entry {
 	return out
 }
 
-// newEntry validates and compiles an added flow, with ID id.
-func newEntry(f *Flow, id uint64, ports PortResolver, now int64) (*Entry, error) {
+// newEntry validates and compiles an added flow, with ID id. Its port
+// names are interned in names.
+func newEntry(f *Flow, id uint64, ports PortResolver, names portNames, now int64) (*Entry, error) {
 	if f == nil {
 		return nil, fmt.Errorf("nil flow: %w", ErrInvalid)
 	}
@@ -753,7 +890,11 @@ func newEntry(f *Flow, id uint64, ports PortResolver, now int64) (*Entry, error)
 		prog.ops = box.ops[:n:n]
 	}
 	box.flow.ID = id
+	box.flow.Match.InPort = names.intern(f.Match.InPort)
 	box.flow.Actions = slices.Clone(f.Actions)
+	for i := range box.flow.Actions {
+		box.flow.Actions[i].Port = names.intern(box.flow.Actions[i].Port)
+	}
 	box.stats.installed = now
 	box.e = Entry{
 		Flow:    &box.flow,

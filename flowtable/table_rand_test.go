@@ -2,6 +2,7 @@ package flowtable
 
 import (
 	"encoding/binary"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -307,15 +308,26 @@ func testClassifierDifferential(t *testing.T, rounds int) {
 			if err != nil {
 				t.Fatalf("round %d step %d: %v", round, step, err)
 			}
+			// A replace keeps the ID of a flow it gives as installed.
+			keepable := map[uint64]*Flow{}
 			if c.Replace {
+				keepable = maps.Clone(model)
 				clear(model)
 			}
 			for _, id := range c.Delete {
 				delete(model, id)
+				delete(keepable, id)
 			}
 			for i, f := range c.Add {
 				fc := *f
 				fc.ID = tb.NextID() + uint64(i)
+				for id, o := range keepable {
+					if sameFlow(o, &fc) {
+						fc.ID = id
+						delete(keepable, id)
+						break
+					}
+				}
 				for id, o := range model {
 					if o.Priority == fc.Priority && o.Match == fc.Match {
 						delete(model, id)

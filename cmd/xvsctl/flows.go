@@ -57,7 +57,9 @@ names its line). dump-flows output is valid input.
 		summary: "make the flow table exactly the flows in FILE, atomically",
 		help: `Like ovs-ofctl replace-flows --bundle: flows not in FILE are deleted and
 those in it added, as one transaction; traffic never sees a table in
-between. An empty FILE deletes every flow. FILE is read as for add-flows.
+between. A flow in FILE exactly as installed (priority, match, cookie,
+timeouts, actions) is left alone and keeps its counters, as in OVS. An
+empty FILE deletes every flow. FILE is read as for add-flows.
 `,
 		flags: noFlags(func(a *app, args []string) error {
 			return a.loadFlows(args[0], true)
@@ -94,69 +96,18 @@ The output can be fed back to add-flows or replace-flows.
 		flags: func(fs *flag.FlagSet) func(*app, []string) error {
 			strict := fs.Bool("strict", false, "select only flows whose match and priority equal MATCH")
 			return func(a *app, args []string) error {
+				if !a.g.json {
+					// The server prints the lines.
+					return a.client.FlowsText(a.ctx, strings.Join(args, " "), *strict, a.stdout)
+				}
 				flows, err := a.client.Flows(a.ctx, strings.Join(args, " "), *strict)
 				if err != nil {
 					return err
 				}
-				if a.g.json {
-					return writeJSON(a.stdout, flows)
-				}
-				return writeFlows(a.stdout, flows)
+				return writeJSON(a.stdout, flows)
 			}
 		},
 	},
-}
-
-// writeFlows prints flows in ovs-ofctl dump-flows form.
-func writeFlows(w io.Writer, flows []api.FlowStatus) error {
-	for i := range flows {
-		line, err := dumpLine(&flows[i])
-		if err != nil {
-			return err
-		}
-		if _, err := fmt.Fprintln(w, line); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// dumpLine formats a flow as a line of ovs-ofctl dump-flows output:
-//
-//	cookie=0x0, duration=1.234s, table=0, n_packets=10, n_bytes=640, idle_age=2, datapath=xdp, priority=100,udp,tp_dst=7999 actions=output:p1
-//
-// The match and actions come from the canonical text the server sends
-// ("[cookie=C,][idle_timeout=N,][hard_timeout=N,]priority=P[,MATCH],actions=A",
-// see api.Flow), unparsed: xvsctl needs no flow syntax of its own, so it
-// prints the fields of a newer server as they are.
-func dumpLine(fs *api.FlowStatus) (string, error) {
-	i := strings.Index(fs.Text, "priority=")
-	j := strings.Index(fs.Text, ",actions=")
-	if i < 0 || j < i {
-		return "", fmt.Errorf("flow %d from the server: %q is not in canonical form", fs.ID, fs.Text)
-	}
-	cookie := fs.Cookie
-	if cookie == "" {
-		cookie = "0x0"
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, " cookie=%s, duration=%.3fs, table=%d, n_packets=%d, n_bytes=%d, ", cookie, fs.DurationS, fs.Table, fs.Packets, fs.Bytes)
-	if fs.IdleTimeoutS != 0 {
-		fmt.Fprintf(&b, "idle_timeout=%d, ", fs.IdleTimeoutS)
-	}
-	if fs.HardTimeoutS != 0 {
-		fmt.Fprintf(&b, "hard_timeout=%d, ", fs.HardTimeoutS)
-	}
-	fmt.Fprintf(&b, "idle_age=%d, ", int64(fs.IdleAgeS))
-	switch {
-	case fs.Datapath == "":
-	case fs.DatapathReason != "":
-		fmt.Fprintf(&b, "datapath=%s(%s), ", fs.Datapath, fs.DatapathReason)
-	default:
-		fmt.Fprintf(&b, "datapath=%s, ", fs.Datapath)
-	}
-	fmt.Fprintf(&b, "%s actions=%s", fs.Text[i:j], fs.Text[j+len(",actions="):])
-	return b.String(), nil
 }
 
 // flowLine is a flow read from a file, with where it was.

@@ -318,11 +318,12 @@ func (b *Backend) Apply(change datapath.Change) (datapath.Applied, error) {
 	if n := nt.NumRules(); n > b.maxRules {
 		return datapath.Applied{}, fmt.Errorf("%d distinct matches, the XDP classifier holds %d: %w", n, b.maxRules, flowtable.ErrTooManyFlows)
 	}
-	if nt != b.table {
+	unchanged := nt.Gen() == b.table.Gen()
+	if !unchanged {
 		b.table = nt
 		b.calls++
 	}
-	return datapath.Applied{Added: slices.Clone(nt.Added()), Removed: slices.Clone(nt.Removed())}, nil
+	return datapath.Applied{Added: slices.Clone(nt.Added()), Removed: slices.Clone(nt.Removed()), Unchanged: unchanged}, nil
 }
 
 // flowInfo reports a flow as a switch whose ports all take redirected
@@ -330,6 +331,7 @@ func (b *Backend) Apply(change datapath.Change) (datapath.Applied, error) {
 func flowInfo(e *flowtable.Entry, now time.Time) datapath.FlowInfo {
 	fi := datapath.FlowInfo{
 		Flow:     e.Flow,
+		Text:     e.Text(),
 		Packets:  e.Packets(),
 		Bytes:    e.Bytes(),
 		Duration: now.Sub(e.Installed()),

@@ -1,0 +1,101 @@
+package ctl
+
+// Bulk requests of text-form flows, the shape xvsctl add-flows and most
+// controllers send (`[{"flow":"..."},{"flow":"..."}]`), are read without
+// encoding/json: a 160k-flow body costs encoding/json a decoder and a
+// RawMessage copy per item, about as much as parsing the flows. Anything
+// else, and any doubt (an escape, a byte above 0x7f, another key), goes
+// through encoding/json as before, so the two paths accept the same
+// bodies and give the same errors.
+
+// textFlows returns the flow texts of body when it is exactly a JSON array
+// of objects each holding one key "flow" with a string value free of
+// escapes, control characters and non-ASCII bytes; ok is false otherwise.
+func textFlows(body []byte) (texts []string, ok bool) {
+	p := jsonScan{b: body}
+	if !p.byte('[') {
+		return nil, false
+	}
+	if p.byte(']') {
+		return []string{}, p.end()
+	}
+	texts = make([]string, 0, len(body)/96)
+	for {
+		if !p.byte('{') || !p.lit(`"flow"`) || !p.byte(':') {
+			return nil, false
+		}
+		s, ok := p.plainString()
+		if !ok || !p.byte('}') {
+			return nil, false
+		}
+		texts = append(texts, s)
+		if p.byte(']') {
+			return texts, p.end()
+		}
+		if !p.byte(',') {
+			return nil, false
+		}
+	}
+}
+
+// jsonScan reads the few JSON tokens textFlows accepts.
+type jsonScan struct {
+	b []byte
+	i int
+}
+
+func (p *jsonScan) space() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\r', '\n':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+// byte skips white space and c.
+func (p *jsonScan) byte(c byte) bool {
+	p.space()
+	if p.i < len(p.b) && p.b[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+// lit skips white space and s.
+func (p *jsonScan) lit(s string) bool {
+	p.space()
+	if len(p.b)-p.i >= len(s) && string(p.b[p.i:p.i+len(s)]) == s {
+		p.i += len(s)
+		return true
+	}
+	return false
+}
+
+// plainString reads a string whose bytes need no decoding.
+func (p *jsonScan) plainString() (string, bool) {
+	if !p.byte('"') {
+		return "", false
+	}
+	start := p.i
+	for ; p.i < len(p.b); p.i++ {
+		switch c := p.b[p.i]; {
+		case c == '"':
+			s := string(p.b[start:p.i])
+			p.i++
+			return s, true
+		case c == '\\' || c < 0x20 || c >= 0x80:
+			return "", false
+		}
+	}
+	return "", false
+}
+
+// end reports whether only white space is left.
+func (p *jsonScan) end() bool {
+	p.space()
+	return p.i == len(p.b)
+}

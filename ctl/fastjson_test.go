@@ -1,0 +1,62 @@
+package ctl
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// The fast path for text-form flows gives what encoding/json gives, for
+// every body: the same flows, or the same error at the same item.
+func TestTextFlowsAgreeWithJSON(t *testing.T) {
+	good := `udp,tp_dst=7999,actions=drop`
+	tests := []struct {
+		name string
+		body string
+		fast bool // the fast path takes it
+	}{
+		{"one", `[{"flow":"` + good + `"}]`, true},
+		{"two with spaces", " [ {\"flow\" : \"" + good + "\"} ,\n\t{ \"flow\":\"tcp,actions=drop\" } ]\n", true},
+		{"empty array", `[]`, true},
+		{"empty array spaced", " [ ] ", true},
+		{"bad flow", `[{"flow":"` + good + `"},{"flow":"udp,tp_dsst=1,actions=drop"}]`, true},
+		{"empty text", `[{"flow":""}]`, true},
+		{"escape", `[{"flow":"udp,tp_dst=7999,actions=\u0064rop"}]`, false},
+		{"escaped quote", `[{"flow":"udp,actions=drop\""}]`, false},
+		{"non-ascii", `[{"flow":"udp,in_port=pé,actions=drop"}]`, false},
+		{"other key", `[{"flow":"` + good + `","cookie":"1"}]`, false},
+		{"unknown key", `[{"flo":"` + good + `"}]`, false},
+		{"case folded key", `[{"FLOW":"` + good + `"}]`, false},
+		{"duplicate key", `[{"flow":"` + good + `","flow":"tcp,actions=drop"}]`, false},
+		{"structured", `[{"match":{"udp":""},"actions":["drop"]}]`, false},
+		{"mixed", `[{"flow":"` + good + `"},{"match":{"udp":""},"actions":["drop"]}]`, false},
+		{"trailing comma", `[{"flow":"` + good + `"},]`, false},
+		{"missing comma", `[{"flow":"` + good + `"} {"flow":"` + good + `"}]`, false},
+		{"trailing data", `[{"flow":"` + good + `"}] x`, false},
+		{"second value", `[{"flow":"` + good + `"}][]`, false},
+		{"unterminated", `[{"flow":"` + good, false},
+		{"number", `[{"flow":1}]`, false},
+		{"null", `[null]`, false},
+		{"control char", "[{\"flow\":\"udp,\tactions=drop\"}]", false},
+		{"object", `{"flow":"` + good + `"}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, fast := textFlows([]byte(strings.TrimLeft(tt.body, " \t\r\n")))
+			if fast != tt.fast {
+				t.Errorf("fast path took it: %v, want %v", fast, tt.fast)
+			}
+			got, garray, gerr := decodeFlows([]byte(tt.body))
+			want, warray, werr := decodeFlowsJSON([]byte(tt.body))
+			if fmt.Sprint(gerr) != fmt.Sprint(werr) || garray != warray || len(got) != len(want) {
+				t.Fatalf("decodeFlows: %d flows, array %v, %v; encoding/json: %d flows, array %v, %v",
+					len(got), garray, gerr, len(want), warray, werr)
+			}
+			for i := range got {
+				if got[i].String() != want[i].String() {
+					t.Errorf("flow %d: %s, want %s", i, got[i], want[i])
+				}
+			}
+		})
+	}
+}
