@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -88,7 +89,7 @@ func randomPacket(tb testing.TB, r *rand.Rand) []byte {
 		ls = append(ls, tag)
 		next = &tag.Type
 	}
-	switch r.IntN(7) {
+	switch r.IntN(11) {
 	case 0, 1, 2: // IPv4 UDP/TCP/ICMP
 		*next = layers.EthernetTypeIPv4
 		ip := &layers.IPv4{Version: 4, TTL: 64, TOS: pick(r, dTOS),
@@ -126,6 +127,29 @@ func randomPacket(tb testing.TB, r *rand.Rand) []byte {
 	case 5: // something else
 		*next = 0x88b5
 		ls = append(ls, gopacket.Payload(make([]byte, 46)))
+	case 7: // IPv6 with extension headers (some past the walk's bound), maybe a fragment
+		*next = layers.EthernetTypeIPv6
+		return append(serialize(tb, ls...), ipv6ExtPacket(r)...)
+	case 8: // 802.3 with LLC/SNAP around IPv4, or a bare LLC
+		*next = 0x88b5 // the length goes there
+		f := serialize(tb, ls...)
+		body := []byte{0x42, 0x42, 0x03, 0, 0, 0, 0, 0}
+		if inner := randomPacket(tb, r); r.IntN(4) != 0 && len(inner) >= 14 {
+			body = append([]byte{0xaa, 0xaa, 0x03, 0, 0, 0}, inner[12:]...)
+		}
+		binary.BigEndian.PutUint16(f[len(f)-2:], uint16(len(body)))
+		return append(f, body...)
+	case 9: // ICMP of 0 to 12 bytes
+		*next = layers.EthernetTypeIPv4
+		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolICMPv4,
+			SrcIP: net.ParseIP(pick(r, dIPs)), DstIP: net.ParseIP(pick(r, dIPs))}
+		ls = append(ls, ip, gopacket.Payload([]byte{8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}[:r.IntN(13)]))
+	case 10: // ARP or RARP with any opcode
+		*next = pick(r, []layers.EthernetType{layers.EthernetTypeARP, 0x8035})
+		ls = append(ls, &layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4,
+			HwAddressSize: 6, ProtAddressSize: 4, Operation: pick(r, []uint16{1, 2, 255, 256, 0x0102, 0xffff}),
+			SourceHwAddress: mustMAC(dMACs[0]), SourceProtAddress: net.ParseIP(pick(r, dIPs)).To4(),
+			DstHwAddress: make([]byte, 6), DstProtAddress: net.ParseIP(pick(r, dIPs)).To4()})
 	default: // a damaged IPv4 packet: truncated somewhere
 		*next = layers.EthernetTypeIPv4
 		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP,
@@ -136,6 +160,65 @@ func randomPacket(tb testing.TB, r *rand.Rand) []byte {
 		return f[:r.IntN(len(f)+1)]
 	}
 	return serialize(tb, ls...)
+}
+
+// ipv6ExtPacket is an IPv6 packet whose payload starts with 0 to 10
+// extension headers (hop-by-hop, routing, destination options, AH,
+// fragment with random offset and flags), then UDP or TCP, and is
+// sometimes cut short or given a wrong payload length.
+func ipv6ExtPacket(r *rand.Rand) []byte {
+	exts := []uint8{0, 43, 60, 51, 44}
+	n := r.IntN(11)
+	var hdrs []uint8
+	for range n {
+		hdrs = append(hdrs, pick(r, exts))
+	}
+	last := pick(r, []uint8{17, 6, 58, 59})
+	var payload []byte
+	for i, h := range hdrs {
+		nh := last
+		if i+1 < len(hdrs) {
+			nh = hdrs[i+1]
+		}
+		switch h {
+		case 44:
+			offlg := pick(r, []uint16{0, 1, 8, 0x0009, 0x0006, 0xfff8})
+			payload = append(payload, nh, 0, byte(offlg>>8), byte(offlg), 0, 0, 0, 7)
+		case 51:
+			units := 1 + r.IntN(3) // 4-byte units after the first 8 bytes
+			b := make([]byte, 8+units*4)
+			b[0], b[1] = nh, uint8(units)
+			payload = append(payload, b...)
+		default:
+			units := 1 + r.IntN(3)
+			b := make([]byte, units*8)
+			b[0], b[1] = nh, uint8(units-1)
+			payload = append(payload, b...)
+		}
+	}
+	switch last {
+	case 17:
+		payload = append(payload, 0x04, 0xd2, 0, pick(r, []byte{53, 80}), 0, 8, 0, 0)
+	case 6:
+		payload = append(payload, 0, 80, 0x1f, 0x3f, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0x10, 0, 0, 0, 0, 0)
+	case 58:
+		payload = append(payload, []byte{128, 0, 0, 0, 0, 0, 0, 0}[:r.IntN(9)]...)
+	}
+	first := hdrs
+	next := last
+	if len(first) > 0 {
+		next = first[0]
+	}
+	ip := make([]byte, 40, 40+len(payload))
+	ip[0], ip[6], ip[7] = 0x60, next, 64
+	copy(ip[8:], net.ParseIP(pick(r, dIP6s)))
+	copy(ip[24:], net.ParseIP(pick(r, dIP6s)))
+	plen := len(payload)
+	if r.IntN(8) == 0 {
+		plen = r.IntN(len(payload) + 1) // a payload length cutting a header short
+	}
+	binary.BigEndian.PutUint16(ip[4:], uint16(plen))
+	return append(ip, payload...)
 }
 
 func mustMAC(s string) net.HardwareAddr {

@@ -122,6 +122,9 @@ volatile const __u32 dry_run = 0;
 #define ETH_HLEN_      14
 #define ETH_P_IPV4_    0x0800
 #define ETH_P_ARP_     0x0806
+#define ETH_P_RARP_    0x8035
+#define ETH_P_MIN_     0x0600  /* smaller type fields are an 802.3 length */
+#define DL_TYPE_NONE_  0x05ff  /* 802.3 without SNAP, as OVS's FLOW_DL_TYPE_NONE */
 #define ETH_P_8021Q_   0x8100
 #define ETH_P_8021AD_  0x88a8
 #define ETH_P_IPV6_    0x86dd
@@ -129,6 +132,15 @@ volatile const __u32 dry_run = 0;
 #define PROTO_TCP      6
 #define PROTO_UDP      17
 #define PROTO_ICMPV6   58
+#define PROTO_HOPOPTS  0
+#define PROTO_ROUTING  43
+#define PROTO_FRAGMENT 44
+#define PROTO_AH       51
+#define PROTO_DSTOPTS  60
+#define ICMP_MIN_LEN   8       /* OVS reads ICMP type and code from 8 bytes on */
+/* IPv6 extension headers walked (flowtable.MaxIPv6ExtHeaders): the verifier
+ * needs a bound. */
+#define IPV6_MAX_EXT   8
 
 enum parse_status {
 	PARSE_OK = 0,
@@ -165,7 +177,7 @@ static __always_inline void parse_tcpudp(__u8 *l4, __u32 plen, __u8 proto,
 static __always_inline void parse_icmp(__u8 *l4, __u32 plen, void *data_end,
 				       struct xvs_key *k)
 {
-	if (plen < 4 || (void *)(l4 + 4) > data_end)
+	if (plen < ICMP_MIN_LEN || (void *)(l4 + ICMP_MIN_LEN) > data_end)
 		return;
 	k->tp_src = bpf_htons((__u16)l4[0]);
 	k->tp_dst = bpf_htons((__u16)l4[1]);
@@ -206,6 +218,11 @@ static __always_inline int parse_ipv4(__u8 *ip, void *data_end, struct xvs_key *
 	return PARSE_OK;
 }
 
+/*
+ * parse_ipv6 walks up to IPV6_MAX_EXT extension headers (hop-by-hop,
+ * routing, fragment, AH, destination options) to the transport header, as
+ * OVS does (flowtable.Extract has the rules).
+ */
 static __always_inline int parse_ipv6(__u8 *ip, void *data_end, struct xvs_key *k)
 {
 	if ((void *)(ip + 40) > data_end)
@@ -216,20 +233,58 @@ static __always_inline int parse_ipv6(__u8 *ip, void *data_end, struct xvs_key *
 		return PARSE_MALFORMED;
 
 	__u8 proto = ip[6];
-	k->nw_proto = proto;
 	k->nw_tos = (__u8)((ip[0] << 4) | (ip[1] >> 4));
 	__builtin_memcpy(k->nw_src, ip + 8, 16);
 	__builtin_memcpy(k->nw_dst, ip + 24, 16);
 
-	__u8 *l4 = ip + 40;
+	/* off counts from the end of the fixed header, within plen. */
+	__u32 off = 0;
+	for (int i = 0; i < IPV6_MAX_EXT; i++) {
+		if (proto != PROTO_HOPOPTS && proto != PROTO_ROUTING &&
+		    proto != PROTO_DSTOPTS && proto != PROTO_AH &&
+		    proto != PROTO_FRAGMENT)
+			break;
+		if (off > 0xffff || plen < off || plen - off < 8)
+			return PARSE_MALFORMED;
+		__u8 *h = ip + 40 + off;
+		if ((void *)(h + 8) > data_end)
+			return PARSE_MALFORMED;
+		__u32 n;
+		if (proto == PROTO_FRAGMENT) {
+			__u16 offlg = bpf_ntohs(*(__be16 *)(h + 2));
+			if (offlg) {
+				k->nw_frag = XVS_FRAG_ANY;
+				if (offlg & 0xfff8) {
+					k->nw_frag |= XVS_FRAG_LATER;
+					k->nw_proto = PROTO_FRAGMENT;
+					return PARSE_OK;
+				}
+			}
+			n = 8;
+		} else if (proto == PROTO_AH) {
+			n = ((__u32)h[1] + 2) * 4;
+		} else {
+			n = ((__u32)h[1] + 1) * 8;
+		}
+		if (plen - off < n)
+			return PARSE_MALFORMED;
+		proto = h[0];
+		off += n;
+	}
+	k->nw_proto = proto;
+
+	if (off > 0xffff)
+		return PARSE_MALFORMED;
+	__u8 *l4 = ip + 40 + off;
 	if (proto == PROTO_ICMPV6)
-		parse_icmp(l4, plen, data_end, k);
+		parse_icmp(l4, plen - off, data_end, k);
 	else
-		parse_tcpudp(l4, plen, proto, data_end, k);
+		parse_tcpudp(l4, plen - off, proto, data_end, k);
 	return PARSE_OK;
 }
 
-/* Ethernet/IPv4 ARP only; anything else leaves the L3 fields zero. */
+/* Ethernet/IPv4 ARP (and RARP) only; anything else leaves the L3 fields
+ * zero. Opcodes above 255 read as 0, as in OVS. */
 static __always_inline void parse_arp(__u8 *arp, void *data_end, struct xvs_key *k)
 {
 	if ((void *)(arp + 28) > data_end)
@@ -238,9 +293,28 @@ static __always_inline void parse_arp(__u8 *arp, void *data_end, struct xvs_key 
 	    *(__be16 *)(arp + 2) != bpf_htons(ETH_P_IPV4_) ||
 	    arp[4] != 6 || arp[5] != 4)
 		return;
-	k->nw_proto = arp[7];
+	if (arp[6] == 0)
+		k->nw_proto = arp[7];
 	__builtin_memcpy(&k->nw_src[0], arp + 14, 4);
 	__builtin_memcpy(&k->nw_dst[0], arp + 24, 4);
+}
+
+/*
+ * parse_llc_snap reads the LLC/SNAP header of an 802.3 frame at p: the
+ * SNAP type, moving *l3 past the header, or DL_TYPE_NONE_.
+ */
+static __always_inline __be16 parse_llc_snap(__u8 *p, void *data_end, __u8 **l3)
+{
+	if ((void *)(p + 8) > data_end)
+		return bpf_htons(DL_TYPE_NONE_);
+	if (p[0] != 0xaa || p[1] != 0xaa || p[2] != 0x03 ||
+	    p[3] != 0 || p[4] != 0 || p[5] != 0)
+		return bpf_htons(DL_TYPE_NONE_);
+	__be16 type = *(__be16 *)(p + 6);
+	if (bpf_ntohs(type) < ETH_P_MIN_)
+		return bpf_htons(DL_TYPE_NONE_);
+	*l3 = p + 8;
+	return type;
 }
 
 /*
@@ -272,14 +346,16 @@ static __always_inline int parse(void *data, void *data_end, struct xvs_key *k)
 			p += 4;
 		}
 	}
+	__u8 *l3 = p + 2;
+	if (bpf_ntohs(type) < ETH_P_MIN_)
+		type = parse_llc_snap(l3, data_end, &l3);
 	k->dl_type = type;
 
-	__u8 *l3 = p + 2;
 	if (type == bpf_htons(ETH_P_IPV4_))
 		return parse_ipv4(l3, data_end, k);
 	if (type == bpf_htons(ETH_P_IPV6_))
 		return parse_ipv6(l3, data_end, k);
-	if (type == bpf_htons(ETH_P_ARP_))
+	if (type == bpf_htons(ETH_P_ARP_) || type == bpf_htons(ETH_P_RARP_))
 		parse_arp(l3, data_end, k);
 	return PARSE_OK;
 }

@@ -35,7 +35,7 @@ struct xvs_key {
 	__u8   dl_src[6];   /* 10 */
 	__be16 dl_type;     /* 16: EtherType after at most two VLAN tags */
 	__be16 vlan_tci;    /* 18: outer tag: PCP<<13 | 0x1000 (present) | VID; 0 = untagged */
-	__u8   nw_proto;    /* 20: IP protocol; ARP: low byte of the opcode */
+	__u8   nw_proto;    /* 20: IP protocol; ARP: the opcode, 0 above 255 */
 	__u8   nw_tos;      /* 21: IPv4 TOS / IPv6 traffic class (DSCP<<2 | ECN) */
 	__u8   nw_frag;     /* 22: XVS_FRAG_* */
 	__u8   flags;       /* 23: XVS_FLAG_*: what the parser read; never matched */

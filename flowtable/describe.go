@@ -82,10 +82,22 @@ func PacketFromMatch(m *Match) ([]byte, error) {
 		f = append(f, k[steer.OffNwSrc:steer.OffNwSrc+4]...)
 		f = append(f, k[steer.OffNwDst:steer.OffNwDst+4]...)
 	case etherTypeIPv6:
+		next := proto
+		switch proto {
+		case ipProtoHopOpts, ipProtoRouting, ipProtoAH, ipProtoDstOpts:
+			return nil, fmt.Errorf("nw_proto %d is an IPv6 extension header, which Extract walks past: %w", proto, ErrInvalid)
+		case ipProtoFrag:
+			next = ipProtoUDP // a later fragment, whose nw_proto is 44
+		}
 		tc := k[steer.OffNwTos]
 		f = append(f, 0x60|tc>>4, tc<<4, 0, 0, 0, 0, proto, 64)
 		f = append(f, k[steer.OffNwSrc:steer.OffNwSrc+16]...)
 		f = append(f, k[steer.OffNwDst:steer.OffNwDst+16]...)
+		if proto == ipProtoFrag {
+			f = append(f, next, 0, 0, 8, 0, 0, 0, 1) // offset 1
+			binary.BigEndian.PutUint16(f[l3+4:], 8)
+			return padFrame(f), nil
+		}
 	case etherTypeARP:
 		f = append(f, 0, 1, 8, 0, 6, 4, 0, proto)
 		f = append(f, k[steer.OffDlSrc:steer.OffDlSrc+6]...)

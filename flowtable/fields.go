@@ -102,7 +102,7 @@ var matchFields = []*matchField{
 	{name: "in_port", group: groupInPort}, // held by name in Match.InPort
 	{name: "dl_src", group: groupDlSrc, set: setMAC(steer.OffDlSrc)},
 	{name: "dl_dst", group: groupDlDst, set: setMAC(steer.OffDlDst)},
-	{name: "dl_type", group: groupDlType, set: setUint(steer.OffDlType, 2, 0xffff)},
+	{name: "dl_type", group: groupDlType, set: setDlType},
 	{name: "dl_vlan", group: groupVlanVID, set: setDlVlan},
 	{name: "dl_vlan_pcp", group: groupVlanPCP, set: setDlVlanPCP},
 
@@ -349,6 +349,28 @@ func setICMP(off int) func(v string, k, m *Key) string {
 		putUint(m, off, 2, 0xffff)
 		return ""
 	}
+}
+
+func setDlType(v string, k, m *Key) string {
+	x, msg := parseNum(v, 0xffff)
+	if msg == "" {
+		msg = dlTypeProblem(uint16(x))
+	}
+	if msg != "" {
+		return msg
+	}
+	putUint(k, steer.OffDlType, 2, x)
+	putUint(m, steer.OffDlType, 2, 0xffff)
+	return ""
+}
+
+// dlTypeProblem refuses the values below 0x0600 but 0x05ff: they are 802.3
+// lengths, which a frame's dl_type never is.
+func dlTypeProblem(t uint16) string {
+	if t < etherTypeMin && t != dlTypeNone {
+		return "an 802.3 length, which no frame's dl_type is (802.3 frames have dl_type 0x05ff, or their SNAP type; Open vSwitch would take a flow that never matches)"
+	}
+	return ""
 }
 
 // vlanNone is dl_vlan's value for "no VLAN tag", as in OVS.
@@ -676,6 +698,10 @@ func (m *Match) Check() error {
 	}
 	if dm := binary.BigEndian.Uint16(m.Mask[steer.OffDlType:]); dm != 0 && dm != 0xffff {
 		return fail("dl_type", "dl_type mask %#04x: dl_type is matched exactly or not at all", dm)
+	} else if t, ok := matchDlType(m); ok {
+		if msg := dlTypeProblem(t); msg != "" {
+			return fail("dl_type", "dl_type %#04x: %s", t, msg)
+		}
 	}
 	if pm := m.Mask[steer.OffNwProto]; pm != 0 && pm != 0xff {
 		return fail("nw_proto", "nw_proto mask %#02x: nw_proto is matched exactly or not at all", pm)

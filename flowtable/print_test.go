@@ -201,6 +201,9 @@ func genMatch(r *rand.Rand) Match {
 		return m
 	case 1:
 		dlType = uint16(r.Uint32())
+		if dlType < etherTypeMin {
+			dlType = dlTypeNone // what 802.3 frames have
+		}
 	case 2:
 		dlType = etherTypeARP
 	case 3:
