@@ -184,7 +184,7 @@ func TestFlowErrors(t *testing.T) {
 		index                    *int
 		msg                      string
 	}{
-		{"prerequisite", "POST", api.PathFlows, `{"flow":"priority=100,tp_dst=7999,actions=output:p1"}`, 400, api.CodeInvalid, "tp_dst", nil, "tp_dst requires udp or tcp at column 14"},
+		{"prerequisite", "POST", api.PathFlows, `{"flow":"priority=100,tp_dst=7999,actions=output:p1"}`, 400, api.CodeInvalid, "tp_dst", nil, "tp_dst requires udp or tcp (Open vSwitch would ignore tp_dst and match more packets) at column 14"},
 		{"bad value", "POST", api.PathFlows, `{"flow":"udp,tp_dst=99999,actions=drop"}`, 400, api.CodeInvalid, "tp_dst", nil, "out of range"},
 		{"missing actions", "POST", api.PathFlows, `{"flow":"udp,tp_dst=7999"}`, 400, api.CodeInvalid, "actions", nil, "missing actions"},
 		{"structured prerequisite", "POST", api.PathFlows, `{"match":{"tp_dst":"1"},"actions":["drop"]}`, 400, api.CodeInvalid, "tp_dst", nil, "requires udp or tcp"},

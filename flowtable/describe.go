@@ -76,29 +76,58 @@ func PacketFromMatch(m *Match) ([]byte, error) {
 	f = binary.BigEndian.AppendUint16(f, dlType)
 	l3 := len(f)
 	proto := k.NwProto()
+	// A fragment when nw_frag asks for one: the first (L4 header there) or
+	// a later one (none).
+	frag := k[steer.OffNwFrag] & (steer.FragAny | steer.FragLater)
+	if frag&steer.FragLater != 0 && !isZero(m.Mask[steer.OffTpSrc:steer.OffTpDst+2]) {
+		return nil, fmt.Errorf("a later fragment has no transport ports to match: %w", ErrInvalid)
+	}
 	switch dlType {
 	case etherTypeIPv4:
-		f = append(f, 0x45, k[steer.OffNwTos], 0, 0, 0, 0, 0, 0, 64, proto, 0, 0)
+		var fl byte // flags and offset, high byte
+		switch frag {
+		case steer.FragAny:
+			fl = 0x20 // MF
+		case steer.FragAny | steer.FragLater:
+			fl = 0x01 // offset 256*8
+		}
+		f = append(f, 0x45, k[steer.OffNwTos], 0, 0, 0, 0, fl, 0, 64, proto, 0, 0)
 		f = append(f, k[steer.OffNwSrc:steer.OffNwSrc+4]...)
 		f = append(f, k[steer.OffNwDst:steer.OffNwDst+4]...)
-	case etherTypeIPv6:
-		next := proto
-		switch proto {
-		case ipProtoHopOpts, ipProtoRouting, ipProtoAH, ipProtoDstOpts:
-			return nil, fmt.Errorf("nw_proto %d is an IPv6 extension header, which Extract walks past: %w", proto, ErrInvalid)
-		case ipProtoFrag:
-			next = ipProtoUDP // a later fragment, whose nw_proto is 44
-		}
-		tc := k[steer.OffNwTos]
-		f = append(f, 0x60|tc>>4, tc<<4, 0, 0, 0, 0, proto, 64)
-		f = append(f, k[steer.OffNwSrc:steer.OffNwSrc+16]...)
-		f = append(f, k[steer.OffNwDst:steer.OffNwDst+16]...)
-		if proto == ipProtoFrag {
-			f = append(f, next, 0, 0, 8, 0, 0, 0, 1) // offset 1
-			binary.BigEndian.PutUint16(f[l3+4:], 8)
+		if frag&steer.FragLater != 0 {
+			f = append(f, 0, 0, 0, 0, 0, 0, 0, 0)
+			binary.BigEndian.PutUint16(f[l3+2:], uint16(len(f)-l3))
+			binary.BigEndian.PutUint16(f[l3+10:], ^csumFold(sum16(f[l3:l3+20])))
 			return padFrame(f), nil
 		}
-	case etherTypeARP:
+	case etherTypeIPv6:
+		switch {
+		case proto == ipProtoHopOpts, proto == ipProtoRouting, proto == ipProtoAH, proto == ipProtoDstOpts:
+			return nil, fmt.Errorf("nw_proto %d is an IPv6 extension header, which Extract walks past: %w", proto, ErrInvalid)
+		case proto == ipProtoFrag && frag != steer.FragAny|steer.FragLater:
+			return nil, fmt.Errorf("only a later IPv6 fragment has nw_proto 44: %w", ErrInvalid)
+		case frag == steer.FragAny|steer.FragLater && m.Mask[steer.OffNwProto] != 0 && proto != ipProtoFrag:
+			return nil, fmt.Errorf("a later IPv6 fragment has nw_proto 44: %w", ErrInvalid)
+		case proto == ipProtoFrag, frag == steer.FragAny|steer.FragLater:
+			proto = ipProtoUDP // what the fragments carry
+		}
+		tc := k[steer.OffNwTos]
+		next := proto
+		if frag != 0 {
+			next = ipProtoFrag
+		}
+		f = append(f, 0x60|tc>>4, tc<<4, 0, 0, 0, 0, next, 64)
+		f = append(f, k[steer.OffNwSrc:steer.OffNwSrc+16]...)
+		f = append(f, k[steer.OffNwDst:steer.OffNwDst+16]...)
+		switch frag {
+		case steer.FragAny:
+			f = append(f, proto, 0, 0, 1, 0, 0, 0, 1) // offset 0, M
+		case steer.FragAny | steer.FragLater:
+			f = append(f, proto, 0, 0, 8, 0, 0, 0, 1) // offset 1
+			binary.BigEndian.PutUint16(f[l3+4:], uint16(len(f)-l3-ipv6HeaderLen))
+			return padFrame(f), nil
+		}
+	case etherTypeARP, etherTypeRARP:
 		f = append(f, 0, 1, 8, 0, 6, 4, 0, proto)
 		f = append(f, k[steer.OffDlSrc:steer.OffDlSrc+6]...)
 		f = append(f, k[steer.OffNwSrc:steer.OffNwSrc+4]...)
@@ -127,7 +156,7 @@ func PacketFromMatch(m *Match) ([]byte, error) {
 		binary.BigEndian.PutUint16(f[l3+2:], uint16(len(f)-l3))
 		binary.BigEndian.PutUint16(f[l3+10:], ^csumFold(sum16(f[l3:l4])))
 	} else {
-		binary.BigEndian.PutUint16(f[l3+4:], uint16(payload))
+		binary.BigEndian.PutUint16(f[l3+4:], uint16(len(f)-l3-ipv6HeaderLen))
 	}
 	if proto == ipProtoUDP {
 		binary.BigEndian.PutUint16(f[l4+4:], uint16(payload))

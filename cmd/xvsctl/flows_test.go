@@ -96,7 +96,7 @@ arp,actions=kernel
 	bad := filepath.Join(dir, "bad.txt")
 	os.WriteFile(bad, []byte("# ok\nudp,actions=drop\n\ntcp,tp_dst=80,actions=output:p1\nip,tp_dst=80,actions=drop\n"), 0o600)
 	r := e.xvsctl("add-flows", bad)
-	wantErr := "xvsctl: " + bad + ":5: tp_dst requires udp or tcp at column 4 (field tp_dst)\n"
+	wantErr := "xvsctl: " + bad + ":5: tp_dst requires udp or tcp (Open vSwitch would ignore tp_dst and match more packets) at column 4 (field tp_dst)\n"
 	if r.code != 1 || r.stderr != wantErr {
 		t.Fatalf("add-flows bad file: exit %d, stderr %q, want %q", r.code, r.stderr, wantErr)
 	}
@@ -181,7 +181,7 @@ func TestFlowErrorMessages(t *testing.T) {
 		args   []string
 		stderr string
 	}{
-		{"prerequisite", []string{"add-flow", "tp_dst=7999,actions=output:p1"}, "xvsctl: tp_dst requires udp or tcp at column 1 (field tp_dst)\n"},
+		{"prerequisite", []string{"add-flow", "tp_dst=7999,actions=output:p1"}, "xvsctl: tp_dst requires udp or tcp (Open vSwitch would ignore tp_dst and match more packets) at column 1 (field tp_dst)\n"},
 		{"unknown port", []string{"add-flow", "udp,actions=output:p2"}, "xvsctl: output:p2: no such port (field output)\n"},
 		{"bad filter", []string{"dump-flows", "udp,tp_dst=x"}, "(field tp_dst)\n"},
 		{"bad del filter", []string{"del-flows", "nw_src=1.2.3.4"}, "(field nw_src)\n"},

@@ -37,6 +37,7 @@ const (
 	OpSetVlanPCP = 14 // A: PCP (pushes a tag on an untagged frame)
 	OpStripVLAN  = 15 // pop the outer tag
 	OpDecTTL     = 16 // decrement the TTL or hop limit; drop at 0 or 1
+	OpSetNwEcn   = 17 // A: the ECN bits (0..3) of the IPv4 TOS or IPv6 traffic class
 
 	OpUserspace = 128
 	OpGotoTable = 128 // A: table; the lookup continues there (last action)
