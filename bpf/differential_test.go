@@ -36,8 +36,9 @@ var (
 
 func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
 
-// templates each produce the match part of a flow; a fixed set keeps the
-// number of distinct masks under the kernel's 32 (with and without in_port).
+// templates each produce the match part of a flow, with at most 3
+// distinct masks. A table uses a few of them (roundTemplates), which keeps
+// its masks under the kernel's 32 (with and without in_port).
 var templates = []func(r *rand.Rand) string{
 	func(r *rand.Rand) string { return "" },
 	func(r *rand.Rand) string { return "udp,tp_dst=" + fmt.Sprint(pick(r, dPorts)) },
@@ -59,9 +60,26 @@ var templates = []func(r *rand.Rand) string{
 	},
 	func(r *rand.Rand) string { return "dl_dst=" + pick(r, dMACs) },
 	func(r *rand.Rand) string { return "dl_dst=01:00:00:00:00:00/01:00:00:00:00:00" },
+	// Fields of the OVS syntax: ECN, fragments, any vlan_tci mask, RARP,
+	// 802.3 without SNAP, the protocol after IPv6 extension headers.
+	func(r *rand.Rand) string { return "ip,nw_ecn=" + fmt.Sprint(r.IntN(4)) },
+	func(r *rand.Rand) string { return pick(r, []string{"ip", "ipv6"}) + ",nw_frag=" + pick(r, []string{"no", "yes", "first", "later", "not_later"}) },
+	func(r *rand.Rand) string { return pick(r, []string{"vlan_tci=0x1000/0x1000", "vlan_tci=0x0000/0x1000", "vlan_tci=0x000a/0x0fff"}) },
+	func(r *rand.Rand) string { return pick(r, []string{"rarp", "rarp,arp_op=3", "arp,arp_op=0", "dl_type=0x05ff"}) },
+	func(r *rand.Rand) string { return "ipv6,nw_proto=" + pick(r, []string{"17", "6", "44", "0", "59"}) },
 }
 
-func randomFlow(r *rand.Rand) string {
+// roundTemplates picks the templates of one table: the match-all one and
+// n others.
+func roundTemplates(r *rand.Rand, n int) []func(r *rand.Rand) string {
+	ts := []func(r *rand.Rand) string{templates[0]}
+	for _, i := range r.Perm(len(templates) - 1)[:n] {
+		ts = append(ts, templates[1+i])
+	}
+	return ts
+}
+
+func randomFlow(r *rand.Rand, templates []func(r *rand.Rand) string) string {
 	var parts []string
 	parts = append(parts, fmt.Sprintf("priority=%d", pick(r, []int{1, 10, 10, 100, 100, 200})))
 	if r.IntN(3) == 0 {
@@ -246,12 +264,16 @@ func TestKernelAgreesWithGoClassifier(t *testing.T) {
 	var prev *steer.Table
 	const rounds, packets = 30, 400
 	var hits, checked int
+	var tpl []func(r *rand.Rand) string
 	for round := 0; round < rounds; round++ {
 		// A new table: sometimes replaced whole, sometimes edited, so the
 		// incremental sync sees adds, deletes, verdict and rank changes.
 		var c flowtable.Change
 		if round%3 == 0 {
+			// A new table, with new templates: at most 3 masks each,
+			// twice with in_port, stays within the kernel's 32.
 			c.Replace = true
+			tpl = roundTemplates(r, 4)
 		} else {
 			es := table.Entries()
 			for i := 0; i < len(es)/4; i++ {
@@ -260,7 +282,7 @@ func TestKernelAgreesWithGoClassifier(t *testing.T) {
 			c.Delete = dedup(c.Delete)
 		}
 		for i, n := 0, 5+r.IntN(60); i < n; i++ {
-			f, err := flowtable.ParseFlow(randomFlow(r))
+			f, err := flowtable.ParseFlow(randomFlow(r, tpl))
 			if err != nil {
 				t.Fatalf("random flow: %v", err)
 			}
