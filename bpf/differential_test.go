@@ -63,9 +63,15 @@ var templates = []func(r *rand.Rand) string{
 	// Fields of the OVS syntax: ECN, fragments, any vlan_tci mask, RARP,
 	// 802.3 without SNAP, the protocol after IPv6 extension headers.
 	func(r *rand.Rand) string { return "ip,nw_ecn=" + fmt.Sprint(r.IntN(4)) },
-	func(r *rand.Rand) string { return pick(r, []string{"ip", "ipv6"}) + ",nw_frag=" + pick(r, []string{"no", "yes", "first", "later", "not_later"}) },
-	func(r *rand.Rand) string { return pick(r, []string{"vlan_tci=0x1000/0x1000", "vlan_tci=0x0000/0x1000", "vlan_tci=0x000a/0x0fff"}) },
-	func(r *rand.Rand) string { return pick(r, []string{"rarp", "rarp,arp_op=3", "arp,arp_op=0", "dl_type=0x05ff"}) },
+	func(r *rand.Rand) string {
+		return pick(r, []string{"ip", "ipv6"}) + ",nw_frag=" + pick(r, []string{"no", "yes", "first", "later", "not_later"})
+	},
+	func(r *rand.Rand) string {
+		return pick(r, []string{"vlan_tci=0x1000/0x1000", "vlan_tci=0x0000/0x1000", "vlan_tci=0x000a/0x0fff"})
+	},
+	func(r *rand.Rand) string {
+		return pick(r, []string{"rarp", "rarp,arp_op=3", "arp,arp_op=0", "dl_type=0x05ff"})
+	},
 	func(r *rand.Rand) string { return "ipv6,nw_proto=" + pick(r, []string{"17", "6", "44", "0", "59"}) },
 }
 
