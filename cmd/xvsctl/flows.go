@@ -15,7 +15,10 @@ import (
 
 const flowSyntaxHelp = `A flow is written as for ovs-ofctl add-flow, e.g.
   priority=100,udp,in_port=p0,tp_dst=7999,actions=mod_tp_dst:7998,output:p1
-The server checks it completely before anything changes.
+The OXM/NXM names ovs-ofctl takes work too (eth_src, ip_dst, tcp_dst,
+vlan_vid, set_field, load, ...). A port is a name (p0), an ofport number (1)
+or a quoted name ("7"); a number is bound to its port's name when the flow
+is added. The server checks the flow completely before anything changes.
 `
 
 const filterHelp = `MATCH selects flows as ovs-ofctl does: every flow whose match is at least
