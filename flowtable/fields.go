@@ -3,6 +3,7 @@ package flowtable
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/bits"
 	"net/netip"
 	"strconv"
@@ -433,16 +434,24 @@ func setDlVlan(v string, k, m *Key) string {
 }
 
 func setDlVlanPCP(v string, k, m *Key) string {
-	x, msg := parseNum(v, 0xff)
-	if msg == "" && x > 7 {
-		msg = fmt.Sprintf("out of range 0..7 (Open vSwitch would keep the low 3 bits: %d)", x&7)
-	}
+	x, msg := parseLowBits(v, 3)
 	if msg != "" {
 		return msg
 	}
 	putUint(k, steer.OffVlanTCI, 2, x<<13|steer.VlanPresent)
 	putUint(m, steer.OffVlanTCI, 2, 0xe000|steer.VlanPresent)
 	return ""
+}
+
+// parseLowBits parses a field of bits bits; for a larger value the message
+// says the low bits Open vSwitch would keep of it.
+func parseLowBits(v string, bits int) (uint64, string) {
+	x, msg := parseNum(v, math.MaxUint64)
+	max := uint64(1)<<bits - 1
+	if msg == "" && x > max {
+		msg = fmt.Sprintf("out of range 0..%d (Open vSwitch would keep the low %d bits: %d)", max, bits, x&max)
+	}
+	return x, msg
 }
 
 // parseMasked16 parses N or N/MASK (16 bits), the value masked.
@@ -522,10 +531,7 @@ func setNwTos(v string, k, m *Key) string {
 }
 
 func setIPDSCP(v string, k, m *Key) string {
-	x, msg := parseNum(v, 0xff)
-	if msg == "" && x > 63 {
-		msg = fmt.Sprintf("out of range 0..63 (Open vSwitch would keep the low 6 bits: %d)", x&63)
-	}
+	x, msg := parseLowBits(v, 6)
 	if msg != "" {
 		return msg
 	}
@@ -534,10 +540,7 @@ func setIPDSCP(v string, k, m *Key) string {
 }
 
 func setNwEcn(v string, k, m *Key) string {
-	x, msg := parseNum(v, 0xff)
-	if msg == "" && x > 3 {
-		msg = fmt.Sprintf("out of range 0..3 (Open vSwitch would keep the low 2 bits: %d)", x&3)
-	}
+	x, msg := parseLowBits(v, 2)
 	if msg != "" {
 		return msg
 	}
