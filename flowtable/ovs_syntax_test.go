@@ -228,6 +228,8 @@ func TestOVSActionErrors(t *testing.T) {
 		{"ip,actions=set_field:1/1->ip_ecn", "set_field", "a masked value is not supported"},
 		{"ip,actions=dec_ttl(x)", "dec_ttl", `controller id "x": not a number`},
 		{"ip,actions=mod_nw_ttl:5", "mod_nw_ttl", `unsupported action "mod_nw_ttl"`},
+		{"actions=set_field", "set_field", "missing value for set_field"},
+		{"actions=LOAD", "LOAD", "missing value for LOAD"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

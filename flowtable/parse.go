@@ -658,7 +658,10 @@ func (p *textParser) action(tok actionToken) (pa parsedAction, drop bool, err *P
 		}
 		return pa, true, nil
 	}
-	if (lname == "set_field" || lname == "load") && hasValue {
+	if lname == "set_field" || lname == "load" {
+		if !hasValue || value == "" {
+			return pa, false, p.errAt(tok.off, name, "missing value for %s", name)
+		}
 		return pa, false, p.setField(&pa, lname, value)
 	}
 	t, known := actionByName[lname]
