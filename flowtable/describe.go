@@ -10,7 +10,7 @@ import (
 // DescribeKey returns the packet a key was extracted from as match fields
 // (canonical order, no in_port), e.g.
 //
-//	udp,dl_src=02:00:00:00:00:01,dl_dst=02:00:00:00:00:02,nw_src=10.0.0.1,nw_dst=10.0.0.2,nw_tos=0,tp_src=1,tp_dst=53
+//	udp,dl_vlan=0xffff,dl_src=02:00:00:00:00:01,dl_dst=02:00:00:00:00:02,nw_src=10.0.0.1,nw_dst=10.0.0.2,nw_tos=0,nw_ecn=0,nw_frag=no,tp_src=1,tp_dst=53
 //
 // Every field the key holds for that kind of packet is there, so two
 // packets that differ in a field a flow can match describe differently.
@@ -34,26 +34,20 @@ func DescribeKey(k *Key) string {
 		full(steer.OffNwSrc, n)
 		full(steer.OffNwDst, n)
 		full(steer.OffNwProto, 1)
-		m.Mask[steer.OffNwTos] = nwTosMask
+		m.Mask[steer.OffNwTos] = nwTosMask | nwEcnMask
+		m.Mask[steer.OffNwFrag] = steer.FragAny | steer.FragLater
 		if k[steer.OffFlags]&steer.FlagL4 != 0 {
 			full(steer.OffTpSrc, 2)
 			full(steer.OffTpDst, 2)
 		}
-	case etherTypeARP:
+	case etherTypeARP, etherTypeRARP:
 		full(steer.OffNwSrc, 4)
 		full(steer.OffNwDst, 4)
 		full(steer.OffNwProto, 1)
 	}
 	k.And(&m.Mask, &m.Key)
 	m.Key.SetInPort(0)
-	s := m.String()
-	if k[steer.OffNwFrag]&steer.FragAny != 0 {
-		s += ",nw_frag=first"
-		if k[steer.OffNwFrag]&steer.FragLater != 0 {
-			s = s[:len(s)-len("first")] + "later"
-		}
-	}
-	return s
+	return m.String()
 }
 
 // PacketFromMatch builds a frame that m matches, for a trace of a packet
