@@ -40,6 +40,9 @@ func parseCases(tb testing.TB) []parseCase {
 	ports := func(f fields, s, d uint16) fields { f.tpSrc, f.tpDst = s, d; f.flags |= steer.FlagL4; return f }
 	frag := func(f fields, fr uint8) fields { f.frag = fr; return f }
 	l2only := func(t uint16) fields { return fields{l2: true, dlType: t} }
+	// shifted: the parser walked an LLC/SNAP header or IPv6 extension
+	// headers, so headers are not where the tags alone put them.
+	shifted := func(f fields) fields { f.flags |= steer.FlagLayout; return f }
 
 	tcp4 := func() []byte {
 		ip := ipv4(layers.IPProtocolTCP)
@@ -206,28 +209,28 @@ func parseCases(tb testing.TB) []parseCase {
 		{name: "ipv6 hop-by-hop walked to udp",
 			frame: serialize(tb, eth(layers.EthernetTypeIPv6), ipv6(layers.IPProtocolIPv6HopByHop),
 				gopacket.Payload{17, 0, 1, 4, 0, 0, 0, 0, 0x04, 0xd2, 0x00, 0x35, 0, 8, 0, 0}),
-			want: ports(proto(l3v6, 17), 1234, 53)},
+			want: shifted(ports(proto(l3v6, 17), 1234, 53))},
 		{name: "ipv6 hop-by-hop, dest opts (16 bytes), routing, tcp",
-			frame: v6(0, ext(60, 1), ext(43, 2), ext(6, 1), tcpHdr), want: ports(proto(l3v6, 6), 1, 2)},
+			frame: v6(0, ext(60, 1), ext(43, 2), ext(6, 1), tcpHdr), want: shifted(ports(proto(l3v6, 6), 1, 2))},
 		{name: "ipv6 ah (4-byte units), udp",
 			frame: v6(51, []byte{17, 4, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, udpHdr),
-			want:  ports(proto(l3v6, 17), 7, 8)},
+			want:  shifted(ports(proto(l3v6, 17), 7, 8))},
 		{name: "ipv6 first fragment: frag bits, l4 read", frame: v6(44, fragHdr(17, 0x0001), udpHdr),
-			want: frag(ports(proto(l3v6, 17), 7, 8), steer.FragAny)},
+			want: shifted(frag(ports(proto(l3v6, 17), 7, 8), steer.FragAny))},
 		{name: "ipv6 later fragment: nw_proto 44, no l4", frame: v6(44, fragHdr(17, 0x0008), udpHdr),
-			want: frag(proto(l3v6, 44), steer.FragAny|steer.FragLater)},
+			want: shifted(frag(proto(l3v6, 44), steer.FragAny|steer.FragLater))},
 		{name: "ipv6 last fragment after hop-by-hop", frame: v6(0, ext(44, 1), fragHdr(6, 0x0100), tcpHdr),
-			want: frag(proto(l3v6, 44), steer.FragAny|steer.FragLater)},
+			want: shifted(frag(proto(l3v6, 44), steer.FragAny|steer.FragLater))},
 		{name: "ipv6 atomic fragment: not a fragment", frame: v6(44, fragHdr(17, 0), udpHdr),
-			want: ports(proto(l3v6, 17), 7, 8)},
+			want: shifted(ports(proto(l3v6, 17), 7, 8))},
 		{name: "ipv6 fragment header with reserved bits only: a fragment", frame: v6(44, fragHdr(17, 0x0006), udpHdr),
-			want: frag(ports(proto(l3v6, 17), 7, 8), steer.FragAny)},
+			want: shifted(frag(ports(proto(l3v6, 17), 7, 8), steer.FragAny))},
 		{name: "icmpv6 after hop-by-hop", frame: v6(0, ext(58, 1), []byte{135, 0, 0, 0, 0, 0, 0, 0}),
-			want: ports(proto(l3v6, 58), 135, 0)},
-		{name: "ipv6 no next header after dest opts", frame: v6(60, ext(59, 1)), want: proto(l3v6, 59)},
-		{name: "ipv6 8 extension headers: all walked", frame: v6(0, hbhs(8, 17), udpHdr), want: ports(proto(l3v6, 17), 7, 8)},
-		{name: "ipv6 9 extension headers: stops at the bound", frame: v6(0, hbhs(9, 17), udpHdr), want: proto(l3v6, 0)},
-		{name: "ipv6 extension headers of 2048 and 800 bytes", frame: v6(0, ext(60, 256), ext(17, 100), udpHdr), want: ports(proto(l3v6, 17), 7, 8)},
+			want: shifted(ports(proto(l3v6, 58), 135, 0))},
+		{name: "ipv6 no next header after dest opts", frame: v6(60, ext(59, 1)), want: shifted(proto(l3v6, 59))},
+		{name: "ipv6 8 extension headers: all walked", frame: v6(0, hbhs(8, 17), udpHdr), want: shifted(ports(proto(l3v6, 17), 7, 8))},
+		{name: "ipv6 9 extension headers: stops at the bound", frame: v6(0, hbhs(9, 17), udpHdr), want: shifted(proto(l3v6, 0))},
+		{name: "ipv6 extension headers of 2048 and 800 bytes", frame: v6(0, ext(60, 256), ext(17, 100), udpHdr), want: shifted(ports(proto(l3v6, 17), 7, 8))},
 		{name: "icmpv6 7 bytes: not read", frame: v6(58, []byte{128, 0, 0, 0, 0, 0, 0}), want: proto(l3v6, 58)},
 		{name: "icmpv6 8 bytes", frame: v6(58, []byte{128, 0, 0, 0, 0, 0, 0, 0}), want: ports(proto(l3v6, 58), 128, 0)},
 		{name: "ipv6 hop-by-hop of 7 bytes", frame: v6(0, []byte{17, 0, 0, 0, 0, 0, 0}), want: l3v6, malformed: true},
@@ -287,12 +290,12 @@ func parseCases(tb testing.TB) []parseCase {
 		{name: "arp cut short: l2 only", frame: arp(1, layers.LinkTypeEthernet)[:14+27], want: l2only(0x0806)},
 
 		// 802.3
-		{name: "802.3 llc/snap ipv4 udp", frame: snap(0x0800, udp4Frame(tb, 1234, 53)[14:]), want: udp4},
+		{name: "802.3 llc/snap ipv4 udp", frame: snap(0x0800, udp4Frame(tb, 1234, 53)[14:]), want: shifted(udp4)},
 		{name: "802.3 llc/snap, tagged",
 			frame: tagged(snap(0x0800, udp4Frame(tb, 1234, 53)[14:]), 0x8100, 3<<13|9),
-			want:  func() fields { f := udp4; f.tci = 3<<13 | steer.VlanPresent | 9; return f }()},
-		{name: "802.3 llc/snap arp", frame: snap(0x0806, arp(2, layers.LinkTypeEthernet)[14:]), want: arpFields(2)},
-		{name: "802.3 llc/snap ipv4 cut short", frame: snap(0x0800, udp4Frame(tb, 1234, 53)[14:30]), want: l2only(0x0800), malformed: true},
+			want:  shifted(func() fields { f := udp4; f.tci = 3<<13 | steer.VlanPresent | 9; return f }())},
+		{name: "802.3 llc/snap arp", frame: snap(0x0806, arp(2, layers.LinkTypeEthernet)[14:]), want: shifted(arpFields(2))},
+		{name: "802.3 llc/snap ipv4 cut short", frame: snap(0x0800, udp4Frame(tb, 1234, 53)[14:30]), want: shifted(l2only(0x0800)), malformed: true},
 		{name: "802.3 llc/snap with a length for a type: 0x05ff", frame: snap(0x0100, udp4Frame(tb, 1234, 53)[14:]), want: l2only(0x05ff)},
 		{name: "802.3 llc/snap with a non-zero oui: 0x05ff", frame: with(snap(0x0800, udp4Frame(tb, 1234, 53)[14:]), 19, 1), want: l2only(0x05ff)},
 		{name: "802.3 llc without snap (stp): 0x05ff", frame: raw(0x0026, []byte{0x42, 0x42, 0x03, 0, 0, 0, 0, 0}), want: l2only(0x05ff)},

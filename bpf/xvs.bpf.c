@@ -257,6 +257,7 @@ static __always_inline int parse_ipv6(__u8 *ip, void *data_end, struct xvs_key *
 				if (offlg & 0xfff8) {
 					k->nw_frag |= XVS_FRAG_LATER;
 					k->nw_proto = PROTO_FRAGMENT;
+					k->flags |= XVS_FLAG_LAYOUT;
 					return PARSE_OK;
 				}
 			}
@@ -272,6 +273,8 @@ static __always_inline int parse_ipv6(__u8 *ip, void *data_end, struct xvs_key *
 		off += n;
 	}
 	k->nw_proto = proto;
+	if (off)
+		k->flags |= XVS_FLAG_LAYOUT;
 
 	if (off > 0xffff)
 		return PARSE_MALFORMED;
@@ -347,8 +350,11 @@ static __always_inline int parse(void *data, void *data_end, struct xvs_key *k)
 		}
 	}
 	__u8 *l3 = p + 2;
-	if (bpf_ntohs(type) < ETH_P_MIN_)
+	if (bpf_ntohs(type) < ETH_P_MIN_) {
 		type = parse_llc_snap(l3, data_end, &l3);
+		if (type != bpf_htons(DL_TYPE_NONE_))
+			k->flags |= XVS_FLAG_LAYOUT;
+	}
 	k->dl_type = type;
 
 	if (type == bpf_htons(ETH_P_IPV4_))

@@ -24,6 +24,8 @@
  * an exact key cache in userspace reads them. */
 #define XVS_FLAG_VLAN2  0x01    /* a second VLAN tag was read */
 #define XVS_FLAG_L4     0x02    /* the TCP, UDP or ICMP header was read */
+#define XVS_FLAG_LAYOUT 0x04    /* LLC/SNAP before L3, or IPv6 extension headers
+                                 * before L4: offsets not derivable from the key */
 
 /*
  * The packed packet key. Multi-byte packet fields are in network byte order,

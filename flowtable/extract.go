@@ -147,9 +147,10 @@ func isVLANType(t uint16) bool { return t == etherTypeVLAN || t == etherTypeQinQ
 //     opcode when it is at most 255 (0 otherwise), nw_src the sender's and
 //     nw_dst the target's IPv4 address. Any other ARP leaves the L3 fields
 //     zero.
-//   - The flags byte says steer.FlagVlan2 when a second tag was consumed
-//     and steer.FlagL4 when the TCP, UDP or ICMP header was read (Layout's
-//     L4Type is not L4None).
+//   - The flags byte says steer.FlagVlan2 when a second tag was consumed,
+//     steer.FlagL4 when the TCP, UDP or ICMP header was read (Layout's
+//     L4Type is not L4None), and steer.FlagLayout when an LLC/SNAP header
+//     or IPv6 extension headers were walked.
 //
 // Every byte of k not set by these rules is zero. On ParseMalformed, k holds
 // the fields parsed before the fault.
@@ -229,7 +230,9 @@ func extract(frame []byte, inPort uint32, w *keyWords, lay *Layout) ParseStatus 
 	}
 	l3 := off + 2
 	if typ < etherTypeMin {
-		typ, l3 = llcSNAP(frame, l3)
+		if typ, l3 = llcSNAP(frame, l3); typ != dlTypeNone {
+			w[2] |= uint64(steer.FlagLayout) << shiftFlags
+		}
 	}
 	w[2] |= uint64(typ>>8 | typ<<8) // dl_type, big endian as on the wire
 	switch typ {
@@ -320,6 +323,9 @@ func extractIPv6(frame []byte, l3 int, w *keyWords, lay *Layout) ParseStatus {
 		return ParseMalformed
 	}
 	w[2] |= uint64(proto)<<shiftNwProto | uint64(frag)<<shiftNwFrag
+	if l4 != ipv6HeaderLen {
+		w[2] |= uint64(steer.FlagLayout) << shiftFlags
+	}
 	lay.L3, lay.L3Type = l3, L3IPv6
 	if frag&steer.FragLater != 0 {
 		return ParseOK

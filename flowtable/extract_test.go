@@ -317,8 +317,23 @@ func dpCheckExtract(t testing.TB, frame []byte) {
 	if s3 := Extract(frame, 9, &k3); s3 != s1 || k3 != k1 {
 		t.Fatalf("Extract and ExtractLayout differ")
 	}
-	if k1.InPort() != 9 || k1[steer.OffFlags]&^(steer.FlagVlan2|steer.FlagL4) != 0 || binary.LittleEndian.Uint32(k1[60:]) != 0 {
+	if k1.InPort() != 9 || k1[steer.OffFlags]&^(steer.FlagVlan2|steer.FlagL4|steer.FlagLayout) != 0 || binary.LittleEndian.Uint32(k1[60:]) != 0 {
 		t.Fatalf("in_port, flags or padding wrong: %x", k1)
+	}
+	// Without FlagLayout the headers are where the key's tags put them,
+	// which is how the XDP fast path finds them.
+	if k1[steer.OffFlags]&steer.FlagLayout == 0 && s1 == ParseOK {
+		l3 := ethHeaderLen
+		if k1.VlanTCI() != 0 {
+			l3 += vlanTagLen
+			if k1[steer.OffFlags]&steer.FlagVlan2 != 0 {
+				l3 += vlanTagLen
+			}
+		}
+		if (l1.L3Type == L3IPv4 || l1.L3Type == L3IPv6) && l1.L3 != l3 ||
+			l1.L3Type == L3IPv6 && l1.L4Type != L4None && l1.L4 != l3+ipv6HeaderLen {
+			t.Fatalf("no FlagLayout, yet layout %+v (network header expected at %d)", l1, l3)
+		}
 	}
 	if (k1[steer.OffFlags]&steer.FlagL4 != 0) != (l1.L4Type != L4None) {
 		t.Fatalf("flags %#x with L4 %v", k1[steer.OffFlags], l1.L4Type)
@@ -421,6 +436,8 @@ func TestExtractOVSFrames(t *testing.T) {
 	l2 := func() *dpMB { return dpMatch().dl(dpMacB, dpMacA) }
 	ip4 := func(b *dpMB) *dpMB { return b.nwSrc("10.0.0.1/32").nwDst("10.0.0.2/32") }
 	ip6 := func(b *dpMB) *dpMB { return b.nwSrc("2001:db8::1/128").nwDst("2001:db8::2/128") }
+	// shifted: an LLC/SNAP header or IPv6 extension headers were walked.
+	shifted := func(b *dpMB) *dpMB { b.m.Key[steer.OffFlags] |= steer.FlagLayout; return b }
 	udp4 := dpFrame(t, nil, layers.EthernetTypeIPv4, dpIPv4("10.0.0.1", "10.0.0.2", layers.IPProtocolUDP), dpUDP(7, 8), dpPayload)[14:]
 	udpHdr := []byte{0, 7, 0, 8, 0, 8, 0, 0}
 	tcpHdr := append([]byte{0, 1, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0x10, 0}, 0, 0, 0, 0)
@@ -460,14 +477,11 @@ func TestExtractOVSFrames(t *testing.T) {
 		want  *dpMB
 		lay   Layout
 	}{
-		{"802.3 llc/snap ipv4 udp", dpSNAP(0x0800, udp4),
-			ip4(l2().dlType(0x0800).nwProto(17)).tpSrc(7).tpDst(8),
+		{"802.3 llc/snap ipv4 udp", dpSNAP(0x0800, udp4), shifted(ip4(l2().dlType(0x0800).nwProto(17)).tpSrc(7).tpDst(8)),
 			Layout{L3: 22, L4: 42, L3Type: L3IPv4, L4Type: L4UDP}},
-		{"802.3 llc/snap, tagged", dpTagged(dpSNAP(0x0800, udp4), 0x8100, 3<<13|9),
-			ip4(l2().dlType(0x0800).vlanTCI(3<<13|steer.VlanPresent|9, 0xffff).nwProto(17)).tpSrc(7).tpDst(8),
+		{"802.3 llc/snap, tagged", dpTagged(dpSNAP(0x0800, udp4), 0x8100, 3<<13|9), shifted(ip4(l2().dlType(0x0800).vlanTCI(3<<13|steer.VlanPresent|9, 0xffff).nwProto(17)).tpSrc(7).tpDst(8)),
 			Layout{L3: 26, L4: 46, L3Type: L3IPv4, L4Type: L4UDP}},
-		{"802.3 llc/snap arp", dpSNAP(0x0806, []byte{0, 1, 8, 0, 6, 4, 0, 2, 2, 0, 0, 0, 0, 0xa, 1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 5, 6, 7, 8}),
-			l2().dlType(0x0806).nwProto(2).nwSrc("1.2.3.4/32").nwDst("5.6.7.8/32"),
+		{"802.3 llc/snap arp", dpSNAP(0x0806, []byte{0, 1, 8, 0, 6, 4, 0, 2, 2, 0, 0, 0, 0, 0xa, 1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 5, 6, 7, 8}), shifted(l2().dlType(0x0806).nwProto(2).nwSrc("1.2.3.4/32").nwDst("5.6.7.8/32")),
 			Layout{L3: 22, L3Type: L3ARP}},
 		{"802.3 llc/snap with a length for a type: 0x05ff", dpSNAP(0x0100, udp4), l2().dlType(0x05ff), Layout{}},
 		{"802.3 llc/snap with a non-zero oui: 0x05ff", func() []byte { f := dpSNAP(0x0800, udp4); f[19] = 1; return f }(), l2().dlType(0x05ff), Layout{}},
@@ -477,40 +491,28 @@ func TestExtractOVSFrames(t *testing.T) {
 		{"length 0x05ff itself", dpRaw(0x05ff, nil), l2().dlType(0x05ff), Layout{}},
 		{"ethertype 0x0600 is a type", dpRaw(0x0600, []byte{0xaa, 0xaa, 3, 0, 0, 0, 8, 0}), l2().dlType(0x0600), Layout{}},
 
-		{"ipv6 hop-by-hop, udp", v6(0, ext(17, 1), udpHdr),
-			ip6(l2().dlType(0x86dd).nwProto(17)).tpSrc(7).tpDst(8),
+		{"ipv6 hop-by-hop, udp", v6(0, ext(17, 1), udpHdr), shifted(ip6(l2().dlType(0x86dd).nwProto(17)).tpSrc(7).tpDst(8)),
 			Layout{L3: 14, L4: 62, L3Type: L3IPv6, L4Type: L4UDP}},
-		{"ipv6 hop-by-hop, dest opts (16 bytes), routing, tcp", v6(0, ext(60, 1), ext(43, 2), ext(6, 1), tcpHdr),
-			ip6(l2().dlType(0x86dd).nwProto(6)).tpSrc(1).tpDst(2),
+		{"ipv6 hop-by-hop, dest opts (16 bytes), routing, tcp", v6(0, ext(60, 1), ext(43, 2), ext(6, 1), tcpHdr), shifted(ip6(l2().dlType(0x86dd).nwProto(6)).tpSrc(1).tpDst(2)),
 			Layout{L3: 14, L4: 54 + 32, L3Type: L3IPv6, L4Type: L4TCP}},
-		{"ipv6 ah (len counts 4-byte units), udp", v6(51, []byte{17, 4, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, udpHdr),
-			ip6(l2().dlType(0x86dd).nwProto(17)).tpSrc(7).tpDst(8),
+		{"ipv6 ah (len counts 4-byte units), udp", v6(51, []byte{17, 4, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, udpHdr), shifted(ip6(l2().dlType(0x86dd).nwProto(17)).tpSrc(7).tpDst(8)),
 			Layout{L3: 14, L4: 54 + 24, L3Type: L3IPv6, L4Type: L4UDP}},
-		{"ipv6 first fragment: frag bits, l4 read", v6(44, fragHdr(17, 0x0001), udpHdr),
-			ip6(l2().dlType(0x86dd).nwProto(17).nwFrag(steer.FragAny, 0xff)).tpSrc(7).tpDst(8),
+		{"ipv6 first fragment: frag bits, l4 read", v6(44, fragHdr(17, 0x0001), udpHdr), shifted(ip6(l2().dlType(0x86dd).nwProto(17).nwFrag(steer.FragAny, 0xff)).tpSrc(7).tpDst(8)),
 			Layout{L3: 14, L4: 62, L3Type: L3IPv6, L4Type: L4UDP}},
-		{"ipv6 later fragment: nw_proto 44, no l4", v6(44, fragHdr(17, 0x0008), udpHdr),
-			ip6(l2().dlType(0x86dd).nwProto(44).nwFrag(steer.FragAny|steer.FragLater, 0xff)),
+		{"ipv6 later fragment: nw_proto 44, no l4", v6(44, fragHdr(17, 0x0008), udpHdr), shifted(ip6(l2().dlType(0x86dd).nwProto(44).nwFrag(steer.FragAny|steer.FragLater, 0xff))),
 			Layout{L3: 14, L3Type: L3IPv6}},
-		{"ipv6 last fragment: nw_proto 44, no l4", v6(0, ext(44, 1), fragHdr(6, 0x0100), tcpHdr),
-			ip6(l2().dlType(0x86dd).nwProto(44).nwFrag(steer.FragAny|steer.FragLater, 0xff)),
+		{"ipv6 last fragment: nw_proto 44, no l4", v6(0, ext(44, 1), fragHdr(6, 0x0100), tcpHdr), shifted(ip6(l2().dlType(0x86dd).nwProto(44).nwFrag(steer.FragAny|steer.FragLater, 0xff))),
 			Layout{L3: 14, L3Type: L3IPv6}},
-		{"ipv6 atomic fragment (offset 0, no M): not a fragment", v6(44, fragHdr(17, 0), udpHdr),
-			ip6(l2().dlType(0x86dd).nwProto(17)).tpSrc(7).tpDst(8),
+		{"ipv6 atomic fragment (offset 0, no M): not a fragment", v6(44, fragHdr(17, 0), udpHdr), shifted(ip6(l2().dlType(0x86dd).nwProto(17)).tpSrc(7).tpDst(8)),
 			Layout{L3: 14, L4: 62, L3Type: L3IPv6, L4Type: L4UDP}},
-		{"ipv6 fragment header with only reserved bits: a fragment", v6(44, fragHdr(17, 0x0006), udpHdr),
-			ip6(l2().dlType(0x86dd).nwProto(17).nwFrag(steer.FragAny, 0xff)).tpSrc(7).tpDst(8),
+		{"ipv6 fragment header with only reserved bits: a fragment", v6(44, fragHdr(17, 0x0006), udpHdr), shifted(ip6(l2().dlType(0x86dd).nwProto(17).nwFrag(steer.FragAny, 0xff)).tpSrc(7).tpDst(8)),
 			Layout{L3: 14, L4: 62, L3Type: L3IPv6, L4Type: L4UDP}},
-		{"ipv6 icmpv6 after hop-by-hop", v6(0, ext(58, 1), []byte{135, 0, 0, 0, 0, 0, 0, 0}),
-			ip6(l2().dlType(0x86dd).nwProto(58)).tpSrc(135),
+		{"ipv6 icmpv6 after hop-by-hop", v6(0, ext(58, 1), []byte{135, 0, 0, 0, 0, 0, 0, 0}), shifted(ip6(l2().dlType(0x86dd).nwProto(58)).tpSrc(135)),
 			Layout{L3: 14, L4: 62, L3Type: L3IPv6, L4Type: L4ICMP}},
-		{"ipv6 no next header after dest opts", v6(60, ext(59, 1)),
-			ip6(l2().dlType(0x86dd).nwProto(59)), Layout{L3: 14, L3Type: L3IPv6}},
-		{"ipv6 8 extension headers: all walked", v6(0, hbhs(8, 17), udpHdr),
-			ip6(l2().dlType(0x86dd).nwProto(17)).tpSrc(7).tpDst(8),
+		{"ipv6 no next header after dest opts", v6(60, ext(59, 1)), shifted(ip6(l2().dlType(0x86dd).nwProto(59))), Layout{L3: 14, L3Type: L3IPv6}},
+		{"ipv6 8 extension headers: all walked", v6(0, hbhs(8, 17), udpHdr), shifted(ip6(l2().dlType(0x86dd).nwProto(17)).tpSrc(7).tpDst(8)),
 			Layout{L3: 14, L4: 54 + 64, L3Type: L3IPv6, L4Type: L4UDP}},
-		{"ipv6 9 extension headers: stops at the bound", v6(0, hbhs(9, 17), udpHdr),
-			ip6(l2().dlType(0x86dd).nwProto(0)), Layout{L3: 14, L3Type: L3IPv6}},
+		{"ipv6 9 extension headers: stops at the bound", v6(0, hbhs(9, 17), udpHdr), shifted(ip6(l2().dlType(0x86dd).nwProto(0))), Layout{L3: 14, L3Type: L3IPv6}},
 		{"icmpv6 7 bytes: not read", v6(58, []byte{128, 0, 0, 0, 0, 0, 0}),
 			ip6(l2().dlType(0x86dd).nwProto(58)), Layout{L3: 14, L3Type: L3IPv6}},
 		{"icmpv6 8 bytes", v6(58, []byte{128, 0, 0, 0, 0, 0, 0, 0}),

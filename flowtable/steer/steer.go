@@ -71,6 +71,11 @@ const (
 const (
 	FlagVlan2 = 0x01 // a second VLAN tag was read (vlan_tci is the outer one)
 	FlagL4    = 0x02 // the TCP, UDP or ICMP header was read: tp_src and tp_dst are the packet's
+	// FlagLayout: a header is not where the VLAN tags alone put it: an
+	// LLC/SNAP header came before the network header, or IPv6 extension
+	// headers before the transport header. Code that finds headers from
+	// the key (the XDP fast path) must not guess their offsets then.
+	FlagLayout = 0x04
 )
 
 // Key is the packed packet key, the layout of struct xvs_key. It is
