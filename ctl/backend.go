@@ -42,6 +42,9 @@ type Backend interface {
 	// looked up in, by table.
 	Tables() []datapath.TableStats
 
+	// Trace shows what the switch does with a frame, changing nothing.
+	Trace(in datapath.TraceInput) (datapath.TraceResult, error)
+
 	// Stats returns the switch's counters.
 	Stats() datapath.Stats
 	// Health returns nil when the switch works, else what is wrong.

@@ -67,6 +67,23 @@ type portSocket struct {
 	drops  dropCounters
 }
 
+// portInfoLocked describes p; the switch's mutex must be held.
+func (s *Switch) portInfoLocked(p *Port) PortInfo {
+	info := p.infoLocked()
+	s.fast.mu.Lock()
+	tx := s.fast.tx[p.ofport]
+	off := s.fast.off
+	s.fast.mu.Unlock()
+	info.FastPathOut = "ok"
+	switch {
+	case off:
+		info.FastPathOut = reasonFastPathOff
+	case !tx.ok:
+		info.FastPathOut = tx.why
+	}
+	return info
+}
+
 // infoLocked describes p; the switch's mutex must be held.
 func (p *Port) infoLocked() PortInfo {
 	st := p.state.Load()
@@ -181,6 +198,14 @@ func (s *Switch) AddPort(spec PortSpec) (PortInfo, error) {
 		s.ofports[spec.Name] = ofport
 		s.nextOF++
 	}
+	txOK, txWhy, err := redirectTarget(p.ifindex)
+	if err != nil {
+		s.log.Warn("read the port's xdp features: its flows stay in userspace", "port", p.name, "err", err)
+	}
+	if err := s.setPortTxLocked(p, txOK, txWhy); err != nil {
+		s.closePortLocked(p)
+		return PortInfo{}, fmt.Errorf("port %s: %w", spec.Name, err)
+	}
 	s.ports[p.name] = p
 	byOF := *s.portsByOF.Load()
 	byOF[p.ofport] = p
@@ -206,14 +231,14 @@ func (s *Switch) AddPort(spec PortSpec) (PortInfo, error) {
 	s.publishLivenessLocked()
 	st := p.state.Load()
 	s.log.Info("port added", "port", p.name, "ofport", p.ofport, "queues", st.queues, "max_queues", st.max,
-		"xdp", p.xdpMode, "xsk", st.xskMode, "umem", st.umemMode, "live", p.link.live())
+		"xdp", p.xdpMode, "xsk", st.xskMode, "umem", st.umemMode, "live", p.link.live(), "fast_path_out", txOK, "reason", txWhy)
 	if st.problem != "" {
 		s.log.Warn("port degraded", "port", p.name, "problem", st.problem)
 	}
 	s.emit(Event{Type: EventPortAdded, Port: p.name, Live: p.link.live()})
 	// A change of one port is a moment to look at the others' queues.
 	s.checkQueuesLocked(0, true)
-	return p.infoLocked(), nil
+	return s.portInfoLocked(p), nil
 }
 
 // openPortLocked attaches XDP and opens the port's sockets, one per active
@@ -286,6 +311,7 @@ func (s *Switch) publishStateLocked(p *Port, qs afxdp.Queues, problem string) {
 // must not be in s.ports any more.
 func (s *Switch) closePortLocked(p *Port) error {
 	var errs []error
+	errs = append(errs, s.setPortTxLocked(p, false, ""))
 	if p.xdp != nil {
 		errs = append(errs, p.xdp.Close())
 		p.xdp = nil
@@ -382,7 +408,7 @@ func (s *Switch) Ports() []PortInfo {
 	var out []PortInfo
 	for _, p := range s.portsByOF.Load() {
 		if p != nil {
-			out = append(out, p.infoLocked())
+			out = append(out, s.portInfoLocked(p))
 		}
 	}
 	return out
@@ -393,7 +419,7 @@ func (s *Switch) Port(name string) (PortInfo, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if p, ok := s.ports[name]; ok {
-		return p.infoLocked(), nil
+		return s.portInfoLocked(p), nil
 	}
 	return PortInfo{}, fmt.Errorf("port %s: %w", name, ErrNoSuchPort)
 }

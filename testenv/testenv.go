@@ -111,6 +111,11 @@ type VethOptions struct {
 	MTU     int    // 0 = 1500
 	PeerIP  string // CIDR for the peer end, e.g. "10.10.0.2/24"; "" = none
 	LocalIP string // CIDR for the local (switch) end; "" = none
+	// PeerGRO turns on GRO on the peer end, so the local end takes frames
+	// XDP redirects to it: what the switch's fast path needs of an output
+	// port (see EnableGRO). Off, as a new veth is, flows that output to
+	// the local end stay in userspace.
+	PeerGRO bool
 }
 
 // Veth is a veth pair: Local stays in the test's namespace, Peer lives in NS.
@@ -126,8 +131,9 @@ type Veth struct {
 
 // NewVeth creates a veth pair with a random local name (prefix + hex), moves
 // the peer into ns, brings both up, turns off TX checksum and VLAN offload on
-// the peer (frames from a raw or AF_XDP path carry no partial checksums), and
-// assigns the addresses. The pair is deleted when the test ends.
+// the peer (frames from a raw or AF_XDP path carry no partial checksums),
+// turns on GRO on the peer if asked, and assigns the addresses. The pair is
+// deleted when the test ends.
 func NewVeth(tb testing.TB, ns *NS, prefix string, o VethOptions) *Veth {
 	tb.Helper()
 	RequireRoot(tb)
@@ -187,6 +193,11 @@ func NewVeth(tb testing.TB, ns *NS, prefix string, o VethOptions) *Veth {
 		}
 		if err := netlink.LinkSetUp(p); err != nil {
 			return err
+		}
+		if o.PeerGRO {
+			if err := EnableGRO(peer); err != nil {
+				return err
+			}
 		}
 		return DisableOffloads(peer)
 	})
