@@ -209,7 +209,17 @@ static __always_inline void parse_icmp(__u8 *l4, __u32 plen, void *data_end,
 	k->flags |= XVS_FLAG_L4;
 }
 
-static __always_inline int parse_ipv4(__u8 *ip, void *data_end, struct xvs_key *k)
+/* Where parse found the network and transport headers, from the frame's
+ * first byte: the fast path rewrites there (an LLC/SNAP header or IPv6
+ * extension headers put them where the key alone does not say). l4 is set
+ * when the key's XVS_FLAG_L4 is. */
+struct hdr_offs {
+	__u32 l3;
+	__u32 l4;
+};
+
+static __always_inline int parse_ipv4(__u8 *ip, void *data_end, struct xvs_key *k,
+				      struct hdr_offs *o)
 {
 	if ((void *)(ip + 20) > data_end)
 		return PARSE_MALFORMED;
@@ -236,6 +246,7 @@ static __always_inline int parse_ipv4(__u8 *ip, void *data_end, struct xvs_key *
 
 	__u8 *l4 = ip + hlen;
 	__u32 plen = tot - hlen;
+	o->l4 = o->l3 + hlen;
 	if (proto == PROTO_ICMP)
 		parse_icmp(l4, plen, data_end, k);
 	else
@@ -248,7 +259,8 @@ static __always_inline int parse_ipv4(__u8 *ip, void *data_end, struct xvs_key *
  * routing, fragment, AH, destination options) to the transport header, as
  * OVS does (flowtable.Extract has the rules).
  */
-static __always_inline int parse_ipv6(__u8 *ip, void *data_end, struct xvs_key *k)
+static __always_inline int parse_ipv6(__u8 *ip, void *data_end, struct xvs_key *k,
+				      struct hdr_offs *o)
 {
 	if ((void *)(ip + 40) > data_end)
 		return PARSE_MALFORMED;
@@ -304,6 +316,7 @@ static __always_inline int parse_ipv6(__u8 *ip, void *data_end, struct xvs_key *
 	if (off > 0xffff)
 		return PARSE_MALFORMED;
 	__u8 *l4 = ip + 40 + off;
+	o->l4 = o->l3 + 40 + off;
 	if (proto == PROTO_ICMPV6)
 		parse_icmp(l4, plen - off, data_end, k);
 	else
@@ -349,7 +362,8 @@ static __always_inline __be16 parse_llc_snap(__u8 *p, void *data_end, __u8 **l3)
  * parse fills k (zeroed by the caller, in_port set) from the frame. On
  * PARSE_MALFORMED, k holds the fields parsed before the fault.
  */
-static __always_inline int parse(void *data, void *data_end, struct xvs_key *k)
+static __always_inline int parse(void *data, void *data_end, struct xvs_key *k,
+				 struct hdr_offs *o)
 {
 	__u8 *eth = data;
 	if ((void *)(eth + ETH_HLEN_) > data_end)
@@ -358,6 +372,7 @@ static __always_inline int parse(void *data, void *data_end, struct xvs_key *k)
 	__builtin_memcpy(k->dl_src, eth + 6, 6);
 
 	__u8 *p = eth + 12; /* the EtherType (or TPID) */
+	__u32 l3off = ETH_HLEN_;
 	__be16 type = *(__be16 *)p;
 	if (is_vlan(type)) {
 		if ((void *)(p + 6) > data_end)
@@ -366,26 +381,31 @@ static __always_inline int parse(void *data, void *data_end, struct xvs_key *k)
 		k->vlan_tci = (tci & bpf_htons(0xefff)) | bpf_htons(0x1000);
 		type = *(__be16 *)(p + 4);
 		p += 4;
+		l3off += 4;
 		if (is_vlan(type)) {
 			if ((void *)(p + 6) > data_end)
 				return PARSE_MALFORMED;
 			k->flags |= XVS_FLAG_VLAN2;
 			type = *(__be16 *)(p + 4);
 			p += 4;
+			l3off += 4;
 		}
 	}
 	__u8 *l3 = p + 2;
 	if (bpf_ntohs(type) < ETH_P_MIN_) {
 		type = parse_llc_snap(l3, data_end, &l3);
-		if (type != bpf_htons(DL_TYPE_NONE_))
+		if (type != bpf_htons(DL_TYPE_NONE_)) {
 			k->flags |= XVS_FLAG_LAYOUT;
+			l3off += 8;
+		}
 	}
 	k->dl_type = type;
+	o->l3 = l3off;
 
 	if (type == bpf_htons(ETH_P_IPV4_))
-		return parse_ipv4(l3, data_end, k);
+		return parse_ipv4(l3, data_end, k, o);
 	if (type == bpf_htons(ETH_P_IPV6_))
-		return parse_ipv6(l3, data_end, k);
+		return parse_ipv6(l3, data_end, k, o);
 	if (type == bpf_htons(ETH_P_ARP_) || type == bpf_htons(ETH_P_RARP_))
 		parse_arp(l3, data_end, k);
 	return PARSE_OK;
@@ -544,6 +564,7 @@ int xvs_xdp(struct xdp_md *ctx)
 	__u32 len = (__u32)((long)data_end - (long)data);
 	struct xvs_key key __attribute__((aligned(8)));
 	struct match m = {};
+	struct hdr_offs offs = {};
 
 	__builtin_memset(&key, 0, sizeof(key));
 	__u32 ifindex = ctx->ingress_ifindex;
@@ -567,7 +588,7 @@ int xvs_xdp(struct xdp_md *ctx)
 	key.in_port = port;
 	count(port, XVS_CNT_RX, len);
 
-	if (parse(data, data_end, &key) != PARSE_OK) {
+	if (parse(data, data_end, &key, &offs) != PARSE_OK) {
 		count(port, XVS_CNT_MALFORMED, len);
 		if (trace_enabled)
 			record(ctx, &key, &m, XVS_TRACE_MALFORMED, len);
@@ -586,7 +607,8 @@ int xvs_xdp(struct xdp_md *ctx)
 	case XVS_VERDICT_REDIRECT:
 		return to_socket(ctx, port, len);
 	case XVS_VERDICT_FORWARD: {
-		struct fp_args a = {.port = port, .len = len, .flow_id = m.flow_id, .slot = m.arg};
+		struct fp_args a = {.port = port, .len = len, .flow_id = m.flow_id, .slot = m.arg,
+				     .l3 = offs.l3, .l4 = offs.l4};
 		int fp = fast_path(ctx, &key, &a);
 		if (trace_enabled)
 			record_fp(fp, a.out);

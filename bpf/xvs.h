@@ -105,6 +105,7 @@ enum xvs_opcode {
 	XVS_OP_SET_VLAN_PCP  = 14, /* a */
 	XVS_OP_STRIP_VLAN    = 15,
 	XVS_OP_DEC_TTL       = 16,
+	XVS_OP_SET_NW_ECN    = 17, /* a: ECN bits */
 	XVS_OP_USERSPACE     = 128, /* codes from here on never reach a record */
 };
 

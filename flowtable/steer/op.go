@@ -121,6 +121,7 @@ var recordOp = [OpUserspace]uint8{
 	OpSetDlSrc: opRewrite, OpSetDlDst: opRewrite, OpSetNwSrc: opRewrite, OpSetNwDst: opRewrite,
 	OpSetNwTos: opRewrite, OpSetTpSrc: opRewrite, OpSetTpDst: opRewrite, OpPushVLAN: opRewrite,
 	OpSetVlanVID: opRewrite, OpSetVlanPCP: opRewrite, OpStripVLAN: opRewrite, OpDecTTL: opRewrite,
+	OpSetNwEcn: opRewrite,
 }
 
 const (

@@ -74,8 +74,8 @@ const (
 	FlagL4    = 0x02 // the TCP, UDP or ICMP header was read: tp_src and tp_dst are the packet's
 	// FlagLayout: a header is not where the VLAN tags alone put it: an
 	// LLC/SNAP header came before the network header, or IPv6 extension
-	// headers before the transport header. Code that finds headers from
-	// the key (the XDP fast path) must not guess their offsets then.
+	// headers before the transport header. Offsets must then come from
+	// the parser (the XDP fast path takes them from parse), not from the key.
 	FlagLayout = 0x04
 )
 
