@@ -85,17 +85,21 @@ between. An empty FILE deletes every flow. FILE is read as for add-flows.
 		},
 	},
 	{
-		name: "dump-flows", args: "[MATCH] [--strict]", min: 0, max: -1,
+		name: "dump-flows", args: "[MATCH] [--strict] [--ovs]", min: 0, max: -1,
 		summary: "print the flows MATCH selects (all without MATCH) with counters",
 		help: filterHelp + `
 Flows are printed as ovs-ofctl prints them, by table, highest priority first, with
 where each one runs: datapath=xdp (the XDP program handles its packets
 itself, they never reach userspace) or datapath=user(REASON):
  cookie=0x0, duration=1.234s, table=0, n_packets=10, n_bytes=640, idle_age=2, datapath=xdp, priority=100,udp,tp_dst=7999 actions=output:p1
-The output can be fed back to add-flows or replace-flows.
+The output can be fed back to add-flows or replace-flows. With --ovs the
+datapath= field, which ovs-ofctl does not know, is left out: ovs-ofctl
+add-flows then reads the lines too (it skips the counters, as xvsctl does;
+ports are named, so the bridge needs ports of those names).
 `,
 		flags: func(fs *flag.FlagSet) func(*app, []string) error {
 			strict := fs.Bool("strict", false, "select only flows whose match and priority equal MATCH")
+			ovs := fs.Bool("ovs", false, "print lines ovs-ofctl add-flows reads: no datapath= field")
 			return func(a *app, args []string) error {
 				flows, err := a.client.Flows(a.ctx, strings.Join(args, " "), *strict)
 				if err != nil {
@@ -104,16 +108,17 @@ The output can be fed back to add-flows or replace-flows.
 				if a.g.json {
 					return writeJSON(a.stdout, flows)
 				}
-				return writeFlows(a.stdout, flows)
+				return writeFlows(a.stdout, flows, *ovs)
 			}
 		},
 	},
 }
 
-// writeFlows prints flows in ovs-ofctl dump-flows form.
-func writeFlows(w io.Writer, flows []api.FlowStatus) error {
+// writeFlows prints flows in ovs-ofctl dump-flows form; ovs leaves out
+// the datapath= field, which ovs-ofctl does not read.
+func writeFlows(w io.Writer, flows []api.FlowStatus, ovs bool) error {
 	for i := range flows {
-		line, err := dumpLine(&flows[i])
+		line, err := dumpLine(&flows[i], ovs)
 		if err != nil {
 			return err
 		}
@@ -132,7 +137,7 @@ func writeFlows(w io.Writer, flows []api.FlowStatus) error {
 // ("[cookie=C,][idle_timeout=N,][hard_timeout=N,]priority=P[,MATCH],actions=A",
 // see api.Flow), unparsed: xvsctl needs no flow syntax of its own, so it
 // prints the fields of a newer server as they are.
-func dumpLine(fs *api.FlowStatus) (string, error) {
+func dumpLine(fs *api.FlowStatus, ovs bool) (string, error) {
 	i := strings.Index(fs.Text, "priority=")
 	j := strings.Index(fs.Text, ",actions=")
 	if i < 0 || j < i {
@@ -152,7 +157,7 @@ func dumpLine(fs *api.FlowStatus) (string, error) {
 	}
 	fmt.Fprintf(&b, "idle_age=%d, ", int64(fs.IdleAgeS))
 	switch {
-	case fs.Datapath == "":
+	case fs.Datapath == "" || ovs:
 	case fs.DatapathReason != "":
 		fmt.Fprintf(&b, "datapath=%s(%s), ", fs.Datapath, fs.DatapathReason)
 	default:
