@@ -131,29 +131,37 @@ func TestExtract(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var k Key
-			var lay Layout
-			if st := ExtractLayout(tt.frame, 7, &k, &lay); st != ParseOK {
-				t.Fatalf("status %v, want ok", st)
-			}
 			want := tt.want.key(7)
-			if tt.lay.L4Type != L4None {
-				want[steer.OffFlags] |= steer.FlagL4
-			}
 			if isVLANType(binary.BigEndian.Uint16(tt.frame[12:])) && isVLANType(binary.BigEndian.Uint16(tt.frame[16:])) {
 				want[steer.OffFlags] |= steer.FlagVlan2
 			}
-			if k != want {
-				t.Fatalf("key\n got %x\nwant %x", k, want)
-			}
-			if lay != tt.lay {
-				t.Fatalf("layout %+v, want %+v", lay, tt.lay)
-			}
-			var k2 Key
-			if st := Extract(tt.frame, 7, &k2); st != ParseOK || k2 != k {
-				t.Fatalf("Extract differs from ExtractLayout: %v %x", st, k2)
-			}
+			checkExtracted(t, tt.frame, want, tt.lay)
 		})
+	}
+}
+
+// checkExtracted checks that frame parses, from port 7, into want (with
+// steer.FlagL4 when wantLay has an L4 header) and wantLay, and that
+// Extract agrees with ExtractLayout.
+func checkExtracted(t *testing.T, frame []byte, want Key, wantLay Layout) {
+	t.Helper()
+	var k Key
+	var lay Layout
+	if st := ExtractLayout(frame, 7, &k, &lay); st != ParseOK {
+		t.Fatalf("status %v, want ok", st)
+	}
+	if wantLay.L4Type != L4None {
+		want[steer.OffFlags] |= steer.FlagL4
+	}
+	if k != want {
+		t.Fatalf("key\n got %x\nwant %x", k, want)
+	}
+	if lay != wantLay {
+		t.Fatalf("layout %+v, want %+v", lay, wantLay)
+	}
+	var k2 Key
+	if st := Extract(frame, 7, &k2); st != ParseOK || k2 != k {
+		t.Fatalf("Extract differs from ExtractLayout: %v %x", st, k2)
 	}
 }
 
@@ -520,23 +528,7 @@ func TestExtractOVSFrames(t *testing.T) {
 			Layout{L3: 14, L4: 54, L3Type: L3IPv6, L4Type: L4ICMP}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var k Key
-			var lay Layout
-			if st := ExtractLayout(tt.frame, 7, &k, &lay); st != ParseOK {
-				t.Fatalf("status %v, want ok", st)
-			}
-			want := tt.want.key(7)
-			if tt.lay.L4Type != L4None {
-				want[steer.OffFlags] |= steer.FlagL4
-			}
-			if k != want {
-				t.Fatalf("key\n got %x\nwant %x", k, want)
-			}
-			if lay != tt.lay {
-				t.Fatalf("layout %+v, want %+v", lay, tt.lay)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkExtracted(t, tt.frame, tt.want.key(7), tt.lay) })
 	}
 
 	// Extension headers that do not fit make the frame malformed.
