@@ -102,12 +102,13 @@ func (s *Server) portNames() (map[string]bool, flowtable.PortNamer) {
 	}
 }
 
-// bindFilter binds a filter's in_port given by number to the port's name,
-// as flows are bound when added; a number no port has selects no flow.
+// bindFilter binds a filter's in_port and out_port given by number to the
+// ports' names, as flows are bound when added; a number no port has
+// selects no flow.
 func (s *Server) bindFilter(flt *flowtable.Filter) {
 	if flt != nil {
 		_, names := s.portNames()
-		flt.Match.BindPortNumbers(names)
+		flt.BindPortNumbers(names)
 	}
 }
 

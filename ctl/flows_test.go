@@ -583,8 +583,10 @@ func TestFlowPortNumbers(t *testing.T) {
 		})
 	}
 
-	// Filters take numbers too; a number no port has selects nothing.
-	for filter, want := range map[string]int{"in_port=1": 1, "in_port=2": 2, "in_port=p1": 2, `in_port="7"`: 1, "in_port=3": 1, "in_port=9": 0} {
+	// Filters take numbers too (in_port, out_port); a number no port has
+	// selects nothing.
+	for filter, want := range map[string]int{"in_port=1": 1, "in_port=2": 2, "in_port=p1": 2, `in_port="7"`: 1, "in_port=3": 1, "in_port=9": 0,
+		"out_port=1": 2, "out_port=p0": 2, "out_port=2": 1, "out_port=3": 1, `out_port="7"`: 1, "out_port=9": 0, "in_port=2,out_port=1": 2} {
 		got := decodeFlowList(t, h.must(200, "GET", api.PathFlows+"?match="+url.QueryEscape(filter), ""))
 		if len(got) != want {
 			t.Errorf("filter %s selects %q, want %d flows", filter, texts(got), want)

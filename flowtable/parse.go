@@ -56,11 +56,15 @@ type Filter struct {
 	HasTable    bool
 	Cookie      uint64
 	CookieMask  uint64 // bits of Cookie a flow's cookie must agree with; 0 = any cookie
+	OutPort     string // a port reference: the flow must have an output to it ("" = any flow)
+	OutGroup    uint32 // the group a flow must send to, when HasOutGroup
+	HasOutGroup bool
 }
 
 // ParseFilter parses a filter: match fields plus optional priority=,
-// cookie=VALUE[/MASK] (without a mask the cookie must be equal) and table=N
-// (without it, a filter selects flows of every table, as in ovs-ofctl).
+// cookie=VALUE[/MASK] (without a mask the cookie must be equal), table=N
+// (without it, a filter selects flows of every table, as in ovs-ofctl),
+// out_port=PORT and out_group=ID.
 func ParseFilter(text string) (Filter, error) {
 	r, err := parseText(text, modeFilter)
 	if err != nil {
@@ -74,17 +78,34 @@ func ParseFilter(text string) (Filter, error) {
 		HasTable:    r.hasTable,
 		Cookie:      r.flow.Cookie,
 		CookieMask:  r.cookieMask,
+		OutPort:     r.outPort,
+		OutGroup:    r.outGroup,
+		HasOutGroup: r.hasOutGroup,
 	}, nil
 }
 
 // Selects reports whether the filter selects f. Not strict (OVS's default):
 // the filter's match covers f's (see Match.Covers) and priority is ignored.
+// With OutPort or OutGroup, f must have an output to that port or send to
+// that group (either one when both are given), as ovs-ofctl's out_port and
+// out_group select: the flow's own actions, not its groups' buckets.
 // Strict (--strict): f's match equals the filter's and so does its
 // priority. In both, f's cookie must agree with Cookie under CookieMask,
 // and f must be in Table if the filter names one.
 func (flt *Filter) Selects(f *Flow, strict bool) bool {
 	if (f.Cookie^flt.Cookie)&flt.CookieMask != 0 || flt.HasTable && f.Table != flt.Table {
 		return false
+	}
+	if flt.OutPort != "" || flt.HasOutGroup {
+		out := false
+		for i := range f.Actions {
+			a := &f.Actions[i]
+			out = out || flt.OutPort != "" && a.Type == ActOutput && a.Port == flt.OutPort ||
+				flt.HasOutGroup && a.Type == ActGroup && a.Value == flt.OutGroup
+		}
+		if !out {
+			return false
+		}
 	}
 	if !strict {
 		return flt.Match.Covers(&f.Match)
@@ -158,7 +179,7 @@ func ParseMatchFields(fields map[string]string) (Match, error) {
 var flowFields = map[string]bool{
 	"priority": true, "cookie": true, "idle_timeout": true, "hard_timeout": true, "actions": true,
 	"table": true, "duration": true, "n_packets": true, "n_bytes": true, "idle_age": true, "hard_age": true,
-	"datapath": true,
+	"datapath": true, "out_port": true, "out_group": true,
 }
 
 // textParser turns byte offsets into the text being parsed into columns for
@@ -198,6 +219,9 @@ type parseResult struct {
 	hasPriority bool
 	hasTable    bool
 	cookieMask  uint64
+	outPort     string // filters only
+	outGroup    uint32
+	hasOutGroup bool
 }
 
 func isFlowSep(c byte) bool { return c == ',' || c == ' ' || c == '\t' || c == '\r' || c == '\n' }
@@ -344,9 +368,9 @@ func (p *textParser) flowField(r *parseResult, mode parseMode, key, value string
 	allowed := false
 	switch mode {
 	case modeFlow:
-		allowed = true
+		allowed = key != "out_port" && key != "out_group"
 	case modeFilter:
-		allowed = key == "priority" || key == "cookie" || key == "table"
+		allowed = key == "priority" || key == "cookie" || key == "table" || key == "out_port" || key == "out_group"
 	}
 	if !allowed {
 		return p.errAt(off, key, "%s is not allowed in %s", key, mode)
@@ -392,6 +416,14 @@ func (p *textParser) flowField(r *parseResult, mode parseMode, key, value string
 			}
 		}
 		r.flow.Cookie, r.cookieMask = c&mask, mask
+	case "out_port":
+		if msg := portRefProblem(value); msg != "" {
+			return bad(msg)
+		}
+		r.outPort = canonicalPortRef(value)
+	case "out_group":
+		v, err = num(math.MaxUint32)
+		r.outGroup, r.hasOutGroup = uint32(v), true
 	case "table":
 		v, err = num(MaxTable)
 		r.flow.Table, r.hasTable = uint8(v), true

@@ -243,6 +243,14 @@ func TestParseFilter(t *testing.T) {
 		{name: "timeouts", text: "idle_timeout=5", field: "idle_timeout", err: "idle_timeout is not allowed in a filter at column 1"},
 		{name: "counters", text: "n_packets=5", field: "n_packets", err: "n_packets is not allowed in a filter at column 1"},
 		{name: "prereq", text: "tp_dst=5", field: "tp_dst", err: "tp_dst requires udp or tcp (Open vSwitch would ignore tp_dst and match more packets) at column 1"},
+		{name: "out_port by name", text: "out_port=p1", want: Filter{Priority: DefaultPriority, OutPort: "p1"}},
+		{name: "out_port by number", text: "out_port=02", want: Filter{Priority: DefaultPriority, OutPort: "2"}},
+		{name: "out_port quoted", text: `out_port="2"`, want: Filter{Priority: DefaultPriority, OutPort: `"2"`}},
+		{name: "out_group", text: "table=1,out_group=7", want: Filter{Priority: DefaultPriority, HasTable: true, Table: 1, OutGroup: 7, HasOutGroup: true}},
+		{name: "out_port reserved", text: "out_port=LOCAL", field: "out_port", err: `bad value "LOCAL" for out_port: xvs has no LOCAL port: the kernel action hands a packet to the host stack (a port named LOCAL is written "LOCAL") at column 1`},
+		{name: "out_port 0", text: "out_port=0", field: "out_port", err: `bad value "0" for out_port: ofport 0 out of range 1..255 at column 1`},
+		{name: "out_group bad", text: "out_group=x", field: "out_group", err: `bad value "x" for out_group: not a number at column 1`},
+		{name: "out_port twice", text: "out_port=p1,out_port=p2", field: "out_port", err: "out_port given twice at column 13"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -268,6 +276,7 @@ func TestFilterSelects(t *testing.T) {
 		"priority=20,udp,actions=output:p2",
 		"priority=10,tcp,cookie=0x12,actions=drop",
 		"actions=kernel",
+		"priority=5,ip,actions=output:p1,group:7",
 	} {
 		f, err := ParseFlow(s)
 		if err != nil {
@@ -283,14 +292,24 @@ func TestFilterSelects(t *testing.T) {
 	}{
 		{"empty selects all", "", false, []string{
 			"priority=10,udp,in_port=p1,tp_dst=53,actions=output:p2", "priority=20,udp,actions=output:p2",
-			"priority=10,tcp,cookie=0x12,actions=drop", "actions=kernel"}},
+			"priority=10,tcp,cookie=0x12,actions=drop", "actions=kernel", "priority=5,ip,actions=output:p1,group:7"}},
+		{"out_port", "out_port=p2", false, []string{"priority=10,udp,in_port=p1,tp_dst=53,actions=output:p2", "priority=20,udp,actions=output:p2"}},
+		{"out_port is not in_port", "out_port=p1", false, []string{"priority=5,ip,actions=output:p1,group:7"}},
+		{"out_port with match", "udp,out_port=p2,in_port=p1", false, []string{"priority=10,udp,in_port=p1,tp_dst=53,actions=output:p2"}},
+		{"out_port unbound number", "out_port=2", false, nil},
+		{"out_group", "out_group=7", false, []string{"priority=5,ip,actions=output:p1,group:7"}},
+		{"out_group other", "out_group=8", false, nil},
+		{"out_port or out_group", "out_port=p2,out_group=7", false, []string{
+			"priority=10,udp,in_port=p1,tp_dst=53,actions=output:p2", "priority=20,udp,actions=output:p2", "priority=5,ip,actions=output:p1,group:7"}},
+		{"strict out_port", "udp,priority=20,out_port=p2", true, []string{"priority=20,udp,actions=output:p2"}},
 		{"udp", "udp", false, []string{"priority=10,udp,in_port=p1,tp_dst=53,actions=output:p2", "priority=20,udp,actions=output:p2"}},
 		{"priority ignored when not strict", "udp,priority=99", false, []string{"priority=10,udp,in_port=p1,tp_dst=53,actions=output:p2", "priority=20,udp,actions=output:p2"}},
 		{"in_port", "in_port=p1", false, []string{"priority=10,udp,in_port=p1,tp_dst=53,actions=output:p2"}},
 		{"cookie", "cookie=0x12", false, []string{"priority=10,tcp,cookie=0x12,actions=drop"}},
 		{"cookie mask", "cookie=0x10/0xf0", false, []string{"priority=10,tcp,cookie=0x12,actions=drop"}},
 		{"cookie mask zero flows", "cookie=0/0xff", false, []string{
-			"priority=10,udp,in_port=p1,tp_dst=53,actions=output:p2", "priority=20,udp,actions=output:p2", "actions=kernel"}},
+			"priority=10,udp,in_port=p1,tp_dst=53,actions=output:p2", "priority=20,udp,actions=output:p2", "actions=kernel",
+			"priority=5,ip,actions=output:p1,group:7"}},
 		{"strict needs priority", "udp", true, nil},
 		{"strict", "udp,priority=20", true, []string{"priority=20,udp,actions=output:p2"}},
 		{"strict default priority", "", true, []string{"actions=kernel"}},
@@ -357,5 +376,14 @@ func TestParseFlowLongInput(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("parsing %d bytes took %v", len(text), d)
+	}
+}
+
+// out_port and out_group select flows; in a flow they are refused.
+func TestFlowRefusesOutPort(t *testing.T) {
+	for _, text := range []string{"out_port=1,actions=drop", "out_group=1,actions=drop"} {
+		field := text[:strings.Index(text, "=")]
+		_, err := ParseFlow(text)
+		checkParseError(t, err, field, field+" is not allowed in a flow at column 1")
 	}
 }

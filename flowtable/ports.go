@@ -225,6 +225,15 @@ func (m *Match) BindPortNumbers(names PortNamer) bool {
 	return ok
 }
 
+// BindPortNumbers binds the filter's in_port and out_port given by number
+// (see Match.BindPortNumbers); false when no port has one of them.
+func (flt *Filter) BindPortNumbers(names PortNamer) bool {
+	ok := flt.Match.BindPortNumbers(names)
+	ref, ok2 := bindRef(flt.OutPort, names)
+	flt.OutPort = ref
+	return ok && ok2
+}
+
 // BindPortNumbers binds the flows and groups c adds or modifies (see
 // Flow.BindPortNumbers); the error is an *ItemError.
 func (c *Change) BindPortNumbers(names PortNamer) error {

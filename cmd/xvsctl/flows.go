@@ -24,7 +24,9 @@ is added. The server checks the flow completely before anything changes.
 const filterHelp = `MATCH selects flows as ovs-ofctl does: every flow whose match is at least
 as specific as MATCH (e.g. "udp" selects udp,tp_dst=7999 too); with
 --strict only flows whose match and priority equal it. It may hold
-priority= and cookie=VALUE[/MASK]. No MATCH selects every flow.
+priority=, cookie=VALUE[/MASK], table=N, and out_port=PORT / out_group=ID
+(flows with an output to that port or sending to that group). No MATCH
+selects every flow.
 `
 
 var flowCommands = []command{
