@@ -11,6 +11,8 @@ package api
 //
 //	{"in_port": "p0", "packet": "0200000000020200000000010800..."}
 //
+// The input port, in Flow or InPort, is named as in a flow: by name, by
+// ofport number ("1"), or by a quoted name ("\"1\"" is the port named 1).
 // Queue is the RX queue the frame arrives on (default 0).
 type TraceRequest struct {
 	Flow   string `json:"flow,omitempty"`

@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -37,8 +38,9 @@ var (
 
 func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
 
-// templates each produce the match part of a flow; a fixed set keeps the
-// number of distinct masks under the kernel's 32 (with and without in_port).
+// templates each produce the match part of a flow, with at most 3
+// distinct masks. A table uses a few of them (roundTemplates), which keeps
+// its masks under the kernel's 32 (with and without in_port).
 var templates = []func(r *rand.Rand) string{
 	func(r *rand.Rand) string { return "" },
 	func(r *rand.Rand) string { return "udp,tp_dst=" + fmt.Sprint(pick(r, dPorts)) },
@@ -60,9 +62,32 @@ var templates = []func(r *rand.Rand) string{
 	},
 	func(r *rand.Rand) string { return "dl_dst=" + pick(r, dMACs) },
 	func(r *rand.Rand) string { return "dl_dst=01:00:00:00:00:00/01:00:00:00:00:00" },
+	// Fields of the OVS syntax: ECN, fragments, any vlan_tci mask, RARP,
+	// 802.3 without SNAP, the protocol after IPv6 extension headers.
+	func(r *rand.Rand) string { return "ip,nw_ecn=" + fmt.Sprint(r.IntN(4)) },
+	func(r *rand.Rand) string {
+		return pick(r, []string{"ip", "ipv6"}) + ",nw_frag=" + pick(r, []string{"no", "yes", "first", "later", "not_later"})
+	},
+	func(r *rand.Rand) string {
+		return pick(r, []string{"vlan_tci=0x1000/0x1000", "vlan_tci=0x0000/0x1000", "vlan_tci=0x000a/0x0fff"})
+	},
+	func(r *rand.Rand) string {
+		return pick(r, []string{"rarp", "rarp,arp_op=3", "arp,arp_op=0", "dl_type=0x05ff"})
+	},
+	func(r *rand.Rand) string { return "ipv6,nw_proto=" + pick(r, []string{"17", "6", "44", "0", "59"}) },
 }
 
-func randomFlow(r *rand.Rand) string {
+// roundTemplates picks the templates of one table: the match-all one and
+// n others.
+func roundTemplates(r *rand.Rand, n int) []func(r *rand.Rand) string {
+	ts := []func(r *rand.Rand) string{templates[0]}
+	for _, i := range r.Perm(len(templates) - 1)[:n] {
+		ts = append(ts, templates[1+i])
+	}
+	return ts
+}
+
+func randomFlow(r *rand.Rand, templates []func(r *rand.Rand) string) string {
 	var parts []string
 	parts = append(parts, fmt.Sprintf("priority=%d", pick(r, []int{1, 10, 10, 100, 100, 200})))
 	if r.IntN(3) == 0 {
@@ -90,7 +115,7 @@ func randomPacket(tb testing.TB, r *rand.Rand) []byte {
 		ls = append(ls, tag)
 		next = &tag.Type
 	}
-	switch r.IntN(7) {
+	switch r.IntN(11) {
 	case 0, 1, 2: // IPv4 UDP/TCP/ICMP
 		*next = layers.EthernetTypeIPv4
 		ip := &layers.IPv4{Version: 4, TTL: 64, TOS: pick(r, dTOS),
@@ -128,6 +153,29 @@ func randomPacket(tb testing.TB, r *rand.Rand) []byte {
 	case 5: // something else
 		*next = 0x88b5
 		ls = append(ls, gopacket.Payload(make([]byte, 46)))
+	case 7: // IPv6 with extension headers (some past the walk's bound), maybe a fragment
+		*next = layers.EthernetTypeIPv6
+		return append(serialize(tb, ls...), ipv6ExtPacket(r)...)
+	case 8: // 802.3 with LLC/SNAP around IPv4, or a bare LLC
+		*next = 0x88b5 // the length goes there
+		f := serialize(tb, ls...)
+		body := []byte{0x42, 0x42, 0x03, 0, 0, 0, 0, 0}
+		if inner := randomPacket(tb, r); r.IntN(4) != 0 && len(inner) >= 14 {
+			body = append([]byte{0xaa, 0xaa, 0x03, 0, 0, 0}, inner[12:]...)
+		}
+		binary.BigEndian.PutUint16(f[len(f)-2:], uint16(len(body)))
+		return append(f, body...)
+	case 9: // ICMP of 0 to 12 bytes
+		*next = layers.EthernetTypeIPv4
+		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolICMPv4,
+			SrcIP: net.ParseIP(pick(r, dIPs)), DstIP: net.ParseIP(pick(r, dIPs))}
+		ls = append(ls, ip, gopacket.Payload([]byte{8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}[:r.IntN(13)]))
+	case 10: // ARP or RARP with any opcode
+		*next = pick(r, []layers.EthernetType{layers.EthernetTypeARP, 0x8035})
+		ls = append(ls, &layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4,
+			HwAddressSize: 6, ProtAddressSize: 4, Operation: pick(r, []uint16{1, 2, 255, 256, 0x0102, 0xffff}),
+			SourceHwAddress: mustMAC(dMACs[0]), SourceProtAddress: net.ParseIP(pick(r, dIPs)).To4(),
+			DstHwAddress: make([]byte, 6), DstProtAddress: net.ParseIP(pick(r, dIPs)).To4()})
 	default: // a damaged IPv4 packet: truncated somewhere
 		*next = layers.EthernetTypeIPv4
 		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP,
@@ -138,6 +186,65 @@ func randomPacket(tb testing.TB, r *rand.Rand) []byte {
 		return f[:r.IntN(len(f)+1)]
 	}
 	return serialize(tb, ls...)
+}
+
+// ipv6ExtPacket is an IPv6 packet whose payload starts with 0 to 10
+// extension headers (hop-by-hop, routing, destination options, AH,
+// fragment with random offset and flags), then UDP or TCP, and is
+// sometimes cut short or given a wrong payload length.
+func ipv6ExtPacket(r *rand.Rand) []byte {
+	exts := []uint8{0, 43, 60, 51, 44}
+	n := r.IntN(11)
+	var hdrs []uint8
+	for range n {
+		hdrs = append(hdrs, pick(r, exts))
+	}
+	last := pick(r, []uint8{17, 6, 58, 59})
+	var payload []byte
+	for i, h := range hdrs {
+		nh := last
+		if i+1 < len(hdrs) {
+			nh = hdrs[i+1]
+		}
+		switch h {
+		case 44:
+			offlg := pick(r, []uint16{0, 1, 8, 0x0009, 0x0006, 0xfff8})
+			payload = append(payload, nh, 0, byte(offlg>>8), byte(offlg), 0, 0, 0, 7)
+		case 51:
+			units := 1 + r.IntN(3) // 4-byte units after the first 8 bytes
+			b := make([]byte, 8+units*4)
+			b[0], b[1] = nh, uint8(units)
+			payload = append(payload, b...)
+		default:
+			units := 1 + r.IntN(3)
+			b := make([]byte, units*8)
+			b[0], b[1] = nh, uint8(units-1)
+			payload = append(payload, b...)
+		}
+	}
+	switch last {
+	case 17:
+		payload = append(payload, 0x04, 0xd2, 0, pick(r, []byte{53, 80}), 0, 8, 0, 0)
+	case 6:
+		payload = append(payload, 0, 80, 0x1f, 0x3f, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0x10, 0, 0, 0, 0, 0)
+	case 58:
+		payload = append(payload, []byte{128, 0, 0, 0, 0, 0, 0, 0}[:r.IntN(9)]...)
+	}
+	first := hdrs
+	next := last
+	if len(first) > 0 {
+		next = first[0]
+	}
+	ip := make([]byte, 40, 40+len(payload))
+	ip[0], ip[6], ip[7] = 0x60, next, 64
+	copy(ip[8:], net.ParseIP(pick(r, dIP6s)))
+	copy(ip[24:], net.ParseIP(pick(r, dIP6s)))
+	plen := len(payload)
+	if r.IntN(8) == 0 {
+		plen = r.IntN(len(payload) + 1) // a payload length cutting a header short
+	}
+	binary.BigEndian.PutUint16(ip[4:], uint16(plen))
+	return append(ip, payload...)
 }
 
 func mustMAC(s string) net.HardwareAddr {
@@ -165,12 +272,16 @@ func TestKernelAgreesWithGoClassifier(t *testing.T) {
 	var prev *steer.Table
 	const rounds, packets = 30, 400
 	var hits, checked, cached int
+	var tpl []func(r *rand.Rand) string
 	for round := 0; round < rounds; round++ {
 		// A new table: sometimes replaced whole, sometimes edited, so the
 		// incremental sync sees adds, deletes, verdict and rank changes.
 		var c flowtable.Change
 		if round%3 == 0 {
+			// A new table, with new templates: at most 3 masks each,
+			// twice with in_port, stays within the kernel's 32.
 			c.Replace = true
+			tpl = roundTemplates(r, 4)
 		} else {
 			es := table.Entries()
 			for i := 0; i < len(es)/4; i++ {
@@ -179,7 +290,7 @@ func TestKernelAgreesWithGoClassifier(t *testing.T) {
 			c.Delete = dedup(c.Delete)
 		}
 		for i, n := 0, 5+r.IntN(60); i < n; i++ {
-			f, err := flowtable.ParseFlow(randomFlow(r))
+			f, err := flowtable.ParseFlow(randomFlow(r, tpl))
 			if err != nil {
 				t.Fatalf("random flow: %v", err)
 			}

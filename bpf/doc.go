@@ -8,9 +8,12 @@
 //  1. maps the receiving ifindex to an ofport (the array "port_cache" in
 //     front of the hash "ports"); a frame from an ifindex it does not know
 //     goes to the kernel, counted under ofport 0;
-//  2. parses Ethernet, up to two VLAN tags, ARP, IPv4, IPv6, TCP, UDP and
-//     ICMP into a steer.Key, with exactly the rules of flowtable.Extract (see
-//     bpf/xvs.h); a malformed frame goes to the kernel, counted as such;
+//  2. parses Ethernet (and 802.3 with LLC/SNAP), up to two VLAN tags,
+//     ARP and RARP, IPv4, IPv6 with up to 8 extension headers
+//     (flowtable.MaxIPv6ExtHeaders: the verifier needs a bound), TCP, UDP
+//     and ICMP into a steer.Key, with exactly the rules of
+//     flowtable.Extract (see bpf/xvs.h); a malformed frame goes to the
+//     kernel, counted as such;
 //  3. classifies the key with the steering classifier: for each mask of the
 //     live order, highest max rank first, it looks up (mask id, key & mask)
 //     in the rules hash and keeps the highest-ranked hit (on a tie, the

@@ -15,7 +15,8 @@
  * port (userspace skips it), an output port with no devmap slot (it cannot
  * take redirected frames), a TTL that dec_ttl would see expire, an IP
  * fragment when an op touches the L4 header, a port rewrite without a
- * TCP/UDP header read, no headroom for the VLAN pushes.
+ * TCP/UDP header read, a TCP/UDP header to patch that IPv6 extension
+ * headers put past FP_MAX_L4, no headroom for the VLAN pushes.
  *
  * While the record runs, offsets are counted from data, which is moved back
  * by the record's grow bytes first: VLAN pushes and pops then move only the
@@ -61,9 +62,15 @@ enum fp_result {
 enum { FP_L3_NONE, FP_L3_IPV4, FP_L3_IPV6 };
 enum { FP_L4_NONE, FP_L4_TCP, FP_L4_UDP, FP_L4_ICMP };
 
-/* Bounds every offset, for the verifier: grow and pops keep s below 128,
- * and the L4 header starts at most 86 + 60 bytes in. */
+/* Bounds every offset, for the verifier: grow and pops keep s below 128.
+ * The network header starts at most 30 bytes in (two tags, LLC/SNAP), an
+ * IPv4 transport header at most 90; IPv6 extension headers can put it
+ * anywhere, so a frame whose TCP/UDP header the record would write starts
+ * after FP_MAX_L4 goes to userspace (with the record's grow, its checksum
+ * must lie within FP_MAX_OFF). */
 #define FP_MAX_OFF 255
+#define FP_MAX_L3  30
+#define FP_MAX_L4  (FP_MAX_OFF - 4 * XVS_MAX_OPS - 20)
 
 struct fp_frame {
 	__u32 s;      /* frame start, from data */
@@ -78,6 +85,11 @@ static __always_inline __u8 *fp_at(struct xdp_md *ctx, __u32 off, __u32 n)
 {
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
+	/* Opaque to the compiler, so the check below is made on the register
+	 * that is then added: a bound the compiler knows from elsewhere (l3 <=
+	 * FP_MAX_L3 on another copy of it) would let it drop the check, and
+	 * the verifier would see an unbounded offset. */
+	asm volatile("" : "+r"(off));
 	if (off > FP_MAX_OFF)
 		return NULL;
 	__u8 *p = (__u8 *)data + off;
@@ -168,22 +180,23 @@ static __always_inline int fp_set_nw(struct xdp_md *ctx, const struct fp_frame *
 	return 0;
 }
 
-/* mod_nw_tos: rwNwTos. */
-static __always_inline int fp_set_tos(struct xdp_md *ctx, const struct fp_frame *f, __u8 tos)
+/* mod_nw_tos (mask 0xfc) and mod_nw_ecn (mask 3): rwNwTos. */
+static __always_inline int fp_set_tos(struct xdp_md *ctx, const struct fp_frame *f, __u8 tos, __u8 mask)
 {
+	tos &= mask;
 	if (f->l3type == FP_L3_IPV4) {
 		__u8 *ip = fp_at(ctx, f->l3, 20);
 		if (!ip)
 			return -1;
 		__u16 old = fp_get16(ip);
-		ip[1] = (ip[1] & 3) | tos;
+		ip[1] = (ip[1] & ~mask) | tos;
 		fp_patch16(ip + 10, old, fp_get16(ip));
 	} else if (f->l3type == FP_L3_IPV6) {
 		__u8 *ip = fp_at(ctx, f->l3, 40);
 		if (!ip)
 			return -1;
 		__u8 tc = (__u8)((ip[0] << 4) | (ip[1] >> 4));
-		tc = (tc & 3) | tos;
+		tc = (tc & ~mask) | tos;
 		ip[0] = (ip[0] & 0xf0) | (tc >> 4);
 		ip[1] = (ip[1] & 0x0f) | (__u8)(tc << 4);
 	}
@@ -309,7 +322,9 @@ static __always_inline int fp_do_op(struct xdp_md *ctx, struct fp_frame *f, cons
 	case XVS_OP_SET_NW_DST:
 		return fp_set_nw(ctx, f, op->arg, 1);
 	case XVS_OP_SET_NW_TOS:
-		return fp_set_tos(ctx, f, op->a);
+		return fp_set_tos(ctx, f, op->a, 0xfc);
+	case XVS_OP_SET_NW_ECN:
+		return fp_set_tos(ctx, f, op->a, 0x03);
 	case XVS_OP_SET_TP_SRC:
 		return fp_set_tp(ctx, f, op->b, 0);
 	case XVS_OP_SET_TP_DST:
@@ -350,36 +365,27 @@ static __always_inline void fp_count(__u32 slot, __u32 len)
 	}
 }
 
-/* fp_layout finds the headers the way flowtable's ExtractLayout does, from
- * the key parse() extracted: its flags say how many tags it consumed and
- * whether it read the L4 header. */
-static __always_inline int fp_layout(struct xdp_md *ctx, const struct xvs_key *k, struct fp_frame *f)
+/* fp_layout is flowtable's Layout of the frame: the header offsets parse()
+ * found (past an LLC/SNAP header, past IPv6 extension headers), and from
+ * the key the header types it read. */
+static __always_inline void fp_layout(const struct xvs_key *k, __u32 l3, __u32 l4, struct fp_frame *f)
 {
-	__u32 l3 = ETH_HLEN_;
-	if (k->vlan_tci)
-		l3 += (k->flags & XVS_FLAG_VLAN2) ? 8 : 4;
 	f->l3 = l3;
-	if (k->dl_type == bpf_htons(ETH_P_IPV4_)) {
-		__u8 *ip = fp_at(ctx, l3, 20);
-		if (!ip)
-			return -1;
+	f->l4 = l4;
+	if (k->dl_type == bpf_htons(ETH_P_IPV4_))
 		f->l3type = FP_L3_IPV4;
-		f->l4 = l3 + (__u32)(ip[0] & 0x0f) * 4;
-	} else if (k->dl_type == bpf_htons(ETH_P_IPV6_)) {
+	else if (k->dl_type == bpf_htons(ETH_P_IPV6_))
 		f->l3type = FP_L3_IPV6;
-		f->l4 = l3 + 40;
-	} else {
-		return 0;
-	}
+	else
+		return;
 	if (!(k->flags & XVS_FLAG_L4))
-		return 0;
+		return;
 	if (k->nw_proto == PROTO_TCP)
 		f->l4type = FP_L4_TCP;
 	else if (k->nw_proto == PROTO_UDP)
 		f->l4type = FP_L4_UDP;
 	else
 		f->l4type = FP_L4_ICMP;
-	return 0;
 }
 
 /* fp_ttl returns the IPv4 TTL or IPv6 hop limit, 256 for other frames. */
@@ -403,30 +409,37 @@ struct fp_args {
 	__u32 slot;    /* ... and its record slot (arg) */
 	__u32 port;    /* ofport the frame came in on */
 	__u32 len;     /* frame length, for the record's counters */
+	__u32 l3;      /* network header, from the frame's start (parse) */
+	__u32 l4;      /* transport header, when the key's XVS_FLAG_L4 */
 	__u32 out;     /* set: the output ofport */
 };
 
 /*
  * fp_rewrite runs the rewrites of record rec (ops 0..n-2; the last is the
- * output) on the frame with key k, whose redirect fast_path has set up. It
+ * output) on the frame with key k and its network and transport headers at
+ * l3 and l4 (parse's hdr_offs), whose redirect fast_path has set up. It
  * returns 0 when the frame is rewritten, or FP_USER (untouched), FP_STALE
  * or FP_ERROR (damaged). A global function: the verifier checks it once,
  * for any record, instead of once per way the classifier can reach it.
  */
 __attribute__((noinline)) int fp_rewrite(struct xdp_md *ctx, const struct xvs_key *k,
-					  const struct xvs_record *rec)
+					  const struct xvs_record *rec, __u32 l3, __u32 l4)
 {
 	if (!ctx || !k || !rec)
 		return FP_STALE;
 	__u32 n = rec->n;
 	struct fp_frame f = {};
-	if (fp_layout(ctx, k, &f))
+	fp_layout(k, l3, l4, &f);
+	if (f.l3 > FP_MAX_L3)
 		return FP_USER;
 	if (rec->dec_ttl && fp_ttl(ctx, &f) <= rec->dec_ttl)
 		return FP_USER;
 	if ((rec->flags & XVS_REC_L4) && (k->nw_frag & XVS_FRAG_ANY))
 		return FP_USER;
 	if ((rec->flags & XVS_REC_TP) && f.l4type != FP_L4_TCP && f.l4type != FP_L4_UDP)
+		return FP_USER;
+	if ((rec->flags & XVS_REC_L4) && (f.l4type == FP_L4_TCP || f.l4type == FP_L4_UDP) &&
+	    f.l4 > FP_MAX_L4)
 		return FP_USER;
 	__u32 grow = rec->grow;
 	if (grow > 4 * XVS_MAX_OPS)
@@ -488,7 +501,7 @@ static __always_inline int fast_path(struct xdp_md *ctx, const struct xvs_key *k
 	if (bpf_redirect_map(&tx_ports, to, 0) != XDP_REDIRECT)
 		return FP_USER;
 	if (n > 1) {
-		int r = fp_rewrite(ctx, k, rec);
+		int r = fp_rewrite(ctx, k, rec, a->l3, a->l4);
 		if (r)
 			return r;
 	}

@@ -48,7 +48,7 @@ func fpResolve(name string) (uint32, bool) {
 // randomRewrite returns one rewrite action in text form and what the
 // flow's match then needs ("ip", "udp", "tcp", "").
 func randomRewrite(r *rand.Rand) (string, string) {
-	switch r.IntN(11) {
+	switch r.IntN(12) {
 	case 0:
 		return "mod_dl_src:" + pick(r, []string{"02:00:00:00:00:09", "02:00:00:00:00:0a"}), ""
 	case 1:
@@ -59,6 +59,8 @@ func randomRewrite(r *rand.Rand) (string, string) {
 		return "mod_nw_dst:" + pick(r, []string{"10.0.1.2", "172.16.0.1", "0.0.0.0"}), "ip"
 	case 4:
 		return "mod_nw_tos:" + pick(r, []string{"0", "4", "184", "252"}), "ip"
+	case 11:
+		return "mod_nw_ecn:" + pick(r, []string{"0", "1", "2", "3"}), "ip"
 	case 5:
 		return "mod_tp_src:" + pick(r, []string{"53", "1", "65535", "0"}), pick(r, []string{"udp", "tcp"})
 	case 6:
@@ -75,8 +77,18 @@ func randomRewrite(r *rand.Rand) (string, string) {
 }
 
 // randomFastFlow returns the text of a flow whose actions the fast path
-// runs: up to 9 rewrites, then one output.
+// runs: up to 9 rewrites, then one output. A list the flow syntax refuses
+// (a third VLAN tag pushed) is drawn again.
 func randomFastFlow(r *rand.Rand) string {
+	for {
+		text := randomFlowText(r)
+		if _, err := flowtable.ParseFlow(text); err == nil {
+			return text
+		}
+	}
+}
+
+func randomFlowText(r *rand.Rand) string {
 	var acts []string
 	need := ""
 	for i, n := 0, r.IntN(10); i < n; i++ {
@@ -129,6 +141,11 @@ func runUser(prog *flowtable.Program, frame []byte, inPort uint32) (userResult, 
 	return res, st
 }
 
+// fpMaxL4 is the deepest TCP/UDP header the fast path patches: bpf's
+// FP_MAX_L4, where 64 bytes of VLAN pushes leave its checksum within the
+// 255 bytes the interpreter's offsets are bounded to.
+const fpMaxL4 = 255 - 4*steer.MaxOps - 20
+
 // fastCase is what the test knows of a flow: its actions' text.
 type fastCase struct {
 	text          string
@@ -173,6 +190,8 @@ func (c *fastCase) leftToUser(frame []byte, u userResult, inPort uint32) string 
 		return "fragment with an L4 rewrite"
 	case c.tp && lay.L4Type != flowtable.L4TCP && lay.L4Type != flowtable.L4UDP:
 		return "port rewrite without a TCP/UDP header"
+	case c.l4 && (lay.L4Type == flowtable.L4TCP || lay.L4Type == flowtable.L4UDP) && lay.L4 > fpMaxL4:
+		return "TCP/UDP header past the fast path's reach"
 	}
 	return ""
 }
@@ -238,12 +257,22 @@ func TestFastPathMatchesUserspace(t *testing.T) {
 					frame = frame[:cut]
 				}
 			}
-			stats[checkFastFrame(t, o, lo, e, &c, frame, spec, j%4 != 0)]++
+			got := checkFastFrame(t, o, lo, e, &c, frame, spec, j%4 != 0)
+			stats[got]++
+			if spec.snap {
+				stats[got+" llc/snap"]++
+			}
+			if len(spec.ext) > 0 {
+				stats[got+" ipv6 ext"]++
+			}
 		}
 	}
 	t.Logf("%d flows x %d frames: %v", flows, frames, stats)
 	if stats["forwarded"] < flows*frames/5 || stats["user"] < flows*frames/50 {
 		t.Fatalf("too few frames forwarded or handed over to compare anything: %v", stats)
+	}
+	if stats["forwarded llc/snap"] < flows || stats["forwarded ipv6 ext"] < flows {
+		t.Fatalf("too few LLC/SNAP or IPv6 extension header frames forwarded: %v", stats)
 	}
 }
 
@@ -312,48 +341,39 @@ func checkFastFrame(t *testing.T, o *Objects, lo int, e *flowtable.Entry, c *fas
 }
 
 // checksumProblem checks the IPv4 header checksum and the TCP/UDP
-// checksum of an unfragmented, untruncated frame, as a receiver would.
+// checksum of an unfragmented, untruncated frame, as a receiver would. The
+// headers are where Extract finds them (past LLC/SNAP, past IPv6 extension
+// headers, which the parse tests hold to the frames).
 func checksumProblem(f []byte) string {
-	off := 12
-	for off+4 <= len(f) && (binary.BigEndian.Uint16(f[off:]) == 0x8100 || binary.BigEndian.Uint16(f[off:]) == 0x88a8) {
-		off += 4
+	var k steer.Key
+	var lay flowtable.Layout
+	if flowtable.ExtractLayout(f, 1, &k, &lay) != flowtable.ParseOK {
+		return "forwarded frame does not parse"
 	}
-	if off+2 > len(f) {
+	l3, l4 := lay.L3, lay.L4
+	proto := k.NwProto()
+	if lay.L4Type != flowtable.L4TCP && lay.L4Type != flowtable.L4UDP {
 		return ""
 	}
-	typ := binary.BigEndian.Uint16(f[off:])
-	l3 := off + 2
-	var pseudo []byte
-	var l4 []byte
-	var proto uint8
-	switch typ {
-	case 0x0800:
+	var seg, pseudo []byte
+	switch lay.L3Type {
+	case flowtable.L3IPv4:
 		hl := int(f[l3]&0xf) * 4
 		if onesSum(0, f[l3:l3+hl]) != 0xffff {
 			return "bad IPv4 header checksum"
 		}
-		tot := int(binary.BigEndian.Uint16(f[l3+2:]))
-		proto = f[l3+9]
-		l4 = f[l3+hl : l3+tot]
-		pseudo = append(append([]byte{}, f[l3+12:l3+20]...), 0, proto, byte(len(l4)>>8), byte(len(l4)))
-	case 0x86dd:
-		plen := int(binary.BigEndian.Uint16(f[l3+4:]))
-		proto = f[l3+6]
-		l4 = f[l3+40 : l3+40+plen]
-		pseudo = append(append([]byte{}, f[l3+8:l3+40]...), 0, 0, byte(len(l4)>>8), byte(len(l4)), 0, 0, 0, proto)
+		seg = f[l4 : l3+int(binary.BigEndian.Uint16(f[l3+2:]))]
+		pseudo = append(append([]byte{}, f[l3+12:l3+20]...), 0, proto, byte(len(seg)>>8), byte(len(seg)))
+	case flowtable.L3IPv6:
+		seg = f[l4 : l3+40+int(binary.BigEndian.Uint16(f[l3+4:]))]
+		pseudo = append(append([]byte{}, f[l3+8:l3+40]...), 0, 0, byte(len(seg)>>8), byte(len(seg)), 0, 0, 0, proto)
 	default:
 		return ""
 	}
-	switch proto {
-	case 6:
-	case 17:
-		if binary.BigEndian.Uint16(l4[6:]) == 0 {
-			return "" // no checksum
-		}
-	default:
-		return ""
+	if proto == 17 && binary.BigEndian.Uint16(seg[6:]) == 0 {
+		return "" // no checksum
 	}
-	if onesSum(onesSum(0, pseudo), l4) != 0xffff {
+	if onesSum(onesSum(0, pseudo), seg) != 0xffff {
 		return fmt.Sprintf("bad %d checksum", proto)
 	}
 	return ""
@@ -454,6 +474,9 @@ func TestFastPathCrafted(t *testing.T) {
 		"priority=10,ip,actions=push_vlan:0x88a8,mod_vlan_vid:4095,mod_vlan_pcp:5,push_vlan:0x8100,mod_vlan_vid:10,dec_ttl,output:pb",
 		"priority=10,actions=strip_vlan,strip_vlan,mod_vlan_pcp:7,strip_vlan,mod_dl_src:02:00:00:00:00:0a,in_port",
 		"priority=10,ip,actions=mod_nw_tos:252,mod_nw_src:0.0.0.0,output:pb",
+		"priority=10,ipv6,actions=mod_nw_ecn:2,mod_nw_tos:184,dec_ttl,output:pb",
+		"priority=10,udp6,actions=set_field:46->ip_dscp,set_field:1->ip_ecn,mod_tp_dst:4789,mod_tp_src:1,output:pb",
+		"priority=10,tcp6,actions=push_vlan:0x8100,mod_tp_src:443,output:pb",
 	}
 	var specs []frameSpec
 	for _, tags := range [][]uint16{nil, {0x8100}, {0x88a8, 0x8100}} {
@@ -480,6 +503,37 @@ func TestFastPathCrafted(t *testing.T) {
 	}
 	specs = append(specs, frameSpec{l3: 0x0806, src: [4]byte{10, 0, 0, 1}, dst: [4]byte{10, 0, 0, 2}},
 		frameSpec{tags: []uint16{0x8100}, l3: 0x88b5})
+	// 802.3 with LLC/SNAP, and IPv6 with extension headers: the headers
+	// are not where the tags alone put them.
+	base := frameSpec{tci: 0xe00a, ttl: 64, tos: 0xb9, payload: 5, src: [4]byte{10, 0, 0, 1}, dst: [4]byte{10, 0, 1, 2}, sport: 53, dport: 80}
+	for _, tags := range [][]uint16{nil, {0x8100}, {0x88a8, 0x8100}} {
+		for _, l3 := range []uint16{0x0800, 0x86dd, 0x0806, 0x88b5} {
+			for _, proto := range []uint8{6, 17} {
+				s := base
+				s.tags, s.snap, s.l3, s.proto = tags, true, l3, proto
+				specs = append(specs, s)
+			}
+		}
+		for _, ext := range [][]extHdr{
+			{{typ: 0}},
+			{{typ: 0}, {typ: 60, n: 1}, {typ: 43, n: 2}},
+			{{typ: 51, n: 4}},
+			{{typ: 44}},
+			{{typ: 60, n: 20}},               // the L4 header at 14+40+168: patched in XDP
+			{{typ: 0, n: 20}, {typ: 60}},     // ... at 14+40+176: past FP_MAX_L4
+			{{typ: 0}, {typ: 44}, {typ: 60}}, // a fragment header in the middle
+		} {
+			for _, proto := range []uint8{6, 17, 58} {
+				for frag := 0; frag < 3; frag++ {
+					s := base
+					s.tags, s.l3, s.proto, s.ext, s.frag = tags, 0x86dd, proto, ext, frag
+					specs = append(specs, s)
+					s.snap = true
+					specs = append(specs, s)
+				}
+			}
+		}
+	}
 	stats := map[string]int{}
 	for i, text := range flows {
 		e, c := installFast(t, o, text, uint32(i))

@@ -13,16 +13,55 @@ type frameSpec struct {
 	tags     []uint16 // TPIDs of the VLAN tags, outermost first (0x8100, 0x88a8)
 	tci      uint16   // TCI of every tag (PCP and VID)
 	l3       uint16   // EtherType after the tags: 0x0800, 0x86dd, 0x0806 or anything
+	snap     bool     // an 802.3 length and an LLC/SNAP header carrying l3
+	ext      []extHdr // IPv6 extension headers, in order
 	proto    uint8    // 6, 17, 1 (58 over IPv6), or anything
 	ttl      uint8    // TTL or hop limit
 	tos      uint8    // TOS or traffic class
 	options  int      // IPv4 option words (IHL - 5), 0..10
-	frag     int      // 0: not a fragment; 1: first fragment (MF); 2: a later one
+	frag     int      // 0: not a fragment; 1: first fragment (MF); 2: a later one (IPv6: in a fragment header of ext)
 	udpZero  bool     // UDP checksum 0 (none)
 	payload  int      // bytes after the L4 header
 	src, dst [4]byte  // IPv4 addresses (IPv6: fd00::src, fd00::dst)
 	sport    uint16   // L4 ports (ICMP: type and code)
 	dport    uint16
+}
+
+// extHdr is an IPv6 extension header: its type (0 hop-by-hop, 43
+// routing, 44 fragment, 51 AH, 60 destination options) and, but for the
+// fragment header, its length field.
+type extHdr struct {
+	typ uint8
+	n   uint8
+}
+
+// bytes builds the header with next header next; a fragment header gets
+// the fragment bits of frag.
+func (h extHdr) bytes(next uint8, frag int) []byte {
+	size := (int(h.n) + 1) * 8
+	switch h.typ {
+	case 44:
+		size = 8
+	case 51:
+		size = (int(h.n) + 2) * 4
+	}
+	b := make([]byte, size)
+	for i := 2; i < size; i++ {
+		b[i] = byte(i * 3)
+	}
+	b[0], b[1] = next, h.n
+	if h.typ == 44 {
+		b[1] = 0
+		switch frag {
+		case 0:
+			b[2], b[3] = 0, 0 // an atomic fragment: no fragment at all
+		case 1:
+			b[2], b[3] = 0, 1 // offset 0, M
+		default:
+			b[2], b[3] = 0, 0x18 // offset 3
+		}
+	}
+	return b
 }
 
 func (s *frameSpec) build() []byte {
@@ -31,19 +70,35 @@ func (s *frameSpec) build() []byte {
 		f = binary.BigEndian.AppendUint16(f, tpid)
 		f = binary.BigEndian.AppendUint16(f, s.tci)
 	}
-	f = binary.BigEndian.AppendUint16(f, s.l3)
+	var l3 []byte
 	switch s.l3 {
 	case 0x0800:
-		return append(f, s.ipv4()...)
+		l3 = s.ipv4()
 	case 0x86dd:
-		return append(f, s.ipv6()...)
+		l3 = s.ipv6()
 	case 0x0806:
 		arp := []byte{0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 0x0a}
 		arp = append(arp, s.src[:]...)
 		arp = append(arp, 0, 0, 0, 0, 0, 0)
-		return append(append(f, arp...), s.dst[:]...)
+		l3 = append(arp, s.dst[:]...)
+	default:
+		l3 = make([]byte, 46)
 	}
-	return append(f, make([]byte, 46)...)
+	if s.snap {
+		f = binary.BigEndian.AppendUint16(f, uint16(min(8+len(l3), 0x5ff)))
+		f = append(f, 0xaa, 0xaa, 0x03, 0, 0, 0)
+	}
+	f = binary.BigEndian.AppendUint16(f, s.l3)
+	return append(f, l3...)
+}
+
+// l3Off returns the offset of the network header.
+func (s *frameSpec) l3Off() int {
+	off := 14 + 4*len(s.tags)
+	if s.snap {
+		off += 8
+	}
+	return off
 }
 
 // l4 builds the transport header and payload with a zero checksum.
@@ -132,11 +187,17 @@ func (s *frameSpec) ipv6() []byte {
 	sp := *s
 	sp.proto = proto
 	l4 := sp.l4()
+	var ext []byte
+	first := proto
+	for i := len(s.ext) - 1; i >= 0; i-- {
+		ext = append(s.ext[i].bytes(first, s.frag), ext...)
+		first = s.ext[i].typ
+	}
 	ip := make([]byte, 40)
 	ip[0] = 0x60 | s.tos>>4
 	ip[1] = s.tos << 4
-	binary.BigEndian.PutUint16(ip[4:], uint16(len(l4)))
-	ip[6] = proto
+	binary.BigEndian.PutUint16(ip[4:], uint16(len(ext)+len(l4)))
+	ip[6] = first
 	ip[7] = s.ttl
 	ip[8], ip[9] = 0xfd, 0
 	copy(ip[20:24], s.src[:])
@@ -153,7 +214,7 @@ func (s *frameSpec) ipv6() []byte {
 		}
 		binary.BigEndian.PutUint16(l4[at:], c)
 	}
-	return append(ip, l4...)
+	return append(append(ip, ext...), l4...)
 }
 
 // onesSum adds b to the one's complement sum s (not yet complemented).
@@ -179,7 +240,10 @@ func (s *frameSpec) headerEnds() []int {
 		ends = append(ends, off+2, off+4)
 		off += 4
 	}
-	l3 := off + 2
+	l3 := s.l3Off()
+	if s.snap {
+		ends = append(ends, off+2, off+5, off+9)
+	}
 	ends = append(ends, l3)
 	switch s.l3 {
 	case 0x0800:
@@ -187,7 +251,14 @@ func (s *frameSpec) headerEnds() []int {
 		ends = append(ends, l3+1, l3+10, l3+19, l3+20, l3+hl-1, l3+hl)
 		ends = append(ends, l3+hl+2, l3+hl+4, l3+hl+7, l3+hl+8, l3+hl+19, l3+hl+20)
 	case 0x86dd:
-		ends = append(ends, l3+1, l3+8, l3+39, l3+40, l3+44, l3+47, l3+48, l3+59, l3+60)
+		ends = append(ends, l3+1, l3+8, l3+39, l3+40)
+		l4 := l3 + 40
+		for _, h := range s.ext {
+			n := len(h.bytes(0, 0))
+			ends = append(ends, l4+1, l4+7, l4+8, l4+n-1)
+			l4 += n
+		}
+		ends = append(ends, l4+4, l4+7, l4+8, l4+19, l4+20)
 	}
 	return ends
 }
@@ -227,6 +298,30 @@ func randomSpec(r *rand.Rand) frameSpec {
 			s.frag = 1 + r.IntN(2)
 		}
 	}
+	s.snap = r.IntN(6) == 0
+	if s.l3 == 0x86dd && r.IntN(2) == 0 {
+		s.ext = randomExt(r)
+		for _, h := range s.ext {
+			if h.typ == 44 {
+				s.frag = r.IntN(3)
+			}
+		}
+	}
 	s.udpZero = s.proto == 17 && r.IntN(3) == 0
 	return s
+}
+
+// randomExt returns one to three IPv6 extension headers, now and then one
+// long enough to put the transport header past the fast path's reach.
+func randomExt(r *rand.Rand) []extHdr {
+	var ext []extHdr
+	for i, n := 0, 1+r.IntN(3); i < n; i++ {
+		h := extHdr{typ: pick(r, []uint8{0, 60, 43, 44, 51})}
+		h.n = pick(r, []uint8{0, 0, 1, 2})
+		if r.IntN(8) == 0 {
+			h.n = 20 // 168 bytes (AH: 88)
+		}
+		ext = append(ext, h)
+	}
+	return ext
 }

@@ -125,7 +125,7 @@ func TestEnumsMatchBTF(t *testing.T) {
 			"XVS_OP_SET_NW_TOS": steer.OpSetNwTos, "XVS_OP_SET_TP_SRC": steer.OpSetTpSrc, "XVS_OP_SET_TP_DST": steer.OpSetTpDst,
 			"XVS_OP_PUSH_VLAN": steer.OpPushVLAN, "XVS_OP_SET_VLAN_VID": steer.OpSetVlanVID,
 			"XVS_OP_SET_VLAN_PCP": steer.OpSetVlanPCP, "XVS_OP_STRIP_VLAN": steer.OpStripVLAN,
-			"XVS_OP_DEC_TTL": steer.OpDecTTL, "XVS_OP_USERSPACE": steer.OpUserspace,
+			"XVS_OP_DEC_TTL": steer.OpDecTTL, "XVS_OP_SET_NW_ECN": steer.OpSetNwEcn, "XVS_OP_USERSPACE": steer.OpUserspace,
 		}},
 		{"xvs_verdict", map[string]uint64{
 			"XVS_VERDICT_PASS": uint64(steer.VerdictPass), "XVS_VERDICT_REDIRECT": uint64(steer.VerdictRedirect),

@@ -7,6 +7,7 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
+	"github.com/xvs-project/xvs/flowtable"
 	"github.com/xvs-project/xvs/flowtable/steer"
 )
 
@@ -39,6 +40,9 @@ func parseCases(tb testing.TB) []parseCase {
 	ports := func(f fields, s, d uint16) fields { f.tpSrc, f.tpDst = s, d; f.flags |= steer.FlagL4; return f }
 	frag := func(f fields, fr uint8) fields { f.frag = fr; return f }
 	l2only := func(t uint16) fields { return fields{l2: true, dlType: t} }
+	// shifted: the parser walked an LLC/SNAP header or IPv6 extension
+	// headers, so headers are not where the tags alone put them.
+	shifted := func(f fields) fields { f.flags |= steer.FlagLayout; return f }
 
 	tcp4 := func() []byte {
 		ip := ipv4(layers.IPProtocolTCP)
@@ -110,6 +114,50 @@ func parseCases(tb testing.TB) []parseCase {
 		return fields{l2: true, dlType: 0x0806, proto: op, nwSrc: ip4A, nwDst: ip4B}
 	}
 	lldp := serialize(tb, eth(0x88cc), gopacket.Payload("lldp-ish payload"))
+	v6 := func(next uint8, payload ...[]byte) []byte {
+		var p []byte
+		for _, b := range payload {
+			p = append(p, b...)
+		}
+		return serialize(tb, eth(layers.EthernetTypeIPv6), ipv6(layers.IPProtocol(next)), gopacket.Payload(p))
+	}
+	// ext is an IPv6 extension header with next header nh, units 8-byte units.
+	ext := func(nh uint8, units int) []byte {
+		h := make([]byte, units*8)
+		h[0], h[1] = nh, uint8(units-1)
+		return h
+	}
+	hbhs := func(n int, last uint8) []byte {
+		var out []byte
+		for i := range n {
+			nh := uint8(0)
+			if i == n-1 {
+				nh = last
+			}
+			out = append(out, ext(nh, 1)...)
+		}
+		return out
+	}
+	fragHdr := func(nh uint8, offlg uint16) []byte {
+		return []byte{nh, 0, byte(offlg >> 8), byte(offlg), 0, 0, 0, 42}
+	}
+	udpHdr := []byte{0, 7, 0, 8, 0, 8, 0, 0}
+	tcpHdr := []byte{0, 1, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0x10, 0, 0, 0, 0, 0}
+	raw := func(tl uint16, rest []byte) []byte {
+		f := append(append([]byte(nil), macB...), macA...)
+		f = binary.BigEndian.AppendUint16(f, tl)
+		return append(f, rest...)
+	}
+	snap := func(typ uint16, l3 []byte) []byte {
+		h := []byte{0xaa, 0xaa, 0x03, 0, 0, 0, byte(typ >> 8), byte(typ)}
+		return raw(uint16(len(h)+len(l3)), append(h, l3...))
+	}
+	tagged := func(f []byte, tpid, tci uint16) []byte {
+		out := append([]byte(nil), f[:12]...)
+		out = binary.BigEndian.AppendUint16(out, tpid)
+		out = binary.BigEndian.AppendUint16(out, tci)
+		return append(out, f[12:]...)
+	}
 
 	return []parseCase{
 		// IPv4
@@ -126,6 +174,8 @@ func parseCases(tb testing.TB) []parseCase {
 		{name: "icmp echo request", frame: icmp4(8, 0), want: ports(proto(l3, 1), 8, 0)},
 		{name: "icmp port unreachable", frame: icmp4(3, 3), want: ports(proto(l3, 1), 3, 3)},
 		{name: "icmp cut short by tot_len: no l4", frame: setTotLen(icmp4(3, 1), 23), want: proto(l3, 1)},
+		{name: "icmp of 7 bytes: not read, as in ovs", frame: setTotLen(icmp4(3, 1), 27), want: proto(l3, 1)},
+		{name: "icmp of exactly 8 bytes", frame: setTotLen(icmp4(3, 1), 28), want: ports(proto(l3, 1), 3, 1)},
 		{name: "icmpv6 number over ipv4: no l4",
 			frame: serialize(tb, eth(layers.EthernetTypeIPv4), ipv4(layers.IPProtocolICMPv6), gopacket.Payload{128, 0, 0, 0, 1, 2, 3, 4}),
 			want:  proto(l3, 58)},
@@ -156,10 +206,39 @@ func parseCases(tb testing.TB) []parseCase {
 		{name: "icmp number over ipv6: no l4",
 			frame: serialize(tb, eth(layers.EthernetTypeIPv6), ipv6(layers.IPProtocolICMPv4), gopacket.Payload{8, 0, 0, 0}),
 			want:  proto(l3v6, 1)},
-		{name: "ipv6 extension headers are not walked",
+		{name: "ipv6 hop-by-hop walked to udp",
 			frame: serialize(tb, eth(layers.EthernetTypeIPv6), ipv6(layers.IPProtocolIPv6HopByHop),
 				gopacket.Payload{17, 0, 1, 4, 0, 0, 0, 0, 0x04, 0xd2, 0x00, 0x35, 0, 8, 0, 0}),
-			want: l3v6},
+			want: shifted(ports(proto(l3v6, 17), 1234, 53))},
+		{name: "ipv6 hop-by-hop, dest opts (16 bytes), routing, tcp",
+			frame: v6(0, ext(60, 1), ext(43, 2), ext(6, 1), tcpHdr), want: shifted(ports(proto(l3v6, 6), 1, 2))},
+		{name: "ipv6 ah (4-byte units), udp",
+			frame: v6(51, []byte{17, 4, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, udpHdr),
+			want:  shifted(ports(proto(l3v6, 17), 7, 8))},
+		{name: "ipv6 first fragment: frag bits, l4 read", frame: v6(44, fragHdr(17, 0x0001), udpHdr),
+			want: shifted(frag(ports(proto(l3v6, 17), 7, 8), steer.FragAny))},
+		{name: "ipv6 later fragment: nw_proto 44, no l4", frame: v6(44, fragHdr(17, 0x0008), udpHdr),
+			want: shifted(frag(proto(l3v6, 44), steer.FragAny|steer.FragLater))},
+		{name: "ipv6 last fragment after hop-by-hop", frame: v6(0, ext(44, 1), fragHdr(6, 0x0100), tcpHdr),
+			want: shifted(frag(proto(l3v6, 44), steer.FragAny|steer.FragLater))},
+		{name: "ipv6 atomic fragment: not a fragment", frame: v6(44, fragHdr(17, 0), udpHdr),
+			want: shifted(ports(proto(l3v6, 17), 7, 8))},
+		{name: "ipv6 fragment header with reserved bits only: a fragment", frame: v6(44, fragHdr(17, 0x0006), udpHdr),
+			want: shifted(frag(ports(proto(l3v6, 17), 7, 8), steer.FragAny))},
+		{name: "icmpv6 after hop-by-hop", frame: v6(0, ext(58, 1), []byte{135, 0, 0, 0, 0, 0, 0, 0}),
+			want: shifted(ports(proto(l3v6, 58), 135, 0))},
+		{name: "ipv6 no next header after dest opts", frame: v6(60, ext(59, 1)), want: shifted(proto(l3v6, 59))},
+		{name: "ipv6 8 extension headers: all walked", frame: v6(0, hbhs(8, 17), udpHdr), want: shifted(ports(proto(l3v6, 17), 7, 8))},
+		{name: "ipv6 9 extension headers: stops at the bound", frame: v6(0, hbhs(9, 17), udpHdr), want: shifted(proto(l3v6, 0))},
+		{name: "ipv6 extension headers of 2048 and 800 bytes", frame: v6(0, ext(60, 256), ext(17, 100), udpHdr), want: shifted(ports(proto(l3v6, 17), 7, 8))},
+		{name: "icmpv6 7 bytes: not read", frame: v6(58, []byte{128, 0, 0, 0, 0, 0, 0}), want: proto(l3v6, 58)},
+		{name: "icmpv6 8 bytes", frame: v6(58, []byte{128, 0, 0, 0, 0, 0, 0, 0}), want: ports(proto(l3v6, 58), 128, 0)},
+		{name: "ipv6 hop-by-hop of 7 bytes", frame: v6(0, []byte{17, 0, 0, 0, 0, 0, 0}), want: l3v6, malformed: true},
+		{name: "ipv6 hop-by-hop longer than the payload", frame: v6(0, ext(17, 2)[:8], []byte{0, 0, 0, 0}), want: l3v6, malformed: true},
+		{name: "ipv6 routing header claiming 16 bytes in 8", frame: v6(43, []byte{6, 1, 0, 0, 0, 0, 0, 0}), want: l3v6, malformed: true},
+		{name: "ipv6 ah claiming 24 bytes in 16", frame: v6(51, make([]byte, 16)), want: l3v6, malformed: true},
+		{name: "ipv6 fragment header of 7 bytes", frame: v6(44, fragHdr(17, 1)[:7]), want: l3v6, malformed: true},
+		{name: "ipv6 dest opts after hop-by-hop, cut", frame: v6(0, ext(60, 1), []byte{17, 0, 0}), want: l3v6, malformed: true},
 		{name: "ipv6 header cut short", frame: tcp6()[:14+39], want: l2only(0x86dd), malformed: true},
 		{name: "ipv6 payload length past the frame", frame: setPayloadLen(tcp6(), 21), want: l2only(0x86dd), malformed: true},
 
@@ -202,10 +281,28 @@ func parseCases(tb testing.TB) []parseCase {
 		// ARP
 		{name: "arp request", frame: arp(1, layers.LinkTypeEthernet), want: arpFields(1)},
 		{name: "arp reply", frame: arp(2, layers.LinkTypeEthernet), want: arpFields(2)},
-		{name: "arp opcode low byte", frame: with(arp(2, layers.LinkTypeEthernet), 14+6, 0x01), want: arpFields(2)},
+		{name: "arp opcode above 255 reads as 0", frame: with(arp(2, layers.LinkTypeEthernet), 14+6, 0x01), want: arpFields(0)},
+		{name: "arp opcode 255", frame: arp(255, layers.LinkTypeEthernet), want: arpFields(255)},
+		{name: "rarp is read as arp", frame: with(with(arp(3, layers.LinkTypeEthernet), 12, 0x80), 13, 0x35),
+			want: func() fields { f := arpFields(3); f.dlType = 0x8035; return f }()},
 		{name: "arp over ieee 802 (htype 6): l2 only", frame: arp(1, layers.LinkTypeTokenRing), want: l2only(0x0806)},
 		{name: "arp with 16-byte protocol addresses: l2 only", frame: with(arp(1, layers.LinkTypeEthernet), 14+5, 16), want: l2only(0x0806)},
 		{name: "arp cut short: l2 only", frame: arp(1, layers.LinkTypeEthernet)[:14+27], want: l2only(0x0806)},
+
+		// 802.3
+		{name: "802.3 llc/snap ipv4 udp", frame: snap(0x0800, udp4Frame(tb, 1234, 53)[14:]), want: shifted(udp4)},
+		{name: "802.3 llc/snap, tagged",
+			frame: tagged(snap(0x0800, udp4Frame(tb, 1234, 53)[14:]), 0x8100, 3<<13|9),
+			want:  shifted(func() fields { f := udp4; f.tci = 3<<13 | steer.VlanPresent | 9; return f }())},
+		{name: "802.3 llc/snap arp", frame: snap(0x0806, arp(2, layers.LinkTypeEthernet)[14:]), want: shifted(arpFields(2))},
+		{name: "802.3 llc/snap ipv4 cut short", frame: snap(0x0800, udp4Frame(tb, 1234, 53)[14:30]), want: shifted(l2only(0x0800)), malformed: true},
+		{name: "802.3 llc/snap with a length for a type: 0x05ff", frame: snap(0x0100, udp4Frame(tb, 1234, 53)[14:]), want: l2only(0x05ff)},
+		{name: "802.3 llc/snap with a non-zero oui: 0x05ff", frame: with(snap(0x0800, udp4Frame(tb, 1234, 53)[14:]), 19, 1), want: l2only(0x05ff)},
+		{name: "802.3 llc without snap (stp): 0x05ff", frame: raw(0x0026, []byte{0x42, 0x42, 0x03, 0, 0, 0, 0, 0}), want: l2only(0x05ff)},
+		{name: "802.3 with 7 bytes after the length: 0x05ff", frame: raw(7, []byte{0xaa, 0xaa, 3, 0, 0, 0, 8}), want: l2only(0x05ff)},
+		{name: "802.3 with nothing after the length: 0x05ff", frame: raw(0, nil), want: l2only(0x05ff)},
+		{name: "length 0x05ff itself", frame: raw(0x05ff, nil), want: l2only(0x05ff)},
+		{name: "ethertype 0x0600 is a type", frame: raw(0x0600, []byte{0xaa, 0xaa, 3, 0, 0, 0, 8, 0}), want: l2only(0x0600)},
 
 		// Ethernet
 		{name: "unknown ethertype", frame: lldp, want: l2only(0x88cc)},
@@ -244,6 +341,12 @@ func TestParse(t *testing.T) {
 			}
 			if res.Hit || res.Visited != 0 {
 				t.Errorf("no masks, yet hit %v visited %d", res.Hit, res.Visited)
+			}
+			// flowtable.Extract, the userspace parser, agrees bit for bit.
+			var gk steer.Key
+			st := flowtable.Extract(tc.frame, testPort, &gk)
+			if (st == flowtable.ParseMalformed) != res.Malformed || gk != res.Key {
+				t.Errorf("flowtable.Extract differs: %v\n Go %x\n XDP %x", st, gk[:], res.Key[:])
 			}
 			// TestRunKey sees the same.
 			k, act, err := o.TestRunKey(tc.frame, lo)

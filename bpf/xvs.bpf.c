@@ -148,6 +148,9 @@ volatile const struct xvs_abi_enums xvs_abi_enums;
 #define ETH_HLEN_      14
 #define ETH_P_IPV4_    0x0800
 #define ETH_P_ARP_     0x0806
+#define ETH_P_RARP_    0x8035
+#define ETH_P_MIN_     0x0600  /* smaller type fields are an 802.3 length */
+#define DL_TYPE_NONE_  0x05ff  /* 802.3 without SNAP, as OVS's FLOW_DL_TYPE_NONE */
 #define ETH_P_8021Q_   0x8100
 #define ETH_P_8021AD_  0x88a8
 #define ETH_P_IPV6_    0x86dd
@@ -155,6 +158,15 @@ volatile const struct xvs_abi_enums xvs_abi_enums;
 #define PROTO_TCP      6
 #define PROTO_UDP      17
 #define PROTO_ICMPV6   58
+#define PROTO_HOPOPTS  0
+#define PROTO_ROUTING  43
+#define PROTO_FRAGMENT 44
+#define PROTO_AH       51
+#define PROTO_DSTOPTS  60
+#define ICMP_MIN_LEN   8       /* OVS reads ICMP type and code from 8 bytes on */
+/* IPv6 extension headers walked (flowtable.MaxIPv6ExtHeaders): the verifier
+ * needs a bound. */
+#define IPV6_MAX_EXT   8
 
 enum parse_status {
 	PARSE_OK = 0,
@@ -166,24 +178,9 @@ static __always_inline int is_vlan(__be16 type)
 	return type == bpf_htons(ETH_P_8021Q_) || type == bpf_htons(ETH_P_8021AD_);
 }
 
-/*
- * The parser builds the key as its eight 64-bit words (w[0] = bytes 0..7,
- * little-endian, as struct xvs_key lays them out) and stores each word
- * once: the classifier's hash and compares read the key back a word at a
- * time right away, and a load that spans several narrower stores cannot be
- * forwarded from them (it waits until they reach the cache: a stall per
- * word, about a quarter of the program's time when the fields were stored
- * one by one).
- */
-#define KW_L2   2               /* w[2]: dl_type | vlan_tci << 16 | ... */
-#define KW_PROTO_SHIFT 32
-#define KW_TOS_SHIFT   40
-#define KW_FRAG_SHIFT  48
-#define KW_FLAGS_SHIFT 56
-
 /* TCP and UDP ports of the header at l4, whose IP payload holds plen bytes. */
 static __always_inline void parse_tcpudp(__u8 *l4, __u32 plen, __u8 proto,
-					 void *data_end, __u64 *w)
+					 void *data_end, struct xvs_key *k)
 {
 	if (proto == PROTO_TCP) {
 		if (plen < 20 || (void *)(l4 + 20) > data_end)
@@ -197,20 +194,33 @@ static __always_inline void parse_tcpudp(__u8 *l4, __u32 plen, __u8 proto,
 	} else {
 		return;
 	}
-	w[7] = *(__u32 *)l4; /* tp_src, tp_dst as on the wire */
-	w[KW_L2] |= (__u64)XVS_FLAG_L4 << KW_FLAGS_SHIFT;
+	k->tp_src = *(__be16 *)(l4 + 0);
+	k->tp_dst = *(__be16 *)(l4 + 2);
+	k->flags |= XVS_FLAG_L4;
 }
 
 /* ICMP or ICMPv6 type and code as 16-bit big-endian values. */
-static __always_inline void parse_icmp(__u8 *l4, __u32 plen, void *data_end, __u64 *w)
+static __always_inline void parse_icmp(__u8 *l4, __u32 plen, void *data_end,
+				       struct xvs_key *k)
 {
-	if (plen < 4 || (void *)(l4 + 4) > data_end)
+	if (plen < ICMP_MIN_LEN || (void *)(l4 + ICMP_MIN_LEN) > data_end)
 		return;
-	w[7] = (__u64)l4[0] << 8 | (__u64)l4[1] << 24;
-	w[KW_L2] |= (__u64)XVS_FLAG_L4 << KW_FLAGS_SHIFT;
+	k->tp_src = bpf_htons((__u16)l4[0]);
+	k->tp_dst = bpf_htons((__u16)l4[1]);
+	k->flags |= XVS_FLAG_L4;
 }
 
-static __always_inline int parse_ipv4(__u8 *ip, void *data_end, __u64 *w)
+/* Where parse found the network and transport headers, from the frame's
+ * first byte: the fast path rewrites there (an LLC/SNAP header or IPv6
+ * extension headers put them where the key alone does not say). l4 is set
+ * when the key's XVS_FLAG_L4 is. */
+struct hdr_offs {
+	__u32 l3;
+	__u32 l4;
+};
+
+static __always_inline int parse_ipv4(__u8 *ip, void *data_end, struct xvs_key *k,
+				      struct hdr_offs *o)
 {
 	if ((void *)(ip + 20) > data_end)
 		return PARSE_MALFORMED;
@@ -221,29 +231,37 @@ static __always_inline int parse_ipv4(__u8 *ip, void *data_end, __u64 *w)
 		return PARSE_MALFORMED;
 
 	__u8 proto = ip[9];
-	w[KW_L2] |= (__u64)proto << KW_PROTO_SHIFT | (__u64)ip[1] << KW_TOS_SHIFT;
-	w[3] = *(__u32 *)(ip + 12); /* nw_src[0] */
-	w[5] = *(__u32 *)(ip + 16); /* nw_dst[0] */
+	k->nw_proto = proto;
+	k->nw_tos = ip[1];
+	k->nw_src[0] = *(__be32 *)(ip + 12);
+	k->nw_dst[0] = *(__be32 *)(ip + 16);
 
 	__u16 frag = bpf_ntohs(*(__be16 *)(ip + 6));
 	if (frag & 0x3fff) { /* MF or a fragment offset */
+		k->nw_frag = XVS_FRAG_ANY;
 		if (frag & 0x1fff) {
-			w[KW_L2] |= (__u64)(XVS_FRAG_ANY | XVS_FRAG_LATER) << KW_FRAG_SHIFT;
+			k->nw_frag |= XVS_FRAG_LATER;
 			return PARSE_OK;
 		}
-		w[KW_L2] |= (__u64)XVS_FRAG_ANY << KW_FRAG_SHIFT;
 	}
 
 	__u8 *l4 = ip + hlen;
 	__u32 plen = tot - hlen;
+	o->l4 = o->l3 + hlen;
 	if (proto == PROTO_ICMP)
-		parse_icmp(l4, plen, data_end, w);
+		parse_icmp(l4, plen, data_end, k);
 	else
-		parse_tcpudp(l4, plen, proto, data_end, w);
+		parse_tcpudp(l4, plen, proto, data_end, k);
 	return PARSE_OK;
 }
 
-static __always_inline int parse_ipv6(__u8 *ip, void *data_end, __u64 *w)
+/*
+ * parse_ipv6 walks up to IPV6_MAX_EXT extension headers (hop-by-hop,
+ * routing, fragment, AH, destination options) to the transport header, as
+ * OVS does (flowtable.Extract has the rules).
+ */
+static __always_inline int parse_ipv6(__u8 *ip, void *data_end, struct xvs_key *k,
+				      struct hdr_offs *o)
 {
 	if ((void *)(ip + 40) > data_end)
 		return PARSE_MALFORMED;
@@ -253,23 +271,63 @@ static __always_inline int parse_ipv6(__u8 *ip, void *data_end, __u64 *w)
 		return PARSE_MALFORMED;
 
 	__u8 proto = ip[6];
-	__u8 tc = (__u8)((ip[0] << 4) | (ip[1] >> 4));
-	w[KW_L2] |= (__u64)proto << KW_PROTO_SHIFT | (__u64)tc << KW_TOS_SHIFT;
-	w[3] = *(__u64 *)(ip + 8);  /* nw_src */
-	w[4] = *(__u64 *)(ip + 16);
-	w[5] = *(__u64 *)(ip + 24); /* nw_dst */
-	w[6] = *(__u64 *)(ip + 32);
+	k->nw_tos = (__u8)((ip[0] << 4) | (ip[1] >> 4));
+	__builtin_memcpy(k->nw_src, ip + 8, 16);
+	__builtin_memcpy(k->nw_dst, ip + 24, 16);
 
-	__u8 *l4 = ip + 40;
+	/* off counts from the end of the fixed header, within plen. */
+	__u32 off = 0;
+	for (int i = 0; i < IPV6_MAX_EXT; i++) {
+		if (proto != PROTO_HOPOPTS && proto != PROTO_ROUTING &&
+		    proto != PROTO_DSTOPTS && proto != PROTO_AH &&
+		    proto != PROTO_FRAGMENT)
+			break;
+		if (off > 0xffff || plen < off || plen - off < 8)
+			return PARSE_MALFORMED;
+		__u8 *h = ip + 40 + off;
+		if ((void *)(h + 8) > data_end)
+			return PARSE_MALFORMED;
+		__u32 n;
+		if (proto == PROTO_FRAGMENT) {
+			__u16 offlg = bpf_ntohs(*(__be16 *)(h + 2));
+			if (offlg) {
+				k->nw_frag = XVS_FRAG_ANY;
+				if (offlg & 0xfff8) {
+					k->nw_frag |= XVS_FRAG_LATER;
+					k->nw_proto = PROTO_FRAGMENT;
+					k->flags |= XVS_FLAG_LAYOUT;
+					return PARSE_OK;
+				}
+			}
+			n = 8;
+		} else if (proto == PROTO_AH) {
+			n = ((__u32)h[1] + 2) * 4;
+		} else {
+			n = ((__u32)h[1] + 1) * 8;
+		}
+		if (plen - off < n)
+			return PARSE_MALFORMED;
+		proto = h[0];
+		off += n;
+	}
+	k->nw_proto = proto;
+	if (off)
+		k->flags |= XVS_FLAG_LAYOUT;
+
+	if (off > 0xffff)
+		return PARSE_MALFORMED;
+	__u8 *l4 = ip + 40 + off;
+	o->l4 = o->l3 + 40 + off;
 	if (proto == PROTO_ICMPV6)
-		parse_icmp(l4, plen, data_end, w);
+		parse_icmp(l4, plen - off, data_end, k);
 	else
-		parse_tcpudp(l4, plen, proto, data_end, w);
+		parse_tcpudp(l4, plen - off, proto, data_end, k);
 	return PARSE_OK;
 }
 
-/* Ethernet/IPv4 ARP only; anything else leaves the L3 fields zero. */
-static __always_inline void parse_arp(__u8 *arp, void *data_end, __u64 *w)
+/* Ethernet/IPv4 ARP (and RARP) only; anything else leaves the L3 fields
+ * zero. Opcodes above 255 read as 0, as in OVS. */
+static __always_inline void parse_arp(__u8 *arp, void *data_end, struct xvs_key *k)
 {
 	if ((void *)(arp + 28) > data_end)
 		return;
@@ -277,68 +335,81 @@ static __always_inline void parse_arp(__u8 *arp, void *data_end, __u64 *w)
 	    *(__be16 *)(arp + 2) != bpf_htons(ETH_P_IPV4_) ||
 	    arp[4] != 6 || arp[5] != 4)
 		return;
-	w[KW_L2] |= (__u64)arp[7] << KW_PROTO_SHIFT;
-	w[3] = *(__u32 *)(arp + 14); /* SPA */
-	w[5] = *(__u32 *)(arp + 24); /* TPA */
+	if (arp[6] == 0)
+		k->nw_proto = arp[7];
+	__builtin_memcpy(&k->nw_src[0], arp + 14, 4);
+	__builtin_memcpy(&k->nw_dst[0], arp + 24, 4);
 }
 
-/* parse_words fills w (zero but for in_port in w[0]) from the frame. On
- * PARSE_MALFORMED, w holds the fields parsed before the fault. */
-static __always_inline int parse_words(void *data, void *data_end, __u64 *w)
+/*
+ * parse_llc_snap reads the LLC/SNAP header of an 802.3 frame at p: the
+ * SNAP type, moving *l3 past the header, or DL_TYPE_NONE_.
+ */
+static __always_inline __be16 parse_llc_snap(__u8 *p, void *data_end, __u8 **l3)
+{
+	if ((void *)(p + 8) > data_end)
+		return bpf_htons(DL_TYPE_NONE_);
+	if (p[0] != 0xaa || p[1] != 0xaa || p[2] != 0x03 ||
+	    p[3] != 0 || p[4] != 0 || p[5] != 0)
+		return bpf_htons(DL_TYPE_NONE_);
+	__be16 type = *(__be16 *)(p + 6);
+	if (bpf_ntohs(type) < ETH_P_MIN_)
+		return bpf_htons(DL_TYPE_NONE_);
+	*l3 = p + 8;
+	return type;
+}
+
+/*
+ * parse fills k (zeroed by the caller, in_port set) from the frame. On
+ * PARSE_MALFORMED, k holds the fields parsed before the fault.
+ */
+static __always_inline int parse(void *data, void *data_end, struct xvs_key *k,
+				 struct hdr_offs *o)
 {
 	__u8 *eth = data;
 	if ((void *)(eth + ETH_HLEN_) > data_end)
 		return PARSE_MALFORMED;
-	w[0] |= (__u64)*(__u32 *)eth << 32;  /* dl_dst[0..3] */
-	w[1] = *(__u64 *)(eth + 4);          /* dl_dst[4..5], dl_src */
+	__builtin_memcpy(k->dl_dst, eth, 6);
+	__builtin_memcpy(k->dl_src, eth + 6, 6);
 
 	__u8 *p = eth + 12; /* the EtherType (or TPID) */
+	__u32 l3off = ETH_HLEN_;
 	__be16 type = *(__be16 *)p;
 	if (is_vlan(type)) {
 		if ((void *)(p + 6) > data_end)
 			return PARSE_MALFORMED;
 		__be16 tci = *(__be16 *)(p + 2);
-		w[KW_L2] = (__u64)(__u16)((tci & bpf_htons(0xefff)) | bpf_htons(0x1000)) << 16;
+		k->vlan_tci = (tci & bpf_htons(0xefff)) | bpf_htons(0x1000);
 		type = *(__be16 *)(p + 4);
 		p += 4;
+		l3off += 4;
 		if (is_vlan(type)) {
 			if ((void *)(p + 6) > data_end)
 				return PARSE_MALFORMED;
-			w[KW_L2] |= (__u64)XVS_FLAG_VLAN2 << KW_FLAGS_SHIFT;
+			k->flags |= XVS_FLAG_VLAN2;
 			type = *(__be16 *)(p + 4);
 			p += 4;
+			l3off += 4;
 		}
 	}
-	w[KW_L2] |= (__u16)type;
-
 	__u8 *l3 = p + 2;
-	if (type == bpf_htons(ETH_P_IPV4_))
-		return parse_ipv4(l3, data_end, w);
-	if (type == bpf_htons(ETH_P_IPV6_))
-		return parse_ipv6(l3, data_end, w);
-	if (type == bpf_htons(ETH_P_ARP_))
-		parse_arp(l3, data_end, w);
-	return PARSE_OK;
-}
+	if (bpf_ntohs(type) < ETH_P_MIN_) {
+		type = parse_llc_snap(l3, data_end, &l3);
+		if (type != bpf_htons(DL_TYPE_NONE_)) {
+			k->flags |= XVS_FLAG_LAYOUT;
+			l3off += 8;
+		}
+	}
+	k->dl_type = type;
+	o->l3 = l3off;
 
-/*
- * parse fills k from the frame of port in_port, all of it (on
- * PARSE_MALFORMED, the fields parsed before the fault and zeros).
- */
-static __always_inline int parse(void *data, void *data_end, __u32 in_port, struct xvs_key *k)
-{
-	__u64 w[8] = {in_port};
-	int r = parse_words(data, data_end, w);
-	__u64 *kw = (__u64 *)k;
-	kw[0] = w[0];
-	kw[1] = w[1];
-	kw[2] = w[2];
-	kw[3] = w[3];
-	kw[4] = w[4];
-	kw[5] = w[5];
-	kw[6] = w[6];
-	kw[7] = w[7];
-	return r;
+	if (type == bpf_htons(ETH_P_IPV4_))
+		return parse_ipv4(l3, data_end, k, o);
+	if (type == bpf_htons(ETH_P_IPV6_))
+		return parse_ipv6(l3, data_end, k, o);
+	if (type == bpf_htons(ETH_P_ARP_) || type == bpf_htons(ETH_P_RARP_))
+		parse_arp(l3, data_end, k);
+	return PARSE_OK;
 }
 
 /* port_counters returns the counters of port on this CPU, NULL in a dry run
@@ -499,6 +570,7 @@ int xvs_xdp(struct xdp_md *ctx)
 	__u32 len = (__u32)((long)data_end - (long)data);
 	struct xvs_key key __attribute__((aligned(8)));
 	struct match m = {};
+	struct hdr_offs offs = {};
 
 	__builtin_memset(&key, 0, sizeof(key));
 	__u32 ifindex = ctx->ingress_ifindex;
@@ -520,10 +592,11 @@ int xvs_xdp(struct xdp_md *ctx)
 			record(ctx, &key, &m, XVS_TRACE_UNKNOWN_PORT, len);
 		return XDP_PASS;
 	}
+	key.in_port = port;
 	struct xvs_port_counters *pc = port_counters(port);
 	count(pc, XVS_CNT_RX, len);
 
-	if (parse(data, data_end, port, &key) != PARSE_OK) {
+	if (parse(data, data_end, &key, &offs) != PARSE_OK) {
 		count(pc, XVS_CNT_MALFORMED, len);
 		if (trace_enabled)
 			record(ctx, &key, &m, XVS_TRACE_MALFORMED, len);
@@ -542,7 +615,8 @@ int xvs_xdp(struct xdp_md *ctx)
 	case XVS_VERDICT_REDIRECT:
 		return to_socket(ctx, port, pc, len);
 	case XVS_VERDICT_FORWARD: {
-		struct fp_args a = {.port = port, .len = len, .flow_id = m.flow_id, .slot = m.arg};
+		struct fp_args a = {.port = port, .len = len, .flow_id = m.flow_id, .slot = m.arg,
+				     .l3 = offs.l3, .l4 = offs.l4};
 		int fp = fast_path(ctx, &key, &a);
 		if (trace_enabled)
 			record_fp(fp, a.out);

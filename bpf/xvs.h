@@ -30,6 +30,8 @@
  * an exact key cache in userspace reads them. */
 #define XVS_FLAG_VLAN2  0x01    /* a second VLAN tag was read */
 #define XVS_FLAG_L4     0x02    /* the TCP, UDP or ICMP header was read */
+#define XVS_FLAG_LAYOUT 0x04    /* LLC/SNAP before L3, or IPv6 extension headers
+                                 * before L4: offsets not derivable from the key */
 
 /*
  * The packed packet key. Multi-byte packet fields are in network byte order,
@@ -41,7 +43,7 @@ struct xvs_key {
 	__u8   dl_src[6];   /* 10 */
 	__be16 dl_type;     /* 16: EtherType after at most two VLAN tags */
 	__be16 vlan_tci;    /* 18: outer tag: PCP<<13 | 0x1000 (present) | VID; 0 = untagged */
-	__u8   nw_proto;    /* 20: IP protocol; ARP: low byte of the opcode */
+	__u8   nw_proto;    /* 20: IP protocol; ARP: the opcode, 0 above 255 */
 	__u8   nw_tos;      /* 21: IPv4 TOS / IPv6 traffic class (DSCP<<2 | ECN) */
 	__u8   nw_frag;     /* 22: XVS_FRAG_* */
 	__u8   flags;       /* 23: XVS_FLAG_*: what the parser read; never matched */
@@ -104,6 +106,7 @@ enum xvs_opcode {
 	XVS_OP_SET_VLAN_PCP  = 14, /* a */
 	XVS_OP_STRIP_VLAN    = 15,
 	XVS_OP_DEC_TTL       = 16,
+	XVS_OP_SET_NW_ECN    = 17, /* a: ECN bits */
 	XVS_OP_USERSPACE     = 128, /* codes from here on never reach a record */
 };
 

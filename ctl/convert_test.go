@@ -80,7 +80,7 @@ func TestFlowFromAPIErrors(t *testing.T) {
 		{"both priority", api.Flow{Text: "actions=drop", Priority: &prio}, "flow", `give a flow as text ("flow") or as fields, not both`},
 		{"text error keeps field and column", api.Flow{Text: "udp,tp_dsst=1,actions=drop"}, "tp_dsst", `unknown field "tp_dsst" at column 5`},
 		{"text missing actions", api.Flow{Text: "udp"}, "actions", "missing actions"},
-		{"structured", api.Flow{Match: map[string]string{"tp_dst": "1"}, Actions: []string{}}, "tp_dst", "tp_dst requires udp or tcp"},
+		{"structured", api.Flow{Match: map[string]string{"tp_dst": "1"}, Actions: []string{}}, "tp_dst", "tp_dst requires udp or tcp (Open vSwitch would ignore tp_dst and match more packets)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -117,11 +117,12 @@ func installedFlows(infos []datapath.FlowInfo) func(string) *flowtable.Flow {
 // that names a missing port is refused (404, as any reference to a missing
 // port) with the item's index and the field.
 // s.mu must be held: ports change only under it.
+// Ports given by number (in_port=2, output:2) are first bound to the names
+// of the ports that have those numbers now: the switch keeps and persists
+// flows by port name (see flowtable.Flow.BindPortNumbers).
+// s.mu must be held: ports change only under it.
 func (s *Server) checkFlowPortsLocked(flows []*flowtable.Flow, array bool) error {
-	ports := make(map[string]bool)
-	for _, p := range s.backend.Ports() {
-		ports[p.Name] = true
-	}
+	ports, names := s.portNames()
 	wrap := func(i int, err error) error {
 		if array {
 			return &itemError{index: i, err: err}
@@ -129,16 +130,44 @@ func (s *Server) checkFlowPortsLocked(flows []*flowtable.Flow, array bool) error
 		return err
 	}
 	for i, f := range flows {
-		if f.Match.InPort != "" && !ports[f.Match.InPort] {
+		if field, err := f.BindPortNumbers(names); err != nil {
+			return wrap(i, &fieldError{field: field, err: err})
+		}
+		if f.Match.InPort != "" && !ports[flowtable.PortName(f.Match.InPort)] {
 			return wrap(i, &fieldError{field: "in_port", err: fmt.Errorf("in_port=%s: %w", f.Match.InPort, datapath.ErrNoSuchPort)})
 		}
 		for _, a := range f.Actions {
-			if p := a.PortRef(); p != "" && !ports[p] {
+			if p := a.PortRef(); p != "" && !ports[flowtable.PortName(p)] {
 				return wrap(i, &fieldError{field: a.Name(), err: fmt.Errorf("%s: %w", flowtable.FormatAction(a), datapath.ErrNoSuchPort)})
 			}
 		}
 	}
 	return nil
+}
+
+// portNames returns the names of the ports the switch has and a namer of
+// their ofports.
+func (s *Server) portNames() (map[string]bool, flowtable.PortNamer) {
+	ports := make(map[string]bool)
+	byOF := make(map[uint32]string)
+	for _, p := range s.backend.Ports() {
+		ports[p.Name] = true
+		byOF[p.OFPort] = p.Name
+	}
+	return ports, func(n uint32) (string, bool) {
+		name, ok := byOF[n]
+		return name, ok
+	}
+}
+
+// bindFilter binds a filter's in_port and out_port given by number to the
+// ports' names, as flows are bound when added; a number no port has
+// selects no flow.
+func (s *Server) bindFilter(flt *flowtable.Filter) {
+	if flt != nil {
+		_, names := s.portNames()
+		flt.BindPortNumbers(names)
+	}
 }
 
 // installedLocked returns the flows with the given IDs as they are now.
@@ -220,6 +249,7 @@ func (s *Server) listFlows(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.bindFilter(flt)
 	flows := sortFlows(selectFlows(s.backend.Flows(), flt, strict))
 	defer s.trim.after(len(flows))
 	if wantsText(r) {
@@ -340,6 +370,7 @@ func (s *Server) deleteFlows(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.bindFilter(flt)
 	var deleted []datapath.FlowInfo
 	for try := 1; ; try++ {
 		deleted = selectFlows(s.backend.Flows(), flt, req.Strict)

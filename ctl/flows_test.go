@@ -188,7 +188,7 @@ func TestFlowErrors(t *testing.T) {
 		index                    *int
 		msg                      string
 	}{
-		{"prerequisite", "POST", api.PathFlows, `{"flow":"priority=100,tp_dst=7999,actions=output:p1"}`, 400, api.CodeInvalid, "tp_dst", nil, "tp_dst requires udp or tcp at column 14"},
+		{"prerequisite", "POST", api.PathFlows, `{"flow":"priority=100,tp_dst=7999,actions=output:p1"}`, 400, api.CodeInvalid, "tp_dst", nil, "tp_dst requires udp or tcp (Open vSwitch would ignore tp_dst and match more packets) at column 14"},
 		{"bad value", "POST", api.PathFlows, `{"flow":"udp,tp_dst=99999,actions=drop"}`, 400, api.CodeInvalid, "tp_dst", nil, "out of range"},
 		{"missing actions", "POST", api.PathFlows, `{"flow":"udp,tp_dst=7999"}`, 400, api.CodeInvalid, "actions", nil, "missing actions"},
 		{"structured prerequisite", "POST", api.PathFlows, `{"match":{"tp_dst":"1"},"actions":["drop"]}`, 400, api.CodeInvalid, "tp_dst", nil, "requires udp or tcp"},
@@ -626,5 +626,71 @@ func TestReplaceKnownFlows(t *testing.T) {
 	h.must(http.StatusBadRequest, "PUT", api.PathFlows, body(bad))
 	if got := ids(); !maps.Equal(got, after) {
 		t.Errorf("a failed replace changed the flows: %v, was %v", got, after)
+	}
+}
+
+// Ports given by ofport number, as OVS users write them, are bound to the
+// names of the ports that have those numbers: the flows are kept (and
+// persisted) by name. A port named with digits is written quoted.
+func TestFlowPortNumbers(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.addPorts("p0", "p1", "7") // ofports 1, 2, 3
+	tests := []struct {
+		name, body string
+		status     int
+		want       string // the flow as installed, or the error
+		field      string
+	}{
+		{"in_port and output", `{"flow":"priority=5,in_port=1,actions=output:2"}`, 201, "priority=5,in_port=p0,actions=output:p1", ""},
+		{"bare numbers and IN_PORT", `{"flow":"priority=6,in_port=2,actions=1,IN_PORT"}`, 201, "priority=6,in_port=p1,actions=output:p0,in_port", ""},
+		{"a port named 7 is ofport 3", `{"flow":"priority=7,in_port=3,actions=output:\"7\""}`, 201, `priority=7,in_port="7",actions=output:"7"`, ""},
+		{"resubmit", `{"flow":"priority=8,actions=resubmit(2,1)"}`, 201, "priority=8,actions=resubmit(p1,1)", ""},
+		{"structured", `{"priority":9,"match":{"in_port":"2"},"actions":["output:1"]}`, 201, "priority=9,in_port=p1,actions=output:p0", ""},
+		{"unknown in_port number", `{"flow":"in_port=9,actions=drop"}`, 404, "in_port=9: no port has ofport 9: no such port", "in_port"},
+		{"unknown output number", `{"flow":"actions=output:1,output:7"}`, 404, "output:7: no port has ofport 7: no such port", "output"},
+		{"reserved port", `{"flow":"actions=output:LOCAL"}`, 400, "xvs has no LOCAL port", "output"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := h.do("POST", api.PathFlows, tt.body)
+			if code != tt.status {
+				t.Fatalf("status %d, want %d: %s", code, tt.status, body)
+			}
+			if code != 201 {
+				er := decodeError(t, body)
+				if er.Field != tt.field || !strings.Contains(er.Error, tt.want) {
+					t.Fatalf("error %+v, want field %q and %q", er, tt.field, tt.want)
+				}
+				return
+			}
+			var st api.FlowStatus
+			if err := json.Unmarshal([]byte(body), &st); err != nil || st.Text != tt.want {
+				t.Fatalf("installed %q (%v), want %q", st.Text, err, tt.want)
+			}
+		})
+	}
+
+	// Filters take numbers too (in_port, out_port); a number no port has
+	// selects nothing.
+	for filter, want := range map[string]int{"in_port=1": 1, "in_port=2": 2, "in_port=p1": 2, `in_port="7"`: 1, "in_port=3": 1, "in_port=9": 0,
+		"out_port=1": 2, "out_port=p0": 2, "out_port=2": 1, "out_port=3": 1, `out_port="7"`: 1, "out_port=9": 0, "in_port=2,out_port=1": 2} {
+		got := decodeFlowList(t, h.must(200, "GET", api.PathFlows+"?match="+url.QueryEscape(filter), ""))
+		if len(got) != want {
+			t.Errorf("filter %s selects %q, want %d flows", filter, texts(got), want)
+		}
+	}
+	del := decodeFlowList(t, h.must(200, "POST", api.PathFlowsDelete, `{"match":"in_port=2"}`))
+	if len(del) != 2 {
+		t.Errorf("delete in_port=2 removed %q", texts(del))
+	}
+
+	// Groups: watch ports and outputs by number.
+	body := h.must(201, "POST", api.PathGroups, `{"group":"group_id=4,type=ff,bucket=watch_port:1,output:1,bucket=watch_port:2,output:2"}`)
+	if !strings.Contains(body, "bucket=watch_port:p0,actions=output:p0,bucket=watch_port:p1,actions=output:p1") {
+		t.Errorf("group installed as %s", body)
+	}
+	code, body := h.do("POST", api.PathGroups, `{"group":"group_id=5,type=ff,bucket=watch_port:9,output:1"}`)
+	if er := decodeError(t, body); code != 404 || er.Field != "watch_port" || !strings.Contains(er.Error, "no port has ofport 9") {
+		t.Errorf("group with unknown watch port: %d %s", code, body)
 	}
 }

@@ -88,21 +88,23 @@ func removedFlows(before []datapath.FlowInfo, ids []uint64) []api.FlowStatus {
 
 // checkGroupPortsLocked checks that every port the groups name exists (404
 // naming the field and the item, as for flows). s.mu must be held.
+// Ports given by number are bound to names first, as for flows.
 func (s *Server) checkGroupPortsLocked(groups []*flowtable.Group, array bool) error {
-	ports := make(map[string]bool)
-	for _, p := range s.backend.Ports() {
-		ports[p.Name] = true
+	ports, names := s.portNames()
+	wrap := func(i int, err error) error {
+		if array {
+			return &itemError{index: i, err: err}
+		}
+		return err
 	}
 	for i, g := range groups {
+		if field, err := g.BindPortNumbers(names); err != nil {
+			return wrap(i, &fieldError{field: field, err: err})
+		}
 		for _, p := range g.PortRefs() {
-			if ports[p] {
-				continue
+			if !ports[flowtable.PortName(p)] {
+				return wrap(i, &fieldError{field: "bucket", err: fmt.Errorf("group %d names port %s: %w", g.ID, p, datapath.ErrNoSuchPort)})
 			}
-			var err error = &fieldError{field: "bucket", err: fmt.Errorf("group %d names port %s: %w", g.ID, p, datapath.ErrNoSuchPort)}
-			if array {
-				err = &itemError{index: i, err: err}
-			}
-			return err
 		}
 	}
 	return nil

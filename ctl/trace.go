@@ -19,7 +19,8 @@ func (s *Server) trace(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	in, err := traceInput(&req)
+	_, names := s.portNames()
+	in, err := traceInput(&req, names)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -35,15 +36,22 @@ func (s *Server) trace(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.reply(w, http.StatusOK, apiTrace(&res, s.portNames()))
+	s.reply(w, http.StatusOK, apiTrace(&res, s.ofportNames()))
 }
 
 // traceInput reads a trace request: the packet in match syntax or in hex.
-func traceInput(req *api.TraceRequest) (datapath.TraceInput, error) {
-	in := datapath.TraceInput{Port: req.InPort, Queue: req.Queue}
+// in_port, in the flow fields or on its own, is a port reference as in a
+// flow: a name, or an ofport number that names that has it.
+func traceInput(req *api.TraceRequest, names flowtable.PortNamer) (datapath.TraceInput, error) {
+	in := datapath.TraceInput{Queue: req.Queue}
 	if req.Queue < 0 {
 		return in, badRequest("queue", "queue %d: must be 0 or more", req.Queue)
 	}
+	reqPort, err := tracePort(req.InPort, names)
+	if err != nil {
+		return in, err
+	}
+	in.Port = reqPort
 	switch {
 	case req.Flow != "" && req.Packet != "":
 		return in, badRequest("packet", "give the packet as flow fields or as hex (packet), not both")
@@ -55,13 +63,16 @@ func traceInput(req *api.TraceRequest) (datapath.TraceInput, error) {
 			}
 			return in, err
 		}
+		port, err := tracePort(m.InPort, names)
 		switch {
-		case m.InPort == "" && req.InPort == "":
+		case err != nil:
+			return in, err
+		case port == "" && reqPort == "":
 			return in, badRequest("in_port", "the packet needs an input port: in_port=PORT in the flow fields")
-		case m.InPort != "" && req.InPort != "" && m.InPort != req.InPort:
+		case port != "" && reqPort != "" && port != reqPort:
 			return in, badRequest("in_port", "in_port %s and in_port=%s in the flow fields disagree", req.InPort, m.InPort)
-		case m.InPort != "":
-			in.Port = m.InPort
+		case port != "":
+			in.Port = port
 		}
 		if in.Frame, err = flowtable.PacketFromMatch(&m); err != nil {
 			return in, badRequest("flow", "%v", err)
@@ -89,8 +100,28 @@ func traceInput(req *api.TraceRequest) (datapath.TraceInput, error) {
 	return in, nil
 }
 
-// portNames maps ofports to the names of the ports there are now.
-func (s *Server) portNames() map[uint32]string {
+// tracePort returns the name of the port ref names ("" for none): a
+// number is the port with that ofport (404 when none has it), a quoted
+// name the name.
+func tracePort(ref string, names flowtable.PortNamer) (string, error) {
+	if ref == "" {
+		return "", nil
+	}
+	name, n := flowtable.ParsePortRef(ref)
+	if n == 0 {
+		if name == "" { // not a valid reference: validPortName says why
+			return ref, nil
+		}
+		return name, nil
+	}
+	if name, ok := names(n); ok {
+		return name, nil
+	}
+	return "", &fieldError{field: "in_port", err: fmt.Errorf("in_port=%d: no port has ofport %d: %w", n, n, datapath.ErrNoSuchPort)}
+}
+
+// ofportNames maps ofports to the names of the ports there are now.
+func (s *Server) ofportNames() map[uint32]string {
 	ports := s.backend.Ports()
 	m := make(map[uint32]string, len(ports))
 	for _, p := range ports {

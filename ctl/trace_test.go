@@ -51,6 +51,19 @@ func TestTraceRequests(t *testing.T) {
 		t.Errorf("outputs: %+v", tr.Outputs)
 	}
 
+	// in_port by ofport number, as ofproto/trace takes it (p0 is ofport 1),
+	// in the flow fields or with a packet in hex.
+	for _, body := range []string{
+		`{"flow":"in_port=1,udp,nw_src=10.0.0.1,nw_dst=10.0.0.2,tp_dst=53"}`,
+		`{"flow":"in_port=\"p0\",udp,nw_src=10.0.0.1,nw_dst=10.0.0.2,tp_dst=53"}`,
+		`{"flow":"in_port=1,udp,nw_src=10.0.0.1,nw_dst=10.0.0.2,tp_dst=53","in_port":"p0"}`,
+		`{"in_port":"1","packet":"` + tr.Packet + `"}`,
+	} {
+		if got := trace(body); got.InPort != "p0" || got.Packet != tr.Packet || len(got.Steps) != len(tr.Steps) {
+			t.Errorf("%s: in_port %q, %d steps; want p0 and the trace of in_port=p0", body, got.InPort, len(got.Steps))
+		}
+	}
+
 	for _, tt := range []struct {
 		name, body, result, drop, verdict string
 	}{
@@ -93,6 +106,9 @@ func TestTraceRequests(t *testing.T) {
 		{"too short", `{"in_port":"p0","packet":"0000"}`, 400, "packet"},
 		{"negative queue", `{"flow":"in_port=p0,udp","queue":-1}`, 400, "queue"},
 		{"missing port", `{"flow":"in_port=p9,udp"}`, 404, "in_port"},
+		{"missing ofport", `{"flow":"in_port=9,udp"}`, 404, "in_port"},
+		{"missing ofport with hex", `{"in_port":"9","packet":"` + tr.Packet + `"}`, 404, "in_port"},
+		{"ofport and name disagree", `{"flow":"in_port=2,udp","in_port":"p0"}`, 400, "in_port"},
 		{"unknown field", `{"flow":"in_port=p0,udp","port":"p0"}`, 400, "port"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -75,6 +75,12 @@ func testRewriteL3L4(t *testing.T, fast bool) {
 			flow:     "udp,in_port={a},tp_dst=7402,actions=mod_nw_tos:0xb8,mod_tp_dst:7403,output:{b}",
 			sendPort: 7402, recvPort: 7403,
 		},
+		{
+			// OVS's names for the same rewrites; mod_nw_ecn runs in XDP too.
+			name:     "set_field ip_dscp, mod_nw_ecn, set_field udp_dst",
+			flow:     "udp,in_port={a},udp_dst=7404,actions=set_field:46->ip_dscp,mod_nw_ecn:1,set_field:7405->udp_dst,output:{b}",
+			sendPort: 7404, recvPort: 7405,
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tp := newTopo(t, topoOptions{FastPath: fast})

@@ -282,13 +282,29 @@ func (s *Switch) resolveLocked(name string) (uint32, bool) {
 	return 0, false
 }
 
+// nameLocked maps an ofport to the name of the port that has it now. It is
+// the PortNamer that binds ports flows give by number; s.mu must be held.
+func (s *Switch) nameLocked(ofport uint32) (string, bool) {
+	for name, p := range s.ports {
+		if p.ofport == ofport {
+			return name, true
+		}
+	}
+	return "", false
+}
+
 // Apply applies one transaction to the pipeline (flows and groups) and
-// says what it added and removed. On error nothing changed.
+// says what it added and removed. Ports the flows and groups give by
+// number are first bound to the names of the ports that have them (in
+// place: see flowtable.Change.BindPortNumbers). On error nothing changed.
 func (s *Switch) Apply(c Change) (Applied, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return Applied{}, ErrClosed
+	}
+	if err := c.BindPortNumbers(s.nameLocked); err != nil {
+		return Applied{}, err
 	}
 	old := s.table.Load()
 	nt, err := old.Apply(c, s.resolveLocked)

@@ -1,6 +1,7 @@
 package datapath
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xvs-project/xvs/flowtable"
 	"github.com/xvs-project/xvs/testenv"
 )
 
@@ -126,4 +128,29 @@ func newFds(before, after map[string]string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// Flows that give ports by ofport number are bound to the ports' names
+// when applied; a number no port has is refused.
+func TestApplyBindsPortNumbers(t *testing.T) {
+	tp := newTopo(t, topoOptions{})
+	f := tp.flow(t, "priority=9,in_port=1,actions=output:2")
+	g, err := flowtable.ParseGroup("group_id=3,type=ff,bucket=watch_port:2,output:2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tp.sw.Apply(Change{AddGroups: []*flowtable.Group{g}, Add: []*flowtable.Flow{f}}); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("priority=9,in_port=%s,actions=output:%s", tp.a.port(), tp.b.port())
+	if fs := tp.sw.Flows(); len(fs) != 1 || fs[0].Flow.String() != want {
+		t.Fatalf("flows %v, want %s", fs, want)
+	}
+	if gs := tp.sw.Groups(); len(gs) != 1 || !strings.Contains(gs[0].Group.String(), "watch_port:"+tp.b.port()) {
+		t.Fatalf("groups %v", gs)
+	}
+	_, err = tp.sw.Apply(Change{Add: []*flowtable.Flow{tp.flow(t, "actions=output:9")}})
+	if !errors.Is(err, ErrNoSuchPort) || !strings.Contains(err.Error(), "no port has ofport 9") {
+		t.Fatalf("output:9: %v", err)
+	}
 }

@@ -2,16 +2,23 @@ package datapath
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"net"
 	"testing"
 	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
 
 	"github.com/xvs-project/xvs/flowtable"
 )
 
 // traceCounters are the counters a trace must not move. The XDP "rx" and
 // "pass_nomatch" counters are left out: the hosts' own stacks send IPv6
-// neighbour discovery and the like through the ports at any time.
+// neighbour discovery and the like through the ports at any time. For the
+// same reason the tables' counters are userspace's own: Switch.Tables adds
+// every frame the XDP program classified to table 0's lookups.
 type traceCounters struct {
 	ports  []PortStats
 	flows  map[uint64]uint64
@@ -248,40 +255,98 @@ func waitFrame(c *frameCapture, want []byte, timeout time.Duration) []byte {
 // TestTraceFastPath: a flow the XDP fast path carries out traces as
 // forwarded in XDP, the frame the loaded program rewrote is the one the Go
 // pipeline makes (Trace compares them), tracing counts nothing on the
-// flow's record, and the frame sent for real arrives as traced.
+// flow's record, and the frame sent for real arrives as traced. The frames
+// include the ones whose headers are not where the VLAN tags alone put
+// them: 802.3 with LLC/SNAP, IPv6 with a hop-by-hop header.
 func TestTraceFastPath(t *testing.T) {
 	tp := newTopo(t, topoOptions{FastPath: true})
-	ids := tp.addFlows(t, "priority=10,udp,tp_dst=5001,actions=mod_tp_dst:6001,mod_nw_tos:184,dec_ttl,output:{b}")
-	fi, err := tp.sw.Flow(ids[0])
-	if err != nil {
+	ids := tp.addFlows(t, "priority=10,udp,tp_dst=5001,actions=mod_tp_dst:6001,mod_nw_tos:184,dec_ttl,output:{b}",
+		"priority=10,udp6,udp_dst=5001,actions=set_field:6001->udp_dst,mod_nw_ecn:2,dec_ttl,output:{b}")
+	for _, id := range ids {
+		fi, err := tp.sw.Flow(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Datapath != "xdp" {
+			t.Fatalf("flow %d runs in %q (%s), want xdp", id, fi.Datapath, fi.DatapathReason)
+		}
+	}
+	v4 := udpFrame(t, tp.a.PeerMAC, tp.b.PeerMAC, tp.a.ip, tp.b.ip, 4000, 5001, 64, []byte("trace-payload-0123"))
+	v6 := udp6Frame(t, tp.a.PeerMAC, tp.b.PeerMAC, net.ParseIP("fd00::1"), net.ParseIP("fd00::2"), 4000, 5001, []byte("trace-payload-v6"))
+	sent := map[uint64]int{}
+	for _, tt := range []struct {
+		name  string
+		flow  uint64
+		frame []byte
+	}{
+		{"ipv4 udp", ids[0], v4},
+		{"802.3 llc/snap ipv4 udp", ids[0], llcSNAPFrame(v4)},
+		{"ipv6 udp", ids[1], v6},
+		{"ipv6 hop-by-hop udp", ids[1], hopByHopFrame(v6)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := countersForTrace(t, tp)
+			res, err := tp.sw.Trace(TraceInput{Port: tp.a.port(), Frame: tt.frame})
+			if err != nil {
+				t.Fatal(err)
+			}
+			bp, _ := tp.sw.Port(tp.b.port())
+			if res.XDP.Verdict != XDPForward || res.XDP.FastPath != "forwarded" || res.XDP.OutPort != bp.OFPort || res.Outcome != TraceSent || res.Disagree != "" {
+				t.Fatalf("trace: xdp %+v outcome %s disagree %q", res.XDP, res.Outcome, res.Disagree)
+			}
+			if bytes.Equal(res.XDP.Frame, tt.frame) {
+				t.Fatal("the fast path did not rewrite the traced frame")
+			}
+			if after := countersForTrace(t, tp); !after.equal(before) {
+				t.Fatalf("tracing moved counters:\n before %+v\n after  %+v", before, after)
+			}
+			capB := captureFrames(t, tp.b)
+			injectFrame(t, tp.a, tt.frame)
+			if waitFrame(capB, res.XDP.Frame, 2*time.Second) == nil {
+				t.Fatalf("the traced frame did not arrive at b:\n%x", res.XDP.Frame)
+			}
+			sent[tt.flow]++
+			eventually(t, 2*time.Second, func() bool {
+				fi, _ := tp.sw.Flow(tt.flow)
+				return fi.Packets == uint64(sent[tt.flow])
+			}, func() string { return "the flow's counter after the real packets" })
+		})
+	}
+}
+
+// udp6Frame is an IPv6 UDP frame with hop limit 64.
+func udp6Frame(t testing.TB, srcMAC, dstMAC net.HardwareAddr, src, dst net.IP, sport, dport uint16, payload []byte) []byte {
+	t.Helper()
+	eth := &layers.Ethernet{SrcMAC: srcMAC, DstMAC: dstMAC, EthernetType: layers.EthernetTypeIPv6}
+	ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolUDP, SrcIP: src, DstIP: dst}
+	udp := &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: layers.UDPPort(dport)}
+	if err := udp.SetNetworkLayerForChecksum(ip); err != nil {
 		t.Fatal(err)
 	}
-	if fi.Datapath != "xdp" {
-		t.Fatalf("the flow runs in %q (%s), want xdp", fi.Datapath, fi.DatapathReason)
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
+		eth, ip, udp, gopacket.Payload(payload)); err != nil {
+		t.Fatalf("serialize frame: %v", err)
 	}
-	frame := udpFrame(t, tp.a.PeerMAC, tp.b.PeerMAC, tp.a.ip, tp.b.ip, 4000, 5001, 64, []byte("trace-payload-0123"))
-	before := countersForTrace(t, tp)
-	res, err := tp.sw.Trace(TraceInput{Port: tp.a.port(), Frame: frame})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bp, _ := tp.sw.Port(tp.b.port())
-	if res.XDP.Verdict != XDPForward || res.XDP.FastPath != "forwarded" || res.XDP.OutPort != bp.OFPort || res.Outcome != TraceSent || res.Disagree != "" {
-		t.Fatalf("trace: xdp %+v outcome %s disagree %q", res.XDP, res.Outcome, res.Disagree)
-	}
-	if bytes.Equal(res.XDP.Frame, frame) {
-		t.Fatal("the fast path did not rewrite the traced frame")
-	}
-	if after := countersForTrace(t, tp); !after.equal(before) {
-		t.Fatalf("tracing moved counters:\n before %+v\n after  %+v", before, after)
-	}
-	capB := captureFrames(t, tp.b)
-	injectFrame(t, tp.a, frame)
-	if waitFrame(capB, res.XDP.Frame, 2*time.Second) == nil {
-		t.Fatalf("the traced frame did not arrive at b:\n%x", res.XDP.Frame)
-	}
-	eventually(t, 2*time.Second, func() bool {
-		fi, _ := tp.sw.Flow(ids[0])
-		return fi.Packets == 1
-	}, func() string { return "the flow's counter after one real packet" })
+	return buf.Bytes()
+}
+
+// llcSNAPFrame wraps an Ethernet II frame's payload in 802.3 with an
+// LLC/SNAP header carrying its EtherType.
+func llcSNAPFrame(f []byte) []byte {
+	out := append([]byte(nil), f[:12]...)
+	body := append([]byte{0xaa, 0xaa, 0x03, 0, 0, 0}, f[12:]...)
+	out = binary.BigEndian.AppendUint16(out, uint16(len(body)))
+	return append(out, body...)
+}
+
+// hopByHopFrame puts an 8-byte hop-by-hop header (a PadN option) between
+// the IPv6 header and the UDP header of an untagged IPv6 UDP frame; the UDP
+// checksum stays right (the pseudo-header does not change).
+func hopByHopFrame(f []byte) []byte {
+	out := append([]byte(nil), f[:14+40]...)
+	out[14+6] = 0 // next header: hop-by-hop
+	binary.BigEndian.PutUint16(out[14+4:], binary.BigEndian.Uint16(f[14+4:])+8)
+	out = append(out, 17, 0, 1, 4, 0, 0, 0, 0)
+	return append(out, f[14+40:]...)
 }

@@ -23,7 +23,7 @@ const (
 	ActSetDlDst                         // MAC
 	ActSetNwSrc                         // Addr (IPv4)
 	ActSetNwDst                         // Addr (IPv4)
-	ActSetNwTos                         // Value: TOS byte with the ECN bits zero (DSCP<<2)
+	ActSetNwTos                         // Value: TOS byte with the ECN bits zero (DSCP<<2), IPv4 or IPv6
 	ActSetTpSrc                         // Value
 	ActSetTpDst                         // Value
 	ActPushVLAN                         // Value: TPID (0x8100 or 0x88a8)
@@ -34,6 +34,7 @@ const (
 	ActGotoTable                        // Table: continue the lookup in that table; must be the last action
 	ActResubmit                         // Table (TableCurrent: the flow's own), Port ("" = the packet's): look up, run, go on
 	ActGroup                            // Value: group ID
+	ActSetNwEcn                         // Value: the ECN bits, 0..3, IPv4 or IPv6
 	numActionTypes
 )
 
@@ -41,7 +42,7 @@ const (
 // the fields (see ActionType); the others are zero.
 type Action struct {
 	Type  ActionType
-	Port  string     // ActOutput; ActResubmit: the in_port of its lookup ("" = the packet's)
+	Port  string     // ActOutput; ActResubmit: the in_port of its lookup ("" = the packet's); a port reference (see PortRefOf)
 	MAC   [6]byte    // ActSetDlSrc, ActSetDlDst
 	Addr  netip.Addr // ActSetNwSrc, ActSetNwDst
 	Value uint32     // ActSetNwTos, ActSetTpSrc/Dst, ActPushVLAN, ActSetVlanVID/PCP, ActGroup
@@ -66,15 +67,43 @@ const (
 	usesTable
 )
 
+// vlanEffect is what an action does to a frame's VLAN tags, for the
+// checks on a list's tags (see vlanProblem).
+type vlanEffect uint8
+
+const (
+	vlanKeep vlanEffect = iota
+	vlanPush            // pushes a tag
+	vlanPop             // pops the outer tag, if there is one
+	vlanSet             // sets a field of the outer tag, pushing one onto an untagged frame
+)
+
+// setSlot is an action's place in an OpenFlow action set (a group bucket),
+// in the order it runs (ovs lib/ofp-actions.c ACTION_SET_ORDER); 0: not
+// allowed in an action set.
+type setSlot uint8
+
+const (
+	slotNone setSlot = iota
+	slotStripVLAN
+	slotPushVLAN
+	slotDecTTL
+	slotRewrite // any number of them
+	slotFinal   // exactly one: output, in_port, group or resubmit
+)
+
 // actionKind describes one action type.
 type actionKind struct {
-	name    string   // canonical, as printed
-	aliases []string // other names the parser takes
-	value   bool     // takes a value: name:VALUE or name(VALUE)
-	fields  actionFields
-	need    actionNeed // what the match must say
-	alone   bool       // must be the only action of its list (kernel)
-	last    bool       // must be the last action of its list (goto_table)
+	name     string   // canonical, as printed
+	aliases  []string // other names the parser takes
+	value    bool     // takes a value: name:VALUE or name(VALUE)
+	optValue bool     // the value may be left out
+	fields   actionFields
+	need     actionNeed // what the match must say
+	alone    bool       // must be the only action of its list (kernel)
+	last     bool       // must be the last action of its list (goto_table)
+	vlan     vlanEffect
+	slot     setSlot
 	// parse reads the value into a (Type is set) and says what is wrong
 	// with it, or "". It may change a.Type (output:in_port is in_port).
 	parse func(v string, a *Action) string
@@ -91,65 +120,68 @@ type actionKind struct {
 // Action descriptors, by type.
 var actionKinds = [numActionTypes]*actionKind{
 	ActOutput: {
-		name: "output", value: true, fields: usesPort,
+		name: "output", value: true, fields: usesPort, slot: slotFinal,
 		parse: func(v string, a *Action) string {
-			if v == "in_port" {
+			if isInPortKeyword(v) {
 				a.Type = ActInPort
 				return ""
 			}
-			a.Port = v
-			return portNameProblem(v)
-		},
-		check: func(a *Action) string {
-			if msg := portNameProblem(a.Port); msg != "" {
-				return fmt.Sprintf("port name %q: %s", a.Port, msg)
+			if msg := portRefProblem(v); msg != "" {
+				return msg
 			}
+			a.Port = canonicalPortRef(v)
 			return ""
 		},
+		check:   checkPortRef,
 		format:  func(a *Action) (string, bool) { return a.Port, false },
 		compile: func(c *compiler, a *Action) error { return c.output(a.Port) },
 	},
-	ActInPort: {name: "in_port", compile: emitCode(steer.OpInPort)},
+	ActInPort: {name: "in_port", slot: slotFinal, compile: emitCode(steer.OpInPort)},
 	ActKernel: {name: "kernel", alone: true, compile: emitCode(steer.OpKernel)},
 	ActSetDlSrc: {
-		name: "mod_dl_src", value: true, fields: usesMAC, parse: parseMACValue, format: formatMAC,
+		name: "mod_dl_src", value: true, fields: usesMAC, slot: slotRewrite, parse: parseMACValue, format: formatMAC,
 		compile: func(c *compiler, a *Action) error { return c.emitMAC(steer.OpSetDlSrc, a.MAC) },
 	},
 	ActSetDlDst: {
-		name: "mod_dl_dst", value: true, fields: usesMAC, parse: parseMACValue, format: formatMAC,
+		name: "mod_dl_dst", value: true, fields: usesMAC, slot: slotRewrite, parse: parseMACValue, format: formatMAC,
 		compile: func(c *compiler, a *Action) error { return c.emitMAC(steer.OpSetDlDst, a.MAC) },
 	},
 	ActSetNwSrc: {
-		name: "mod_nw_src", value: true, fields: usesAddr, need: needIPv4,
+		name: "mod_nw_src", value: true, fields: usesAddr, need: needIPv4, slot: slotRewrite,
 		parse: parseIPv4Value, check: checkIPv4, format: formatAddr,
 		compile: func(c *compiler, a *Action) error { return c.emitIPv4(steer.OpSetNwSrc, a.Addr) },
 	},
 	ActSetNwDst: {
-		name: "mod_nw_dst", value: true, fields: usesAddr, need: needIPv4,
+		name: "mod_nw_dst", value: true, fields: usesAddr, need: needIPv4, slot: slotRewrite,
 		parse: parseIPv4Value, check: checkIPv4, format: formatAddr,
 		compile: func(c *compiler, a *Action) error { return c.emitIPv4(steer.OpSetNwDst, a.Addr) },
 	},
 	ActSetNwTos: {
-		name: "mod_nw_tos", value: true, fields: usesValue, need: needIPv4,
+		name: "mod_nw_tos", value: true, fields: usesValue, need: needIP, slot: slotRewrite,
 		parse: parseValue(0xff), check: checkTos, format: formatValue,
 		compile: func(c *compiler, a *Action) error { return c.emit(steer.Op{Code: steer.OpSetNwTos, A: uint8(a.Value)}) },
 	},
+	ActSetNwEcn: {
+		name: "mod_nw_ecn", value: true, fields: usesValue, need: needIP, slot: slotRewrite,
+		parse: parseValue(0xff), check: checkMax(3), format: formatValue,
+		compile: func(c *compiler, a *Action) error { return c.emit(steer.Op{Code: steer.OpSetNwEcn, A: uint8(a.Value)}) },
+	},
 	ActSetTpSrc: {
-		name: "mod_tp_src", value: true, fields: usesValue, need: needTCPUDP,
+		name: "mod_tp_src", value: true, fields: usesValue, need: needTCPUDP, slot: slotRewrite,
 		parse: parseValue(0xffff), check: checkMax(0xffff), format: formatValue,
 		compile: func(c *compiler, a *Action) error {
 			return c.emit(steer.Op{Code: steer.OpSetTpSrc, B: uint16(a.Value)})
 		},
 	},
 	ActSetTpDst: {
-		name: "mod_tp_dst", value: true, fields: usesValue, need: needTCPUDP,
+		name: "mod_tp_dst", value: true, fields: usesValue, need: needTCPUDP, slot: slotRewrite,
 		parse: parseValue(0xffff), check: checkMax(0xffff), format: formatValue,
 		compile: func(c *compiler, a *Action) error {
 			return c.emit(steer.Op{Code: steer.OpSetTpDst, B: uint16(a.Value)})
 		},
 	},
 	ActPushVLAN: {
-		name: "push_vlan", value: true, fields: usesValue,
+		name: "push_vlan", value: true, fields: usesValue, vlan: vlanPush, slot: slotPushVLAN,
 		parse: parseValue(0xffff), check: checkTPID,
 		format: func(a *Action) (string, bool) { return fmt.Sprintf("%#04x", a.Value), false },
 		compile: func(c *compiler, a *Action) error {
@@ -157,21 +189,35 @@ var actionKinds = [numActionTypes]*actionKind{
 		},
 	},
 	ActSetVlanVID: {
-		name: "mod_vlan_vid", value: true, fields: usesValue,
+		name: "mod_vlan_vid", value: true, fields: usesValue, vlan: vlanSet, slot: slotRewrite,
 		parse: parseValue(0xffff), check: checkMax(0x0fff), format: formatValue,
 		compile: func(c *compiler, a *Action) error {
 			return c.emit(steer.Op{Code: steer.OpSetVlanVID, B: uint16(a.Value)})
 		},
 	},
 	ActSetVlanPCP: {
-		name: "mod_vlan_pcp", value: true, fields: usesValue,
+		name: "mod_vlan_pcp", value: true, fields: usesValue, vlan: vlanSet, slot: slotRewrite,
 		parse: parseValue(0xff), check: checkMax(7), format: formatValue,
 		compile: func(c *compiler, a *Action) error {
 			return c.emit(steer.Op{Code: steer.OpSetVlanPCP, A: uint8(a.Value)})
 		},
 	},
-	ActStripVLAN: {name: "strip_vlan", aliases: []string{"pop_vlan"}, compile: emitCode(steer.OpStripVLAN)},
-	ActDecTTL:    {name: "dec_ttl", need: needIP, compile: emitCode(steer.OpDecTTL)},
+	ActStripVLAN: {name: "strip_vlan", aliases: []string{"pop_vlan"}, vlan: vlanPop, slot: slotStripVLAN, compile: emitCode(steer.OpStripVLAN)},
+	ActDecTTL: {
+		// dec_ttl(ID,...) names the controllers to tell when the TTL runs
+		// out; xvs has none, and drops such packets (counted) as OVS does
+		// when no controller listens: the IDs are checked and forgotten.
+		name: "dec_ttl", value: true, optValue: true, need: needIP, slot: slotDecTTL,
+		parse: func(v string, a *Action) string {
+			for _, id := range strings.Split(v, ",") {
+				if _, msg := parseNum(id, 0xffff); msg != "" {
+					return fmt.Sprintf("controller id %q: %s", id, msg)
+				}
+			}
+			return ""
+		},
+		compile: emitCode(steer.OpDecTTL),
+	},
 	ActGotoTable: {
 		name: "goto_table", value: true, fields: usesTable, last: true,
 		parse: func(v string, a *Action) string {
@@ -184,12 +230,12 @@ var actionKinds = [numActionTypes]*actionKind{
 		compile: func(c *compiler, a *Action) error { return c.emit(steer.Op{Code: steer.OpGotoTable, A: a.Table}) },
 	},
 	ActResubmit: {
-		name: "resubmit", value: true, fields: usesPort | usesTable,
+		name: "resubmit", value: true, fields: usesPort | usesTable, slot: slotFinal,
 		parse: parseResubmit, check: checkResubmit, format: formatResubmit,
 		compile: func(c *compiler, a *Action) error { return c.resubmit(a) },
 	},
 	ActGroup: {
-		name: "group", value: true, fields: usesValue,
+		name: "group", value: true, fields: usesValue, slot: slotFinal,
 		parse: parseValue(MaxGroupID), check: checkMax(MaxGroupID), format: formatValue,
 		compile: func(c *compiler, a *Action) error { return c.emit(steer.Op{Code: steer.OpGroup, Val: a.Value}) },
 	},
@@ -285,6 +331,16 @@ func checkTPID(a *Action) string {
 	return ""
 }
 
+func checkPortRef(a *Action) string {
+	if msg := portRefProblem(a.Port); msg != "" {
+		return fmt.Sprintf("port %q: %s", a.Port, msg)
+	}
+	if c := canonicalPortRef(a.Port); c != a.Port {
+		return fmt.Sprintf("port %q is not in canonical form %q", a.Port, c)
+	}
+	return ""
+}
+
 func checkTable(a *Action) string {
 	if a.Table > MaxTable {
 		return fmt.Sprintf("out of range 0..%d", MaxTable)
@@ -310,13 +366,14 @@ func parseResubmit(v string, a *Action) string {
 			a.Table = uint8(n)
 		}
 	}
-	if port == "in_port" {
+	if isInPortKeyword(port) {
 		port = ""
 	}
 	if port != "" {
-		if msg := portNameProblem(port); msg != "" {
+		if msg := portRefProblem(port); msg != "" {
 			return "port " + msg
 		}
+		port = canonicalPortRef(port)
 	}
 	a.Port = port
 	if a.Port == "" && a.Table == TableCurrent {
@@ -327,8 +384,8 @@ func parseResubmit(v string, a *Action) string {
 
 func checkResubmit(a *Action) string {
 	if a.Port != "" {
-		if msg := portNameProblem(a.Port); msg != "" {
-			return "port " + msg
+		if msg := checkPortRef(a); msg != "" {
+			return msg
 		}
 	}
 	if a.Table > MaxTable && a.Table != TableCurrent {

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
 	"github.com/xvs-project/xvs/flowtable/steer"
@@ -20,6 +21,10 @@ func dpFuzzSeeds(f *testing.F) [][]byte {
 		dpFrame(f, nil, layers.EthernetTypeIPv4, dpIPv4("1.1.1.1", "2.2.2.2", layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: 0x0800}),
 		dpFrame(f, nil, layers.EthernetTypeARP, &layers.ARP{AddrType: 1, Protocol: 0x0800, HwAddressSize: 6, ProtAddressSize: 4, Operation: 1,
 			SourceHwAddress: dpMacA, SourceProtAddress: []byte{1, 2, 3, 4}, DstHwAddress: dpMacB, DstProtAddress: []byte{5, 6, 7, 8}}),
+		// 802.3 with LLC/SNAP, IPv6 behind extension headers and a fragment header.
+		dpSNAP(0x0800, dpUDP4Spec.build(f)[14:]),
+		dpFrame(f, nil, layers.EthernetTypeIPv6, dpIPv6("::1", "::2", 0),
+			gopacket.Payload{60, 0, 0, 0, 0, 0, 0, 0, 44, 0, 0, 0, 0, 0, 0, 0, 17, 0, 0, 1, 0, 0, 0, 9, 0, 7, 0, 8, 0, 8, 0, 0}),
 	}
 }
 

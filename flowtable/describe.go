@@ -10,7 +10,7 @@ import (
 // DescribeKey returns the packet a key was extracted from as match fields
 // (canonical order, no in_port), e.g.
 //
-//	udp,dl_src=02:00:00:00:00:01,dl_dst=02:00:00:00:00:02,nw_src=10.0.0.1,nw_dst=10.0.0.2,nw_tos=0,tp_src=1,tp_dst=53
+//	udp,dl_vlan=0xffff,dl_src=02:00:00:00:00:01,dl_dst=02:00:00:00:00:02,nw_src=10.0.0.1,nw_dst=10.0.0.2,nw_tos=0,nw_ecn=0,nw_frag=no,tp_src=1,tp_dst=53
 //
 // Every field the key holds for that kind of packet is there, so two
 // packets that differ in a field a flow can match describe differently.
@@ -34,26 +34,20 @@ func DescribeKey(k *Key) string {
 		full(steer.OffNwSrc, n)
 		full(steer.OffNwDst, n)
 		full(steer.OffNwProto, 1)
-		m.Mask[steer.OffNwTos] = nwTosMask
+		m.Mask[steer.OffNwTos] = nwTosMask | nwEcnMask
+		m.Mask[steer.OffNwFrag] = steer.FragAny | steer.FragLater
 		if k[steer.OffFlags]&steer.FlagL4 != 0 {
 			full(steer.OffTpSrc, 2)
 			full(steer.OffTpDst, 2)
 		}
-	case etherTypeARP:
+	case etherTypeARP, etherTypeRARP:
 		full(steer.OffNwSrc, 4)
 		full(steer.OffNwDst, 4)
 		full(steer.OffNwProto, 1)
 	}
 	k.And(&m.Mask, &m.Key)
 	m.Key.SetInPort(0)
-	s := m.String()
-	if k[steer.OffNwFrag]&steer.FragAny != 0 {
-		s += ",nw_frag=first"
-		if k[steer.OffNwFrag]&steer.FragLater != 0 {
-			s = s[:len(s)-len("first")] + "later"
-		}
-	}
-	return s
+	return m.String()
 }
 
 // DescribeFrame describes a frame received on inPort as DescribeKey does
@@ -96,17 +90,58 @@ func PacketFromMatch(m *Match) ([]byte, error) {
 	f = binary.BigEndian.AppendUint16(f, dlType)
 	l3 := len(f)
 	proto := k.NwProto()
+	// A fragment when nw_frag asks for one: the first (L4 header there) or
+	// a later one (none).
+	frag := k[steer.OffNwFrag] & (steer.FragAny | steer.FragLater)
+	if frag&steer.FragLater != 0 && !isZero(m.Mask[steer.OffTpSrc:steer.OffTpDst+2]) {
+		return nil, fmt.Errorf("a later fragment has no transport ports to match: %w", ErrInvalid)
+	}
 	switch dlType {
 	case etherTypeIPv4:
-		f = append(f, 0x45, k[steer.OffNwTos], 0, 0, 0, 0, 0, 0, 64, proto, 0, 0)
+		var fl byte // flags and offset, high byte
+		switch frag {
+		case steer.FragAny:
+			fl = 0x20 // MF
+		case steer.FragAny | steer.FragLater:
+			fl = 0x01 // offset 256*8
+		}
+		f = append(f, 0x45, k[steer.OffNwTos], 0, 0, 0, 0, fl, 0, 64, proto, 0, 0)
 		f = append(f, k[steer.OffNwSrc:steer.OffNwSrc+4]...)
 		f = append(f, k[steer.OffNwDst:steer.OffNwDst+4]...)
+		if frag&steer.FragLater != 0 {
+			f = append(f, 0, 0, 0, 0, 0, 0, 0, 0)
+			binary.BigEndian.PutUint16(f[l3+2:], uint16(len(f)-l3))
+			binary.BigEndian.PutUint16(f[l3+10:], ^csumFold(sum16(f[l3:l3+20])))
+			return padFrame(f), nil
+		}
 	case etherTypeIPv6:
+		switch {
+		case proto == ipProtoHopOpts, proto == ipProtoRouting, proto == ipProtoAH, proto == ipProtoDstOpts:
+			return nil, fmt.Errorf("nw_proto %d is an IPv6 extension header, which Extract walks past: %w", proto, ErrInvalid)
+		case proto == ipProtoFrag && frag != steer.FragAny|steer.FragLater:
+			return nil, fmt.Errorf("only a later IPv6 fragment has nw_proto 44: %w", ErrInvalid)
+		case frag == steer.FragAny|steer.FragLater && m.Mask[steer.OffNwProto] != 0 && proto != ipProtoFrag:
+			return nil, fmt.Errorf("a later IPv6 fragment has nw_proto 44: %w", ErrInvalid)
+		case proto == ipProtoFrag, frag == steer.FragAny|steer.FragLater:
+			proto = ipProtoUDP // what the fragments carry
+		}
 		tc := k[steer.OffNwTos]
-		f = append(f, 0x60|tc>>4, tc<<4, 0, 0, 0, 0, proto, 64)
+		next := proto
+		if frag != 0 {
+			next = ipProtoFrag
+		}
+		f = append(f, 0x60|tc>>4, tc<<4, 0, 0, 0, 0, next, 64)
 		f = append(f, k[steer.OffNwSrc:steer.OffNwSrc+16]...)
 		f = append(f, k[steer.OffNwDst:steer.OffNwDst+16]...)
-	case etherTypeARP:
+		switch frag {
+		case steer.FragAny:
+			f = append(f, proto, 0, 0, 1, 0, 0, 0, 1) // offset 0, M
+		case steer.FragAny | steer.FragLater:
+			f = append(f, proto, 0, 0, 8, 0, 0, 0, 1) // offset 1
+			binary.BigEndian.PutUint16(f[l3+4:], uint16(len(f)-l3-ipv6HeaderLen))
+			return padFrame(f), nil
+		}
+	case etherTypeARP, etherTypeRARP:
 		f = append(f, 0, 1, 8, 0, 6, 4, 0, proto)
 		f = append(f, k[steer.OffDlSrc:steer.OffDlSrc+6]...)
 		f = append(f, k[steer.OffNwSrc:steer.OffNwSrc+4]...)
@@ -135,7 +170,7 @@ func PacketFromMatch(m *Match) ([]byte, error) {
 		binary.BigEndian.PutUint16(f[l3+2:], uint16(len(f)-l3))
 		binary.BigEndian.PutUint16(f[l3+10:], ^csumFold(sum16(f[l3:l4])))
 	} else {
-		binary.BigEndian.PutUint16(f[l3+4:], uint16(payload))
+		binary.BigEndian.PutUint16(f[l3+4:], uint16(len(f)-l3-ipv6HeaderLen))
 	}
 	if proto == ipProtoUDP {
 		binary.BigEndian.PutUint16(f[l4+4:], uint16(payload))

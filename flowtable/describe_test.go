@@ -1,6 +1,7 @@
 package flowtable
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/gopacket"
@@ -62,5 +63,25 @@ func TestPacketFromMatch(t *testing.T) {
 	}
 	if got := uint16(buf.Bytes()[6])<<8 | uint16(buf.Bytes()[7]); got != want {
 		t.Fatalf("udp checksum %#x, gopacket computes %#x", want, got)
+	}
+}
+
+// DescribeKey says every field a flow can match: packets that differ only
+// in ECN bits or fragment state describe differently.
+func TestDescribeKeyFields(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		spec dpSpec
+		want string
+	}{
+		{"ecn", dpWith(dpUDP4Spec, func(s *dpSpec) { s.tos = 0xb9 }), "nw_tos=184,nw_ecn=1,nw_frag=no"},
+		{"first fragment", dpWith(dpUDP4Spec, func(s *dpSpec) { s.mf = true }), "nw_tos=0,nw_ecn=0,nw_frag=first"},
+		{"later fragment", dpWith(dpUDP4Spec, func(s *dpSpec) { s.fragOff = 8 }), "nw_tos=0,nw_ecn=0,nw_frag=later"},
+	} {
+		var k Key
+		Extract(tt.spec.build(t), 1, &k)
+		if d := DescribeKey(&k); !strings.Contains(d, tt.want) {
+			t.Errorf("%s: %q lacks %q", tt.name, d, tt.want)
+		}
 	}
 }

@@ -10,7 +10,8 @@
 // package steer for its layout; multi-byte fields in network byte order):
 // a packet matches when its key, masked with Mask, equals Key. Key is always
 // pre-masked. The input port is not in the Key of a Match: Match.InPort holds
-// it by name, resolved to an ofport when the flow is installed.
+// it as a port reference (a name, once BindPortNumbers has bound a number),
+// resolved to an ofport when the flow is installed.
 //
 // Match.Check and Flow.Check say whether a Match or Flow is one the text
 // syntax can express (and so the classifiers and the XDP program can
@@ -29,52 +30,74 @@
 //	priority=100,udp,in_port=p0,tp_dst=7999,actions=mod_tp_dst:7998,output:p1
 //
 // Fields are key=value pairs (or a bare shorthand) separated by commas
-// and/or whitespace, in any order; actions= takes the rest of the text.
+// and/or whitespace, in any order; actions= (or action=) takes the rest of
+// the text.
 // Flow fields: table= (0..MaxTable, default 0), priority=, cookie= (hex
 // with 0x, or decimal), idle_timeout=, hard_timeout=. The counters
 // dump-flows prints (duration=, n_packets=, n_bytes=, idle_age=, hard_age=)
 // are accepted and ignored, as OVS does with its own output, so a line of
 // dump-flows (FormatFlow) can be fed back to add-flows.
 //
-// Match fields (numbers are decimal, or hex with 0x):
+// Match fields (numbers are decimal, or hex with 0x; each field also has
+// the OXM/NXM names ovs-ofctl takes, in matchFields, e.g. eth_src, ip_dst,
+// ip_proto, ip_ecn, ip_frag):
 //
-//	in_port=NAME                       port name (1..15 bytes)
+//	in_port=PORT                       a port reference (see below)
 //	dl_src=MAC[/MASK], dl_dst=...      e.g. 01:00:00:00:00:00/01:00:00:00:00:00
-//	dl_type=N                          EtherType (after at most two VLAN tags)
+//	dl_type=N                          EtherType (after at most two VLAN tags; 0x05ff: 802.3 without SNAP)
+//	vlan_tci=TCI[/MASK]                outer TCI, 0x1000 meaning "tagged"; 0: untagged
 //	dl_vlan=VID                        0..4095; 0xffff: frames without a VLAN tag
-//	dl_vlan_pcp=PCP                    0..7 (implies a tag)
-//	nw_src=IP[/N|/MASK], nw_dst=...    IPv4 (ip); with arp they are arp_spa/arp_tpa
+//	vlan_vid=0x1000|VID[/MASK]         OpenFlow 1.2's; 0: untagged
+//	dl_vlan_pcp=PCP, vlan_pcp=PCP      0..7 (implies a tag)
+//	nw_src=IP[/N|/MASK], nw_dst=...    IPv4 (ip); with arp or rarp they are arp_spa/arp_tpa
 //	ipv6_src=IP6[/N|/MASK], ipv6_dst   IPv6 (ipv6)
-//	arp_spa=IP[/N|/MASK], arp_tpa=...  ARP sender/target IPv4 (arp)
-//	nw_proto=N                         IP protocol (ip, ipv6); ARP opcode (arp)
-//	arp_op=N                           ARP opcode's low byte (arp)
+//	arp_spa=IP[/N|/MASK], arp_tpa=...  ARP sender/target IPv4 (arp, rarp)
+//	nw_proto=N                         IP protocol after extension headers (ip, ipv6); ARP opcode (arp, rarp)
+//	arp_op=N                           ARP opcode 0..255 (arp, rarp)
 //	nw_tos=TOS                         0..255, low 2 bits zero: matches the DSCP bits (ip, ipv6)
 //	ip_dscp=DSCP                       0..63, the same bits (ip, ipv6)
+//	nw_ecn=ECN                         0..3, the ECN bits (ip, ipv6)
+//	nw_frag=no|yes|first|later|not_later  (ip, ipv6)
 //	tp_src=N[/MASK], tp_dst=...        TCP/UDP port, e.g. 0x1f00/0xff00 (tcp, udp, tcp6, udp6)
-//	icmp_type=N, icmp_code=N           0..255 (icmp, icmp6)
+//	tcp_src, tcp_dst / udp_src, udp_dst  the same, for tcp / udp only
+//	icmp_type=N, icmp_code=N           0..255 (icmp, icmp6); icmpv4_* for icmp, icmpv6_* for icmp6
 //
-// The shorthands ip, ipv6, arp, icmp, tcp, udp, icmp6, tcp6 and udp6 set
-// dl_type (and nw_proto) as in OVS. A field's prerequisite, shown in
+// The shorthands ip, ipv6, arp, rarp, icmp, tcp, udp, icmp6, tcp6 and udp6
+// set dl_type (and nw_proto) as in OVS. A field's prerequisite, shown in
 // parentheses, is checked once all fields are read, so "tp_dst=80,tcp" is
 // valid and "tp_dst=80" alone is not ("tp_dst requires udp or tcp"). A field
 // with an all-zero mask (tp_dst=0/0) matches nothing and needs nothing.
 // Giving a field twice is an error, and so is a field that contradicts
 // another (tcp,udp); shorthands may overlap dl_type and nw_proto when they
-// agree (ip,tcp).
+// agree (ip,tcp). Where Open vSwitch would silently widen or truncate (a
+// missing prerequisite, ECN bits in nw_tos, dl_vlan_pcp=8, the last of two
+// fields winning) the error says what it would have done.
 //
-// Actions (name:VALUE or name(VALUE), as ovs-ofctl takes both; each action
-// type is one descriptor in actionKinds): output:PORT (or a bare port name
-// that is not an action keyword), in_port, drop (alone; the empty list),
-// kernel (alone, table 0 only: the packet goes to the host stack,
-// XDP_PASS), goto_table:N (last, to a later table), resubmit:PORT,
-// resubmit([PORT],[TABLE]), group:ID, mod_dl_src:MAC, mod_dl_dst:MAC, mod_nw_src:IP,
-// mod_nw_dst:IP, mod_nw_tos:TOS (these three need ip), mod_tp_src:N,
-// mod_tp_dst:N (need udp or tcp), push_vlan:0x8100|0x88a8,
-// mod_vlan_vid:VID, mod_vlan_pcp:PCP, strip_vlan (or pop_vlan), dec_ttl
-// (needs ip or ipv6), and set_field:VALUE->FIELD for FIELD in eth_src,
-// eth_dst, ip_src, ip_dst, nw_tos, ip_dscp, tcp_src, tcp_dst, udp_src,
-// udp_dst, tp_src, tp_dst, vlan_vid, vlan_pcp (and the dl_/nw_ names), which
-// is the same action as its mod_* form and is printed that way.
+// Ports (ports.go): a name (p0), an ofport number (2), or a quoted name
+// ("2"), quoted as ovs-ofctl quotes it when the name reads as a number or
+// a reserved port. IN_PORT is the input port; OpenFlow's other reserved
+// ports (LOCAL, NORMAL, ...) are refused with the reason. BindPortNumbers
+// turns numbers into names before a flow is installed: the table holds,
+// resolves and persists ports by name.
+//
+// Actions (name:VALUE or name(VALUE), as ovs-ofctl takes both, names in any
+// case; each action type is one descriptor in actionKinds): output:PORT (or
+// a bare port that is not an action keyword), in_port, drop (alone; the
+// empty list), kernel (alone, table 0 only: the packet goes to the host
+// stack, XDP_PASS), goto_table:N (last, to a later table), resubmit:PORT,
+// resubmit([PORT],[TABLE]), group:ID, mod_dl_src:MAC, mod_dl_dst:MAC,
+// mod_nw_src:IP, mod_nw_dst:IP (these two need ip), mod_nw_tos:TOS,
+// mod_nw_ecn:ECN (need ip or ipv6), mod_tp_src:N, mod_tp_dst:N (need udp or
+// tcp), push_vlan:0x8100|0x88a8, mod_vlan_vid:VID, mod_vlan_pcp:PCP,
+// strip_vlan (or pop_vlan), dec_ttl (needs ip or ipv6; dec_ttl(ID,...)'s
+// controller IDs are checked and dropped), and set_field:VALUE->FIELD or
+// load:NUMBER->FIELD[] (a whole field) for the fields of
+// setFieldTargetList (eth_src, ip_dst, ip_dscp, ip_ecn, tcp_src, udp_dst,
+// vlan_vid, ..., with their NXM and OXM names), which is the same action as
+// its mod_* form and is printed that way. set_field keeps OVS's
+// prerequisites: tp_src and tp_dst are tcp_src and tcp_dst, and vlan_vid
+// and vlan_pcp need a tag the match or an earlier action guarantees. A
+// list that would push a third VLAN tag is refused, as OVS refuses it.
 //
 // Printing is canonical (Flow.String, Match.Fields): shorthands where they
 // fit, fields in a fixed order, a full mask left out, a prefix mask as /N.
@@ -139,7 +162,8 @@
 // of the outer tag if there is one (OpenFlow 1.3); mod_vlan_vid and
 // mod_vlan_pcp on an untagged frame push an 802.1Q tag whose other field is
 // 0, as OVS does; strip_vlan pops the outer tag. mod_nw_tos sets the DSCP
-// bits of the IPv4 TOS or the IPv6 traffic class. dec_ttl drops (counted,
+// bits of the IPv4 TOS or the IPv6 traffic class, mod_nw_ecn their ECN
+// bits. dec_ttl drops (counted,
 // DropDecTTLZero) a packet whose TTL or hop limit is 0 or 1. A rewrite whose
 // header the frame lacks (mod_tp_dst on a later fragment, mod_nw_src on
 // IPv6) does nothing. An output to a port that is gone counts a

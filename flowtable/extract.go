@@ -58,7 +58,7 @@ const (
 // fields; L4 only when the key holds the transport fields (L4Type not
 // L4None): a later IPv4 fragment or a TCP header cut short has L4Type
 // L4None, and a program never touches its transport header. The whole L4
-// header (20 bytes at least for TCP, 8 for UDP, 4 for ICMP) lies inside the
+// header (20 bytes at least for TCP, 8 for UDP and ICMP) lies inside the
 // frame and inside the IP payload.
 type Layout struct {
 	L3     int // offset of the IPv4/IPv6/ARP header
@@ -71,6 +71,7 @@ type Layout struct {
 const (
 	etherTypeIPv4  = 0x0800
 	etherTypeARP   = 0x0806
+	etherTypeRARP  = 0x8035
 	etherTypeVLAN  = 0x8100
 	etherTypeQinQ  = 0x88a8
 	etherTypeIPv6  = 0x86dd
@@ -78,18 +79,31 @@ const (
 	ipProtoTCP     = 6
 	ipProtoUDP     = 17
 	ipProtoICMPv6  = 58
-	ethHeaderLen   = 14
-	vlanTagLen     = 4
-	ipv4MinLen     = 20
-	ipv6HeaderLen  = 40
-	tcpMinLen      = 20
-	udpHeaderLen   = 8
-	icmpMinLen     = 4
-	arpEthIPv4Len  = 28
-	maxVlanTags    = 2
-	vlanDEI        = 0x1000
-	ipv4FlagMF     = 0x2000
-	ipv4FragOffset = 0x1fff
+	ipProtoHopOpts = 0      // IPv6 hop-by-hop options
+	ipProtoRouting = 43     // IPv6 routing header
+	ipProtoFrag    = 44     // IPv6 fragment header
+	ipProtoAH      = 51     // authentication header
+	ipProtoDstOpts = 60     // IPv6 destination options
+	etherTypeMin   = 0x0600 // smaller values are an 802.3 length
+	dlTypeNone     = 0x05ff // dl_type of an 802.3 frame without SNAP, as OVS's FLOW_DL_TYPE_NONE
+	llcSNAPLen     = 8      // LLC (AA AA 03) and SNAP (OUI 00 00 00, type)
+	ipv6ExtMinLen  = 8
+	// MaxIPv6ExtHeaders is how many IPv6 extension headers Extract (and
+	// the XDP program, whose verifier needs a fixed bound) walks.
+	MaxIPv6ExtHeaders = 8
+	ethHeaderLen      = 14
+	vlanTagLen        = 4
+	ipv4MinLen        = 20
+	ipv6HeaderLen     = 40
+	tcpMinLen         = 20
+	udpHeaderLen      = 8
+	icmpMinLen        = 8 // type, code, checksum and the 4 bytes after, as OVS reads ICMP
+	arpEthIPv4Len     = 28
+	maxVlanTags       = 2
+	vlanDEI           = 0x1000
+	ipv4FlagMF        = 0x2000
+	ipv4FragOffset    = 0x1fff
+	ipv6FragOffset    = 0xfff8 // offset bits of the fragment header's offset/flags word
 )
 
 func isVLANType(t uint16) bool { return t == etherTypeVLAN || t == etherTypeQinQ }
@@ -105,24 +119,38 @@ func isVLANType(t uint16) bool { return t == etherTypeVLAN || t == etherTypeQinQ
 //     tag's TCI is stored with its DEI bit replaced by steer.VlanPresent.
 //     dl_type is the EtherType after the consumed tags; when a third tag
 //     follows, dl_type is its TPID and parsing stops there.
+//   - A type field below 0x0600 is an 802.3 length: with an LLC/SNAP
+//     header (AA AA 03, OUI 00:00:00) whose type is 0x0600 or more,
+//     dl_type is the SNAP type and the network header follows the 8 SNAP
+//     bytes; otherwise dl_type is 0x05ff and nothing more is read. The
+//     length itself is not checked (Open vSwitch's rules).
 //   - IPv4: malformed when fewer than 20 bytes remain, IHL < 5, the header
 //     is longer than what remains, tot_len is smaller than the header or
 //     larger than what remains. Fragments set steer.FragAny; non-first
 //     fragments also set steer.FragLater and carry no L4 fields. The L4
 //     header must fit inside tot_len.
 //   - IPv6: malformed when fewer than 40 bytes remain or the payload length
-//     runs past the frame. Extension headers are not walked: L4 fields only
-//     for next header TCP, UDP or ICMPv6.
+//     runs past the frame. Up to MaxIPv6ExtHeaders extension headers
+//     (hop-by-hop 0, routing 43, fragment 44, AH 51, destination options
+//     60) are walked to the transport header; nw_proto is the header after
+//     them. An extension header that does not fit in the payload (8 bytes
+//     at least, then its length) makes the frame malformed. A fragment
+//     header whose offset/flags word is not zero sets steer.FragAny; with
+//     a non-zero offset also steer.FragLater, nw_proto 44 and no L4. Past
+//     the bound, nw_proto is the next extension header's number and the L4
+//     fields are zero.
 //   - TCP needs 20 bytes and a data offset from 5 to what the payload
-//     holds; UDP 8 bytes; ICMP (IPv4 only) and ICMPv6 (IPv6 only) 4 bytes:
+//     holds; UDP 8 bytes; ICMP (IPv4 only) and ICMPv6 (IPv6 only) 8 bytes:
 //     tp_src is the type, tp_dst the code. A header that does not fit leaves
 //     the L4 fields zero (not malformed).
-//   - ARP for Ethernet/IPv4 (28 bytes): nw_proto is the opcode's low byte,
-//     nw_src the sender's and nw_dst the target's IPv4 address. Any other
-//     ARP leaves the L3 fields zero.
-//   - The flags byte says steer.FlagVlan2 when a second tag was consumed
-//     and steer.FlagL4 when the TCP, UDP or ICMP header was read (Layout's
-//     L4Type is not L4None).
+//   - ARP and RARP (0x8035) for Ethernet/IPv4 (28 bytes): nw_proto is the
+//     opcode when it is at most 255 (0 otherwise), nw_src the sender's and
+//     nw_dst the target's IPv4 address. Any other ARP leaves the L3 fields
+//     zero.
+//   - The flags byte says steer.FlagVlan2 when a second tag was consumed,
+//     steer.FlagL4 when the TCP, UDP or ICMP header was read (Layout's
+//     L4Type is not L4None), and steer.FlagLayout when an LLC/SNAP header
+//     or IPv6 extension headers were walked.
 //
 // Every byte of k not set by these rules is zero. On ParseMalformed, k holds
 // the fields parsed before the fault.
@@ -200,17 +228,38 @@ func extract(frame []byte, inPort uint32, w *keyWords, lay *Layout) ParseStatus 
 		typ = binary.BigEndian.Uint16(frame[off+4:])
 		off += vlanTagLen
 	}
-	w[2] |= uint64(le.Uint16(frame[off:])) // dl_type, as on the wire
 	l3 := off + 2
+	if typ < etherTypeMin {
+		if typ, l3 = llcSNAP(frame, l3); typ != dlTypeNone {
+			w[2] |= uint64(steer.FlagLayout) << shiftFlags
+		}
+	}
+	w[2] |= uint64(typ>>8 | typ<<8) // dl_type, big endian as on the wire
 	switch typ {
 	case etherTypeIPv4:
 		return extractIPv4(frame, l3, w, lay)
 	case etherTypeIPv6:
 		return extractIPv6(frame, l3, w, lay)
-	case etherTypeARP:
+	case etherTypeARP, etherTypeRARP:
 		extractARP(frame, l3, w, lay)
 	}
 	return ParseOK
+}
+
+// llcSNAP reads the LLC/SNAP header of an 802.3 frame at off: the SNAP type
+// and the offset after the header, or dlTypeNone when there is none.
+func llcSNAP(frame []byte, off int) (uint16, int) {
+	if len(frame)-off < llcSNAPLen {
+		return dlTypeNone, off
+	}
+	h := frame[off : off+llcSNAPLen]
+	if h[0] != 0xaa || h[1] != 0xaa || h[2] != 0x03 || h[3] != 0 || h[4] != 0 || h[5] != 0 {
+		return dlTypeNone, off
+	}
+	if t := binary.BigEndian.Uint16(h[6:]); t >= etherTypeMin {
+		return t, off + llcSNAPLen
+	}
+	return dlTypeNone, off
 }
 
 func extractIPv4(frame []byte, l3 int, w *keyWords, lay *Layout) ParseStatus {
@@ -264,22 +313,75 @@ func extractIPv6(frame []byte, l3 int, w *keyWords, lay *Layout) ParseStatus {
 		return ParseMalformed
 	}
 	le := binary.LittleEndian
-	proto := ip[6]
-	w[2] |= uint64(proto)<<shiftNwProto | uint64(ip[0]<<4|ip[1]>>4)<<shiftNwTos
 	w[3] = le.Uint64(ip[8:16])
 	w[4] = le.Uint64(ip[16:24])
 	w[5] = le.Uint64(ip[24:32])
 	w[6] = le.Uint64(ip[32:40])
+	w[2] |= uint64(ip[0]<<4|ip[1]>>4) << shiftNwTos
+	l4, proto, frag, ok := walkIPv6Ext(ip[:end], ip[6])
+	if !ok {
+		return ParseMalformed
+	}
+	w[2] |= uint64(proto)<<shiftNwProto | uint64(frag)<<shiftNwFrag
+	if l4 != ipv6HeaderLen {
+		w[2] |= uint64(steer.FlagLayout) << shiftFlags
+	}
 	lay.L3, lay.L3Type = l3, L3IPv6
+	if frag&steer.FragLater != 0 {
+		return ParseOK
+	}
 	if proto == ipProtoICMPv6 {
-		if end-ipv6HeaderLen >= icmpMinLen {
-			w[7] = uint64(ip[ipv6HeaderLen])<<8 | uint64(ip[ipv6HeaderLen+1])<<(shiftTpDst+8)
-			lay.L4, lay.L4Type = l3+ipv6HeaderLen, L4ICMP
+		if end-l4 >= icmpMinLen {
+			w[7] = uint64(ip[l4])<<8 | uint64(ip[l4+1])<<(shiftTpDst+8)
+			lay.L4, lay.L4Type = l3+l4, L4ICMP
 		}
 		return ParseOK
 	}
-	extractTCPUDP(ip[ipv6HeaderLen:end], proto, l3+ipv6HeaderLen, w, lay)
+	extractTCPUDP(ip[l4:end], proto, l3+l4, w, lay)
 	return ParseOK
+}
+
+// walkIPv6Ext walks the extension headers of the IPv6 packet ip (header and
+// payload, no padding) starting with next header proto, at most
+// MaxIPv6ExtHeaders of them, as Open vSwitch does. It returns the offset
+// and number of the header after them and the nw_frag bits; ok is false
+// when an extension header runs past the payload.
+func walkIPv6Ext(ip []byte, proto uint8) (off int, next uint8, frag uint8, ok bool) {
+	off = ipv6HeaderLen
+	for range MaxIPv6ExtHeaders {
+		var n int
+		switch proto {
+		case ipProtoHopOpts, ipProtoRouting, ipProtoDstOpts:
+			if len(ip)-off < ipv6ExtMinLen {
+				return off, proto, frag, false
+			}
+			n = (int(ip[off+1]) + 1) * 8
+		case ipProtoAH:
+			if len(ip)-off < ipv6ExtMinLen {
+				return off, proto, frag, false
+			}
+			n = (int(ip[off+1]) + 2) * 4
+		case ipProtoFrag:
+			if len(ip)-off < ipv6ExtMinLen {
+				return off, proto, frag, false
+			}
+			if offlg := binary.BigEndian.Uint16(ip[off+2:]); offlg != 0 {
+				frag = steer.FragAny
+				if offlg&ipv6FragOffset != 0 {
+					return off + ipv6ExtMinLen, ipProtoFrag, frag | steer.FragLater, true
+				}
+			}
+			n = ipv6ExtMinLen
+		default:
+			return off, proto, frag, true
+		}
+		if len(ip)-off < n {
+			return off, proto, frag, false
+		}
+		proto = ip[off]
+		off += n
+	}
+	return off, proto, frag, true
 }
 
 // extractTCPUDP reads the ports of a TCP or UDP header at the start of
@@ -319,7 +421,9 @@ func extractARP(frame []byte, l3 int, w *keyWords, lay *Layout) {
 		return
 	}
 	le := binary.LittleEndian
-	w[2] |= uint64(arp[7]) << shiftNwProto
+	if arp[6] == 0 { // opcodes above 255 read as 0, as in OVS
+		w[2] |= uint64(arp[7]) << shiftNwProto
+	}
 	w[3] = uint64(le.Uint32(arp[14:18])) // sender IPv4
 	w[5] = uint64(le.Uint32(arp[24:28])) // target IPv4
 	lay.L3, lay.L3Type = l3, L3ARP

@@ -102,9 +102,6 @@ func TestExtract(t *testing.T) {
 		{"icmpv6 echo", dpFrame(t, nil, layers.EthernetTypeIPv6, dpIPv6("2001:db8::1", "2001:db8::2", layers.IPProtocolICMPv6), icmp6, dpPayload),
 			l2().dlType(0x86dd).nwProto(58).nwSrc("2001:db8::1/128").nwDst("2001:db8::2/128").tpSrc(128).tpDst(0),
 			Layout{L3: 14, L4: 54, L3Type: L3IPv6, L4Type: L4ICMP}},
-		{"ipv6 hop-by-hop: no L4", dpFrame(t, nil, layers.EthernetTypeIPv6, dpIPv6("2001:db8::1", "2001:db8::2", 0), dpPayload),
-			l2().dlType(0x86dd).nwSrc("2001:db8::1/128").nwDst("2001:db8::2/128"),
-			Layout{L3: 14, L3Type: L3IPv6}},
 		{"ipv6 icmpv4 protocol: no L4", dpFrame(t, nil, layers.EthernetTypeIPv6, dpIPv6("2001:db8::1", "2001:db8::2", 1), dpPayload),
 			l2().dlType(0x86dd).nwProto(1).nwSrc("2001:db8::1/128").nwDst("2001:db8::2/128"),
 			Layout{L3: 14, L3Type: L3IPv6}},
@@ -114,8 +111,14 @@ func TestExtract(t *testing.T) {
 		{"arp reply tagged", dpFrame(t, tag100, layers.EthernetTypeARP, arp(2, 4)),
 			l2().dlType(0x0806).vlanTCI(5<<13|steer.VlanPresent|100, 0xffff).nwProto(2).nwSrc("192.168.0.1/32").nwDst("192.168.0.2/32"),
 			Layout{L3: 18, L3Type: L3ARP}},
-		{"arp opcode high byte ignored", dpFrame(t, nil, layers.EthernetTypeARP, arp(0x0102, 4)),
-			l2().dlType(0x0806).nwProto(2).nwSrc("192.168.0.1/32").nwDst("192.168.0.2/32"),
+		{"arp opcode above 255 reads as 0", dpFrame(t, nil, layers.EthernetTypeARP, arp(0x0102, 4)),
+			l2().dlType(0x0806).nwSrc("192.168.0.1/32").nwDst("192.168.0.2/32"),
+			Layout{L3: 14, L3Type: L3ARP}},
+		{"arp opcode 255", dpFrame(t, nil, layers.EthernetTypeARP, arp(255, 4)),
+			l2().dlType(0x0806).nwProto(255).nwSrc("192.168.0.1/32").nwDst("192.168.0.2/32"),
+			Layout{L3: 14, L3Type: L3ARP}},
+		{"rarp is read as arp", dpFrame(t, nil, 0x8035, arp(3, 4)),
+			l2().dlType(0x8035).nwProto(3).nwSrc("192.168.0.1/32").nwDst("192.168.0.2/32"),
 			Layout{L3: 14, L3Type: L3ARP}},
 		{"arp with 16-byte protocol addresses: L2 only", dpFrame(t, nil, layers.EthernetTypeARP, arp(1, 16)),
 			l2().dlType(0x0806), Layout{}},
@@ -128,29 +131,37 @@ func TestExtract(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var k Key
-			var lay Layout
-			if st := ExtractLayout(tt.frame, 7, &k, &lay); st != ParseOK {
-				t.Fatalf("status %v, want ok", st)
-			}
 			want := tt.want.key(7)
-			if tt.lay.L4Type != L4None {
-				want[steer.OffFlags] |= steer.FlagL4
-			}
 			if isVLANType(binary.BigEndian.Uint16(tt.frame[12:])) && isVLANType(binary.BigEndian.Uint16(tt.frame[16:])) {
 				want[steer.OffFlags] |= steer.FlagVlan2
 			}
-			if k != want {
-				t.Fatalf("key\n got %x\nwant %x", k, want)
-			}
-			if lay != tt.lay {
-				t.Fatalf("layout %+v, want %+v", lay, tt.lay)
-			}
-			var k2 Key
-			if st := Extract(tt.frame, 7, &k2); st != ParseOK || k2 != k {
-				t.Fatalf("Extract differs from ExtractLayout: %v %x", st, k2)
-			}
+			checkExtracted(t, tt.frame, want, tt.lay)
 		})
+	}
+}
+
+// checkExtracted checks that frame parses, from port 7, into want (with
+// steer.FlagL4 when wantLay has an L4 header) and wantLay, and that
+// Extract agrees with ExtractLayout.
+func checkExtracted(t *testing.T, frame []byte, want Key, wantLay Layout) {
+	t.Helper()
+	var k Key
+	var lay Layout
+	if st := ExtractLayout(frame, 7, &k, &lay); st != ParseOK {
+		t.Fatalf("status %v, want ok", st)
+	}
+	if wantLay.L4Type != L4None {
+		want[steer.OffFlags] |= steer.FlagL4
+	}
+	if k != want {
+		t.Fatalf("key\n got %x\nwant %x", k, want)
+	}
+	if lay != wantLay {
+		t.Fatalf("layout %+v, want %+v", lay, wantLay)
+	}
+	var k2 Key
+	if st := Extract(frame, 7, &k2); st != ParseOK || k2 != k {
+		t.Fatalf("Extract differs from ExtractLayout: %v %x", st, k2)
 	}
 }
 
@@ -191,8 +202,9 @@ func TestExtractL4Bounds(t *testing.T) {
 		{"tcp doff 15 in 60 bytes", mk(6, tcpHdr(15, 60)), L4TCP, 1000, 2000},
 		{"udp 8 bytes", mk(17, tcpHdr(0, 8)), L4UDP, 1000, 2000},
 		{"udp 7 bytes", mk(17, tcpHdr(0, 7)), L4None, 0, 0},
-		{"icmp 4 bytes", mk(1, []byte{3, 4, 0, 0}), L4ICMP, 3, 4},
-		{"icmp 3 bytes", mk(1, []byte{3, 4, 0}), L4None, 0, 0},
+		{"icmp 8 bytes", mk(1, []byte{3, 4, 0, 0, 0, 0, 0, 0}), L4ICMP, 3, 4},
+		{"icmp 7 bytes: not read, as in OVS", mk(1, []byte{3, 4, 0, 0, 0, 0, 0}), L4None, 0, 0},
+		{"icmp 4 bytes: not read", mk(1, []byte{3, 4, 0, 0}), L4None, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -313,8 +325,23 @@ func dpCheckExtract(t testing.TB, frame []byte) {
 	if s3 := Extract(frame, 9, &k3); s3 != s1 || k3 != k1 {
 		t.Fatalf("Extract and ExtractLayout differ")
 	}
-	if k1.InPort() != 9 || k1[steer.OffFlags]&^(steer.FlagVlan2|steer.FlagL4) != 0 || binary.LittleEndian.Uint32(k1[60:]) != 0 {
+	if k1.InPort() != 9 || k1[steer.OffFlags]&^(steer.FlagVlan2|steer.FlagL4|steer.FlagLayout) != 0 || binary.LittleEndian.Uint32(k1[60:]) != 0 {
 		t.Fatalf("in_port, flags or padding wrong: %x", k1)
+	}
+	// Without FlagLayout the headers are where the key's tags put them,
+	// which is how the XDP fast path finds them.
+	if k1[steer.OffFlags]&steer.FlagLayout == 0 && s1 == ParseOK {
+		l3 := ethHeaderLen
+		if k1.VlanTCI() != 0 {
+			l3 += vlanTagLen
+			if k1[steer.OffFlags]&steer.FlagVlan2 != 0 {
+				l3 += vlanTagLen
+			}
+		}
+		if (l1.L3Type == L3IPv4 || l1.L3Type == L3IPv6) && l1.L3 != l3 ||
+			l1.L3Type == L3IPv6 && l1.L4Type != L4None && l1.L4 != l3+ipv6HeaderLen {
+			t.Fatalf("no FlagLayout, yet layout %+v (network header expected at %d)", l1, l3)
+		}
 	}
 	if (k1[steer.OffFlags]&steer.FlagL4 != 0) != (l1.L4Type != L4None) {
 		t.Fatalf("flags %#x with L4 %v", k1[steer.OffFlags], l1.L4Type)
@@ -407,4 +434,142 @@ func TestExtractAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { ExtractLayout(f, 1, &k, &lay) }); n != 0 {
 		t.Fatalf("ExtractLayout allocates %v times", n)
 	}
+}
+
+// Frames Open vSwitch parses beyond what a plain Ethernet/IP parser reads:
+// 802.3 with LLC/SNAP, IPv6 extension headers, short ICMP. Each case is
+// also a case of the XDP program's parser (bpf/parse_test.go), which must
+// agree.
+func TestExtractOVSFrames(t *testing.T) {
+	l2 := func() *dpMB { return dpMatch().dl(dpMacB, dpMacA) }
+	ip4 := func(b *dpMB) *dpMB { return b.nwSrc("10.0.0.1/32").nwDst("10.0.0.2/32") }
+	ip6 := func(b *dpMB) *dpMB { return b.nwSrc("2001:db8::1/128").nwDst("2001:db8::2/128") }
+	// shifted: an LLC/SNAP header or IPv6 extension headers were walked.
+	shifted := func(b *dpMB) *dpMB { b.m.Key[steer.OffFlags] |= steer.FlagLayout; return b }
+	udp4 := dpFrame(t, nil, layers.EthernetTypeIPv4, dpIPv4("10.0.0.1", "10.0.0.2", layers.IPProtocolUDP), dpUDP(7, 8), dpPayload)[14:]
+	udpHdr := []byte{0, 7, 0, 8, 0, 8, 0, 0}
+	tcpHdr := append([]byte{0, 1, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0x10, 0}, 0, 0, 0, 0)
+	// ext is an IPv6 extension header with next header nh, n 8-byte units.
+	ext := func(nh uint8, units int) []byte {
+		h := make([]byte, units*8)
+		h[0], h[1] = nh, uint8(units-1)
+		return h
+	}
+	fragHdr := func(nh uint8, offlg uint16) []byte {
+		return []byte{nh, 0, byte(offlg >> 8), byte(offlg), 0, 0, 0, 42}
+	}
+	cat := func(bs ...[]byte) []byte {
+		var out []byte
+		for _, b := range bs {
+			out = append(out, b...)
+		}
+		return out
+	}
+	v6 := func(next uint8, payload ...[]byte) []byte {
+		return dpFrame(t, nil, layers.EthernetTypeIPv6, dpIPv6("2001:db8::1", "2001:db8::2", layers.IPProtocol(next)), gopacket.Payload(cat(payload...)))
+	}
+	hbhs := func(n int, last uint8) []byte {
+		var out []byte
+		for i := range n {
+			nh := uint8(0)
+			if i == n-1 {
+				nh = last
+			}
+			out = append(out, ext(nh, 1)...)
+		}
+		return out
+	}
+	tests := []struct {
+		name  string
+		frame []byte
+		want  *dpMB
+		lay   Layout
+	}{
+		{"802.3 llc/snap ipv4 udp", dpSNAP(0x0800, udp4), shifted(ip4(l2().dlType(0x0800).nwProto(17)).tpSrc(7).tpDst(8)),
+			Layout{L3: 22, L4: 42, L3Type: L3IPv4, L4Type: L4UDP}},
+		{"802.3 llc/snap, tagged", dpTagged(dpSNAP(0x0800, udp4), 0x8100, 3<<13|9), shifted(ip4(l2().dlType(0x0800).vlanTCI(3<<13|steer.VlanPresent|9, 0xffff).nwProto(17)).tpSrc(7).tpDst(8)),
+			Layout{L3: 26, L4: 46, L3Type: L3IPv4, L4Type: L4UDP}},
+		{"802.3 llc/snap arp", dpSNAP(0x0806, []byte{0, 1, 8, 0, 6, 4, 0, 2, 2, 0, 0, 0, 0, 0xa, 1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 5, 6, 7, 8}), shifted(l2().dlType(0x0806).nwProto(2).nwSrc("1.2.3.4/32").nwDst("5.6.7.8/32")),
+			Layout{L3: 22, L3Type: L3ARP}},
+		{"802.3 llc/snap with a length for a type: 0x05ff", dpSNAP(0x0100, udp4), l2().dlType(0x05ff), Layout{}},
+		{"802.3 llc/snap with a non-zero oui: 0x05ff", func() []byte { f := dpSNAP(0x0800, udp4); f[19] = 1; return f }(), l2().dlType(0x05ff), Layout{}},
+		{"802.3 llc without snap (stp): 0x05ff", dpRaw(0x0026, []byte{0x42, 0x42, 0x03, 0, 0, 0, 0, 0}), l2().dlType(0x05ff), Layout{}},
+		{"802.3 with 7 bytes after the length: 0x05ff", dpRaw(7, []byte{0xaa, 0xaa, 3, 0, 0, 0, 8}), l2().dlType(0x05ff), Layout{}},
+		{"802.3 with nothing after the length: 0x05ff", dpRaw(0, nil), l2().dlType(0x05ff), Layout{}},
+		{"length 0x05ff itself", dpRaw(0x05ff, nil), l2().dlType(0x05ff), Layout{}},
+		{"ethertype 0x0600 is a type", dpRaw(0x0600, []byte{0xaa, 0xaa, 3, 0, 0, 0, 8, 0}), l2().dlType(0x0600), Layout{}},
+
+		{"ipv6 hop-by-hop, udp", v6(0, ext(17, 1), udpHdr), shifted(ip6(l2().dlType(0x86dd).nwProto(17)).tpSrc(7).tpDst(8)),
+			Layout{L3: 14, L4: 62, L3Type: L3IPv6, L4Type: L4UDP}},
+		{"ipv6 hop-by-hop, dest opts (16 bytes), routing, tcp", v6(0, ext(60, 1), ext(43, 2), ext(6, 1), tcpHdr), shifted(ip6(l2().dlType(0x86dd).nwProto(6)).tpSrc(1).tpDst(2)),
+			Layout{L3: 14, L4: 54 + 32, L3Type: L3IPv6, L4Type: L4TCP}},
+		{"ipv6 ah (len counts 4-byte units), udp", v6(51, []byte{17, 4, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, udpHdr), shifted(ip6(l2().dlType(0x86dd).nwProto(17)).tpSrc(7).tpDst(8)),
+			Layout{L3: 14, L4: 54 + 24, L3Type: L3IPv6, L4Type: L4UDP}},
+		{"ipv6 first fragment: frag bits, l4 read", v6(44, fragHdr(17, 0x0001), udpHdr), shifted(ip6(l2().dlType(0x86dd).nwProto(17).nwFrag(steer.FragAny, 0xff)).tpSrc(7).tpDst(8)),
+			Layout{L3: 14, L4: 62, L3Type: L3IPv6, L4Type: L4UDP}},
+		{"ipv6 later fragment: nw_proto 44, no l4", v6(44, fragHdr(17, 0x0008), udpHdr), shifted(ip6(l2().dlType(0x86dd).nwProto(44).nwFrag(steer.FragAny|steer.FragLater, 0xff))),
+			Layout{L3: 14, L3Type: L3IPv6}},
+		{"ipv6 last fragment: nw_proto 44, no l4", v6(0, ext(44, 1), fragHdr(6, 0x0100), tcpHdr), shifted(ip6(l2().dlType(0x86dd).nwProto(44).nwFrag(steer.FragAny|steer.FragLater, 0xff))),
+			Layout{L3: 14, L3Type: L3IPv6}},
+		{"ipv6 atomic fragment (offset 0, no M): not a fragment", v6(44, fragHdr(17, 0), udpHdr), shifted(ip6(l2().dlType(0x86dd).nwProto(17)).tpSrc(7).tpDst(8)),
+			Layout{L3: 14, L4: 62, L3Type: L3IPv6, L4Type: L4UDP}},
+		{"ipv6 fragment header with only reserved bits: a fragment", v6(44, fragHdr(17, 0x0006), udpHdr), shifted(ip6(l2().dlType(0x86dd).nwProto(17).nwFrag(steer.FragAny, 0xff)).tpSrc(7).tpDst(8)),
+			Layout{L3: 14, L4: 62, L3Type: L3IPv6, L4Type: L4UDP}},
+		{"ipv6 icmpv6 after hop-by-hop", v6(0, ext(58, 1), []byte{135, 0, 0, 0, 0, 0, 0, 0}), shifted(ip6(l2().dlType(0x86dd).nwProto(58)).tpSrc(135)),
+			Layout{L3: 14, L4: 62, L3Type: L3IPv6, L4Type: L4ICMP}},
+		{"ipv6 no next header after dest opts", v6(60, ext(59, 1)), shifted(ip6(l2().dlType(0x86dd).nwProto(59))), Layout{L3: 14, L3Type: L3IPv6}},
+		{"ipv6 8 extension headers: all walked", v6(0, hbhs(8, 17), udpHdr), shifted(ip6(l2().dlType(0x86dd).nwProto(17)).tpSrc(7).tpDst(8)),
+			Layout{L3: 14, L4: 54 + 64, L3Type: L3IPv6, L4Type: L4UDP}},
+		{"ipv6 9 extension headers: stops at the bound", v6(0, hbhs(9, 17), udpHdr), shifted(ip6(l2().dlType(0x86dd).nwProto(0))), Layout{L3: 14, L3Type: L3IPv6}},
+		{"icmpv6 7 bytes: not read", v6(58, []byte{128, 0, 0, 0, 0, 0, 0}),
+			ip6(l2().dlType(0x86dd).nwProto(58)), Layout{L3: 14, L3Type: L3IPv6}},
+		{"icmpv6 8 bytes", v6(58, []byte{128, 0, 0, 0, 0, 0, 0, 0}),
+			ip6(l2().dlType(0x86dd).nwProto(58)).tpSrc(128),
+			Layout{L3: 14, L4: 54, L3Type: L3IPv6, L4Type: L4ICMP}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { checkExtracted(t, tt.frame, tt.want.key(7), tt.lay) })
+	}
+
+	// Extension headers that do not fit make the frame malformed.
+	bad := []struct {
+		name  string
+		frame []byte
+	}{
+		{"hop-by-hop of 7 bytes", v6(0, []byte{17, 0, 0, 0, 0, 0, 0})},
+		{"hop-by-hop longer than the payload", v6(0, ext(17, 2)[:8], []byte{0, 0, 0, 0})},
+		{"routing header claiming 16 bytes in 8", v6(43, []byte{6, 1, 0, 0, 0, 0, 0, 0})},
+		{"ah claiming 24 bytes in 16", v6(51, []byte{17, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})},
+		{"fragment header of 7 bytes", v6(44, fragHdr(17, 1)[:7])},
+		{"dest opts after hop-by-hop, cut", v6(0, ext(60, 1), []byte{17, 0, 0})},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			var k Key
+			if st := Extract(tt.frame, 7, &k); st != ParseMalformed {
+				t.Fatalf("status %v, want malformed (key %x)", st, k)
+			}
+		})
+	}
+}
+
+// dpRaw is an Ethernet header with type/length field tl, then rest.
+func dpRaw(tl uint16, rest []byte) []byte {
+	f := append(append([]byte(nil), dpMacB...), dpMacA...)
+	f = binary.BigEndian.AppendUint16(f, tl)
+	return append(f, rest...)
+}
+
+// dpSNAP is an 802.3 frame with an LLC/SNAP header of type typ before l3.
+func dpSNAP(typ uint16, l3 []byte) []byte {
+	snap := []byte{0xaa, 0xaa, 0x03, 0, 0, 0, byte(typ >> 8), byte(typ)}
+	return dpRaw(uint16(len(snap)+len(l3)), append(snap, l3...))
+}
+
+// dpTagged inserts a VLAN tag after the MAC addresses of f.
+func dpTagged(f []byte, tpid, tci uint16) []byte {
+	out := append([]byte(nil), f[:12]...)
+	out = binary.BigEndian.AppendUint16(out, tpid)
+	out = binary.BigEndian.AppendUint16(out, tci)
+	return append(out, f[12:]...)
 }

@@ -3,6 +3,7 @@ package flowtable
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/bits"
 	"net/netip"
 	"strconv"
@@ -22,9 +23,11 @@ type Field struct {
 const MaxPortNameLen = 15
 
 // CheckPortName reports whether name can name a port in a flow: 1 to 15
-// bytes, not "." or "..", and none of NUL, whitespace, '/', ',', ':' or '='
-// (the characters Linux refuses in a netdev name, plus the flow syntax's
-// separators); "in_port" is reserved, as in OVS. The error wraps ErrInvalid.
+// bytes, not "." or "..", and none of NUL, whitespace, '/', ',', ':', '='
+// or '"' (the characters Linux refuses in a netdev name, plus the flow
+// syntax's separators and quote); "in_port" is reserved, as in OVS. A name
+// that reads as a number or a reserved port (LOCAL, ...) is allowed, and
+// written quoted in flows (see PortRefOf). The error wraps ErrInvalid.
 func CheckPortName(name string) error {
 	if msg := portNameProblem(name); msg != "" {
 		return fmt.Errorf("port name %q: %s: %w", name, msg, ErrInvalid)
@@ -43,7 +46,7 @@ func portNameProblem(name string) string {
 	case name == "in_port":
 		return "reserved (output:in_port sends back out of the input port)"
 	}
-	if i := strings.IndexAny(name, "\x00 \t\n\v\f\r/,:="); i >= 0 {
+	if i := strings.IndexAny(name, "\x00 \t\n\v\f\r/,:=\""); i >= 0 {
 		return fmt.Sprintf("contains %q", name[i])
 	}
 	return ""
@@ -52,7 +55,8 @@ func portNameProblem(name string) string {
 // fieldGroup is the piece of the key a match field sets. Two fields of the
 // same group in one match are an error even if they agree (tp_dst twice,
 // nw_src and arp_spa); shorthands have no group and may repeat or overlap
-// dl_type and nw_proto as long as they agree.
+// dl_type and nw_proto as long as they agree. Fields of different groups
+// may share key bits (vlan_tci and dl_vlan) if they agree on them.
 type fieldGroup uint8
 
 const (
@@ -61,20 +65,26 @@ const (
 	groupDlSrc
 	groupDlDst
 	groupDlType
+	groupVlanTCI
 	groupVlanVID
 	groupVlanPCP
 	groupNwSrc
 	groupNwDst
 	groupNwProto
 	groupNwTos
+	groupNwEcn
+	groupNwFrag
 	groupTpSrc
 	groupTpDst
 )
 
-// matchField describes one match field of the text syntax.
+// matchField describes one match field of the text syntax. Its name is the
+// one Fields prints; aliases (the OXM and NXM names, as ovs-ofctl takes
+// them) parse the same way.
 type matchField struct {
-	name  string
-	group fieldGroup
+	name    string
+	aliases []string
+	group   fieldGroup
 	// Shorthands (ip, tcp, ...) set dl_type and, if nwProto >= 0, nw_proto.
 	short   bool
 	dlType  uint16
@@ -86,12 +96,16 @@ type matchField struct {
 	// allowed; needs says it in words for the error ("udp or tcp").
 	prereq func(m *Match) bool
 	needs  string
+	// ovs says what Open vSwitch does when the prerequisite does not
+	// hold, if not the usual (it drops the field from the match).
+	ovs string
 }
 
 var matchFields = []*matchField{
 	{name: "ip", short: true, dlType: etherTypeIPv4, nwProto: -1},
 	{name: "ipv6", short: true, dlType: etherTypeIPv6, nwProto: -1},
 	{name: "arp", short: true, dlType: etherTypeARP, nwProto: -1},
+	{name: "rarp", short: true, dlType: etherTypeRARP, nwProto: -1},
 	{name: "icmp", short: true, dlType: etherTypeIPv4, nwProto: ipProtoICMP},
 	{name: "tcp", short: true, dlType: etherTypeIPv4, nwProto: ipProtoTCP},
 	{name: "udp", short: true, dlType: etherTypeIPv4, nwProto: ipProtoUDP},
@@ -99,34 +113,49 @@ var matchFields = []*matchField{
 	{name: "tcp6", short: true, dlType: etherTypeIPv6, nwProto: ipProtoTCP},
 	{name: "udp6", short: true, dlType: etherTypeIPv6, nwProto: ipProtoUDP},
 
-	{name: "in_port", group: groupInPort}, // held by name in Match.InPort
-	{name: "dl_src", group: groupDlSrc, set: setMAC(steer.OffDlSrc)},
-	{name: "dl_dst", group: groupDlDst, set: setMAC(steer.OffDlDst)},
-	{name: "dl_type", group: groupDlType, set: setUint(steer.OffDlType, 2, 0xffff)},
+	{name: "in_port", group: groupInPort}, // held as written in Match.InPort
+	{name: "dl_src", aliases: []string{"eth_src"}, group: groupDlSrc, set: setMAC(steer.OffDlSrc)},
+	{name: "dl_dst", aliases: []string{"eth_dst"}, group: groupDlDst, set: setMAC(steer.OffDlDst)},
+	{name: "dl_type", aliases: []string{"eth_type"}, group: groupDlType, set: setDlType},
+	{name: "vlan_tci", group: groupVlanTCI, set: setVlanTCI},
 	{name: "dl_vlan", group: groupVlanVID, set: setDlVlan},
-	{name: "dl_vlan_pcp", group: groupVlanPCP, set: setDlVlanPCP},
+	{name: "vlan_vid", group: groupVlanVID, set: setVlanVID},
+	{name: "dl_vlan_pcp", aliases: []string{"vlan_pcp"}, group: groupVlanPCP, set: setDlVlanPCP},
 
-	{name: "nw_src", group: groupNwSrc, set: setIPv4(steer.OffNwSrc), prereq: matchIsIPv4OrARP, needs: "ip or arp"},
-	{name: "nw_dst", group: groupNwDst, set: setIPv4(steer.OffNwDst), prereq: matchIsIPv4OrARP, needs: "ip or arp"},
-	{name: "nw_proto", group: groupNwProto, set: setUint(steer.OffNwProto, 1, 0xff), prereq: matchIsL3, needs: "ip, ipv6 or arp"},
+	{name: "nw_src", aliases: []string{"ip_src"}, group: groupNwSrc, set: setIPv4(steer.OffNwSrc), prereq: matchIsIPv4OrARP, needs: "ip, arp or rarp"},
+	{name: "nw_dst", aliases: []string{"ip_dst"}, group: groupNwDst, set: setIPv4(steer.OffNwDst), prereq: matchIsIPv4OrARP, needs: "ip, arp or rarp"},
+	{name: "nw_proto", aliases: []string{"ip_proto"}, group: groupNwProto, set: setUint(steer.OffNwProto, 1, 0xff), prereq: matchIsL3, needs: "ip, ipv6, arp or rarp"},
 	{name: "nw_tos", group: groupNwTos, set: setNwTos, prereq: matchIsIP, needs: "ip or ipv6"},
 	{name: "ip_dscp", group: groupNwTos, set: setIPDSCP, prereq: matchIsIP, needs: "ip or ipv6"},
+	{name: "nw_ecn", aliases: []string{"ip_ecn"}, group: groupNwEcn, set: setNwEcn, prereq: matchIsIP, needs: "ip or ipv6"},
+	{name: "nw_frag", aliases: []string{"ip_frag"}, group: groupNwFrag, set: setNwFrag, prereq: matchIsIP, needs: "ip or ipv6"},
 	{name: "ipv6_src", group: groupNwSrc, set: setIPv6(steer.OffNwSrc), prereq: matchIsIPv6, needs: "ipv6"},
 	{name: "ipv6_dst", group: groupNwDst, set: setIPv6(steer.OffNwDst), prereq: matchIsIPv6, needs: "ipv6"},
-	{name: "arp_spa", group: groupNwSrc, set: setIPv4(steer.OffNwSrc), prereq: matchIsARP, needs: "arp"},
-	{name: "arp_tpa", group: groupNwDst, set: setIPv4(steer.OffNwDst), prereq: matchIsARP, needs: "arp"},
-	{name: "arp_op", group: groupNwProto, set: setUint(steer.OffNwProto, 1, 0xff), prereq: matchIsARP, needs: "arp"},
+	{name: "arp_spa", group: groupNwSrc, set: setIPv4(steer.OffNwSrc), prereq: matchIsARP, needs: "arp or rarp"},
+	{name: "arp_tpa", group: groupNwDst, set: setIPv4(steer.OffNwDst), prereq: matchIsARP, needs: "arp or rarp"},
+	{name: "arp_op", group: groupNwProto, set: setARPOp, prereq: matchIsARP, needs: "arp or rarp"},
 
 	{name: "tp_src", group: groupTpSrc, set: setTpPort(steer.OffTpSrc), prereq: matchIsTCPUDP, needs: "udp or tcp"},
 	{name: "tp_dst", group: groupTpDst, set: setTpPort(steer.OffTpDst), prereq: matchIsTCPUDP, needs: "udp or tcp"},
+	{name: "tcp_src", group: groupTpSrc, set: setTpPort(steer.OffTpSrc), prereq: matchIsTCP, needs: "tcp", ovs: "on udp Open vSwitch reads tcp_src as tp_src; write tp_src or udp_src"},
+	{name: "tcp_dst", group: groupTpDst, set: setTpPort(steer.OffTpDst), prereq: matchIsTCP, needs: "tcp", ovs: "on udp Open vSwitch reads tcp_dst as tp_dst; write tp_dst or udp_dst"},
+	{name: "udp_src", group: groupTpSrc, set: setTpPort(steer.OffTpSrc), prereq: matchIsUDP, needs: "udp", ovs: "on tcp Open vSwitch reads udp_src as tp_src; write tp_src or tcp_src"},
+	{name: "udp_dst", group: groupTpDst, set: setTpPort(steer.OffTpDst), prereq: matchIsUDP, needs: "udp", ovs: "on tcp Open vSwitch reads udp_dst as tp_dst; write tp_dst or tcp_dst"},
 	{name: "icmp_type", group: groupTpSrc, set: setICMP(steer.OffTpSrc), prereq: matchIsICMP, needs: "icmp or icmp6"},
 	{name: "icmp_code", group: groupTpDst, set: setICMP(steer.OffTpDst), prereq: matchIsICMP, needs: "icmp or icmp6"},
+	{name: "icmpv4_type", group: groupTpSrc, set: setICMP(steer.OffTpSrc), prereq: matchIsICMPv4, needs: "icmp"},
+	{name: "icmpv4_code", group: groupTpDst, set: setICMP(steer.OffTpDst), prereq: matchIsICMPv4, needs: "icmp"},
+	{name: "icmpv6_type", group: groupTpSrc, set: setICMP(steer.OffTpSrc), prereq: matchIsICMPv6, needs: "icmp6"},
+	{name: "icmpv6_code", group: groupTpDst, set: setICMP(steer.OffTpDst), prereq: matchIsICMPv6, needs: "icmp6"},
 }
 
 var matchFieldByName = func() map[string]*matchField {
 	m := make(map[string]*matchField, len(matchFields))
 	for _, f := range matchFields {
 		m[f.name] = f
+		for _, a := range f.aliases {
+			m[a] = f
+		}
 	}
 	return m
 }()
@@ -149,9 +178,11 @@ func matchIsDlType(m *Match, t uint16) bool {
 	return ok && dt == t
 }
 
-func matchIsIPv4(m *Match) bool      { return matchIsDlType(m, etherTypeIPv4) }
-func matchIsIPv6(m *Match) bool      { return matchIsDlType(m, etherTypeIPv6) }
-func matchIsARP(m *Match) bool       { return matchIsDlType(m, etherTypeARP) }
+func matchIsIPv4(m *Match) bool { return matchIsDlType(m, etherTypeIPv4) }
+func matchIsIPv6(m *Match) bool { return matchIsDlType(m, etherTypeIPv6) }
+func matchIsARP(m *Match) bool {
+	return matchIsDlType(m, etherTypeARP) || matchIsDlType(m, etherTypeRARP)
+}
 func matchIsIP(m *Match) bool        { return matchIsIPv4(m) || matchIsIPv6(m) }
 func matchIsIPv4OrARP(m *Match) bool { return matchIsIPv4(m) || matchIsARP(m) }
 func matchIsL3(m *Match) bool        { return matchIsIP(m) || matchIsARP(m) }
@@ -161,14 +192,23 @@ func matchIsProto(m *Match, p uint8) bool {
 	return ok && np == p && matchIsIP(m)
 }
 
+func matchIsTCP(m *Match) bool { return matchIsProto(m, ipProtoTCP) }
+func matchIsUDP(m *Match) bool { return matchIsProto(m, ipProtoUDP) }
+
+func matchIsICMPv4(m *Match) bool {
+	np, ok := matchNwProto(m)
+	return ok && matchIsIPv4(m) && np == ipProtoICMP
+}
+func matchIsICMPv6(m *Match) bool {
+	np, ok := matchNwProto(m)
+	return ok && matchIsIPv6(m) && np == ipProtoICMPv6
+}
+
 func matchIsTCPUDP(m *Match) bool {
 	return matchIsProto(m, ipProtoTCP) || matchIsProto(m, ipProtoUDP)
 }
 
-func matchIsICMP(m *Match) bool {
-	np, ok := matchNwProto(m)
-	return ok && (matchIsIPv4(m) && np == ipProtoICMP || matchIsIPv6(m) && np == ipProtoICMPv6)
-}
+func matchIsICMP(m *Match) bool { return matchIsICMPv4(m) || matchIsICMPv6(m) }
 
 // Value syntax.
 
@@ -351,13 +391,35 @@ func setICMP(off int) func(v string, k, m *Key) string {
 	}
 }
 
+func setDlType(v string, k, m *Key) string {
+	x, msg := parseNum(v, 0xffff)
+	if msg == "" {
+		msg = dlTypeProblem(uint16(x))
+	}
+	if msg != "" {
+		return msg
+	}
+	putUint(k, steer.OffDlType, 2, x)
+	putUint(m, steer.OffDlType, 2, 0xffff)
+	return ""
+}
+
+// dlTypeProblem refuses the values below 0x0600 but 0x05ff: they are 802.3
+// lengths, which a frame's dl_type never is.
+func dlTypeProblem(t uint16) string {
+	if t < etherTypeMin && t != dlTypeNone {
+		return "an 802.3 length, which no frame's dl_type is (802.3 frames have dl_type 0x05ff, or their SNAP type; Open vSwitch would take a flow that never matches)"
+	}
+	return ""
+}
+
 // vlanNone is dl_vlan's value for "no VLAN tag", as in OVS.
 const vlanNone = 0xffff
 
 func setDlVlan(v string, k, m *Key) string {
 	x, msg := parseNum(v, 0xffff)
 	if msg == "" && x > 0x0fff && x != vlanNone {
-		msg = "out of range 0..4095"
+		msg = fmt.Sprintf("out of range 0..4095 (Open vSwitch would keep the low 12 bits: dl_vlan=%d)", x&0x0fff)
 	}
 	if msg != "" {
 		return msg + " (or 0xffff for no VLAN)"
@@ -372,7 +434,7 @@ func setDlVlan(v string, k, m *Key) string {
 }
 
 func setDlVlanPCP(v string, k, m *Key) string {
-	x, msg := parseNum(v, 7)
+	x, msg := parseLowBits(v, 3)
 	if msg != "" {
 		return msg
 	}
@@ -381,9 +443,80 @@ func setDlVlanPCP(v string, k, m *Key) string {
 	return ""
 }
 
-// nwTosMask is the part of nw_tos a match can select: the DSCP bits, as in
-// OVS (the ECN bits are not matchable).
-const nwTosMask = 0xfc
+// parseLowBits parses a field of bits bits; for a larger value the message
+// says the low bits Open vSwitch would keep of it.
+func parseLowBits(v string, bits int) (uint64, string) {
+	x, msg := parseNum(v, math.MaxUint64)
+	max := uint64(1)<<bits - 1
+	if msg == "" && x > max {
+		msg = fmt.Sprintf("out of range 0..%d (Open vSwitch would keep the low %d bits: %d)", max, bits, x&max)
+	}
+	return x, msg
+}
+
+// parseMasked16 parses N or N/MASK (16 bits), the value masked.
+func parseMasked16(v string) (val, mask uint16, msg string) {
+	vs, ms, masked := strings.Cut(v, "/")
+	x, msg := parseNum(vs, 0xffff)
+	if msg != "" {
+		return 0, 0, msg
+	}
+	mk := uint64(0xffff)
+	if masked {
+		if mk, msg = parseNum(ms, 0xffff); msg != "" {
+			return 0, 0, "mask " + msg
+		}
+	}
+	return uint16(x & mk), uint16(mk), ""
+}
+
+// setVlanTCI is NXM's vlan_tci: the outer tag's TCI with the CFI (DEI)
+// bit standing for "a tag is present", 0 for untagged frames, maskable.
+func setVlanTCI(v string, k, m *Key) string {
+	val, mask, msg := parseMasked16(v)
+	if msg != "" {
+		return msg
+	}
+	if val&steer.VlanPresent == 0 && val&^steer.VlanPresent != 0 && mask&steer.VlanPresent != 0 {
+		return fmt.Sprintf("%#04x has VID or PCP bits without the 0x1000 present bit: only an untagged frame lacks the bit, and its vlan_tci is 0 (Open vSwitch would match untagged frames: vlan_tci=0x0000)", val)
+	}
+	putUint(k, steer.OffVlanTCI, 2, uint64(val))
+	putUint(m, steer.OffVlanTCI, 2, uint64(mask))
+	return ""
+}
+
+// setVlanVID is OpenFlow 1.2's vlan_vid: 0x1000 (OFPVID_PRESENT) | VID
+// for a tagged frame, 0 for an untagged one, maskable.
+func setVlanVID(v string, k, m *Key) string {
+	val, mask, msg := parseMasked16(v)
+	if msg != "" {
+		return msg
+	}
+	if val > 0x1fff || mask > 0x1fff && mask != 0xffff {
+		return "out of range: the VID with the 0x1000 present bit is at most 0x1fff"
+	}
+	if mask == 0xffff {
+		mask = 0x1fff
+	}
+	switch {
+	case val == 0 && mask == 0x1fff:
+		// No tag: the same match as dl_vlan=0xffff.
+		putUint(m, steer.OffVlanTCI, 2, 0xffff)
+		return ""
+	case val&steer.VlanPresent == 0 && mask&steer.VlanPresent != 0:
+		return fmt.Sprintf("VID %d without the 0x1000 present bit: write vlan_vid=%#x (or dl_vlan=%d) for frames tagged with VID %d, vlan_vid=0 for untagged frames (Open vSwitch would match untagged frames)", val&0x0fff, val|steer.VlanPresent, val&0x0fff, val&0x0fff)
+	}
+	putUint(k, steer.OffVlanTCI, 2, uint64(val))
+	putUint(m, steer.OffVlanTCI, 2, uint64(mask))
+	return ""
+}
+
+// nwTosMask is the part of nw_tos that nw_tos and ip_dscp match: the DSCP
+// bits, as in OVS; nwEcnMask is the rest, which nw_ecn matches.
+const (
+	nwTosMask = 0xfc
+	nwEcnMask = 0x03
+)
 
 func setNwTos(v string, k, m *Key) string {
 	x, msg := parseNum(v, 0xff)
@@ -391,18 +524,72 @@ func setNwTos(v string, k, m *Key) string {
 		return msg
 	}
 	if x&^nwTosMask != 0 {
-		return "the low 2 bits (ECN) must be zero"
+		return fmt.Sprintf("the low 2 bits (ECN) must be zero; match them with nw_ecn (Open vSwitch would clear them: nw_tos=%d)", x&nwTosMask)
 	}
 	k[steer.OffNwTos], m[steer.OffNwTos] = byte(x), nwTosMask
 	return ""
 }
 
 func setIPDSCP(v string, k, m *Key) string {
-	x, msg := parseNum(v, 63)
+	x, msg := parseLowBits(v, 6)
 	if msg != "" {
 		return msg
 	}
 	k[steer.OffNwTos], m[steer.OffNwTos] = byte(x<<2), nwTosMask
+	return ""
+}
+
+func setNwEcn(v string, k, m *Key) string {
+	x, msg := parseLowBits(v, 2)
+	if msg != "" {
+		return msg
+	}
+	k[steer.OffNwTos], m[steer.OffNwTos] = byte(x), nwEcnMask
+	return ""
+}
+
+// fragValues are nw_frag's values, with OVS's names and what OVS parses
+// each name to (its frag_handling table, first match).
+var fragValues = []struct {
+	name        string
+	value, mask uint8
+}{
+	{"no", 0, steer.FragAny | steer.FragLater},
+	{"first", steer.FragAny, steer.FragAny | steer.FragLater},
+	{"later", steer.FragAny | steer.FragLater, steer.FragAny | steer.FragLater},
+	{"yes", steer.FragAny, steer.FragAny},
+	{"not_later", 0, steer.FragLater},
+}
+
+func setNwFrag(v string, k, m *Key) string {
+	for _, fv := range fragValues {
+		if fv.name == v {
+			k[steer.OffNwFrag], m[steer.OffNwFrag] = fv.value, fv.mask
+			return ""
+		}
+	}
+	return "want no, yes, first, later or not_later"
+}
+
+// fragName is the name of an nw_frag value and mask, or "".
+func fragName(value, mask uint8) string {
+	for _, fv := range fragValues {
+		if fv.value == value && fv.mask == mask {
+			return fv.name
+		}
+	}
+	return ""
+}
+
+func setARPOp(v string, k, m *Key) string {
+	x, msg := parseNum(v, 0xffff)
+	if msg == "" && x > 0xff {
+		msg = fmt.Sprintf("out of range 0..255: an opcode above 255 reads as 0 (Open vSwitch would match arp_op=%d, the low byte)", x&0xff)
+	}
+	if msg != "" {
+		return msg
+	}
+	k[steer.OffNwProto], m[steer.OffNwProto] = byte(x), 0xff
 	return ""
 }
 
@@ -423,9 +610,9 @@ func (m *Match) Fields() []Field {
 	protoShown := false
 
 	switch {
-	case dlExact && (dlType == etherTypeIPv4 || dlType == etherTypeIPv6 || dlType == etherTypeARP):
+	case dlExact && (dlType == etherTypeIPv4 || dlType == etherTypeIPv6 || dlType == etherTypeARP || dlType == etherTypeRARP):
 		name := shorthandName(dlType, proto, protoExact)
-		protoShown = name != "ip" && name != "ipv6" && name != "arp"
+		protoShown = name != "ip" && name != "ipv6" && name != "arp" && name != "rarp"
 		add(name, "")
 	case !isZero(m.Mask[steer.OffDlType : steer.OffDlType+2]):
 		add("dl_type", fmtDlType(m))
@@ -445,9 +632,10 @@ func (m *Match) Fields() []Field {
 		add("dl_vlan_pcp", strconv.Itoa(int(tci>>13)))
 	case tmask == 0xf000 && tci&steer.VlanPresent != 0:
 		add("dl_vlan_pcp", strconv.Itoa(int(tci>>13)))
+	case tmask == 0xffff:
+		add("vlan_tci", fmt.Sprintf("0x%04x", tci))
 	default:
-		// Not expressible with dl_vlan and dl_vlan_pcp (Check refuses it).
-		add("vlan_tci", fmtUintMasked(m, steer.OffVlanTCI, 2))
+		add("vlan_tci", fmt.Sprintf("0x%04x/0x%04x", tci, tmask))
 	}
 	if s := fmtMACMasked(m, steer.OffDlSrc); s != "" {
 		add("dl_src", s)
@@ -459,7 +647,7 @@ func (m *Match) Fields() []Field {
 	switch {
 	case dlExact && dlType == etherTypeIPv6:
 		srcName, dstName, n = "ipv6_src", "ipv6_dst", 16
-	case dlExact && dlType == etherTypeARP:
+	case matchIsARP(m):
 		srcName, dstName = "arp_spa", "arp_tpa"
 	}
 	if s := fmtAddrMasked(m, steer.OffNwSrc, n); s != "" {
@@ -470,16 +658,30 @@ func (m *Match) Fields() []Field {
 	}
 	if m.Mask[steer.OffNwProto] != 0 && !protoShown {
 		name := "nw_proto"
-		if dlExact && dlType == etherTypeARP {
+		if matchIsARP(m) {
 			name = "arp_op"
 		}
 		add(name, fmtUintMasked(m, steer.OffNwProto, 1))
 	}
-	if tmask := m.Mask[steer.OffNwTos]; tmask != 0 {
-		if tmask == nwTosMask {
-			add("nw_tos", strconv.Itoa(int(m.Key[steer.OffNwTos])))
+	tos, tmask := m.Key[steer.OffNwTos], m.Mask[steer.OffNwTos]
+	switch {
+	case tmask&^(nwTosMask|nwEcnMask) != 0, tmask&nwTosMask != 0 && tmask&nwTosMask != nwTosMask:
+		add("nw_tos", fmt.Sprintf("%d/0x%02x", tos, tmask)) // Check refuses it
+	default:
+		if tmask&nwTosMask != 0 {
+			add("nw_tos", strconv.Itoa(int(tos&nwTosMask)))
+		}
+		if tmask&nwEcnMask == nwEcnMask {
+			add("nw_ecn", strconv.Itoa(int(tos&nwEcnMask)))
+		} else if tmask&nwEcnMask != 0 {
+			add("nw_ecn", fmt.Sprintf("%d/0x%02x", tos&nwEcnMask, tmask&nwEcnMask)) // Check refuses it
+		}
+	}
+	if fm := m.Mask[steer.OffNwFrag]; fm != 0 {
+		if name := fragName(m.Key[steer.OffNwFrag], fm); name != "" {
+			add("nw_frag", name)
 		} else {
-			add("nw_tos", fmt.Sprintf("%d/0x%02x", m.Key[steer.OffNwTos], tmask))
+			add("nw_frag", fmtUintMasked(m, steer.OffNwFrag, 1)) // Check refuses it
 		}
 	}
 	tpSrc, tpDst := "tp_src", "tp_dst"
@@ -492,9 +694,6 @@ func (m *Match) Fields() []Field {
 	if !isZero(m.Mask[steer.OffTpDst : steer.OffTpDst+2]) {
 		add(tpDst, fmtUintMasked(m, steer.OffTpDst, 2))
 	}
-	if m.Mask[steer.OffNwFrag] != 0 {
-		add("nw_frag", fmtUintMasked(m, steer.OffNwFrag, 1)) // Check refuses it
-	}
 	return fs
 }
 
@@ -502,6 +701,8 @@ func shorthandName(dlType uint16, proto uint8, protoExact bool) string {
 	switch dlType {
 	case etherTypeARP:
 		return "arp"
+	case etherTypeRARP:
+		return "rarp"
 	case etherTypeIPv4:
 		if protoExact {
 			switch proto {
@@ -636,13 +837,15 @@ func fmtAddrMasked(m *Match, off, n int) string {
 
 // Check reports whether m is a match the text syntax can express, which is
 // what the classifiers and the XDP program can match: Key has no bit outside
-// Mask; InPort is "" or a valid port name and the in_port bytes of the mask
-// are zero; dl_type and nw_proto are matched exactly or not at all; the VLAN
-// TCI mask is one that dl_vlan and dl_vlan_pcp produce; nw_tos is matched on
-// its DSCP bits; an IPv4 or ARP address uses only the first 4 bytes; ICMP
-// type and code are exact one-byte values; nw_frag and padding are not
-// matched; and every field's prerequisites hold (tp_dst needs udp or tcp,
-// and so on). The error is a *ParseError naming the field, Column 0.
+// Mask; InPort is "" or a valid port reference and the in_port bytes of the
+// mask are zero; dl_type and nw_proto are matched exactly or not at all, and
+// dl_type is not an 802.3 length; a VLAN TCI with VID or PCP bits has the
+// present bit if it matches that bit; nw_tos is matched on its DSCP bits,
+// its ECN bits, or both; nw_frag is one of its named values; an IPv4 or ARP
+// address uses only the first 4 bytes; ICMP type and code are exact
+// one-byte values; the flags byte and padding are not matched; and every
+// field's prerequisites hold (tp_dst needs udp or tcp, and so on). The
+// error is a *ParseError naming the field, Column 0.
 func (m *Match) Check() error {
 	fail := func(field, format string, args ...any) error {
 		return &ParseError{Field: field, Msg: fmt.Sprintf(format, args...)}
@@ -653,34 +856,38 @@ func (m *Match) Check() error {
 		return fail("", "match key has bits outside its mask")
 	}
 	if m.InPort != "" {
-		if msg := portNameProblem(m.InPort); msg != "" {
+		if msg := portRefProblem(m.InPort); msg != "" {
 			return fail("in_port", "bad value %q for in_port: %s", m.InPort, msg)
+		}
+		if c := canonicalPortRef(m.InPort); c != m.InPort {
+			return fail("in_port", "in_port %q is not in canonical form %q", m.InPort, c)
 		}
 	}
 	if !isZero(m.Mask[steer.OffInPort : steer.OffInPort+4]) {
 		return fail("in_port", "in_port is matched by name, not in the mask")
 	}
-	if m.Mask[steer.OffNwFrag] != 0 {
-		return fail("nw_frag", "nw_frag is not matchable")
+	if fv, fm := m.Key[steer.OffNwFrag], m.Mask[steer.OffNwFrag]; fm != 0 && fragName(fv, fm) == "" {
+		return fail("nw_frag", "nw_frag %#x/%#x is not one of no, yes, first, later, not_later", fv, fm)
 	}
-	if m.Mask[steer.OffNwFrag+1] != 0 || !isZero(m.Mask[steer.OffTpDst+2:]) {
+	if m.Mask[steer.OffFlags] != 0 || !isZero(m.Mask[steer.OffTpDst+2:]) {
 		return fail("", "mask covers padding bytes")
 	}
 	if dm := binary.BigEndian.Uint16(m.Mask[steer.OffDlType:]); dm != 0 && dm != 0xffff {
 		return fail("dl_type", "dl_type mask %#04x: dl_type is matched exactly or not at all", dm)
+	} else if t, ok := matchDlType(m); ok {
+		if msg := dlTypeProblem(t); msg != "" {
+			return fail("dl_type", "dl_type %#04x: %s", t, msg)
+		}
 	}
 	if pm := m.Mask[steer.OffNwProto]; pm != 0 && pm != 0xff {
 		return fail("nw_proto", "nw_proto mask %#02x: nw_proto is matched exactly or not at all", pm)
 	}
 	tci, tmask := binary.BigEndian.Uint16(m.Key[steer.OffVlanTCI:]), binary.BigEndian.Uint16(m.Mask[steer.OffVlanTCI:])
-	switch {
-	case tmask == 0, tmask == 0xffff && tci == 0:
-	case (tmask == 0x1fff || tmask == 0xf000 || tmask == 0xffff) && tci&steer.VlanPresent != 0:
-	default:
-		return fail("dl_vlan", "vlan_tci %#04x/%#04x is not expressible with dl_vlan and dl_vlan_pcp", tci, tmask)
+	if tci&steer.VlanPresent == 0 && tci != 0 && tmask&steer.VlanPresent != 0 {
+		return fail("vlan_tci", "vlan_tci %#04x/%#04x has VID or PCP bits without the present bit: it never matches", tci, tmask)
 	}
-	if tm := m.Mask[steer.OffNwTos]; tm != 0 && tm != nwTosMask {
-		return fail("nw_tos", "nw_tos mask %#02x: only the DSCP bits (0xfc) are matchable", tm)
+	if tm := m.Mask[steer.OffNwTos]; tm != 0 && tm != nwTosMask && tm != nwEcnMask && tm != nwTosMask|nwEcnMask {
+		return fail("nw_tos", "nw_tos mask %#02x: the DSCP bits (0xfc, nw_tos) and the ECN bits (0x03, nw_ecn) are matched whole or not at all", tm)
 	}
 	names := canonicalNames(m)
 	if !matchIsIPv6(m) {
@@ -715,6 +922,7 @@ func (m *Match) Check() error {
 		{names.dst, steer.OffNwDst, 16},
 		{names.proto, steer.OffNwProto, 1},
 		{"nw_tos", steer.OffNwTos, 1},
+		{"nw_frag", steer.OffNwFrag, 1},
 		{names.tpSrc, steer.OffTpSrc, 2},
 		{names.tpDst, steer.OffTpDst, 2},
 	} {

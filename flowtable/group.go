@@ -69,33 +69,17 @@ const (
 	MaxBuckets = 64 // buckets of one group
 )
 
-// The action set's order (ovs lib/ofp-actions.c ACTION_SET_ORDER): one
-// slot each, then rewrites, then one final action.
-func actionSetClass(t ActionType) int {
-	switch t {
-	case ActStripVLAN:
-		return 0
-	case ActPushVLAN:
-		return 1
-	case ActDecTTL:
-		return 2
-	case ActSetDlSrc, ActSetDlDst, ActSetNwSrc, ActSetNwDst, ActSetNwTos, ActSetTpSrc, ActSetTpDst,
-		ActSetVlanVID, ActSetVlanPCP:
-		return 3
-	case ActOutput, ActInPort, ActGroup, ActResubmit:
-		return 4
-	}
-	return -1 // not allowed in an action set: kernel, goto_table
-}
-
 // bucketProblem says what is wrong with a bucket of a group of type t.
 func bucketProblem(t GroupType, b *Bucket) (field, msg string) {
 	if b.Weight != 0 && t != GroupSelect {
 		return "weight", fmt.Sprintf("weight is for select groups, not %s", t)
 	}
 	if b.WatchPort != "" {
-		if msg := portNameProblem(b.WatchPort); msg != "" {
+		if msg := portRefProblem(b.WatchPort); msg != "" {
 			return "watch_port", fmt.Sprintf("watch_port %q: %s", b.WatchPort, msg)
+		}
+		if c := canonicalPortRef(b.WatchPort); c != b.WatchPort {
+			return "watch_port", fmt.Sprintf("watch_port %q is not in canonical form %q", b.WatchPort, c)
 		}
 	} else if t == GroupFastFailover {
 		return "watch_port", "a fast_failover bucket needs a watch_port"
@@ -103,23 +87,26 @@ func bucketProblem(t GroupType, b *Bucket) (field, msg string) {
 	if len(b.Actions) == 0 {
 		return "actions", "a bucket needs actions"
 	}
-	prev := -1
+	prev, tags := slotNone, 0
 	for i := range b.Actions {
 		a := &b.Actions[i]
 		name := actionName(a.Type)
 		if msg := actionProblem(a); msg != "" {
 			return name, fmt.Sprintf("action %d (%s): %s", i+1, FormatAction(*a), msg)
 		}
-		c := actionSetClass(a.Type)
+		if msg := followTags(&tags, a); msg != "" {
+			return name, msg
+		}
+		c := actionKinds[a.Type].slot
 		switch {
-		case c < 0:
+		case c == slotNone:
 			return name, fmt.Sprintf("%s is not allowed in a bucket (an action set)", name)
-		case c < prev || c == prev && c != 3:
+		case c < prev || c == prev && c != slotRewrite:
 			return name, fmt.Sprintf("%s out of order: a bucket is an action set, run as strip_vlan, push_vlan, dec_ttl, rewrites, then one output, group or resubmit (Open vSwitch would reorder it, or use only the last output); write it in that order", FormatAction(*a))
 		}
 		prev = c
 	}
-	if prev != 4 {
+	if prev != slotFinal {
 		return "actions", "a bucket needs an output, in_port, group or resubmit last: an action set without one does nothing"
 	}
 	return "", ""
@@ -246,10 +233,10 @@ func (p *textParser) bucket(t GroupType, i int, toks []actionToken) (Bucket, *Pa
 			}
 			b.Weight, hasWeight = uint16(n), true
 		case ok && key == "watch_port":
-			if msg := portNameProblem(value); msg != "" {
+			if msg := portRefProblem(value); msg != "" {
 				return b, p.errAt(tok.off, key, "bucket %d: bad value %q for watch_port: %s", i, value, msg)
 			}
-			b.WatchPort = value
+			b.WatchPort = canonicalPortRef(value)
 		case ok && key == "watch_group":
 			return b, p.errAt(tok.off, key, "bucket %d: watch_group is not supported (use watch_port)", i)
 		case ok && key == "bucket_id":
@@ -269,6 +256,9 @@ func (p *textParser) bucket(t GroupType, i int, toks []actionToken) (Bucket, *Pa
 	}
 	pas, err := p.actionList(acts)
 	if err != nil {
+		return b, err
+	}
+	if err := p.vlanTags(0, pas); err != nil {
 		return b, err
 	}
 	b.Actions = actionsOf(pas)

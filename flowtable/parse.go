@@ -3,12 +3,11 @@ package flowtable
 import (
 	"encoding/binary"
 	"fmt"
-	"maps"
 	"math"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"unicode/utf8"
 
 	"github.com/xvs-project/xvs/flowtable/steer"
@@ -57,11 +56,15 @@ type Filter struct {
 	HasTable    bool
 	Cookie      uint64
 	CookieMask  uint64 // bits of Cookie a flow's cookie must agree with; 0 = any cookie
+	OutPort     string // a port reference: the flow must have an output to it ("" = any flow)
+	OutGroup    uint32 // the group a flow must send to, when HasOutGroup
+	HasOutGroup bool
 }
 
 // ParseFilter parses a filter: match fields plus optional priority=,
-// cookie=VALUE[/MASK] (without a mask the cookie must be equal) and table=N
-// (without it, a filter selects flows of every table, as in ovs-ofctl).
+// cookie=VALUE[/MASK] (without a mask the cookie must be equal), table=N
+// (without it, a filter selects flows of every table, as in ovs-ofctl),
+// out_port=PORT and out_group=ID.
 func ParseFilter(text string) (Filter, error) {
 	r, err := parseText(text, modeFilter)
 	if err != nil {
@@ -75,17 +78,34 @@ func ParseFilter(text string) (Filter, error) {
 		HasTable:    r.hasTable,
 		Cookie:      r.flow.Cookie,
 		CookieMask:  r.cookieMask,
+		OutPort:     r.outPort,
+		OutGroup:    r.outGroup,
+		HasOutGroup: r.hasOutGroup,
 	}, nil
 }
 
 // Selects reports whether the filter selects f. Not strict (OVS's default):
 // the filter's match covers f's (see Match.Covers) and priority is ignored.
+// With OutPort or OutGroup, f must have an output to that port or send to
+// that group (either one when both are given), as ovs-ofctl's out_port and
+// out_group select: the flow's own actions, not its groups' buckets.
 // Strict (--strict): f's match equals the filter's and so does its
 // priority. In both, f's cookie must agree with Cookie under CookieMask,
 // and f must be in Table if the filter names one.
 func (flt *Filter) Selects(f *Flow, strict bool) bool {
 	if (f.Cookie^flt.Cookie)&flt.CookieMask != 0 || flt.HasTable && f.Table != flt.Table {
 		return false
+	}
+	if flt.OutPort != "" || flt.HasOutGroup {
+		out := false
+		for i := range f.Actions {
+			a := &f.Actions[i]
+			out = out || flt.OutPort != "" && a.Type == ActOutput && a.Port == flt.OutPort ||
+				flt.HasOutGroup && a.Type == ActGroup && a.Value == flt.OutGroup
+		}
+		if !out {
+			return false
+		}
 	}
 	if !strict {
 		return flt.Match.Covers(&f.Match)
@@ -113,8 +133,7 @@ func ParseAction(text string) (Action, error) {
 	if len(toks) != 1 {
 		return Action{}, p.errAt(-1, "", "want exactly one action in %q", text)
 	}
-	var pa parsedAction
-	drop, err := p.action(toks[0], &pa)
+	pa, drop, err := p.action(toks[0])
 	if err != nil {
 		return Action{}, err
 	}
@@ -130,7 +149,7 @@ func ParseAction(text string) (Action, error) {
 // name the field (ParseError.Field) and have Column 0.
 func ParseMatchFields(fields map[string]string) (Match, error) {
 	p := &textParser{}
-	b := newMatchBuilder(p)
+	b := matchBuilder{p: p}
 	names := make([]string, 0, len(fields))
 	for name := range fields {
 		names = append(names, name)
@@ -145,7 +164,7 @@ func ParseMatchFields(fields map[string]string) (Match, error) {
 			return Match{}, p.errAt(-1, name, "unknown field %q", name)
 		}
 		v := fields[name]
-		if err := b.add(f, v, v != "", -1); err != nil {
+		if err := b.add(name, f, v, v != "", -1); err != nil {
 			return Match{}, err
 		}
 	}
@@ -160,18 +179,8 @@ func ParseMatchFields(fields map[string]string) (Match, error) {
 var flowFields = map[string]bool{
 	"priority": true, "cookie": true, "idle_timeout": true, "hard_timeout": true, "actions": true,
 	"table": true, "duration": true, "n_packets": true, "n_bytes": true, "idle_age": true, "hard_age": true,
-	"datapath": true,
+	"datapath": true, "out_port": true, "out_group": true,
 }
-
-// flowFieldBits gives each of flowFields a bit, for the set of those a
-// flow's text gave.
-var flowFieldBits = func() map[string]uint32 {
-	bits := make(map[string]uint32, len(flowFields))
-	for _, name := range slices.Sorted(maps.Keys(flowFields)) {
-		bits[name] = 1 << len(bits)
-	}
-	return bits
-}()
 
 // textParser turns byte offsets into the text being parsed into columns for
 // errors. Structured input has no text: offset -1, column 0.
@@ -210,16 +219,18 @@ type parseResult struct {
 	hasPriority bool
 	hasTable    bool
 	cookieMask  uint64
+	outPort     string // filters only
+	outGroup    uint32
+	hasOutGroup bool
 }
 
 func isFlowSep(c byte) bool { return c == ',' || c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 func parseText(text string, mode parseMode) (*parseResult, error) {
-	b := getMatchBuilder(text)
-	defer putMatchBuilder(b)
-	p := b.p
+	p := &textParser{text: text}
 	r := &parseResult{flow: Flow{Priority: DefaultPriority}}
-	var seen uint32 // bits of flowFieldBits
+	b := matchBuilder{p: p}
+	var seen map[string]bool
 	var acts []parsedAction
 	hasActions := false
 	for i := 0; ; {
@@ -235,7 +246,7 @@ func parseText(text string, mode parseMode) (*parseResult, error) {
 		}
 		key, value, hasValue := text[start:i], "", false
 		if i < len(text) && text[i] == '=' {
-			if key == "actions" {
+			if key == "actions" || key == "action" { // ovs-ofctl takes both
 				if mode != modeFlow {
 					return nil, p.errAt(start, key, "actions are not allowed in %s", mode)
 				}
@@ -254,7 +265,7 @@ func parseText(text string, mode parseMode) (*parseResult, error) {
 			value, hasValue = text[vstart:i], true
 		}
 		if f := matchFieldByName[key]; f != nil {
-			if err := b.add(f, value, hasValue, start); err != nil {
+			if err := b.add(key, f, value, hasValue, start); err != nil {
 				return nil, err
 			}
 			continue
@@ -265,11 +276,13 @@ func parseText(text string, mode parseMode) (*parseResult, error) {
 		if err := p.flowField(r, mode, key, value, hasValue, start); err != nil {
 			return nil, err
 		}
-		if bit := flowFieldBits[key]; seen&bit != 0 {
+		if seen[key] {
 			return nil, p.errAt(start, key, "%s given twice", key)
-		} else {
-			seen |= bit
 		}
+		if seen == nil {
+			seen = make(map[string]bool)
+		}
+		seen[key] = true
 	}
 	m, err := b.finish()
 	if err != nil {
@@ -282,16 +295,72 @@ func parseText(text string, mode parseMode) (*parseResult, error) {
 	if !hasActions {
 		return nil, p.errAt(-1, "actions", "missing actions")
 	}
+	if err := p.flowActions(&r.flow, acts); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// flowActions checks parsed actions against flow f (its match and table)
+// and sets f.Actions: each action's prerequisites on the match, the VLAN
+// tags through the list, goto_table and kernel's rules.
+func (p *textParser) flowActions(f *Flow, acts []parsedAction) *ParseError {
 	for _, pa := range acts {
-		if !pa.need.holds(&m) {
-			return nil, p.errAt(pa.off, pa.name, "%s requires %s", pa.what, pa.need)
+		if !pa.need.holds(&f.Match) {
+			return p.errAt(pa.off, pa.name, "%s requires %s (%s)", pa.what, pa.need, pa.why)
 		}
-		if msg := flowActionProblem(&r.flow, &pa.a); msg != "" {
-			return nil, p.errAt(pa.off, pa.name, "%s", msg)
+		if msg := flowActionProblem(f, &pa.a); msg != "" {
+			return p.errAt(pa.off, pa.name, "%s", msg)
 		}
 	}
-	r.flow.Actions = actionsOf(acts)
-	return r, nil
+	if err := p.vlanTags(matchTags(&f.Match), acts); err != nil {
+		return err
+	}
+	f.Actions = actionsOf(acts)
+	return nil
+}
+
+// matchTags is how many VLAN tags a match guarantees a frame has: 1 when
+// it matches the present bit set, else 0 (no match field sees a second
+// tag).
+func matchTags(m *Match) int {
+	if m.Key[steer.OffVlanTCI]&(steer.VlanPresent>>8) != 0 {
+		return 1
+	}
+	return 0
+}
+
+// vlanTags follows the VLAN tags a frame is sure to have through an action
+// list, starting with tags: set_field to vlan_vid or vlan_pcp needs one
+// (Open vSwitch refuses it otherwise), and a push that would make a third
+// is refused (Open vSwitch refuses it, OFPBAC_BAD_TAG; xvs parses two).
+func (p *textParser) vlanTags(tags int, acts []parsedAction) *ParseError {
+	for _, pa := range acts {
+		if pa.needTag && tags == 0 {
+			return p.errAt(pa.off, pa.name, "%s needs a VLAN tag: match one (dl_vlan=VID, vlan_tci=0x1000/0x1000) or push_vlan first; mod_vlan_%s pushes one onto an untagged frame (Open vSwitch refuses it too)",
+				pa.what, strings.TrimPrefix(pa.field, "vlan_"))
+		}
+		if msg := followTags(&tags, &pa.a); msg != "" {
+			return p.errAt(pa.off, pa.name, "%s", msg)
+		}
+	}
+	return nil
+}
+
+// followTags updates tags, the VLAN tags a frame is sure to have, for
+// action a, and says what is wrong if a pushes a third.
+func followTags(tags *int, a *Action) string {
+	switch actionKinds[a.Type].vlan {
+	case vlanPush:
+		if *tags++; *tags > maxVlanTags {
+			return fmt.Sprintf("%s would push a third VLAN tag: xvs parses two, and Open vSwitch refuses it too (OFPBAC_BAD_TAG)", FormatAction(*a))
+		}
+	case vlanPop:
+		*tags = max(*tags-1, 0)
+	case vlanSet:
+		*tags = max(*tags, 1)
+	}
+	return ""
 }
 
 // flowField parses one of flowFields (other than actions) into r.
@@ -299,9 +368,9 @@ func (p *textParser) flowField(r *parseResult, mode parseMode, key, value string
 	allowed := false
 	switch mode {
 	case modeFlow:
-		allowed = true
+		allowed = key != "out_port" && key != "out_group"
 	case modeFilter:
-		allowed = key == "priority" || key == "cookie" || key == "table"
+		allowed = key == "priority" || key == "cookie" || key == "table" || key == "out_port" || key == "out_group"
 	}
 	if !allowed {
 		return p.errAt(off, key, "%s is not allowed in %s", key, mode)
@@ -347,6 +416,14 @@ func (p *textParser) flowField(r *parseResult, mode parseMode, key, value string
 			}
 		}
 		r.flow.Cookie, r.cookieMask = c&mask, mask
+	case "out_port":
+		if msg := portRefProblem(value); msg != "" {
+			return bad(msg)
+		}
+		r.outPort = canonicalPortRef(value)
+	case "out_group":
+		v, err = num(math.MaxUint32)
+		r.outGroup, r.hasOutGroup = uint32(v), true
 	case "table":
 		v, err = num(MaxTable)
 		r.flow.Table, r.hasTable = uint8(v), true
@@ -368,151 +445,72 @@ func (p *textParser) flowField(r *parseResult, mode parseMode, key, value string
 // matchBuilder collects match fields in any order and checks them together.
 type matchBuilder struct {
 	p       *textParser
-	tp      textParser // p, for a builder of the pool
 	m       Match
-	k, mk   Key // what the field being added matches alone
-	ok, om  Key // what an earlier field matches alone, for a conflict's message
 	entries []matchEntry
-	buf     [8]matchEntry // entries' first backing array: a match has few fields
 }
 
-func newMatchBuilder(p *textParser) *matchBuilder {
-	b := &matchBuilder{p: p}
-	b.entries = b.buf[:0]
-	return b
-}
-
-// matchBuilders recycles the builders of parseText (and their parser): a
-// bulk request parses many flows, and a builder is most of what parsing
-// one allocates.
-var matchBuilders = sync.Pool{New: func() any {
-	b := &matchBuilder{}
-	b.p = &b.tp
-	return b
-}}
-
-// getMatchBuilder returns an empty builder whose parser reads text.
-func getMatchBuilder(text string) *matchBuilder {
-	b := matchBuilders.Get().(*matchBuilder)
-	b.tp.text = text
-	b.entries = b.buf[:0]
-	return b
-}
-
-// putMatchBuilder gives b back, keeping none of the text it read.
-func putMatchBuilder(b *matchBuilder) {
-	clear(b.buf[:])
-	b.entries = nil
-	b.m = Match{}
-	b.tp.text = ""
-	matchBuilders.Put(b)
-}
-
-// matchEntry is a field added to a matchBuilder. What it matches alone is
-// in the builder's match; key computes it again for an error message.
 type matchEntry struct {
-	f        *matchField
-	value    string
-	hasValue bool
-	zeroMask bool // it matches nothing (tp_dst=0/0), so it needs nothing
-	off      int
+	f    *matchField
+	name string // as written: the name or an alias
+	text string // as written: name, or name=value
+	off  int
+	k, m Key // what the field alone matches
 }
 
-// text is the field as written: name, or name=value.
-func (e *matchEntry) text() string {
-	if e.hasValue {
-		return e.f.name + "=" + e.value
-	}
-	return e.f.name
-}
-
-// key sets k and m to what the entry matches alone.
-func (e *matchEntry) key(k, m *Key) {
-	*k, *m = Key{}, Key{}
-	fieldKey(e.f, e.value, k, m)
-}
-
-// fieldKey parses value for f into k and m (zero on entry), or says what is
-// wrong with it. An in_port sets no key bits.
-func fieldKey(f *matchField, value string, k, m *Key) string {
+// add adds field f, written as name (f's name or an alias).
+func (b *matchBuilder) add(name string, f *matchField, value string, hasValue bool, off int) *ParseError {
+	p := b.p
+	e := matchEntry{f: f, name: name, text: name, off: off}
 	switch {
 	case f.short:
-		putUint(k, steer.OffDlType, 2, uint64(f.dlType))
-		putUint(m, steer.OffDlType, 2, 0xffff)
-		if f.nwProto >= 0 {
-			k[steer.OffNwProto], m[steer.OffNwProto] = byte(f.nwProto), 0xff
+		if hasValue {
+			return p.errAt(off, name, "%s takes no value", name)
 		}
+		putUint(&e.k, steer.OffDlType, 2, uint64(f.dlType))
+		putUint(&e.m, steer.OffDlType, 2, 0xffff)
+		if f.nwProto >= 0 {
+			e.k[steer.OffNwProto], e.m[steer.OffNwProto] = byte(f.nwProto), 0xff
+		}
+	case !hasValue || value == "":
+		return p.errAt(off, name, "missing value for %s", name)
 	case f.group == groupInPort:
-		return portNameProblem(value)
+		if msg := portRefProblem(value); msg != "" {
+			return p.errAt(off, name, "bad value %q for %s: %s", value, name, msg)
+		}
 	default:
-		return f.set(value, k, m)
+		if msg := f.set(value, &e.k, &e.m); msg != "" {
+			return p.errAt(off, name, "bad value %q for %s: %s", value, name, msg)
+		}
 	}
-	return ""
-}
-
-func (b *matchBuilder) add(f *matchField, value string, hasValue bool, off int) *ParseError {
-	p := b.p
-	e := matchEntry{f: f, value: value, hasValue: hasValue, off: off}
-	b.k, b.mk = Key{}, Key{}
-	switch {
-	case f.short && hasValue:
-		return p.errAt(off, f.name, "%s takes no value", f.name)
-	case !f.short && (!hasValue || value == ""):
-		return p.errAt(off, f.name, "missing value for %s", f.name)
+	if hasValue {
+		e.text = name + "=" + value
 	}
-	if msg := fieldKey(f, value, &b.k, &b.mk); msg != "" {
-		return p.errAt(off, f.name, "bad value %q for %s: %s", value, f.name, msg)
-	}
-	// The fields so far agree with each other, so the new one conflicts
-	// with one of them exactly when it conflicts with their union; only
-	// then are their own keys needed, to say which.
-	conflict := keysConflict(&b.k, &b.mk, &b.m.Key, &b.m.Mask)
 	for i := range b.entries {
 		o := &b.entries[i]
 		if f.short && o.f == f {
 			return nil // a repeated shorthand adds nothing (and keeps the entries few)
 		}
 		if f.group != groupNone && o.f.group == f.group {
-			if o.f == f {
-				return p.errAt(off, f.name, "%s given twice", f.name)
+			if o.f == f && o.name == name {
+				return p.errAt(off, name, "%s given twice (Open vSwitch would use the last one)", name)
 			}
-			return p.errAt(off, f.name, "%s conflicts with %s", f.name, o.f.name)
+			return p.errAt(off, name, "%s conflicts with %s (Open vSwitch would use the last one)", name, o.name)
 		}
-		if conflict {
-			if o.key(&b.ok, &b.om); keysConflict(&b.k, &b.mk, &b.ok, &b.om) {
-				return p.errAt(off, f.name, "%s conflicts with %s", e.text(), o.text())
+		for j := range e.m {
+			if both := e.m[j] & o.m[j]; e.k[j]&both != o.k[j]&both {
+				return p.errAt(off, name, "%s conflicts with %s (Open vSwitch would use the last one)", e.text, o.text)
 			}
 		}
 	}
-	orKey(&b.m.Key, &b.k)
-	orKey(&b.m.Mask, &b.mk)
+	for j := range e.m {
+		b.m.Key[j] |= e.k[j]
+		b.m.Mask[j] |= e.m[j]
+	}
 	if f.group == groupInPort {
-		b.m.InPort = value
+		b.m.InPort = canonicalPortRef(value)
 	}
-	e.zeroMask = b.mk == Key{}
 	b.entries = append(b.entries, e)
 	return nil
-}
-
-// keysConflict reports whether two (key, mask) pairs disagree on a bit
-// both masks cover.
-func keysConflict(k1, m1, k2, m2 *Key) bool {
-	le := binary.LittleEndian
-	for j := 0; j < steer.KeyLen; j += 8 {
-		both := le.Uint64(m1[j:]) & le.Uint64(m2[j:])
-		if (le.Uint64(k1[j:])^le.Uint64(k2[j:]))&both != 0 {
-			return true
-		}
-	}
-	return false
-}
-
-// orKey sets the bits of src in dst.
-func orKey(dst, src *Key) {
-	le := binary.LittleEndian
-	for j := 0; j < steer.KeyLen; j += 8 {
-		le.PutUint64(dst[j:], le.Uint64(dst[j:])|le.Uint64(src[j:]))
-	}
 }
 
 // finish checks every field's prerequisites against the whole match. A
@@ -520,11 +518,15 @@ func orKey(dst, src *Key) {
 func (b *matchBuilder) finish() (Match, *ParseError) {
 	for i := range b.entries {
 		e := &b.entries[i]
-		if e.f.prereq == nil || e.zeroMask {
+		if e.f.prereq == nil || e.m == (Key{}) {
 			continue
 		}
 		if !e.f.prereq(&b.m) {
-			return Match{}, b.p.errAt(e.off, e.f.name, "%s requires %s", e.f.name, e.f.needs)
+			ovs := e.f.ovs
+			if ovs == "" || !matchIsTCPUDP(&b.m) {
+				ovs = "Open vSwitch would ignore " + e.name + " and match more packets"
+			}
+			return Match{}, b.p.errAt(e.off, e.name, "%s requires %s (%s)", e.name, e.f.needs, ovs)
 		}
 	}
 	return b.m, nil
@@ -565,11 +567,14 @@ func (n actionNeed) String() string {
 }
 
 type parsedAction struct {
-	a    Action
-	name string // the action's name as written, for ParseError.Field
-	what string // how errors call it: "mod_tp_dst", "set_field to tcp_dst"
-	off  int
-	need actionNeed
+	a       Action
+	name    string // the action's name as written, for ParseError.Field
+	what    string // how errors call it: "mod_tp_dst", "set_field to tcp_dst"
+	field   string // set_field's field
+	off     int
+	need    actionNeed
+	why     string // said when need does not hold
+	needTag bool   // set_field to a VLAN field: a tag must be there
 }
 
 func actionsOf(pas []parsedAction) []Action {
@@ -592,7 +597,7 @@ type actionToken struct {
 // parentheses (resubmit(,1) is one action). base is the list's offset in
 // the whole text (-1: structured input, no offsets).
 func splitActions(s string, base int) []actionToken {
-	toks := make([]actionToken, 0, 4)
+	var toks []actionToken
 	for i := 0; ; {
 		for i < len(s) && isFlowSep(s[i]) {
 			i++
@@ -640,10 +645,7 @@ func (p *textParser) actions(base int, s string) ([]parsedAction, *ParseError) {
 func (p *textParser) actionList(toks []actionToken) ([]parsedAction, *ParseError) {
 	pas := make([]parsedAction, 0, len(toks))
 	for _, tok := range toks {
-		// Parsed in place: a parsedAction of its own would live on the
-		// heap (the parsers take its address).
-		pas = append(pas, parsedAction{})
-		drop, err := p.action(tok, &pas[len(pas)-1])
+		pa, drop, err := p.action(tok)
 		if err != nil {
 			return nil, err
 		}
@@ -653,6 +655,7 @@ func (p *textParser) actionList(toks []actionToken) ([]parsedAction, *ParseError
 			}
 			return nil, nil
 		}
+		pas = append(pas, pa)
 	}
 	for i := range pas {
 		k := actionKinds[pas[i].a.Type]
@@ -667,123 +670,200 @@ func (p *textParser) actionList(toks []actionToken) ([]parsedAction, *ParseError
 }
 
 // unsupportedActions are OVS actions xvs does not have. Naming one is an
-// error rather than an output to a port of that name.
+// error rather than an output to a port of that name (OpenFlow's reserved
+// ports, NORMAL and the like, are in reservedPorts).
 var unsupportedActions = map[string]bool{
-	"normal": true, "flood": true, "all": true, "controller": true, "local": true,
 	"enqueue": true, "learn": true, "note": true, "set_queue": true,
 	"pop_queue": true, "ct": true, "ct_clear": true, "meter": true,
 	"clone": true, "exit": true, "multipath": true, "bundle": true,
 	"sample": true, "push_mpls": true, "pop_mpls": true, "dec_mpls_ttl": true,
-	"set_mpls_ttl": true, "set_tunnel": true, "mod_nw_ecn": true, "mod_nw_ttl": true,
-	"move": true, "load": true, "output_reg": true, "mod_vlan_tci": true,
+	"set_mpls_ttl": true, "set_tunnel": true, "mod_nw_ttl": true, "set_nw_ttl": true,
+	"move": true, "output_reg": true, "mod_vlan_tci": true, "push": true, "pop": true,
 	"write_actions": true, "clear_actions": true, "write_metadata": true,
+	"fin_timeout": true, "controller": true, "check_pkt_larger": true,
+	"encap": true, "decap": true, "set_tunnel64": true, "bundle_load": true,
 }
 
-// action parses one action token into pa. drop reports the "drop" keyword.
-func (p *textParser) action(tok actionToken, pa *parsedAction) (drop bool, err *ParseError) {
+// action parses one action token. drop reports the "drop" keyword. Action
+// names are read without regard to case, as ovs-ofctl reads them.
+func (p *textParser) action(tok actionToken) (pa parsedAction, drop bool, err *ParseError) {
 	name, value, hasValue := splitAction(tok.text)
-	*pa = parsedAction{name: name, what: name, off: tok.off}
-	if name == "drop" {
+	pa = parsedAction{name: name, what: name, off: tok.off}
+	lname := strings.ToLower(name)
+	if lname == "drop" {
 		if hasValue {
-			return false, p.errAt(tok.off, name, "drop takes no value")
+			return pa, false, p.errAt(tok.off, name, "drop takes no value")
 		}
-		return true, nil
+		return pa, true, nil
 	}
-	if name == "set_field" && hasValue {
-		return false, p.setField(pa, value)
+	if lname == "set_field" || lname == "load" {
+		if !hasValue || value == "" {
+			return pa, false, p.errAt(tok.off, name, "missing value for %s", name)
+		}
+		return pa, false, p.setField(&pa, lname, value)
 	}
-	t, known := actionByName[name]
+	t, known := actionByName[lname]
+	why, reserved := reservedPort(name)
 	switch {
-	case !known && unsupportedActions[name]:
-		return false, p.errAt(tok.off, name, "unsupported action %q", name)
-	case !known && !hasValue && portNameProblem(name) == "":
-		// A bare port name is output to that port, as in OVS.
-		pa.a = Action{Type: ActOutput, Port: name}
+	case !known && reserved && why != "":
+		return pa, false, p.errAt(tok.off, name, "unsupported action %q: %s", name, why)
+	case !known && unsupportedActions[lname]:
+		return pa, false, p.errAt(tok.off, name, "unsupported action %q", name)
+	case !known && !hasValue && portRefProblem(name) == "":
+		// A bare port is output to that port, as in OVS.
+		pa.a = Action{Type: ActOutput, Port: canonicalPortRef(name)}
 		pa.name, pa.what = "output", "output"
-		return false, nil
+		return pa, false, nil
 	case !known:
-		return false, p.errAt(tok.off, name, "unknown action %q", name)
+		return pa, false, p.errAt(tok.off, name, "unknown action %q", name)
 	}
 	k := actionKinds[t]
 	pa.a.Type, pa.need = t, k.need
+	pa.why = "Open vSwitch would take it and leave packets without that header as they are"
 	switch {
+	case k.value && k.optValue && (!hasValue || value == ""):
+		return pa, false, nil
 	case k.value && (!hasValue || value == ""):
-		return false, p.errAt(tok.off, name, "missing value for %s", name)
+		return pa, false, p.errAt(tok.off, name, "missing value for %s", name)
 	case !k.value && hasValue:
-		return false, p.errAt(tok.off, name, "%s takes no value", name)
+		return pa, false, p.errAt(tok.off, name, "%s takes no value", name)
 	case !k.value:
-		return false, nil
+		return pa, false, nil
 	}
 	msg := k.parse(value, &pa.a)
 	if msg == "" {
 		msg = actionProblem(&pa.a)
 	}
 	if msg != "" {
-		return false, p.errAt(tok.off, name, "bad value %q for %s: %s", value, name, msg)
+		return pa, false, p.errAt(tok.off, name, "bad value %q for %s: %s", value, name, msg)
 	}
-	return false, nil
+	return pa, false, nil
 }
 
-// setFieldTarget is a field set_field can set: the action it is, how its
-// value reads, and what the match must say (tcp_src needs tcp, not just
-// udp or tcp).
+// setFieldTarget is a field set_field (and load) can set: the action it
+// is, how its value reads, and what the match must say (tcp_src needs tcp,
+// not just udp or tcp).
 type setFieldTarget struct {
+	names []string // the OXM or NXM name, then the others
 	typ   ActionType
 	parse func(v string, a *Action) string
 	need  actionNeed
+	why   string // said when need does not hold
+	tag   bool   // a VLAN field: the frame must have a tag
+	kind  loadKind
 }
 
-var setFieldTargets = map[string]setFieldTarget{
-	"eth_src": {ActSetDlSrc, parseMACValue, needNothing},
-	"dl_src":  {ActSetDlSrc, parseMACValue, needNothing},
-	"eth_dst": {ActSetDlDst, parseMACValue, needNothing},
-	"dl_dst":  {ActSetDlDst, parseMACValue, needNothing},
-	"ip_src":  {ActSetNwSrc, parseIPv4Value, needIPv4},
-	"nw_src":  {ActSetNwSrc, parseIPv4Value, needIPv4},
-	"ip_dst":  {ActSetNwDst, parseIPv4Value, needIPv4},
-	"nw_dst":  {ActSetNwDst, parseIPv4Value, needIPv4},
-	"nw_tos":  {ActSetNwTos, parseValue(0xff), needIPv4},
-	"ip_dscp": {ActSetNwTos, func(v string, a *Action) string {
+// loadKind is how load:N->FIELD[] turns the number N into set_field's
+// value syntax.
+type loadKind uint8
+
+const (
+	loadNumber loadKind = iota
+	loadMAC
+	loadIPv4
+)
+
+const whyTpPort = "Open vSwitch's set_field tp_src and tp_dst are tcp_src and tcp_dst, refused on udp: write udp_src, udp_dst or mod_tp_*"
+
+var setFieldTargetList = []*setFieldTarget{
+	{names: []string{"eth_src", "dl_src", "NXM_OF_ETH_SRC", "OXM_OF_ETH_SRC"}, typ: ActSetDlSrc, parse: parseMACValue, kind: loadMAC},
+	{names: []string{"eth_dst", "dl_dst", "NXM_OF_ETH_DST", "OXM_OF_ETH_DST"}, typ: ActSetDlDst, parse: parseMACValue, kind: loadMAC},
+	{names: []string{"ip_src", "nw_src", "NXM_OF_IP_SRC", "OXM_OF_IPV4_SRC"}, typ: ActSetNwSrc, parse: parseIPv4Value, need: needIPv4, kind: loadIPv4},
+	{names: []string{"ip_dst", "nw_dst", "NXM_OF_IP_DST", "OXM_OF_IPV4_DST"}, typ: ActSetNwDst, parse: parseIPv4Value, need: needIPv4, kind: loadIPv4},
+	{names: []string{"nw_tos", "NXM_OF_IP_TOS"}, typ: ActSetNwTos, parse: parseValue(0xff), need: needIP},
+	{names: []string{"ip_dscp", "OXM_OF_IP_DSCP"}, typ: ActSetNwTos, parse: func(v string, a *Action) string {
 		n, msg := parseNum(v, 63)
 		a.Value = uint32(n) << 2
 		return msg
-	}, needIPv4},
-	"tcp_src": {ActSetTpSrc, parseValue(0xffff), needTCP},
-	"udp_src": {ActSetTpSrc, parseValue(0xffff), needUDP},
-	"tp_src":  {ActSetTpSrc, parseValue(0xffff), needTCPUDP},
-	"tcp_dst": {ActSetTpDst, parseValue(0xffff), needTCP},
-	"udp_dst": {ActSetTpDst, parseValue(0xffff), needUDP},
-	"tp_dst":  {ActSetTpDst, parseValue(0xffff), needTCPUDP},
-	// OpenFlow's vlan_vid may carry the "VID present" bit 0x1000; as in
-	// OVS, setting it sets the VID alone.
-	"vlan_vid": {ActSetVlanVID, func(v string, a *Action) string {
+	}, need: needIP},
+	{names: []string{"nw_ecn", "ip_ecn", "NXM_NX_IP_ECN", "OXM_OF_IP_ECN"}, typ: ActSetNwEcn, parse: parseValue(3), need: needIP},
+	{names: []string{"tcp_src", "NXM_OF_TCP_SRC", "OXM_OF_TCP_SRC"}, typ: ActSetTpSrc, parse: parseValue(0xffff), need: needTCP},
+	{names: []string{"tcp_dst", "NXM_OF_TCP_DST", "OXM_OF_TCP_DST"}, typ: ActSetTpDst, parse: parseValue(0xffff), need: needTCP},
+	{names: []string{"tp_src"}, typ: ActSetTpSrc, parse: parseValue(0xffff), need: needTCP, why: whyTpPort},
+	{names: []string{"tp_dst"}, typ: ActSetTpDst, parse: parseValue(0xffff), need: needTCP, why: whyTpPort},
+	{names: []string{"udp_src", "NXM_OF_UDP_SRC", "OXM_OF_UDP_SRC"}, typ: ActSetTpSrc, parse: parseValue(0xffff), need: needUDP},
+	{names: []string{"udp_dst", "NXM_OF_UDP_DST", "OXM_OF_UDP_DST"}, typ: ActSetTpDst, parse: parseValue(0xffff), need: needUDP},
+	// OpenFlow's vlan_vid carries the "VID present" bit 0x1000; as in OVS,
+	// setting it sets the VID, with the bit or without.
+	{names: []string{"vlan_vid", "OXM_OF_VLAN_VID"}, typ: ActSetVlanVID, parse: func(v string, a *Action) string {
 		n, msg := parseNum(v, 0x1fff)
 		a.Value = uint32(n) & 0x0fff
 		return msg
-	}, needNothing},
-	"vlan_pcp": {ActSetVlanPCP, parseValue(7), needNothing},
+	}, tag: true},
+	{names: []string{"vlan_pcp", "OXM_OF_VLAN_PCP"}, typ: ActSetVlanPCP, parse: parseValue(7), tag: true},
 }
 
-// setField parses set_field:VALUE->FIELD into the action mod_* would give.
-func (p *textParser) setField(pa *parsedAction, arg string) *ParseError {
+var setFieldTargets = func() map[string]*setFieldTarget {
+	m := make(map[string]*setFieldTarget)
+	for _, t := range setFieldTargetList {
+		for _, n := range t.names {
+			m[n] = t
+		}
+	}
+	return m
+}()
+
+// loadValue turns load's number into set_field's value for kind.
+func loadValue(v string, kind loadKind) (string, string) {
+	switch kind {
+	case loadMAC:
+		n, msg := parseNum(v, 1<<48-1)
+		if msg != "" {
+			return "", msg
+		}
+		b := binary.BigEndian.AppendUint64(nil, n)
+		return fmtMAC(b[2:]), ""
+	case loadIPv4:
+		n, msg := parseNum(v, 0xffffffff)
+		if msg != "" {
+			return "", msg
+		}
+		return netip.AddrFrom4([4]byte(binary.BigEndian.AppendUint32(nil, uint32(n)))).String(), ""
+	}
+	return v, ""
+}
+
+// setField parses set_field:VALUE->FIELD, or load:NUMBER->FIELD[] (the
+// whole field; NXM and OXM names), into the action mod_* would give.
+func (p *textParser) setField(pa *parsedAction, verb, arg string) *ParseError {
 	i := strings.LastIndex(arg, "->")
 	if i < 0 {
-		return p.errAt(pa.off, "set_field", "set_field wants VALUE->FIELD, got %q", arg)
+		return p.errAt(pa.off, pa.name, "%s wants VALUE->FIELD, got %q", verb, arg)
 	}
 	value, field := arg[:i], arg[i+2:]
-	pa.what = "set_field to " + field
+	if verb == "load" {
+		f, ok := strings.CutSuffix(field, "[]")
+		if !ok {
+			return p.errAt(pa.off, pa.name, "load to %q: only a whole field (FIELD[]) can be loaded", field)
+		}
+		field = f
+	}
+	pa.what, pa.field = verb+" to "+field, field
 	tg, ok := setFieldTargets[field]
 	if !ok {
-		return p.errAt(pa.off, "set_field", "set_field: unknown or unsupported field %q", field)
+		return p.errAt(pa.off, pa.name, "%s: unknown or unsupported field %q", verb, field)
+	}
+	if strings.Contains(value, "/") {
+		return p.errAt(pa.off, pa.name, "%s to %s: a masked value is not supported", verb, field)
+	}
+	if verb == "load" {
+		v, msg := loadValue(value, tg.kind)
+		if msg != "" {
+			return p.errAt(pa.off, pa.name, "bad value %q for load to %s: %s", value, field, msg)
+		}
+		value = v
 	}
 	pa.a = Action{Type: tg.typ}
-	pa.need = tg.need
+	pa.need, pa.why, pa.needTag = tg.need, tg.why, tg.tag
+	if pa.why == "" {
+		pa.why = "Open vSwitch refuses it too"
+	}
 	msg := tg.parse(value, &pa.a)
 	if msg == "" {
 		msg = actionProblem(&pa.a)
 	}
 	if msg != "" {
-		return p.errAt(pa.off, "set_field", "bad value %q for set_field to %s: %s", value, field, msg)
+		return p.errAt(pa.off, pa.name, "bad value %q for %s to %s: %s", value, verb, field, msg)
 	}
 	return nil
 }
@@ -808,6 +888,7 @@ func (f *Flow) Check() error {
 	if field, msg := listProblem(f.Actions); msg != "" {
 		return &ParseError{Field: field, Msg: msg}
 	}
+	tags := matchTags(&f.Match)
 	for i := range f.Actions {
 		a := &f.Actions[i]
 		name := actionName(a.Type)
@@ -819,6 +900,9 @@ func (f *Flow) Check() error {
 		}
 		if n := actionKinds[a.Type].need; !n.holds(&f.Match) {
 			return &ParseError{Field: name, Msg: fmt.Sprintf("%s requires %s", name, n)}
+		}
+		if msg := followTags(&tags, a); msg != "" {
+			return &ParseError{Field: name, Msg: msg}
 		}
 	}
 	return nil

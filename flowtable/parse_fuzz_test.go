@@ -27,6 +27,13 @@ var fuzzFlowSeeds = []string{
 	"in_port=pü,actions=drop",
 	"tcp,udp,actions=drop",
 	"tp_dst=80,actions=drop",
+	// OVS syntax: aliases, ports by number and quoted, keywords, load.
+	"in_port=1,eth_type=0x0800,ip_proto=6,tcp_dst=80,actions=2,IN_PORT",
+	`in_port="7",vlan_tci=0x1000/0x1000,actions=set_field:4101->vlan_vid,output:"LOCAL"`,
+	"ipv6,ip_ecn=1,ip_frag=first,actions=load:0x2->NXM_NX_IP_ECN[],mod_nw_tos:8,dec_ttl(1,2)",
+	"rarp,arp_op=3,nw_src=10.0.0.0/8,action=Resubmit(2,1)",
+	"vlan_vid=0x1000/0x1000,vlan_pcp=3,actions=push_vlan:0x88a8,push_vlan:0x8100,output:3",
+	"dl_type=0x05ff,actions=drop",
 }
 
 func FuzzParseFlow(f *testing.F) {

@@ -65,7 +65,7 @@ func TestParseFlowErrors(t *testing.T) {
 		{"missing actions", "udp,tp_dst=1", "actions", "missing actions"},
 		{"empty", "", "actions", "missing actions"},
 		{"unknown field", "priority=100,udp,in_port=p0,tp_dsst=7999,actions=drop", "tp_dsst", `unknown field "tp_dsst" at column 29`},
-		{"tp_dst prereq", "priority=100,in_port=p0,tp_dst=7999,actions=drop", "tp_dst", "tp_dst requires udp or tcp at column 25"},
+		{"tp_dst prereq", "priority=100,in_port=p0,tp_dst=7999,actions=drop", "tp_dst", "tp_dst requires udp or tcp (Open vSwitch would ignore tp_dst and match more packets) at column 25"},
 		{"priority range", "priority=65536,actions=drop", "priority", `bad value "65536" for priority: out of range 0..65535 at column 1`},
 		{"priority twice", "priority=1,priority=1,actions=drop", "priority", "priority given twice at column 12"},
 		{"priority empty", "priority=,actions=drop", "priority", "missing value for priority at column 1"},
@@ -81,14 +81,14 @@ func TestParseFlowErrors(t *testing.T) {
 		{"datapath open", "datapath=user(x,actions=drop", "datapath", `bad value "user(x" for datapath: want xdp, user or user(REASON) at column 1`},
 		{"drop not alone", "actions=drop,output:p1", "drop", "drop must be the only action at column 9"},
 		{"kernel not alone", "actions=output:p1,kernel", "kernel", "kernel must be the only action at column 19"},
-		{"mod_tp_dst needs l4", "ip,actions=mod_tp_dst:1", "mod_tp_dst", "mod_tp_dst requires udp or tcp at column 12"},
-		{"mod_tp_src with icmp", "icmp,actions=mod_tp_src:1", "mod_tp_src", "mod_tp_src requires udp or tcp at column 14"},
-		{"mod_nw_src needs ip", "arp,actions=mod_nw_src:1.2.3.4", "mod_nw_src", "mod_nw_src requires ip at column 13"},
-		{"mod_nw_tos needs ipv4", "ipv6,actions=mod_nw_tos:4", "mod_nw_tos", "mod_nw_tos requires ip at column 14"},
-		{"dec_ttl needs ip", "actions=dec_ttl", "dec_ttl", "dec_ttl requires ip or ipv6 at column 9"},
-		{"set_field tcp_dst needs tcp", "udp,actions=set_field:1->tcp_dst", "set_field", "set_field to tcp_dst requires tcp at column 13"},
-		{"set_field udp_src needs udp", "tcp6,actions=set_field:1->udp_src", "set_field", "set_field to udp_src requires udp at column 14"},
-		{"set_field ip_dst needs ip", "ipv6,actions=set_field:1.2.3.4->ip_dst", "set_field", "set_field to ip_dst requires ip at column 14"},
+		{"mod_tp_dst needs l4", "ip,actions=mod_tp_dst:1", "mod_tp_dst", "mod_tp_dst requires udp or tcp (Open vSwitch would take it and leave packets without that header as they are) at column 12"},
+		{"mod_tp_src with icmp", "icmp,actions=mod_tp_src:1", "mod_tp_src", "mod_tp_src requires udp or tcp (Open vSwitch would take it and leave packets without that header as they are) at column 14"},
+		{"mod_nw_src needs ip", "arp,actions=mod_nw_src:1.2.3.4", "mod_nw_src", "mod_nw_src requires ip (Open vSwitch would take it and leave packets without that header as they are) at column 13"},
+		{"mod_nw_tos needs ip", "arp,actions=mod_nw_tos:4", "mod_nw_tos", "mod_nw_tos requires ip or ipv6 (Open vSwitch would take it and leave packets without that header as they are) at column 13"},
+		{"dec_ttl needs ip", "actions=dec_ttl", "dec_ttl", "dec_ttl requires ip or ipv6 (Open vSwitch would take it and leave packets without that header as they are) at column 9"},
+		{"set_field tcp_dst needs tcp", "udp,actions=set_field:1->tcp_dst", "set_field", "set_field to tcp_dst requires tcp (Open vSwitch refuses it too) at column 13"},
+		{"set_field udp_src needs udp", "tcp6,actions=set_field:1->udp_src", "set_field", "set_field to udp_src requires udp (Open vSwitch refuses it too) at column 14"},
+		{"set_field ip_dst needs ip", "ipv6,actions=set_field:1.2.3.4->ip_dst", "set_field", "set_field to ip_dst requires ip (Open vSwitch refuses it too) at column 14"},
 		{"bad action column", "udp,actions=output:p1,mod_tp_dsst:1", "mod_tp_dsst", `unknown action "mod_tp_dsst" at column 23`},
 		{"actions twice", "actions=output:p1,actions=drop", "actions=drop", `unknown action "actions=drop" at column 19`},
 	}
@@ -177,12 +177,12 @@ func TestParseActionsErrors(t *testing.T) {
 		{"output bad name", "output:a/b", "output", `bad value "a/b" for output: contains '/' at column 1`},
 		{"output long name", "output:0123456789abcdef", "output", `bad value "0123456789abcdef" for output: longer than 15 bytes at column 1`},
 		{"unknown", "mod_tp_dsst:1", "mod_tp_dsst", `unknown action "mod_tp_dsst" at column 1`},
-		{"unsupported bare", "flood", "flood", `unsupported action "flood" at column 1`},
+		{"unsupported bare", "flood", "flood", `unsupported action "flood": xvs has no flooding: write the outputs, or use an all group at column 1`},
 		{"unsupported with value", "output:p1,learn(table=1)", "learn", `unsupported action "learn" at column 11`},
 		{"not a port name", "a=b", "a=b", `unknown action "a=b" at column 1`},
 		{"kernel first", "kernel,output:p1", "kernel", "kernel must be the only action at column 1"},
 		{"drop with value", "drop:1", "drop", "drop takes no value at column 1"},
-		{"dec_ttl with value", "dec_ttl:1", "dec_ttl", "dec_ttl takes no value at column 1"},
+		{"dec_ttl with a bad controller id", "dec_ttl(1,x)", "dec_ttl", `bad value "1,x" for dec_ttl: controller id "x": not a number at column 1`},
 		{"mod_nw_tos ecn", "mod_nw_tos:5", "mod_nw_tos", `bad value "5" for mod_nw_tos: the low 2 bits (ECN) must be zero at column 1`},
 		{"mod_nw_tos range", "mod_nw_tos:256", "mod_nw_tos", `bad value "256" for mod_nw_tos: out of range 0..255 at column 1`},
 		{"mod_vlan_vid range", "mod_vlan_vid:4096", "mod_vlan_vid", `bad value "4096" for mod_vlan_vid: out of range 0..4095 at column 1`},
@@ -242,7 +242,15 @@ func TestParseFilter(t *testing.T) {
 		{name: "actions", text: "udp,actions=drop", field: "actions", err: "actions are not allowed in a filter at column 5"},
 		{name: "timeouts", text: "idle_timeout=5", field: "idle_timeout", err: "idle_timeout is not allowed in a filter at column 1"},
 		{name: "counters", text: "n_packets=5", field: "n_packets", err: "n_packets is not allowed in a filter at column 1"},
-		{name: "prereq", text: "tp_dst=5", field: "tp_dst", err: "tp_dst requires udp or tcp at column 1"},
+		{name: "prereq", text: "tp_dst=5", field: "tp_dst", err: "tp_dst requires udp or tcp (Open vSwitch would ignore tp_dst and match more packets) at column 1"},
+		{name: "out_port by name", text: "out_port=p1", want: Filter{Priority: DefaultPriority, OutPort: "p1"}},
+		{name: "out_port by number", text: "out_port=02", want: Filter{Priority: DefaultPriority, OutPort: "2"}},
+		{name: "out_port quoted", text: `out_port="2"`, want: Filter{Priority: DefaultPriority, OutPort: `"2"`}},
+		{name: "out_group", text: "table=1,out_group=7", want: Filter{Priority: DefaultPriority, HasTable: true, Table: 1, OutGroup: 7, HasOutGroup: true}},
+		{name: "out_port reserved", text: "out_port=LOCAL", field: "out_port", err: `bad value "LOCAL" for out_port: xvs has no LOCAL port: the kernel action hands a packet to the host stack (a port named LOCAL is written "LOCAL") at column 1`},
+		{name: "out_port 0", text: "out_port=0", field: "out_port", err: `bad value "0" for out_port: ofport 0 out of range 1..255 at column 1`},
+		{name: "out_group bad", text: "out_group=x", field: "out_group", err: `bad value "x" for out_group: not a number at column 1`},
+		{name: "out_port twice", text: "out_port=p1,out_port=p2", field: "out_port", err: "out_port given twice at column 13"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -268,6 +276,7 @@ func TestFilterSelects(t *testing.T) {
 		"priority=20,udp,actions=output:p2",
 		"priority=10,tcp,cookie=0x12,actions=drop",
 		"actions=kernel",
+		"priority=5,ip,actions=output:p1,group:7",
 	} {
 		f, err := ParseFlow(s)
 		if err != nil {
@@ -283,14 +292,24 @@ func TestFilterSelects(t *testing.T) {
 	}{
 		{"empty selects all", "", false, []string{
 			"priority=10,udp,in_port=p1,tp_dst=53,actions=output:p2", "priority=20,udp,actions=output:p2",
-			"priority=10,tcp,cookie=0x12,actions=drop", "actions=kernel"}},
+			"priority=10,tcp,cookie=0x12,actions=drop", "actions=kernel", "priority=5,ip,actions=output:p1,group:7"}},
+		{"out_port", "out_port=p2", false, []string{"priority=10,udp,in_port=p1,tp_dst=53,actions=output:p2", "priority=20,udp,actions=output:p2"}},
+		{"out_port is not in_port", "out_port=p1", false, []string{"priority=5,ip,actions=output:p1,group:7"}},
+		{"out_port with match", "udp,out_port=p2,in_port=p1", false, []string{"priority=10,udp,in_port=p1,tp_dst=53,actions=output:p2"}},
+		{"out_port unbound number", "out_port=2", false, nil},
+		{"out_group", "out_group=7", false, []string{"priority=5,ip,actions=output:p1,group:7"}},
+		{"out_group other", "out_group=8", false, nil},
+		{"out_port or out_group", "out_port=p2,out_group=7", false, []string{
+			"priority=10,udp,in_port=p1,tp_dst=53,actions=output:p2", "priority=20,udp,actions=output:p2", "priority=5,ip,actions=output:p1,group:7"}},
+		{"strict out_port", "udp,priority=20,out_port=p2", true, []string{"priority=20,udp,actions=output:p2"}},
 		{"udp", "udp", false, []string{"priority=10,udp,in_port=p1,tp_dst=53,actions=output:p2", "priority=20,udp,actions=output:p2"}},
 		{"priority ignored when not strict", "udp,priority=99", false, []string{"priority=10,udp,in_port=p1,tp_dst=53,actions=output:p2", "priority=20,udp,actions=output:p2"}},
 		{"in_port", "in_port=p1", false, []string{"priority=10,udp,in_port=p1,tp_dst=53,actions=output:p2"}},
 		{"cookie", "cookie=0x12", false, []string{"priority=10,tcp,cookie=0x12,actions=drop"}},
 		{"cookie mask", "cookie=0x10/0xf0", false, []string{"priority=10,tcp,cookie=0x12,actions=drop"}},
 		{"cookie mask zero flows", "cookie=0/0xff", false, []string{
-			"priority=10,udp,in_port=p1,tp_dst=53,actions=output:p2", "priority=20,udp,actions=output:p2", "actions=kernel"}},
+			"priority=10,udp,in_port=p1,tp_dst=53,actions=output:p2", "priority=20,udp,actions=output:p2", "actions=kernel",
+			"priority=5,ip,actions=output:p1,group:7"}},
 		{"strict needs priority", "udp", true, nil},
 		{"strict", "udp,priority=20", true, []string{"priority=20,udp,actions=output:p2"}},
 		{"strict default priority", "", true, []string{"actions=kernel"}},
@@ -325,7 +344,7 @@ func TestFlowCheck(t *testing.T) {
 	}{
 		{"bad match", Flow{Match: wantMatch("", exact(steer.OffTpDst, 0, 1))}, "tp_dst", "tp_dst requires udp or tcp"},
 		{"zero action type", Flow{Actions: []Action{{}}}, "action(0)", "action 1 (action(0)): unknown action type"},
-		{"bad port", Flow{Actions: []Action{{Type: ActOutput, Port: ""}}}, "output", `action 1 (output:): port name "": empty`},
+		{"bad port", Flow{Actions: []Action{{Type: ActOutput, Port: ""}}}, "output", `action 1 (output:): port "": empty`},
 		{"stray field", Flow{Actions: []Action{{Type: ActDecTTL, Port: "p1"}}, Match: tcpm}, "dec_ttl", "action 1 (dec_ttl): sets fields its type does not use"},
 		{"stray value", Flow{Actions: []Action{{Type: ActOutput, Port: "p1", Value: 1}}}, "output", "action 1 (output:p1): sets fields its type does not use"},
 		{"ipv6 address", Flow{Actions: []Action{{Type: ActSetNwDst, Addr: mustAddr(t, "::1")}}, Match: tcpm}, "mod_nw_dst", "action 1 (mod_nw_dst:::1): ::1 is not an IPv4 address"},
@@ -357,5 +376,14 @@ func TestParseFlowLongInput(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("parsing %d bytes took %v", len(text), d)
+	}
+}
+
+// out_port and out_group select flows; in a flow they are refused.
+func TestFlowRefusesOutPort(t *testing.T) {
+	for _, text := range []string{"out_port=1,actions=drop", "out_group=1,actions=drop"} {
+		field := text[:strings.Index(text, "=")]
+		_, err := ParseFlow(text)
+		checkParseError(t, err, field, field+" is not allowed in a flow at column 1")
 	}
 }

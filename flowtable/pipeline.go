@@ -477,7 +477,11 @@ func rewriteKey(k *Key, o *steer.Op) bool {
 		}
 	case steer.OpSetNwTos:
 		if dlType == etherTypeIPv4 || dlType == etherTypeIPv6 {
-			k[steer.OffNwTos] = k[steer.OffNwTos]&3 | o.A
+			k[steer.OffNwTos] = k[steer.OffNwTos]&nwEcnMask | o.A&nwTosMask
+		}
+	case steer.OpSetNwEcn:
+		if dlType == etherTypeIPv4 || dlType == etherTypeIPv6 {
+			k[steer.OffNwTos] = k[steer.OffNwTos]&nwTosMask | o.A&nwEcnMask
 		}
 	case steer.OpSetTpSrc, steer.OpSetTpDst:
 		if p := k.NwProto(); k[steer.OffFlags]&steer.FlagL4 != 0 && (p == ipProtoTCP || p == ipProtoUDP) &&

@@ -2,6 +2,7 @@ package flowtable
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -296,7 +297,7 @@ func (g *pipeGen) match() Match {
 func (g *pipeGen) rewrite(m *Match) Action {
 	for {
 		var a Action
-		switch g.pick(9) {
+		switch g.pick(10) {
 		case 0:
 			a = Action{Type: ActSetDlSrc, MAC: [6]byte{2, 0, 0, 0, 0, byte(g.pick(3))}}
 		case 1:
@@ -315,6 +316,8 @@ func (g *pipeGen) rewrite(m *Match) Action {
 			a = Action{Type: ActDecTTL}
 		case 8:
 			a = Action{Type: ActSetVlanPCP, Value: uint32(g.pick(8))}
+		case 9:
+			a = Action{Type: ActSetNwEcn, Value: uint32(g.pick(4))}
 		}
 		if m == nil || actionKinds[a.Type].need.holds(m) {
 			return a
@@ -391,7 +394,7 @@ func (g *pipeGen) group(id uint32) *Group {
 		}
 		for range g.pick(3) {
 			a := g.rewrite(nil)
-			if c := actionSetClass(a.Type); c == 3 {
+			if actionKinds[a.Type].slot == slotRewrite {
 				b.Actions = append(b.Actions, a)
 			}
 		}
@@ -418,11 +421,19 @@ func (g *pipeGen) frame(tb testing.TB) []byte {
 	}
 	ip := dpIPv4(src, dst, layers.IPProtocolTCP)
 	ip.TTL = uint8(1 + g.pick(3))
-	ip.TOS = uint8(g.pick(4) << 2)
-	switch g.pick(5) {
+	ip.TOS = uint8(g.pick(4)<<2 | g.pick(4))
+	switch g.pick(6) {
 	case 0:
 		ip.Protocol = layers.IPProtocolUDP
 		return dpFrame(tb, tags, layers.EthernetTypeIPv4, ip, dpUDP(sp, dp), dpPayload)
+	case 2:
+		// 802.3 with LLC/SNAP: the same rewrites, 8 bytes further in.
+		ip.Protocol = layers.IPProtocolUDP
+		f := dpFrame(tb, tags, layers.EthernetTypeIPv4, ip, dpUDP(sp, dp), dpPayload)
+		at := 12 + 4*len(tags)
+		body := append([]byte{0xaa, 0xaa, 0x03, 0, 0, 0}, f[at:]...)
+		out := binary.BigEndian.AppendUint16(append([]byte(nil), f[:at]...), uint16(len(body)))
+		return append(out, body...)
 	case 1:
 		// A TCP header cut short: tp_src and tp_dst are 0, FlagL4 clear.
 		f := dpFrame(tb, tags, layers.EthernetTypeIPv4, ip, dpTCP(sp, dp))

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -132,10 +133,22 @@ func genPortName(r *rand.Rand) string {
 		for i := range b {
 			b[i] = genPortChars[r.IntN(len(genPortChars))]
 		}
-		if s := string(b); s != "." && s != ".." {
+		if s := string(b); s != "." && s != ".." && s != "in_port" {
 			return s
 		}
 	}
+}
+
+// genPortRef returns a port reference: a name (quoted when it reads as a
+// number or a reserved port), or now and then an ofport number.
+func genPortRef(r *rand.Rand) string {
+	if r.IntN(8) == 0 {
+		return strconv.Itoa(1 + r.IntN(steer.MaxPorts-1))
+	}
+	if r.IntN(8) == 0 {
+		return PortRefOf(strconv.Itoa(r.IntN(1000)))
+	}
+	return PortRefOf(genPortName(r))
 }
 
 // genMask returns an n-byte mask: all ones, a prefix, zero or random.
@@ -177,7 +190,7 @@ func genBytes(r *rand.Rand, n int) []byte {
 func genMatch(r *rand.Rand) Match {
 	var m Match
 	if r.IntN(3) == 0 {
-		m.InPort = genPortName(r)
+		m.InPort = genPortRef(r)
 	}
 	for _, off := range []int{steer.OffDlSrc, steer.OffDlDst} {
 		if r.IntN(3) == 0 {
@@ -185,7 +198,7 @@ func genMatch(r *rand.Rand) Match {
 		}
 	}
 	vid, pcp := uint16(r.IntN(4096)), uint16(r.IntN(8))
-	switch r.IntN(5) {
+	switch r.IntN(6) {
 	case 1:
 		genSet(&m, steer.OffVlanTCI, u16(steer.VlanPresent|vid), u16(0x1fff))
 	case 2:
@@ -194,6 +207,12 @@ func genMatch(r *rand.Rand) Match {
 		genSet(&m, steer.OffVlanTCI, u16(pcp<<13|steer.VlanPresent|vid), u16(0xffff))
 	case 4:
 		genSet(&m, steer.OffVlanTCI, u16(0), u16(0xffff))
+	case 5: // any vlan_tci mask
+		tci, mask := uint16(r.Uint32())|steer.VlanPresent, uint16(r.Uint32())
+		if r.IntN(4) == 0 {
+			tci = 0 // untagged, by some bits
+		}
+		genSet(&m, steer.OffVlanTCI, u16(tci&mask), u16(mask))
 	}
 	var dlType uint16
 	switch r.IntN(6) {
@@ -201,8 +220,11 @@ func genMatch(r *rand.Rand) Match {
 		return m
 	case 1:
 		dlType = uint16(r.Uint32())
+		if dlType < etherTypeMin {
+			dlType = dlTypeNone // what 802.3 frames have
+		}
 	case 2:
-		dlType = etherTypeARP
+		dlType = [2]uint16{etherTypeARP, etherTypeRARP}[r.IntN(2)]
 	case 3:
 		dlType = etherTypeIPv6
 	default:
@@ -211,7 +233,7 @@ func genMatch(r *rand.Rand) Match {
 	genSet(&m, steer.OffDlType, u16(dlType), u16(0xffff))
 	addrLen := 4
 	switch dlType {
-	case etherTypeIPv4, etherTypeARP:
+	case etherTypeIPv4, etherTypeARP, etherTypeRARP:
 	case etherTypeIPv6:
 		addrLen = 16
 	default:
@@ -222,7 +244,7 @@ func genMatch(r *rand.Rand) Match {
 			genSet(&m, off, genBytes(r, addrLen), genMask(r, addrLen))
 		}
 	}
-	if dlType == etherTypeARP {
+	if dlType == etherTypeARP || dlType == etherTypeRARP {
 		if r.IntN(2) == 0 {
 			genSet(&m, steer.OffNwProto, genBytes(r, 1), ones(1))
 		}
@@ -230,6 +252,14 @@ func genMatch(r *rand.Rand) Match {
 	}
 	if r.IntN(3) == 0 {
 		genSet(&m, steer.OffNwTos, []byte{byte(r.IntN(64) << 2)}, []byte{nwTosMask})
+	}
+	if r.IntN(3) == 0 {
+		m.Key[steer.OffNwTos] |= byte(r.IntN(4))
+		m.Mask[steer.OffNwTos] |= nwEcnMask
+	}
+	if r.IntN(3) == 0 {
+		fv := fragValues[r.IntN(len(fragValues))]
+		genSet(&m, steer.OffNwFrag, []byte{fv.value}, []byte{fv.mask})
 	}
 	icmp := uint8(ipProtoICMP)
 	if dlType == etherTypeIPv6 {
@@ -276,19 +306,22 @@ func genActions(r *rand.Rand, m *Match, table uint8) []Action {
 		return nil
 	}
 	var acts []Action
+	tags := matchTags(m)
 	for range 1 + r.IntN(6) {
 		var a Action
 		switch t := ActionType(1 + r.IntN(int(numActionTypes-1))); t {
 		case ActKernel, ActGotoTable:
 			continue
 		case ActOutput:
-			a = Action{Type: t, Port: genPortName(r)}
+			a = Action{Type: t, Port: genPortRef(r)}
 		case ActSetDlSrc, ActSetDlDst:
 			a = Action{Type: t, MAC: [6]byte(genBytes(r, 6))}
 		case ActSetNwSrc, ActSetNwDst:
 			a = Action{Type: t, Addr: netip.AddrFrom4([4]byte(genBytes(r, 4)))}
 		case ActSetNwTos:
 			a = Action{Type: t, Value: uint32(r.IntN(64) << 2)}
+		case ActSetNwEcn:
+			a = Action{Type: t, Value: uint32(r.IntN(4))}
 		case ActSetTpSrc, ActSetTpDst:
 			a = Action{Type: t, Value: uint32(uint16(r.Uint32()))}
 		case ActPushVLAN:
@@ -302,7 +335,7 @@ func genActions(r *rand.Rand, m *Match, table uint8) []Action {
 		case ActResubmit:
 			a = Action{Type: t, Table: TableCurrent}
 			if r.IntN(2) == 0 {
-				a.Port = genPortName(r)
+				a.Port = genPortRef(r)
 			}
 			if a.Port == "" || r.IntN(2) == 0 {
 				a.Table = uint8(r.IntN(MaxTable + 1))
@@ -310,8 +343,9 @@ func genActions(r *rand.Rand, m *Match, table uint8) []Action {
 		default:
 			a = Action{Type: t}
 		}
-		if actionKinds[a.Type].need.holds(m) {
+		if t := tags; actionKinds[a.Type].need.holds(m) && followTags(&t, &a) == "" {
 			acts = append(acts, a)
+			tags = t
 		}
 	}
 	if table < MaxTable && r.IntN(4) == 0 {

@@ -209,8 +209,12 @@ func newProgram(ops []steer.Op) Program {
 	return p
 }
 
-func resolvePort(ports PortResolver, name string) (uint32, bool) {
-	if ports == nil {
+// resolvePort resolves a port reference (see PortRefOf). A reference by
+// number resolves to no port: the caller binds numbers to names first
+// (BindPortNumbers), so that flows keep their ports by name.
+func resolvePort(ports PortResolver, ref string) (uint32, bool) {
+	name, _ := ParsePortRef(ref)
+	if ports == nil || name == "" {
 		return 0, false
 	}
 	no, ok := ports(name)
@@ -295,7 +299,9 @@ func (p *Program) RunTo(pkt *Packet, lay *Layout, pc, end int) (Output, int) {
 		case steer.OpSetNwDst:
 			rwNwAddr(pkt.Frame(), lay, 16, binary.BigEndian.Uint32(o.Arg[:4]))
 		case steer.OpSetNwTos:
-			rwNwTos(pkt.Frame(), lay, o.A)
+			rwNwTos(pkt.Frame(), lay, o.A, nwTosMask)
+		case steer.OpSetNwEcn:
+			rwNwTos(pkt.Frame(), lay, o.A, nwEcnMask)
 		case steer.OpSetTpSrc:
 			rwTpPort(pkt.Frame(), lay, 0, o.B)
 		case steer.OpSetTpDst:
@@ -462,19 +468,20 @@ func rwNwAddr(f []byte, lay *Layout, field int, addr uint32) {
 	}
 }
 
-// rwNwTos sets the DSCP bits of the IPv4 TOS or the IPv6 traffic class,
-// keeping the ECN bits.
-func rwNwTos(f []byte, lay *Layout, tos uint8) {
+// rwNwTos sets the bits mask selects (the DSCP bits, or the ECN bits) of
+// the IPv4 TOS or the IPv6 traffic class to those of tos, keeping the
+// others.
+func rwNwTos(f []byte, lay *Layout, tos, mask uint8) {
 	if ip := rwIPv4Header(f, lay); ip >= 0 {
 		old := binary.BigEndian.Uint16(f[ip:])
-		f[ip+1] = f[ip+1]&3 | tos
+		f[ip+1] = f[ip+1]&^mask | tos&mask
 		patchCsum16(f[ip+10:], old, binary.BigEndian.Uint16(f[ip:]))
 		return
 	}
 	if lay.L3Type == L3IPv6 && lay.L3 >= 0 && lay.L3+ipv6HeaderLen <= len(f) {
 		ip := lay.L3
 		tc := f[ip]<<4 | f[ip+1]>>4
-		tc = tc&3 | tos
+		tc = tc&^mask | tos&mask
 		f[ip] = f[ip]&0xf0 | tc>>4
 		f[ip+1] = f[ip+1]&0x0f | tc<<4
 	}

@@ -57,15 +57,9 @@ func ParseFlowFields(ff FlowFields) (*Flow, error) {
 	if perr != nil {
 		return nil, perr
 	}
-	for _, pa := range pas {
-		if !pa.need.holds(&m) {
-			return nil, p.errAt(-1, pa.name, "%s requires %s", pa.what, pa.need)
-		}
-		if msg := flowActionProblem(f, &pa.a); msg != "" {
-			return nil, p.errAt(-1, pa.name, "%s", msg)
-		}
+	if err := p.flowActions(f, pas); err != nil {
+		return nil, err
 	}
-	f.Actions = actionsOf(pas)
 	return f, nil
 }
 

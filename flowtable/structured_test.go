@@ -55,7 +55,7 @@ func TestParseFlowFieldsErrors(t *testing.T) {
 		want  string
 	}{
 		{"missing actions", FlowFields{Match: map[string]string{"udp": ""}}, "actions", "missing actions"},
-		{"match field", FlowFields{Match: map[string]string{"tp_dst": "80"}, Actions: []string{}}, "tp_dst", "tp_dst requires udp or tcp"},
+		{"match field", FlowFields{Match: map[string]string{"tp_dst": "80"}, Actions: []string{}}, "tp_dst", "tp_dst requires udp or tcp (Open vSwitch would ignore tp_dst and match more packets)"},
 		{"match value", FlowFields{Match: map[string]string{"tcp": "", "tp_dst": "70000"}, Actions: []string{}}, "tp_dst", `bad value "70000" for tp_dst: out of range 0..65535`},
 		{"match unknown", FlowFields{Match: map[string]string{"tp_dsst": "1"}, Actions: []string{}}, "tp_dsst", `unknown field "tp_dsst"`},
 		{"match shorthand value", FlowFields{Match: map[string]string{"udp": "yes"}, Actions: []string{}}, "udp", "udp takes no value"},
@@ -67,8 +67,8 @@ func TestParseFlowFieldsErrors(t *testing.T) {
 		{"padded item", FlowFields{Actions: []string{" output:p1"}}, "actions", `actions[0] = " output:p1": want one action, no separators`},
 		{"drop not alone", FlowFields{Actions: []string{"drop", "output:p1"}}, "drop", "drop must be the only action"},
 		{"kernel not alone", FlowFields{Actions: []string{"output:p1", "kernel"}}, "kernel", "kernel must be the only action"},
-		{"action prereq", FlowFields{Match: map[string]string{"ip": ""}, Actions: []string{"mod_tp_dst:1"}}, "mod_tp_dst", "mod_tp_dst requires udp or tcp"},
-		{"set_field prereq", FlowFields{Match: map[string]string{"udp": ""}, Actions: []string{"set_field:1->tcp_src"}}, "set_field", "set_field to tcp_src requires tcp"},
+		{"action prereq", FlowFields{Match: map[string]string{"ip": ""}, Actions: []string{"mod_tp_dst:1"}}, "mod_tp_dst", "mod_tp_dst requires udp or tcp (Open vSwitch would take it and leave packets without that header as they are)"},
+		{"set_field prereq", FlowFields{Match: map[string]string{"udp": ""}, Actions: []string{"set_field:1->tcp_src"}}, "set_field", "set_field to tcp_src requires tcp (Open vSwitch refuses it too)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,13 +15,18 @@ import (
 
 const flowSyntaxHelp = `A flow is written as for ovs-ofctl add-flow, e.g.
   priority=100,udp,in_port=p0,tp_dst=7999,actions=mod_tp_dst:7998,output:p1
-The server checks it completely before anything changes.
+The OXM/NXM names ovs-ofctl takes work too (eth_src, ip_dst, tcp_dst,
+vlan_vid, set_field, load, ...). A port is a name (p0), an ofport number (1)
+or a quoted name ("7"); a number is bound to its port's name when the flow
+is added. The server checks the flow completely before anything changes.
 `
 
 const filterHelp = `MATCH selects flows as ovs-ofctl does: every flow whose match is at least
 as specific as MATCH (e.g. "udp" selects udp,tp_dst=7999 too); with
 --strict only flows whose match and priority equal it. It may hold
-priority= and cookie=VALUE[/MASK]. No MATCH selects every flow.
+priority=, cookie=VALUE[/MASK], table=N, and out_port=PORT / out_group=ID
+(flows with an output to that port or sending to that group). No MATCH
+selects every flow.
 `
 
 var flowCommands = []command{
@@ -84,19 +89,23 @@ empty FILE deletes every flow. FILE is read as for add-flows.
 		},
 	},
 	{
-		name: "dump-flows", args: "[MATCH] [--strict]", min: 0, max: -1,
+		name: "dump-flows", args: "[MATCH] [--strict] [--ovs]", min: 0, max: -1,
 		summary: "print the flows MATCH selects (all without MATCH) with counters",
 		help: filterHelp + `
 Flows are printed as ovs-ofctl prints them, by table, highest priority first, with
 where each one runs: datapath=xdp (the XDP program handles its packets
 itself, they never reach userspace) or datapath=user(REASON):
  cookie=0x0, duration=1.234s, table=0, n_packets=10, n_bytes=640, idle_age=2, datapath=xdp, priority=100,udp,tp_dst=7999 actions=output:p1
-The output can be fed back to add-flows or replace-flows.
+The output can be fed back to add-flows or replace-flows. With --ovs the
+datapath= field, which ovs-ofctl does not know, is left out: ovs-ofctl
+add-flows then reads the lines too (it skips the counters, as xvsctl does;
+ports are named, so the bridge needs ports of those names).
 `,
 		flags: func(fs *flag.FlagSet) func(*app, []string) error {
 			strict := fs.Bool("strict", false, "select only flows whose match and priority equal MATCH")
+			ovs := fs.Bool("ovs", false, "print lines ovs-ofctl add-flows reads: no datapath= field")
 			return func(a *app, args []string) error {
-				if !a.g.json {
+				if !a.g.json && !*ovs {
 					// The server prints the lines.
 					return a.client.FlowsText(a.ctx, strings.Join(args, " "), *strict, a.stdout)
 				}
@@ -104,10 +113,60 @@ The output can be fed back to add-flows or replace-flows.
 				if err != nil {
 					return err
 				}
-				return writeJSON(a.stdout, flows)
+				if a.g.json {
+					return writeJSON(a.stdout, flows)
+				}
+				return writeOVSFlows(a.stdout, flows)
 			}
 		},
 	},
+}
+
+// writeOVSFlows prints flows as ovs-ofctl dump-flows does, without the
+// datapath= field, which ovs-ofctl does not read (the server prints the
+// lines with it).
+func writeOVSFlows(w io.Writer, flows []api.FlowStatus) error {
+	for i := range flows {
+		line, err := ovsDumpLine(&flows[i])
+		if err != nil {
+			return err
+		}
+		if _, err := fmt.Fprintln(w, line); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ovsDumpLine formats a flow as a line of ovs-ofctl dump-flows output:
+//
+//	cookie=0x0, duration=1.234s, table=0, n_packets=10, n_bytes=640, idle_age=2, priority=100,udp,tp_dst=7999 actions=output:p1
+//
+// The match and actions come from the canonical text the server sends
+// ("[cookie=C,][idle_timeout=N,][hard_timeout=N,]priority=P[,MATCH],actions=A",
+// see api.Flow), unparsed: xvsctl needs no flow syntax of its own, so it
+// prints the fields of a newer server as they are.
+func ovsDumpLine(fs *api.FlowStatus) (string, error) {
+	i := strings.Index(fs.Text, "priority=")
+	j := strings.Index(fs.Text, ",actions=")
+	if i < 0 || j < i {
+		return "", fmt.Errorf("flow %d from the server: %q is not in canonical form", fs.ID, fs.Text)
+	}
+	cookie := fs.Cookie
+	if cookie == "" {
+		cookie = "0x0"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, " cookie=%s, duration=%.3fs, table=%d, n_packets=%d, n_bytes=%d, ", cookie, fs.DurationS, fs.Table, fs.Packets, fs.Bytes)
+	if fs.IdleTimeoutS != 0 {
+		fmt.Fprintf(&b, "idle_timeout=%d, ", fs.IdleTimeoutS)
+	}
+	if fs.HardTimeoutS != 0 {
+		fmt.Fprintf(&b, "hard_timeout=%d, ", fs.HardTimeoutS)
+	}
+	fmt.Fprintf(&b, "idle_age=%d, ", int64(fs.IdleAgeS))
+	fmt.Fprintf(&b, "%s actions=%s", fs.Text[i:j], fs.Text[j+len(",actions="):])
+	return b.String(), nil
 }
 
 // flowLine is a flow read from a file, with where it was.

@@ -21,7 +21,7 @@ func TestTraceCommand(t *testing.T) {
 	e.ok("add-flow", "priority=100,tcp,tp_dst=23,actions=drop")
 
 	out := e.ok("trace", "in_port=lan,udp,nw_src=10.1.0.1,nw_dst=10.2.0.1,tp_src=4000,tp_dst=5060")
-	want := `Flow: in_port=lan,udp,dl_vlan=0xffff,dl_src=00:00:00:00:00:00,dl_dst=00:00:00:00:00:00,nw_src=10.1.0.1,nw_dst=10.2.0.1,nw_tos=0,tp_src=4000,tp_dst=5060,nw_ttl=64
+	want := `Flow: in_port=lan,udp,dl_vlan=0xffff,dl_src=00:00:00:00:00:00,dl_dst=00:00:00:00:00:00,nw_src=10.1.0.1,nw_dst=10.2.0.1,nw_tos=0,nw_ecn=0,nw_frag=no,tp_src=4000,tp_dst=5060,nw_ttl=64
 
 XDP program (port lan, queue 0)
 -------------------------------
@@ -45,7 +45,7 @@ bridge("xvs")
     bucket 0
         output:wan1
 
-Final flow: udp,dl_vlan=0xffff,dl_src=00:00:00:00:00:00,dl_dst=00:00:00:00:00:00,nw_src=10.1.0.1,nw_dst=10.2.0.1,nw_tos=184,tp_src=4000,tp_dst=5060,nw_ttl=63
+Final flow: udp,dl_vlan=0xffff,dl_src=00:00:00:00:00:00,dl_dst=00:00:00:00:00:00,nw_src=10.1.0.1,nw_dst=10.2.0.1,nw_tos=184,nw_ecn=0,nw_frag=no,tp_src=4000,tp_dst=5060,nw_ttl=63
 Datapath actions: output:wan1
 `
 	if out != want {

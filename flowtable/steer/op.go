@@ -40,6 +40,7 @@ const (
 	OpSetVlanPCP = 14 // A: PCP (pushes a tag on an untagged frame)
 	OpStripVLAN  = 15 // pop the outer tag
 	OpDecTTL     = 16 // decrement the TTL or hop limit; drop at 0 or 1
+	OpSetNwEcn   = 17 // A: the ECN bits (0..3) of the IPv4 TOS or IPv6 traffic class
 
 	OpUserspace = 128
 	OpGotoTable = 128 // A: table; the lookup continues there (last action)
@@ -120,6 +121,7 @@ var recordOp = [OpUserspace]uint8{
 	OpSetDlSrc: opRewrite, OpSetDlDst: opRewrite, OpSetNwSrc: opRewrite, OpSetNwDst: opRewrite,
 	OpSetNwTos: opRewrite, OpSetTpSrc: opRewrite, OpSetTpDst: opRewrite, OpPushVLAN: opRewrite,
 	OpSetVlanVID: opRewrite, OpSetVlanPCP: opRewrite, OpStripVLAN: opRewrite, OpDecTTL: opRewrite,
+	OpSetNwEcn: opRewrite,
 }
 
 const (

@@ -44,7 +44,7 @@ const (
 	OffDlSrc   = 10 // 6 bytes
 	OffDlType  = 16 // 2 bytes: EtherType after at most two VLAN tags
 	OffVlanTCI = 18 // 2 bytes: outer tag PCP<<13 | VlanPresent | VID; 0 = untagged
-	OffNwProto = 20 // 1 byte: IP protocol; ARP: low byte of the opcode
+	OffNwProto = 20 // 1 byte: IP protocol; ARP: the opcode, 0 above 255
 	OffNwTos   = 21 // 1 byte: IPv4 TOS / IPv6 traffic class
 	OffNwFrag  = 22 // 1 byte: FragAny | FragLater
 	OffFlags   = 23 // 1 byte: Flag*: what the parser read; never matched (masks are 0 here)
@@ -72,6 +72,11 @@ const (
 const (
 	FlagVlan2 = 0x01 // a second VLAN tag was read (vlan_tci is the outer one)
 	FlagL4    = 0x02 // the TCP, UDP or ICMP header was read: tp_src and tp_dst are the packet's
+	// FlagLayout: a header is not where the VLAN tags alone put it: an
+	// LLC/SNAP header came before the network header, or IPv6 extension
+	// headers before the transport header. Offsets must then come from
+	// the parser (the XDP fast path takes them from parse), not from the key.
+	FlagLayout = 0x04
 )
 
 // Key is the packed packet key, the layout of struct xvs_key. It is
@@ -90,7 +95,7 @@ func (k *Key) DlType() uint16 { return binary.BigEndian.Uint16(k[OffDlType:]) }
 // VlanTCI returns the outer VLAN TCI with VlanPresent set, or 0.
 func (k *Key) VlanTCI() uint16 { return binary.BigEndian.Uint16(k[OffVlanTCI:]) }
 
-// NwProto returns the IP protocol (or the ARP opcode's low byte).
+// NwProto returns the IP protocol (or the ARP opcode, 0 above 255).
 func (k *Key) NwProto() uint8 { return k[OffNwProto] }
 
 // TpSrc returns the L4 source port (ICMP type).
