@@ -405,8 +405,18 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 
 	// What comes: new entries, validated and compiled.
 	adds := make([]*Entry, len(c.Add))
+	nextID := t.nextID
 	for i, f := range c.Add {
-		e, err := newEntry(f, t.nextID+uint64(i), ports, now)
+		id := t.nextID + uint64(i)
+		if c.KeepIDs && f != nil {
+			if f.ID < nextID {
+				return nil, &ItemError{What: "flow", Index: i, Of: len(c.Add),
+					Err: fmt.Errorf("flow id %d: must be at least %d and above the one before: %w", f.ID, nextID, ErrInvalid)}
+			}
+			id = f.ID
+			nextID = id + 1
+		}
+		e, err := newEntry(f, id, ports, !c.AllowMissingPorts, now)
 		if err == nil {
 			err = checkGroupRefs(f.Actions, groups)
 		}
@@ -510,6 +520,10 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 	// Build: only the tables the change touched get a new classifier.
 	nt := t.derive()
 	nt.nextID = t.nextID + uint64(len(adds))
+	if c.KeepIDs {
+		nt.nextID = nextID
+	}
+	nt.nextID = max(nt.nextID, c.NextID)
 	nt.groups = groups
 	nt.removed = removed
 	nt.added = make([]uint64, len(adds))
@@ -585,7 +599,7 @@ func (t *Table) applyGroups(c *Change, ports PortResolver, now int64) (map[uint3
 		case groups[g.ID] != nil:
 			err = fmt.Errorf("add group %d: %w", g.ID, ErrGroupExists)
 		default:
-			groups[g.ID], err = checkedGroup(g, ports, now)
+			groups[g.ID], err = checkedGroup(g, ports, !c.AllowMissingPorts, now)
 		}
 		if err != nil {
 			return nil, nil, &ItemError{What: "group", Index: i, Of: len(c.AddGroups), Err: err}
@@ -599,7 +613,7 @@ func (t *Table) applyGroups(c *Change, ports PortResolver, now int64) (map[uint3
 		case groups[g.ID] == nil:
 			err = fmt.Errorf("modify group %d: %w", g.ID, ErrNoSuchGroup)
 		default:
-			groups[g.ID], err = checkedGroup(g, ports, now)
+			groups[g.ID], err = checkedGroup(g, ports, !c.AllowMissingPorts, now)
 		}
 		if err != nil {
 			return nil, nil, &ItemError{What: "group", Index: i, Of: len(c.ModGroups), Err: err}
@@ -629,11 +643,11 @@ func (t *Table) applyGroups(c *Change, ports PortResolver, now int64) (map[uint3
 	return groups, gone, nil
 }
 
-func checkedGroup(g *Group, ports PortResolver, now int64) (*GroupEntry, error) {
+func checkedGroup(g *Group, ports PortResolver, strict bool, now int64) (*GroupEntry, error) {
 	if err := g.Check(); err != nil {
 		return nil, fmt.Errorf("group %d: %w", g.ID, err)
 	}
-	return newGroupEntry(g, ports, true, now, nil)
+	return newGroupEntry(g, ports, strict, now, nil)
 }
 
 // groupLoop finds a group whose chain of buckets leads back to itself.
@@ -702,7 +716,10 @@ func withoutIDs(es []*Entry, ids []uint64) []*Entry {
 }
 
 // newEntry validates and compiles an added flow, with ID id.
-func newEntry(f *Flow, id uint64, ports PortResolver, now int64) (*Entry, error) {
+// newEntry compiles f as flow id against ports. strict: every port f names
+// must resolve (a flow being added); else a port that does not compiles as
+// in Recompile.
+func newEntry(f *Flow, id uint64, ports PortResolver, strict bool, now int64) (*Entry, error) {
 	if f == nil {
 		return nil, fmt.Errorf("nil flow: %w", ErrInvalid)
 	}
@@ -727,14 +744,15 @@ func newEntry(f *Flow, id uint64, ports PortResolver, now int64) (*Entry, error)
 		}
 	}
 	var inPort uint32
+	live := true
 	if m.InPort != "" {
 		no, ok := resolvePort(ports, m.InPort)
-		if !ok {
+		if !ok && strict {
 			return nil, fmt.Errorf("in_port %q: %w", m.InPort, ErrNoSuchPort)
 		}
-		inPort = no
+		inPort, live = no, ok
 	}
-	prog, err := compileProgram(f.Actions, ports, true, f.Table)
+	prog, err := compileProgram(f.Actions, ports, strict, f.Table)
 	if err != nil {
 		return nil, err
 	}
@@ -759,7 +777,7 @@ func newEntry(f *Flow, id uint64, ports PortResolver, now int64) (*Entry, error)
 		Rank:    steer.MakeRank(f.Priority, uint32(id)),
 		Program: prog,
 		InPort:  inPort,
-		live:    true,
+		live:    live,
 		mkey:    m.Key,
 		portSig: portSignature(f, ports),
 		stats:   &box.stats,
