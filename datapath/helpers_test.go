@@ -105,8 +105,14 @@ func newSwitch(t testing.TB, cfg Config) *Switch {
 // and neighbours it with the hosts already there.
 func (tp *topo) addHost(t testing.TB, name string) *host {
 	t.Helper()
+	return tp.addHostDev(t, name, "")
+}
+
+// addHostDev is addHost with the switch-side end named dev ("" = random).
+func (tp *topo) addHostDev(t testing.TB, name, dev string) *host {
+	t.Helper()
 	n := len(tp.hosts) + 1
-	vo := testenv.VethOptions{PeerIP: fmt.Sprintf("%s%d/24", testNet, n), Queues: tp.opts.Queues}
+	vo := testenv.VethOptions{PeerIP: fmt.Sprintf("%s%d/24", testNet, n), Queues: tp.opts.Queues, Name: dev}
 	if n <= len(tp.opts.HostQueues) {
 		vo.Queues = tp.opts.HostQueues[n-1]
 	}
@@ -121,6 +127,12 @@ func (tp *topo) addHost(t testing.TB, name string) *host {
 	}
 	tp.hosts = append(tp.hosts, h)
 	return h
+}
+
+// dropHost forgets h, whose veth the test deleted: later hosts are not
+// neighboured with it.
+func (tp *topo) dropHost(h *host) {
+	tp.hosts = slices.DeleteFunc(tp.hosts, func(o *host) bool { return o == h })
 }
 
 // addPort makes h a port of the switch. The ports of hosts made before the

@@ -111,6 +111,9 @@ type VethOptions struct {
 	MTU     int    // 0 = 1500
 	PeerIP  string // CIDR for the peer end, e.g. "10.10.0.2/24"; "" = none
 	LocalIP string // CIDR for the local (switch) end; "" = none
+	// Name is the local end's name; "" = prefix and random hex. A test
+	// that makes a device again under a name it had gives it.
+	Name string
 }
 
 // Veth is a veth pair: Local stays in the test's namespace, Peer lives in NS.
@@ -124,7 +127,8 @@ type Veth struct {
 	LocalAddr net.IP // nil if no LocalIP
 }
 
-// NewVeth creates a veth pair with a random local name (prefix + hex), moves
+// NewVeth creates a veth pair with a random local name (prefix + hex, or
+// o.Name), moves
 // the peer into ns, brings both up, turns off TX checksum and VLAN offload on
 // the peer (frames from a raw or AF_XDP path carry no partial checksums), and
 // assigns the addresses. The pair is deleted when the test ends.
@@ -134,7 +138,10 @@ func NewVeth(tb testing.TB, ns *NS, prefix string, o VethOptions) *Veth {
 	if o.MTU == 0 {
 		o.MTU = 1500
 	}
-	local := RandName(prefix)
+	local := o.Name
+	if local == "" {
+		local = RandName(prefix)
+	}
 	peer := RandName("pe")
 	la := netlink.NewLinkAttrs()
 	la.Name = local
