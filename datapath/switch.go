@@ -115,17 +115,17 @@ type Switch struct {
 	bpf   *bpf.Objects
 	start time.Time
 
-	mu       sync.Mutex // serialises configuration changes; guards the fields below
-	closed   bool
-	ports    map[string]*Port // by name: attached and absent
+	mu     sync.Mutex // serialises configuration changes; guards the fields below
+	closed bool
+	ports  map[string]*Port // by name: attached and absent
 	// ofports holds the numbers names have: a port's while it is
 	// configured, and a removed port's while the switch has room, so it
 	// gets its number back. When every number is held, those of removed
 	// ports that no flow or group names are given to new names
 	// (allocOFPortLocked).
 	ofports  map[string]uint32
-	nextOF   uint32 // where the search for a free number starts
-	maxOF    uint32 // the highest ofport: steer.MaxPorts-1 (tests lower it)
+	nextOF   uint32    // where the search for a free number starts
+	maxOF    uint32    // the highest ofport: steer.MaxPorts-1 (tests lower it)
 	pollers  []*poller // by queue index
 	handoffs map[pollerPair]*handoff
 	steering *steer.Table
