@@ -55,15 +55,12 @@ func decodeFlow(data []byte) (*flowtable.Flow, error) {
 	return flowFromAPI(j)
 }
 
-// checkFlowPortsLocked checks that every port the flows name exists, so a batch
-// that names a missing port is refused (404, as any reference to a missing
-// port) with the item's index and the field.
-// s.mu must be held: ports change only under it.
+// checkFlowPortsLocked checks that every port the flows name is configured
+// (attached or absent), so a batch that names a missing port is refused
+// (404, as any reference to a missing port) with the item's index and the
+// field. s.mu must be held: ports change only under it.
 func (s *Server) checkFlowPortsLocked(flows []*flowtable.Flow, array bool) error {
-	ports := make(map[string]bool)
-	for _, p := range s.backend.Ports() {
-		ports[p.Name] = true
-	}
+	ports := s.ports
 	wrap := func(i int, err error) error {
 		if array {
 			return &itemError{index: i, err: err}
@@ -71,11 +68,11 @@ func (s *Server) checkFlowPortsLocked(flows []*flowtable.Flow, array bool) error
 		return err
 	}
 	for i, f := range flows {
-		if f.Match.InPort != "" && !ports[f.Match.InPort] {
+		if _, ok := ports[f.Match.InPort]; f.Match.InPort != "" && !ok {
 			return wrap(i, &fieldError{field: "in_port", err: fmt.Errorf("in_port=%s: %w", f.Match.InPort, datapath.ErrNoSuchPort)})
 		}
 		for _, a := range f.Actions {
-			if p := a.PortRef(); p != "" && !ports[p] {
+			if _, ok := ports[a.PortRef()]; a.PortRef() != "" && !ok {
 				return wrap(i, &fieldError{field: a.Name(), err: fmt.Errorf("%s: %w", flowtable.FormatAction(a), datapath.ErrNoSuchPort)})
 			}
 		}
@@ -144,13 +141,7 @@ func parseStrict(s string) (bool, error) {
 
 // listFlows serves GET /v1/flows[?match=FILTER[&strict=true]].
 func (s *Server) listFlows(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	for k := range q {
-		if k != "match" && k != "strict" {
-			s.fail(w, r, badRequest(k, "unknown query parameter %q", k))
-			return
-		}
-	}
+	q := r.URL.Query() // checkQuery refused what is not clear
 	flt, err := parseFilterParam(q.Get("match"))
 	if err != nil {
 		s.fail(w, r, err)
@@ -182,6 +173,12 @@ func (s *Server) applyFlows(w http.ResponseWriter, r *http.Request, replace bool
 		s.fail(w, r, err)
 		return
 	}
+	if t := bytes.TrimLeft(body, " \t\r\n"); replace && (len(t) == 0 || t[0] != '[') {
+		// One flow would replace the whole table: that is a mistake more
+		// often than a wish, and the API says an array.
+		s.fail(w, r, badRequest("", "PUT %s takes an array of flows (the whole table); to add one flow, POST it", api.PathFlows))
+		return
+	}
 	flows, array, err := decodeFlows(body)
 	if err != nil {
 		s.fail(w, r, err)
@@ -194,7 +191,7 @@ func (s *Server) applyFlows(w http.ResponseWriter, r *http.Request, replace bool
 		s.fail(w, r, err)
 		return
 	}
-	res, err := s.backend.Apply(datapath.Change{Replace: replace, Add: flows})
+	res, err := s.applyLocked(datapath.Change{Replace: replace, Add: flows})
 	ids := res.Added
 	if err != nil {
 		s.fail(w, r, err)
@@ -205,7 +202,6 @@ func (s *Server) applyFlows(w http.ResponseWriter, r *http.Request, replace bool
 	} else {
 		s.log.Info("flows added", "flows", len(flows))
 	}
-	s.persistLocked()
 	if replace {
 		s.replaced(r, ids)
 	} else {
@@ -281,7 +277,7 @@ func (s *Server) deleteFlows(w http.ResponseWriter, r *http.Request) {
 				change.Delete = append(change.Delete, fi.Flow.ID)
 			}
 		}
-		_, err = s.backend.Apply(change)
+		_, err = s.applyLocked(change)
 		// A flow that timed out between listing and deleting is gone
 		// already: select again.
 		if err == nil || !errors.Is(err, datapath.ErrNoSuchFlow) || try == maxDeleteTries {
@@ -293,7 +289,6 @@ func (s *Server) deleteFlows(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("flows deleted", "filter", req.Match, "flows", len(deleted))
-	s.persistLocked()
 	gone := make([]uint64, len(deleted))
 	for i, fi := range deleted {
 		gone[i] = fi.Flow.ID
@@ -340,12 +335,11 @@ func (s *Server) deleteFlow(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if _, err := s.backend.Apply(datapath.Change{Delete: []uint64{id}}); err != nil {
+	if _, err := s.applyLocked(datapath.Change{Delete: []uint64{id}}); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	s.log.Info("flow deleted", "id", id)
-	s.persistLocked()
 	s.changed(r, api.EventFlowsChanged, nil, []uint64{id})
 	s.reply(w, http.StatusOK, apiFlowStatus(fi))
 }

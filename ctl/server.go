@@ -10,11 +10,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,52 +33,99 @@ import (
 // room for a few hundred thousand flows in one transaction.
 const DefaultMaxBodyBytes = 32 << 20
 
+// Bodies: how long a request may take to send its body, and how many large
+// ones are read at once. A large body (over largeBody, or of unknown
+// length) waits for one of maxLargeBodies slots, at most slotWait: the
+// memory a request takes is proportional to what it sends, and the
+// requests that send much are few at a time. (They are applied one at a
+// time anyway.)
+const (
+	DefaultBodyTimeout = 30 * time.Second // plus a second for every MiB declared
+	largeBody          = 1 << 20
+	maxLargeBodies     = 2
+	slotWait           = time.Minute
+)
+
 // Options configure a Server.
 type Options struct {
 	Backend Backend // required
-	// Store receives the configuration after every successful change; nil
-	// persists nothing.
+	// Store receives the configuration with every change, before the
+	// change goes live; nil persists nothing.
 	Store *Store
 	// Logger; nil discards.
 	Logger *slog.Logger
 	// Token, if not empty, must come with every request as
-	// "Authorization: Bearer TOKEN".
+	// "Authorization: Bearer TOKEN". SetToken changes it.
 	Token string
 	// MaxBodyBytes bounds request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// BodyTimeout is how long a body may take to arrive, plus a second per
+	// MiB it declares; 0 means DefaultBodyTimeout.
+	BodyTimeout time.Duration
+	// Listen is the address served. On TCP without a token, requests
+	// whose Host header is not this address, a loopback address or
+	// localhost are refused (a web page that rebinds its DNS name to
+	// 127.0.0.1 sends its own name).
+	Listen ListenAddr
 }
 
 // Server serves the REST API for one Backend. It is an http.Handler; all its
 // methods are safe for concurrent use.
 type Server struct {
-	backend Backend
-	store   *Store
-	log     *slog.Logger
-	token   []byte // SHA-256 of the bearer token; nil: no authentication
-	maxBody int64
-	handler http.Handler
+	backend     Backend
+	store       *Store
+	log         *slog.Logger
+	token       atomic.Pointer[[]byte] // SHA-256 of the bearer token; nil: no authentication
+	maxBody     int64
+	bodyTimeout time.Duration
+	hosts       hostCheck
+	large       chan struct{} // slots for large bodies
+	handler     http.Handler
 
 	// mu serializes configuration changes and their persistence, so the
 	// state file follows the order in which changes were applied.
 	mu    sync.Mutex
-	modes map[string]datapath.XDPMode // XDP mode asked for, by port name; guarded by mu
+	ports map[string]portConfig // the configured ports, as saved; guarded by mu
 
-	persistErr atomic.Pointer[error] // last failure to persist, nil once a save works
-	events     *events
+	// Saving. saveErr is the last failure to save, nil once a save works;
+	// unsaved is set while the switch has changed on its own (flows
+	// expired) since the last save. While either is, a goroutine saves
+	// again every saveRetry.
+	saveErr   atomic.Pointer[error]
+	unsaved   bool // guarded by mu
+	retrying  bool // guarded by mu
+	saveRetry time.Duration
+	closed    chan struct{}
+	closeOnce sync.Once
+
+	events *events
 }
 
-// NewServer returns a Server for opts.Backend.
+// portConfig is a configured port as saved.
+type portConfig struct {
+	mode     datapath.XDPMode // asked for
+	ofport   uint32
+	liveness datapath.Liveness
+}
+
+// NewServer returns a Server for opts.Backend. The ports the backend has
+// already are taken as configured.
 func NewServer(opts Options) (*Server, error) {
 	if opts.Backend == nil {
 		return nil, errors.New("ctl: no backend")
 	}
 	s := &Server{
-		backend: opts.Backend,
-		store:   opts.Store,
-		log:     opts.Logger,
-		maxBody: opts.MaxBodyBytes,
-		modes:   make(map[string]datapath.XDPMode),
-		events:  newEvents(),
+		backend:     opts.Backend,
+		store:       opts.Store,
+		log:         opts.Logger,
+		maxBody:     opts.MaxBodyBytes,
+		bodyTimeout: opts.BodyTimeout,
+		hosts:       newHostCheck(opts.Listen),
+		large:       make(chan struct{}, maxLargeBodies),
+		ports:       make(map[string]portConfig),
+		saveRetry:   time.Second,
+		closed:      make(chan struct{}),
+		events:      newEvents(),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -83,9 +133,12 @@ func NewServer(opts Options) (*Server, error) {
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
 	}
-	if opts.Token != "" {
-		sum := sha256.Sum256([]byte(opts.Token))
-		s.token = sum[:]
+	if s.bodyTimeout <= 0 {
+		s.bodyTimeout = DefaultBodyTimeout
+	}
+	s.SetToken(opts.Token)
+	for _, p := range s.backend.Ports() {
+		s.ports[p.Name] = portConfig{mode: p.XDPMode, ofport: p.OFPort, liveness: p.Liveness}
 	}
 
 	reg := prometheus.NewRegistry()
@@ -95,12 +148,16 @@ func NewServer(opts Options) (*Server, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	r := mux.NewRouter()
+	// A path with "." or ".." segments, "//" or a trailing slash names no
+	// resource: it is answered 404 like any other, not redirected.
+	r.SkipClean(true)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("%s: %w", r.URL.Path, errNotFound))
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("%s %s: %w", r.Method, r.URL.Path, errMethodNotAllowed))
 	})
+	r.Use(s.checkRequest)
 	r.HandleFunc(api.PathPorts, s.listPorts).Methods(http.MethodGet)
 	r.HandleFunc(api.PathPorts, s.addPort).Methods(http.MethodPost)
 	r.HandleFunc(api.PathPorts+"/{name}", s.getPort).Methods(http.MethodGet)
@@ -132,9 +189,33 @@ func NewServer(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// ServeHTTP checks the bearer token, then routes the request.
+// SetToken sets the bearer token every request must carry from now on;
+// "" lets every request in.
+func (s *Server) SetToken(token string) {
+	if token == "" {
+		s.token.Store(nil)
+		return
+	}
+	sum := sha256.Sum256([]byte(token))
+	b := sum[:]
+	s.token.Store(&b)
+}
+
+// Close stops what the server does on its own (saving again after a failed
+// save). It does not stop serving: that is the http.Server's.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.closed) })
+}
+
+// ServeHTTP refuses requests from elsewhere (a web page's: see
+// checkOrigin), checks the bearer token, then routes the request (and
+// checkRequest checks what the route takes).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.token != nil && !s.authorized(r) {
+	if err := s.checkOrigin(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if tok := s.token.Load(); tok != nil && !authorized(r, *tok) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="xvs"`)
 		s.fail(w, r, errUnauthorized)
 		return
@@ -142,7 +223,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.handler.ServeHTTP(w, r)
 }
 
-func (s *Server) authorized(r *http.Request) bool {
+func authorized(r *http.Request, token []byte) bool {
 	h := r.Header.Get("Authorization")
 	const prefix = "Bearer "
 	if len(h) < len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
@@ -151,7 +232,7 @@ func (s *Server) authorized(r *http.Request) bool {
 	// Comparing digests takes the same time whatever the length of the
 	// token offered.
 	sum := sha256.Sum256([]byte(h[len(prefix):]))
-	return subtle.ConstantTimeCompare(sum[:], s.token) == 1
+	return subtle.ConstantTimeCompare(sum[:], token) == 1
 }
 
 // reply writes v as the JSON body with status.
@@ -239,21 +320,55 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 	return decodeJSON(body, v)
 }
 
+// readBody reads the request body. A body over the limit is refused before
+// it is read when it says its length; memory grows with what arrives, not
+// with what the request declares; a large body waits for a slot (see
+// largeBody); and the whole body must arrive within the body timeout.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	// With a declared length the body is read into one buffer of that size
-	// (the limit still holds), not grown by doubling: bulk adds are large.
-	var buf bytes.Buffer
-	if n := r.ContentLength; n > 0 && n <= s.maxBody {
-		buf.Grow(int(n) + bytes.MinRead) // ReadFrom wants MinRead free to read on
+	n := r.ContentLength
+	if n > s.maxBody {
+		return nil, &requestError{err: fmt.Errorf("read body: %w", &http.MaxBytesError{Limit: s.maxBody})}
 	}
+	if n < 0 || n > largeBody {
+		wait := time.NewTimer(slotWait)
+		defer wait.Stop()
+		select {
+		case s.large <- struct{}{}:
+			defer func() { <-s.large }()
+		case <-wait.C:
+			w.Header().Set("Retry-After", "10")
+			return nil, fmt.Errorf("%d large requests are being read: try again: %w", maxLargeBodies, errBusy)
+		case <-r.Context().Done():
+			return nil, fmt.Errorf("read body: %w", r.Context().Err())
+		}
+	}
+	// The deadline covers the body only: once it is read, the handler
+	// works on with no deadline on the connection.
+	rc := http.NewResponseController(w)
+	expect := n
+	if expect < 0 {
+		expect = s.maxBody
+	}
+	_ = rc.SetReadDeadline(time.Now().Add(s.bodyTimeout + time.Duration(expect>>20)*time.Second))
+	defer rc.SetReadDeadline(time.Time{})
+	var buf bytes.Buffer
+	buf.Grow(int(min(max(n, 0), largeBody)) + bytes.MinRead)
 	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.maxBody)); err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil, &requestError{err: fmt.Errorf("read body: %d bytes arrived, the body did not come in time: %w", buf.Len(), err)}
+		}
 		return nil, &requestError{err: fmt.Errorf("read body: %w", err)}
 	}
 	return buf.Bytes(), nil
 }
 
-// decodeJSON decodes data, which must hold exactly one JSON value, into v.
+// decodeJSON decodes data, which must hold exactly one JSON value, into v:
+// no unknown field, no key twice, no key in another case than the field's.
 func decodeJSON(data []byte, v any) error {
+	if err := checkKeys(data, reflect.TypeOf(v)); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -329,9 +444,18 @@ func (s *Server) addPort(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err) // the backend names the port
 		return
 	}
-	s.modes[spec.Name] = spec.Mode
+	s.ports[spec.Name] = portConfig{mode: spec.Mode, ofport: info.OFPort, liveness: datapath.LivenessAuto}
+	if err := s.saveLocked(s.backend.Pipeline()); err != nil {
+		// Not saved, so not made: a restart would not know the port.
+		delete(s.ports, spec.Name)
+		if derr := s.backend.DeletePort(spec.Name); derr != nil {
+			s.log.Error("undo port not saved", "port", spec.Name, "err", derr)
+			err = errors.Join(err, derr)
+		}
+		s.fail(w, r, err)
+		return
+	}
 	s.log.Debug("port added", "name", info.Name, "ofport", info.OFPort, "xdp_mode", info.XDPMode, "queues", info.Queues)
-	s.persistLocked()
 	w.Header().Set("Location", api.PathPorts+"/"+url.PathEscape(info.Name))
 	s.reply(w, http.StatusCreated, apiPortInfo(info))
 }
@@ -346,25 +470,37 @@ func (s *Server) getPort(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, http.StatusOK, apiPortInfo(info))
 }
 
+// deletePort serves DELETE /v1/ports/{name}. The state without the port is
+// saved first: a port that is gone from the switch is gone from the disk.
 func (s *Server) deletePort(w http.ResponseWriter, r *http.Request) {
 	name := mux.Vars(r)["name"]
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	cfg, ok := s.ports[name]
+	if !ok {
+		s.fail(w, r, fmt.Errorf("port %s: %w", name, datapath.ErrNoSuchPort))
+		return
+	}
+	delete(s.ports, name)
+	if err := s.saveLocked(s.backend.Pipeline()); err != nil {
+		s.ports[name] = cfg
+		s.fail(w, r, err)
+		return
+	}
 	if err := s.backend.DeletePort(name); err != nil {
 		// The switch may have removed the port and failed at a later
-		// step: then it is gone, and the saved state must say so too.
-		if _, perr := s.backend.Port(name); errors.Is(perr, datapath.ErrNoSuchPort) {
-			if _, had := s.modes[name]; had {
-				delete(s.modes, name)
-				s.persistLocked()
+		// step: then it is gone, as the saved state says. If it is still
+		// there, the state must say so again.
+		if _, perr := s.backend.Port(name); perr == nil {
+			s.ports[name] = cfg
+			if serr := s.saveLocked(s.backend.Pipeline()); serr != nil {
+				err = errors.Join(err, serr)
 			}
 		}
 		s.fail(w, r, err)
 		return
 	}
-	delete(s.modes, name)
 	s.log.Debug("port deleted", "name", name)
-	s.persistLocked()
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -380,8 +516,8 @@ func (s *Server) getPortStats(w http.ResponseWriter, r *http.Request) {
 
 // setLiveness serves PUT /v1/ports/{name}/liveness: an external prober
 // (BFD, a ping monitor) says whether the port is live, or gives it back to
-// its link (auto). It is not persisted: a prober says it again after a
-// restart.
+// its link (auto). It is saved like any change: after a restart the port
+// is as the prober last said, until it says otherwise.
 func (s *Server) setLiveness(w http.ResponseWriter, r *http.Request) {
 	name := mux.Vars(r)["name"]
 	var req api.LivenessRequest
@@ -394,8 +530,27 @@ func (s *Server) setLiveness(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, badRequest("liveness", "liveness %q: want auto, live or dead", req.Liveness))
 		return
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cfg, ok := s.ports[name]
+	if !ok {
+		s.fail(w, r, fmt.Errorf("port %s: %w", name, datapath.ErrNoSuchPort))
+		return
+	}
 	info, err := s.backend.SetLiveness(name, l)
 	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	was := cfg.liveness
+	cfg.liveness = l
+	s.ports[name] = cfg
+	if err := s.saveLocked(s.backend.Pipeline()); err != nil {
+		cfg.liveness = was
+		s.ports[name] = cfg
+		if _, uerr := s.backend.SetLiveness(name, was); uerr != nil {
+			err = errors.Join(err, uerr)
+		}
 		s.fail(w, r, err)
 		return
 	}
@@ -408,16 +563,17 @@ func (s *Server) getStats(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, http.StatusOK, apiStats(&st))
 }
 
-// Health is nil when the backend is healthy and the last configuration
-// change was persisted.
+// Health is nil when the backend is healthy and the last save of the
+// configuration worked.
 func (s *Server) Health() error {
+	var errs []error
 	if err := s.backend.Health(); err != nil {
-		return err
+		errs = append(errs, err)
 	}
-	if p := s.persistErr.Load(); p != nil {
-		return fmt.Errorf("state not persisted: %w", *p)
+	if p := s.saveErr.Load(); p != nil {
+		errs = append(errs, fmt.Errorf("state not saved (changes are refused until a save works; retrying): %w", *p))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func (s *Server) getHealth(w http.ResponseWriter, r *http.Request) {

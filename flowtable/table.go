@@ -213,6 +213,10 @@ func (t *Table) Entries() []*Entry {
 	return es
 }
 
+// ByID returns every flow by ID, which is install order. The slice is the
+// table's: the caller must not modify it.
+func (t *Table) ByID() []*Entry { return t.flows }
+
 // Expired returns the IDs of the flows whose hard timeout or idle timeout
 // has passed at now, by ID.
 func (t *Table) Expired(now time.Time) []uint64 {

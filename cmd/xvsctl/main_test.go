@@ -125,7 +125,7 @@ func TestErrors(t *testing.T) {
 	}{
 		{"duplicate port", []string{"add-port", "p0"}, 1, "xvsctl: p0: port already exists\n"},
 		{"bad mode", []string{"add-port", "p1", "--mode", "fast"}, 1, `xvsctl: mode "fast" is not native, generic or auto (field mode)` + "\n"},
-		{"unknown port", []string{"del-port", "nope"}, 1, "xvsctl: nope: no such port\n"},
+		{"unknown port", []string{"del-port", "nope"}, 1, "xvsctl: port nope: no such port\n"},
 		{"dump unknown port", []string{"dump-ports", "nope"}, 1, "no such port"},
 		{"missing argument", []string{"add-port"}, 2, "wrong number of arguments"},
 		{"extra argument", []string{"show", "x"}, 2, "wrong number of arguments"},

@@ -347,11 +347,11 @@ func TestExpiredFlowsPersisted(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(st.Flows) == 1 && strings.Contains(st.Flows[0], "tcp") {
+		if len(st.Flows) == 1 && strings.Contains(st.Flows[0].Flow, "tcp") {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("state file still holds %q 5s after a 1s hard timeout", st.Flows)
+			t.Fatalf("state file still holds %v 5s after a 1s hard timeout", st.Flows)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

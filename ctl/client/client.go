@@ -115,7 +115,9 @@ func (c *Client) doHeader(ctx context.Context, method, path string, query url.Va
 	if err != nil {
 		return err
 	}
-	if body != nil {
+	if body != nil || method == http.MethodPost || method == http.MethodPut {
+		// The server takes no write without it (a web page cannot send it
+		// to another origin).
 		req.Header.Set("Content-Type", "application/json")
 	}
 	for k, vs := range hdr {
