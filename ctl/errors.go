@@ -19,7 +19,7 @@ var (
 	errUnsupportedType  = errors.New("unsupported media type")
 	// errNotSaved: the state could not be saved, so the change was not made.
 	errNotSaved = errors.New("state not saved, so the change was not made")
-	// errBusy: too many large requests at once.
+	// errBusy: too many large bodies at once.
 	errBusy = errors.New("busy")
 )
 

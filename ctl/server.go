@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,18 +34,27 @@ import (
 // room for a few hundred thousand flows in one transaction.
 const DefaultMaxBodyBytes = 32 << 20
 
-// Bodies: how long a request may take to send its body, and how many large
-// ones are read at once. A large body (over largeBody, or of unknown
-// length) waits for one of maxLargeBodies slots, at most slotWait: the
-// memory a request takes is proportional to what it sends, and the
-// requests that send much are few at a time. (They are applied one at a
-// time anyway.)
+// Bodies: how long a request may take to send its body, and how much of
+// them the server holds. A body that stops arriving for the idle timeout
+// is cut off, and so is one that has not arrived in bodyTotal (a minute,
+// plus a second per MiB it declares: at least 1 MiB/s). Bodies take from a
+// budget of bodyBudgetBodies times the body limit as they arrive (see
+// budget), so a few of the largest are read and applied at once and the
+// rest wait, at most defaultBudgetWait.
 const (
-	DefaultBodyTimeout = 30 * time.Second // plus a second for every MiB declared
-	largeBody          = 1 << 20
-	maxLargeBodies     = 2
-	slotWait           = time.Minute
+	DefaultBodyIdleTimeout = 10 * time.Second
+	bodyBudgetBodies       = 2
+	bodyChunk              = 64 << 10 // what a body takes of the budget at first
+	defaultBudgetWait      = time.Minute
 )
+
+// bodyTotal is how long a body of n bytes (-1: unknown, up to max) may take.
+func bodyTotal(n, max int64) time.Duration {
+	if n < 0 {
+		n = max
+	}
+	return time.Minute + time.Duration(n>>20)*time.Second
+}
 
 // Options configure a Server.
 type Options struct {
@@ -59,9 +69,9 @@ type Options struct {
 	Token string
 	// MaxBodyBytes bounds request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	// BodyTimeout is how long a body may take to arrive, plus a second per
-	// MiB it declares; 0 means DefaultBodyTimeout.
-	BodyTimeout time.Duration
+	// BodyIdleTimeout cuts off a request whose body stops arriving for
+	// that long; 0 means DefaultBodyIdleTimeout.
+	BodyIdleTimeout time.Duration
 	// Listen is the address served. On TCP without a token, requests
 	// whose Host header is not this address, a loopback address or
 	// localhost are refused (a web page that rebinds its DNS name to
@@ -77,9 +87,10 @@ type Server struct {
 	log         *slog.Logger
 	token       atomic.Pointer[[]byte] // SHA-256 of the bearer token; nil: no authentication
 	maxBody     int64
-	bodyTimeout time.Duration
+	bodyIdle    time.Duration
 	hosts       hostCheck
-	large       chan struct{} // slots for large bodies
+	bodies      *budget // bytes of bodies held
+	budgetWait  time.Duration
 	handler     http.Handler
 
 	// mu serializes configuration changes and their persistence, so the
@@ -119,9 +130,9 @@ func NewServer(opts Options) (*Server, error) {
 		store:       opts.Store,
 		log:         opts.Logger,
 		maxBody:     opts.MaxBodyBytes,
-		bodyTimeout: opts.BodyTimeout,
+		bodyIdle:    opts.BodyIdleTimeout,
 		hosts:       newHostCheck(opts.Listen),
-		large:       make(chan struct{}, maxLargeBodies),
+		budgetWait:  defaultBudgetWait,
 		ports:       make(map[string]portConfig),
 		saveRetry:   time.Second,
 		closed:      make(chan struct{}),
@@ -133,9 +144,10 @@ func NewServer(opts Options) (*Server, error) {
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
 	}
-	if s.bodyTimeout <= 0 {
-		s.bodyTimeout = DefaultBodyTimeout
+	if s.bodyIdle <= 0 {
+		s.bodyIdle = DefaultBodyIdleTimeout
 	}
+	s.bodies = newBudget(bodyBudgetBodies * (s.maxBody + bodyChunk))
 	s.SetToken(opts.Token)
 	for _, p := range s.backend.Ports() {
 		s.ports[p.Name] = portConfig{mode: p.XDPMode, ofport: p.OFPort, liveness: p.Liveness}
@@ -211,6 +223,8 @@ func (s *Server) Close() {
 // checkOrigin), checks the bearer token, then routes the request (and
 // checkRequest checks what the route takes).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r, release := withHold(r, s.bodies)
+	defer release()
 	if err := s.checkOrigin(r); err != nil {
 		s.fail(w, r, err)
 		return
@@ -321,46 +335,95 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 }
 
 // readBody reads the request body. A body over the limit is refused before
-// it is read when it says its length; memory grows with what arrives, not
-// with what the request declares; a large body waits for a slot (see
-// largeBody); and the whole body must arrive within the body timeout.
+// it is read when it says its length; the buffer grows with what arrives,
+// taking from the body budget (held until the request is answered); and a
+// body that stops coming, or comes too slowly, is cut off (see
+// bodyTotal).
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	n := r.ContentLength
 	if n > s.maxBody {
 		return nil, &requestError{err: fmt.Errorf("read body: %w", &http.MaxBytesError{Limit: s.maxBody})}
 	}
-	if n < 0 || n > largeBody {
-		wait := time.NewTimer(slotWait)
-		defer wait.Stop()
-		select {
-		case s.large <- struct{}{}:
-			defer func() { <-s.large }()
-		case <-wait.C:
-			w.Header().Set("Retry-After", "10")
-			return nil, fmt.Errorf("%d large requests are being read: try again: %w", maxLargeBodies, errBusy)
-		case <-r.Context().Done():
-			return nil, fmt.Errorf("read body: %w", r.Context().Err())
+	total := bodyTotal(n, s.maxBody)
+	end := time.Now().Add(total)
+	hold := holdOf(r)
+	// grow makes room for want bytes, taking them from the budget first.
+	grow := func(buf []byte, want int64) ([]byte, error) {
+		if hold != nil && want > hold.held {
+			until := time.Now().Add(s.budgetWait)
+			if end.Before(until) {
+				until = end
+			}
+			if !s.bodies.take(r.Context(), want-hold.held, until) {
+				w.Header().Set("Retry-After", "10")
+				return nil, fmt.Errorf("read body: the server holds as many large bodies as it takes at once (%d MiB): try again: %w",
+					bodyBudgetBodies*s.maxBody>>20, errBusy)
+			}
+			hold.held = want
 		}
+		return slices.Grow(buf, int(want)-len(buf)), nil
 	}
-	// The deadline covers the body only: once it is read, the handler
-	// works on with no deadline on the connection.
+	// The deadlines cover the body only: once it is read, the handler
+	// works on with none on the connection.
 	rc := http.NewResponseController(w)
-	expect := n
-	if expect < 0 {
-		expect = s.maxBody
-	}
-	_ = rc.SetReadDeadline(time.Now().Add(s.bodyTimeout + time.Duration(expect>>20)*time.Second))
+	dr := &deadlineReader{r: http.MaxBytesReader(w, r.Body, s.maxBody), rc: rc, idle: s.bodyIdle, end: end}
 	defer rc.SetReadDeadline(time.Time{})
-	var buf bytes.Buffer
-	buf.Grow(int(min(max(n, 0), largeBody)) + bytes.MinRead)
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.maxBody)); err != nil {
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return nil, &requestError{err: fmt.Errorf("read body: %d bytes arrived, the body did not come in time: %w", buf.Len(), err)}
-		}
-		return nil, &requestError{err: fmt.Errorf("read body: %w", err)}
+	first := int64(bodyChunk)
+	if n >= 0 && n < first {
+		first = n + 1 // room to see the end
 	}
-	return buf.Bytes(), nil
+	buf, err := grow(nil, first)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		if len(buf) == cap(buf) {
+			want := min(2*int64(cap(buf)), s.maxBody+1)
+			if n >= 0 {
+				want = min(want, n+1)
+			}
+			if want <= int64(cap(buf)) { // cannot be: the body is longer than it said
+				return nil, &requestError{err: fmt.Errorf("read body: more than the %d bytes declared", n)}
+			}
+			if buf, err = grow(buf, want); err != nil {
+				return nil, err
+			}
+		}
+		m, rerr := dr.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		if rerr == io.EOF {
+			return buf, nil
+		}
+		if rerr != nil {
+			var ne net.Error
+			if errors.As(rerr, &ne) && ne.Timeout() {
+				what := fmt.Sprintf("nothing came for %v", s.bodyIdle)
+				if !time.Now().Before(end) {
+					what = fmt.Sprintf("it did not come within %v", total)
+				}
+				return nil, &requestError{err: fmt.Errorf("read body: %d of %d bytes came, and %s: %w", len(buf), n, what, rerr)}
+			}
+			return nil, &requestError{err: fmt.Errorf("read body: %w", rerr)}
+		}
+	}
+}
+
+// deadlineReader sets the connection's read deadline before every read: the
+// idle timeout from now, but no later than end.
+type deadlineReader struct {
+	r    io.Reader
+	rc   *http.ResponseController
+	idle time.Duration
+	end  time.Time
+}
+
+func (d *deadlineReader) Read(p []byte) (int, error) {
+	dl := time.Now().Add(d.idle)
+	if dl.After(d.end) {
+		dl = d.end
+	}
+	_ = d.rc.SetReadDeadline(dl) // not supported by a ResponseRecorder: then none
+	return d.r.Read(p)
 }
 
 // decodeJSON decodes data, which must hold exactly one JSON value, into v:

@@ -55,6 +55,10 @@ func (h *harness) do(method, path, body string, hdr ...string) (int, string) {
 		req.Header.Set("Content-Type", "application/json") // as every client must
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i] == "Host" {
+			req.Host = hdr[i+1]
+			continue
+		}
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	rec := httptest.NewRecorder()

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/xvs-project/xvs/api"
+)
+
+// Issue 9, item 3: a second xvsd on the state file of a running one
+// refuses to start, and says who has it; the first goes on undisturbed.
+func TestDaemonSecondOnStateRefused(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state.json")
+	d := startDaemon(t, "--listen", "unix:"+filepath.Join(dir, "a.sock"), "--state", state)
+	if _, err := d.client.AddPort(context.Background(), api.PortRequest{Name: "p0"}); err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuffer
+	f := &fakeFactory{}
+	code := run(context.Background(), []string{"--listen", "unix:" + filepath.Join(dir, "b.sock"), "--state", state}, &stderr, f.new)
+	if code != 1 || !strings.Contains(stderr.String(), "in use by process") || f.backend != nil {
+		t.Fatalf("second xvsd: exit %d, switch built %v, stderr %q", code, f.backend != nil, stderr.String())
+	}
+	if _, err := d.client.AddPort(context.Background(), api.PortRequest{Name: "p1"}); err != nil {
+		t.Fatalf("the first xvsd after the second tried: %v", err)
+	}
+	if code := d.stop(t); code != 0 {
+		t.Fatal(code)
+	}
+	// Once the first is gone, another may start on the file.
+	d = startDaemon(t, "--listen", "unix:"+filepath.Join(dir, "b.sock"), "--state", state)
+	if ports, err := d.client.Ports(context.Background()); err != nil || len(ports) != 2 {
+		t.Fatalf("ports %+v, %v", ports, err)
+	}
+}
+
+// Issue 9, item 4: the temporary file of a save a crash interrupted is
+// removed at start, and the log says so.
+func TestDaemonRemovesCrashedSave(t *testing.T) {
+	dir := t.TempDir()
+	left := filepath.Join(dir, ".state.json.tmp2718281828")
+	if err := os.WriteFile(left, make([]byte, 6<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, "--listen", "unix:"+filepath.Join(dir, "x.sock"), "--state", filepath.Join(dir, "state.json"))
+	if _, err := os.Stat(left); !os.IsNotExist(err) {
+		t.Fatalf("the temporary file is still there: %v", err)
+	}
+	if !strings.Contains(d.stderr.String(), "removed a temporary state file") || !strings.Contains(d.stderr.String(), left) {
+		t.Errorf("the log does not say so:\n%s", d.stderr)
+	}
+}
+
+// Issue 9, item 9: the IDs controllers hold survive a restart, and IDs of
+// flows deleted before it are not given again.
+func TestDaemonFlowIDsSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"--listen", "unix:" + filepath.Join(dir, "x.sock"), "--state", filepath.Join(dir, "state.json")}
+	ctx := context.Background()
+	d := startDaemon(t, args...)
+	var flows []api.Flow
+	for _, port := range []string{"1", "2", "3", "4", "5", "6"} {
+		flows = append(flows, api.Flow{Text: "priority=" + port + ",udp,tp_dst=" + port + ",actions=drop"})
+	}
+	added, err := d.client.AddFlows(ctx, flows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range added[:3] {
+		if _, err := d.client.DeleteFlow(ctx, f.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func() []uint64 {
+		t.Helper()
+		fs, err := d.client.Flows(ctx, "", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []uint64
+		for _, f := range fs {
+			out = append(out, f.ID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	before := ids()
+	if code := d.stop(t); code != 0 {
+		t.Fatal(code)
+	}
+	d = startDaemon(t, args...)
+	if after := ids(); !slices.Equal(after, before) || !slices.Equal(after, []uint64{4, 5, 6}) {
+		t.Fatalf("IDs before the restart %v, after %v", before, after)
+	}
+	f, err := d.client.AddFlow(ctx, api.Flow{Text: "arp,actions=kernel"})
+	if err != nil || f.ID != 7 {
+		t.Fatalf("next flow after the restart: %+v, %v; want ID 7", f, err)
+	}
+}
