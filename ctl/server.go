@@ -82,16 +82,16 @@ type Options struct {
 // Server serves the REST API for one Backend. It is an http.Handler; all its
 // methods are safe for concurrent use.
 type Server struct {
-	backend     Backend
-	store       *Store
-	log         *slog.Logger
-	token       atomic.Pointer[[]byte] // SHA-256 of the bearer token; nil: no authentication
-	maxBody     int64
-	bodyIdle    time.Duration
-	hosts       hostCheck
-	bodies      *budget // bytes of bodies held
-	budgetWait  time.Duration
-	handler     http.Handler
+	backend    Backend
+	store      *Store
+	log        *slog.Logger
+	token      atomic.Pointer[[]byte] // SHA-256 of the bearer token; nil: no authentication
+	maxBody    int64
+	bodyIdle   time.Duration
+	hosts      hostCheck
+	bodies     *budget // bytes of bodies held
+	budgetWait time.Duration
+	handler    http.Handler
 
 	// mu serializes configuration changes and their persistence, so the
 	// state file follows the order in which changes were applied.
@@ -126,17 +126,17 @@ func NewServer(opts Options) (*Server, error) {
 		return nil, errors.New("ctl: no backend")
 	}
 	s := &Server{
-		backend:     opts.Backend,
-		store:       opts.Store,
-		log:         opts.Logger,
-		maxBody:     opts.MaxBodyBytes,
-		bodyIdle:    opts.BodyIdleTimeout,
-		hosts:       newHostCheck(opts.Listen),
-		budgetWait:  defaultBudgetWait,
-		ports:       make(map[string]portConfig),
-		saveRetry:   time.Second,
-		closed:      make(chan struct{}),
-		events:      newEvents(),
+		backend:    opts.Backend,
+		store:      opts.Store,
+		log:        opts.Logger,
+		maxBody:    opts.MaxBodyBytes,
+		bodyIdle:   opts.BodyIdleTimeout,
+		hosts:      newHostCheck(opts.Listen),
+		budgetWait: defaultBudgetWait,
+		ports:      make(map[string]portConfig),
+		saveRetry:  time.Second,
+		closed:     make(chan struct{}),
+		events:     newEvents(),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

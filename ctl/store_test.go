@@ -25,7 +25,7 @@ func TestStoreRoundTrip(t *testing.T) {
 		t.Fatalf("missing file gave %+v", st)
 	}
 	want := &State{
-		Version: StateVersion,
+		Version:    StateVersion,
 		NextFlowID: 9,
 		Ports:      []PortState{{Name: "p0", Mode: datapath.ModeAuto, OFPort: 1}, {Name: "p1", Mode: datapath.ModeNative, OFPort: 3, Liveness: datapath.LivenessDead}},
 		Groups:     []string{"group_id=1,type=all,bucket=actions=output:p1"},
