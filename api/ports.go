@@ -26,15 +26,20 @@ type PortInfo struct {
 	MTU     int    `json:"mtu"`     // bytes
 	// Queues are the RX queues served, each with an AF_XDP socket. They
 	// equal ActiveQueues unless the port is degraded.
-	Queues       int       `json:"queues"`
-	ActiveQueues int       `json:"active_queues"`     // RX queues the device has active (ethtool -l: combined + rx)
-	MaxQueues    int       `json:"max_queues"`        // RX queues the device can activate (ethtool -L)
-	XDPMode      XDPMode   `json:"xdp_mode"`          // the mode in use: native or generic
-	XSKMode      string    `json:"xsk_mode"`          // "copy" or "zerocopy"
-	UmemMode     string    `json:"umem_mode"`         // "shared" (descriptors move) or "own" (frames copied between UMEMs)
-	State        string    `json:"state"`             // "up", or "degraded": an active queue has no socket
-	Problem      string    `json:"problem,omitempty"` // why the port is degraded
-	AddedAt      time.Time `json:"added_at"`
+	Queues       int     `json:"queues"`
+	ActiveQueues int     `json:"active_queues"` // RX queues the device has active (ethtool -l: combined + rx)
+	MaxQueues    int     `json:"max_queues"`    // RX queues the device can activate (ethtool -L)
+	XDPMode      XDPMode `json:"xdp_mode"`      // the mode in use: native or generic
+	XSKMode      string  `json:"xsk_mode"`      // "copy" or "zerocopy"
+	UmemMode     string  `json:"umem_mode"`     // "shared" (descriptors move) or "own" (frames copied between UMEMs)
+	// State is "up"; "degraded": an active queue has no socket; "absent":
+	// configured, but no netdev has its name (it is attached when one
+	// appears, and its flows stay); "failed": its netdev could not be
+	// attached. An absent or failed port has no ifindex, MAC, MTU, queues
+	// or modes.
+	State   string    `json:"state"`
+	Problem string    `json:"problem,omitempty"` // why the port is not up
+	AddedAt time.Time `json:"added_at"`
 	// Live says whether groups may use the port (buckets watching it are
 	// live): its link is up with carrier, unless Liveness overrides it.
 	Live     bool     `json:"live"`

@@ -96,6 +96,16 @@ func TestPortCommands(t *testing.T) {
 		t.Errorf("show with a degraded port:\n%s", out)
 	}
 
+	// A port whose device went is absent, and says what that means.
+	e.backend.SetNetdevs("p0", "p1")
+	out = e.ok("show")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 6 ||
+		strings.Join(strings.Fields(lines[3]), " ") != "p2 3 - - - - - - - absent no (absent)" ||
+		!strings.HasPrefix(lines[5], "port p2 absent: no network device of that name (kept with its flows") {
+		t.Errorf("show with an absent port:\n%s", out)
+	}
+	e.backend.SetNetdevs("p0", "p1", "p2", "p3")
+
 	var ports []api.PortInfo
 	if err := json.Unmarshal([]byte(e.ok("show", "--json")), &ports); err != nil || len(ports) != 3 {
 		t.Fatalf("show --json: %v %+v", err, ports)
