@@ -53,6 +53,8 @@ type Backend interface {
 
 	// Stats returns the switch's counters.
 	Stats() datapath.Stats
+	// Frames says where the frames of every UMEM are.
+	Frames() ([]datapath.FrameStats, error)
 	// Health returns nil when the switch works, else what is wrong.
 	Health() error
 }

@@ -19,6 +19,7 @@
 //	GET    /v1/flows/{id}          one flow
 //	DELETE /v1/flows/{id}          delete one flow -> it, as it was
 //	GET    /v1/stats               switch counters (api.Stats)
+//	GET    /v1/frames              where every UMEM frame is ([]api.FrameStats)
 //	GET    /v1/health              api.HealthResponse: 200 ok, 503 unhealthy
 //	GET    /v1/openapi.json        the OpenAPI 3 document of all of these (api.OpenAPI)
 //	GET    /metrics                Prometheus exposition, read from Backend.Stats at scrape time

@@ -451,6 +451,11 @@ var oaCases = []oaCase{
 	{name: "events no token", method: "GET", path: "/v1/events", setup: withToken, hdr: []string{"Authorization", ""}, want: 401},
 
 	{name: "stats", method: "GET", path: "/v1/stats", want: 200},
+	{name: "frames", method: "GET", path: "/v1/frames", setup: func(e *oaEnv) {
+		e.backend.SetFrames([]datapath.FrameStats{{Queue: 0, Shared: true, Total: 64, Free: 32, Fill: 32}})
+	}, want: 200},
+	{name: "frames closed", method: "GET", path: "/v1/frames", setup: closed, want: 503},
+	{name: "frames no token", method: "GET", path: "/v1/frames", setup: withToken, hdr: []string{"Authorization", ""}, want: 401},
 	{name: "stats no token", method: "GET", path: "/v1/stats", setup: withToken, hdr: []string{"Authorization", ""}, want: 401},
 
 	{name: "health", method: "GET", path: "/v1/health", want: 200},

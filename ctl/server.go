@@ -194,6 +194,7 @@ func NewServer(opts Options) (*Server, error) {
 	r.HandleFunc(api.PathTables, s.listTables).Methods(http.MethodGet)
 	r.HandleFunc(api.PathEvents, s.streamEvents).Methods(http.MethodGet)
 	r.HandleFunc(api.PathStats, s.getStats).Methods(http.MethodGet)
+	r.HandleFunc(api.PathFrames, s.getFrames).Methods(http.MethodGet)
 	r.HandleFunc(api.PathHealth, s.getHealth).Methods(http.MethodGet)
 	r.HandleFunc(api.PathOpenAPI, s.getOpenAPI).Methods(http.MethodGet)
 	r.Handle(api.PathMetrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{s.log}})).Methods(http.MethodGet)
@@ -624,6 +625,16 @@ func (s *Server) setLiveness(w http.ResponseWriter, r *http.Request) {
 func (s *Server) getStats(w http.ResponseWriter, r *http.Request) {
 	st := s.backend.Stats()
 	s.reply(w, http.StatusOK, apiStats(&st))
+}
+
+// getFrames serves GET /v1/frames.
+func (s *Server) getFrames(w http.ResponseWriter, r *http.Request) {
+	fs, err := s.backend.Frames()
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.reply(w, http.StatusOK, apiFrameStats(fs))
 }
 
 // Health is nil when the backend is healthy and the last save of the

@@ -24,7 +24,6 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/xvs-project/xvs/afxdp"
 	"github.com/xvs-project/xvs/flowtable"
 	"github.com/xvs-project/xvs/testenv"
 )
@@ -497,87 +496,18 @@ func neighbours(t testing.TB, ns *testenv.NS, link int) []netlink.Neigh {
 	return out
 }
 
-// frameLedger says where the frames of one UMEM of a poller are.
-type frameLedger struct {
-	queue  int
-	shared bool // the poller's shared UMEM (else a port's own)
-	total  int
-	free   int // in the pool
-	fill   int // fill rings: lent to the kernel
-	rx     int // RX rings: received, not yet taken
-	tx     int // TX rings: not yet sent
-	comp   int // completion rings: sent, not yet reaped
-	lent   int // lent to other pollers for hand-offs: credits and frames rings
-	// lentBooked is what the poller believes it lent; it differs from lent
-	// if a frame went missing between two pollers.
-	lentBooked int
-}
-
-func (l frameLedger) balanced() bool {
-	return l.free+l.fill+l.rx+l.tx+l.comp+l.lent == l.total && l.lent == l.lentBooked
-}
-
-func (l frameLedger) String() string {
-	return fmt.Sprintf("queue %d (shared %v): %d frames: free %d + fill %d + rx %d + tx %d + completion %d + lent %d (booked %d) = %d",
-		l.queue, l.shared, l.total, l.free, l.fill, l.rx, l.tx, l.comp, l.lent, l.lentBooked, l.free+l.fill+l.rx+l.tx+l.comp+l.lent)
-}
-
-// ledgers counts, on each poller's goroutine between two batches, where
-// the frames of its UMEMs are (frames a poller lent others for hand-offs
-// count with the lender). Frames inside the kernel (an skb being sent,
-// a frame being received) are in none of the places counted, so a ledger is
-// balanced only when the switch is idle.
-func (s *Switch) ledgers(t testing.TB) []frameLedger {
-	t.Helper()
-	s.mu.Lock()
-	pollers := slices.Clone(s.pollers)
-	s.mu.Unlock()
-	var out []frameLedger
-	for _, pl := range pollers {
-		if pl == nil {
-			continue
-		}
-		err := pl.do(func() error {
-			shared := &frameLedger{queue: pl.queue, shared: true, total: pl.umem.Pool().Total(), free: pl.umem.Pool().Free()}
-			for _, h := range pl.inbound {
-				shared.lent += h.credits.inRing() + h.frames.inRing()
-				shared.lentBooked += h.lent
-			}
-			byUmem := map[*afxdp.Umem]*frameLedger{pl.umem: shared}
-			order := []*afxdp.Umem{pl.umem}
-			for _, ps := range pl.socks {
-				l := byUmem[ps.umem]
-				if l == nil {
-					l = &frameLedger{queue: pl.queue, total: ps.umem.Pool().Total(), free: ps.umem.Pool().Free()}
-					byUmem[ps.umem] = l
-					order = append(order, ps.umem)
-				}
-				l.fill += ps.sock.Fill().Outstanding()
-				l.rx += ps.sock.Rx().Available()
-				l.tx += ps.sock.Tx().Outstanding()
-				l.comp += ps.sock.Completion().Available()
-			}
-			for _, u := range order {
-				out = append(out, *byUmem[u])
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatalf("poller %d: %v", pl.queue, err)
-		}
-	}
-	return out
-}
-
 // checkFrames waits until every frame of every UMEM is accounted for, and
 // fails the test if that does not happen within a few seconds.
-func checkFrames(t testing.TB, sw *Switch, when string) []frameLedger {
+func checkFrames(t testing.TB, sw *Switch, when string) []FrameStats {
 	t.Helper()
-	var ls []frameLedger
+	var ls []FrameStats
 	eventually(t, 5*time.Second, func() bool {
-		ls = sw.ledgers(t)
+		var err error
+		if ls, err = sw.Frames(); err != nil {
+			t.Fatal(err)
+		}
 		for _, l := range ls {
-			if !l.balanced() {
+			if !l.Balanced() {
 				return false
 			}
 		}

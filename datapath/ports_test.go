@@ -269,7 +269,7 @@ func TestFrameAccounting(t *testing.T) {
 			}
 		}
 		for _, l := range checkFrames(t, tp.sw, "after removing every port") {
-			if l.free != l.total {
+			if l.Free != l.Total {
 				t.Fatalf("no port left, yet frames are out of the pool: %v", l)
 			}
 		}

@@ -243,6 +243,13 @@ func (c *Client) Stats(ctx context.Context) (api.Stats, error) {
 	return st, err
 }
 
+// Frames says where the frames of every UMEM are (GET /v1/frames).
+func (c *Client) Frames(ctx context.Context) ([]api.FrameStats, error) {
+	var out []api.FrameStats
+	err := c.do(ctx, http.MethodGet, api.PathFrames, nil, nil, &out)
+	return out, err
+}
+
 // Health returns nil when the server says it is healthy, else an *APIError
 // (status 503) with what is wrong.
 func (c *Client) Health(ctx context.Context) error {

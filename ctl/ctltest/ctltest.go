@@ -40,6 +40,7 @@ type Backend struct {
 	nextOFPort uint32
 	table      *flowtable.Table // the real flow table, over the fake ports
 	pollers    []datapath.PollerStats
+	frames     []datapath.FrameStats
 	calls      int // ApplyFlows calls that changed the table
 }
 
@@ -507,6 +508,23 @@ func (b *Backend) Stats() datapath.Stats {
 	}
 	sort.Slice(st.Ports, func(i, j int) bool { return st.Ports[i].OFPort < st.Ports[j].OFPort })
 	return st
+}
+
+// SetFrames sets what Frames reports.
+func (b *Backend) SetFrames(fs []datapath.FrameStats) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.frames = slices.Clone(fs)
+}
+
+// Frames implements ctl.Backend.
+func (b *Backend) Frames() ([]datapath.FrameStats, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, datapath.ErrClosed
+	}
+	return slices.Clone(b.frames), nil
 }
 
 // Health implements ctl.Backend.
