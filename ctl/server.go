@@ -39,12 +39,13 @@ const DefaultMaxBodyBytes = 32 << 20
 // is cut off, and so is one that has not arrived in bodyTotal (a minute,
 // plus a second per MiB it declares: at least 1 MiB/s). Bodies take from a
 // budget of bodyBudgetBodies times the body limit as they arrive (see
-// budget), so a few of the largest are read and applied at once and the
-// rest wait, at most defaultBudgetWait.
+// budget), so a few of the largest are read and applied at once (and
+// small ones beside them) and the rest wait, at most defaultBudgetWait.
 const (
 	DefaultBodyIdleTimeout = 10 * time.Second
 	bodyBudgetBodies       = 2
 	bodyChunk              = 64 << 10 // what a body takes of the budget at first
+	bodyBudgetSmall        = 64 * bodyChunk
 	defaultBudgetWait      = time.Minute
 )
 
@@ -147,7 +148,8 @@ func NewServer(opts Options) (*Server, error) {
 	if s.bodyIdle <= 0 {
 		s.bodyIdle = DefaultBodyIdleTimeout
 	}
-	s.bodies = newBudget(bodyBudgetBodies * (s.maxBody + bodyChunk))
+	// Room for the largest bodies, and for small requests beside them.
+	s.bodies = newBudget(bodyBudgetBodies*(s.maxBody+bodyChunk) + bodyBudgetSmall)
 	s.SetToken(opts.Token)
 	for _, p := range s.backend.Ports() {
 		s.ports[p.Name] = portConfig{mode: p.XDPMode, ofport: p.OFPort, liveness: p.Liveness}
@@ -534,15 +536,25 @@ func (s *Server) getPort(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, http.StatusOK, apiPortInfo(info))
 }
 
+// configuredLocked returns the configuration of port name. s.mu must be
+// held.
+func (s *Server) configuredLocked(name string) (portConfig, error) {
+	cfg, ok := s.ports[name]
+	if !ok {
+		return portConfig{}, fmt.Errorf("port %s: %w", name, datapath.ErrNoSuchPort)
+	}
+	return cfg, nil
+}
+
 // deletePort serves DELETE /v1/ports/{name}. The state without the port is
 // saved first: a port that is gone from the switch is gone from the disk.
 func (s *Server) deletePort(w http.ResponseWriter, r *http.Request) {
 	name := mux.Vars(r)["name"]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cfg, ok := s.ports[name]
-	if !ok {
-		s.fail(w, r, fmt.Errorf("port %s: %w", name, datapath.ErrNoSuchPort))
+	cfg, err := s.configuredLocked(name)
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	delete(s.ports, name)
@@ -596,9 +608,9 @@ func (s *Server) setLiveness(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cfg, ok := s.ports[name]
-	if !ok {
-		s.fail(w, r, fmt.Errorf("port %s: %w", name, datapath.ErrNoSuchPort))
+	cfg, err := s.configuredLocked(name)
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	info, err := s.backend.SetLiveness(name, l)

@@ -130,5 +130,8 @@
 // the snapshot's publication (rules that stop redirecting go first, rules
 // that start redirecting last, then the mask order), so a packet the XDP
 // program redirects finds its flow in userspace; pollers pick up the new
-// snapshot at their next batch.
+// snapshot at their next batch. ApplyCommit hands the new snapshot to the
+// caller's commit before any of that (the control plane saves it there,
+// so nothing goes live that is not on disk); an error from commit abandons
+// the change.
 package datapath

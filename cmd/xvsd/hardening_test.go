@@ -76,25 +76,12 @@ func TestDaemonFlowIDsSurviveRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ids := func() []uint64 {
-		t.Helper()
-		fs, err := d.client.Flows(ctx, "", false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []uint64
-		for _, f := range fs {
-			out = append(out, f.ID)
-		}
-		slices.Sort(out)
-		return out
-	}
-	before := ids()
+	before := flowIDs(t, d.client)
 	if code := d.stop(t); code != 0 {
 		t.Fatal(code)
 	}
 	d = startDaemon(t, args...)
-	if after := ids(); !slices.Equal(after, before) || !slices.Equal(after, []uint64{4, 5, 6}) {
+	if after := flowIDs(t, d.client); !slices.Equal(after, before) || !slices.Equal(after, []uint64{4, 5, 6}) {
 		t.Fatalf("IDs before the restart %v, after %v", before, after)
 	}
 	f, err := d.client.AddFlow(ctx, api.Flow{Text: "arp,actions=kernel"})
