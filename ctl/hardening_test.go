@@ -155,7 +155,6 @@ func stateDump(st *State) string {
 // disk takes it, with no request.
 func TestExpirySavedLater(t *testing.T) {
 	h := newHarness(t, Options{})
-	t.Cleanup(h.srv.Close)
 	h.srv.saveRetry = 20 * time.Millisecond
 	added := decodeFlowList(t, h.must(201, "POST", api.PathFlows, `[{"flow":"udp,hard_timeout=5,actions=drop"},{"flow":"tcp,actions=drop"}]`))
 	unblock := blockSave(t, h.store.Path())

@@ -227,6 +227,7 @@ func (c *oaCase) run(t *testing.T) *httptest.ResponseRecorder {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(srv.Close) // a failed save is retried until then
 	if e.closed {
 		b.Close()
 	}

@@ -85,7 +85,9 @@ func (s *Server) retryLocked() {
 		return
 	}
 	s.retrying = true
+	s.retries.Add(1)
 	go func() {
+		defer s.retries.Done()
 		for {
 			select {
 			case <-s.closed:

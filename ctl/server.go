@@ -109,6 +109,7 @@ type Server struct {
 	saveRetry time.Duration
 	closed    chan struct{}
 	closeOnce sync.Once
+	retries   sync.WaitGroup // the goroutine that saves again
 
 	events *events
 }
@@ -217,9 +218,11 @@ func (s *Server) SetToken(token string) {
 }
 
 // Close stops what the server does on its own (saving again after a failed
-// save). It does not stop serving: that is the http.Server's.
+// save) and waits until it has. It does not stop serving: that is the
+// http.Server's.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() { close(s.closed) })
+	s.retries.Wait()
 }
 
 // ServeHTTP refuses requests from elsewhere (a web page's: see

@@ -40,6 +40,7 @@ func newHarness(t *testing.T, opts Options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(srv.Close) // before the temporary directory goes
 	return &harness{t: t, srv: srv, backend: b, store: opts.Store}
 }
 
