@@ -57,6 +57,10 @@ demo: build ## As root: veth topology, xvsd, ports and flows via xvsctl, traffic
 	./testenv/demo.sh
 
 .PHONY: install
+.PHONY: sdwan-demo
+sdwan-demo: build ## As root: an SD-WAN edge (LAN, two uplinks): tables, groups, DSCP, XDP drops, failover measured.
+	./testenv/sdwan-demo.sh
+
 install: build ## Install xvsd, xvsctl, the systemd unit and bash completion (PREFIX=/usr/local, DESTDIR=).
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(COMPLETIONDIR)
 	install -m 0755 $(BIN)/xvsd $(DESTDIR)$(SBINDIR)/xvsd

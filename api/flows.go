@@ -37,11 +37,22 @@ type Flow struct {
 // FlowStatus is an installed flow, in both forms, with its counters.
 type FlowStatus struct {
 	Flow
-	Packets   uint64  `json:"packets"`
+	Packets   uint64  `json:"packets"` // in userspace and in XDP
 	Bytes     uint64  `json:"bytes"`
 	DurationS float64 `json:"duration_s"` // since install
 	IdleAgeS  float64 `json:"idle_age_s"` // since the last packet (or install)
+	// Datapath says where the flow's packets are handled: DatapathXDP (the
+	// XDP program forwards, drops or passes them itself) or DatapathUser,
+	// with DatapathReason saying why, as a short token without spaces.
+	Datapath       string `json:"datapath"`
+	DatapathReason string `json:"datapath_reason,omitempty"`
 }
+
+// Values of FlowStatus.Datapath.
+const (
+	DatapathXDP  = "xdp"
+	DatapathUser = "user"
+)
 
 // FlowIDs answers POST and PUT /v1/flows sent with the header
 // "Prefer: return=minimal" (RFC 7240): the IDs given to the flows, in the

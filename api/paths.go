@@ -11,6 +11,7 @@ const (
 	PathGroups      = "/v1/groups"       // GET: []GroupStatus; POST Group or []Group; PUT []Group: GroupsReplaced
 	PathBundle      = "/v1/bundle"       // POST Bundle: BundleResult
 	PathTables      = "/v1/tables"       // GET: []TableStats
+	PathTrace       = "/v1/trace"        // POST TraceRequest: Trace
 	PathEvents      = "/v1/events"       // GET: text/event-stream of Event
 	PathStats       = "/v1/stats"        // GET: Stats
 	PathFrames      = "/v1/frames"       // GET: []FrameStats

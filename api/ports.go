@@ -40,6 +40,12 @@ type PortInfo struct {
 	State   string    `json:"state"`
 	Problem string    `json:"problem,omitempty"` // why the port is not up
 	AddedAt time.Time `json:"added_at"`
+	// FastPathOut is "ok" when the port takes frames the XDP fast path
+	// redirects to it (flows that output to it can run in XDP), else why
+	// not, as a short token: "no_ndo_xdp_xmit" (on a veth: its peer has
+	// neither an XDP program nor GRO), "fast_path_off", "port_absent" or
+	// "port_failed" (no device attached).
+	FastPathOut string `json:"fast_path_out"`
 	// Live says whether groups may use the port (buckets watching it are
 	// live): its link is up with carrier, unless Liveness overrides it.
 	Live     bool     `json:"live"`

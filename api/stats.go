@@ -6,7 +6,9 @@ type Stats struct {
 	Pollers []PollerStats `json:"pollers"` // by queue
 	Flows   int           `json:"flows"`   // installed flows
 	Masks   int           `json:"masks"`   // masks in the XDP steering classifier
-	UptimeS float64       `json:"uptime_s"`
+	// FastPathFlows are the flows the XDP fast path forwards itself.
+	FastPathFlows int     `json:"fast_path_flows"`
+	UptimeS       float64 `json:"uptime_s"`
 }
 
 // PollerStats are one poller's counters. A poller serves one RX queue index

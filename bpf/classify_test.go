@@ -449,7 +449,8 @@ func TestRuleErrors(t *testing.T) {
 		rule steer.Rule
 	}{
 		{"mask id out of range", steer.Rule{MaskID: steer.MaxMasks}},
-		{"unknown verdict", steer.Rule{Verdict: steer.VerdictDrop + 1}},
+		{"unknown verdict", steer.Rule{Verdict: steer.VerdictForward + 1}},
+		{"record slot out of range", steer.Rule{Verdict: steer.VerdictForward, Arg: steer.MaxRecords}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

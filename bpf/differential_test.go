@@ -20,7 +20,9 @@ import (
 // would pass or drop. This test loads random flow tables into both (the
 // kernel through the same incremental sync the datapath does), runs random
 // packets through both, and compares the parsed key, the verdict and the
-// winning rank.
+// winning rank. Packets come from small value sets, so the kernel's
+// exact-match cache answers many of them, across every sync: a stale entry
+// shows as a disagreement.
 
 // Small value universes, shared by flows and packets, so that packets hit
 // flows often and ties and overlaps are common.
@@ -162,7 +164,7 @@ func TestKernelAgreesWithGoClassifier(t *testing.T) {
 	table := flowtable.NewTable()
 	var prev *steer.Table
 	const rounds, packets = 30, 400
-	var hits, checked int
+	var hits, checked, cached int
 	for round := 0; round < rounds; round++ {
 		// A new table: sometimes replaced whole, sometimes edited, so the
 		// incremental sync sees adds, deletes, verdict and rank changes.
@@ -210,8 +212,14 @@ func TestKernelAgreesWithGoClassifier(t *testing.T) {
 		if err := o.SetPort(lo, inPort); err != nil {
 			t.Fatal(err)
 		}
+		// Each frame comes back a few times: the exact-match cache
+		// answers the repeats it may keep.
+		pool := make([][]byte, packets/4)
+		for i := range pool {
+			pool[i] = randomPacket(t, r)
+		}
 		for i := 0; i < packets; i++ {
-			frame := randomPacket(t, r)
+			frame := pool[r.IntN(len(pool))]
 			var k steer.Key
 			status := flowtable.Extract(frame, inPort, &k)
 			res, err := o.TestRun(frame, lo, 0)
@@ -227,13 +235,16 @@ func TestKernelAgreesWithGoClassifier(t *testing.T) {
 				}
 				continue
 			}
+			if res.Cached {
+				cached++
+			}
 			if res.Key != k {
 				t.Fatalf("round %d: keys differ for frame %x:\nkernel %x\nGo     %x", round, frame, res.Key, k)
 			}
 			want, wantRank := steer.VerdictPass, steer.Rank(0)
 			e := table.Lookup(&k)
 			if e != nil {
-				want, wantRank = e.Flow.Verdict(), e.Rank
+				want, wantRank = e.Verdict(), e.Rank
 				hits++
 			}
 			got, gotRank := steer.VerdictPass, steer.Rank(0)
@@ -244,17 +255,22 @@ func TestKernelAgreesWithGoClassifier(t *testing.T) {
 				t.Fatalf("round %d: frame %x: kernel says %v (rank %#x), Go says %v (rank %#x, flow %v)",
 					round, frame, got, uint64(gotRank), want, uint64(wantRank), flowString(e))
 			}
+			// No socket and no records: redirect and forward fall back to
+			// the kernel.
 			wantAction := map[steer.Verdict]Action{steer.VerdictPass: ActionPass, steer.VerdictDrop: ActionDrop,
-				steer.VerdictRedirect: ActionPass /* no socket: falls back to the kernel */}[want]
+				steer.VerdictRedirect: ActionPass, steer.VerdictForward: ActionPass}[want]
 			if res.Action != wantAction {
 				t.Fatalf("verdict %v gave action %v", want, res.Action)
 			}
 			checked++
 		}
 	}
-	t.Logf("%d packets compared over %d tables, %d matched a flow", checked, rounds, hits)
+	t.Logf("%d packets compared over %d tables, %d matched a flow, %d answered by the exact-match cache", checked, rounds, hits, cached)
 	if hits < checked/10 {
 		t.Fatalf("only %d of %d packets hit a flow: the test would not see disagreements", hits, checked)
+	}
+	if cached < checked/10 {
+		t.Fatalf("only %d of %d packets were answered by the exact-match cache: the test would not see it go stale", cached, checked)
 	}
 }
 

@@ -5,8 +5,9 @@
 // One program (xvs.bpf.c, compiled by bpf2go into the committed
 // xvs_bpfel.o) serves every port of the switch. For each frame it:
 //
-//  1. maps the receiving ifindex to an ofport (map "ports"); a frame from an
-//     ifindex it does not know goes to the kernel, counted under ofport 0;
+//  1. maps the receiving ifindex to an ofport (the array "port_cache" in
+//     front of the hash "ports"); a frame from an ifindex it does not know
+//     goes to the kernel, counted under ofport 0;
 //  2. parses Ethernet, up to two VLAN tags, ARP, IPv4, IPv6, TCP, UDP and
 //     ICMP into a steer.Key, with exactly the rules of flowtable.Extract (see
 //     bpf/xvs.h); a malformed frame goes to the kernel, counted as such;
@@ -15,11 +16,33 @@
 //     in the rules hash and keeps the highest-ranked hit (on a tie, the
 //     first found). It stops as soon as the next mask's max rank cannot
 //     beat the best hit, so a frame matching a high-priority rule costs one
-//     lookup;
+//     lookup. A per-CPU exact-match cache ("emc", emc.h) answers keys seen
+//     since the last steering change (map "steer_gen", bumped by every
+//     PutRules, DeleteRules and mask flip) with no match, redirect or
+//     forward, without the classifier;
 //  4. acts on the verdict: REDIRECT sends the frame to the AF_XDP socket of
 //     (ofport, RX queue) in the XSKMAP "xsks" (or to the kernel, counted as
 //     redirect_nosock, when that queue has none), DROP drops it, PASS and no
-//     match hand it to the kernel.
+//     match hand it to the kernel, FORWARD runs the flow's action record
+//     (the fast path, below).
+//
+// # The fast path
+//
+// A forward rule names an action record slot (Rule.Arg) and its flow
+// (Rule.Flow). The record (steer.Record, struct xvs_record, map "records")
+// is the flow's compiled program, rewrites then one output or in_port, and
+// fastpath.h runs it with the semantics of flowtable's Program.Run, byte for
+// byte, then bpf_redirect_map's the frame to the output port's devmap slot
+// ("tx_ports", SetTxPort). Everything that could make it hand the frame to
+// userspace instead is decided before a byte is written (a record of
+// another flow, an output to the input port or to a port without a devmap
+// slot, a TTL dec_ttl would see expire, a fragment when an op touches the
+// L4 header, a port rewrite without a TCP/UDP header, no headroom for the
+// VLAN pushes): such a frame is redirected to the socket untouched, counted
+// as forward_fallback besides its outcome. What each slot forwarded is
+// counted per CPU ("record_hits", RecordHits). A slot is written only while
+// no rule points at it, and reused only after Synchronize (an RCU grace
+// period) once a rule stopped pointing at it.
 //
 // Every frame counts rx and exactly one outcome (steer.Counter) in a per-CPU
 // array, in packets and bytes.
@@ -31,8 +54,14 @@
 //	masks       array  mask id -> mask                     steer.MaxMasks
 //	mask_order  array  2 visit orders (double buffer)      2
 //	active      array  which mask_order slot is live       1
-//	rules       hash   (mask id, masked key) -> rank, verdict  steer.MaxRules, not preallocated
+//	port_cache  array  ifindex%4096 -> ifindex<<32|ofport  4096
+//	rules       hash   (mask id, masked key) -> rank, verdict, arg, flow  steer.MaxRules, not preallocated
 //	counters    percpu ofport*NumCounters+counter          MaxPorts*NumCounters
+//	emc         percpu key hash -> key, result, generation 4096 a CPU
+//	steer_gen   array  the steering generation             1
+//	records     array  slot -> action record               steer.MaxRecords
+//	record_hits percpu slot -> packets, bytes forwarded    steer.MaxRecords
+//	tx_ports    devmap ofport -> ifindex (fast path outputs) MaxPorts
 //	trace       array  last run's key and decision (tests) 1
 //
 // The rules table is not preallocated: preallocation pins about 40 MB for
@@ -82,4 +111,10 @@
 // crafted frame with BPF_PROG_TEST_RUN and read it back, so tests compare
 // the kernel's key and verdict with the Go classifier's. Without Trace the
 // recording is dead code the verifier removes.
+//
+// DryRunner loads a second instance with Trace and the dry_run constant set:
+// it shares every map of the first but trace (sharedMaps; a test fails when
+// a new map is not listed there) and neither counts nor writes its cache,
+// so xvsctl trace can run the live decision on any frame, changing nothing.
+// A counter or cache write added to the program must be guarded by dry_run.
 package bpf

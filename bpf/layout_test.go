@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -20,12 +21,14 @@ func TestLayoutMatchesBTF(t *testing.T) {
 		t.Fatal(err)
 	}
 	var (
-		rk ruleKey
-		rv ruleValue
-		mr maskRef
-		mo maskOrder
-		cv CounterValue
-		tr traceRecord
+		rk  ruleKey
+		rv  ruleValue
+		mr  maskRef
+		mo  maskOrder
+		cv  CounterValue
+		tr  traceRecord
+		op  steer.Op
+		rec steer.Record
 	)
 	tests := []struct {
 		name    string
@@ -43,7 +46,7 @@ func TestLayoutMatchesBTF(t *testing.T) {
 		}},
 		{"xvs_rule_value", unsafe.Sizeof(rv), map[string]uintptr{
 			"rank": unsafe.Offsetof(rv.Rank), "verdict": unsafe.Offsetof(rv.Verdict), "pad": 9, "arg": unsafe.Offsetof(rv.Arg),
-			"packets": unsafe.Offsetof(rv.Packets), "bytes": unsafe.Offsetof(rv.Bytes),
+			"flow_id": unsafe.Offsetof(rv.FlowID), "packets": unsafe.Offsetof(rv.Packets), "bytes": unsafe.Offsetof(rv.Bytes),
 		}},
 		{"xvs_mask_ref", unsafe.Sizeof(mr), map[string]uintptr{
 			"id": unsafe.Offsetof(mr.ID), "pad": 4, "max_rank": unsafe.Offsetof(mr.MaxRank),
@@ -57,8 +60,18 @@ func TestLayoutMatchesBTF(t *testing.T) {
 		{"xvs_trace", unsafe.Sizeof(tr), map[string]uintptr{
 			"key": unsafe.Offsetof(tr.Key), "rank": unsafe.Offsetof(tr.Rank), "status": unsafe.Offsetof(tr.Status),
 			"mask_id": unsafe.Offsetof(tr.MaskID), "visited": unsafe.Offsetof(tr.Visited), "hit": unsafe.Offsetof(tr.Hit),
-			"verdict": unsafe.Offsetof(tr.Verdict), "pad": 86, "ingress_ifindex": unsafe.Offsetof(tr.IngressIfindex),
-			"len": unsafe.Offsetof(tr.Len),
+			"verdict": unsafe.Offsetof(tr.Verdict), "fp": unsafe.Offsetof(tr.FP), "emc": unsafe.Offsetof(tr.EMC),
+			"ingress_ifindex": unsafe.Offsetof(tr.IngressIfindex), "len": unsafe.Offsetof(tr.Len),
+			"out_port": unsafe.Offsetof(tr.OutPort), "pad2": 100,
+		}},
+		{"xvs_op", steer.OpLen, map[string]uintptr{
+			"code": unsafe.Offsetof(op.Code), "a": unsafe.Offsetof(op.A), "b": unsafe.Offsetof(op.B),
+			"val": unsafe.Offsetof(op.Val), "arg": unsafe.Offsetof(op.Arg),
+		}},
+		{"xvs_record", steer.RecordLen, map[string]uintptr{
+			"flow_id": unsafe.Offsetof(rec.Flow), "n": unsafe.Offsetof(rec.N), "dec_ttl": unsafe.Offsetof(rec.DecTTL),
+			"grow": unsafe.Offsetof(rec.Grow), "flags": unsafe.Offsetof(rec.Flags), "pad": 12,
+			"ops": unsafe.Offsetof(rec.Ops),
 		}},
 	}
 	for _, tt := range tests {
@@ -87,5 +100,62 @@ func TestLayoutMatchesBTF(t *testing.T) {
 	}
 	if n := len(mo.M); n != steer.MaxMasks {
 		t.Fatalf("mask order holds %d masks", n)
+	}
+	if unsafe.Sizeof(op) != steer.OpLen || unsafe.Sizeof(rec) != steer.RecordLen || len(rec.Ops) != steer.MaxOps {
+		t.Fatalf("Go: op %d bytes, record %d bytes with %d ops", unsafe.Sizeof(op), unsafe.Sizeof(rec), len(rec.Ops))
+	}
+}
+
+// The enums of xvs.h carry the same numbers as their steer twins: the
+// opcodes (a record is flowtable's ops, unchanged), the verdicts and the
+// counters.
+func TestEnumsMatchBTF(t *testing.T) {
+	spec, err := loadXvs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		enum string
+		want map[string]uint64
+	}{
+		{"xvs_opcode", map[string]uint64{
+			"XVS_OP_DROP": steer.OpDrop, "XVS_OP_OUTPUT": steer.OpOutput, "XVS_OP_IN_PORT": steer.OpInPort,
+			"XVS_OP_GONE": steer.OpGone, "XVS_OP_KERNEL": steer.OpKernel, "XVS_OP_SET_DL_SRC": steer.OpSetDlSrc,
+			"XVS_OP_SET_DL_DST": steer.OpSetDlDst, "XVS_OP_SET_NW_SRC": steer.OpSetNwSrc, "XVS_OP_SET_NW_DST": steer.OpSetNwDst,
+			"XVS_OP_SET_NW_TOS": steer.OpSetNwTos, "XVS_OP_SET_TP_SRC": steer.OpSetTpSrc, "XVS_OP_SET_TP_DST": steer.OpSetTpDst,
+			"XVS_OP_PUSH_VLAN": steer.OpPushVLAN, "XVS_OP_SET_VLAN_VID": steer.OpSetVlanVID,
+			"XVS_OP_SET_VLAN_PCP": steer.OpSetVlanPCP, "XVS_OP_STRIP_VLAN": steer.OpStripVLAN,
+			"XVS_OP_DEC_TTL": steer.OpDecTTL, "XVS_OP_USERSPACE": steer.OpUserspace,
+		}},
+		{"xvs_verdict", map[string]uint64{
+			"XVS_VERDICT_PASS": uint64(steer.VerdictPass), "XVS_VERDICT_REDIRECT": uint64(steer.VerdictRedirect),
+			"XVS_VERDICT_DROP": uint64(steer.VerdictDrop), "XVS_VERDICT_FORWARD": uint64(steer.VerdictForward),
+		}},
+		{"xvs_counter", func() map[string]uint64 {
+			m := map[string]uint64{"XVS_CNT_MAX": uint64(steer.NumCounters)}
+			for c := steer.Counter(0); c < steer.NumCounters; c++ {
+				m["XVS_CNT_"+strings.ToUpper(c.String())] = uint64(c)
+			}
+			return m
+		}()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.enum, func(t *testing.T) {
+			var e *btf.Enum
+			if err := spec.Types.TypeByName(tt.enum, &e); err != nil {
+				t.Fatal(err)
+			}
+			if len(e.Values) != len(tt.want) {
+				t.Errorf("%d values in C, %d in Go", len(e.Values), len(tt.want))
+			}
+			for _, v := range e.Values {
+				w, ok := tt.want[v.Name]
+				if !ok {
+					t.Errorf("%s has no Go twin", v.Name)
+				} else if v.Value != w {
+					t.Errorf("%s = %d in C, %d in Go", v.Name, v.Value, w)
+				}
+			}
+		})
 	}
 }

@@ -47,6 +47,11 @@ type Objects struct {
 	// period, and the inner map it is updated with.
 	barrier, barrierInner *ebpf.Map
 
+	// genMu serializes bumps of the steering generation, so that it only
+	// grows (exact-match cache entries of an older one stay invalid).
+	genMu sync.Mutex
+	gen   uint64
+
 	mu        sync.Mutex // guards the fields below
 	closed    bool
 	slot      uint32                   // order slot the program reads
@@ -77,6 +82,7 @@ type ruleValue struct {
 	Verdict uint8
 	_       [3]uint8
 	Arg     uint32
+	FlowID  uint64
 	Packets uint64 // hits of a drop or pass rule, counted by the program
 	Bytes   uint64
 }
@@ -108,9 +114,12 @@ type traceRecord struct {
 	Visited        uint32
 	Hit            uint8
 	Verdict        uint8
-	_              uint16
+	FP             uint8
+	EMC            uint8
 	IngressIfindex uint32
 	Len            uint32
+	OutPort        uint32
+	_              uint32
 }
 
 // Values of traceRecord.Status (enum xvs_trace_status).
@@ -196,6 +205,8 @@ func (o *Objects) sharedMaps() map[string]*ebpf.Map {
 		xvsMapPorts: o.objs.Ports, xvsMapXsks: o.objs.Xsks, xvsMapMasks: o.objs.Masks,
 		xvsMapMaskOrder: o.objs.MaskOrder, xvsMapActive: o.objs.Active,
 		xvsMapRules: o.objs.Rules, xvsMapCounters: o.objs.Counters,
+		xvsMapRecords: o.objs.Records, xvsMapRecordHits: o.objs.RecordHits, xvsMapTxPorts: o.objs.TxPorts,
+		xvsMapEmc: o.objs.Emc, xvsMapSteerGen: o.objs.SteerGen, xvsMapPortCache: o.objs.PortCache,
 	}
 }
 
@@ -238,6 +249,16 @@ func (o *Objects) closeMaps() error {
 	return errors.Join(errs...)
 }
 
+// bumpGen invalidates every exact-match cache entry (emc.h): it is called
+// after each write to the rules or the mask order, whether or not the
+// write got through.
+func (o *Objects) bumpGen() {
+	o.genMu.Lock()
+	defer o.genMu.Unlock()
+	o.gen++
+	_ = o.objs.SteerGen.Put(uint32(0), o.gen) // an array slot that exists: cannot fail
+}
+
 // checkSpec makes sure the compiled object and the Go twins of its structs
 // agree, so a change to xvs.h that misses steer.go fails loudly.
 func checkSpec(spec *ebpf.CollectionSpec) error {
@@ -254,6 +275,12 @@ func checkSpec(spec *ebpf.CollectionSpec) error {
 		{xvsMapRules, unsafe.Sizeof(ruleKey{}), unsafe.Sizeof(ruleValue{}), steer.MaxRules},
 		{xvsMapCounters, 4, unsafe.Sizeof(CounterValue{}), steer.MaxPorts * uint32(steer.NumCounters)},
 		{xvsMapTrace, 4, unsafe.Sizeof(traceRecord{}), 1},
+		{xvsMapRecords, 4, steer.RecordLen, steer.MaxRecords},
+		{xvsMapRecordHits, 4, unsafe.Sizeof(CounterValue{}), steer.MaxRecords},
+		{xvsMapTxPorts, 4, 4, steer.MaxPorts},
+		{xvsMapPortCache, 4, 8, portCacheSlots},
+		{xvsMapEmc, 4, emcEntryLen, emcSlots},
+		{xvsMapSteerGen, 4, 8, 1},
 	}
 	for _, w := range want {
 		m := spec.Maps[w.name]
@@ -303,13 +330,46 @@ func (o *Objects) SetPort(ifindex int, ofport uint32) error {
 	if err := o.objs.Ports.Put(uint32(ifindex), ofport); err != nil {
 		return fmt.Errorf("set port %d: %w", ifindex, err)
 	}
+	// The array in front of the hash: a slot another ifindex holds stays
+	// its (this one is found in the hash). One 8-byte value, so a run sees
+	// the old entry or the new one.
+	slot := uint32(ifindex) % portCacheSlots
+	var cur uint64
+	if err := o.objs.PortCache.Lookup(slot, &cur); err != nil {
+		return fmt.Errorf("set port %d: %w", ifindex, err)
+	}
+	if cur == 0 || uint32(cur>>32) == uint32(ifindex) {
+		if err := o.objs.PortCache.Put(slot, uint64(ifindex)<<32|uint64(ofport)); err != nil {
+			return fmt.Errorf("set port %d: %w", ifindex, err)
+		}
+	}
 	return nil
 }
+
+// portCacheSlots is XVS_PORT_CACHE.
+const portCacheSlots = 4096
+
+// The exact-match cache's entries (emc.h; never read by userspace) and
+// slots per CPU.
+const (
+	emcEntryLen = 104
+	emcSlots    = 4096
+)
 
 // DeletePort forgets ifindex. Deleting an unknown ifindex is not an error.
 func (o *Objects) DeletePort(ifindex int) error {
 	if ifindex <= 0 {
 		return fmt.Errorf("delete port: bad ifindex %d", ifindex)
+	}
+	slot := uint32(ifindex) % portCacheSlots
+	var cur uint64
+	if err := o.objs.PortCache.Lookup(slot, &cur); err != nil {
+		return fmt.Errorf("delete port %d: %w", ifindex, err)
+	}
+	if cur != 0 && uint32(cur>>32) == uint32(ifindex) {
+		if err := o.objs.PortCache.Put(slot, uint64(0)); err != nil {
+			return fmt.Errorf("delete port %d: %w", ifindex, err)
+		}
 	}
 	if err := o.objs.Ports.Delete(uint32(ifindex)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("delete port %d: %w", ifindex, err)

@@ -20,8 +20,11 @@ func checkRule(op string, i int, r *steer.Rule) error {
 	if r.MaskID >= steer.MaxMasks {
 		return fmt.Errorf("%s: rule %d: mask id %d out of range 0..%d", op, i, r.MaskID, steer.MaxMasks-1)
 	}
-	if r.Verdict > steer.VerdictDrop {
+	if r.Verdict > steer.VerdictForward {
 		return fmt.Errorf("%s: rule %d: unknown %v", op, i, r.Verdict)
+	}
+	if r.Verdict == steer.VerdictForward && r.Arg >= steer.MaxRecords {
+		return fmt.Errorf("%s: rule %d: record slot %d out of range 0..%d", op, i, r.Arg, steer.MaxRecords-1)
 	}
 	return nil
 }
@@ -46,8 +49,9 @@ func (o *Objects) PutRules(rules []steer.Rule) error {
 			return err
 		}
 		keys[i] = ruleKey{MaskID: r.MaskID, Key: r.Key}
-		vals[i] = ruleValue{Rank: uint64(r.Rank), Verdict: uint8(r.Verdict), Arg: r.Arg}
+		vals[i] = ruleValue{Rank: uint64(r.Rank), Verdict: uint8(r.Verdict), Arg: r.Arg, FlowID: r.Flow}
 	}
+	defer o.bumpGen()
 	n, err := o.objs.Rules.BatchUpdate(keys, vals, nil)
 	if errors.Is(err, ebpf.ErrNotSupported) {
 		for n = 0; n < len(keys); n++ {
@@ -76,6 +80,9 @@ func (o *Objects) DeleteRules(rules []steer.Rule) error {
 			return fmt.Errorf("delete rules: rule %d: mask id %d out of range 0..%d", i, rules[i].MaskID, steer.MaxMasks-1)
 		}
 		keys[i] = ruleKey{MaskID: rules[i].MaskID, Key: rules[i].Key}
+	}
+	if len(keys) > 0 {
+		defer o.bumpGen()
 	}
 	for rest := keys; len(rest) > 0; {
 		n, err := o.objs.Rules.BatchDelete(rest, nil)
@@ -219,7 +226,9 @@ func (o *Objects) flipLocked(order *maskOrder, live *[steer.MaxMasks]liveMask) e
 	if err := o.objs.MaskOrder.Put(next, order); err != nil {
 		return fmt.Errorf("write order: %w", err)
 	}
-	if err := o.objs.Active.Put(uint32(0), next); err != nil {
+	err := o.objs.Active.Put(uint32(0), next)
+	o.bumpGen()
+	if err != nil {
 		return fmt.Errorf("flip order: %w", err)
 	}
 	o.slot = next

@@ -10,14 +10,18 @@ import (
 )
 
 // RuleHits returns the hits the program counted on drop and pass rules,
-// by rank (a rule's rank names the flow that owns it), for the rules that
-// have any. Redirected packets are not counted here: userspace counts them.
-// A rule's counters start from zero whenever PutRules writes it.
-func (o *Objects) RuleHits() (map[steer.Rank]CounterValue, error) {
-	hits := make(map[steer.Rank]CounterValue)
+// by the flow each rule belongs to (steer.Rule.Flow), for the rules that
+// have any. Redirected packets are not counted here: userspace counts them;
+// forwarded ones are counted per record (RecordHits). A rule's counters
+// start from zero whenever PutRules writes it.
+func (o *Objects) RuleHits() (map[uint64]CounterValue, error) {
+	hits := make(map[uint64]CounterValue)
 	err := o.eachRule(func(k *ruleKey, v *ruleValue) {
 		if v.Packets > 0 {
-			hits[steer.Rank(v.Rank)] = CounterValue{Packets: v.Packets, Bytes: v.Bytes}
+			c := hits[v.FlowID]
+			c.Packets += v.Packets
+			c.Bytes += v.Bytes
+			hits[v.FlowID] = c
 		}
 	})
 	if err != nil {

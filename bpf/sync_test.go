@@ -61,6 +61,7 @@ func TestRuleHits(t *testing.T) {
 	drop := ruleFor(fields{tpDst: 9}.key(), 0, mask, steer.MakeRank(10, 1), steer.VerdictDrop)
 	pass := ruleFor(fields{tpDst: 10}.key(), 0, mask, steer.MakeRank(10, 2), steer.VerdictPass)
 	redir := ruleFor(fields{tpDst: 11}.key(), 0, mask, steer.MakeRank(10, 3), steer.VerdictRedirect)
+	drop.Flow, pass.Flow, redir.Flow = 1, 2, 3
 	if err := o.PutRules([]steer.Rule{drop, pass, redir}); err != nil {
 		t.Fatal(err)
 	}
@@ -83,17 +84,17 @@ func TestRuleHits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[steer.Rank]CounterValue{
-		drop.Rank: {Packets: 3, Bytes: uint64(3 * dl)},
-		pass.Rank: {Packets: 2, Bytes: uint64(2 * pl)},
+	want := map[uint64]CounterValue{
+		drop.Flow: {Packets: 3, Bytes: uint64(3 * dl)},
+		pass.Flow: {Packets: 2, Bytes: uint64(2 * pl)},
 	}
-	if len(hits) != len(want) || hits[drop.Rank] != want[drop.Rank] || hits[pass.Rank] != want[pass.Rank] {
+	if len(hits) != len(want) || hits[drop.Flow] != want[drop.Flow] || hits[pass.Flow] != want[pass.Flow] {
 		t.Fatalf("hits %+v, want %+v", hits, want)
 	}
 	if err := o.PutRules([]steer.Rule{drop}); err != nil {
 		t.Fatal(err)
 	}
-	if hits, err = o.RuleHits(); err != nil || hits[drop.Rank].Packets != 0 {
-		t.Fatalf("after a rewrite the drop rule has %+v (%v), want no hits", hits[drop.Rank], err)
+	if hits, err = o.RuleHits(); err != nil || hits[drop.Flow].Packets != 0 {
+		t.Fatalf("after a rewrite the drop rule has %+v (%v), want no hits", hits[drop.Flow], err)
 	}
 }

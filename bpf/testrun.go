@@ -33,6 +33,9 @@ func (a Action) String() string {
 // loaded with Options.Trace, what it saw.
 type TestResult struct {
 	Action Action
+	// Frame is the frame as the program left it (rewritten by a fast path
+	// record, or unchanged).
+	Frame []byte
 
 	// The fields below are set only when Traced is true.
 	Traced      bool
@@ -43,7 +46,33 @@ type TestResult struct {
 	MaskID      uint32        // the winning rule's mask
 	Rank        steer.Rank    // its rank
 	Verdict     steer.Verdict // its verdict
-	Visited     int           // masks the classifier looked up
+	Visited     int           // masks the classifier looked up (0 when Cached)
+	Cached      bool          // the exact-match cache answered, not the classifier
+	// For a forward rule: what the fast path did, and the output ofport it
+	// chose (0 if it did not get that far).
+	FastPath FastPathResult
+	OutPort  uint32
+}
+
+// FastPathResult is what the fast path did with a forward rule's frame
+// (enum fp_result).
+type FastPathResult uint8
+
+const (
+	FastPathNone      FastPathResult = 0 // not a forward rule
+	FastPathForwarded FastPathResult = 1 // rewritten and redirected to the output port
+	FastPathUser      FastPathResult = 2 // handed to userspace untouched
+	FastPathStale     FastPathResult = 3 // the rule's record is another flow's: handed to userspace untouched
+	FastPathError     FastPathResult = 4 // failed after writing: dropped
+)
+
+var fastPathNames = [...]string{"none", "forwarded", "user", "stale", "error"}
+
+func (r FastPathResult) String() string {
+	if int(r) < len(fastPathNames) {
+		return fastPathNames[r]
+	}
+	return fmt.Sprintf("fast_path(%d)", uint8(r))
 }
 
 // xdpMD is struct xdp_md, the context of an XDP test run.
@@ -103,11 +132,16 @@ func (o *Objects) TestRun(frame []byte, ifindex, queue int) (TestResult, error) 
 			return res, fmt.Errorf("test run: reset trace: %w", err)
 		}
 	}
-	ret, err := o.objs.XvsXdp.Run(&ebpf.RunOptions{Data: data, Context: &ctx})
+	out := make([]byte, len(data)+4*steer.MaxOps+64)
+	opts := ebpf.RunOptions{Data: data, DataOut: out, Context: &ctx, ContextOut: &ctx}
+	ret, err := o.objs.XvsXdp.Run(&opts)
 	if err != nil {
 		return res, fmt.Errorf("test run: %w", err)
 	}
 	res.Action = Action(ret)
+	// The kernel copies out data..data_end as the program left it; the
+	// context's data_end is that length.
+	res.Frame = opts.DataOut[:min(len(opts.DataOut), int(ctx.DataEnd-ctx.Data))]
 	if !o.trace {
 		return res, nil
 	}
@@ -131,6 +165,9 @@ func (o *Objects) TestRun(frame []byte, ifindex, queue int) (TestResult, error) 
 	res.Rank = steer.Rank(tr.Rank)
 	res.Verdict = steer.Verdict(tr.Verdict)
 	res.Visited = int(tr.Visited)
+	res.Cached = tr.EMC != 0
+	res.FastPath = FastPathResult(tr.FP)
+	res.OutPort = tr.OutPort
 	return res, nil
 }
 

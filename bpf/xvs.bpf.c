@@ -8,7 +8,8 @@
  * flowtable.Extract, which must agree bit for bit), classifies the key with
  * the steering classifier (a list of masks, each with a hash of masked keys
  * to ranked verdicts) and then redirects the frame to the port's AF_XDP
- * socket for the RX queue, drops it, or passes it to the kernel.
+ * socket for the RX queue, drops it, passes it to the kernel, or runs the
+ * flow's action record and sends it out of another port (fastpath.h).
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -25,6 +26,19 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } ports SEC(".maps");
+
+/*
+ * ifindex % XVS_PORT_CACHE -> ifindex << 32 | ofport: the ports map as an
+ * array, so the per-frame lookup costs no hash (about a tenth of the
+ * fast path's time). Userspace fills a slot only for the first ifindex that
+ * falls into it; the others are looked up in ports.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XVS_PORT_CACHE);
+	__type(key, __u32);
+	__type(value, __u64);
+} port_cache SEC(".maps");
 
 /* ofport * XVS_MAX_QUEUES + rx queue -> AF_XDP socket. */
 struct {
@@ -97,10 +111,13 @@ struct xvs_trace {
 	__u32 visited;          /* 80: masks looked up */
 	__u8  hit;              /* 84: a rule matched */
 	__u8  verdict;          /* 85: its verdict */
-	__u16 pad;              /* 86 */
+	__u8  fp;               /* 86: enum fp_result */
+	__u8  emc;              /* 87: the exact-match cache answered */
 	__u32 ingress_ifindex;  /* 88 */
 	__u32 len;              /* 92: frame length */
-};                              /* 96 bytes */
+	__u32 out_port;         /* 96: the fast path's output ofport */
+	__u32 pad2;             /* 100 */
+};                              /* 104 bytes */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -118,6 +135,14 @@ volatile const __u32 trace_enabled = 0;
  * keeps the counting and drops the test.
  */
 volatile const __u32 dry_run = 0;
+/* Never read: it puts the ABI's enums into the object's BTF, where a test
+ * compares them with their Go twins in steer. */
+struct xvs_abi_enums {
+	enum xvs_opcode op;
+	enum xvs_verdict verdict;
+	enum xvs_counter counter;
+};
+volatile const struct xvs_abi_enums xvs_abi_enums;
 
 #define ETH_HLEN_      14
 #define ETH_P_IPV4_    0x0800
@@ -296,13 +321,18 @@ static __always_inline void count(__u32 port, __u32 c, __u64 len)
 	}
 }
 
+#include "fastpath.h"
+
 struct match {
-	struct xvs_rule_value *rule; /* the winning rule, for its hit counters */
+	struct xvs_rule_value *rule; /* the winning rule, for its hit counters (not from the cache) */
 	__u64 rank;
+	__u64 flow_id;               /* the rule's flow and arg */
+	__u32 arg;
 	__u32 mask_id;
 	__u32 visited;
 	__u8  hit;
 	__u8  verdict;
+	__u8  cached;                /* the exact-match cache answered */
 };
 
 /*
@@ -372,6 +402,8 @@ static __always_inline void classify(const struct xvs_key *key, struct match *m)
 	}
 }
 
+#include "emc.h"
+
 static __always_inline void record(struct xdp_md *ctx, const struct xvs_key *key,
 				   const struct match *m, __u32 status, __u32 len)
 {
@@ -386,9 +418,40 @@ static __always_inline void record(struct xdp_md *ctx, const struct xvs_key *key
 	t->visited = m->visited;
 	t->hit = m->hit;
 	t->verdict = m->verdict;
-	t->pad = 0;
+	t->fp = FP_NONE;
+	t->emc = m->cached;
 	t->ingress_ifindex = ctx->ingress_ifindex;
 	t->len = len;
+	t->out_port = 0;
+	t->pad2 = 0;
+}
+
+static __always_inline void record_fp(int fp, __u32 out)
+{
+	__u32 zero = 0;
+	struct xvs_trace *t = bpf_map_lookup_elem(&trace, &zero);
+	if (t) {
+		t->fp = (__u8)fp;
+		t->out_port = out;
+	}
+}
+
+/* to_socket redirects the frame to the AF_XDP socket of (port, RX queue),
+ * or passes it to the kernel when that queue has none. */
+static __always_inline int to_socket(struct xdp_md *ctx, __u32 port, __u32 len)
+{
+	__u32 q = ctx->rx_queue_index;
+	if (q < XVS_MAX_QUEUES) {
+		/* The helper looks the socket up now and returns the fallback
+		 * action (XDP_PASS) when the slot is empty. */
+		long act = bpf_redirect_map(&xsks, port * XVS_MAX_QUEUES + q, XDP_PASS);
+		if (act == XDP_REDIRECT) {
+			count(port, XVS_CNT_REDIRECT, len);
+			return XDP_REDIRECT;
+		}
+	}
+	count(port, XVS_CNT_REDIRECT_NOSOCK, len);
+	return XDP_PASS;
 }
 
 SEC("xdp")
@@ -402,15 +465,23 @@ int xvs_xdp(struct xdp_md *ctx)
 
 	__builtin_memset(&key, 0, sizeof(key));
 	__u32 ifindex = ctx->ingress_ifindex;
-	__u32 *pp = bpf_map_lookup_elem(&ports, &ifindex);
-	if (!pp || *pp >= XVS_MAX_PORTS) {
+	__u32 port = XVS_MAX_PORTS;
+	__u32 slot = ifindex % XVS_PORT_CACHE;
+	__u64 *pc = bpf_map_lookup_elem(&port_cache, &slot);
+	if (pc && (__u32)(*pc >> 32) == ifindex) {
+		port = (__u32)*pc;
+	} else {
+		__u32 *pp = bpf_map_lookup_elem(&ports, &ifindex);
+		if (pp)
+			port = *pp;
+	}
+	if (port >= XVS_MAX_PORTS) {
 		count(0, XVS_CNT_RX, len);
 		count(0, XVS_CNT_PASS_NOMATCH, len);
 		if (trace_enabled)
 			record(ctx, &key, &m, XVS_TRACE_UNKNOWN_PORT, len);
 		return XDP_PASS;
 	}
-	__u32 port = *pp;
 	key.in_port = port;
 	count(port, XVS_CNT_RX, len);
 
@@ -421,7 +492,7 @@ int xvs_xdp(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 
-	classify(&key, &m);
+	classify_cached(&key, &m);
 	if (trace_enabled)
 		record(ctx, &key, &m, XVS_TRACE_OK, len);
 
@@ -430,19 +501,23 @@ int xvs_xdp(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 	switch (m.verdict) {
-	case XVS_VERDICT_REDIRECT: {
-		__u32 q = ctx->rx_queue_index;
-		if (q < XVS_MAX_QUEUES) {
-			/* The helper looks the socket up now and returns the
-			 * fallback action (XDP_PASS) when the slot is empty. */
-			long act = bpf_redirect_map(&xsks, port * XVS_MAX_QUEUES + q, XDP_PASS);
-			if (act == XDP_REDIRECT) {
-				count(port, XVS_CNT_REDIRECT, len);
-				return XDP_REDIRECT;
-			}
+	case XVS_VERDICT_REDIRECT:
+		return to_socket(ctx, port, len);
+	case XVS_VERDICT_FORWARD: {
+		struct fp_args a = {.port = port, .len = len, .flow_id = m.flow_id, .slot = m.arg};
+		int fp = fast_path(ctx, &key, &a);
+		if (trace_enabled)
+			record_fp(fp, a.out);
+		if (fp == FP_FORWARDED) {
+			count(port, XVS_CNT_FORWARD, len);
+			return XDP_REDIRECT;
 		}
-		count(port, XVS_CNT_REDIRECT_NOSOCK, len);
-		return XDP_PASS;
+		if (fp == FP_ERROR) {
+			count(port, XVS_CNT_FORWARD_ERROR, len);
+			return XDP_DROP;
+		}
+		count(port, XVS_CNT_FORWARD_FALLBACK, len);
+		return to_socket(ctx, port, len);
 	}
 	case XVS_VERDICT_DROP:
 		count(port, XVS_CNT_DROP, len);

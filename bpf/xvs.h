@@ -3,8 +3,9 @@
  * xvs.h: the ABI shared by the XDP program and userspace.
  *
  * Every struct here has a byte-for-byte twin in Go, in package
- * flowtable/steer (Key, RuleKey, RuleValue, MaskOrder). Change both together;
- * steer's tests check the sizes and offsets.
+ * flowtable/steer (Key, Rule, Op, Record) and in package bpf (the map
+ * layouts). Change both together; bpf's tests check the sizes, offsets and
+ * enum values against this object's BTF.
  */
 #ifndef XVS_H
 #define XVS_H
@@ -15,6 +16,10 @@
 #define XVS_MAX_PORTS   256     /* ofport numbers 1..255; 0 = unknown */
 #define XVS_MAX_QUEUES  64      /* RX queues per port */
 #define XVS_MAX_RULES   262144  /* steering rules (old + new during a sync) */
+#define XVS_MAX_OPS     16      /* ops of an action record */
+#define XVS_MAX_RECORDS 16384   /* action record slots */
+#define XVS_PORT_CACHE  4096    /* slots of the ifindex -> ofport array in front of ports */
+#define XVS_EMC_SLOTS   4096    /* exact-match cache entries per CPU (emc.h) */
 
 /* nw_frag bits. */
 #define XVS_FRAG_ANY    0x01    /* the packet is an IP fragment */
@@ -46,12 +51,12 @@ struct xvs_key {
 	__u32  pad1;        /* 60: always 0 */
 };                          /* 64 bytes */
 
-/* Steering verdicts. Room is left (rule value arg) for an action payload, so
- * an XDP fast path (redirect to a devmap) is an addition. */
+/* Steering verdicts. */
 enum xvs_verdict {
 	XVS_VERDICT_PASS     = 0, /* to the host stack */
 	XVS_VERDICT_REDIRECT = 1, /* to the port's AF_XDP socket for this queue */
 	XVS_VERDICT_DROP     = 2, /* dropped in XDP */
+	XVS_VERDICT_FORWARD  = 3, /* run the action record rule.arg, send out of its port */
 };
 
 /* Key of the rules hash map: a mask id and the key masked with that mask. */
@@ -66,13 +71,67 @@ struct xvs_rule_value {
 	__u64 rank;
 	__u8  verdict;          /* enum xvs_verdict */
 	__u8  pad[3];
-	__u32 arg;              /* verdict payload; 0 today */
+	__u32 arg;              /* FORWARD: the action record's slot; else 0 */
+	__u64 flow_id;          /* the flow the rule belongs to */
 	/* Hits of a drop or pass rule, counted by the program (redirected
-	 * packets are counted in userspace). Zeroed whenever userspace writes
-	 * the rule. */
+	 * packets are counted in userspace, forwarded ones per record slot).
+	 * Zeroed whenever userspace writes the rule. */
 	__u64 packets;
 	__u64 bytes;
-};                              /* 32 bytes */
+};                              /* 40 bytes */
+
+/*
+ * The action encoding (steer.Op) shared with flowtable's programs. A record
+ * holds only the codes below XVS_OP_USERSPACE that rewrite, then one output
+ * or in_port. b and val are in host byte order; arg in network order.
+ */
+enum xvs_opcode {
+	XVS_OP_DROP          = 0,
+	XVS_OP_OUTPUT        = 1,  /* val: ofport */
+	XVS_OP_IN_PORT       = 2,
+	XVS_OP_GONE          = 3,
+	XVS_OP_KERNEL        = 4,
+	XVS_OP_SET_DL_SRC    = 5,  /* arg[0:6] */
+	XVS_OP_SET_DL_DST    = 6,  /* arg[0:6] */
+	XVS_OP_SET_NW_SRC    = 7,  /* arg[0:4] */
+	XVS_OP_SET_NW_DST    = 8,  /* arg[0:4] */
+	XVS_OP_SET_NW_TOS    = 9,  /* a: DSCP << 2 */
+	XVS_OP_SET_TP_SRC    = 10, /* b */
+	XVS_OP_SET_TP_DST    = 11, /* b */
+	XVS_OP_PUSH_VLAN     = 12, /* b: TPID */
+	XVS_OP_SET_VLAN_VID  = 13, /* b */
+	XVS_OP_SET_VLAN_PCP  = 14, /* a */
+	XVS_OP_STRIP_VLAN    = 15,
+	XVS_OP_DEC_TTL       = 16,
+	XVS_OP_USERSPACE     = 128, /* codes from here on never reach a record */
+};
+
+struct xvs_op {
+	__u8  code;             /* enum xvs_opcode */
+	__u8  a;
+	__u16 b;
+	__u32 val;
+	__u8  arg[16];
+};                              /* 24 bytes */
+
+/* xvs_record flags: what the ops touch. */
+#define XVS_REC_L4      0x01    /* the TCP/UDP header or its checksum */
+#define XVS_REC_TP      0x02    /* a TCP/UDP port */
+
+/*
+ * A flow's action record: rewrites, then one output or in_port (the last
+ * op). Userspace never writes a record a rule points at, nor one a program
+ * run may still read: a changed flow gets a new slot.
+ */
+struct xvs_record {
+	__u64 flow_id;          /* must equal the rule's flow_id */
+	__u8  n;                /* ops in use, 1..XVS_MAX_OPS */
+	__u8  dec_ttl;          /* dec_ttl ops: a TTL not above this goes to userspace */
+	__u8  grow;             /* bytes VLAN pushes may add in front */
+	__u8  flags;            /* XVS_REC_* */
+	__u32 pad;
+	struct xvs_op ops[XVS_MAX_OPS];
+};                              /* 400 bytes */
 
 /* One visit order of the masks, highest max_rank first. Two of these live in
  * the order map; the active one is named by the config map. */
@@ -97,6 +156,9 @@ enum xvs_counter {
 	XVS_CNT_REDIRECT_NOSOCK,  /* a rule said redirect, but no socket on that queue: passed */
 	XVS_CNT_DROP,             /* a rule said drop */
 	XVS_CNT_MALFORMED,        /* truncated or malformed headers: passed */
+	XVS_CNT_FORWARD,          /* a record ran: sent out of its output port */
+	XVS_CNT_FORWARD_ERROR,    /* a record ran, the output's devmap slot was gone: dropped */
+	XVS_CNT_FORWARD_FALLBACK, /* not an outcome: a forward rule's packet went to userspace */
 	XVS_CNT_MAX,
 };
 

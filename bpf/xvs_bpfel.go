@@ -18,15 +18,22 @@ import (
 const (
 	xvsMapActive       = "active"
 	xvsMapCounters     = "counters"
+	xvsMapEmc          = "emc"
 	xvsMapMaskOrder    = "mask_order"
 	xvsMapMasks        = "masks"
+	xvsMapPortCache    = "port_cache"
 	xvsMapPorts        = "ports"
+	xvsMapRecordHits   = "record_hits"
+	xvsMapRecords      = "records"
 	xvsMapRules        = "rules"
+	xvsMapSteerGen     = "steer_gen"
 	xvsMapTrace        = "trace"
+	xvsMapTxPorts      = "tx_ports"
 	xvsMapXsks         = "xsks"
 	xvsProgXvsXdp      = "xvs_xdp"
 	xvsVarDryRun       = "dry_run"
 	xvsVarTraceEnabled = "trace_enabled"
+	xvsVarXvsAbiEnums  = "xvs_abi_enums"
 )
 
 // loadXvs returns the embedded CollectionSpec for xvs.
@@ -78,14 +85,20 @@ type xvsProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xvsMapSpecs struct {
-	Active    *ebpf.MapSpec `ebpf:"active"`
-	Counters  *ebpf.MapSpec `ebpf:"counters"`
-	MaskOrder *ebpf.MapSpec `ebpf:"mask_order"`
-	Masks     *ebpf.MapSpec `ebpf:"masks"`
-	Ports     *ebpf.MapSpec `ebpf:"ports"`
-	Rules     *ebpf.MapSpec `ebpf:"rules"`
-	Trace     *ebpf.MapSpec `ebpf:"trace"`
-	Xsks      *ebpf.MapSpec `ebpf:"xsks"`
+	Active     *ebpf.MapSpec `ebpf:"active"`
+	Counters   *ebpf.MapSpec `ebpf:"counters"`
+	Emc        *ebpf.MapSpec `ebpf:"emc"`
+	MaskOrder  *ebpf.MapSpec `ebpf:"mask_order"`
+	Masks      *ebpf.MapSpec `ebpf:"masks"`
+	PortCache  *ebpf.MapSpec `ebpf:"port_cache"`
+	Ports      *ebpf.MapSpec `ebpf:"ports"`
+	RecordHits *ebpf.MapSpec `ebpf:"record_hits"`
+	Records    *ebpf.MapSpec `ebpf:"records"`
+	Rules      *ebpf.MapSpec `ebpf:"rules"`
+	SteerGen   *ebpf.MapSpec `ebpf:"steer_gen"`
+	Trace      *ebpf.MapSpec `ebpf:"trace"`
+	TxPorts    *ebpf.MapSpec `ebpf:"tx_ports"`
+	Xsks       *ebpf.MapSpec `ebpf:"xsks"`
 }
 
 // xvsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -94,6 +107,7 @@ type xvsMapSpecs struct {
 type xvsVariableSpecs struct {
 	DryRun       *ebpf.VariableSpec `ebpf:"dry_run"`
 	TraceEnabled *ebpf.VariableSpec `ebpf:"trace_enabled"`
+	XvsAbiEnums  *ebpf.VariableSpec `ebpf:"xvs_abi_enums"`
 }
 
 // xvsObjects contains all objects after they have been loaded into the kernel.
@@ -116,25 +130,37 @@ func (o *xvsObjects) Close() error {
 //
 // It can be passed to loadXvsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xvsMaps struct {
-	Active    *ebpf.Map `ebpf:"active"`
-	Counters  *ebpf.Map `ebpf:"counters"`
-	MaskOrder *ebpf.Map `ebpf:"mask_order"`
-	Masks     *ebpf.Map `ebpf:"masks"`
-	Ports     *ebpf.Map `ebpf:"ports"`
-	Rules     *ebpf.Map `ebpf:"rules"`
-	Trace     *ebpf.Map `ebpf:"trace"`
-	Xsks      *ebpf.Map `ebpf:"xsks"`
+	Active     *ebpf.Map `ebpf:"active"`
+	Counters   *ebpf.Map `ebpf:"counters"`
+	Emc        *ebpf.Map `ebpf:"emc"`
+	MaskOrder  *ebpf.Map `ebpf:"mask_order"`
+	Masks      *ebpf.Map `ebpf:"masks"`
+	PortCache  *ebpf.Map `ebpf:"port_cache"`
+	Ports      *ebpf.Map `ebpf:"ports"`
+	RecordHits *ebpf.Map `ebpf:"record_hits"`
+	Records    *ebpf.Map `ebpf:"records"`
+	Rules      *ebpf.Map `ebpf:"rules"`
+	SteerGen   *ebpf.Map `ebpf:"steer_gen"`
+	Trace      *ebpf.Map `ebpf:"trace"`
+	TxPorts    *ebpf.Map `ebpf:"tx_ports"`
+	Xsks       *ebpf.Map `ebpf:"xsks"`
 }
 
 func (m *xvsMaps) Close() error {
 	return _XvsClose(
 		m.Active,
 		m.Counters,
+		m.Emc,
 		m.MaskOrder,
 		m.Masks,
+		m.PortCache,
 		m.Ports,
+		m.RecordHits,
+		m.Records,
 		m.Rules,
+		m.SteerGen,
 		m.Trace,
+		m.TxPorts,
 		m.Xsks,
 	)
 }
@@ -145,6 +171,7 @@ func (m *xvsMaps) Close() error {
 type xvsVariables struct {
 	DryRun       *ebpf.Variable `ebpf:"dry_run"`
 	TraceEnabled *ebpf.Variable `ebpf:"trace_enabled"`
+	XvsAbiEnums  *ebpf.Variable `ebpf:"xvs_abi_enums"`
 }
 
 // xvsPrograms contains all programs after they have been loaded into the kernel.

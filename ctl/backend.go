@@ -51,6 +51,9 @@ type Backend interface {
 	// looked up in, by table.
 	Tables() []datapath.TableStats
 
+	// Trace shows what the switch does with a frame, changing nothing.
+	Trace(in datapath.TraceInput) (datapath.TraceResult, error)
+
 	// Stats returns the switch's counters.
 	Stats() datapath.Stats
 	// Frames says where the frames of every UMEM are.

@@ -31,6 +31,7 @@ func apiPortInfo(p datapath.PortInfo) api.PortInfo {
 		State:        p.State,
 		Problem:      p.Problem,
 		AddedAt:      p.AddedAt.UTC(),
+		FastPathOut:  p.FastPathOut,
 		Live:         p.Live,
 		Liveness:     api.Liveness(p.Liveness),
 		LinkUp:       p.LinkUp,
@@ -122,6 +123,8 @@ func apiStats(st *datapath.Stats) api.Stats {
 		Flows:   st.Flows,
 		Masks:   st.Masks,
 		UptimeS: st.Uptime.Seconds(),
+
+		FastPathFlows: st.Fast,
 	}
 	for i := range st.Ports {
 		out.Ports[i] = apiPortStats(&st.Ports[i])
@@ -207,6 +210,9 @@ func apiFlowStatus(fi datapath.FlowInfo) api.FlowStatus {
 		Bytes:     fi.Bytes,
 		DurationS: fi.Duration.Seconds(),
 		IdleAgeS:  fi.IdleAge.Seconds(),
+
+		Datapath:       fi.Datapath,
+		DatapathReason: fi.DatapathReason,
 	}
 }
 

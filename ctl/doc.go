@@ -11,13 +11,22 @@
 //	GET    /v1/ports/{name}        one port
 //	DELETE /v1/ports/{name}        remove a port -> 204
 //	GET    /v1/ports/{name}/stats  its counters (api.PortStats)
-//	GET    /v1/flows[?match=F[&strict=true]]  flows ([]api.FlowStatus), highest priority first
+//	GET    /v1/flows[?match=F[&strict=true]]  flows ([]api.FlowStatus), by table, highest priority first
 //	POST   /v1/flows               add one flow (object) or a batch (array, one transaction) -> 201
 //	PUT    /v1/flows               replace the whole table atomically (array) -> 200
 //	                               (POST and PUT with "Prefer: return=minimal": api.FlowIDs, not the flows)
 //	POST   /v1/flows/delete        delete the flows a filter selects (api.DeleteFlowsRequest) -> the deleted flows
 //	GET    /v1/flows/{id}          one flow
 //	DELETE /v1/flows/{id}          delete one flow -> it, as it was
+//	PUT    /v1/ports/{name}/liveness  auto, live or dead (api.LivenessRequest) -> api.PortInfo
+//	GET    /v1/groups              groups with counters ([]api.GroupStatus)
+//	POST   /v1/groups              add one group or a batch (one transaction) -> 201
+//	PUT    /v1/groups              replace every group atomically -> api.GroupsReplaced
+//	GET    /v1/groups/{id}         one group; PUT modifies it, DELETE deletes it with the flows that use it
+//	POST   /v1/bundle              groups and flows in one transaction (api.Bundle; "replace": a policy swap)
+//	GET    /v1/tables              each table's flows, lookups and matches
+//	POST   /v1/trace               what the switch does with a packet (api.TraceRequest -> api.Trace), changing nothing
+//	GET    /v1/events              server-sent events (api.Event), resumable with Last-Event-ID (events.go)
 //	GET    /v1/stats               switch counters (api.Stats)
 //	GET    /v1/frames              where every UMEM frame is ([]api.FrameStats)
 //	GET    /v1/health              api.HealthResponse: 200 ok, 503 unhealthy

@@ -3,10 +3,12 @@ package ctl
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/xvs-project/xvs/api"
 	"github.com/xvs-project/xvs/ctl/ctltest"
+	"github.com/xvs-project/xvs/datapath"
 )
 
 func TestGroupEndpoints(t *testing.T) {
@@ -146,5 +148,49 @@ func TestTablesEndpoint(t *testing.T) {
 	// dump-flows table=3 filters.
 	if got := texts(decodeFlowList(t, h.must(200, "GET", api.PathFlows+"?match=table=3", ""))); len(got) != 2 {
 		t.Fatalf("table=3 selects %v", got)
+	}
+}
+
+func TestPipelineMetrics(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.addPorts("wan1", "wan2")
+	h.must(201, "POST", api.PathGroups, `{"group":"group_id=7,type=fast_failover,bucket=watch_port:wan1,actions=output:wan1,bucket=watch_port:wan2,actions=output:wan2"}`)
+	h.must(201, "POST", api.PathFlows, `[{"flow":"udp,actions=goto_table:3"},{"flow":"table=3,udp,actions=group:7"}]`)
+	h.backend.SetDeadPorts("wan1")
+	h.backend.SetPollers([]datapath.PollerStats{{Queue: 1, CPU: 0, Handoffs: 5}})
+	metrics := h.must(200, "GET", api.PathMetrics, "")
+	for _, want := range []string{
+		`xvs_port_live{port="wan1"} 0`,
+		`xvs_port_live{port="wan2"} 1`,
+		`xvs_group_packets_total{group="7"} 0`,
+		`xvs_group_bucket_live{bucket="0",group="7"} 0`,
+		`xvs_group_bucket_live{bucket="1",group="7"} 1`,
+		`xvs_group_bucket_packets_total{bucket="1",group="7"} 0`,
+		`xvs_table_flows{table="3"} 1`,
+		`xvs_table_lookups_total{table="0"} 0`,
+		`xvs_poller_handoffs_total{cpu="0",queue="1"} 5`,
+	} {
+		if !strings.Contains(metrics, want+"\n") {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
+
+// TestFlowsByTable: flows list by table, then highest priority first, as
+// ovs-ofctl dump-flows groups them.
+func TestFlowsByTable(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.must(201, "POST", api.PathFlows, `[{"flow":"table=1,priority=900,udp,actions=drop"},{"flow":"priority=5,ip,actions=goto_table:1"},{"flow":"priority=50,tcp,actions=drop"}]`)
+	var fs []api.FlowStatus
+	if err := json.Unmarshal([]byte(h.must(200, "GET", api.PathFlows, "")), &fs); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range fs {
+		got = append(got, f.Text)
+	}
+	want := []string{"priority=50,tcp,actions=drop", "priority=5,ip,actions=goto_table:1", "table=1,priority=900,udp,actions=drop"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("flows %q, want %q", got, want)
 	}
 }

@@ -19,6 +19,7 @@ type collector struct {
 	pollerBatches, pollerPackets           *prometheus.Desc
 	pollerBusy, pollerIdle, pollerWakeups  *prometheus.Desc
 	flows, masks, ports, uptime            *prometheus.Desc
+	fastFlows                              *prometheus.Desc
 }
 
 func newCollector(b Backend) *collector {
@@ -40,6 +41,7 @@ func newCollector(b Backend) *collector {
 		pollerWakeups: prometheus.NewDesc("xvs_poller_wakeups_total", "Returns from poll(2).", poller, nil),
 		flows:         prometheus.NewDesc("xvs_flows", "Installed flows.", nil, nil),
 		masks:         prometheus.NewDesc("xvs_steering_masks", "Masks in the XDP steering classifier.", nil, nil),
+		fastFlows:     prometheus.NewDesc("xvs_fast_path_flows", "Flows the XDP fast path forwards itself.", nil, nil),
 		ports:         prometheus.NewDesc("xvs_ports", "Ports attached to the switch.", nil, nil),
 		uptime:        prometheus.NewDesc("xvs_uptime_seconds", "Time since the switch started.", nil, nil),
 	}
@@ -49,7 +51,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.rxPackets, c.rxBytes, c.txPackets, c.txBytes, c.drops, c.xdp, c.xsk,
 		c.pollerBatches, c.pollerPackets, c.pollerBusy, c.pollerIdle, c.pollerWakeups,
-		c.flows, c.masks, c.ports, c.uptime,
+		c.flows, c.masks, c.ports, c.uptime, c.fastFlows,
 	} {
 		ch <- d
 	}
@@ -91,6 +93,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.flows, prometheus.GaugeValue, float64(st.Flows))
 	ch <- prometheus.MustNewConstMetric(c.masks, prometheus.GaugeValue, float64(st.Masks))
+	ch <- prometheus.MustNewConstMetric(c.fastFlows, prometheus.GaugeValue, float64(st.Fast))
 	ch <- prometheus.MustNewConstMetric(c.ports, prometheus.GaugeValue, float64(len(st.Ports)))
 	ch <- prometheus.MustNewConstMetric(c.uptime, prometheus.GaugeValue, st.Uptime.Seconds())
 }

@@ -129,6 +129,13 @@ func (b *oaBackend) ApplyCommit(c datapath.Change, commit datapath.Commit) (data
 	return b.Backend.ApplyCommit(c, commit)
 }
 
+func (b *oaBackend) Trace(in datapath.TraceInput) (datapath.TraceResult, error) {
+	if b.failing() {
+		return datapath.TraceResult{}, fmt.Errorf("trace: test run: %w", errKernel)
+	}
+	return b.Backend.Trace(in)
+}
+
 // oaEnv is what a request runs against: ports p0 and p1, flow 1
 // (udp to p1) and flow 2 (tcp, dropped), and the switch in the state the
 // case wants.
@@ -428,6 +435,17 @@ var oaCases = []oaCase{
 
 	{name: "tables", method: "GET", path: "/v1/tables", want: 200},
 	{name: "tables no token", method: "GET", path: "/v1/tables", setup: withToken, hdr: []string{"Authorization", ""}, want: 401},
+
+	{name: "trace flow", method: "POST", path: "/v1/trace", body: `{"flow":"in_port=p0,udp,nw_dst=10.0.0.2,tp_dst=53"}`, want: 200},
+	{name: "trace through a group", method: "POST", path: "/v1/trace", body: `{"flow":"in_port=p1,icmp,icmp_type=8"}`, setup: withGroups, want: 200},
+	{name: "trace packet", method: "POST", path: "/v1/trace", body: `{"in_port":"p1","queue":0,"packet":"ffffffffffff02000000000188b5000102030405060708090a0b0c0d0e0f"}`, want: 200},
+	{name: "trace bad field", method: "POST", path: "/v1/trace", body: `{"flow":"in_port=p0,udp,tp_dsst=53"}`, want: 400},
+	{name: "trace without a port", method: "POST", path: "/v1/trace", body: `{"flow":"udp"}`, want: 400},
+	{name: "trace no token", method: "POST", path: "/v1/trace", body: `{"flow":"in_port=p0,udp"}`, setup: withToken, hdr: []string{"Authorization", ""}, want: 401},
+	{name: "trace missing port", method: "POST", path: "/v1/trace", body: `{"flow":"in_port=p9,udp"}`, want: 404},
+	{name: "trace too large", method: "POST", path: "/v1/trace", body: `{"flow":"in_port=p0,udp` + strings.Repeat(" ", 80) + `"}`, setup: smallBody, want: 413},
+	{name: "trace kernel fails", method: "POST", path: "/v1/trace", body: `{"flow":"in_port=p0,udp"}`, setup: broken, want: 500},
+	{name: "trace closed", method: "POST", path: "/v1/trace", body: `{"flow":"in_port=p0,udp"}`, setup: closed, want: 503},
 
 	{name: "set liveness", method: "PUT", path: "/v1/ports/p0/liveness", body: `{"liveness":"dead"}`, want: 200},
 	{name: "set liveness auto", method: "PUT", path: "/v1/ports/p0/liveness", body: `{"liveness":"auto"}`, want: 200},

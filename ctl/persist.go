@@ -115,10 +115,14 @@ func (s *Server) retryLocked() {
 	}()
 }
 
-// sortFlows orders flows as they are shown: highest priority first, then
-// by ID (install order).
+// sortFlows orders flows as they are shown and saved: by table (as
+// ovs-ofctl dump-flows groups them), then highest priority
+// first, then by ID (install order).
 func sortFlows(flows []datapath.FlowInfo) []datapath.FlowInfo {
 	slices.SortStableFunc(flows, func(a, b datapath.FlowInfo) int {
+		if a.Flow.Table != b.Flow.Table {
+			return cmp.Compare(a.Flow.Table, b.Flow.Table)
+		}
 		if a.Flow.Priority != b.Flow.Priority {
 			return cmp.Compare(b.Flow.Priority, a.Flow.Priority)
 		}

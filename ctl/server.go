@@ -157,8 +157,10 @@ func NewServer(opts Options) (*Server, error) {
 	}
 
 	reg := prometheus.NewRegistry()
-	if err := reg.Register(newCollector(s.backend)); err != nil {
-		return nil, fmt.Errorf("register metrics: %w", err)
+	for _, c := range []prometheus.Collector{newCollector(s.backend), newPipelineCollector(s.backend)} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register metrics: %w", err)
+		}
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -195,6 +197,7 @@ func NewServer(opts Options) (*Server, error) {
 	r.HandleFunc(api.PathGroups+"/{id}", s.deleteGroup).Methods(http.MethodDelete)
 	r.HandleFunc(api.PathBundle, s.bundle).Methods(http.MethodPost)
 	r.HandleFunc(api.PathTables, s.listTables).Methods(http.MethodGet)
+	r.HandleFunc(api.PathTrace, s.trace).Methods(http.MethodPost)
 	r.HandleFunc(api.PathEvents, s.streamEvents).Methods(http.MethodGet)
 	r.HandleFunc(api.PathStats, s.getStats).Methods(http.MethodGet)
 	r.HandleFunc(api.PathFrames, s.getFrames).Methods(http.MethodGet)

@@ -334,7 +334,8 @@ func TestStatsAndMetrics(t *testing.T) {
 		`{"name":"no_tx_queue","packets":1},{"name":"handoff_full","packets":0}],` +
 		`"tx_drops":[{"name":"tx_ring_full","packets":3},{"name":"no_frame","packets":0}],` +
 		`"xdp":[{"name":"rx","packets":12},{"name":"pass_nomatch","packets":2},{"name":"pass_rule","packets":0},{"name":"redirect","packets":10},` +
-		`{"name":"redirect_nosock","packets":0},{"name":"drop","packets":0},{"name":"malformed","packets":0},{"name":"zz_new","packets":1}],` +
+		`{"name":"redirect_nosock","packets":0},{"name":"drop","packets":0},{"name":"malformed","packets":0},` +
+		`{"name":"forward","packets":0},{"name":"forward_error","packets":0},{"name":"forward_fallback","packets":0},{"name":"zz_new","packets":1}],` +
 		`"xsk":{"rx_dropped":0,"rx_invalid_descs":0,"tx_invalid_descs":0,"rx_ring_full":4,"rx_fill_ring_empty_descs":0,"tx_ring_empty_descs":0}}`
 	if got := strings.TrimSpace(h.must(200, "GET", api.PathPorts+"/p0/stats", "")); got != wantPort {
 		t.Errorf("port stats:\n got %s\nwant %s", got, wantPort)

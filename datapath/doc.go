@@ -134,4 +134,38 @@
 // caller's commit before any of that (the control plane saves it there,
 // so nothing goes live that is not on disk); an error from commit abandons
 // the change.
+//
+// # The XDP fast path
+//
+// A table-0 flow whose actions XDP can carry out (flowtable compiles it to
+// a forward rule with an action record) runs in the XDP program: its
+// packets never reach a poller. The switch lets it when the fast path is on
+// (Config.FastPathOff, xvsd --fast-path=off), its output port takes
+// redirected frames (the netdev's XDP features over generic netlink,
+// rechecked every second: a veth only while its peer has an XDP program
+// or GRO) and a record slot is free; otherwise the rule is a redirect and
+// FlowInfo says why. Record slots are written before the rules that name
+// them, never rewritten while named, and reused only after an RCU grace
+// period; what they forwarded is credited to their flows' counters (and
+// idle timeouts) by the same harvest that reads the drop and kernel rules'
+// hits (see fastpath.go).
+//
+// # Port liveness and events
+//
+// One netlink link subscription (queues.go, watchLinks) feeds both queue
+// reconciliation and port liveness (links.go): a port is live while its link
+// is up with carrier, unless SetLiveness overrides it. A liveness change
+// publishes a new table generation with the dead ports (WithDeadPorts), so
+// groups' buckets follow at the pollers' next batch with no steering sync
+// and no controller. The switch tells Config.OnEvent of what it does on its
+// own: ports, links, liveness, group failovers and buckets, expired flows.
+//
+// # Trace
+//
+// Trace runs a frame through a dry-run instance of the XDP program (loaded
+// on first use; it shares every map of the live program but its trace map
+// and counts nothing: bpf's dry_run) with BPF_PROG_TEST_RUN, then, for a
+// frame it redirects or forwards, through flowtable's Table.Trace of the
+// published snapshot. It checks the two agree (keys, rules, and for the fast
+// path the rewritten frame) and says where they did not.
 package datapath

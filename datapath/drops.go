@@ -96,8 +96,8 @@ var programDrops = [...]DropReason{
 	flowtable.DropKernel:     DropKernelFlow,
 }
 
-// programDrop returns the switch's reason for a program's.
-func programDrop(r flowtable.DropReason) DropReason {
+// ProgramDrop returns the switch's reason for a program's.
+func ProgramDrop(r flowtable.DropReason) DropReason {
 	if int(r) < len(programDrops) && r != flowtable.DropNone {
 		return programDrops[r]
 	}

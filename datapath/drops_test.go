@@ -36,8 +36,8 @@ func TestProgramDrops(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in.String(), func(t *testing.T) {
-			if got := programDrop(tt.in); got != tt.want {
-				t.Fatalf("programDrop(%v) = %v, want %v", tt.in, got, tt.want)
+			if got := ProgramDrop(tt.in); got != tt.want {
+				t.Fatalf("ProgramDrop(%v) = %v, want %v", tt.in, got, tt.want)
 			}
 		})
 	}

@@ -54,6 +54,10 @@ type topoOptions struct {
 	// HostQueues overrides Queues for the first hosts: a, b, ...
 	HostQueues []int
 	HostIP     bool // a's switch-side end carries testHostIP/24
+	// FastPath turns on GRO on the hosts' ends of the veths, so that every
+	// port takes redirected frames and flows XDP can carry out run in XDP.
+	// Without it they stay in userspace (a new veth has GRO off).
+	FastPath bool
 }
 
 // topo is hosts, each in its own namespace behind a port of one switch.
@@ -111,7 +115,7 @@ func (tp *topo) addHost(t testing.TB, name string) *host {
 func (tp *topo) addHostDev(t testing.TB, name, dev string) *host {
 	t.Helper()
 	n := len(tp.hosts) + 1
-	vo := testenv.VethOptions{PeerIP: fmt.Sprintf("%s%d/24", testNet, n), Queues: tp.opts.Queues, Name: dev}
+	vo := testenv.VethOptions{PeerIP: fmt.Sprintf("%s%d/24", testNet, n), Queues: tp.opts.Queues, Name: dev, PeerGRO: tp.opts.FastPath}
 	if n <= len(tp.opts.HostQueues) {
 		vo.Queues = tp.opts.HostQueues[n-1]
 	}

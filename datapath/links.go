@@ -191,7 +191,7 @@ func (s *Switch) SetLiveness(name string, l Liveness) (PortInfo, error) {
 	was := p.link
 	p.link.liveness = l
 	s.livenessChangedLocked(p, was)
-	return p.infoLocked(), nil
+	return s.portInfoLocked(p), nil
 }
 
 // livenessChangedLocked publishes the pipeline with p's liveness as it is

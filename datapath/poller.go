@@ -522,7 +522,7 @@ func (pl *poller) execute(in *portSocket, prog *flowtable.Program, pkt *flowtabl
 			copy(dst.umem.Chunk(addr)[off:], pkt.Frame())
 			pl.queueTx(dst, afxdp.Desc{Addr: addr + off, Len: uint32(pkt.Len)})
 		case flowtable.OutDrop:
-			in.drops.add(programDrop(out.Reason), 1)
+			in.drops.add(ProgramDrop(out.Reason), 1)
 		case flowtable.OutKernel:
 			// A kernel flow's packets are passed by XDP; this one raced a
 			// table change and can no longer reach the host.
@@ -532,13 +532,13 @@ func (pl *poller) execute(in *portSocket, prog *flowtable.Program, pkt *flowtabl
 				c := flowtable.Packet{Buf: u.Chunk(addr), Off: pkt.Off, Len: pkt.Len, InPort: pkt.InPort}
 				copy(c.Buf[c.Off:c.Off+c.Len], pkt.Frame())
 				cl := *lay
-				if !pl.execute(in, prog, &c, &cl, addr, pc, pc+out.Span) {
+				if !pl.execute(in, prog, &c, &cl, addr, pc, pc+out.Span()) {
 					u.Pool().Put(addr)
 				}
 			} else {
 				in.drops.add(DropNoFrame, 1)
 			}
-			pc += out.Span
+			pc += out.Span()
 		}
 	}
 	return taken

@@ -86,6 +86,25 @@ func (p *Port) absentState() string {
 	return PortFailed
 }
 
+// portInfoLocked describes p; the switch's mutex must be held.
+func (s *Switch) portInfoLocked(p *Port) PortInfo {
+	info := p.infoLocked()
+	s.fast.mu.Lock()
+	tx := s.fast.tx[p.ofport]
+	off := s.fast.off
+	s.fast.mu.Unlock()
+	info.FastPathOut = "ok"
+	switch {
+	case !p.attached:
+		info.FastPathOut = "port_" + info.State // port_absent, port_failed
+	case off:
+		info.FastPathOut = reasonFastPathOff
+	case !tx.ok:
+		info.FastPathOut = tx.why
+	}
+	return info
+}
+
 // infoLocked describes p; the switch's mutex must be held.
 func (p *Port) infoLocked() PortInfo {
 	info := PortInfo{
@@ -186,19 +205,19 @@ func (s *Switch) AddPort(spec PortSpec) (PortInfo, error) {
 		s.publishLivenessLocked()
 		s.log.Warn("port added absent: attached when its device appears", "port", p.name, "ofport", p.ofport, "state", p.absentState(), "problem", p.absence)
 		s.emit(Event{Type: EventPortAdded, Port: p.name})
-		return p.infoLocked(), nil
+		return s.portInfoLocked(p), nil
 	}
-	s.ports[p.name] = p
 	st := p.state.Load()
+	info := s.portInfoLocked(p)
 	s.log.Info("port added", "port", p.name, "ofport", p.ofport, "queues", st.queues, "max_queues", st.max,
-		"xdp", p.xdpMode, "xsk", st.xskMode, "umem", st.umemMode, "live", p.link.live())
+		"xdp", p.xdpMode, "xsk", st.xskMode, "umem", st.umemMode, "live", p.link.live(), "fast_path_out", info.FastPathOut)
 	if st.problem != "" {
 		s.log.Warn("port degraded", "port", p.name, "problem", st.problem)
 	}
 	s.emit(Event{Type: EventPortAdded, Port: p.name, Live: p.link.live()})
 	// A change of one port is a moment to look at the others' queues.
 	s.checkQueuesLocked(0, true)
-	return p.infoLocked(), nil
+	return info, nil
 }
 
 // setAbsentLocked records why p is not attached.
@@ -249,6 +268,16 @@ func (s *Switch) attachLocked(p *Port) error {
 	undoLink := func() { p.link = was }
 	qs := s.readQueues(p, a.NumRxQueues)
 	if err := s.openPortLocked(p, p.mode, qs); err != nil {
+		s.closePortLocked(p)
+		undoLink()
+		return err
+	}
+	// Whether the fast path may redirect to it, before any rule can.
+	txOK, txWhy, err := redirectTarget(p.ifindex)
+	if err != nil {
+		s.log.Warn("read the port's xdp features: its flows stay in userspace", "port", p.name, "err", err)
+	}
+	if err := s.setPortTxLocked(p, txOK, txWhy); err != nil {
 		s.closePortLocked(p)
 		undoLink()
 		return err
@@ -478,6 +507,7 @@ func (s *Switch) publishStateLocked(p *Port, qs afxdp.Queues, problem string) {
 // must not be in s.ports any more.
 func (s *Switch) closePortLocked(p *Port) error {
 	var errs []error
+	errs = append(errs, s.setPortTxLocked(p, false, ""))
 	if p.xdp != nil {
 		errs = append(errs, p.xdp.Close())
 		p.xdp = nil
@@ -593,7 +623,7 @@ func (s *Switch) Ports() []PortInfo {
 	defer s.mu.Unlock()
 	var out []PortInfo
 	for _, p := range s.portsLocked() {
-		out = append(out, p.infoLocked())
+		out = append(out, s.portInfoLocked(p))
 	}
 	return out
 }
@@ -603,7 +633,7 @@ func (s *Switch) Port(name string) (PortInfo, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if p, ok := s.ports[name]; ok {
-		return p.infoLocked(), nil
+		return s.portInfoLocked(p), nil
 	}
 	return PortInfo{}, fmt.Errorf("port %s: %w", name, ErrNoSuchPort)
 }

@@ -20,8 +20,21 @@ func checksumErrors(t testing.TB, ns *testenv.NS) (udp, ip uint64) {
 
 // L3/L4 rewrites with incremental checksum updates: the receiving kernel
 // takes every datagram (it drops a bad checksum and counts it), with the
-// rewritten field as asked, and its checksum error counters stay put.
+// rewritten field as asked, and its checksum error counters stay put. Each
+// case runs in userspace (the hosts' veth ends have GRO off, so the ports
+// take no redirected frames) and in the XDP fast path (GRO on), where the
+// pollers see none of the packets and the flow's counters are exact.
 func TestRewriteL3L4(t *testing.T) {
+	for _, fast := range []bool{false, true} {
+		name := "userspace"
+		if fast {
+			name = "xdp"
+		}
+		t.Run(name, func(t *testing.T) { testRewriteL3L4(t, fast) })
+	}
+}
+
+func testRewriteL3L4(t *testing.T, fast bool) {
 	const n, size = 20, 333
 	for _, tc := range []struct {
 		name     string
@@ -64,8 +77,8 @@ func TestRewriteL3L4(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tp := newTopo(t, topoOptions{})
-			tp.addFlows(t, tc.flow)
+			tp := newTopo(t, topoOptions{FastPath: fast})
+			ids := tp.addFlows(t, tc.flow)
 			sink := listenUDP(t, tp.b.NS, tp.b.ip, tc.recvPort)
 			var other *udpSink // the unrewritten port: nothing may arrive there
 			if tc.sendPort != tc.recvPort {
@@ -90,13 +103,14 @@ func TestRewriteL3L4(t *testing.T) {
 			if udpErr, ipErr := checksumErrors(t, tp.b.NS); udpErr != udpErr0 || ipErr != ipErr0 {
 				t.Fatalf("b's checksum errors rose: udp InCsumErrors %d -> %d, ip InHdrErrors %d -> %d", udpErr0, udpErr, ipErr0, ipErr)
 			}
+			checkWhere(t, tp, ids[0], n, size, fast)
 		})
 	}
 
 	// The counters above can tell: a frame with a bad UDP checksum, sent
 	// through the same kind of rewrite, is dropped by b and counted.
 	t.Run("bad checksum is counted", func(t *testing.T) {
-		tp := newTopo(t, topoOptions{})
+		tp := newTopo(t, topoOptions{FastPath: fast})
 		tp.addFlows(t, "priority=100,udp,in_port={a},tp_dst=7999,actions=mod_tp_dst:7998,output:{b}")
 		sink := listenUDP(t, tp.b.NS, tp.b.ip, 7998)
 		udpErr0, _ := checksumErrors(t, tp.b.NS)

@@ -71,6 +71,7 @@ func (s *Switch) Stats() Stats {
 	t := s.table.Load()
 	st.Flows = t.Len()
 	st.Masks = t.NumMasks()
+	st.Fast = s.fast.liveRecords()
 	for _, pl := range s.pollers {
 		if pl != nil {
 			st.Pollers = append(st.Pollers, pl.statsSnapshot())

@@ -59,6 +59,11 @@ type Config struct {
 	// for changes no link update tells (they are read at every link update
 	// of a port and every port change too). Default 1s; negative: never.
 	QueueCheck time.Duration
+	// FastPathOff keeps every flow's packets out of the XDP fast path: flows
+	// whose actions XDP could carry out are redirected to userspace like
+	// the others (for comparison and for debugging). Drop and kernel flows
+	// are still handled in XDP.
+	FastPathOff bool
 	// OnExpire, if set, is called with the IDs of flows the switch removed
 	// because their idle or hard timeout passed, after the removal is live.
 	// It runs on the switch's timeout goroutine, outside the switch's locks
@@ -141,6 +146,11 @@ type Switch struct {
 	// handles itself (drop, kernel); hits harvests their counters.
 	kernelRules atomic.Int64
 	hits        kernelHits
+	// fast is the XDP fast path: record slots, which ports take redirected
+	// frames, which flows run in XDP.
+	fast *fastPath
+
+	tracer traceRunner // the dry-run XDP program of Trace
 
 	stopTimeouts chan struct{}
 	timeoutsDone chan struct{}
@@ -182,6 +192,7 @@ func New(cfg Config) (*Switch, error) {
 		timeoutsDone: make(chan struct{}),
 		stopWatch:    make(chan struct{}),
 		watchDone:    make(chan struct{}),
+		fast:         newFastPath(cfg.FastPathOff),
 	}
 	s.table.Store(flowtable.NewTable())
 	s.portsByOF.Store(new([steer.MaxPorts]*Port))
@@ -222,7 +233,7 @@ func (s *Switch) Close() error {
 	}
 	s.pollers = nil
 	s.mu.Unlock()
-	errs = append(errs, s.bpf.Close())
+	errs = append(errs, s.tracer.close(), s.bpf.Close())
 	return errors.Join(errs...)
 }
 
@@ -295,11 +306,28 @@ func (s *Switch) Pipeline() *flowtable.Table { return s.table.Load() }
 // kernel refuses a step, it puts the old rules back and returns the error:
 // the table is unchanged.
 func (s *Switch) publishLocked(nt *flowtable.Table) error {
-	old := s.table.Load()
-	if nt == old {
+	if nt == s.table.Load() {
 		return nil
 	}
+	return s.syncLocked(nt)
+}
+
+// resyncLocked compiles the live table's steering again and syncs what
+// changed: after something besides the table changed which flows may run
+// in XDP (a port started or stopped taking redirected frames, record slots
+// were freed).
+func (s *Switch) resyncLocked() error { return s.syncLocked(s.table.Load()) }
+
+// syncLocked is publishLocked without the shortcut for an unchanged table.
+// Forward rules get their record slots (written before any rule points at
+// them) or are demoted to redirects first.
+func (s *Switch) syncLocked(nt *flowtable.Table) error {
+	old := s.table.Load()
 	ns, err := nt.Steering(s.steering)
+	if err != nil {
+		return err
+	}
+	txn, err := s.assignRecordsLocked(nt, ns)
 	if err != nil {
 		return err
 	}
@@ -311,10 +339,10 @@ func (s *Switch) publishLocked(nt *flowtable.Table) error {
 		s.harvest(true)
 	}
 	if err := s.bpf.DeleteRules(d.Delete); err != nil {
-		return s.rollbackLocked(fmt.Errorf("sync steering: %w", err))
+		return s.rollbackLocked(txn, fmt.Errorf("sync steering: %w", err))
 	}
 	if err := s.bpf.PutRules(d.PutEarly); err != nil {
-		return s.rollbackLocked(fmt.Errorf("sync steering: %w", err))
+		return s.rollbackLocked(txn, fmt.Errorf("sync steering: %w", err))
 	}
 	s.table.Store(nt)
 	// A batch that began before the Store still runs on the old table: wait
@@ -325,14 +353,15 @@ func (s *Switch) publishLocked(nt *flowtable.Table) error {
 	if err := s.bpf.PutRules(d.PutLate); err != nil {
 		s.table.Store(old)
 		s.quiesceLocked()
-		return s.rollbackLocked(fmt.Errorf("sync steering: %w", err))
+		return s.rollbackLocked(txn, fmt.Errorf("sync steering: %w", err))
 	}
 	if err := s.bpf.SetMasks(d.Masks); err != nil {
 		s.table.Store(old)
 		s.quiesceLocked()
-		return s.rollbackLocked(fmt.Errorf("sync steering: %w", err))
+		return s.rollbackLocked(txn, fmt.Errorf("sync steering: %w", err))
 	}
 	s.steering = ns
+	s.fast.commitLocked(txn)
 	s.kernelRules.Store(countKernelRules(ns))
 	return nil
 }
@@ -350,8 +379,11 @@ func (s *Switch) quiesceLocked() {
 }
 
 // rollbackLocked restores the kernel's rules to s.steering after a failed
-// sync, whatever part of the sync got through, and returns err.
-func (s *Switch) rollbackLocked(err error) error {
+// sync, whatever part of the sync got through, and returns err. The record
+// slots the sync wrote are retired (a rule may have named them for a
+// moment); the old ones stay live.
+func (s *Switch) rollbackLocked(txn *recordTxn, err error) error {
+	s.fast.abort(txn)
 	var want []steer.Rule
 	var masks []steer.Mask
 	if s.steering != nil {
@@ -422,8 +454,10 @@ func (s *Switch) Flows() []FlowInfo {
 	now := time.Now()
 	es := t.Entries()
 	out := make([]FlowInfo, len(es))
+	s.fast.mu.Lock()
+	defer s.fast.mu.Unlock()
 	for i, e := range es {
-		out[i] = flowInfo(e, now)
+		out[i] = s.flowInfoLocked(e, now)
 	}
 	return out
 }
@@ -435,17 +469,32 @@ func (s *Switch) Flow(id uint64) (FlowInfo, error) {
 	if e == nil {
 		return FlowInfo{}, fmt.Errorf("flow %d: %w", id, ErrNoSuchFlow)
 	}
-	return flowInfo(e, time.Now()), nil
+	s.fast.mu.Lock()
+	defer s.fast.mu.Unlock()
+	return s.flowInfoLocked(e, time.Now()), nil
 }
 
-func flowInfo(e *flowtable.Entry, now time.Time) FlowInfo {
+func (s *Switch) flowInfoLocked(e *flowtable.Entry, now time.Time) FlowInfo {
+	where, why := s.fast.whereLocked(e, s.portName)
 	return FlowInfo{
-		Flow:     e.Flow,
-		Packets:  e.Packets(),
-		Bytes:    e.Bytes(),
-		Duration: now.Sub(e.Installed()),
-		IdleAge:  now.Sub(e.LastUsed()),
+		Flow:           e.Flow,
+		Packets:        e.Packets(),
+		Bytes:          e.Bytes(),
+		Duration:       now.Sub(e.Installed()),
+		IdleAge:        now.Sub(e.LastUsed()),
+		Datapath:       where,
+		DatapathReason: why,
 	}
+}
+
+// portName returns the name of ofport, or "ofport N" for one that is gone.
+func (s *Switch) portName(ofport uint32) string {
+	if ofport < steer.MaxPorts {
+		if p := s.portsByOF.Load()[ofport]; p != nil {
+			return p.name
+		}
+	}
+	return fmt.Sprintf("ofport_%d", ofport)
 }
 
 // expireLoop removes flows whose idle or hard timeout has passed, once a
@@ -459,8 +508,10 @@ func (s *Switch) expireLoop() {
 		case <-s.stopTimeouts:
 			return
 		case now := <-t.C:
-			// Drop and kernel flows see their packets in the kernel: count
-			// them first, or an idle timeout would end a busy flow.
+			s.refreshFastPath()
+			// Drop, kernel and fast path flows see their packets in the
+			// kernel: count them first, or an idle timeout would end a busy
+			// flow.
 			s.harvestKernelHits()
 			ids := s.table.Load().Expired(now)
 			if len(ids) == 0 {

@@ -81,6 +81,11 @@ type PortInfo struct {
 	State        string    `json:"state"`             // PortUp, PortDegraded, PortAbsent or PortFailed
 	Problem      string    `json:"problem,omitempty"` // why the port is not up
 	AddedAt      time.Time `json:"added_at"`
+	// FastPathOut is "ok" when the port takes frames the XDP fast path
+	// redirects to it, so flows that output to it can run in XDP; else why
+	// not ("no_ndo_xdp_xmit": on a veth, the peer has neither an XDP
+	// program nor GRO; "fast_path_off").
+	FastPathOut string `json:"fast_path_out"`
 	// Live says whether groups may use the port (a bucket watching it is
 	// live): its link is up with carrier, unless Liveness overrides that.
 	Live     bool     `json:"live"`
@@ -160,10 +165,16 @@ type TableStats = flowtable.TableStats
 // FlowInfo is an installed flow with its counters.
 type FlowInfo struct {
 	Flow     *flowtable.Flow
-	Packets  uint64
+	Packets  uint64 // in userspace and in XDP
 	Bytes    uint64
 	Duration time.Duration // since install
 	IdleAge  time.Duration // since the last packet (or install)
+	// Datapath says where the flow's packets are handled: DatapathXDP (the
+	// XDP program forwards, drops or passes them itself) or DatapathUser,
+	// with DatapathReason a short token saying why ("group",
+	// "several_outputs", "fast_path_off", "no_ndo_xdp_xmit:p1", ...).
+	Datapath       string
+	DatapathReason string
 }
 
 // PollerStats are one poller's counters.
@@ -189,7 +200,8 @@ type Stats struct {
 	Ports   []PortStats   `json:"ports"`
 	Pollers []PollerStats `json:"pollers"`
 	Flows   int           `json:"flows"`
-	Masks   int           `json:"masks"` // masks in the steering classifier
+	Masks   int           `json:"masks"`           // masks in the steering classifier
+	Fast    int           `json:"fast_path_flows"` // flows the XDP fast path forwards itself
 	Uptime  time.Duration `json:"uptime_ns"`
 }
 

@@ -89,7 +89,7 @@ func TestParsedFlowsEndToEnd(t *testing.T) {
 		Extract(tt.in, tt.inPort, &k)
 		rule, ok := refSteer(st, &k)
 		e := tb.Lookup(&k)
-		if ok != (e != nil) || ok && rule.Verdict != e.Flow.Verdict() {
+		if ok != (e != nil) || ok && (rule.Verdict != e.Verdict() || rule.Flow != e.Flow.ID) {
 			t.Fatalf("%s: steering %+v %v, flow %v", tt.name, rule, ok, flowID(e))
 		}
 	}

@@ -56,6 +56,26 @@ func DescribeKey(k *Key) string {
 	return s
 }
 
+// DescribeFrame describes a frame received on inPort as DescribeKey does
+// its key, and adds what a trace wants to see change that no flow matches:
+// nw_ttl for IP. A frame the parser refuses is described as far as it
+// parsed, and says so.
+func DescribeFrame(frame []byte, inPort uint32) string {
+	var k Key
+	var lay Layout
+	st := ExtractLayout(frame, inPort, &k, &lay)
+	s := DescribeKey(&k)
+	switch {
+	case st == ParseMalformed:
+		s += " (malformed: the parser stopped here)"
+	case lay.L3Type == L3IPv4 && lay.L3+8 < len(frame):
+		s += fmt.Sprintf(",nw_ttl=%d", frame[lay.L3+8])
+	case lay.L3Type == L3IPv6 && lay.L3+7 < len(frame):
+		s += fmt.Sprintf(",nw_ttl=%d", frame[lay.L3+7])
+	}
+	return s
+}
+
 // PacketFromMatch builds a frame that m matches, for a trace of a packet
 // described in match syntax: Ethernet (MACs zero unless given), a VLAN tag
 // when m asks for one, then IPv4 or IPv6 (TTL 64), TCP, UDP or ICMP, or

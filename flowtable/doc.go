@@ -180,6 +180,15 @@
 // maps from one table to the next without the XDP program redirecting a
 // packet userspace has no flow for (see SteeringDiff for the order).
 //
+// The XDP fast path runs a table-0 flow itself when its program compiles
+// to an action record (steer.NewRecord: rewrites the XDP program does, then
+// exactly one output or in_port): Entry.Verdict is then
+// steer.VerdictForward and Entry.FastPath gives the record, or the reason
+// the flow stays in userspace ("group", "several_outputs", "later_table",
+// ...). The record is the program's own ops, which the XDP program runs
+// with Program.Run's semantics; a differential test in package bpf holds
+// the two executors to the same bytes.
+//
 // A Table and everything it returns may be read by any number of goroutines;
 // only Entry counters change, through atomics (Entry.Hit). A Cache, a Packet
 // and a Layout belong to one goroutine.

@@ -20,7 +20,8 @@ import (
 // (0..MaxTable, default 0), priority= (default DefaultPriority), cookie=
 // (hex or decimal), idle_timeout= and hard_timeout=, and it accepts and
 // ignores the counters dump-flows prints (duration=, n_packets=, n_bytes=,
-// idle_age=, hard_age=), so a line of dump-flows output is a valid flow. Prerequisites (tp_dst requires udp or
+// idle_age=, hard_age=, and where the flow runs, datapath=xdp or
+// datapath=user(REASON)), so a line of dump-flows output is a valid flow. Prerequisites (tp_dst requires udp or
 // tcp, mod_nw_src requires ip, ...) are checked once every field is read.
 // A flow that drops has nil Actions. The error is a *ParseError, which wraps
 // ErrInvalid.
@@ -155,6 +156,7 @@ func ParseMatchFields(fields map[string]string) (Match, error) {
 var flowFields = map[string]bool{
 	"priority": true, "cookie": true, "idle_timeout": true, "hard_timeout": true, "actions": true,
 	"table": true, "duration": true, "n_packets": true, "n_bytes": true, "idle_age": true, "hard_age": true,
+	"datapath": true,
 }
 
 // textParser turns byte offsets into the text being parsed into columns for
@@ -342,6 +344,10 @@ func (p *textParser) flowField(r *parseResult, mode parseMode, key, value string
 		}
 	case "n_packets", "n_bytes", "idle_age", "hard_age":
 		_, err = num(math.MaxUint64)
+	case "datapath":
+		if rest, ok := strings.CutPrefix(value, "user("); value != "xdp" && value != "user" && (!ok || !strings.HasSuffix(rest, ")")) {
+			err = bad("want xdp, user or user(REASON)")
+		}
 	}
 	return err
 }

@@ -25,6 +25,10 @@ func TestParseFlow(t *testing.T) {
 		{"spaces and order", "  tp_dst=7999 in_port=p0\tudp, priority=100 actions=mod_tp_dst:7998, output:p1\n", example},
 		{"dump-flows line", " cookie=0x0, duration=1.234s, table=0, n_packets=10, n_bytes=640, idle_age=2, hard_age=3, " +
 			"priority=100,udp,in_port=p0,tp_dst=7999 actions=mod_tp_dst:7998,output:p1", example},
+		{"dump-flows line, in XDP", " cookie=0x0, n_packets=10, idle_age=2, datapath=xdp, " +
+			"priority=100,udp,in_port=p0,tp_dst=7999 actions=mod_tp_dst:7998,output:p1", example},
+		{"dump-flows line, in userspace", " cookie=0x0, idle_age=2, datapath=user(no_ndo_xdp_xmit:p1), " +
+			"priority=100,udp,in_port=p0,tp_dst=7999 actions=mod_tp_dst:7998,output:p1", example},
 		{"default priority", "actions=drop", &Flow{Priority: DefaultPriority}},
 		{"empty actions drop", "priority=0,actions=", &Flow{}},
 		{"actions separators only", "priority=0,actions= , ", &Flow{}},
@@ -73,6 +77,8 @@ func TestParseFlowErrors(t *testing.T) {
 		{"duration negative", "duration=-1s,actions=drop", "duration", `bad value "-1s" for duration: not a duration in seconds like 1.234s at column 1`},
 		{"duration nan", "duration=NaNs,actions=drop", "duration", `bad value "NaNs" for duration: not a duration in seconds like 1.234s at column 1`},
 		{"n_packets", "n_packets=-1,actions=drop", "n_packets", `bad value "-1" for n_packets: not a number at column 1`},
+		{"datapath", "datapath=kernel,actions=drop", "datapath", `bad value "kernel" for datapath: want xdp, user or user(REASON) at column 1`},
+		{"datapath open", "datapath=user(x,actions=drop", "datapath", `bad value "user(x" for datapath: want xdp, user or user(REASON) at column 1`},
 		{"drop not alone", "actions=drop,output:p1", "drop", "drop must be the only action at column 9"},
 		{"kernel not alone", "actions=output:p1,kernel", "kernel", "kernel must be the only action at column 19"},
 		{"mod_tp_dst needs l4", "ip,actions=mod_tp_dst:1", "mod_tp_dst", "mod_tp_dst requires udp or tcp at column 12"},

@@ -279,6 +279,12 @@ func (x *xlator) lookup(table uint8, port uint32, jump bool) {
 	k.SetInPort(port)
 	e := x.t.LookupTable(table, &k)
 	x.res.lookups = append(x.res.lookups, lookupStat{st: &x.t.tstats[table], hit: e != nil})
+	if !jump {
+		// A resubmit's lookup and flow nest in the trace, as in
+		// ofproto/trace; goto_table's follow on at the same level.
+		x.tr.enter()
+		defer x.tr.leave()
+	}
 	x.tr.lookup(table, &k, e)
 	if e == nil {
 		if jump {

@@ -479,10 +479,20 @@ func TestTrace(t *testing.T) {
 	for _, s := range tr.Steps {
 		kinds = append(kinds, fmt.Sprintf("%d:%v:%s", s.Depth, s.Kind, s.Action))
 	}
-	want := []string{"0:1:", "1:2:mod_nw_dst:10.9.9.9", "1:2:goto_table:1", "1:1:", "1:2:group:1",
+	want := []string{"0:1:", "1:2:mod_nw_dst:10.9.9.9", "1:2:goto_table:1", "0:1:", "1:2:group:1",
 		"1:4:", "2:2:mod_tp_dst:7", "2:2:output:p2", "1:4:", "2:2:output:p3"}
 	if !slices.Equal(kinds, want) {
 		t.Fatalf("steps\n got %v\nwant %v", kinds, want)
+	}
+	// A resubmit nests the table it looks up, as in ofproto/trace; a
+	// goto_table goes on at the same level.
+	rs := pipe(t, nil, "udp,actions=resubmit(,3),goto_table:4", "table=3,ip,actions=mod_nw_tos:8", "table=4,actions=output:p2")
+	kinds = nil
+	for _, s := range rs.Trace(f, 1).Steps {
+		kinds = append(kinds, fmt.Sprintf("%d:%v:%s", s.Depth, s.Kind, s.Action))
+	}
+	if want := []string{"0:1:", "1:2:resubmit(,3)", "1:1:", "2:2:mod_nw_tos:8", "1:2:goto_table:4", "0:1:", "1:2:output:p2"}; !slices.Equal(kinds, want) {
+		t.Fatalf("resubmit steps\n got %v\nwant %v", kinds, want)
 	}
 	if p := tr.Steps[1].Packet; len(p) != len(f) || p[33] != 9 {
 		t.Fatalf("packet after mod_nw_dst: %x", p)

@@ -20,9 +20,12 @@ import (
 // slot (only a table at the full steer.MaxMasks can force the reuse of an ID
 // freed by this very change). prev may be nil.
 //
-// Rules: one per distinct (mask, masked key), with the rank of the
-// highest-ranked flow sharing it and that flow's verdict (Flow.Verdict:
-// drop, pass for kernel, redirect otherwise). Lower-ranked flows with the
+// Rules: one per distinct (mask, masked key), with the rank and ID of the
+// highest-ranked flow sharing it and that flow's verdict (Entry.Verdict:
+// drop, pass for kernel, forward for a flow whose program compiles to an
+// action record, redirect otherwise; a forward rule's Arg, the record's
+// slot, is the datapath's to fill in, as is turning it into a redirect
+// when the flow may not run in XDP after all). Lower-ranked flows with the
 // same mask and key can never win, so they need no rule. The rule keys carry
 // the resolved ofport in the in_port bytes; flows whose in_port is gone
 // match nothing and are left out.
@@ -89,7 +92,7 @@ func (t *Table) Steering(prev *steer.Table) (*steer.Table, error) {
 			if e == nil {
 				continue
 			}
-			st.Rules = append(st.Rules, steer.Rule{MaskID: id, Key: e.mkey, Rank: e.Rank, Verdict: e.Flow.Verdict()})
+			st.Rules = append(st.Rules, steer.Rule{MaskID: id, Key: e.mkey, Rank: e.Rank, Verdict: e.Verdict(), Flow: e.Flow.ID})
 		}
 	}
 	return st, nil
@@ -116,12 +119,15 @@ func freeMaskID(taken, usedBefore *[steer.MaxMasks]bool) uint32 {
 //  3. PutLate, then Masks, to the BPF maps.
 //
 // The invariant it keeps is "a packet the XDP program redirects finds its
-// flow in userspace". Before step 2 userspace still has the old flows, so
-// the kernel may only lose redirect rules (Delete), gain rules that do not
-// redirect (a drop or kernel flow taking over packets earlier than userspace
-// does is harmless), or stop redirecting (a rule changing from redirect to
-// drop/pass is deleted, then put again). After step 2 userspace has the new
-// flows, so the kernel may gain redirect rules and rank changes (PutLate).
+// flow in userspace". A forward rule counts as a redirect rule here: its
+// record hands some frames to userspace. Before step 2 userspace still has
+// the old flows, so the kernel may only lose redirect rules (Delete), gain
+// rules that do not redirect (a drop or kernel flow taking over packets
+// earlier than userspace does is harmless), or stop redirecting (a rule
+// changing from redirect to drop/pass is deleted, then put again). After
+// step 2 userspace has the new flows, so the kernel may gain redirect and
+// forward rules, repointed records and rank changes (PutLate). A forward
+// rule's record must be in the kernel before the rule that names it.
 // Masks go last, so a new mask is visited only once all its rules are in,
 // and a mask whose rules are gone is visited harmlessly until then. What is
 // not covered: between steps, the kernel's order of masks and their
@@ -129,9 +135,9 @@ func freeMaskID(taken, usedBefore *[steer.MaxMasks]bool) uint32 {
 // the old table's ranking; a redirected packet that then finds no flow is
 // counted by the datapath (PortStats.NoFlow), not forwarded wrongly.
 type SteeringDiff struct {
-	Delete   []steer.Rule // rules of old not in new, and old redirect rules whose verdict changes
-	PutEarly []steer.Rule // new or changed rules whose verdict is not redirect
-	PutLate  []steer.Rule // new or changed redirect rules, and rank-only changes
+	Delete   []steer.Rule // rules of old not in new, and old redirect or forward rules that stop going to userspace
+	PutEarly []steer.Rule // new or changed drop and pass rules
+	PutLate  []steer.Rule // new or changed redirect and forward rules, and rank-only changes
 	Masks    []steer.Mask // the new visit order, written last
 	// ResetsCounts is set when the change deletes or rewrites a drop or
 	// kernel rule: the hits the XDP program counted on it are lost with it,
@@ -185,14 +191,14 @@ func DiffSteering(old, new *steer.Table) SteeringDiff {
 		}
 		seen[i] = true
 		o := oldRules[i]
-		if o.Verdict != steer.VerdictRedirect && o != r {
+		if !o.Verdict.ToUser() && o != r {
 			d.ResetsCounts = true
 		}
 		switch {
-		case o.Verdict == r.Verdict && o.Rank == r.Rank && o.Arg == r.Arg:
-		case o.Verdict == r.Verdict && r.Verdict != steer.VerdictRedirect && o.Arg == r.Arg:
-			d.PutLate = append(d.PutLate, r) // rank only
-		case o.Verdict == steer.VerdictRedirect && r.Verdict != steer.VerdictRedirect:
+		case o == r:
+		case o.Verdict == r.Verdict && !r.Verdict.ToUser() && o.Arg == r.Arg:
+			d.PutLate = append(d.PutLate, r) // rank (and flow) only
+		case o.Verdict.ToUser() && !r.Verdict.ToUser():
 			d.Delete = append(d.Delete, o)
 			d.PutEarly = append(d.PutEarly, r)
 		default:
@@ -202,7 +208,7 @@ func DiffSteering(old, new *steer.Table) SteeringDiff {
 	for i, o := range oldRules {
 		if !seen[i] {
 			d.Delete = append(d.Delete, o)
-			if o.Verdict != steer.VerdictRedirect {
+			if !o.Verdict.ToUser() {
 				d.ResetsCounts = true
 			}
 		}
@@ -211,7 +217,7 @@ func DiffSteering(old, new *steer.Table) SteeringDiff {
 }
 
 func (d *SteeringDiff) put(r steer.Rule) {
-	if r.Verdict == steer.VerdictRedirect {
+	if r.Verdict.ToUser() {
 		d.PutLate = append(d.PutLate, r)
 	} else {
 		d.PutEarly = append(d.PutEarly, r)

@@ -13,11 +13,11 @@ func TestSteeringCompile(t *testing.T) {
 	ports := map[string]uint32{"p1": 1, "p2": 2, "p3": 3}
 	tcp80 := dpMatch().dlType(0x0800).nwProto(6).tpDst(80).get()
 	tb := dpApply(t, NewTable(), Change{Add: []*Flow{
-		dpFlow(100, tcp80, dpOut("p2")), // 1 redirect
+		dpFlow(100, tcp80, dpOut("p2")), // 1 forward
 		dpFlow(50, tcp80),               // 2 drop, shadowed by 1: no rule
 		dpFlow(100, dpMatch().dlType(0x0800).nwProto(6).tpDst(22).get()),                                    // 3 drop, same mask as 1
 		dpFlow(10, dpMatch().dlType(0x0806).get(), Action{Type: ActKernel}),                                 // 4 pass
-		{Priority: 200, Match: dpMatch().dlType(0x0800).inPort("p3").get(), Actions: []Action{dpOut("p1")}}, // 5 redirect, in_port
+		{Priority: 200, Match: dpMatch().dlType(0x0800).inPort("p3").get(), Actions: []Action{dpOut("p1")}}, // 5 forward, in_port
 	}}, dpPortMap(ports))
 	st, err := tb.Steering(nil)
 	if err != nil {
@@ -35,10 +35,10 @@ func TestSteeringCompile(t *testing.T) {
 	}
 	k5 := dpMatch().dlType(0x0800).key(3)
 	wantRules := []steer.Rule{
-		{MaskID: 0, Key: k5, Rank: steer.MakeRank(200, 5), Verdict: steer.VerdictRedirect},
-		{MaskID: 1, Key: tcp80.Key, Rank: steer.MakeRank(100, 1), Verdict: steer.VerdictRedirect},
-		{MaskID: 1, Key: dpMatch().dlType(0x0800).nwProto(6).tpDst(22).key(0), Rank: steer.MakeRank(100, 3), Verdict: steer.VerdictDrop},
-		{MaskID: 2, Key: dpMatch().dlType(0x0806).key(0), Rank: steer.MakeRank(10, 4), Verdict: steer.VerdictPass},
+		{MaskID: 0, Key: k5, Rank: steer.MakeRank(200, 5), Verdict: steer.VerdictForward, Flow: 5},
+		{MaskID: 1, Key: tcp80.Key, Rank: steer.MakeRank(100, 1), Verdict: steer.VerdictForward, Flow: 1},
+		{MaskID: 1, Key: dpMatch().dlType(0x0800).nwProto(6).tpDst(22).key(0), Rank: steer.MakeRank(100, 3), Verdict: steer.VerdictDrop, Flow: 3},
+		{MaskID: 2, Key: dpMatch().dlType(0x0806).key(0), Rank: steer.MakeRank(10, 4), Verdict: steer.VerdictPass, Flow: 4},
 	}
 	sortRules(st.Rules)
 	sortRules(wantRules)

@@ -29,6 +29,7 @@ type Entry struct {
 	InPort uint32
 
 	live    bool   // false when Flow.Match.InPort names a port that is gone
+	fast    string // why the flow cannot run in XDP (fastPathProblem); "" if it can
 	mkey    Key    // Match.Key with in_port set: the key under the effective mask
 	portSig uint64 // portSignature of the ports Program was compiled against
 	stats   *entryStats
@@ -786,6 +787,7 @@ func newEntry(f *Flow, id uint64, ports PortResolver, strict bool, now int64) (*
 		portSig: portSignature(f, ports),
 		stats:   &box.stats,
 	}
+	box.e.fast = fastPathProblem(&box.flow, &box.e.Program)
 	box.e.mkey.SetInPort(inPort)
 	return &box.e, nil
 }
@@ -901,6 +903,7 @@ func (e *Entry) recompiled(ports PortResolver) *Entry {
 		panic(fmt.Sprintf("flowtable: recompiling flow %d: %v", f.ID, err))
 	}
 	ne := &Entry{Flow: f, Rank: e.Rank, Program: prog, InPort: inPort, live: live, mkey: e.Flow.Match.Key, portSig: sig, stats: e.stats}
+	ne.fast = fastPathProblem(f, &ne.Program)
 	ne.mkey.SetInPort(inPort)
 	return ne
 }

@@ -373,8 +373,8 @@ func testClassifierDifferential(t *testing.T, rounds int) {
 					t.Fatalf("key %x: steering rule %+v, no flow", k, rule)
 				case e != nil && !ok:
 					t.Fatalf("key %x: no steering rule, flow %d", k, e.Flow.ID)
-				case e != nil && (rule.Verdict != e.Flow.Verdict() || rule.Rank != e.Rank):
-					t.Fatalf("key %x: rule %+v, flow %d rank %#x verdict %v", k, rule, e.Flow.ID, e.Rank, e.Flow.Verdict())
+				case e != nil && (rule.Verdict != e.Verdict() || rule.Rank != e.Rank || rule.Flow != e.Flow.ID):
+					t.Fatalf("key %x: rule %+v, flow %d rank %#x verdict %v", k, rule, e.Flow.ID, e.Rank, e.Verdict())
 				}
 			}
 			checkBatches(t, r, tb, bcache, &scratch, keys)

@@ -34,7 +34,7 @@ type Trace struct {
 type TraceKind uint8
 
 const (
-	TraceLookup TraceKind = iota + 1 // a table lookup: Table, Key, Flow (nil on a miss)
+	TraceLookup TraceKind = iota + 1 // a table lookup: Table, Key, Flow (nil on a miss); its flow's actions follow one deeper
 	TraceAction                      // an action: Action, Packet
 	TraceGroup                       // a group picked a bucket: Group, Bucket (-1: no live bucket)
 	TraceBucket                      // a bucket runs (on a copy of the packet): Group, Bucket
@@ -78,6 +78,8 @@ func (t *tracer) add(s TraceStep) {
 	t.steps = append(t.steps, s)
 }
 
+// lookup records a lookup one level out from the flow's actions, which
+// follow it at the current depth.
 func (t *tracer) lookup(table uint8, k *Key, e *Entry) {
 	if t == nil {
 		return
@@ -87,6 +89,20 @@ func (t *tracer) lookup(table uint8, k *Key, e *Entry) {
 		s.Flow = e.Flow
 	}
 	t.add(s)
+	t.steps[len(t.steps)-1].Depth = max(t.depth-1, 0)
+}
+
+// enter and leave nest the steps between them one level deeper.
+func (t *tracer) enter() {
+	if t != nil {
+		t.depth++
+	}
+}
+
+func (t *tracer) leave() {
+	if t != nil {
+		t.depth--
+	}
 }
 
 func (t *tracer) action(a *Action, o *steer.Op) {
@@ -151,7 +167,7 @@ func (t *Table) Trace(frame []byte, inPort uint32) *Trace {
 		return tr
 	}
 	e := t.Lookup(&tr.Key)
-	rec := &tracer{}
+	rec := &tracer{depth: 1}
 	rec.lookup(0, &tr.Key, e)
 	if e == nil {
 		tr.NoFlow = true
@@ -169,7 +185,6 @@ func (t *Table) Trace(frame []byte, inPort uint32) *Trace {
 	x := &xlator{t: t, key: tr.Key, inPort: inPort, tr: rec, res: &xlated{}}
 	rec.x = x
 	x.shadow = newShadow(frame, &lay, inPort)
-	rec.depth = 1
 	x.runFlow(e, 0)
 	x.finish()
 	tr.Steps = rec.steps
@@ -211,10 +226,10 @@ func (tr *Trace) runRange(prog *Program, pkt *Packet, lay *Layout, pc, end int) 
 		case OutClone:
 			c := Packet{Buf: append([]byte(nil), pkt.Buf...), Off: pkt.Off, Len: pkt.Len, InPort: pkt.InPort}
 			cl := *lay
-			if tr.runRange(prog, &c, &cl, pc, pc+out.Span) {
+			if tr.runRange(prog, &c, &cl, pc, pc+out.Span()) {
 				sent = true
 			}
-			pc += out.Span
+			pc += out.Span()
 		}
 	}
 	if sent {

@@ -7,8 +7,11 @@
 # frames) offers 64-byte UDP frames out of g0 as fast as it can, pinned to
 # CPU 0. xvs-traffic count on k0 counts what arrives with an XDP program and
 # drops it. Each SYSTEM forwards p0 -> p1 with its forwarding pinned to CPU 1:
-#   xvs          xvsd --cpus 1, flow in_port=p0,actions=output:p1
-#   xvs-rewrite  xvsd --cpus 1, flow udp,tp_dst=7999 -> mod_tp_dst:7998,output:p1
+#   xvs          xvsd --cpus 1, flow in_port=p0,actions=output:p1, which runs
+#                in the XDP fast path (the default; p1 takes redirected frames)
+#   xvs-rewrite  the same with udp,tp_dst=7999 -> mod_tp_dst:7998,output:p1
+#   xvs-user     xvsd --cpus 1 --fast-path=off: the plain flow in userspace
+#   xvs-user-rewrite  the rewrite flow in userspace
 #   xdp          in-kernel XDP bpf_redirect p0 -> p1 (xvs-traffic xdp-redirect)
 #   bridge       Linux bridge with p0 and p1
 #   ovs          Open vSwitch userspace datapath, type=afxdp ports, PMD on CPU 1
@@ -17,7 +20,12 @@
 # (A B C ... A B C ...), and the table gives the median and the spread of
 # the packets per second received at k0, the CPU of the forwarding process
 # over the same window (/proc/PID/stat utime+stime), and ratios to OVS (to
-# xvs when OVS is absent). Then xvsd's (and OVS's) idle CPU, and the time to
+# xvs-user when OVS is absent) and to the bare XDP redirect. A round of an
+# xvs system fails unless dump-flows says its flow runs where it should
+# (datapath=xdp with the fast path, datapath=user(fast_path_off) without).
+# In the fast path the frames never leave p0's NAPI softirq: like xdp and
+# bridge it runs on the generator's CPU (see --kernel-napi), and xvsd's
+# own CPU is near zero. Then xvsd's (and OVS's) idle CPU, and the time to
 # install 1k, 10k and 160k flows in one request.
 #
 # Where the kernel forwards (xdp, bridge) it does so in p0's NAPI softirq,
@@ -58,7 +66,7 @@ SINK_IP=10.100.0.2
 ROUNDS=5
 SECS=5
 WARM=1
-SYSTEMS="xvs xvs-rewrite xdp bridge ovs ovs-rewrite"
+SYSTEMS="xvs xvs-rewrite xvs-user xvs-user-rewrite xdp bridge ovs ovs-rewrite"
 WITH_OVS=0
 SIZES="1000 10000 160000"
 RATE=0
@@ -70,7 +78,7 @@ GEN_CPU=0
 FWD_CPU=1
 
 die() { echo "bench: $*" >&2; exit 1; }
-usage() { sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,51p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -203,9 +211,9 @@ wait_for() { # wait_for SECONDS CMD...: poll CMD every 0.1s
 
 has_xdp() { ip -d link show "$1" 2>/dev/null | grep -q 'prog/xdp'; }
 
-start_xvsd() {
+start_xvsd() { # start_xvsd [XVSD FLAGS...]
 	rm -f "$RUN/xvsd-state.json"
-	"$BIN/xvsd" --listen "unix:$SOCK" --state "$RUN/xvsd-state.json" --cpus "$FWD_CPU" >>"$RUN/xvsd.log" 2>&1 &
+	"$BIN/xvsd" --listen "unix:$SOCK" --state "$RUN/xvsd-state.json" --cpus "$FWD_CPU" "$@" >>"$RUN/xvsd.log" 2>&1 &
 	XVSD_PID=$!
 	if ! wait_for 10 "$BIN/xvsctl" show; then
 		tail -5 "$RUN/xvsd.log" >&2
@@ -243,9 +251,20 @@ setup_sys() {
 	FWD_PIDS=
 	AUX_PID=
 	case $1 in
-	xvs | xvs-rewrite)
-		start_xvsd || return 1
-		if [ "$1" = xvs ]; then ctl add-flow "$PLAIN_FLOW"; else ctl add-flow "$REWRITE_FLOW"; fi
+	xvs | xvs-rewrite | xvs-user | xvs-user-rewrite)
+		local where=datapath=xdp
+		if [ "${1#xvs-user}" != "$1" ]; then
+			start_xvsd --fast-path=off || return 1
+			where="datapath=user(fast_path_off)"
+		else
+			start_xvsd || return 1
+		fi
+		case $1 in
+		*-rewrite) ctl add-flow "$REWRITE_FLOW" ;;
+		*) ctl add-flow "$PLAIN_FLOW" ;;
+		esac
+		ctl dump-flows
+		ctl dump-flows | grep -qF "$where" || { echo "$1: the flow does not run where it should ($where)"; return 1; }
 		FWD_PIDS=$XVSD_PID
 		;;
 	xdp)
@@ -283,10 +302,11 @@ setup_sys() {
 
 teardown_sys() {
 	case $1 in
-	xvs | xvs-rewrite)
+	xvs*)
 		if [ -n "$XVSD_PID" ]; then
 			{
-				echo "--- $1 round $2: xvsctl dump-ports / stats"
+				echo "--- $1 round $2: xvsctl dump-flows / dump-ports / stats"
+				ctl dump-flows
 				ctl dump-ports
 				ctl stats
 			} >>"$RUN/xvs-counters.txt" 2>&1 || true
@@ -497,15 +517,31 @@ stats() {
 		}'
 }
 
+# paired SYS REF: "median (min..max)" of SYS/REF over the rounds both
+# completed. Rounds are interleaved, so the two of one round met the same
+# machine: on a noisy one the ratio of a round holds better than the ratio
+# of the medians.
+paired() {
+	awk -v s="$1" -v r="$2" '$3 != "fail" && $1 == s { a[$2] = $3 } $3 != "fail" && $1 == r { b[$2] = $3 }
+		END { for (k in a) if ((k in b) && b[k] > 0) print a[k] / b[k] }' "$RES" | sort -g |
+		awk '{ v[NR] = $1 } END {
+			if (NR == 0) { print "-"; exit }
+			m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+			printf "%.2fx (%.2f..%.2f)\n", m, v[1], v[NR]
+		}'
+}
+
 report() {
-	local sys ref med lo hi cmed fails ratio us omed
+	local sys ref med lo hi cmed fails ratio toxdp us omed
 	echo
 	local offer="flat out"
 	[ "$RATE" = 0 ] || offer="at $RATE pps"
 	echo "== forwarding p0 -> p1: ${SIZE}-byte UDP, $FLOWS flow(s), offered $offer"
 	echo "   $ROUNDS rounds x ${SECS}s (after ${WARM}s warm-up), interleaved; generator (blast) on CPU $GEN_CPU,"
 	echo "   forwarding on CPU $FWD_CPU (kernel paths: p0 NAPI $KNAPI); bridge rx: $BRIDGE_RX"
-	printf '%-12s %10s %19s %7s %9s %10s %9s %6s\n' system "k0 Mpps" "(min..max)" ratio "fwd CPU%" "CPU ns/pkt" "offered" "fails"
+	local xdpmed
+	xdpmed=$(stats xdp 3 | cut -d' ' -f1)
+	printf '%-17s %10s %19s %7s %7s %9s %10s %9s %6s\n' system "k0 Mpps" "(min..max)" ratio "to xdp" "fwd CPU%" "CPU ns/pkt" "offered" "fails"
 	for sys in $SYSTEMS; do
 		read -r med lo hi <<<"$(stats "$sys" 3)"
 		cmed=$(stats "$sys" 4 | cut -d' ' -f1)
@@ -513,27 +549,39 @@ report() {
 		fails=$(awk -v s="$sys" '$1 == s && $3 == "fail"' "$RES" | wc -l)
 		if [ "$med" = - ]; then
 			if [ "${sys#ovs}" != "$sys" ] && [ $OVS_OK = 0 ]; then
-				printf '%-12s not available (%s)\n' "$sys" "$OVS_WHY"
+				printf '%-17s not available (%s)\n' "$sys" "$OVS_WHY"
 			else
-				printf '%-12s no result (%s failed runs, see log)\n' "$sys" "$fails"
+				printf '%-17s no result (%s failed runs, see log)\n' "$sys" "$fails"
 			fi
 			continue
 		fi
 		ref=ovs
 		case $sys in *-rewrite) ref=ovs-rewrite ;; esac
 		if [ $OVS_OK = 0 ]; then
-			ref=xvs
-			case $sys in *-rewrite) ref=xvs-rewrite ;; esac
+			ref=xvs-user
+			case $sys in *-rewrite) ref=xvs-user-rewrite ;; esac
 		fi
 		ratio=$(awk -v a="$med" -v b="$(stats "$ref" 3 | cut -d' ' -f1)" 'BEGIN { if (b + 0 > 0) printf "%.2fx", a / b; else print "-" }')
+		toxdp=$(awk -v a="$med" -v b="$xdpmed" 'BEGIN { if (b != "-" && b + 0 > 0) printf "%.2fx", a / b; else print "-" }')
 		us=$(awk -v c="$cmed" -v p="$med" 'BEGIN { if (c != "-" && p > 0) printf "%.0f", c / 100 / p * 1e9; else print "-" }')
-		printf '%-12s %10.3f %19s %7s %9s %10s %9.2f %6s\n' "$sys" "$(awk -v v="$med" 'BEGIN { print v / 1e6 }')" \
+		printf '%-17s %10.3f %19s %7s %7s %9s %10s %9.2f %6s\n' "$sys" "$(awk -v v="$med" 'BEGIN { print v / 1e6 }')" \
 			"($(awk -v a="$lo" -v b="$hi" 'BEGIN { printf "%.3f..%.3f", a / 1e6, b / 1e6 }'))" \
-			"$ratio" "$cmed" "$us" "$(awk -v v="$omed" 'BEGIN { print v / 1e6 }')" "$fails"
+			"$ratio" "$toxdp" "$cmed" "$us" "$(awk -v v="$omed" 'BEGIN { print v / 1e6 }')" "$fails"
 	done
-	echo "ratio: to ovs (rewrite rows: to ovs-rewrite)$([ $OVS_OK = 1 ] || echo "; OVS absent, so to xvs / xvs-rewrite")."
+	echo "ratio: to ovs (rewrite rows: to ovs-rewrite)$([ $OVS_OK = 1 ] || echo "; OVS absent, so to xvs-user / xvs-user-rewrite"); to xdp: to the bare XDP redirect."
+	echo "xvs, xvs-rewrite: the flow runs in the XDP fast path; xvs-user*: xvsd --fast-path=off."
+	echo
+	echo "== per-round ratios (median (min..max) of each round's ratio)"
+	local ovsref
+	for sys in $RUN_SYSTEMS; do
+		case $sys in xdp | ovs | ovs-rewrite) continue ;; esac
+		ovsref=ovs
+		case $sys in *-rewrite) ovsref=ovs-rewrite ;; esac
+		printf '%-17s to xdp %-20s to %-12s %s\n' "$sys" "$(paired "$sys" xdp)" "$ovsref" "$([ $OVS_OK = 1 ] && paired "$sys" "$ovsref" || echo -)"
+	done
 	echo "fwd CPU%: utime+stime of the forwarding process over the window (xvsd; ovs-vswitchd; p0's NAPI"
-	echo "thread with --kernel-napi threaded; '-' = kernel softirq on the generator's CPU, not separable)."
+	echo "thread with --kernel-napi threaded; '-' = kernel softirq on the generator's CPU, not separable;"
+	echo "for xvs in the fast path, xvsd's own CPU: the forwarding is in that softirq)."
 	echo "CPU ns/pkt = fwd CPU / k0 rate. offered: median Mpps blast put out of g0 (veth drops what p0 cannot take)."
 	echo
 	echo "== idle CPU over 5s, ports up, no traffic"
@@ -571,13 +619,13 @@ xvs_diag() {
 	fi
 	[ -s "$RUN/xvs-counters.txt" ] || return 0
 	echo
-	echo "== xvs counters (last xvs and xvs-rewrite rounds; all rounds in the log)"
+	echo "== xvs counters (the last round of each xvs system; all rounds in the log)"
 	local last
-	for sys in xvs xvs-rewrite; do
+	for sys in xvs xvs-rewrite xvs-user xvs-user-rewrite; do
 		last=$(grep -n "^--- $sys round" "$RUN/xvs-counters.txt" | tail -1 | cut -d: -f1 || true)
 		[ -n "$last" ] || continue
 		tail -n +"$last" "$RUN/xvs-counters.txt" | awk 'NR > 1 && /^---/ { exit } { print }' |
-			grep -E '^---|port +[0-9]|xsk |drop=|QUEUE|^ +[0-9]+ +[0-9]' | sed 's/^/  /'
+			grep -E '^---|datapath=|port +[0-9]|xdp rx|xsk |drop=|QUEUE|^ +[0-9]+ +[0-9]' | sed 's/^/  /'
 	done
 }
 

@@ -12,6 +12,7 @@ const (
 	ethtoolSTXCSUM = 0x17
 	ethtoolGFLAGS  = 0x25
 	ethtoolSFLAGS  = 0x26
+	ethtoolSGRO    = 0x2c
 	ethFlagTXVLAN  = 1 << 7
 	ethFlagRXVLAN  = 1 << 8
 )
@@ -41,6 +42,33 @@ func ethtoolPtr(fd int, name string, p unsafe.Pointer) error {
 	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr)))
 	if errno != 0 {
 		return errno
+	}
+	return nil
+}
+
+// EnableGRO turns on generic receive offload on a link in the calling
+// thread's namespace, like `ethtool -K DEV gro on`. A veth takes frames an
+// XDP program redirects to it (ndo_xdp_xmit, which xvs's fast path sends
+// through) only while its peer has an XDP program or GRO on: enabling GRO
+// on the namespace end of a veth lets the switch-side end be a fast path
+// output.
+func EnableGRO(name string) error { return setGRO(name, true) }
+
+// DisableGRO turns GRO off again (`ethtool -K DEV gro off`).
+func DisableGRO(name string) error { return setGRO(name, false) }
+
+func setGRO(name string, on bool) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("ethtool socket: %w", err)
+	}
+	defer unix.Close(fd)
+	v := ethtoolValue{cmd: ethtoolSGRO}
+	if on {
+		v.data = 1
+	}
+	if err := ethtool(fd, name, &v); err != nil {
+		return fmt.Errorf("ethtool %s gro %v: %w", name, on, err)
 	}
 	return nil
 }

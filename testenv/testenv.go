@@ -114,6 +114,11 @@ type VethOptions struct {
 	// Name is the local end's name; "" = prefix and random hex. A test
 	// that makes a device again under a name it had gives it.
 	Name string
+	// PeerGRO turns on GRO on the peer end, so the local end takes frames
+	// XDP redirects to it: what the switch's fast path needs of an output
+	// port (see EnableGRO). Off, as a new veth is, flows that output to
+	// the local end stay in userspace.
+	PeerGRO bool
 }
 
 // Veth is a veth pair: Local stays in the test's namespace, Peer lives in NS.
@@ -130,8 +135,9 @@ type Veth struct {
 // NewVeth creates a veth pair with a random local name (prefix + hex, or
 // o.Name), moves
 // the peer into ns, brings both up, turns off TX checksum and VLAN offload on
-// the peer (frames from a raw or AF_XDP path carry no partial checksums), and
-// assigns the addresses. The pair is deleted when the test ends.
+// the peer (frames from a raw or AF_XDP path carry no partial checksums),
+// turns on GRO on the peer if asked, and assigns the addresses. The pair is
+// deleted when the test ends.
 func NewVeth(tb testing.TB, ns *NS, prefix string, o VethOptions) *Veth {
 	tb.Helper()
 	RequireRoot(tb)
@@ -194,6 +200,11 @@ func NewVeth(tb testing.TB, ns *NS, prefix string, o VethOptions) *Veth {
 		}
 		if err := netlink.LinkSetUp(p); err != nil {
 			return err
+		}
+		if o.PeerGRO {
+			if err := EnableGRO(peer); err != nil {
+				return err
+			}
 		}
 		return DisableOffloads(peer)
 	})

@@ -7,8 +7,12 @@
 # only the switch joins. p0 carries the host's own address 10.100.0.254/24, so
 # traffic no flow wants (ARP, ping, ssh to the host) shows the kernel path.
 # Static neighbour entries let the hosts talk without ARP through the switch.
+# GRO is on on g0 and k0: a veth takes frames XDP redirects to it (what
+# xvs's fast path sends out of p0 and p1) only while its peer has an XDP
+# program or GRO. With --no-gro, p0 and p1 cannot be fast path outputs and
+# xvs forwards every flow in userspace (dump-flows says why).
 #
-# Usage: testenv.sh setup [--queues N] | teardown | status
+# Usage: testenv.sh setup [--queues N] [--no-gro] | teardown | status
 #        testenv.sh exec gen|sink -- CMD [ARGS...]
 #        testenv.sh send [xvs-traffic send flags]     (from gen, default to k0:7999)
 #        testenv.sh sink [xvs-traffic sink flags]     (in sink, default on :7998)
@@ -31,10 +35,11 @@ need_traffic() { [ -x "$TRAFFIC" ] || die "$TRAFFIC not built: run make build"; 
 mac() { ip netns exec "$1" cat "/sys/class/net/$2/address"; }
 
 setup() {
-	local queues= q=
+	local queues= q= gro=on
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--queues) queues=$2; shift 2 ;;
+		--no-gro) gro=off; shift ;;
 		*) die "setup: unknown flag $1" ;;
 		esac
 	done
@@ -64,9 +69,16 @@ setup() {
 	ip -n "$SINK" link set k0 up
 	ip netns exec "$GEN" "$TRAFFIC" offloads-off g0
 	ip netns exec "$SINK" "$TRAFFIC" offloads-off k0
+	ip netns exec "$GEN" "$TRAFFIC" gro g0 "$gro"
+	ip netns exec "$SINK" "$TRAFFIC" gro k0 "$gro"
 	ip -n "$GEN" neigh replace "$SINK_IP" lladdr "$(mac "$SINK" k0)" dev g0 nud permanent
 	ip -n "$SINK" neigh replace "$GEN_IP" lladdr "$(mac "$GEN" g0)" dev k0 nud permanent
 	echo "testenv: up: $GEN/g0 $GEN_IP <-> p0 ($HOST_IP) [switch] p1 <-> $SINK/k0 $SINK_IP, ${queues:-default} queue(s)"
+	if [ $gro = on ]; then
+		echo "testenv: GRO on g0 and k0, so p0 and p1 take XDP-redirected frames (xvs's fast path)"
+	else
+		echo "testenv: GRO off on g0 and k0: p0 and p1 take no XDP-redirected frames (xvs forwards in userspace)"
+	fi
 }
 
 teardown() {
@@ -124,7 +136,7 @@ sink)
 	exec ip netns exec "$SINK" "$TRAFFIC" sink "$@"
 	;;
 *)
-	sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
 	[ -z "$cmd" ] || [ "$cmd" = help ] || exit 2
 	;;
 esac

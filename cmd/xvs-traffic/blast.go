@@ -7,13 +7,17 @@ package main
 // without an skb (about 10 Mpps on one core here, see shared/PERF.md).
 //
 // The kernel copies the frame into each page-pool page once and then
-// recycles the pages without copying it again, so a rewrite by the program
-// persists into later runs on the same page. With --flows K > 1 the program
-// therefore reads the UDP source port it finds, writes base + counter%K and
-// patches the UDP checksum incrementally (RFC 1624) from the old port, which
-// is right whatever state the page is in.
+// recycles the pages without copying it again, so a rewrite of the frame
+// persists into later runs on the same page: the program's own, and that of
+// whatever the frame meets on its way in place (an XDP program on the
+// receiving veth that rewrites it, as xvs's fast path does, writes into
+// the same page). So every run first writes the Ethernet, IPv4 and UDP
+// headers back as crafted (eleven stores). With --flows K > 1 the program
+// then reads the UDP source port, writes base + counter%K and patches the
+// UDP checksum incrementally (RFC 1624) from the old port.
 
 import (
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -81,9 +85,10 @@ func buildFrame(spec frameSpec) ([]byte, error) {
 }
 
 // blastProgram returns the source program: count the run in slot 0 of the
-// per-CPU array runs, with flows > 1 rewrite the UDP source port to
-// basePort + runs%flows (fixing the checksum), and redirect to ifindex.
-func blastProgram(runs *ebpf.Map, ifindex int, flows int, basePort uint16) asm.Instructions {
+// per-CPU array runs, write hdr (the frame's first udpOff+udpLen bytes) back
+// into the frame, with flows > 1 rewrite the UDP source port to basePort +
+// runs%flows (fixing the checksum), and redirect to ifindex.
+func blastProgram(runs *ebpf.Map, ifindex int, flows int, basePort uint16, hdr []byte) asm.Instructions {
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1), // ctx
 		asm.StoreImm(asm.RFP, -4, 0, asm.Word),
@@ -96,14 +101,22 @@ func blastProgram(runs *ebpf.Map, ifindex int, flows int, basePort uint16) asm.I
 		asm.Mov.Reg(asm.R1, asm.R7),
 		asm.Add.Imm(asm.R1, 1),
 		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R2, asm.R6, 0, asm.Word), // data
+		asm.LoadMem(asm.R3, asm.R6, 4, asm.Word), // data_end
+		asm.Mov.Reg(asm.R4, asm.R2),
+		asm.Add.Imm(asm.R4, udpOff+udpLen),
+		asm.JGT.Reg(asm.R4, asm.R3, "redirect"),
+	}
+	// The headers as crafted: words (stored little-endian, as the CPU
+	// does), then the last half word.
+	for off := 0; off+4 <= len(hdr); off += 4 {
+		insns = append(insns, asm.StoreImm(asm.R2, int16(off), int64(int32(binary.LittleEndian.Uint32(hdr[off:]))), asm.Word))
+	}
+	if n := len(hdr) &^ 3; n < len(hdr) {
+		insns = append(insns, asm.StoreImm(asm.R2, int16(n), int64(int16(binary.LittleEndian.Uint16(hdr[n:]))), asm.Half))
 	}
 	if flows > 1 {
 		insns = append(insns,
-			asm.LoadMem(asm.R2, asm.R6, 0, asm.Word), // data
-			asm.LoadMem(asm.R3, asm.R6, 4, asm.Word), // data_end
-			asm.Mov.Reg(asm.R4, asm.R2),
-			asm.Add.Imm(asm.R4, udpOff+udpLen),
-			asm.JGT.Reg(asm.R4, asm.R3, "redirect"),
 			// r7 = htons(basePort + runs % flows)
 			asm.Mod.Imm(asm.R7, int32(flows)),
 			asm.Add.Imm(asm.R7, int32(basePort)),
@@ -160,8 +173,13 @@ type blaster struct {
 }
 
 // newBlaster loads the source program for the device ifindex (in the
-// caller's network namespace).
-func newBlaster(ifindex, flows int, basePort uint16) (*blaster, error) {
+// caller's network namespace), sending frame (buildFrame's layout), with
+// flows source ports counting up from frame's.
+func newBlaster(ifindex, flows int, frame []byte) (*blaster, error) {
+	if len(frame) < udpOff+udpLen {
+		return nil, fmt.Errorf("frame of %d bytes, want at least %d", len(frame), udpOff+udpLen)
+	}
+	basePort := binary.BigEndian.Uint16(frame[udpSportOff:])
 	if flows < 1 || flows > 65536-int(basePort) {
 		return nil, fmt.Errorf("flows %d out of range 1..%d for source port %d", flows, 65536-int(basePort), basePort)
 	}
@@ -173,7 +191,7 @@ func newBlaster(ifindex, flows int, basePort uint16) (*blaster, error) {
 		Name:         "xvs_blast",
 		Type:         ebpf.XDP,
 		License:      "GPL",
-		Instructions: blastProgram(runs, ifindex, flows, basePort),
+		Instructions: blastProgram(runs, ifindex, flows, basePort, frame[:udpOff+udpLen]),
 	})
 	if err != nil {
 		runs.Close()
@@ -307,7 +325,7 @@ func blast(args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("blast: %w", err)
 	}
-	b, err := newBlaster(link.Attrs().Index, *flows, spec.SrcPort)
+	b, err := newBlaster(link.Attrs().Index, *flows, frame)
 	if err != nil {
 		return fmt.Errorf("blast: %w", err)
 	}

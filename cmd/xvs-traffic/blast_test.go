@@ -138,11 +138,6 @@ func TestBlastProgramRewrite(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b, err := newBlaster(1, tt.flows, tt.base)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer b.Close()
 			spec := testSpec()
 			spec.SrcPort = tt.base
 			frame, err := buildFrame(spec)
@@ -152,6 +147,12 @@ func TestBlastProgramRewrite(t *testing.T) {
 			if tt.zeroCsum {
 				binary.BigEndian.PutUint16(frame[udpCsumOff:], 0)
 			}
+			b, err := newBlaster(1, tt.flows, frame)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			crafted := bytes.Clone(frame)
 			for i, want := range tt.wantPorts {
 				out := make([]byte, len(frame))
 				ret, err := b.prog.Run(&ebpf.RunOptions{Data: frame, DataOut: out})
@@ -162,12 +163,19 @@ func TestBlastProgramRewrite(t *testing.T) {
 					t.Fatalf("run %d returned %d, want XDP_REDIRECT (4)", i, ret)
 				}
 				udp := checkFrame(t, out, len(frame))
+				if !bytes.Equal(out[:udpSportOff], crafted[:udpSportOff]) || uint16(udp.DstPort) != spec.DstPort {
+					t.Fatalf("run %d: headers not as crafted:\n got %x\nwant %x", i, out[:udpOff+udpLen], crafted[:udpOff+udpLen])
+				}
 				if uint16(udp.SrcPort) != want {
 					t.Errorf("run %d: source port %d, want %d", i, udp.SrcPort, want)
 				}
 				if tt.zeroCsum != (udp.Checksum == 0) {
 					t.Errorf("run %d: UDP checksum %#04x", i, udp.Checksum)
 				}
+				// What a switch's XDP rewrite leaves in the page (a new
+				// destination port and MAC) is undone by the next run.
+				out[0] ^= 0xff
+				binary.BigEndian.PutUint16(out[udpOff+2:], 7998)
 				frame = out
 			}
 			if n, err := b.Runs(); err != nil || n != uint64(len(tt.wantPorts)) {
@@ -187,7 +195,13 @@ func TestNewBlasterBadFlows(t *testing.T) {
 		{"past port 65535", 3, 65534},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if b, err := newBlaster(1, tt.flows, tt.base); err == nil {
+			spec := testSpec()
+			spec.SrcPort = tt.base
+			frame, err := buildFrame(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b, err := newBlaster(1, tt.flows, frame); err == nil {
 				b.Close()
 				t.Fatal("want an error")
 			}

@@ -16,6 +16,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/xvs-project/xvs/testenv"
@@ -32,11 +34,14 @@ func main() {
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
-  xvs-traffic send --to IP:PORT [--count N] [--size BYTES] [--rate PPS]
-  xvs-traffic sink --listen IP:PORT [--for DURATION] [--expect N]
+  xvs-traffic send --to IP:PORT [--count N] [--size BYTES] [--rate PPS] [--tos TOS]
+  xvs-traffic sink --listen IP:PORT [--for DURATION] [--expect N] [--tos TOS]
+              [--count N [--max-gaps K] [--max-gap DURATION]]
   xvs-traffic tcp-echo --listen IP:PORT [--for DURATION]
   xvs-traffic tcp-check --to IP:PORT
+  xvs-traffic tcp-bulk --to IP:PORT [--conns N] [--bytes B]
   xvs-traffic offloads-off DEV
+  xvs-traffic gro DEV on|off
   xvs-traffic blast --dev DEV --dst-mac MAC --src-ip A --dst-ip B --dst-port P
               [--size 64] [--seconds N] [--flows K] [--src-port P] [--rate PPS]
   xvs-traffic count --dev DEV [--seconds N] [--delay N] [--cpu-pid PID,...]
@@ -45,12 +50,20 @@ func usage(w io.Writer) {
 send writes N UDP datagrams of SIZE payload bytes (>= 16) to IP:PORT and
 prints how many it sent and at what rate. sink counts datagrams arriving on
 IP:PORT until --for elapses (or --expect arrive), checks each payload, and
-prints received/damaged counts and the rate; it exits 1 if --expect is set and
-fewer arrived, or if any payload was damaged. tcp-echo echoes TCP
+prints received/damaged counts and the rate, and the datagrams by the
+interface they arrived on and by TOS byte; with --count (what the sender
+sends) it lists the missing datagrams as gaps, each with how long it lasted
+between the arrivals around it. It exits 1 if --expect is set and fewer
+arrived, if any payload was damaged, if a datagram had another TOS than
+--tos, or if there were more gaps than --max-gaps or one longer than
+--max-gap. tcp-echo echoes TCP
 connections for a while; tcp-check connects, sends a line and checks the
-echo (the host stack at work). offloads-off turns off TX
+echo (the host stack at work). tcp-bulk opens N connections to a tcp-echo
+at once and checks that B bytes come back intact on each. offloads-off turns off TX
 checksum and VLAN offload on DEV (like ethtool -K DEV tx off txvlan off
-rxvlan off), which hosts behind a raw switch path need.
+rxvlan off), which hosts behind a raw switch path need. gro turns GRO on DEV
+on or off (ethtool -K DEV gro on|off): a veth whose peer has GRO on takes
+XDP-redirected frames.
 
 blast makes the kernel the traffic source (BPF_PROG_RUN live frames): an XDP
 program redirects one crafted UDP frame out of DEV, about 10 Mpps on one core,
@@ -78,6 +91,8 @@ func run(args []string, out io.Writer) error {
 		return tcpEcho(args[1:], out)
 	case "tcp-check":
 		return tcpCheck(args[1:], out)
+	case "tcp-bulk":
+		return tcpBulk(args[1:], out)
 	case "blast":
 		return blast(args[1:], out)
 	case "count":
@@ -89,6 +104,14 @@ func run(args []string, out io.Writer) error {
 			return errors.New("usage: xvs-traffic offloads-off DEV")
 		}
 		return testenv.DisableOffloads(args[1])
+	case "gro":
+		if len(args) != 3 || (args[2] != "on" && args[2] != "off") {
+			return errors.New("usage: xvs-traffic gro DEV on|off")
+		}
+		if args[2] == "on" {
+			return testenv.EnableGRO(args[1])
+		}
+		return testenv.DisableGRO(args[1])
 	case "help", "-h", "--help":
 		usage(out)
 		return nil
@@ -125,11 +148,15 @@ func send(args []string, out io.Writer) error {
 	count := fs.Int("count", 10000, "datagrams to send")
 	size := fs.Int("size", 22, "payload bytes per datagram (22 = a 64-byte frame)")
 	rate := fs.Int("rate", 0, "packets per second (0 = as fast as possible)")
+	tos := fs.Int("tos", -1, "IPv4 TOS byte to send with (DSCP<<2; EF is 184); default: the system's")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *to == "" {
 		return errors.New("send: --to is required")
+	}
+	if *tos > 255 {
+		return fmt.Errorf("send: --tos %d out of range 0..255", *tos)
 	}
 	if *size < 16 || *size > 65000 {
 		return fmt.Errorf("send: --size %d out of range 16..65000", *size)
@@ -143,6 +170,11 @@ func send(args []string, out io.Writer) error {
 		return fmt.Errorf("send: %w", err)
 	}
 	defer c.Close()
+	if *tos >= 0 {
+		if err := testenv.SetTOS(c, *tos); err != nil {
+			return fmt.Errorf("send: %w", err)
+		}
+	}
 	buf := make([]byte, *size)
 	start := time.Now()
 	sent, failed := 0, 0
@@ -171,6 +203,10 @@ func sink(args []string, out io.Writer) error {
 	listen := fs.String("listen", "", "local IP:PORT")
 	dur := fs.Duration("for", 5*time.Second, "how long to count")
 	expect := fs.Int("expect", 0, "stop once this many arrived; fail if fewer did")
+	count := fs.Int("count", 0, "datagrams the sender sends (seq 0..count-1): report the ones missing as gaps")
+	maxGaps := fs.Int("max-gaps", -1, "with --count: fail if the missing datagrams form more gaps than this")
+	maxGap := fs.Duration("max-gap", 0, "with --count: fail if a gap lasted longer (between the arrivals around it)")
+	wantTOS := fs.Int("tos", -1, "fail if a datagram arrives with another IPv4 TOS byte")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -187,15 +223,18 @@ func sink(args []string, out io.Writer) error {
 	}
 	defer c.Close()
 	_ = c.SetReadBuffer(8 << 20)
+	if err := testenv.RecvInfo(c); err != nil {
+		return fmt.Errorf("sink: %w", err)
+	}
 	deadline := time.Now().Add(*dur)
 	buf := make([]byte, 65536)
-	var got, bad int
-	var first, last time.Time
-	for *expect == 0 || got < *expect {
+	oob := make([]byte, testenv.OOBSize)
+	r := newSinkReport(*count)
+	for *expect == 0 || r.got < *expect {
 		if err := c.SetReadDeadline(deadline); err != nil {
 			return err
 		}
-		n, err := c.Read(buf)
+		n, oobn, _, _, err := c.ReadMsgUDP(buf, oob)
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -203,26 +242,136 @@ func sink(args []string, out io.Writer) error {
 			}
 			return fmt.Errorf("sink: %w", err)
 		}
-		now := time.Now()
-		if got == 0 {
-			first = now
-		}
-		last = now
-		got++
-		if !valid(buf[:n]) {
-			bad++
+		info, _ := testenv.ReadInfo(oob[:oobn])
+		r.add(buf[:n], info, time.Now())
+		if *count > 0 && r.got >= *count && *expect == 0 {
+			break
 		}
 	}
+	return r.finish(out, *expect, *maxGaps, *maxGap, *wantTOS)
+}
+
+// sinkReport counts what a sink received.
+type sinkReport struct {
+	got, bad    int
+	first, last time.Time
+	byIf        map[int]int
+	byTOS       map[int]int
+	count       int
+	at          []time.Time // by sequence number, with count: when it arrived (zero: missing)
+	dups        int
+}
+
+func newSinkReport(count int) *sinkReport {
+	r := &sinkReport{byIf: map[int]int{}, byTOS: map[int]int{}, count: count}
+	if count > 0 {
+		r.at = make([]time.Time, count)
+	}
+	return r
+}
+
+func (r *sinkReport) add(b []byte, info testenv.Info, now time.Time) {
+	if r.got == 0 {
+		r.first = now
+	}
+	r.last = now
+	r.got++
+	r.byIf[info.Ifindex]++
+	r.byTOS[info.TOS]++
+	if !valid(b) {
+		r.bad++
+		return
+	}
+	if seq := binary.BigEndian.Uint64(b[4:]); r.at != nil && seq < uint64(len(r.at)) {
+		if !r.at[seq].IsZero() {
+			r.dups++
+		}
+		r.at[seq] = now
+	}
+}
+
+// gap is a run of missing datagrams, seq from..to.
+type gap struct {
+	from, to int
+	lasted   time.Duration // between the arrivals around it; 0 at either end of the stream
+}
+
+func (r *sinkReport) gaps() []gap {
+	var gs []gap
+	for i := 0; i < len(r.at); i++ {
+		if !r.at[i].IsZero() {
+			continue
+		}
+		g := gap{from: i}
+		for i < len(r.at) && r.at[i].IsZero() {
+			i++
+		}
+		g.to = i - 1
+		if g.from > 0 && i < len(r.at) {
+			g.lasted = r.at[i].Sub(r.at[g.from-1])
+		}
+		gs = append(gs, g)
+	}
+	return gs
+}
+
+func (r *sinkReport) finish(out io.Writer, expect, maxGaps int, maxGap time.Duration, wantTOS int) error {
 	pps := 0.0
-	if got > 1 {
-		pps = float64(got-1) / last.Sub(first).Seconds()
+	if r.got > 1 {
+		pps = float64(r.got-1) / r.last.Sub(r.first).Seconds()
 	}
-	fmt.Fprintf(out, "received %d datagrams, %d damaged, %.0f pps\n", got, bad, pps)
-	if bad > 0 {
-		return fmt.Errorf("sink: %d damaged datagrams", bad)
+	fmt.Fprintf(out, "received %d datagrams, %d damaged, %.0f pps\n", r.got, r.bad, pps)
+	var ifs []string
+	for idx, n := range r.byIf {
+		name := fmt.Sprintf("ifindex %d", idx)
+		if ifi, err := net.InterfaceByIndex(idx); err == nil {
+			name = ifi.Name
+		}
+		ifs = append(ifs, fmt.Sprintf("%s=%d", name, n))
 	}
-	if *expect > 0 && got < *expect {
-		return fmt.Errorf("sink: %d of %d expected datagrams arrived", got, *expect)
+	sort.Strings(ifs)
+	fmt.Fprintf(out, "by interface: %s\n", strings.Join(ifs, " "))
+	var toss []string
+	for tos, n := range r.byTOS {
+		toss = append(toss, fmt.Sprintf("%d=%d", tos, n))
+	}
+	sort.Strings(toss)
+	fmt.Fprintf(out, "by tos: %s\n", strings.Join(toss, " "))
+	var errs []error
+	if r.count > 0 {
+		gs := r.gaps()
+		missing, longest := 0, time.Duration(0)
+		for _, g := range gs {
+			missing += g.to - g.from + 1
+			longest = max(longest, g.lasted)
+			fmt.Fprintf(out, "gap: seq %d..%d (%d datagrams), %v between the arrivals around it\n",
+				g.from, g.to, g.to-g.from+1, g.lasted.Round(10*time.Microsecond))
+		}
+		fmt.Fprintf(out, "missing %d of %d in %d gaps, longest %v, %d duplicates\n",
+			missing, r.count, len(gs), longest.Round(10*time.Microsecond), r.dups)
+		if maxGaps >= 0 && len(gs) > maxGaps {
+			errs = append(errs, fmt.Errorf("%d gaps, at most %d allowed", len(gs), maxGaps))
+		}
+		if maxGap > 0 && longest > maxGap {
+			errs = append(errs, fmt.Errorf("a gap of %v, at most %v allowed", longest.Round(10*time.Microsecond), maxGap))
+		}
+		for _, g := range gs {
+			if maxGap > 0 && (g.from == 0 || g.to == r.count-1) {
+				errs = append(errs, fmt.Errorf("datagrams %d..%d missing at an end of the stream", g.from, g.to))
+			}
+		}
+	}
+	if wantTOS >= 0 && r.byTOS[wantTOS] != r.got {
+		errs = append(errs, fmt.Errorf("%d of %d datagrams arrived with a TOS other than %d", r.got-r.byTOS[wantTOS], r.got, wantTOS))
+	}
+	if r.bad > 0 {
+		errs = append(errs, fmt.Errorf("%d damaged datagrams", r.bad))
+	}
+	if expect > 0 && r.got < expect {
+		errs = append(errs, fmt.Errorf("%d of %d expected datagrams arrived", r.got, expect))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sink: %w", err)
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xvs-project/xvs/testenv"
 )
 
 func TestPayloadCheck(t *testing.T) {
@@ -82,3 +84,59 @@ func TestTCPEchoCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestSinkGapsAndTOS(t *testing.T) {
+	r := newSinkReport(10)
+	t0 := time.Unix(0, 0)
+	b := make([]byte, 32)
+	for _, seq := range []int{0, 1, 2, 6, 7, 9} {
+		fill(b, uint64(seq))
+		r.add(b, testenvInfo(3, 184), t0.Add(time.Duration(seq)*time.Millisecond))
+	}
+	gs := r.gaps()
+	if len(gs) != 2 || gs[0] != (gap{3, 5, 4 * time.Millisecond}) || gs[1] != (gap{8, 8, 2 * time.Millisecond}) {
+		t.Fatalf("gaps %+v", gs)
+	}
+	var out bytes.Buffer
+	if err := r.finish(&out, 0, 2, 5*time.Millisecond, 184); err != nil {
+		t.Fatalf("within limits: %v\n%s", err, out.String())
+	}
+	if err := r.finish(&out, 0, 1, 0, -1); err == nil || !strings.Contains(err.Error(), "2 gaps") {
+		t.Errorf("too many gaps: %v", err)
+	}
+	if err := r.finish(&out, 0, -1, 3*time.Millisecond, -1); err == nil || !strings.Contains(err.Error(), "a gap of 4ms") {
+		t.Errorf("too long a gap: %v", err)
+	}
+	if err := r.finish(&out, 0, -1, 0, 0); err == nil || !strings.Contains(err.Error(), "TOS other than 0") {
+		t.Errorf("wrong TOS: %v", err)
+	}
+	// Loss at the end of the stream is not hidden as "no gap".
+	r = newSinkReport(4)
+	fill(b, 0)
+	r.add(b, testenvInfo(3, 0), t0)
+	if err := r.finish(&out, 0, -1, time.Second, -1); err == nil || !strings.Contains(err.Error(), "at an end") {
+		t.Errorf("loss at the end: %v", err)
+	}
+}
+
+func TestTCPBulk(t *testing.T) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	done := make(chan error, 1)
+	go func() { done <- run([]string{"tcp-echo", "--listen", addr, "--for", "3s"}, &bytes.Buffer{}) }()
+	time.Sleep(100 * time.Millisecond)
+	var out bytes.Buffer
+	if err := run([]string{"tcp-bulk", "--to", addr, "--conns", "8", "--bytes", "300000"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "8 connections") || !strings.Contains(out.String(), "all intact") {
+		t.Fatalf("tcp-bulk said %q", out.String())
+	}
+	<-done
+}
+
+func testenvInfo(ifindex, tos int) testenv.Info { return testenv.Info{Ifindex: ifindex, TOS: tos} }

@@ -85,8 +85,10 @@ between. An empty FILE deletes every flow. FILE is read as for add-flows.
 		name: "dump-flows", args: "[MATCH] [--strict]", min: 0, max: -1,
 		summary: "print the flows MATCH selects (all without MATCH) with counters",
 		help: filterHelp + `
-Flows are printed as ovs-ofctl prints them, highest priority first:
- cookie=0x0, duration=1.234s, table=0, n_packets=10, n_bytes=640, idle_age=2, priority=100,udp,tp_dst=7999 actions=output:p1
+Flows are printed as ovs-ofctl prints them, by table, highest priority first, with
+where each one runs: datapath=xdp (the XDP program handles its packets
+itself, they never reach userspace) or datapath=user(REASON):
+ cookie=0x0, duration=1.234s, table=0, n_packets=10, n_bytes=640, idle_age=2, datapath=xdp, priority=100,udp,tp_dst=7999 actions=output:p1
 The output can be fed back to add-flows or replace-flows.
 `,
 		flags: func(fs *flag.FlagSet) func(*app, []string) error {
@@ -121,7 +123,7 @@ func writeFlows(w io.Writer, flows []api.FlowStatus) error {
 
 // dumpLine formats a flow as a line of ovs-ofctl dump-flows output:
 //
-//	cookie=0x0, duration=1.234s, table=0, n_packets=10, n_bytes=640, idle_age=2, priority=100,udp,tp_dst=7999 actions=output:p1
+//	cookie=0x0, duration=1.234s, table=0, n_packets=10, n_bytes=640, idle_age=2, datapath=xdp, priority=100,udp,tp_dst=7999 actions=output:p1
 //
 // The match and actions come from the canonical text the server sends
 // ("[cookie=C,][idle_timeout=N,][hard_timeout=N,]priority=P[,MATCH],actions=A",
@@ -145,7 +147,15 @@ func dumpLine(fs *api.FlowStatus) (string, error) {
 	if fs.HardTimeoutS != 0 {
 		fmt.Fprintf(&b, "hard_timeout=%d, ", fs.HardTimeoutS)
 	}
-	fmt.Fprintf(&b, "idle_age=%d, %s actions=%s", int64(fs.IdleAgeS), fs.Text[i:j], fs.Text[j+len(",actions="):])
+	fmt.Fprintf(&b, "idle_age=%d, ", int64(fs.IdleAgeS))
+	switch {
+	case fs.Datapath == "":
+	case fs.DatapathReason != "":
+		fmt.Fprintf(&b, "datapath=%s(%s), ", fs.Datapath, fs.DatapathReason)
+	default:
+		fmt.Fprintf(&b, "datapath=%s, ", fs.Datapath)
+	}
+	fmt.Fprintf(&b, "%s actions=%s", fs.Text[i:j], fs.Text[j+len(",actions="):])
 	return b.String(), nil
 }
 

@@ -32,9 +32,9 @@ func TestFlowCommands(t *testing.T) {
 	}
 
 	out := durations.ReplaceAllString(e.ok("dump-flows"), "")
-	want := ` cookie=0x0, table=0, n_packets=0, n_bytes=0, idle_age=0, priority=200,udp,in_port=p0,tp_dst=7999 actions=mod_tp_dst:7998,output:p1
- cookie=0x0, table=0, n_packets=10, n_bytes=640, idle_age=0, priority=100,udp,tp_dst=7999 actions=output:p1
- cookie=0x2a, table=0, n_packets=0, n_bytes=0, idle_age=0, priority=50,tcp actions=kernel
+	want := ` cookie=0x0, table=0, n_packets=0, n_bytes=0, idle_age=0, datapath=xdp, priority=200,udp,in_port=p0,tp_dst=7999 actions=mod_tp_dst:7998,output:p1
+ cookie=0x0, table=0, n_packets=10, n_bytes=640, idle_age=0, datapath=xdp, priority=100,udp,tp_dst=7999 actions=output:p1
+ cookie=0x2a, table=0, n_packets=0, n_bytes=0, idle_age=0, datapath=xdp, priority=50,tcp actions=kernel
 `
 	if out != want {
 		t.Fatalf("dump-flows:\n%s\nwant:\n%s", out, want)
@@ -116,7 +116,7 @@ arp,actions=kernel
 	if r := e.xvsctlIn("arp,actions=kernel\n", "replace-flows", "-"); r.code != 0 {
 		t.Fatalf("replace-flows -: %+v", r)
 	}
-	if out := durations.ReplaceAllString(e.ok("dump-flows"), ""); out != " cookie=0x0, table=0, n_packets=0, n_bytes=0, idle_age=0, priority=32768,arp actions=kernel\n" {
+	if out := durations.ReplaceAllString(e.ok("dump-flows"), ""); out != " cookie=0x0, table=0, n_packets=0, n_bytes=0, idle_age=0, datapath=xdp, priority=32768,arp actions=kernel\n" {
 		t.Fatalf("after replace-flows:\n%s", out)
 	}
 	if r := e.xvsctlIn("arp,actions=kernel\nudp,actions=output:nope\n", "replace-flows", "-"); r.code != 1 || !strings.Contains(r.stderr, "stdin:2:") {
@@ -142,15 +142,20 @@ func TestDumpFlowsRoundTrip(t *testing.T) {
 priority=200,dl_vlan=10,actions=strip_vlan,output:p0
 priority=150,tcp6,ipv6_dst=2001:db8::/32,actions=push_vlan:0x8100,mod_vlan_vid:20,output:p1
 priority=100,arp,actions=kernel
+priority=50,udp,actions=output:p0,output:p1
 priority=1,actions=drop
 `, "add-flows", "-")
-	if n := len(e.backend.Flows()); n != 5 {
-		t.Fatalf("%d flows installed, want 5", n)
+	if n := len(e.backend.Flows()); n != 6 {
+		t.Fatalf("%d flows installed, want 6", n)
 	}
 	for _, fi := range e.backend.Flows() {
 		e.backend.CountFlow(fi.Flow.ID, 5, 500)
 	}
 	dump := e.ok("dump-flows")
+	if !strings.Contains(dump, "datapath=user(several_outputs), priority=50,udp actions=output:p0,output:p1") ||
+		strings.Count(dump, "datapath=xdp, ") != 5 {
+		t.Fatalf("dump-flows does not say where each flow runs:\n%s", dump)
+	}
 
 	e2 := newTestEnv(t, ctl.Options{})
 	e2.ok("add-port", "p0")

@@ -77,9 +77,9 @@ func TestPortCommands(t *testing.T) {
 		t.Fatalf("show:\n%s", out)
 	}
 	for i, want := range [][]string{
-		{"PORT", "OFPORT", "IFINDEX", "MAC", "MTU", "QUEUES", "XDP", "XSK", "UMEM", "STATE", "LIVE"},
-		{"p0", "1", "101", "02:00:00:00:00:01", "1500", "1/2", "native", "copy", "shared", "up", "yes"},
-		{"p1", "2", "102", "02:00:00:00:00:02", "1500", "1/2", "generic", "copy", "shared", "up", "yes"},
+		{"PORT", "OFPORT", "IFINDEX", "MAC", "MTU", "QUEUES", "XDP", "XSK", "UMEM", "STATE", "LIVE", "FASTPATH_OUT"},
+		{"p0", "1", "101", "02:00:00:00:00:01", "1500", "1/2", "native", "copy", "shared", "up", "yes", "ok"},
+		{"p1", "2", "102", "02:00:00:00:00:02", "1500", "1/2", "generic", "copy", "shared", "up", "yes", "ok"},
 	} {
 		if got := strings.Fields(lines[i]); strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Errorf("show line %d = %q, want %q", i, got, want)
@@ -91,7 +91,7 @@ func TestPortCommands(t *testing.T) {
 	}
 	out = e.ok("show")
 	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 5 ||
-		!strings.HasSuffix(strings.Join(strings.Fields(lines[2]), " "), "2/2 generic copy shared degraded yes") ||
+		!strings.HasSuffix(strings.Join(strings.Fields(lines[2]), " "), "2/2 generic copy shared degraded yes ok") ||
 		lines[4] != "port p1 degraded: queue 1: busy (1 of 2 active queues served)" {
 		t.Errorf("show with a degraded port:\n%s", out)
 	}
@@ -100,7 +100,7 @@ func TestPortCommands(t *testing.T) {
 	e.backend.SetNetdevs("p0", "p1")
 	out = e.ok("show")
 	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 6 ||
-		strings.Join(strings.Fields(lines[3]), " ") != "p2 3 - - - - - - - absent no (absent)" ||
+		strings.Join(strings.Fields(lines[3]), " ") != "p2 3 - - - - - - - absent no (absent) -" ||
 		!strings.HasPrefix(lines[5], "port p2 absent: no network device of that name (kept with its flows") {
 		t.Errorf("show with an absent port:\n%s", out)
 	}
@@ -245,7 +245,7 @@ func TestDumpPortsAndStats(t *testing.T) {
   port  1: p0
            rx pkts=10, bytes=1000, drop=66 (no_flow=1, malformed=2, kernel_flow=3, action_drop=4, dec_ttl_zero=5, port_gone=6, too_big=7, table_miss=8, too_deep=9, no_tx_queue=10, handoff_full=11)
            tx pkts=7, bytes=700, drop=25 (tx_ring_full=12, no_frame=13)
-           xdp rx=12, pass_nomatch=2, pass_rule=0, redirect=10, redirect_nosock=0, drop=0, malformed=0, future=1
+           xdp rx=12, pass_nomatch=2, pass_rule=0, redirect=10, redirect_nosock=0, drop=0, malformed=0, forward=0, forward_error=0, forward_fallback=0, future=1
            xsk rx_dropped=1, rx_ring_full=6, fill_ring_empty=7, tx_ring_empty=8, rx_invalid=9, tx_invalid=11
 `
 	if got := e.ok("dump-ports", "p0"); got != want {
@@ -262,7 +262,7 @@ func TestDumpPortsAndStats(t *testing.T) {
 
 	out := e.ok("stats")
 	for _, want := range []string{
-		"2 ports, 0 flows, 0 steering masks\n",
+		"2 ports, 0 flows (0 in the XDP fast path), 0 steering masks\n",
 		"total: rx pkts=10, bytes=1000; tx pkts=7, bytes=700; drop=91\n",
 	} {
 		if !strings.Contains(out, want) {

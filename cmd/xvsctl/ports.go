@@ -126,14 +126,14 @@ func writeJSON(w io.Writer, v any) error {
 // socket; absent or failed: no device attached) says why below the table.
 func writePorts(w io.Writer, ports []api.PortInfo) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PORT\tOFPORT\tIFINDEX\tMAC\tMTU\tQUEUES\tXDP\tXSK\tUMEM\tSTATE\tLIVE")
+	fmt.Fprintln(tw, "PORT\tOFPORT\tIFINDEX\tMAC\tMTU\tQUEUES\tXDP\tXSK\tUMEM\tSTATE\tLIVE\tFASTPATH_OUT")
 	for _, p := range ports {
 		if p.State == "absent" || p.State == "failed" {
-			fmt.Fprintf(tw, "%s\t%d\t-\t-\t-\t-\t-\t-\t-\t%s\t%s\n", p.Name, p.OFPort, p.State, liveText(&p))
+			fmt.Fprintf(tw, "%s\t%d\t-\t-\t-\t-\t-\t-\t-\t%s\t%s\t-\n", p.Name, p.OFPort, p.State, liveText(&p))
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d/%d\t%s\t%s\t%s\t%s\t%s\n",
-			p.Name, p.OFPort, p.Ifindex, p.MAC, p.MTU, p.ActiveQueues, p.MaxQueues, p.XDPMode, p.XSKMode, p.UmemMode, p.State, liveText(&p))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d/%d\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			p.Name, p.OFPort, p.Ifindex, p.MAC, p.MTU, p.ActiveQueues, p.MaxQueues, p.XDPMode, p.XSKMode, p.UmemMode, p.State, liveText(&p), p.FastPathOut)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -220,8 +220,8 @@ func writeStats(w io.Writer, st api.Stats) error {
 		txB += p.TxBytes
 		drops += sum(p.RxDrops) + sum(p.TxDrops)
 	}
-	fmt.Fprintf(w, "uptime %s, %d ports, %d flows, %d steering masks\n",
-		seconds(st.UptimeS).Truncate(time.Second), len(st.Ports), st.Flows, st.Masks)
+	fmt.Fprintf(w, "uptime %s, %d ports, %d flows (%d in the XDP fast path), %d steering masks\n",
+		seconds(st.UptimeS).Truncate(time.Second), len(st.Ports), st.Flows, st.FastPathFlows, st.Masks)
 	fmt.Fprintf(w, "total: rx %s; tx %s; %s\n", kv("pkts", rx, "bytes", rxB), kv("pkts", tx, "bytes", txB), kv("drop", drops))
 	if len(st.Pollers) == 0 {
 		fmt.Fprintln(w, "no pollers")

@@ -13,7 +13,7 @@ var _ ctl.Backend = (*datapath.Switch)(nil)
 // newBackend builds the switch: it loads the XDP program (ports come later,
 // from the state file and the API). Closing it detaches every port.
 func newBackend(cfg backendConfig) (ctl.Backend, io.Closer, error) {
-	sw, err := datapath.New(datapath.Config{CPUs: cfg.CPUs, Logger: cfg.Logger, OnExpire: cfg.OnExpire, OnEvent: cfg.OnEvent})
+	sw, err := datapath.New(datapath.Config{CPUs: cfg.CPUs, Logger: cfg.Logger, OnExpire: cfg.OnExpire, OnEvent: cfg.OnEvent, FastPathOff: cfg.FastPathOff})
 	if err != nil {
 		return nil, nil, err
 	}

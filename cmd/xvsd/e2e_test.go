@@ -185,11 +185,12 @@ func xdpAttached(t *testing.T, name string) bool {
 
 // TestKill9GivesTrafficBack: if xvsd dies, its XDP programs go with it and
 // the host gets its traffic back; on restart, ports and flows come back from
-// the state file.
+// the state file. The flow runs in the XDP fast path (b's peer has GRO on,
+// so b takes redirected frames) when xvsd is killed.
 func TestKill9GivesTrafficBack(t *testing.T) {
 	nsA, nsB := testenv.NewNS(t), testenv.NewNS(t)
 	a := testenv.NewVeth(t, nsA, "ka", testenv.VethOptions{LocalIP: "10.203.0.254/24", PeerIP: "10.203.0.1/24"})
-	b := testenv.NewVeth(t, nsB, "kb", testenv.VethOptions{PeerIP: "10.203.0.2/24"})
+	b := testenv.NewVeth(t, nsB, "kb", testenv.VethOptions{PeerIP: "10.203.0.2/24", PeerGRO: true})
 	if !udpArrives(t, a, a.LocalAddr) {
 		t.Fatal("the host's address is not reachable even before xvsd")
 	}
@@ -209,6 +210,9 @@ func TestKill9GivesTrafficBack(t *testing.T) {
 	}
 	if udpArrives(t, a, a.LocalAddr) {
 		t.Fatal("the host still got a's traffic although a flow takes all of it")
+	}
+	if flows, err := d.client.Flows(tctx(t), "", false); err != nil || len(flows) != 1 || flows[0].Datapath != api.DatapathXDP {
+		t.Fatalf("the flow does not run in XDP: %+v, %v", flows, err)
 	}
 
 	if err := d.cmd.Process.Kill(); err != nil {
@@ -240,7 +244,7 @@ func TestKill9GivesTrafficBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(flows) != 1 || !strings.Contains(flows[0].Text, "in_port="+a.LocalName()) {
+	if len(flows) != 1 || !strings.Contains(flows[0].Text, "in_port="+a.LocalName()) || flows[0].Datapath != api.DatapathXDP {
 		t.Fatalf("restored flows: %+v", flows)
 	}
 	if udpArrives(t, a, a.LocalAddr) {

@@ -3,6 +3,7 @@
 //
 //	xvsd [--listen unix:PATH | tcp:HOST:PORT] [--cpus LIST] [--state FILE]
 //	     [--token-file FILE] [--log-level debug|info|warn|error]
+//	     [--fast-path on|off]
 //
 // With no flags (as root) it listens on unix:/run/xvs/xvsd.sock and keeps
 // its configuration in /var/lib/xvs/state.json, restoring it at start. Every
@@ -10,7 +11,8 @@
 // xvsd on it refuses to start), and temporary files a crash left next to it
 // are removed at start. With --cpus, the pollers are pinned to those CPUs
 // and every other thread of xvsd is kept off them (when another CPU is
-// left).
+// left). Flows whose actions the XDP program can carry out run there, never
+// reaching userspace, unless --fast-path=off.
 // SIGTERM or SIGINT stop it gracefully: the API stops, then the switch
 // detaches every port (the host gets its traffic back) and it exits 0.
 // SIGHUP reads the token file again.
@@ -52,6 +54,9 @@ func main() {
 type backendConfig struct {
 	CPUs   []int // CPUs to pin pollers to; nil = the switch's default
 	Logger *slog.Logger
+	// FastPathOff keeps every forwarded packet in userspace
+	// (datapath.Config.FastPathOff).
+	FastPathOff bool
 	// OnExpire is called with the IDs of flows the switch removed by
 	// timeout (datapath.Config.OnExpire).
 	OnExpire func(ids []uint64)
@@ -71,6 +76,7 @@ type config struct {
 	token     string
 	logLevel  slog.Level
 	tokenFile string
+	fastOff   bool
 }
 
 func usage(w io.Writer, fs *flag.FlagSet) {
@@ -94,6 +100,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	state := fs.String("state", defaultState, `state file ("" persists nothing)`)
 	tokenFile := fs.String("token-file", "", "file holding a bearer token every API request must carry")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	fastPath := fs.String("fast-path", "on", "run flows whose actions XDP can carry out in the XDP program (on) or every flow in userspace (off)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			usage(stderr, fs)
@@ -104,6 +111,13 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	cfg := &config{state: *state, tokenFile: *tokenFile}
+	switch *fastPath {
+	case "on":
+	case "off":
+		cfg.fastOff = true
+	default:
+		return nil, fmt.Errorf("--fast-path %q: want on or off", *fastPath)
+	}
 	if err := cfg.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", *logLevel)
 	}
@@ -231,7 +245,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, newBackend backen
 			srv.SwitchEvent(e)
 		}
 	}
-	backend, closer, err := newBackend(backendConfig{CPUs: cfg.cpus, Logger: log, OnExpire: onExpire, OnEvent: onEvent})
+	backend, closer, err := newBackend(backendConfig{CPUs: cfg.cpus, Logger: log, OnExpire: onExpire, OnEvent: onEvent, FastPathOff: cfg.fastOff})
 	if err != nil {
 		return fmt.Errorf("start switch: %w", err)
 	}

@@ -133,6 +133,9 @@ func TestDaemonLifecycle(t *testing.T) {
 	if got := d.factory.cfg.CPUs; len(got) != 2 || got[0] != 0 || got[1] != 1 {
 		t.Errorf("switch built with CPUs %v, want [0 1]", got)
 	}
+	if d.factory.cfg.FastPathOff {
+		t.Error("the fast path is off by default")
+	}
 	for _, name := range []string{"p0", "p1"} {
 		if _, err := d.client.AddPort(ctx, api.PortRequest{Name: name}); err != nil {
 			t.Fatal(err)
@@ -155,7 +158,10 @@ func TestDaemonLifecycle(t *testing.T) {
 	}
 
 	// A restart restores the ports from the state file.
-	d = startDaemon(t, args...)
+	d = startDaemon(t, append(args, "--fast-path=off")...)
+	if !d.factory.cfg.FastPathOff {
+		t.Error("--fast-path=off did not reach the switch")
+	}
 	ports, err := d.client.Ports(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -234,6 +240,7 @@ func TestDaemonRefuses(t *testing.T) {
 		{"missing token file", []string{"--token-file", filepath.Join(dir, "nope")}, 2, "token file"},
 		{"bad cpus", []string{"--cpus", "2-1"}, 2, "--cpus"},
 		{"bad log level", []string{"--log-level", "loud"}, 2, "--log-level"},
+		{"bad fast path", []string{"--fast-path", "maybe"}, 2, `--fast-path "maybe": want on or off`},
 		{"bad listen", []string{"--listen", "udp:1"}, 2, "unknown network"},
 		{"extra argument", []string{"now"}, 2, "unexpected argument"},
 		{"unknown flag", []string{"--turbo"}, 2, "turbo"},
@@ -270,7 +277,7 @@ func TestDaemonHelp(t *testing.T) {
 	if code := run(context.Background(), []string{"-h"}, &stderr, nil); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	for _, want := range []string{"usage: xvsd", "-listen", "-cpus", "-state", "-token-file", "-log-level"} {
+	for _, want := range []string{"usage: xvsd", "-listen", "-cpus", "-state", "-token-file", "-log-level", "-fast-path"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("help lacks %q:\n%s", want, stderr.String())
 		}

@@ -287,7 +287,7 @@ func (c *Client) Metrics(ctx context.Context) (string, error) {
 	return string(data), nil
 }
 
-// Flows lists the installed flows, highest priority first. filter, if not
+// Flows lists the installed flows, by table, highest priority first. filter, if not
 // empty, selects flows as ovs-ofctl dump-flows does (see DeleteFlowsRequest);
 // strict selects only flows whose match and priority equal the filter's.
 func (c *Client) Flows(ctx context.Context, filter string, strict bool) ([]api.FlowStatus, error) {
@@ -465,6 +465,13 @@ func (c *Client) Bundle(ctx context.Context, b api.Bundle) (api.BundleResult, er
 func (c *Client) Tables(ctx context.Context) ([]api.TableStats, error) {
 	var out []api.TableStats
 	err := c.do(ctx, http.MethodGet, api.PathTables, nil, nil, &out)
+	return out, err
+}
+
+// Trace shows what the switch does with a packet, changing nothing.
+func (c *Client) Trace(ctx context.Context, req api.TraceRequest) (api.Trace, error) {
+	var out api.Trace
+	err := c.do(ctx, http.MethodPost, api.PathTrace, nil, req, &out)
 	return out, err
 }
 

@@ -257,6 +257,7 @@ func (b *Backend) AddPort(spec datapath.PortSpec) (datapath.PortInfo, error) {
 		Liveness:     datapath.LivenessAuto,
 		LinkUp:       true,
 		Carrier:      true,
+		FastPathOut:  "ok",
 	}
 	p := &port{info: info, stats: datapath.PortStats{Name: info.Name, OFPort: n, XDP: map[string]uint64{}}}
 	if absent {
@@ -379,14 +380,21 @@ func (b *Backend) Pipeline() *flowtable.Table {
 	return b.table
 }
 
+// flowInfo reports a flow as a switch whose ports all take redirected
+// frames would: in XDP unless its actions need userspace.
 func flowInfo(e *flowtable.Entry, now time.Time) datapath.FlowInfo {
-	return datapath.FlowInfo{
+	fi := datapath.FlowInfo{
 		Flow:     e.Flow,
 		Packets:  e.Packets(),
 		Bytes:    e.Bytes(),
 		Duration: now.Sub(e.Installed()),
 		IdleAge:  now.Sub(e.LastUsed()),
+		Datapath: datapath.DatapathXDP,
 	}
+	if why := e.FastPathReason(); why != "" {
+		fi.Datapath, fi.DatapathReason = datapath.DatapathUser, why
+	}
+	return fi
 }
 
 // Flows implements ctl.Backend; flows come highest rank first, as the
@@ -543,4 +551,46 @@ func (b *Backend) Health() error {
 		}
 	}
 	return nil
+}
+
+// Trace implements ctl.Backend. There is no XDP program here: its part is
+// decided by the Go classifier (the real switch runs the loaded program),
+// with a socket on every queue; the pipeline's part is the real table's.
+func (b *Backend) Trace(in datapath.TraceInput) (datapath.TraceResult, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	res := datapath.TraceResult{Port: in.Port, Queue: in.Queue, Frame: in.Frame}
+	if b.closed {
+		return res, datapath.ErrClosed
+	}
+	p := b.portLocked(in.Port)
+	if p == nil {
+		return res, fmt.Errorf("trace: port %s: %w", in.Port, datapath.ErrNoSuchPort)
+	}
+	if !p.attached() {
+		return res, fmt.Errorf("trace: port %s is %s (%s): %w", in.Port, p.info.State, p.info.Problem, datapath.ErrNoSuchDevice)
+	}
+	res.OFPort = p.info.OFPort
+	x := &res.XDP
+	switch flowtable.Extract(in.Frame, res.OFPort, &x.Key) {
+	case flowtable.ParseMalformed:
+		x.Verdict, x.Reason = datapath.XDPToHost, datapath.XDPReasonMalformed
+	default:
+		e := b.table.Lookup(&x.Key)
+		if e == nil {
+			x.Verdict, x.Reason = datapath.XDPToHost, datapath.XDPReasonNoMatch
+			break
+		}
+		x.Reason, x.Flow, x.Rank = datapath.XDPReasonRule, e.Flow, e.Rank
+		switch e.Flow.Verdict() {
+		case steer.VerdictPass:
+			x.Verdict = datapath.XDPToHost
+		case steer.VerdictDrop:
+			x.Verdict = datapath.XDPDropped
+		default:
+			x.Verdict = datapath.XDPToUser
+		}
+	}
+	res.Complete(b.table)
+	return res, nil
 }

@@ -1,7 +1,8 @@
 // Package steer is the contract between the flow table and the XDP program:
-// the packed packet key both sides extract, and the steering rules, masks and
+// the packed packet key both sides extract, the steering rules, masks and
 // verdicts the flow table compiles and the bpf package loads into the
-// kernel's maps.
+// kernel's maps, and the action records (Op, Record) of the flows the XDP
+// fast path runs itself.
 //
 // Every type here has a byte-for-byte twin in bpf/xvs.h. The kernel's
 // classifier and the Go classifier must agree on every packet, so both sides
@@ -118,7 +119,17 @@ const (
 	VerdictPass     Verdict = 0 // to the host stack
 	VerdictRedirect Verdict = 1 // to the port's AF_XDP socket for the RX queue
 	VerdictDrop     Verdict = 2 // dropped in XDP
+	// VerdictForward: the XDP program runs the flow's action record (Rule.Arg
+	// names its slot) and sends the frame out of the output port itself. A
+	// frame the record cannot handle (a TTL that would expire, a fragment
+	// whose L4 header a rewrite touches, ...) is redirected instead, so
+	// for the classifiers' agreement a forward rule is a redirect rule.
+	VerdictForward Verdict = 3
 )
+
+// ToUser reports whether packets of v may reach userspace: redirect, and
+// forward (whose record hands some frames to userspace).
+func (v Verdict) ToUser() bool { return v == VerdictRedirect || v == VerdictForward }
 
 func (v Verdict) String() string {
 	switch v {
@@ -128,6 +139,8 @@ func (v Verdict) String() string {
 		return "redirect"
 	case VerdictDrop:
 		return "drop"
+	case VerdictForward:
+		return "forward"
 	}
 	return fmt.Sprintf("verdict(%d)", uint8(v))
 }
@@ -161,7 +174,8 @@ type Rule struct {
 	Key     Key // already masked
 	Rank    Rank
 	Verdict Verdict
-	Arg     uint32 // verdict payload; 0 today (room for an XDP fast path)
+	Arg     uint32 // VerdictForward: the slot of the flow's action record; 0 otherwise
+	Flow    uint64 // ID of the flow the rule belongs to: its hits are that flow's
 }
 
 // Table is a compiled steering table: the masks in the order the XDP program
@@ -182,11 +196,18 @@ const (
 	CounterRedirectNoSock                // rule said redirect but the queue had no socket: passed
 	CounterDrop                          // a rule said drop
 	CounterMalformed                     // truncated or malformed headers: passed
+	CounterForward                       // a forward rule's record ran: sent out of the output port
+	CounterForwardError                  // a record ran but the output port's devmap slot was gone: dropped
+	// CounterForwardFallback is not an outcome: it counts the packets of
+	// forward rules handed to userspace instead (their outcome is redirect
+	// or redirect_nosock).
+	CounterForwardFallback
 	NumCounters
 )
 
 var counterNames = [NumCounters]string{
 	"rx", "pass_nomatch", "pass_rule", "redirect", "redirect_nosock", "drop", "malformed",
+	"forward", "forward_error", "forward_fallback",
 }
 
 func (c Counter) String() string {

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * emc.h: an exact-match cache in front of the steering classifier, included
+ * by xvs.bpf.c.
+ *
+ * Classifying a key costs a hash of 72 bytes per mask walked (jhash: about
+ * half the program's time when one mask is walked). Each CPU keeps the
+ * results of recent keys in a direct-mapped array indexed by a cheap hash of
+ * the key: a hit costs eight word compares.
+ *
+ * An entry is valid only under the steering generation it was computed in.
+ * Userspace bumps the generation (map "steer_gen") after every change to the
+ * rules or the mask order has been written. A run reads the generation
+ * before it classifies, so an entry tagged with the current generation was
+ * computed from rules at least as new as the last change: the cache never
+ * answers what the classifier would not answer now. Only results that need
+ * no rule pointer are kept: no match, redirect and forward (drop and kernel
+ * rules count their hits on the rule itself).
+ */
+#ifndef XVS_EMC_H
+#define XVS_EMC_H
+
+struct xvs_emc_entry {
+	struct xvs_key key;     /*  0 */
+	__u64 gen;              /* 64: steering generation; 0: empty */
+	__u64 flow_id;          /* 72 */
+	__u64 rank;             /* 80 */
+	__u32 arg;              /* 88 */
+	__u32 mask_id;          /* 92 */
+	__u8  hit;              /* 96: a rule matched (else no match: pass) */
+	__u8  verdict;          /* 97 */
+	__u8  pad[6];           /* 98 */
+};                              /* 104 bytes */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XVS_EMC_SLOTS);
+	__type(key, __u32);
+	__type(value, struct xvs_emc_entry);
+} emc SEC(".maps");
+
+/* The steering generation: bumped by userspace after each rule or mask
+ * order change; 0 until the first. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} steer_gen SEC(".maps");
+
+/* emc_slot: the key's words folded, one multiply (a weak hash is enough
+ * for a cache: a collision costs a classification, no more). The rotations
+ * keep fields that sit at the same offset of two words (in_port, nw_src
+ * and nw_dst) from cancelling out. */
+static __always_inline __u32 emc_slot(const __u64 *w)
+{
+	__u64 h = (w[0] ^ (w[1] << 7 | w[1] >> 57)) ^ (w[2] ^ (w[3] << 19 | w[3] >> 45)) ^
+		  (w[4] ^ (w[5] << 29 | w[5] >> 35)) ^ (w[6] ^ (w[7] << 41 | w[7] >> 23));
+	h *= 0x9e3779b97f4a7c15ULL;
+	return (__u32)(h >> 40) & (XVS_EMC_SLOTS - 1);
+}
+
+static __always_inline int emc_same(const __u64 *a, const __u64 *b)
+{
+	return ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) |
+		(a[4] ^ b[4]) | (a[5] ^ b[5]) | (a[6] ^ b[6]) | (a[7] ^ b[7])) == 0;
+}
+
+/*
+ * classify_cached is classify with the cache in front: m gets the winning
+ * rule's verdict, arg and flow (m->rule only on a miss, so drop and kernel
+ * verdicts, which are never cached, always have it).
+ */
+static __always_inline void classify_cached(const struct xvs_key *key, struct match *m)
+{
+	__u32 zero = 0;
+	__u64 *gp = bpf_map_lookup_elem(&steer_gen, &zero);
+	__u64 gen = gp ? *(volatile __u64 *)gp : 0;
+	const __u64 *kw = (const __u64 *)key;
+	__u32 slot = emc_slot(kw);
+	struct xvs_emc_entry *e = bpf_map_lookup_elem(&emc, &slot);
+	if (e && gen && e->gen == gen && emc_same((const __u64 *)&e->key, kw)) {
+		m->hit = e->hit;
+		m->verdict = e->verdict;
+		m->rank = e->rank;
+		m->mask_id = e->mask_id;
+		m->arg = e->arg;
+		m->flow_id = e->flow_id;
+		m->cached = 1;
+		return;
+	}
+	classify(key, m);
+	if (m->rule) {
+		m->arg = m->rule->arg;
+		m->flow_id = m->rule->flow_id;
+	}
+	if (!e || !gen || dry_run) /* a dry run leaves the cache as it was */
+		return;
+	if (m->hit && m->verdict != XVS_VERDICT_REDIRECT && m->verdict != XVS_VERDICT_FORWARD)
+		return;
+	__builtin_memcpy(&e->key, key, sizeof(*key));
+	e->gen = gen;
+	e->flow_id = m->flow_id;
+	e->rank = m->rank;
+	e->arg = m->arg;
+	e->mask_id = m->mask_id;
+	e->hit = m->hit;
+	e->verdict = m->verdict;
+}
+
+#endif /* XVS_EMC_H */

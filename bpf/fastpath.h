@@ -1,0 +1,480 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * fastpath.h: the XDP fast path, included by xvs.bpf.c.
+ *
+ * A FORWARD rule names an action record (struct xvs_record): rewrites, then
+ * one output or in_port, in the op encoding flowtable's programs use
+ * (steer.Op). fast_path runs it with the semantics of flowtable's
+ * Program.Run, byte for byte (a differential test holds both to that), and
+ * sends the frame out of the output port's devmap slot.
+ *
+ * Everything that could make the record hand the frame to userspace is
+ * decided before the first byte is written, so a frame handed over is the
+ * frame as received and userspace does exactly what it does without a fast
+ * path: a record from another flow (a stale rule), an output to the input
+ * port (userspace skips it), an output port with no devmap slot (it cannot
+ * take redirected frames), a TTL that dec_ttl would see expire, an IP
+ * fragment when an op touches the L4 header, a port rewrite without a
+ * TCP/UDP header read, no headroom for the VLAN pushes.
+ *
+ * While the record runs, offsets are counted from data, which is moved back
+ * by the record's grow bytes first: VLAN pushes and pops then move only the
+ * frame start (s); the IP and L4 headers stay where they are. The slack left
+ * in front is cut off at the end.
+ */
+#ifndef XVS_FASTPATH_H
+#define XVS_FASTPATH_H
+
+/* slot -> action record. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XVS_MAX_RECORDS);
+	__type(key, __u32);
+	__type(value, struct xvs_record);
+} records SEC(".maps");
+
+/* slot -> packets and bytes the record forwarded, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XVS_MAX_RECORDS);
+	__type(key, __u32);
+	__type(value, struct xvs_counter_value);
+} record_hits SEC(".maps");
+
+/* ofport -> ifindex, for the ports that take redirected frames. */
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP);
+	__uint(max_entries, XVS_MAX_PORTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} tx_ports SEC(".maps");
+
+/* What fast_path did (also the trace's fp field). */
+enum fp_result {
+	FP_NONE = 0,      /* not a forward rule */
+	FP_FORWARDED = 1, /* rewritten, redirected to the output's devmap slot */
+	FP_USER = 2,      /* untouched: hand to userspace */
+	FP_STALE = 3,     /* the rule's record is not its flow's: hand to userspace */
+	FP_ERROR = 4,     /* failed after writing: drop */
+};
+
+enum { FP_L3_NONE, FP_L3_IPV4, FP_L3_IPV6 };
+enum { FP_L4_NONE, FP_L4_TCP, FP_L4_UDP, FP_L4_ICMP };
+
+/* Bounds every offset, for the verifier: grow and pops keep s below 128,
+ * and the L4 header starts at most 86 + 60 bytes in. */
+#define FP_MAX_OFF 255
+
+struct fp_frame {
+	__u32 s;      /* frame start, from data */
+	__u32 l3;     /* IPv4/IPv6 header, from data; valid when l3type */
+	__u32 l4;     /* TCP/UDP/ICMP header, from data; valid when l4type */
+	__u8  l3type; /* FP_L3_* */
+	__u8  l4type; /* FP_L4_* */
+};
+
+/* fp_at returns the n bytes at off from data, or NULL. */
+static __always_inline __u8 *fp_at(struct xdp_md *ctx, __u32 off, __u32 n)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	if (off > FP_MAX_OFF)
+		return NULL;
+	__u8 *p = (__u8 *)data + off;
+	if ((void *)(p + n) > end)
+		return NULL;
+	return p;
+}
+
+/* RFC 1624 eqn. 3, exactly as flowtable's csumReplace16/32. */
+static __always_inline __u16 fp_fold(__u32 s)
+{
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (__u16)s;
+}
+
+static __always_inline __u16 fp_csum16(__u16 c, __u16 old, __u16 new)
+{
+	return (__u16)~fp_fold((__u32)(__u16)~c + (__u32)(__u16)~old + (__u32)new);
+}
+
+static __always_inline __u16 fp_csum32(__u16 c, __u32 old, __u32 new)
+{
+	__u32 s = (__u32)(__u16)~c + (__u32)(__u16)~(old >> 16) + (__u32)(__u16)~old +
+		  (new >> 16) + (new & 0xffff);
+	return (__u16)~fp_fold(s);
+}
+
+static __always_inline __u16 fp_get16(const __u8 *p) { return ((__u16)p[0] << 8) | p[1]; }
+
+static __always_inline void fp_put16(__u8 *p, __u16 v)
+{
+	p[0] = v >> 8;
+	p[1] = v & 0xff;
+}
+
+/* fp_patch16 patches the checksum at p for a 16-bit word from old to new. */
+static __always_inline void fp_patch16(__u8 *p, __u16 old, __u16 new)
+{
+	fp_put16(p, fp_csum16(fp_get16(p), old, new));
+}
+
+/* fp_l4_csum returns the TCP or UDP checksum, or NULL (flowtable's
+ * rwL4Checksum). */
+static __always_inline __u8 *fp_l4_csum(struct xdp_md *ctx, const struct fp_frame *f)
+{
+	if (f->l4type == FP_L4_TCP)
+		return fp_at(ctx, f->l4 + 16, 2);
+	if (f->l4type == FP_L4_UDP)
+		return fp_at(ctx, f->l4 + 6, 2);
+	return NULL;
+}
+
+/* fp_patch_l4 is rwPatchL4: an IPv4 UDP checksum of 0 stays 0, a computed
+ * UDP checksum of 0 goes out as 0xffff. */
+static __always_inline void fp_patch_l4(const struct fp_frame *f, __u8 *cs, __u32 old, __u32 new, int wide)
+{
+	__u16 c = fp_get16(cs);
+	if (f->l4type == FP_L4_UDP && c == 0 && f->l3type == FP_L3_IPV4)
+		return;
+	if (wide)
+		c = fp_csum32(c, old, new);
+	else
+		c = fp_csum16(c, (__u16)old, (__u16)new);
+	if (f->l4type == FP_L4_UDP && c == 0)
+		c = 0xffff;
+	fp_put16(cs, c);
+}
+
+/* mod_nw_src (field 12) and mod_nw_dst (16): rwNwAddr. */
+static __always_inline int fp_set_nw(struct xdp_md *ctx, const struct fp_frame *f, const __u8 *arg, int dst)
+{
+	if (f->l3type != FP_L3_IPV4)
+		return 0;
+	__u8 *ip = fp_at(ctx, f->l3, 20);
+	if (!ip)
+		return -1;
+	__u8 *a = dst ? ip + 16 : ip + 12;
+	__u32 old = ((__u32)fp_get16(a) << 16) | fp_get16(a + 2);
+	__u32 new = ((__u32)fp_get16(arg) << 16) | fp_get16(arg + 2);
+	if (old == new)
+		return 0;
+	__builtin_memcpy(a, arg, 4);
+	fp_put16(ip + 10, fp_csum32(fp_get16(ip + 10), old, new));
+	__u8 *cs = fp_l4_csum(ctx, f);
+	if (cs)
+		fp_patch_l4(f, cs, old, new, 1);
+	return 0;
+}
+
+/* mod_nw_tos: rwNwTos. */
+static __always_inline int fp_set_tos(struct xdp_md *ctx, const struct fp_frame *f, __u8 tos)
+{
+	if (f->l3type == FP_L3_IPV4) {
+		__u8 *ip = fp_at(ctx, f->l3, 20);
+		if (!ip)
+			return -1;
+		__u16 old = fp_get16(ip);
+		ip[1] = (ip[1] & 3) | tos;
+		fp_patch16(ip + 10, old, fp_get16(ip));
+	} else if (f->l3type == FP_L3_IPV6) {
+		__u8 *ip = fp_at(ctx, f->l3, 40);
+		if (!ip)
+			return -1;
+		__u8 tc = (__u8)((ip[0] << 4) | (ip[1] >> 4));
+		tc = (tc & 3) | tos;
+		ip[0] = (ip[0] & 0xf0) | (tc >> 4);
+		ip[1] = (ip[1] & 0x0f) | (__u8)(tc << 4);
+	}
+	return 0;
+}
+
+/* mod_tp_src (field 0) and mod_tp_dst (2): rwTpPort. */
+static __always_inline int fp_set_tp(struct xdp_md *ctx, const struct fp_frame *f, __u16 port, int dst)
+{
+	__u8 *cs = fp_l4_csum(ctx, f);
+	if (!cs)
+		return 0;
+	__u8 *l4 = fp_at(ctx, f->l4, 4);
+	if (!l4)
+		return -1;
+	__u8 *p = dst ? l4 + 2 : l4;
+	__u16 old = fp_get16(p);
+	if (old == port)
+		return 0;
+	fp_put16(p, port);
+	fp_patch_l4(f, cs, old, port, 0);
+	return 0;
+}
+
+/* dec_ttl: rwDecTTL. fast_path made sure the TTL stays above 0. */
+static __always_inline int fp_dec_ttl(struct xdp_md *ctx, const struct fp_frame *f)
+{
+	if (f->l3type == FP_L3_IPV4) {
+		__u8 *ip = fp_at(ctx, f->l3, 20);
+		if (!ip || ip[8] <= 1)
+			return -1;
+		__u16 old = fp_get16(ip + 8);
+		ip[8]--;
+		fp_patch16(ip + 10, old, old - 0x100);
+	} else if (f->l3type == FP_L3_IPV6) {
+		__u8 *ip = fp_at(ctx, f->l3, 40);
+		if (!ip || ip[7] <= 1)
+			return -1;
+		ip[7]--;
+	}
+	return 0;
+}
+
+/* fp_tag returns the frame when it carries a VLAN tag (rwHasVLANTag), with
+ * the 18 bytes up to the end of the tag readable. */
+static __always_inline __u8 *fp_tag(struct xdp_md *ctx, const struct fp_frame *f)
+{
+	__u8 *p = fp_at(ctx, f->s, 18);
+	if (p && is_vlan(*(__be16 *)(p + 12)))
+		return p;
+	return NULL;
+}
+
+/* fp_push inserts a tag after the MAC addresses, into the slack in front. */
+static __always_inline int fp_push(struct xdp_md *ctx, struct fp_frame *f, __u16 tpid, __u16 tci)
+{
+	if (f->s < 4)
+		return -1;
+	__u8 *p = fp_at(ctx, f->s - 4, 18);
+	if (!p)
+		return -1;
+	__u8 macs[12];
+	__builtin_memcpy(macs, p + 4, 12);
+	__builtin_memcpy(p, macs, 12);
+	fp_put16(p + 12, tpid);
+	fp_put16(p + 14, tci);
+	f->s -= 4;
+	return 0;
+}
+
+/* fp_pop removes the outer tag, if there is one (rwPopVLAN). */
+static __always_inline int fp_pop(struct xdp_md *ctx, struct fp_frame *f)
+{
+	__u8 *p = fp_tag(ctx, f);
+	if (!p)
+		return 0;
+	__u8 macs[12];
+	__builtin_memcpy(macs, p, 12);
+	__builtin_memcpy(p + 4, macs, 12);
+	f->s += 4;
+	return 0;
+}
+
+/* fp_vlan does push_vlan, mod_vlan_vid and mod_vlan_pcp. */
+static __always_inline int fp_vlan(struct xdp_md *ctx, struct fp_frame *f, const struct xvs_op *op)
+{
+	__u8 *p = fp_tag(ctx, f);
+	__u16 tci = p ? fp_get16(p + 14) : 0;
+	switch (op->code) {
+	case XVS_OP_PUSH_VLAN:
+		return fp_push(ctx, f, op->b, tci & ~0x1000);
+	case XVS_OP_SET_VLAN_VID:
+		if (!p)
+			return fp_push(ctx, f, ETH_P_8021Q_, op->b);
+		fp_put16(p + 14, (tci & 0xf000) | op->b);
+		return 0;
+	default: /* XVS_OP_SET_VLAN_PCP */
+		if (!p)
+			return fp_push(ctx, f, ETH_P_8021Q_, (__u16)op->a << 13);
+		fp_put16(p + 14, (tci & 0x1fff) | ((__u16)op->a << 13));
+		return 0;
+	}
+}
+
+/*
+ * fp_op runs one rewrite of a record. It is a global function, so the
+ * verifier checks it once on its own, for any frame state and any op,
+ * instead of once per path through the record loop (which would not end).
+ * It calls no helper that moves packet data.
+ */
+__attribute__((noinline)) int fp_op(struct xdp_md *ctx, struct fp_frame *f, const struct xvs_op *op)
+{
+	__u8 *p;
+	if (!ctx || !f || !op)
+		return -1;
+	switch (op->code) {
+	case XVS_OP_SET_DL_SRC:
+	case XVS_OP_SET_DL_DST:
+		p = fp_at(ctx, f->s, 12);
+		if (!p)
+			return -1;
+		if (op->code == XVS_OP_SET_DL_SRC)
+			__builtin_memcpy(p + 6, op->arg, 6);
+		else
+			__builtin_memcpy(p, op->arg, 6);
+		return 0;
+	case XVS_OP_SET_NW_SRC:
+		return fp_set_nw(ctx, f, op->arg, 0);
+	case XVS_OP_SET_NW_DST:
+		return fp_set_nw(ctx, f, op->arg, 1);
+	case XVS_OP_SET_NW_TOS:
+		return fp_set_tos(ctx, f, op->a);
+	case XVS_OP_SET_TP_SRC:
+		return fp_set_tp(ctx, f, op->b, 0);
+	case XVS_OP_SET_TP_DST:
+		return fp_set_tp(ctx, f, op->b, 1);
+	case XVS_OP_PUSH_VLAN:
+	case XVS_OP_SET_VLAN_VID:
+	case XVS_OP_SET_VLAN_PCP:
+		return fp_vlan(ctx, f, op);
+	case XVS_OP_STRIP_VLAN:
+		return fp_pop(ctx, f);
+	case XVS_OP_DEC_TTL:
+		return fp_dec_ttl(ctx, f);
+	}
+	return -1; /* not a code of a record */
+}
+
+/* fp_count counts a frame a record forwarded (or damaged trying). */
+static __always_inline void fp_count(__u32 slot, __u32 len)
+{
+	if (dry_run)
+		return;
+	struct xvs_counter_value *h = bpf_map_lookup_elem(&record_hits, &slot);
+	if (h) {
+		h->packets++;
+		h->bytes += len;
+	}
+}
+
+/* fp_layout finds the headers the way flowtable's ExtractLayout does, from
+ * the key parse() extracted: its flags say how many tags it consumed and
+ * whether it read the L4 header. */
+static __always_inline int fp_layout(struct xdp_md *ctx, const struct xvs_key *k, struct fp_frame *f)
+{
+	__u32 l3 = ETH_HLEN_;
+	if (k->vlan_tci)
+		l3 += (k->flags & XVS_FLAG_VLAN2) ? 8 : 4;
+	f->l3 = l3;
+	if (k->dl_type == bpf_htons(ETH_P_IPV4_)) {
+		__u8 *ip = fp_at(ctx, l3, 20);
+		if (!ip)
+			return -1;
+		f->l3type = FP_L3_IPV4;
+		f->l4 = l3 + (__u32)(ip[0] & 0x0f) * 4;
+	} else if (k->dl_type == bpf_htons(ETH_P_IPV6_)) {
+		f->l3type = FP_L3_IPV6;
+		f->l4 = l3 + 40;
+	} else {
+		return 0;
+	}
+	if (!(k->flags & XVS_FLAG_L4))
+		return 0;
+	if (k->nw_proto == PROTO_TCP)
+		f->l4type = FP_L4_TCP;
+	else if (k->nw_proto == PROTO_UDP)
+		f->l4type = FP_L4_UDP;
+	else
+		f->l4type = FP_L4_ICMP;
+	return 0;
+}
+
+/* fp_ttl returns the IPv4 TTL or IPv6 hop limit, 256 for other frames. */
+static __always_inline __u32 fp_ttl(struct xdp_md *ctx, const struct fp_frame *f)
+{
+	__u8 *ip;
+	if (f->l3type == FP_L3_IPV4) {
+		ip = fp_at(ctx, f->l3, 20);
+		return ip ? ip[8] : 0;
+	}
+	if (f->l3type == FP_L3_IPV6) {
+		ip = fp_at(ctx, f->l3, 40);
+		return ip ? ip[7] : 0;
+	}
+	return 256;
+}
+
+/* What fast_path is given about a frame, and tells back. */
+struct fp_args {
+	__u64 flow_id; /* the forward rule's flow */
+	__u32 slot;    /* ... and its record slot (arg) */
+	__u32 port;    /* ofport the frame came in on */
+	__u32 len;     /* frame length, for the record's counters */
+	__u32 out;     /* set: the output ofport */
+};
+
+/*
+ * fast_path runs record a->slot for flow a->flow_id on the frame with key
+ * k. On FP_FORWARDED the redirect to the output port is set up (return
+ * XDP_REDIRECT), on FP_USER and FP_STALE the frame is untouched, on
+ * FP_ERROR it is damaged (drop it). A global function: the verifier checks
+ * it once, not once per way the classifier can reach it.
+ */
+__attribute__((noinline)) int fast_path(struct xdp_md *ctx, const struct xvs_key *k, struct fp_args *a)
+{
+	if (!ctx || !k || !a)
+		return FP_STALE;
+	__u32 slot = a->slot, port = a->port, len = a->len;
+	struct xvs_record *rec = bpf_map_lookup_elem(&records, &slot);
+	if (!rec || rec->flow_id != a->flow_id)
+		return FP_STALE;
+	__u32 n = rec->n;
+	if (n == 0 || n > XVS_MAX_OPS)
+		return FP_STALE;
+	const struct xvs_op *last = &rec->ops[(n - 1) & (XVS_MAX_OPS - 1)];
+	__u32 to;
+	if (last->code == XVS_OP_OUTPUT) {
+		to = last->val;
+		if (to == port)
+			return FP_USER; /* userspace skips it: nothing is sent */
+	} else if (last->code == XVS_OP_IN_PORT) {
+		to = port;
+	} else {
+		return FP_STALE;
+	}
+	a->out = to;
+	if (n == 1) {
+		/* Nothing to write: the redirect itself says whether the port
+		 * has a devmap slot (one helper call less). */
+		if (bpf_redirect_map(&tx_ports, to, 0) != XDP_REDIRECT)
+			return FP_USER;
+		fp_count(slot, len);
+		return FP_FORWARDED;
+	}
+	if (!bpf_map_lookup_elem(&tx_ports, &to))
+		return FP_USER;
+
+	struct fp_frame f = {};
+	if (fp_layout(ctx, k, &f))
+		return FP_USER;
+	if (rec->dec_ttl && fp_ttl(ctx, &f) <= rec->dec_ttl)
+		return FP_USER;
+	if ((rec->flags & XVS_REC_L4) && (k->nw_frag & XVS_FRAG_ANY))
+		return FP_USER;
+	if ((rec->flags & XVS_REC_TP) && f.l4type != FP_L4_TCP && f.l4type != FP_L4_UDP)
+		return FP_USER;
+	__u32 grow = rec->grow;
+	if (grow > 4 * XVS_MAX_OPS)
+		return FP_STALE;
+	if (grow) {
+		if (bpf_xdp_adjust_head(ctx, -(int)grow))
+			return FP_USER;
+		f.s = grow;
+		f.l3 += grow;
+		f.l4 += grow;
+	}
+
+	/* From here on the frame is being written. */
+	for (__u32 i = 0; i < XVS_MAX_OPS - 1; i++) {
+		if (i + 1 >= n)
+			break;
+		if (fp_op(ctx, &f, &rec->ops[i]))
+			return FP_ERROR;
+	}
+	if (f.s && bpf_xdp_adjust_head(ctx, (int)f.s))
+		return FP_ERROR;
+
+	fp_count(slot, len);
+	if (bpf_redirect_map(&tx_ports, to, 0) != XDP_REDIRECT)
+		return FP_ERROR;
+	return FP_FORWARDED;
+}
+
+#endif /* XVS_FASTPATH_H */

@@ -1,0 +1,497 @@
+package bpf
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/xvs-project/xvs/flowtable"
+	"github.com/xvs-project/xvs/flowtable/steer"
+)
+
+// The fast path and userspace produce the same bytes for the same flow and
+// frame. Random offloadable flows run through both executors on random and
+// crafted frames: the XDP program's record interpreter (BPF_PROG_TEST_RUN)
+// and flowtable's Program.Run. For every frame the kernel must either
+// forward exactly what userspace would send, to the same port, or hand the
+// frame to userspace untouched, and the latter only in the cases the fast
+// path leaves to userspace (which the test works out on its own).
+
+// fpPorts: pa (1) is where test frames come in; pa and pb (2) take
+// redirected frames (they have a devmap slot, fpTxPorts), pc (3) does not.
+var (
+	fpPorts   = map[string]uint32{"pa": 1, "pb": 2, "pc": 3}
+	fpTxPorts = map[uint32]bool{1: true, 2: true}
+)
+
+// setFastPorts makes lo port pa, and the device of pa and pb in the devmap.
+func setFastPorts(t *testing.T, o *Objects, lo int) {
+	t.Helper()
+	if err := o.SetPort(lo, fpPorts["pa"]); err != nil {
+		t.Fatal(err)
+	}
+	for p := range fpTxPorts {
+		if err := o.SetTxPort(p, lo); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func fpResolve(name string) (uint32, bool) {
+	no, ok := fpPorts[name]
+	return no, ok
+}
+
+// randomRewrite returns one rewrite action in text form and what the
+// flow's match then needs ("ip", "udp", "tcp", "").
+func randomRewrite(r *rand.Rand) (string, string) {
+	switch r.IntN(11) {
+	case 0:
+		return "mod_dl_src:" + pick(r, []string{"02:00:00:00:00:09", "02:00:00:00:00:0a"}), ""
+	case 1:
+		return "mod_dl_dst:" + pick(r, []string{"02:00:00:00:00:0b", "0e:00:00:00:00:01"}), ""
+	case 2:
+		return "mod_nw_src:" + pick(r, []string{"10.0.0.1", "10.9.8.7", "192.168.255.254"}), "ip"
+	case 3:
+		return "mod_nw_dst:" + pick(r, []string{"10.0.1.2", "172.16.0.1", "0.0.0.0"}), "ip"
+	case 4:
+		return "mod_nw_tos:" + pick(r, []string{"0", "4", "184", "252"}), "ip"
+	case 5:
+		return "mod_tp_src:" + pick(r, []string{"53", "1", "65535", "0"}), pick(r, []string{"udp", "tcp"})
+	case 6:
+		return "mod_tp_dst:" + pick(r, []string{"7998", "80", "65534"}), pick(r, []string{"udp", "tcp"})
+	case 7:
+		return pick(r, []string{"push_vlan:0x8100", "push_vlan:0x88a8"}), ""
+	case 8:
+		return "mod_vlan_vid:" + pick(r, []string{"0", "10", "4095"}), ""
+	case 9:
+		return pick(r, []string{"mod_vlan_pcp:0", "mod_vlan_pcp:5", "strip_vlan"}), ""
+	default:
+		return "dec_ttl", "ip"
+	}
+}
+
+// randomFastFlow returns the text of a flow whose actions the fast path
+// runs: up to 9 rewrites, then one output.
+func randomFastFlow(r *rand.Rand) string {
+	var acts []string
+	need := ""
+	for i, n := 0, r.IntN(10); i < n; i++ {
+		a, nd := randomRewrite(r)
+		acts = append(acts, a)
+		switch {
+		case nd == "":
+		case need == "" || need == "ip":
+			need = nd
+		case nd != "ip" && nd != need: // udp and tcp: keep the first
+			acts = acts[:len(acts)-1]
+		}
+	}
+	acts = append(acts, pick(r, []string{"output:pb", "output:pb", "output:pc", "output:pa", "in_port"}))
+	match := ""
+	if need != "" {
+		match = need + ","
+	}
+	return "priority=10," + match + "actions=" + strings.Join(acts, ",")
+}
+
+// userResult is what userspace does with a frame: the frame it sends and
+// where, or that it sends nothing (and why).
+type userResult struct {
+	sent   bool
+	port   uint32
+	frame  []byte
+	reason flowtable.DropReason // when not sent: DropNone = the output was skipped (in_port)
+}
+
+func runUser(prog *flowtable.Program, frame []byte, inPort uint32) (userResult, flowtable.ParseStatus) {
+	const headroom = 128
+	buf := make([]byte, headroom+len(frame)+64)
+	copy(buf[headroom:], frame)
+	pkt := flowtable.Packet{Buf: buf, Off: headroom, Len: len(frame), InPort: inPort}
+	var k steer.Key
+	var lay flowtable.Layout
+	st := flowtable.ExtractLayout(frame, inPort, &k, &lay)
+	var res userResult
+	for pc := 0; pc >= 0; {
+		var out flowtable.Output
+		out, pc = prog.Run(&pkt, &lay, pc)
+		switch out.Kind {
+		case flowtable.OutPort:
+			res = userResult{sent: true, port: out.Port, frame: append([]byte(nil), pkt.Frame()...)}
+		case flowtable.OutDrop:
+			res.reason = out.Reason
+		}
+	}
+	return res, st
+}
+
+// fastCase is what the test knows of a flow: its actions' text.
+type fastCase struct {
+	text          string
+	l4, tp, decTT bool // it rewrites the L4 header or its checksum / an L4 port / decrements the TTL
+	out           uint32
+}
+
+func newFastCase(text string, e *flowtable.Entry, rec *steer.Record) fastCase {
+	c := fastCase{text: text, out: rec.Output()}
+	for _, a := range e.Flow.Actions {
+		switch a.Type {
+		case flowtable.ActSetNwSrc, flowtable.ActSetNwDst:
+			c.l4 = true
+		case flowtable.ActSetTpSrc, flowtable.ActSetTpDst:
+			c.l4, c.tp = true, true
+		case flowtable.ActDecTTL:
+			c.decTT = true
+		}
+	}
+	return c
+}
+
+// leftToUser says whether the fast path must hand frame to userspace
+// rather than forward it, and why: worked out from the frame and the flow
+// with no help from the interpreter or the record's summary.
+func (c *fastCase) leftToUser(frame []byte, u userResult, inPort uint32) string {
+	var k steer.Key
+	var lay flowtable.Layout
+	flowtable.ExtractLayout(frame, inPort, &k, &lay)
+	out := c.out
+	if out == 0 {
+		out = inPort
+	}
+	switch {
+	case c.out == inPort:
+		return "output to the input port"
+	case !fpTxPorts[out]:
+		return "output port takes no redirected frames"
+	case u.reason == flowtable.DropDecTTLZero:
+		return "TTL would expire"
+	case c.l4 && k[steer.OffNwFrag]&steer.FragAny != 0:
+		return "fragment with an L4 rewrite"
+	case c.tp && lay.L4Type != flowtable.L4TCP && lay.L4Type != flowtable.L4UDP:
+		return "port rewrite without a TCP/UDP header"
+	}
+	return ""
+}
+
+// loadFast loads the program for a fast path test: lo is pa, pa and pb
+// have devmap slots, and one empty mask makes a rule under it match every
+// frame.
+func loadFast(t *testing.T) (*Objects, int) {
+	t.Helper()
+	o := load(t, true)
+	lo := loIndex(t)
+	setFastPorts(t, o, lo)
+	var zero steer.Key
+	if err := o.SetMasks([]steer.Mask{{ID: 0, Mask: zero, MaxRank: steer.MakeRank(10, 0)}}); err != nil {
+		t.Fatal(err)
+	}
+	return o, lo
+}
+
+// installFast makes the flow of text the only one of a table, writes its
+// record into slot and points the catch-all rule at it (the record first).
+func installFast(t *testing.T, o *Objects, text string, slot uint32) (*flowtable.Entry, fastCase) {
+	t.Helper()
+	f, err := flowtable.ParseFlow(text)
+	if err != nil {
+		t.Fatalf("flow %q: %v", text, err)
+	}
+	table, err := flowtable.NewTable().Apply(flowtable.Change{Add: []*flowtable.Flow{f}}, fpResolve)
+	if err != nil {
+		t.Fatalf("flow %q: %v", text, err)
+	}
+	e := table.Entries()[0]
+	rec, why := e.FastPath()
+	if why != "" || e.Verdict() != steer.VerdictForward {
+		t.Fatalf("flow %q: not offloadable (%s)", text, why)
+	}
+	if err := o.PutRecord(slot, &rec); err != nil {
+		t.Fatal(err)
+	}
+	rule := steer.Rule{MaskID: 0, Rank: e.Rank, Verdict: steer.VerdictForward, Arg: slot, Flow: e.Flow.ID}
+	if err := o.PutRules([]steer.Rule{rule}); err != nil {
+		t.Fatal(err)
+	}
+	return e, newFastCase(text, e, &rec)
+}
+
+func TestFastPathMatchesUserspace(t *testing.T) {
+	o, lo := loadFast(t)
+	r := rand.New(rand.NewPCG(2, uint64(testingSeed(t))))
+
+	const flows, frames = 150, 120
+	stats := map[string]int{}
+	for i := 0; i < flows; i++ {
+		text := randomFastFlow(r)
+		// A fresh slot each time, written before the rule points at it.
+		e, c := installFast(t, o, text, uint32(i%64))
+		for j := 0; j < frames; j++ {
+			spec := randomSpec(r)
+			frame := spec.build()
+			if j%4 == 0 { // cut short at a header boundary
+				ends := spec.headerEnds()
+				if cut := pick(r, ends); cut < len(frame) {
+					frame = frame[:cut]
+				}
+			}
+			stats[checkFastFrame(t, o, lo, e, &c, frame, spec, j%4 != 0)]++
+		}
+	}
+	t.Logf("%d flows x %d frames: %v", flows, frames, stats)
+	if stats["forwarded"] < flows*frames/5 || stats["user"] < flows*frames/50 {
+		t.Fatalf("too few frames forwarded or handed over to compare anything: %v", stats)
+	}
+}
+
+// checkFastFrame runs frame through both executors and fails the test if
+// they disagree; it returns what happened, for the statistics.
+func checkFastFrame(t *testing.T, o *Objects, lo int, e *flowtable.Entry, c *fastCase, frame []byte, spec frameSpec, whole bool) string {
+	t.Helper()
+	const inPort = 1
+	u, st := runUser(&e.Program, frame, inPort)
+	res, err := o.TestRun(frame, lo, 0)
+	if err != nil {
+		t.Fatalf("test run: %v", err)
+	}
+	where := func() string {
+		return fmt.Sprintf("flow %q, frame %x (%d bytes)", c.text, frame, len(frame))
+	}
+	if st == flowtable.ParseMalformed {
+		if res.Action != ActionPass || !res.Malformed || res.FastPath != FastPathNone {
+			t.Fatalf("%s: malformed frame got %v (fast path %v)", where(), res.Action, res.FastPath)
+		}
+		if !bytes.Equal(res.Frame, frame) {
+			t.Fatalf("%s: malformed frame changed", where())
+		}
+		return "malformed"
+	}
+	why := c.leftToUser(frame, u, inPort)
+	switch res.FastPath {
+	case FastPathForwarded:
+		if why != "" {
+			t.Fatalf("%s: forwarded in XDP, but should go to userspace: %s", where(), why)
+		}
+		if res.Action != ActionRedirect {
+			t.Fatalf("%s: forwarded with action %v", where(), res.Action)
+		}
+		if !u.sent {
+			t.Fatalf("%s: XDP sent it to %d, userspace sends nothing (%v)", where(), res.OutPort, u.reason)
+		}
+		if res.OutPort != u.port {
+			t.Fatalf("%s: XDP sent it to %d, userspace to %d", where(), res.OutPort, u.port)
+		}
+		if !bytes.Equal(res.Frame, u.frame) {
+			t.Fatalf("%s: frames differ\nXDP       %x\nuserspace %x", where(), res.Frame, u.frame)
+		}
+		// (A UDP checksum of 0 over IPv6 is invalid to begin with; over
+		// IPv4 it stays 0.)
+		if whole && spec.frag == 0 && !spec.udpZero {
+			if msg := checksumProblem(res.Frame); msg != "" {
+				t.Fatalf("%s: forwarded frame %x: %s", where(), res.Frame, msg)
+			}
+		}
+		return "forwarded"
+	case FastPathUser:
+		if why == "" {
+			t.Fatalf("%s: handed to userspace for no reason (userspace: sent %v to %d, %v)", where(), u.sent, u.port, u.reason)
+		}
+		if res.Action != ActionPass { // no socket in the test: the redirect falls back to the kernel
+			t.Fatalf("%s: handed over with action %v", where(), res.Action)
+		}
+		if !bytes.Equal(res.Frame, frame) {
+			t.Fatalf("%s: handed to userspace changed:\n got %x", where(), res.Frame)
+		}
+		return "user"
+	}
+	t.Fatalf("%s: fast path %v, action %v", where(), res.FastPath, res.Action)
+	return ""
+}
+
+// checksumProblem checks the IPv4 header checksum and the TCP/UDP
+// checksum of an unfragmented, untruncated frame, as a receiver would.
+func checksumProblem(f []byte) string {
+	off := 12
+	for off+4 <= len(f) && (binary.BigEndian.Uint16(f[off:]) == 0x8100 || binary.BigEndian.Uint16(f[off:]) == 0x88a8) {
+		off += 4
+	}
+	if off+2 > len(f) {
+		return ""
+	}
+	typ := binary.BigEndian.Uint16(f[off:])
+	l3 := off + 2
+	var pseudo []byte
+	var l4 []byte
+	var proto uint8
+	switch typ {
+	case 0x0800:
+		hl := int(f[l3]&0xf) * 4
+		if onesSum(0, f[l3:l3+hl]) != 0xffff {
+			return "bad IPv4 header checksum"
+		}
+		tot := int(binary.BigEndian.Uint16(f[l3+2:]))
+		proto = f[l3+9]
+		l4 = f[l3+hl : l3+tot]
+		pseudo = append(append([]byte{}, f[l3+12:l3+20]...), 0, proto, byte(len(l4)>>8), byte(len(l4)))
+	case 0x86dd:
+		plen := int(binary.BigEndian.Uint16(f[l3+4:]))
+		proto = f[l3+6]
+		l4 = f[l3+40 : l3+40+plen]
+		pseudo = append(append([]byte{}, f[l3+8:l3+40]...), 0, 0, byte(len(l4)>>8), byte(len(l4)), 0, 0, 0, proto)
+	default:
+		return ""
+	}
+	switch proto {
+	case 6:
+	case 17:
+		if binary.BigEndian.Uint16(l4[6:]) == 0 {
+			return "" // no checksum
+		}
+	default:
+		return ""
+	}
+	if onesSum(onesSum(0, pseudo), l4) != 0xffff {
+		return fmt.Sprintf("bad %d checksum", proto)
+	}
+	return ""
+}
+
+// A rule whose record names another flow (a slot reused too early) must
+// not run it: the frame goes to userspace untouched.
+func TestFastPathStaleRecord(t *testing.T) {
+	o := load(t, true)
+	lo := loIndex(t)
+	if err := o.SetPort(lo, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.SetTxPort(2, lo); err != nil {
+		t.Fatal(err)
+	}
+	f, err := flowtable.ParseFlow("actions=mod_dl_src:02:00:00:00:00:99,output:pb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := flowtable.NewTable().Apply(flowtable.Change{Add: []*flowtable.Flow{f}}, fpResolve)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := table.Entries()[0]
+	rec, _ := e.FastPath()
+	var zero steer.Key
+	if err := o.SetMasks([]steer.Mask{{ID: 0, Mask: zero, MaxRank: e.Rank}}); err != nil {
+		t.Fatal(err)
+	}
+	frame := udp4Frame(t, 1, 2)
+	tests := []struct {
+		name     string
+		ruleFlow uint64
+		slot     uint32
+		want     FastPathResult
+	}{
+		{"own record", e.Flow.ID, 5, FastPathForwarded},
+		{"another flow's record", e.Flow.ID + 1, 5, FastPathStale},
+		{"an empty slot", e.Flow.ID, 6, FastPathStale},
+	}
+	if err := o.PutRecord(5, &rec); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rule := steer.Rule{MaskID: 0, Rank: e.Rank, Verdict: steer.VerdictForward, Arg: tt.slot, Flow: tt.ruleFlow}
+			if err := o.PutRules([]steer.Rule{rule}); err != nil {
+				t.Fatal(err)
+			}
+			before := counters(t, o, 1)
+			res, err := o.TestRun(frame, lo, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.FastPath != tt.want {
+				t.Fatalf("fast path %v, want %v", res.FastPath, tt.want)
+			}
+			after := counters(t, o, 1)
+			d := func(c steer.Counter) uint64 { return after[c].Packets - before[c].Packets }
+			if tt.want == FastPathForwarded {
+				if res.Action != ActionRedirect || d(steer.CounterForward) != 1 || res.Frame[11] != 0x99 {
+					t.Fatalf("action %v, forward +%d, frame %x", res.Action, d(steer.CounterForward), res.Frame)
+				}
+				return
+			}
+			if res.Action != ActionPass || !bytes.Equal(res.Frame, frame) {
+				t.Fatalf("action %v, frame %x", res.Action, res.Frame)
+			}
+			if d(steer.CounterForwardFallback) != 1 || d(steer.CounterRedirectNoSock) != 1 || d(steer.CounterForward) != 0 {
+				t.Fatalf("counters: fallback +%d, redirect_nosock +%d, forward +%d",
+					d(steer.CounterForwardFallback), d(steer.CounterRedirectNoSock), d(steer.CounterForward))
+			}
+		})
+	}
+	hits, err := o.RecordHits(8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hits[5].Packets != 1 || hits[5].Bytes != uint64(len(frame)) || hits[6].Packets != 0 {
+		t.Fatalf("record hits %+v", hits)
+	}
+	if err := o.ClearRecordHits(5); err != nil {
+		t.Fatal(err)
+	}
+	if hits, err = o.RecordHits(8); err != nil || hits[5].Packets != 0 {
+		t.Fatalf("after clear: %+v, %v", hits[5], err)
+	}
+}
+
+// Crafted frames, each whole and cut short at every header boundary,
+// through a few fixed flows that cover every op.
+func TestFastPathCrafted(t *testing.T) {
+	o, lo := loadFast(t)
+	flows := []string{
+		"priority=10,udp,actions=mod_dl_src:02:00:00:00:00:09,mod_dl_dst:0e:00:00:00:00:01,mod_nw_src:10.9.8.7,mod_nw_dst:172.16.0.1,mod_tp_src:1,mod_tp_dst:7998,mod_nw_tos:184,dec_ttl,output:pb",
+		"priority=10,tcp,actions=mod_nw_dst:192.168.255.254,mod_tp_dst:65535,dec_ttl,dec_ttl,output:pb",
+		"priority=10,ip,actions=push_vlan:0x88a8,mod_vlan_vid:4095,mod_vlan_pcp:5,push_vlan:0x8100,mod_vlan_vid:10,dec_ttl,output:pb",
+		"priority=10,actions=strip_vlan,strip_vlan,mod_vlan_pcp:7,strip_vlan,mod_dl_src:02:00:00:00:00:0a,in_port",
+		"priority=10,ip,actions=mod_nw_tos:252,mod_nw_src:0.0.0.0,output:pb",
+	}
+	var specs []frameSpec
+	for _, tags := range [][]uint16{nil, {0x8100}, {0x88a8, 0x8100}} {
+		for _, l3 := range []uint16{0x0800, 0x86dd} {
+			for _, proto := range []uint8{6, 17, 1} {
+				for _, ttl := range []uint8{0, 1, 2, 64} {
+					s := frameSpec{tags: tags, tci: 0xe00a, l3: l3, proto: proto, ttl: ttl, tos: 0xb9,
+						payload: 5, src: [4]byte{10, 0, 0, 1}, dst: [4]byte{10, 0, 1, 2}, sport: 53, dport: 80}
+					specs = append(specs, s)
+					if l3 == 0x0800 && ttl == 64 {
+						opt, frag1, frag2 := s, s, s
+						opt.options = 10
+						frag1.frag, frag2.frag = 1, 2
+						specs = append(specs, opt, frag1, frag2)
+					}
+					if proto == 17 && ttl == 64 {
+						z := s
+						z.udpZero = true
+						specs = append(specs, z)
+					}
+				}
+			}
+		}
+	}
+	specs = append(specs, frameSpec{l3: 0x0806, src: [4]byte{10, 0, 0, 1}, dst: [4]byte{10, 0, 0, 2}},
+		frameSpec{tags: []uint16{0x8100}, l3: 0x88b5})
+	stats := map[string]int{}
+	for i, text := range flows {
+		e, c := installFast(t, o, text, uint32(i))
+		for _, s := range specs {
+			whole := s.build()
+			stats[checkFastFrame(t, o, lo, e, &c, whole, s, true)]++
+			for _, cut := range s.headerEnds() {
+				if cut < len(whole) {
+					stats[checkFastFrame(t, o, lo, e, &c, whole[:cut], s, false)]++
+				}
+			}
+		}
+	}
+	t.Logf("%d flows x %d frames (and their cuts): %v", len(flows), len(specs), stats)
+}

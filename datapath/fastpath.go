@@ -1,0 +1,461 @@
+package datapath
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/xvs-project/xvs/bpf"
+	"github.com/xvs-project/xvs/flowtable"
+	"github.com/xvs-project/xvs/flowtable/steer"
+)
+
+// The XDP fast path, the datapath's side. flowtable compiles a table-0 flow
+// whose actions XDP can carry out to a forward rule (steer.VerdictForward);
+// the switch decides whether it may run in XDP here (the fast path is on,
+// its output port takes redirected frames, a record slot is free), demotes
+// it to a redirect rule otherwise, and keeps the record slots:
+//
+//   - A flow's record goes into a slot no rule points at and no program run
+//     can still read, before the rule naming it is written (PutLate, after
+//     the userspace snapshot that has the flow: a record hands some frames
+//     to userspace, so a forward rule is a redirect rule for the sync's
+//     invariant).
+//   - A record is never rewritten. A flow whose program changes (a port came
+//     or went) gets a new slot and its rule is repointed; the old slot is
+//     retired when the sync is through, and reused only after an RCU grace
+//     period (bpf.Objects.Synchronize), once its last hits are credited and
+//     its counters cleared. The program also checks that a rule's record
+//     names the rule's flow, so no forward rule ever acts on another flow's
+//     record.
+//   - What a record forwarded is counted per slot and per CPU, apart from
+//     the rule, so a repointed rule loses nothing: harvests credit each
+//     slot's hits to the flow whose record it holds.
+
+// Where a flow runs, as FlowInfo.Datapath says.
+const (
+	DatapathXDP  = "xdp"  // the XDP program handles the flow's packets itself
+	DatapathUser = "user" // its packets reach userspace (FlowInfo.DatapathReason says why)
+)
+
+// Reasons a forward rule is demoted to a redirect (besides a port's reason
+// from redirectTarget, which is prefixed with the port's name).
+const (
+	reasonFastPathOff = "fast_path_off"
+	reasonRecordsFull = "records_full"
+)
+
+type slotState uint8
+
+const (
+	slotFree     slotState = iota // ready for use, counters clear
+	slotLive                      // holds the record of a flow a rule may point at
+	slotRetired                   // no rule points at it any more; waits for a grace period
+	slotReleased                  // being released: a grace period is under way
+)
+
+// recordSlot is one action record slot of the kernel's records map.
+type recordSlot struct {
+	state slotState
+	flow  uint64           // the flow whose record the slot holds
+	entry *flowtable.Entry // the entry the record was compiled from; its counters get the hits
+	out   uint32           // the record's output ofport; 0 = in_port
+	seen  bpf.CounterValue // hits credited so far
+}
+
+// fastPath is the switch's fast path state. mu guards it; it is taken
+// under Switch.mu by the steering sync, and on its own by harvests and
+// status reads (never while holding kernelHits.mu).
+type fastPath struct {
+	off      bool // Config.FastPathOff: every forward rule is demoted
+	maxSlots int  // steer.MaxRecords; less in tests
+
+	mu      sync.Mutex
+	slots   []recordSlot      // by slot number; grows up to steer.MaxRecords
+	byFlow  map[uint64]uint32 // flow -> the slot its rule points at
+	free    []uint32          // slotFree slots, taken from the end
+	retired []uint32          // slotRetired slots
+	full    map[uint64]bool   // flows demoted because no slot was free
+	tx      [steer.MaxPorts]portTx
+}
+
+// portTx is whether a port takes frames redirected by XDP.
+type portTx struct {
+	ok  bool
+	why string // when not ok: the token shown as a flow's reason (with the port's name)
+}
+
+func newFastPath(off bool) *fastPath {
+	return &fastPath{off: off, maxSlots: steer.MaxRecords, byFlow: make(map[uint64]uint32), full: make(map[uint64]bool)}
+}
+
+// recordTxn is what assignRecordsLocked did, to commit when the sync went
+// through or abort when it did not.
+type recordTxn struct {
+	byFlow map[uint64]uint32
+	full   map[uint64]bool
+	fresh  []uint32 // slots written for this sync
+}
+
+// assignRecordsLocked decides for every forward rule of st, compiled from
+// nt, whether it runs in XDP: it demotes the rules that may not to
+// redirect rules, and fills in the others' record slots, writing the
+// records of flows that need a new one. A flow keeps its slot while its
+// record stays the same; when slots run out, the flows of the highest
+// priority get them first. The caller holds s.mu; the records it writes
+// are not pointed at by any rule yet.
+func (s *Switch) assignRecordsLocked(nt *flowtable.Table, st *steer.Table) (*recordTxn, error) {
+	fp := s.fast
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	txn := &recordTxn{byFlow: make(map[uint64]uint32, len(fp.byFlow)), full: make(map[uint64]bool)}
+	type want struct {
+		rule  *steer.Rule
+		entry *flowtable.Entry
+	}
+	var wants []want // rules whose flow needs a new slot
+	for i := range st.Rules {
+		r := &st.Rules[i]
+		if r.Verdict != steer.VerdictForward {
+			continue
+		}
+		e := nt.Get(r.Flow)
+		if e == nil || fp.off {
+			r.Verdict = steer.VerdictRedirect
+			continue
+		}
+		slot, ok := fp.keepSlotLocked(e, txn)
+		switch {
+		case !ok:
+			r.Verdict = steer.VerdictRedirect
+		case slot >= 0:
+			r.Arg = uint32(slot)
+		default:
+			wants = append(wants, want{r, e})
+		}
+	}
+	slices.SortFunc(wants, func(a, b want) int { return cmp.Compare(b.rule.Rank, a.rule.Rank) })
+	for i, w := range wants {
+		if !s.slotLeftLocked() {
+			for _, w := range wants[i:] {
+				w.rule.Verdict = steer.VerdictRedirect
+				txn.full[w.entry.Flow.ID] = true
+			}
+			break
+		}
+		rec, _ := w.entry.FastPath()
+		slot, err := s.newSlotLocked(w.entry, &rec, txn)
+		if err != nil {
+			fp.abortLocked(txn)
+			return nil, err
+		}
+		if slot < 0 {
+			w.rule.Verdict = steer.VerdictRedirect
+			continue
+		}
+		w.rule.Arg = uint32(slot)
+	}
+	return txn, nil
+}
+
+// keepSlotLocked returns the record slot e's rule points at and keeps, or
+// -1 when e needs a new one; ok is false when e may not run in XDP (its
+// output port takes no redirected frames).
+func (fp *fastPath) keepSlotLocked(e *flowtable.Entry, txn *recordTxn) (slot int, ok bool) {
+	id := e.Flow.ID
+	old, had := fp.byFlow[id]
+	if had && fp.slots[old].entry == e {
+		if !fp.txOKLocked(fp.slots[old].out, e) {
+			return -1, false
+		}
+		txn.byFlow[id] = old
+		return int(old), true
+	}
+	out, ok := e.FastPathOutput()
+	if !ok || !fp.txOKLocked(out, e) {
+		return -1, false // (!ok does not happen: flowtable made it a forward rule)
+	}
+	if had {
+		rec, _ := e.FastPath()
+		if prev, _ := fp.slots[old].entry.FastPath(); prev == rec {
+			fp.slots[old].entry = e // recompiled to the same record
+			txn.byFlow[id] = old
+			return int(old), true
+		}
+	}
+	return -1, true
+}
+
+// slotLeftLocked reports whether takeSlotLocked may still find a slot.
+func (s *Switch) slotLeftLocked() bool {
+	fp := s.fast
+	return len(fp.free) > 0 || len(fp.slots) < fp.maxSlots || len(fp.retired) > 0
+}
+
+// newSlotLocked writes rec, e's record, into a free slot and returns it, or
+// -1 when no slot is free.
+func (s *Switch) newSlotLocked(e *flowtable.Entry, rec *steer.Record, txn *recordTxn) (int, error) {
+	fp := s.fast
+	id := e.Flow.ID
+	slot, ok := s.takeSlotLocked()
+	if !ok {
+		txn.full[id] = true
+		return -1, nil
+	}
+	if err := s.bpf.PutRecord(slot, rec); err != nil {
+		fp.free = append(fp.free, slot)
+		return 0, fmt.Errorf("sync steering: %w", err)
+	}
+	fp.slots[slot] = recordSlot{state: slotLive, flow: id, entry: e, out: rec.Output()}
+	txn.byFlow[id] = slot
+	txn.fresh = append(txn.fresh, slot)
+	return int(slot), nil
+}
+
+// txOKLocked says whether a record of e whose output is out (0: in_port)
+// may run: its output port takes redirected frames. An in_port output of a
+// flow that matches every port is checked per packet by the XDP program
+// (a port without a devmap slot hands the frame to userspace).
+func (fp *fastPath) txOKLocked(out uint32, e *flowtable.Entry) bool {
+	if out == 0 {
+		out = e.InPort
+	}
+	return out == 0 || out < steer.MaxPorts && fp.tx[out].ok
+}
+
+// takeSlotLocked returns a free slot, releasing the retired ones first
+// when there is none (a grace period, under the switch's lock).
+func (s *Switch) takeSlotLocked() (uint32, bool) {
+	fp := s.fast
+	if len(fp.free) == 0 && len(fp.slots) < fp.maxSlots {
+		fp.slots = append(fp.slots, recordSlot{})
+		return uint32(len(fp.slots) - 1), true
+	}
+	if len(fp.free) == 0 && len(fp.retired) > 0 {
+		retired := fp.retired
+		fp.retired = nil
+		for _, slot := range retired {
+			fp.slots[slot].state = slotReleased
+		}
+		if err := s.bpf.Synchronize(); err != nil {
+			s.log.Warn("release action records", "err", err)
+			fp.putBackLocked(retired)
+			return 0, false
+		}
+		s.releaseLocked(retired)
+	}
+	if len(fp.free) == 0 {
+		return 0, false
+	}
+	slot := fp.free[len(fp.free)-1]
+	fp.free = fp.free[:len(fp.free)-1]
+	return slot, true
+}
+
+// commitLocked makes txn the live assignment once the sync went through:
+// the slots rules no longer point at are retired.
+func (fp *fastPath) commitLocked(txn *recordTxn) {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	for id, slot := range fp.byFlow {
+		if now, ok := txn.byFlow[id]; !ok || now != slot {
+			fp.retireLocked(slot)
+		}
+	}
+	fp.byFlow = txn.byFlow
+	fp.full = txn.full
+}
+
+// abortLocked undoes assignRecordsLocked after a failed sync. The slots it
+// wrote may have been pointed at for a moment, so they are retired, not
+// freed. (fp.mu is held.)
+func (fp *fastPath) abortLocked(txn *recordTxn) {
+	for _, slot := range txn.fresh {
+		fp.retireLocked(slot)
+	}
+}
+
+func (fp *fastPath) abort(txn *recordTxn) {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	fp.abortLocked(txn)
+}
+
+func (fp *fastPath) retireLocked(slot uint32) {
+	if fp.slots[slot].state == slotLive {
+		fp.slots[slot].state = slotRetired
+		fp.retired = append(fp.retired, slot)
+	}
+}
+
+func (fp *fastPath) putBackLocked(slots []uint32) {
+	for _, slot := range slots {
+		fp.slots[slot].state = slotRetired
+	}
+	fp.retired = append(fp.retired, slots...)
+}
+
+// releaseLocked frees slots that a grace period has passed over: their
+// last hits are credited, their counters cleared. fp.mu is held.
+func (s *Switch) releaseLocked(slots []uint32) {
+	fp := s.fast
+	s.creditRecordsLocked(time.Now().UnixNano())
+	for _, slot := range slots {
+		if err := s.bpf.ClearRecordHits(slot); err != nil {
+			// A slot whose counters cannot be cleared would credit its
+			// old hits to the next flow: never use it again.
+			s.log.Warn("clear action record counters", "slot", slot, "err", err)
+			continue
+		}
+		fp.slots[slot] = recordSlot{}
+		fp.free = append(fp.free, slot)
+	}
+}
+
+// releaseRecords frees the retired record slots after a grace period,
+// outside the switch's lock. It reports whether a flow was waiting for a
+// slot (the caller then syncs the steering again).
+func (s *Switch) releaseRecords() bool {
+	fp := s.fast
+	fp.mu.Lock()
+	retired := fp.retired
+	fp.retired = nil
+	for _, slot := range retired {
+		fp.slots[slot].state = slotReleased
+	}
+	fp.mu.Unlock()
+	if len(retired) == 0 {
+		return false
+	}
+	err := s.bpf.Synchronize()
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	if err != nil {
+		s.log.Warn("release action records", "err", err)
+		fp.putBackLocked(retired)
+		return false
+	}
+	s.releaseLocked(retired)
+	return len(fp.full) > 0
+}
+
+// creditRecordsLocked adds what each slot forwarded since the last harvest
+// to the flow whose record it holds (fp.mu held).
+func (s *Switch) creditRecordsLocked(stamp int64) {
+	fp := s.fast
+	if len(fp.slots) == 0 {
+		return
+	}
+	hits, err := s.bpf.RecordHits(len(fp.slots))
+	if err != nil {
+		s.log.Warn("read fast path counters", "err", err)
+		return
+	}
+	for i, h := range hits {
+		sl := &fp.slots[i]
+		if sl.state == slotFree || h.Packets <= sl.seen.Packets {
+			continue
+		}
+		sl.entry.Hit(h.Packets-sl.seen.Packets, h.Bytes-sl.seen.Bytes, stamp)
+		sl.seen = h
+	}
+}
+
+// harvestRecords credits the slots' hits (see creditRecordsLocked).
+func (s *Switch) harvestRecords(stamp int64) {
+	s.fast.mu.Lock()
+	defer s.fast.mu.Unlock()
+	s.creditRecordsLocked(stamp)
+}
+
+// liveRecords returns how many flows run in XDP with a record.
+func (fp *fastPath) liveRecords() int {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	return len(fp.byFlow)
+}
+
+// usedSlots reports whether any slot may hold hits not credited yet.
+func (fp *fastPath) usedSlots() bool {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	return len(fp.byFlow) > 0 || len(fp.retired) > 0
+}
+
+// whereLocked says where e's packets are handled: DatapathXDP, or
+// DatapathUser and why (a short token). fp.mu is held.
+func (fp *fastPath) whereLocked(e *flowtable.Entry, portName func(uint32) string) (string, string) {
+	out, _ := e.FastPathOutput()
+	switch {
+	case e.FastPathReason() != "":
+		return DatapathUser, e.FastPathReason()
+	case e.Verdict() != steer.VerdictForward:
+		return DatapathXDP, "" // drop and kernel flows
+	case fp.off:
+		return DatapathUser, reasonFastPathOff
+	case fp.full[e.Flow.ID]:
+		return DatapathUser, reasonRecordsFull
+	}
+	if out == 0 {
+		out = e.InPort
+	}
+	if out != 0 && out < steer.MaxPorts && !fp.tx[out].ok {
+		why := fp.tx[out].why
+		if why == "" {
+			why = "no_redirect"
+		}
+		return DatapathUser, why + ":" + portName(out)
+	}
+	return DatapathXDP, ""
+}
+
+// setPortTxLocked records whether ofport takes redirected frames and puts
+// it in the program's devmap (or takes it out). The caller holds s.mu and
+// syncs the steering afterwards, so that forward rules follow.
+func (s *Switch) setPortTxLocked(p *Port, ok bool, why string) error {
+	fp := s.fast
+	fp.mu.Lock()
+	fp.tx[p.ofport] = portTx{ok: ok, why: why}
+	fp.mu.Unlock()
+	if ok && !fp.off {
+		return s.bpf.SetTxPort(p.ofport, p.ifindex)
+	}
+	return s.bpf.DeleteTxPort(p.ofport)
+}
+
+// refreshFastPath frees retired record slots and checks whether each port
+// still takes redirected frames (on a veth, that follows its peer's XDP
+// program and GRO); when either changes what may run in XDP, it syncs the
+// steering again. The timeout loop calls it every second.
+func (s *Switch) refreshFastPath() {
+	resync := s.releaseRecords()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	for _, p := range s.ports {
+		if !p.attached {
+			continue // attachLocked reads it when its device appears
+		}
+		ok, why, err := redirectTarget(p.ifindex)
+		s.fast.mu.Lock()
+		cur := s.fast.tx[p.ofport]
+		s.fast.mu.Unlock()
+		if cur.ok == ok && cur.why == why {
+			continue
+		}
+		s.log.Info("port fast path output changed", "port", p.name, "ok", ok, "reason", why, "err", err)
+		if err := s.setPortTxLocked(p, ok, why); err != nil {
+			s.log.Warn("fast path output", "port", p.name, "err", err)
+		}
+		resync = true
+	}
+	if resync {
+		if err := s.resyncLocked(); err != nil {
+			s.log.Error("sync steering after a fast path change", "err", err)
+		}
+	}
+}

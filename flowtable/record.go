@@ -1,0 +1,88 @@
+package flowtable
+
+import "github.com/xvs-project/xvs/flowtable/steer"
+
+// The XDP fast path runs a table-0 flow itself when the flow's program
+// compiles to an action record (steer.NewRecord): rewrites XDP does, then
+// exactly one output or in_port. Offloadability is decided by compiling to
+// the record, not by a list of actions: the record holds the program's own
+// ops, which the XDP program runs with Program.Run's semantics.
+
+// Reasons a flow stays in userspace, besides steer's (ReasonNoOutput, ...)
+// and the name of an action only userspace runs ("group", "goto_table").
+const (
+	ReasonLaterTable = "later_table" // only table 0 is in the XDP program
+)
+
+// fastPathProblem says why a flow of table with program p cannot run in
+// XDP, as a short token ("" when it can).
+func fastPathProblem(f *Flow, p *Program) string {
+	if f.Table != 0 {
+		return ReasonLaterTable
+	}
+	switch f.Verdict() {
+	case steer.VerdictDrop, steer.VerdictPass:
+		return "" // the steering verdict itself, no record
+	}
+	if _, pr := steer.NewRecord(f.ID, p.ops); pr != nil {
+		return problemReason(f, pr)
+	}
+	return ""
+}
+
+// problemReason names what pr is about: the action of an op only userspace
+// runs, or pr's own reason. Each action compiles to exactly one op, so op i
+// is action i.
+func problemReason(f *Flow, pr *steer.Problem) string {
+	if pr.Reason == steer.ReasonUserspace && pr.Op >= 0 && pr.Op < len(f.Actions) {
+		return f.Actions[pr.Op].Name()
+	}
+	return pr.Reason
+}
+
+// FastPath returns the action record the XDP program runs for e, or why
+// there is none: the reason as a short token without spaces ("group",
+// steer.ReasonOutputs, ReasonLaterTable, ...). Drop and kernel flows have
+// no record and no reason: their steering verdict is all XDP needs.
+func (e *Entry) FastPath() (steer.Record, string) {
+	if e.fast != "" {
+		return steer.Record{}, e.fast
+	}
+	switch e.Flow.Verdict() {
+	case steer.VerdictDrop, steer.VerdictPass:
+		return steer.Record{}, ""
+	}
+	r, pr := steer.NewRecord(e.Flow.ID, e.Program.ops)
+	if pr != nil {
+		panic("flowtable: a record that compiled once does not: " + pr.Error())
+	}
+	return r, ""
+}
+
+// FastPathReason is the reason FastPath gives, without building a record.
+func (e *Entry) FastPathReason() string { return e.fast }
+
+// FastPathOutput returns the ofport the record of e outputs to (0 for
+// in_port), without building the record; ok is false when e has none.
+func (e *Entry) FastPathOutput() (port uint32, ok bool) {
+	if e.fast != "" || e.Verdict() != steer.VerdictForward {
+		return 0, false
+	}
+	if last := &e.Program.ops[len(e.Program.ops)-1]; last.Code == steer.OpOutput {
+		return last.Val, true
+	}
+	return 0, true
+}
+
+// Verdict is the steering verdict of e: Flow.Verdict, except that a flow
+// whose program compiles to a record is steer.VerdictForward. (Whether the
+// datapath lets it run in XDP, for example whether its output port takes
+// redirected frames, is the datapath's to decide; demoted, it is a
+// redirect.)
+func (e *Entry) Verdict() steer.Verdict {
+	v := e.Flow.Verdict()
+	if v == steer.VerdictRedirect && e.fast == "" {
+		return steer.VerdictForward
+	}
+	return v
+}
