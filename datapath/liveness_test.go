@@ -183,7 +183,9 @@ func TestFailoverGap(t *testing.T) {
 	gap := time.Duration(float64(len(missing)) / rate * float64(time.Second))
 	t.Logf("%d datagrams at %.0f/s, %d lost (%v of the stream), wan1 down at %v; missing %v",
 		n, rate, len(missing), gap.Round(time.Millisecond), down.Sub(start).Round(time.Millisecond), missing)
-	if len(viaB) < n/3 || len(viaC) < n/4 {
+	// wan1 is down for a second of the stream: at the rate it went (under
+	// 1 kpps when the machine is busy), at least half of that via wan2.
+	if len(viaB) < n/3 || float64(len(viaC)) < rate/2 {
 		t.Fatalf("%d datagrams via wan1, %d via wan2: the stream did not move to wan2 and back", len(viaB), len(viaC))
 	}
 	if gap >= 50*time.Millisecond {
