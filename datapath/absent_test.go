@@ -205,3 +205,57 @@ func TestOFPortsReused(t *testing.T) {
 		t.Fatalf("port on a reused number starts with its XDP counters: %v", st.XDP)
 	}
 }
+
+// With the fast path, a flow to an absent port runs in userspace (its
+// output compiles to a counted drop) and the port says why it takes no
+// redirected frames; once the device appears, the port's redirect target
+// is read as it attaches and the flow moves to XDP; when the device goes
+// again the flow leaves XDP at once.
+func TestFastPathAbsentPort(t *testing.T) {
+	const n, size = 20, 64
+	tp := newTopo(t, topoOptions{FastPath: true})
+	dev := testenv.RandName("xabf")
+	info, err := tp.sw.AddPort(PortSpec{Name: dev, KeepAbsent: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.FastPathOut != "port_absent" {
+		t.Fatalf("absent port: fast_path_out %q, want port_absent", info.FastPathOut)
+	}
+	app, err := tp.sw.Apply(Change{AllowMissingPorts: true, Add: []*flowtable.Flow{tp.flow(t, "in_port={a},udp,tp_dst=7930,actions=output:"+dev)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := app.Added[0]
+	if got := flowWhere(t, tp.sw, id); got != "user(port_gone)" {
+		t.Fatalf("flow to the absent port runs in %s, want user(port_gone)", got)
+	}
+
+	c := tp.addHostDev(t, "c", dev)
+	waitPortState(t, tp.sw, dev, PortUp)
+	waitWhere(t, tp.sw, id, DatapathXDP)
+	if p, _ := tp.sw.Port(dev); p.FastPathOut != "ok" {
+		t.Fatalf("attached port: fast_path_out %q, want ok", p.FastPathOut)
+	}
+	at := listenUDP(t, c.NS, c.ip, 7930)
+	before := tp.stats(t, tp.a)
+	sendUDP(t, tp.a, c.ip, 7930, n, seqPayload(size), sendOpts{})
+	checkSeq(t, "a to the port that came, in XDP", at.collect(n, 5*time.Second), n, size)
+	after := tp.stats(t, tp.a)
+	if polled, fwd := after.RxPackets-before.RxPackets, after.XDP["forward"]-before.XDP["forward"]; polled != 0 || fwd != n {
+		t.Fatalf("pollers saw %d, XDP forwarded %d; want 0, %d", polled, fwd, n)
+	}
+
+	if err := netlink.LinkDel(c.Local); err != nil {
+		t.Fatal(err)
+	}
+	tp.dropHost(c)
+	info = waitPortState(t, tp.sw, dev, PortAbsent)
+	if info.FastPathOut != "port_absent" {
+		t.Fatalf("port whose device went: fast_path_out %q", info.FastPathOut)
+	}
+	if got := flowWhere(t, tp.sw, id); got != "user(port_gone)" {
+		t.Fatalf("flow to the port whose device went runs in %s, want user(port_gone)", got)
+	}
+	checkFrames(t, tp.sw, "after the device went")
+}
