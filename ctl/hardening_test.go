@@ -456,6 +456,16 @@ func TestAmbiguousRequests(t *testing.T) {
 		{"bundle key twice", "POST", api.PathBundle, `{"flows":[],"flows":[{"flow":"arp,actions=kernel"}]}`, "flows", "given twice"},
 		{"delete filter twice", "POST", api.PathFlowsDelete, `{"match":"udp","match":"tcp"}`, "match", "given twice"},
 		{"liveness in capitals", "PUT", api.PathPorts + "/p0/liveness", `{"Liveness":"dead"}`, "Liveness", "case-sensitive"},
+		{"put one group", "PUT", api.PathGroups, `{"group":"group_id=1,type=all,bucket=output:p0"}`, "", "takes an array"},
+		{"group key twice", "POST", api.PathGroups, `{"group":"group_id=1,type=all,bucket=output:p0","group":"group_id=2,type=all,bucket=output:p0"}`, "group", "given twice"},
+		{"bucket key twice", "POST", api.PathGroups, `{"group_id":1,"type":"all","buckets":[{"actions":["output:p0"],"actions":["drop"]}]}`, "actions", "buckets[].actions given twice"},
+		{"group key in capitals", "PUT", api.PathGroups + "/1", `{"Group":"group_id=1,type=all,bucket=output:p0"}`, "Group", "case-sensitive"},
+		{"bundle key in capitals", "POST", api.PathBundle, `{"Replace":true}`, "Replace", "case-sensitive"},
+		{"trace key twice", "POST", api.PathTrace, `{"flow":"in_port=p0,udp","flow":"in_port=p0,tcp"}`, "flow", "given twice"},
+		{"trace key in capitals", "POST", api.PathTrace, `{"In_Port":"p0","flow":"udp"}`, "In_Port", "case-sensitive"},
+		{"trace query", "POST", api.PathTrace + "?flow=udp", `{"flow":"in_port=p0,udp"}`, "flow", "unknown query parameter"},
+		{"groups query", "GET", api.PathGroups + "?group_id=1", ``, "group_id", "unknown query parameter"},
+		{"events unknown parameter", "GET", api.PathEvents + "?since=1", ``, "since", "unknown query parameter"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -76,16 +77,79 @@ func TestDaemonFlowIDsSurviveRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Groups and flows of later tables that go to them come back as they
+	// were, IDs included.
+	if _, err := d.client.AddPort(ctx, api.PortRequest{Name: "p0"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.client.AddPort(ctx, api.PortRequest{Name: "p1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.client.AddGroups(ctx, []api.Group{
+		{Text: "group_id=40,type=ff,bucket=watch_port:p1,actions=output:p1,bucket=watch_port:p0,actions=output:p0"},
+		{Text: "group_id=7,type=select,bucket=weight:3,actions=output:p0,bucket=weight:1,actions=output:p1"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	more, err := d.client.AddFlows(ctx, []api.Flow{
+		{Text: "table=0,priority=9,ip,actions=goto_table:3"},
+		{Text: "table=3,priority=5,udp,actions=group:40"},
+		{Text: "table=3,priority=4,tcp,actions=group:7"},
+	})
+	if err != nil || more[0].ID != 7 {
+		t.Fatalf("flows of later tables: %+v, %v", more, err)
+	}
 	before := flowIDs(t, d.client)
+	flowsBefore := flowTexts(t, d)
+	groupsBefore := groupTexts(t, d)
+	if len(groupsBefore) != 2 || !strings.Contains(groupsBefore[0], "group_id=40") || len(flowsBefore) != 6 || !strings.Contains(flowsBefore[3], "7 ") || !strings.Contains(flowsBefore[3], "goto_table:3") {
+		t.Fatalf("before the restart: groups %q, flows %q", groupsBefore, flowsBefore)
+	}
 	if code := d.stop(t); code != 0 {
 		t.Fatal(code)
 	}
 	d = startDaemon(t, args...)
-	if after := flowIDs(t, d.client); !slices.Equal(after, before) || !slices.Equal(after, []uint64{4, 5, 6}) {
+	if after := flowIDs(t, d.client); !slices.Equal(after, before) || !slices.Equal(after, []uint64{4, 5, 6, 7, 8, 9}) {
 		t.Fatalf("IDs before the restart %v, after %v", before, after)
 	}
-	f, err := d.client.AddFlow(ctx, api.Flow{Text: "arp,actions=kernel"})
-	if err != nil || f.ID != 7 {
-		t.Fatalf("next flow after the restart: %+v, %v; want ID 7", f, err)
+	if after := flowTexts(t, d); !slices.Equal(after, flowsBefore) {
+		t.Fatalf("flows before the restart\n%s\nafter\n%s", strings.Join(flowsBefore, "\n"), strings.Join(after, "\n"))
 	}
+	if after := groupTexts(t, d); !slices.Equal(after, groupsBefore) {
+		t.Fatalf("groups before the restart\n%s\nafter\n%s", strings.Join(groupsBefore, "\n"), strings.Join(after, "\n"))
+	}
+	f, err := d.client.AddFlow(ctx, api.Flow{Text: "arp,actions=kernel"})
+	if err != nil || f.ID != 10 {
+		t.Fatalf("next flow after the restart: %+v, %v; want ID 10", f, err)
+	}
+}
+
+// flowTexts is every flow of d as "id text", by ID.
+func flowTexts(t *testing.T, d *daemon) []string {
+	t.Helper()
+	fs, err := d.client.Flows(context.Background(), "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(fs, func(a, b api.FlowStatus) int { return int(a.ID) - int(b.ID) })
+	var out []string
+	for _, f := range fs {
+		out = append(out, fmt.Sprintf("%d %s", f.ID, f.Text))
+	}
+	return out
+}
+
+// groupTexts is every group of d in text form, by ID.
+func groupTexts(t *testing.T, d *daemon) []string {
+	t.Helper()
+	gs, err := d.client.Groups(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, g := range gs {
+		out = append(out, g.Text)
+	}
+	slices.Sort(out)
+	return out
 }
