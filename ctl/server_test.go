@@ -1,6 +1,7 @@
 package ctl
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/xvs-project/xvs/api"
 	"github.com/xvs-project/xvs/ctl/ctltest"
@@ -62,8 +64,12 @@ func (h *harness) do(method, path, body string, hdr ...string) (int, string) {
 		}
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
+	// An answer that does not end (an event stream the request did not
+	// mean to open) ends here, so the test fails instead of hanging.
+	ctx, cancel := context.WithTimeout(req.Context(), 20*time.Second)
+	defer cancel()
 	rec := httptest.NewRecorder()
-	h.srv.ServeHTTP(rec, req)
+	h.srv.ServeHTTP(rec, req.WithContext(ctx))
 	return rec.Code, rec.Body.String()
 }
 

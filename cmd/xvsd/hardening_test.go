@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/xvs-project/xvs/api"
 )
@@ -23,7 +24,10 @@ func TestDaemonSecondOnStateRefused(t *testing.T) {
 	}
 	var stderr syncBuffer
 	f := &fakeFactory{}
-	code := run(context.Background(), []string{"--listen", "unix:" + filepath.Join(dir, "b.sock"), "--state", state}, &stderr, f.new)
+	// Refused at once; without the lock it would serve until ctx ends.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	code := run(ctx, []string{"--listen", "unix:" + filepath.Join(dir, "b.sock"), "--state", state}, &stderr, f.new)
 	if code != 1 || !strings.Contains(stderr.String(), "in use by process") || f.backend != nil {
 		t.Fatalf("second xvsd: exit %d, switch built %v, stderr %q", code, f.backend != nil, stderr.String())
 	}
