@@ -30,6 +30,12 @@ test: ## Run every test (as root the privileged ones run too: netns, veth, XDP, 
 	$(GO) vet ./...
 	$(GO) test $(TESTFLAGS) -p 1 ./...
 
+DURATION ?= 10m
+
+.PHONY: soak
+soak: ## As root: the soak test for DURATION (default 10m): churn from several clients, traffic, kill -9 and restarts; prints what it held.
+	XVS_SOAK=$(DURATION) $(GO) test -count=1 -timeout 0 -run '^TestSoak$$' -v ./cmd/xvsd/
+
 .PHONY: bench
 bench: ## Run the microbenchmarks (per-packet cost, flow install).
 	$(GO) test -run '^$$' -bench . -benchmem ./flowtable/ ./afxdp/ ./datapath/

@@ -27,7 +27,10 @@ const (
 	CodeTooManyMasks     ErrorCode = "too_many_masks"     // the XDP classifier walks at most 32 masks
 	CodeTooManyFlows     ErrorCode = "too_many_flows"     // the XDP classifier holds at most 262144 distinct matches
 	CodeTooLarge         ErrorCode = "too_large"          // the request body is over the server's limit
-	CodeUnavailable      ErrorCode = "unavailable"        // the switch is shutting down or unhealthy
+	CodeForbidden        ErrorCode = "forbidden"          // a cross-origin request, or a Host that is not the server's (DNS rebinding)
+	CodeUnsupportedType  ErrorCode = "unsupported_type"   // a write whose Content-Type is not application/json
+	CodeUnavailable      ErrorCode = "unavailable"        // the switch is shutting down or unhealthy, or too many large requests are in flight
+	CodeNotSaved         ErrorCode = "not_saved"          // the change could not be saved to the state file, so it was not made
 	CodeInternal         ErrorCode = "internal"           // a bug, or the kernel refused something it should not
 )
 
@@ -48,6 +51,10 @@ type ErrorKind struct {
 // resubmit"). A 5xx (507 Insufficient Storage included) would tell clients
 // and proxies that the server failed, and invite them to retry the same
 // request, which fails the same way.
+//
+// not_saved is 507 Insufficient Storage: the server could not store what
+// the change needs (the state file: a full disk, an I/O error), so it did
+// not make the change; the same request succeeds once the disk does.
 var ErrorKinds = []ErrorKind{
 	{CodeInvalid, http.StatusBadRequest},
 	{CodeUnauthorized, http.StatusUnauthorized},
@@ -65,7 +72,10 @@ var ErrorKinds = []ErrorKind{
 	{CodeTooManyMasks, http.StatusConflict},
 	{CodeTooManyFlows, http.StatusConflict},
 	{CodeTooLarge, http.StatusRequestEntityTooLarge},
+	{CodeForbidden, http.StatusForbidden},
+	{CodeUnsupportedType, http.StatusUnsupportedMediaType},
 	{CodeUnavailable, http.StatusServiceUnavailable},
+	{CodeNotSaved, http.StatusInsufficientStorage},
 	{CodeInternal, http.StatusInternalServerError},
 }
 

@@ -23,7 +23,7 @@ type Event struct {
 	LinkUp  *bool  `json:"link_up,omitempty"` // EventLink
 	Carrier *bool  `json:"carrier,omitempty"` // EventLink
 	Live    *bool  `json:"live,omitempty"`    // EventPortAdded, EventLiveness, EventGroupBucket
-	Reason  string `json:"reason,omitempty"`  // EventLiveness: carrier, no_carrier, admin_down or override
+	Reason  string `json:"reason,omitempty"`  // EventLiveness: carrier, no_carrier, admin_down, override or absent
 
 	Group  *uint32 `json:"group,omitempty"`  // group events
 	Bucket *int    `json:"bucket,omitempty"` // EventGroupBucket

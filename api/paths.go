@@ -14,6 +14,7 @@ const (
 	PathTrace       = "/v1/trace"        // POST TraceRequest: Trace
 	PathEvents      = "/v1/events"       // GET: text/event-stream of Event
 	PathStats       = "/v1/stats"        // GET: Stats
+	PathFrames      = "/v1/frames"       // GET: []FrameStats
 	PathHealth      = "/v1/health"       // GET: HealthResponse
 	PathOpenAPI     = "/v1/openapi.json" // GET: the OpenAPI 3 document of /v1
 	PathMetrics     = "/metrics"         // GET: Prometheus text exposition

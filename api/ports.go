@@ -26,19 +26,25 @@ type PortInfo struct {
 	MTU     int    `json:"mtu"`     // bytes
 	// Queues are the RX queues served, each with an AF_XDP socket. They
 	// equal ActiveQueues unless the port is degraded.
-	Queues       int       `json:"queues"`
-	ActiveQueues int       `json:"active_queues"`     // RX queues the device has active (ethtool -l: combined + rx)
-	MaxQueues    int       `json:"max_queues"`        // RX queues the device can activate (ethtool -L)
-	XDPMode      XDPMode   `json:"xdp_mode"`          // the mode in use: native or generic
-	XSKMode      string    `json:"xsk_mode"`          // "copy" or "zerocopy"
-	UmemMode     string    `json:"umem_mode"`         // "shared" (descriptors move), "extra" (on a poller's next UMEM: frames to ports of the first are copied) or "own" (frames copied between UMEMs)
-	State        string    `json:"state"`             // "up", or "degraded": an active queue has no socket
-	Problem      string    `json:"problem,omitempty"` // why the port is degraded
-	AddedAt      time.Time `json:"added_at"`
+	Queues       int     `json:"queues"`
+	ActiveQueues int     `json:"active_queues"` // RX queues the device has active (ethtool -l: combined + rx)
+	MaxQueues    int     `json:"max_queues"`    // RX queues the device can activate (ethtool -L)
+	XDPMode      XDPMode `json:"xdp_mode"`      // the mode in use: native or generic
+	XSKMode      string  `json:"xsk_mode"`      // "copy" or "zerocopy"
+	UmemMode     string  `json:"umem_mode"`     // "shared" (descriptors move), "extra" (on a poller's next UMEM: frames to ports of the first are copied) or "own" (frames copied between UMEMs)
+	// State is "up"; "degraded": an active queue has no socket; "absent":
+	// configured, but no netdev has its name (it is attached when one
+	// appears, and its flows stay); "failed": its netdev could not be
+	// attached. An absent or failed port has no ifindex, MAC, MTU, queues
+	// or modes.
+	State   string    `json:"state"`
+	Problem string    `json:"problem,omitempty"` // why the port is not up
+	AddedAt time.Time `json:"added_at"`
 	// FastPathOut is "ok" when the port takes frames the XDP fast path
 	// redirects to it (flows that output to it can run in XDP), else why
 	// not, as a short token: "no_ndo_xdp_xmit" (on a veth: its peer has
-	// neither an XDP program nor GRO), "fast_path_off".
+	// neither an XDP program nor GRO), "fast_path_off", "port_absent" or
+	// "port_failed" (no device attached).
 	FastPathOut string `json:"fast_path_out"`
 	// Live says whether groups may use the port (buckets watching it are
 	// live): its link is up with carrier, unless Liveness overrides it.

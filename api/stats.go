@@ -44,6 +44,25 @@ type PollerStats struct {
 	HandoffLost uint64 `json:"handoff_lost"`
 }
 
+// FrameStats say where the frames of one UMEM are: GET /v1/frames lists
+// every poller's (and every port UMEM's, for ports that could not share
+// the poller's). While the switch is idle every frame is in one of these
+// places and Balanced is true; under traffic some are in the kernel. A
+// frame leak shows as a Balanced that stays false when traffic stops.
+type FrameStats struct {
+	Queue      int  `json:"queue"`  // the poller
+	Shared     bool `json:"shared"` // the poller's shared UMEM, else a port's own
+	Total      int  `json:"total"`
+	Free       int  `json:"free"`        // in the poller's pool
+	Fill       int  `json:"fill"`        // lent to the kernel in fill rings
+	RX         int  `json:"rx"`          // received, not yet taken
+	TX         int  `json:"tx"`          // queued to send
+	Completion int  `json:"completion"`  // sent, not yet reaped
+	Lent       int  `json:"lent"`        // lent to other pollers for hand-offs
+	LentBooked int  `json:"lent_booked"` // what the poller believes it lent
+	Balanced   bool `json:"balanced"`    // free+fill+rx+tx+completion+lent = total, and lent = lent_booked
+}
+
 // Health statuses.
 const (
 	HealthOK        = "ok"

@@ -1,6 +1,9 @@
 package ctl
 
-import "github.com/xvs-project/xvs/datapath"
+import (
+	"github.com/xvs-project/xvs/datapath"
+	"github.com/xvs-project/xvs/flowtable"
+)
 
 // Backend is what the control plane needs from the switch. datapath.Switch
 // implements it; package ctltest has a fake for tests.
@@ -11,11 +14,13 @@ import "github.com/xvs-project/xvs/datapath"
 // status codes; validation errors about a flow's content should be (or wrap)
 // a *flowtable.ParseError naming the field.
 type Backend interface {
-	// AddPort attaches the netdev spec.Name to the switch.
+	// AddPort attaches the netdev spec.Name to the switch (or, with
+	// spec.KeepAbsent, configures it absent if it cannot).
 	AddPort(spec datapath.PortSpec) (datapath.PortInfo, error)
 	// DeletePort detaches a port.
 	DeletePort(name string) error
-	// Ports lists the ports in ofport order. The caller owns the slice.
+	// Ports lists the ports, attached and absent, in ofport order. The
+	// caller owns the slice.
 	Ports() []datapath.PortInfo
 	// Port describes one port.
 	Port(name string) (datapath.PortInfo, error)
@@ -24,9 +29,13 @@ type Backend interface {
 	// SetLiveness sets how a port's liveness is decided.
 	SetLiveness(name string, l datapath.Liveness) (datapath.PortInfo, error)
 
-	// Apply applies one transaction on the pipeline, flows and groups: all
-	// of it or nothing. It says what it added and removed.
-	Apply(change datapath.Change) (datapath.Applied, error)
+	// ApplyCommit applies one transaction on the pipeline, flows and
+	// groups: all of it or nothing. It says what it added and removed.
+	// commit is told of the new pipeline before it goes live, and an
+	// error from it abandons the change (datapath.Switch.ApplyCommit).
+	ApplyCommit(change datapath.Change, commit datapath.Commit) (datapath.Applied, error)
+	// Pipeline returns the live pipeline, read-only.
+	Pipeline() *flowtable.Table
 	// Flows lists the installed flows with their counters. The caller owns
 	// the slice; the *Flow values must not be modified.
 	Flows() []datapath.FlowInfo
@@ -47,6 +56,8 @@ type Backend interface {
 
 	// Stats returns the switch's counters.
 	Stats() datapath.Stats
+	// Frames says where the frames of every UMEM are.
+	Frames() ([]datapath.FrameStats, error)
 	// Health returns nil when the switch works, else what is wrong.
 	Health() error
 }

@@ -144,6 +144,15 @@ func apiStats(st *datapath.Stats) api.Stats {
 
 func nsToSeconds(ns uint64) float64 { return time.Duration(ns).Seconds() }
 
+func apiFrameStats(fs []datapath.FrameStats) []api.FrameStats {
+	out := make([]api.FrameStats, len(fs))
+	for i, f := range fs {
+		out[i] = api.FrameStats{Queue: f.Queue, Shared: f.Shared, Total: f.Total, Free: f.Free, Fill: f.Fill, RX: f.RX, TX: f.TX,
+			Completion: f.Completion, Lent: f.Lent, LentBooked: f.LentBooked, Balanced: f.Balanced()}
+	}
+	return out
+}
+
 // portSpec is the port a request asks for.
 func portSpec(req api.PortRequest) datapath.PortSpec {
 	mode := datapath.XDPMode(req.Mode)

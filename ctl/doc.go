@@ -6,7 +6,7 @@
 //
 // # Endpoints
 //
-//	GET    /v1/ports               ports ([]api.PortInfo)
+//	GET    /v1/ports               ports, attached and absent ([]api.PortInfo)
 //	POST   /v1/ports               add a port (api.PortRequest) -> 201 api.PortInfo
 //	GET    /v1/ports/{name}        one port
 //	DELETE /v1/ports/{name}        remove a port -> 204
@@ -29,6 +29,7 @@
 //	POST   /v1/trace               what the switch does with a packet (api.TraceRequest -> api.Trace), changing nothing
 //	GET    /v1/events              server-sent events (api.Event), resumable with Last-Event-ID (events.go)
 //	GET    /v1/stats               switch counters (api.Stats)
+//	GET    /v1/frames              where every UMEM frame is ([]api.FrameStats)
 //	GET    /v1/health              api.HealthResponse: 200 ok, 503 unhealthy
 //	GET    /v1/openapi.json        the OpenAPI 3 document of all of these (api.OpenAPI)
 //	GET    /metrics                Prometheus exposition, read from Backend.Stats at scrape time
@@ -44,25 +45,39 @@
 // # Model
 //
 // A Server sits in front of a Backend (in xvsd, the datapath.Switch). Every
-// request that changes configuration (add or delete a port, add, replace or
-// delete flows) runs under one mutex:
+// request that changes configuration (add or delete a port, set a port's
+// liveness, add, replace or delete flows and groups) runs under one mutex:
 //
 //  1. the request is decoded and validated completely (unknown JSON fields,
-//     bad flow syntax, ports that do not exist): nothing is accepted that
-//     would fail later;
-//  2. the Backend applies it as one transaction (a batch of flows is all or
-//     nothing; the Backend guarantees atomicity, ctl never applies part of a
-//     request);
-//  3. the Server persists the resulting configuration (ports with the XDP
-//     mode that was asked for, flows in their text form) to the Store, an
-//     atomic replace of one JSON file.
+//     keys given twice or in another case, bad flow syntax, ports that are
+//     not configured): nothing is accepted that would fail later;
+//  2. the Backend builds the change as one transaction (a batch of flows
+//     is all or nothing; ctl never applies part of a request);
+//  3. the Server saves the configuration the change makes (the configured
+//     ports, attached or absent, with the XDP mode asked for, their
+//     ofports and liveness overrides; the groups; the flows in text form
+//     with their IDs; the next flow ID) to the Store, an atomic replace of
+//     one JSON file, before the change goes live: flows and groups through
+//     the Backend's commit hook (datapath.Switch.ApplyCommit), ports and
+//     liveness by undoing the change if the save fails;
+//  4. only then is the request answered. A change that cannot be saved
+//     answers 507 not_saved and is not made.
 //
-// Because all three steps happen under the mutex, the state file always
-// describes the switch as it was after some complete sequence of changes, in
-// the order they were made. Reads (dumps, stats, health, metrics) do not take
-// the mutex. Flows the switch removes on its own, when their idle or hard
-// timeout passes, are persisted the same way: the switch reports them
-// (datapath.Config.OnExpire) and Server.FlowsExpired saves under the mutex.
+// Because all of it happens under the mutex, the state file always
+// describes the switch as it was after some complete sequence of changes,
+// in the order they were made, and every change acknowledged is on disk.
+// Reads (dumps, stats, health, metrics) do not take the mutex. Flows the
+// switch removes on its own, when their idle or hard timeout passes, are
+// saved the same way (datapath.Config.OnExpire, Server.FlowsExpired); if
+// that save fails it is retried every second until it works, and Health
+// says so meanwhile.
+//
+// Restore brings a saved State back at start: a port whose device is
+// missing is configured absent (the switch attaches it when the device
+// appears), every flow and group comes back with its ID, and an entry that
+// is not valid is an error naming it (xvsd refuses to start) rather than
+// something dropped and then saved away. Store.Lock keeps a second xvsd off
+// the file; Store.CleanTemp removes what a crash during a save left.
 //
 // # Errors
 //
@@ -82,5 +97,15 @@
 // Listen opens the API's socket from an address like "unix:/run/xvs/xvsd.sock"
 // or "tcp:127.0.0.1:6680". A TCP address that is not loopback is refused
 // unless a bearer token is configured; with a token, every request must carry
-// it (compared in constant time).
+// it (compared in constant time; SetToken changes it). NewHTTPServer gives
+// the timeouts a server needs against slow clients; the event stream is
+// exempt from them.
+//
+// Requests a web page could send are refused whatever the listener (see
+// guard.go): a POST or PUT must be Content-Type application/json (415), a
+// request from another Origin is 403, and on TCP without a token so is one
+// whose Host is not the server's address, a loopback address or localhost
+// (DNS rebinding). Request bodies take from a budget of twice the body
+// limit as they arrive (budget.go): memory follows what is sent, not what
+// is declared.
 package ctl

@@ -15,6 +15,12 @@ var (
 	errNotFound         = errors.New("not found")
 	errMethodNotAllowed = errors.New("method not allowed")
 	errUnauthorized     = errors.New("missing or wrong bearer token")
+	errForbidden        = errors.New("forbidden")
+	errUnsupportedType  = errors.New("unsupported media type")
+	// errNotSaved: the state could not be saved, so the change was not made.
+	errNotSaved = errors.New("state not saved, so the change was not made")
+	// errBusy: too many large bodies at once.
+	errBusy = errors.New("busy")
 )
 
 // errorCodes maps the errors of the layers below, and the API's own, to
@@ -31,6 +37,10 @@ var errorCodes = []struct {
 	{sentinel(errUnauthorized), api.CodeUnauthorized},
 	{sentinel(errMethodNotAllowed), api.CodeMethodNotAllowed},
 	{sentinel(errNotFound), api.CodeNotFound},
+	{sentinel(errForbidden), api.CodeForbidden},
+	{sentinel(errUnsupportedType), api.CodeUnsupportedType},
+	{sentinel(errNotSaved), api.CodeNotSaved},
+	{sentinel(errBusy), api.CodeUnavailable},
 	{func(err error) bool { var e *http.MaxBytesError; return errors.As(err, &e) }, api.CodeTooLarge},
 	{sentinel(datapath.ErrClosed), api.CodeUnavailable},
 	{sentinel(flowtable.ErrTooManyMasks), api.CodeTooManyMasks},

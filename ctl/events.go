@@ -29,6 +29,9 @@ func newEvents() *events {
 	return &events{nextID: 1, subs: make(map[chan api.Event]struct{})}
 }
 
+// streamWriteTimeout bounds each write of an event stream.
+const streamWriteTimeout = 30 * time.Second
+
 // subBuffer is how many events a stream may be behind before it is cut.
 const subBuffer = 1024
 
@@ -156,6 +159,11 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("events: the connection cannot stream"))
 		return
 	}
+	// A stream lives as long as its client: the server's read and write
+	// timeouts do not apply to it, but each write must get through within
+	// streamWriteTimeout (a client that stops reading is cut off).
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
 	past, missed, ch, cancel := s.events.subscribe(last)
 	defer cancel()
 	if !backlog {
@@ -171,6 +179,7 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 	for _, e := range past {
 		writeEvent(bw, e)
 	}
+	_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 	if bw.Flush() != nil {
 		return
 	}
@@ -203,6 +212,7 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 		case <-keep.C:
 			bw.WriteString(": keep-alive\n\n")
 		}
+		_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 		if bw.Flush() != nil {
 			return
 		}

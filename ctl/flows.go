@@ -113,16 +113,16 @@ func installedFlows(infos []datapath.FlowInfo) func(string) *flowtable.Flow {
 	}
 }
 
-// checkFlowPortsLocked checks that every port the flows name exists, so a batch
-// that names a missing port is refused (404, as any reference to a missing
-// port) with the item's index and the field.
-// s.mu must be held: ports change only under it.
-// Ports given by number (in_port=2, output:2) are first bound to the names
+// checkFlowPortsLocked checks that every port the flows name is configured
+// (attached or absent), so a batch that names a missing port is refused
+// (404, as any reference to a missing port) with the item's index and the
+// field. Ports given by number (in_port=2, output:2) are first bound to the names
 // of the ports that have those numbers now: the switch keeps and persists
 // flows by port name (see flowtable.Flow.BindPortNumbers).
 // s.mu must be held: ports change only under it.
 func (s *Server) checkFlowPortsLocked(flows []*flowtable.Flow, array bool) error {
-	ports, names := s.portNames()
+	ports := s.ports
+	_, names := s.portNames()
 	wrap := func(i int, err error) error {
 		if array {
 			return &itemError{index: i, err: err}
@@ -133,11 +133,11 @@ func (s *Server) checkFlowPortsLocked(flows []*flowtable.Flow, array bool) error
 		if field, err := f.BindPortNumbers(names); err != nil {
 			return wrap(i, &fieldError{field: field, err: err})
 		}
-		if f.Match.InPort != "" && !ports[flowtable.PortName(f.Match.InPort)] {
+		if _, ok := ports[flowtable.PortName(f.Match.InPort)]; f.Match.InPort != "" && !ok {
 			return wrap(i, &fieldError{field: "in_port", err: fmt.Errorf("in_port=%s: %w", f.Match.InPort, datapath.ErrNoSuchPort)})
 		}
 		for _, a := range f.Actions {
-			if p := a.PortRef(); p != "" && !ports[flowtable.PortName(p)] {
+			if _, ok := ports[flowtable.PortName(a.PortRef())]; a.PortRef() != "" && !ok {
 				return wrap(i, &fieldError{field: a.Name(), err: fmt.Errorf("%s: %w", flowtable.FormatAction(a), datapath.ErrNoSuchPort)})
 			}
 		}
@@ -232,13 +232,7 @@ func parseStrict(s string) (bool, error) {
 // listFlows serves GET /v1/flows[?match=FILTER[&strict=true]], as JSON or,
 // asked for with Accept, as dump-flows lines (replyDump).
 func (s *Server) listFlows(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	for k := range q {
-		if k != "match" && k != "strict" {
-			s.fail(w, r, badRequest(k, "unknown query parameter %q", k))
-			return
-		}
-	}
+	q := r.URL.Query() // checkQuery refused what is not clear
 	flt, err := parseFilterParam(q.Get("match"))
 	if err != nil {
 		s.fail(w, r, err)
@@ -277,6 +271,12 @@ func (s *Server) applyFlows(w http.ResponseWriter, r *http.Request, replace bool
 		s.fail(w, r, err)
 		return
 	}
+	if t := bytes.TrimLeft(body, " \t\r\n"); replace && (len(t) == 0 || t[0] != '[') {
+		// One flow would replace the whole table: that is a mistake more
+		// often than a wish, and the API says an array.
+		s.fail(w, r, badRequest("", "PUT %s takes an array of flows (the whole table); to add one flow, POST it", api.PathFlows))
+		return
+	}
 	var known func(string) *flowtable.Flow
 	if replace {
 		known = installedFlows(s.backend.Flows())
@@ -294,7 +294,7 @@ func (s *Server) applyFlows(w http.ResponseWriter, r *http.Request, replace bool
 		s.fail(w, r, err)
 		return
 	}
-	res, err := s.backend.Apply(datapath.Change{Replace: replace, Add: flows})
+	res, err := s.applyLocked(datapath.Change{Replace: replace, Add: flows})
 	ids := res.Added
 	if err != nil {
 		s.fail(w, r, err)
@@ -304,9 +304,6 @@ func (s *Server) applyFlows(w http.ResponseWriter, r *http.Request, replace bool
 		s.log.Info("flows replaced", "flows", len(flows), "unchanged", res.Unchanged)
 	} else {
 		s.log.Info("flows added", "flows", len(flows))
-	}
-	if !res.Unchanged || s.persistErr.Load() != nil {
-		s.persistLocked()
 	}
 	if replace {
 		s.replaced(r, ids)
@@ -384,7 +381,7 @@ func (s *Server) deleteFlows(w http.ResponseWriter, r *http.Request) {
 				change.Delete = append(change.Delete, fi.Flow.ID)
 			}
 		}
-		_, err = s.backend.Apply(change)
+		_, err = s.applyLocked(change)
 		// A flow that timed out between listing and deleting is gone
 		// already: select again.
 		if err == nil || !errors.Is(err, datapath.ErrNoSuchFlow) || try == maxDeleteTries {
@@ -396,7 +393,6 @@ func (s *Server) deleteFlows(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("flows deleted", "filter", req.Match, "flows", len(deleted))
-	s.persistLocked()
 	gone := make([]uint64, len(deleted))
 	for i, fi := range deleted {
 		gone[i] = fi.Flow.ID
@@ -444,12 +440,11 @@ func (s *Server) deleteFlow(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if _, err := s.backend.Apply(datapath.Change{Delete: []uint64{id}}); err != nil {
+	if _, err := s.applyLocked(datapath.Change{Delete: []uint64{id}}); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	s.log.Info("flow deleted", "id", id)
-	s.persistLocked()
 	s.changed(r, api.EventFlowsChanged, nil, []uint64{id})
 	s.reply(w, http.StatusOK, apiFlowStatus(fi))
 }

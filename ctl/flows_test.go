@@ -3,11 +3,11 @@ package ctl
 import (
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -34,6 +34,26 @@ func texts(fs []api.FlowStatus) []string {
 	out := make([]string, len(fs))
 	for i, f := range fs {
 		out[i] = f.Text
+	}
+	return out
+}
+
+// savedTexts lists the flows of a saved state in the API's order (highest
+// priority first, then by ID), as backendTexts does the switch's.
+func savedTexts(t *testing.T, st *State) []string {
+	t.Helper()
+	var fis []datapath.FlowInfo
+	for _, fs := range st.Flows {
+		f, err := flowtable.ParseFlow(fs.Flow)
+		if err != nil {
+			t.Fatalf("saved flow %d %q: %v", fs.ID, fs.Flow, err)
+		}
+		f.ID = fs.ID
+		fis = append(fis, datapath.FlowInfo{Flow: f})
+	}
+	var out []string
+	for _, fi := range sortFlows(fis) {
+		out = append(out, fi.Flow.String())
 	}
 	return out
 }
@@ -292,14 +312,14 @@ type expiringBackend struct {
 	expired int
 }
 
-func (b *expiringBackend) Apply(c datapath.Change) (datapath.Applied, error) {
+func (b *expiringBackend) ApplyCommit(c datapath.Change, commit datapath.Commit) (datapath.Applied, error) {
 	b.mu.Lock()
 	if len(c.Delete) > 0 && b.expired == 0 {
 		b.expired++
 		b.Backend.ExpireFlow(c.Delete[0])
 	}
 	b.mu.Unlock()
-	return b.Backend.Apply(c)
+	return b.Backend.ApplyCommit(c, commit)
 }
 
 func TestDeleteFlowsRetriesExpired(t *testing.T) {
@@ -329,12 +349,12 @@ func TestFlowsPersisted(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"priority=20,tcp,in_port=p0,actions=output:p1", "priority=10,udp,actions=output:p1"}
-	if !reflect.DeepEqual(st.Flows, want) {
-		t.Fatalf("persisted flows %q, want %q", st.Flows, want)
+	if got := savedTexts(t, st); !reflect.DeepEqual(got, want) {
+		t.Fatalf("persisted flows %q, want %q", got, want)
 	}
 	h.must(200, "POST", api.PathFlowsDelete, `{"match":"tcp"}`)
-	if st, _ = h.store.Load(); !reflect.DeepEqual(st.Flows, want[1:]) {
-		t.Fatalf("persisted flows after delete %q", st.Flows)
+	if st, _ = h.store.Load(); !reflect.DeepEqual(savedTexts(t, st), want[1:]) {
+		t.Fatalf("persisted flows after delete %v", st.Flows)
 	}
 	h.must(200, "PUT", api.PathFlows, `[]`)
 	if st, _ = h.store.Load(); len(st.Flows) != 0 || len(st.Ports) != 2 {
@@ -354,15 +374,15 @@ func TestFlowsExpiredPersisted(t *testing.T) {
 		t.Fatal(err)
 	}
 	if st, _ := h.store.Load(); len(st.Flows) != 2 {
-		t.Fatalf("persisted %q before the switch reported the expiry", st.Flows)
+		t.Fatalf("persisted %v before the switch reported the expiry", st.Flows)
 	}
 	h.srv.FlowsExpired([]uint64{ids[0].ID})
 	st, err := h.store.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"priority=32768,tcp,actions=drop"}; !reflect.DeepEqual(st.Flows, want) {
-		t.Fatalf("persisted %q, want %q", st.Flows, want)
+	if want := []string{"priority=32768,tcp,actions=drop"}; !reflect.DeepEqual(savedTexts(t, st), want) {
+		t.Fatalf("persisted %v, want %q", st.Flows, want)
 	}
 }
 
@@ -391,27 +411,33 @@ func TestConcurrentChangesPersisted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := h.backendTexts(); !reflect.DeepEqual(st.Flows, got) {
-		t.Fatalf("persisted flows %q, switch has %q", st.Flows, got)
+	if got := h.backendTexts(); !reflect.DeepEqual(savedTexts(t, st), got) {
+		t.Fatalf("persisted flows %q, switch has %q", savedTexts(t, st), got)
 	}
 	if len(st.Ports) != len(h.backend.Ports()) {
 		t.Fatalf("persisted %d ports, switch has %d", len(st.Ports), len(h.backend.Ports()))
 	}
 }
 
+// A restore brings everything back, nothing is dropped: a port whose
+// netdev is missing stays configured (absent), the flows naming it or a
+// port deleted before the restart come back, flow IDs and the ID counter
+// are kept, and the next change saves all of it.
 func TestRestore(t *testing.T) {
 	state := &State{
-		Version: StateVersion,
+		Version:    StateVersion,
+		NextFlowID: 12,
 		Ports: []PortState{
-			{"p0", datapath.ModeAuto},
-			{"gone", datapath.ModeNative}, // its netdev vanished
-			{"p1", datapath.ModeGeneric},
+			{Name: "p0", Mode: datapath.ModeAuto, OFPort: 1},
+			{Name: "gone", Mode: datapath.ModeNative, OFPort: 2}, // its netdev vanished
+			{Name: "p1", Mode: datapath.ModeGeneric, OFPort: 5, Liveness: datapath.LivenessDead},
 		},
-		Flows: []string{
-			"priority=20,tcp,in_port=p0,actions=output:p1",
-			"priority=15,udp,actions=output:gone", // names the vanished port
-			"priority=10,udp,actions=output:p1",
-			"priority=5,tcp,tp_dst=x,actions=drop", // corrupt by hand
+		Groups: []string{"group_id=1,type=fast_failover,bucket=watch_port:gone,actions=output:gone,bucket=watch_port:p0,actions=output:p0"},
+		Flows: []FlowState{
+			{ID: 4, Flow: "priority=20,tcp,in_port=p0,actions=output:p1"},
+			{ID: 7, Flow: "priority=15,udp,actions=output:gone"}, // names the absent port
+			{ID: 9, Flow: "priority=10,udp,actions=output:p1"},
+			{ID: 10, Flow: "priority=5,in_port=deleted,actions=group:1"}, // names a port deleted before the restart
 		},
 	}
 	path := filepath.Join(t.TempDir(), "state.json")
@@ -419,43 +445,100 @@ func TestRestore(t *testing.T) {
 	if err := store.Save(state); err != nil {
 		t.Fatal(err)
 	}
+	saved, _ := os.ReadFile(path)
 	b := ctltest.New()
 	b.SetNetdevs("p0", "p1", "new")
-	var logBuf strings.Builder
-	srv, err := NewServer(Options{Backend: b, Store: store,
-		Logger: slog.New(slog.NewTextHandler(&logBuf, nil))})
+	srv, err := NewServer(Options{Backend: b, Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := srv.Restore(state)
-	if res != (RestoreResult{Ports: 2, PortsFailed: 1, Flows: 2, FlowsFailed: 2}) {
-		t.Fatalf("restore = %+v", res)
+	res, err := srv.Restore(state)
+	if err != nil || res != (RestoreResult{Ports: 3, PortsAbsent: 1, Groups: 1, Flows: 4}) {
+		t.Fatalf("restore = %+v, %v", res, err)
 	}
 	ports := b.Ports()
-	if len(ports) != 2 || ports[0].Name != "p0" || ports[1].Name != "p1" || ports[1].XDPMode != datapath.ModeGeneric {
+	if len(ports) != 3 || ports[0].Name != "p0" || ports[1].Name != "gone" || ports[1].State != datapath.PortAbsent ||
+		ports[2].Name != "p1" || ports[2].OFPort != 5 || ports[2].XDPMode != datapath.ModeGeneric || ports[2].Liveness != datapath.LivenessDead {
 		t.Fatalf("restored ports %+v", ports)
 	}
+	var ids []uint64
+	for _, e := range b.Pipeline().ByID() {
+		ids = append(ids, e.Flow.ID)
+	}
+	if !slices.Equal(ids, []uint64{4, 7, 9, 10}) {
+		t.Fatalf("restored flow IDs %v, want 4 7 9 10", ids)
+	}
 	h := &harness{t: t, srv: srv, backend: b, store: store}
-	if got := h.backendTexts(); !reflect.DeepEqual(got, []string{state.Flows[0], state.Flows[2]}) {
-		t.Fatalf("restored flows %q", got)
+	if err := srv.Health(); err == nil || !strings.Contains(err.Error(), "gone absent") {
+		t.Fatalf("health with an absent port: %v", err)
 	}
-	for _, want := range []string{"port=gone", "output:gone", "tp_dst=x"} {
-		if !strings.Contains(logBuf.String(), want) {
-			t.Errorf("log does not mention %q:\n%s", want, logBuf.String())
-		}
+	// Restore leaves the file alone.
+	if now, _ := os.ReadFile(path); string(now) != string(saved) {
+		t.Fatalf("restore rewrote the state file:\n%s", now)
 	}
-	// Restore leaves the file alone; the next change persists what is live,
-	// with the modes asked for (auto stays auto).
-	if st, _ := store.Load(); !reflect.DeepEqual(st, state) {
-		t.Fatalf("restore rewrote the state file: %+v", st)
-	}
+	// The next change saves all of it, the absent port and its flows too;
+	// the next flow gets the next ID.
 	h.must(201, "POST", api.PathPorts, `{"name":"new"}`)
+	added := decodeFlowList(t, h.must(201, "POST", api.PathFlows, `[{"flow":"arp,actions=output:gone"}]`))
+	if len(added) != 1 || added[0].ID != 12 {
+		t.Fatalf("added %+v, want ID 12", added)
+	}
 	st, err := store.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(st.Ports) != "[{p0 auto} {p1 generic} {new auto}]" || len(st.Flows) != 2 {
-		t.Fatalf("state after next change: %+v", st)
+	if got := fmt.Sprint(st.Ports); got != "[{p0 auto 1 } {gone native 2 } {p1 generic 5 dead} {new auto 6 }]" {
+		t.Fatalf("saved ports %s", got)
+	}
+	if len(st.Flows) != 5 || st.NextFlowID != 13 || len(st.Groups) != 1 {
+		t.Fatalf("saved %+v", st)
+	}
+	// The device appears: the port comes up, with nothing asked.
+	b.SetNetdevs("p0", "p1", "new", "gone")
+	if p, _ := b.Port("gone"); p.State != "up" {
+		t.Fatalf("port gone once its device appeared: %+v", p)
+	}
+	h.must(200, "GET", api.PathHealth, "")
+	// Only del-port removes it; its flows stay, as the switch keeps them.
+	h.must(204, "DELETE", api.PathPorts+"/gone", "")
+	if st, _ = store.Load(); len(st.Ports) != 3 || len(st.Flows) != 5 {
+		t.Fatalf("saved after del-port: %+v", st)
+	}
+}
+
+// A state whose entries are not valid is refused whole, naming the entry:
+// nothing is dropped without a word.
+func TestRestoreRefusesInvalid(t *testing.T) {
+	port := []PortState{{Name: "p0", Mode: datapath.ModeAuto}}
+	tests := []struct {
+		name  string
+		state State
+		want  string
+	}{
+		{"bad flow", State{Ports: port, Flows: []FlowState{{ID: 1, Flow: "udp,actions=drop"}, {ID: 2, Flow: "tcp,tp_dst=x,actions=drop"}}}, `flows[1] (id 2) "tcp,tp_dst=x,actions=drop"`},
+		{"ids not ascending", State{Ports: port, Flows: []FlowState{{ID: 5, Flow: "udp,actions=drop"}, {ID: 3, Flow: "tcp,actions=drop"}}}, "flows[1]"},
+		{"no id", State{Ports: port, Flows: []FlowState{{Flow: "udp,actions=drop"}}}, "flows[0]"},
+		{"counter below an id", State{Ports: port, NextFlowID: 2, Flows: []FlowState{{ID: 5, Flow: "udp,actions=drop"}}}, "next_flow_id 2"},
+		{"port twice", State{Ports: append(port, port[0])}, "ports[1]: port p0 is there twice"},
+		{"bad mode", State{Ports: []PortState{{Name: "p0", Mode: "fast"}}}, `ports[0] p0: mode "fast"`},
+		{"bad port name", State{Ports: []PortState{{Name: "a b"}}}, "ports[0]"},
+		{"bad liveness", State{Ports: []PortState{{Name: "p0", Liveness: "maybe"}}}, "ports[0] p0"},
+		{"ofport twice", State{Ports: []PortState{{Name: "p0", OFPort: 3}, {Name: "p1", OFPort: 3}}}, "ofport 3 is p0's too"},
+		{"bad group", State{Groups: []string{"group_id=1,type=nope"}}, "groups[0]"},
+		{"flow to a missing group", State{Ports: port, Flows: []FlowState{{ID: 1, Flow: "ip,actions=group:9"}}}, "flows[0] (id 1)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, err := NewServer(Options{Backend: ctltest.New()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.state.Version = StateVersion
+			_, err = srv.Restore(&tt.state)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("restore: %v; want an error naming %q", err, tt.want)
+			}
+		})
 	}
 }
 
@@ -466,10 +549,10 @@ func TestRestoreOneTransaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := srv.Restore(&State{Version: StateVersion, Ports: []PortState{{"p0", ""}},
-		Flows: []string{"udp,actions=output:p0", "tcp,actions=output:p0", "arp,actions=kernel"}})
-	if res != (RestoreResult{Ports: 1, Flows: 3}) || b.Changes() != 1 {
-		t.Fatalf("restore = %+v in %d changes", res, b.Changes())
+	res, err := srv.Restore(&State{Version: StateVersion, Ports: []PortState{{Name: "p0"}},
+		Flows: []FlowState{{ID: 1, Flow: "udp,actions=output:p0"}, {ID: 2, Flow: "tcp,actions=output:p0"}, {ID: 3, Flow: "arp,actions=kernel"}}})
+	if err != nil || res != (RestoreResult{Ports: 1, Flows: 3}) || b.Changes() != 1 {
+		t.Fatalf("restore = %+v, %v in %d changes", res, err, b.Changes())
 	}
 }
 
@@ -520,6 +603,7 @@ func TestFlowsPreferMinimal(t *testing.T) {
 		{"PUT", "return=minimal", 200},
 	} {
 		req := httptest.NewRequest(tc.method, api.PathFlows, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Prefer", tc.prefer)
 		rec := httptest.NewRecorder()
 		h.srv.ServeHTTP(rec, req)
@@ -538,7 +622,7 @@ func TestFlowsPreferMinimal(t *testing.T) {
 		}
 	}
 	if st, _ := h.store.Load(); len(st.Flows) != 2 {
-		t.Fatalf("persisted %q", st.Flows)
+		t.Fatalf("persisted %v", st.Flows)
 	}
 	// Without the preference, the full answer.
 	if got := decodeFlowList(t, h.must(201, "POST", api.PathFlows, `[{"flow":"priority=7,icmp,actions=drop"}]`)); len(got) != 1 || got[0].Text == "" {

@@ -86,11 +86,12 @@ func removedFlows(before []datapath.FlowInfo, ids []uint64) []api.FlowStatus {
 	return out
 }
 
-// checkGroupPortsLocked checks that every port the groups name exists (404
+// checkGroupPortsLocked checks that every port the groups name is configured (404
 // naming the field and the item, as for flows). s.mu must be held.
 // Ports given by number are bound to names first, as for flows.
 func (s *Server) checkGroupPortsLocked(groups []*flowtable.Group, array bool) error {
-	ports, names := s.portNames()
+	ports := s.ports
+	_, names := s.portNames()
 	wrap := func(i int, err error) error {
 		if array {
 			return &itemError{index: i, err: err}
@@ -102,7 +103,7 @@ func (s *Server) checkGroupPortsLocked(groups []*flowtable.Group, array bool) er
 			return wrap(i, &fieldError{field: field, err: err})
 		}
 		for _, p := range g.PortRefs() {
-			if !ports[flowtable.PortName(p)] {
+			if _, ok := ports[flowtable.PortName(p)]; !ok {
 				return wrap(i, &fieldError{field: "bucket", err: fmt.Errorf("group %d names port %s: %w", g.ID, p, datapath.ErrNoSuchPort)})
 			}
 		}
@@ -135,12 +136,11 @@ func (s *Server) addGroups(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if _, err := s.backend.Apply(datapath.Change{AddGroups: groups}); err != nil {
+	if _, err := s.applyLocked(datapath.Change{AddGroups: groups}); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	s.log.Info("groups added", "groups", len(groups))
-	s.persistLocked()
 	s.changed(r, api.EventGroupsChanged, nil, nil)
 	out := s.groupsLocked(groups)
 	if array {
@@ -174,13 +174,12 @@ func (s *Server) replaceGroups(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	before := s.backend.Flows()
-	res, err := s.backend.Apply(datapath.Change{ReplaceGroups: true, AddGroups: groups})
+	res, err := s.applyLocked(datapath.Change{ReplaceGroups: true, AddGroups: groups})
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	s.log.Info("groups replaced", "groups", len(groups), "flows_removed", len(res.Removed))
-	s.persistLocked()
 	s.changed(r, api.EventGroupsChanged, nil, nil)
 	if len(res.Removed) > 0 {
 		s.changed(r, api.EventFlowsChanged, nil, res.Removed)
@@ -239,12 +238,11 @@ func (s *Server) modGroup(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if _, err := s.backend.Apply(datapath.Change{ModGroups: []*flowtable.Group{g}}); err != nil {
+	if _, err := s.applyLocked(datapath.Change{ModGroups: []*flowtable.Group{g}}); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	s.log.Info("group modified", "group", id)
-	s.persistLocked()
 	s.changed(r, api.EventGroupsChanged, nil, nil)
 	s.reply(w, http.StatusOK, s.groupsLocked([]*flowtable.Group{g})[0])
 }
@@ -266,13 +264,12 @@ func (s *Server) deleteGroup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	before := s.backend.Flows()
-	res, err := s.backend.Apply(datapath.Change{DeleteGroups: []uint32{id}})
+	res, err := s.applyLocked(datapath.Change{DeleteGroups: []uint32{id}})
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	s.log.Info("group deleted", "group", id, "flows_removed", len(res.Removed))
-	s.persistLocked()
 	s.changed(r, api.EventGroupsChanged, nil, nil)
 	if len(res.Removed) > 0 {
 		s.changed(r, api.EventFlowsChanged, nil, res.Removed)
@@ -320,7 +317,7 @@ func (s *Server) bundle(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("flows: %w", err))
 		return
 	}
-	res, err := s.backend.Apply(datapath.Change{
+	res, err := s.applyLocked(datapath.Change{
 		Replace: req.Replace, ReplaceGroups: req.Replace,
 		AddGroups: groups, Add: flows,
 	})
@@ -329,7 +326,6 @@ func (s *Server) bundle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("bundle applied", "replace", req.Replace, "groups", len(groups), "flows", len(flows))
-	s.persistLocked()
 	s.changed(r, api.EventGroupsChanged, nil, nil)
 	if req.Replace {
 		s.replaced(r, res.Added)

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -115,4 +117,32 @@ func removeStaleSocket(path string) error {
 		return fmt.Errorf("%s: another server is listening there", path)
 	}
 	return os.Remove(path)
+}
+
+// Timeouts of the HTTP server NewHTTPServer makes. A request has
+// HeaderTimeout to send its headers and the body timeout (Options) for its
+// body; an answer must be written within WriteTimeout; an idle keep-alive
+// connection closes after IdleTimeout. The event stream is exempt from the
+// read and write timeouts: it lives as long as its client, and each write
+// of it has streamWriteTimeout.
+const (
+	HeaderTimeout = 10 * time.Second
+	ReadTimeout   = 2 * time.Minute
+	WriteTimeout  = 2 * time.Minute
+	IdleTimeout   = 2 * time.Minute
+)
+
+// NewHTTPServer returns the http.Server xvsd serves h with: timeouts on
+// every stage of a request (a client that declares a body and sends
+// nothing is cut off), errors to log.
+func NewHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: HeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"mime"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -115,7 +117,7 @@ func (b *oaBackend) DeletePort(name string) error {
 	return b.Backend.DeletePort(name)
 }
 
-func (b *oaBackend) Apply(c datapath.Change) (datapath.Applied, error) {
+func (b *oaBackend) ApplyCommit(c datapath.Change, commit datapath.Commit) (datapath.Applied, error) {
 	if b.failing() {
 		return datapath.Applied{}, fmt.Errorf("sync steering: %w", errKernel)
 	}
@@ -124,7 +126,7 @@ func (b *oaBackend) Apply(c datapath.Change) (datapath.Applied, error) {
 		b.Backend.ExpireFlow(c.Delete[0])
 	}
 	b.mu.Unlock()
-	return b.Backend.Apply(c)
+	return b.Backend.ApplyCommit(c, commit)
 }
 
 func (b *oaBackend) Trace(in datapath.TraceInput) (datapath.TraceResult, error) {
@@ -138,6 +140,7 @@ func (b *oaBackend) Trace(in datapath.TraceInput) (datapath.TraceResult, error) 
 // (udp to p1) and flow 2 (tcp, dropped), and the switch in the state the
 // case wants.
 type oaEnv struct {
+	t       *testing.T
 	opts    Options
 	backend *oaBackend
 	closed  bool // the switch is shut down
@@ -162,6 +165,22 @@ var (
 	smallBody = func(e *oaEnv) { e.opts.MaxBodyBytes = 64 }
 	broken    = func(e *oaEnv) { e.backend.broken = true }
 	closed    = func(e *oaEnv) { e.closed = true }
+	// notSaved puts the state file where it cannot be saved: a directory
+	// that is not empty sits at its path.
+	notSaved = func(e *oaEnv) {
+		path := filepath.Join(e.t.TempDir(), "state.json")
+		if err := os.MkdirAll(filepath.Join(path, "x"), 0o700); err != nil {
+			panic(err)
+		}
+		e.opts.Store = NewStore(path)
+	}
+	// absentPort configures p9, whose netdev is missing.
+	absentPort = func(e *oaEnv) {
+		e.backend.SetNetdevs("p0", "p1")
+		if _, err := e.backend.AddPort(datapath.PortSpec{Name: "p9", KeepAbsent: true}); err != nil {
+			panic(err)
+		}
+	}
 	// withGroups adds group 1 (select over p0 and p1), group 2 (all,
 	// chaining to 1) and a flow sending to group 1.
 	withGroups = func(e *oaEnv) {
@@ -185,7 +204,9 @@ var (
 	both = func(fs ...func(e *oaEnv)) func(e *oaEnv) {
 		return func(e *oaEnv) {
 			for _, f := range fs {
-				f(e)
+				if f != nil {
+					f(e)
+				}
 			}
 		}
 	}
@@ -193,7 +214,7 @@ var (
 
 func (c *oaCase) run(t *testing.T) *httptest.ResponseRecorder {
 	t.Helper()
-	e := &oaEnv{backend: &oaBackend{Backend: ctltest.New()}}
+	e := &oaEnv{t: t, backend: &oaBackend{Backend: ctltest.New()}}
 	e.opts.Backend = e.backend
 	b := e.backend.Backend
 	for _, n := range []string{"p0", "p1"} {
@@ -213,6 +234,7 @@ func (c *oaCase) run(t *testing.T) *httptest.ResponseRecorder {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(srv.Close) // a failed save is retried until then
 	if e.closed {
 		b.Close()
 	}
@@ -227,6 +249,9 @@ func (c *oaCase) run(t *testing.T) *httptest.ResponseRecorder {
 	}
 	if e.opts.Token != "" && !slices.Contains(c.hdr, "Authorization") {
 		req.Header.Set("Authorization", "Bearer "+e.opts.Token)
+	}
+	if c.method == "POST" || c.method == "PUT" {
+		req.Header.Set("Content-Type", "application/json") // as every client must
 	}
 	for i := 0; i+1 < len(c.hdr); i += 2 {
 		req.Header.Set(c.hdr[i], c.hdr[i+1])
@@ -259,6 +284,8 @@ var oaCases = []oaCase{
 	{name: "add port, name only", method: "POST", path: "/v1/ports", body: `{"name":"p9"}`, want: 201},
 	{name: "add port bad mode", method: "POST", path: "/v1/ports", body: `{"name":"p9","mode":"fast"}`, want: 400},
 	{name: "add port unknown field", method: "POST", path: "/v1/ports", body: `{"name":"p9","speed":1}`, want: 400},
+	{name: "add port name twice", method: "POST", path: "/v1/ports", body: `{"name":"p8","name":"p9"}`, want: 400},
+	{name: "add port name in capitals", method: "POST", path: "/v1/ports", body: `{"NAME":"p9"}`, want: 400},
 	{name: "add port no token", method: "POST", path: "/v1/ports", body: `{"name":"p9"}`, setup: withToken, hdr: []string{"Authorization", ""}, want: 401},
 	{name: "add port no netdev", method: "POST", path: "/v1/ports", body: `{"name":"p9"}`, setup: func(e *oaEnv) { e.backend.SetNetdevs("p0", "p1") }, want: 404},
 	{name: "add port twice", method: "POST", path: "/v1/ports", body: `{"name":"p0"}`, want: 409},
@@ -267,6 +294,7 @@ var oaCases = []oaCase{
 	{name: "add port closed", method: "POST", path: "/v1/ports", body: `{"name":"p9"}`, setup: closed, want: 503},
 
 	{name: "get port", method: "GET", path: "/v1/ports/p0", want: 200},
+	{name: "get absent port", method: "GET", path: "/v1/ports/p9", setup: absentPort, want: 200},
 	{name: "get port no token", method: "GET", path: "/v1/ports/p0", setup: withToken, hdr: []string{"Authorization", ""}, want: 401},
 	{name: "get missing port", method: "GET", path: "/v1/ports/nope", want: 404},
 	{name: "get port closed", method: "GET", path: "/v1/ports/p0", setup: closed, want: 503},
@@ -286,6 +314,10 @@ var oaCases = []oaCase{
 	{name: "list flows as text", method: "GET", path: "/v1/flows", hdr: []string{"Accept", "text/plain"}, want: 200},
 	{name: "list flows filtered", method: "GET", path: "/v1/flows?match=udp&strict=true", want: 200},
 	{name: "list flows bad filter", method: "GET", path: "/v1/flows?match=tp_dst=1", want: 400},
+	{name: "list flows bad escape", method: "GET", path: "/v1/flows?match=%zz", want: 400},
+	{name: "list flows semicolon", method: "GET", path: "/v1/flows?match=tp_dst=4243;x", want: 400},
+	{name: "list flows filter twice", method: "GET", path: "/v1/flows?match=udp&match=tcp", want: 400},
+	{name: "list flows unknown parameter", method: "GET", path: "/v1/flows?limit=3", want: 400},
 	{name: "list flows no token", method: "GET", path: "/v1/flows", setup: withToken, hdr: []string{"Authorization", ""}, want: 401},
 
 	{name: "add flow text", method: "POST", path: "/v1/flows", body: `{"flow":"priority=9,udp,tp_dst=53,actions=output:p0"}`, want: 201},
@@ -306,6 +338,7 @@ var oaCases = []oaCase{
 	{name: "replace flows with none", method: "PUT", path: "/v1/flows", body: `[]`, want: 200},
 	{name: "replace flows minimal", method: "PUT", path: "/v1/flows", body: `[{"flow":"arp,actions=kernel"}]`, hdr: []string{"Prefer", "return=minimal"}, want: 200},
 	{name: "replace flows both forms", method: "PUT", path: "/v1/flows", body: `[{"flow":"arp,actions=kernel","actions":[]}]`, want: 400},
+	{name: "replace flows with one object", method: "PUT", path: "/v1/flows", body: `{"flow":"arp,actions=kernel"}`, want: 400},
 	{name: "replace flows no token", method: "PUT", path: "/v1/flows", body: `[]`, setup: withToken, hdr: []string{"Authorization", ""}, want: 401},
 	{name: "replace flows missing port", method: "PUT", path: "/v1/flows", body: `[{"flow":"actions=output:p7"}]`, want: 404},
 	{name: "replace flows too many masks", method: "PUT", path: "/v1/flows", body: `[{"flow":"udp,actions=drop"},{"flow":"tcp,tp_dst=1,actions=drop"}]`, setup: func(e *oaEnv) { e.backend.SetMaxMasks(1) }, want: 409},
@@ -438,6 +471,11 @@ var oaCases = []oaCase{
 	{name: "events no token", method: "GET", path: "/v1/events", setup: withToken, hdr: []string{"Authorization", ""}, want: 401},
 
 	{name: "stats", method: "GET", path: "/v1/stats", want: 200},
+	{name: "frames", method: "GET", path: "/v1/frames", setup: func(e *oaEnv) {
+		e.backend.SetFrames([]datapath.FrameStats{{Queue: 0, Shared: true, Total: 64, Free: 32, Fill: 32}})
+	}, want: 200},
+	{name: "frames closed", method: "GET", path: "/v1/frames", setup: closed, want: 503},
+	{name: "frames no token", method: "GET", path: "/v1/frames", setup: withToken, hdr: []string{"Authorization", ""}, want: 401},
 	{name: "stats no token", method: "GET", path: "/v1/stats", setup: withToken, hdr: []string{"Authorization", ""}, want: 401},
 
 	{name: "health", method: "GET", path: "/v1/health", want: 200},
@@ -468,6 +506,45 @@ var oaOther = []struct {
 // eventSchema is the document's Event, which TestOpenAPIAnswers sets.
 var eventSchema *openapi3.Schema
 
+// derivedCases are, for every operation, the answers any of them may give:
+// 403 for a request from a web page of another origin, 415 for a write
+// without a JSON body type, and 507 for a change that cannot be saved.
+// Each is the operation's first successful case, changed so.
+func derivedCases() []oaCase {
+	saves := map[string]bool{
+		"POST /v1/ports": true, "DELETE /v1/ports/p0": true, "PUT /v1/ports/p0/liveness": true,
+		"POST /v1/flows": true, "PUT /v1/flows": true, "POST /v1/flows/delete": true, "DELETE /v1/flows/2": true,
+		"POST /v1/groups": true, "PUT /v1/groups": true, "PUT /v1/groups/1": true, "DELETE /v1/groups/2": true,
+		"POST /v1/bundle": true,
+	}
+	seen := map[string]bool{}
+	var out []oaCase
+	for _, c := range oaCases {
+		op := c.method + " " + strings.SplitN(c.path, "?", 2)[0]
+		if c.want >= 300 || seen[op] {
+			continue
+		}
+		seen[op] = true
+		x := c
+		x.name, x.want = c.name+" cross-origin", 403
+		x.hdr = append(slices.Clone(c.hdr), "Origin", "http://evil.example")
+		out = append(out, x)
+		if c.method == "POST" || c.method == "PUT" {
+			x := c
+			x.name, x.want = c.name+" as text/plain", 415
+			x.hdr = append(slices.Clone(c.hdr), "Content-Type", "text/plain")
+			out = append(out, x)
+		}
+		if saves[op] {
+			x := c
+			x.name, x.want = c.name+" not saved", 507
+			x.setup = both(c.setup, notSaved)
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
 func TestOpenAPIAnswers(t *testing.T) {
 	doc := loadOpenAPI(t)
 	eventSchema = doc.Components.Schemas["Event"].Value
@@ -481,7 +558,7 @@ func TestOpenAPIAnswers(t *testing.T) {
 		router.NewRoute().Path(path).Name(path)
 	}
 	answered := map[string]bool{} // "METHOD path status"
-	for _, c := range oaCases {
+	for _, c := range append(slices.Clone(oaCases), derivedCases()...) {
 		t.Run(c.name, func(t *testing.T) {
 			var m mux.RouteMatch
 			if !router.Match(httptest.NewRequest(c.method, c.path, nil), &m) {

@@ -2,59 +2,118 @@ package ctl
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
+	"time"
 
 	"github.com/xvs-project/xvs/datapath"
+	"github.com/xvs-project/xvs/flowtable"
 )
 
-// snapshotLocked is the configuration to persist: the live ports with the
-// mode asked for, and the live groups and flows in text form. s.mu must be
-// held.
-func (s *Server) snapshotLocked() *State {
-	st := &State{Version: StateVersion, Ports: []PortState{}, Flows: []string{}}
-	for _, p := range s.backend.Ports() {
-		mode, ok := s.modes[p.Name]
-		if !ok {
-			mode = p.XDPMode
+// stateLocked is the configuration to save: the configured ports (attached
+// or absent) with what was asked of them, and the groups and flows of the
+// pipeline t, with the flows' IDs and the ID counter. s.mu must be held.
+func (s *Server) stateLocked(t *flowtable.Table) *State {
+	st := &State{Version: StateVersion, NextFlowID: t.NextID(), Ports: []PortState{}, Flows: []FlowState{}}
+	for name, p := range s.ports {
+		ps := PortState{Name: name, Mode: p.mode, OFPort: p.ofport}
+		if p.liveness != datapath.LivenessAuto {
+			ps.Liveness = p.liveness
 		}
-		st.Ports = append(st.Ports, PortState{Name: p.Name, Mode: mode})
+		st.Ports = append(st.Ports, ps)
 	}
-	for _, gi := range s.backend.Groups() {
-		st.Groups = append(st.Groups, groupText(gi.Group))
+	slices.SortFunc(st.Ports, func(a, b PortState) int { return cmp.Or(cmp.Compare(a.OFPort, b.OFPort), cmp.Compare(a.Name, b.Name)) })
+	for _, ge := range t.Groups() {
+		st.Groups = append(st.Groups, groupText(ge.Group))
 	}
-	for _, fi := range sortFlows(s.backend.Flows()) {
-		st.Flows = append(st.Flows, infoText(fi))
+	// By ID, which is install order: a restore gives them back in it, so
+	// flows of equal priority rank as they did. Each flow's text is
+	// printed once and kept (Entry.Text).
+	for _, e := range t.ByID() {
+		st.Flows = append(st.Flows, FlowState{ID: e.Flow.ID, Flow: e.Text()})
 	}
 	return st
 }
 
-// persistLocked saves the configuration after a successful change. A failure
-// does not undo the change (it is live already): it is logged, and Health
-// reports it until a later save works. s.mu must be held.
-func (s *Server) persistLocked() {
+// saveLocked saves the configuration with the pipeline t. It is the
+// commit of every change (datapath.Commit): an error, which wraps
+// errNotSaved, abandons the change. s.mu must be held.
+func (s *Server) saveLocked(t *flowtable.Table) error {
 	if s.store == nil {
-		return
+		return nil
 	}
-	if err := s.store.Save(s.snapshotLocked()); err != nil {
-		s.log.Error("persist state", "path", s.store.Path(), "err", err)
-		s.persistErr.Store(&err)
-		return
+	if err := s.store.Save(s.stateLocked(t)); err != nil {
+		s.log.Error("save state", "path", s.store.Path(), "err", err)
+		s.saveErr.Store(&err)
+		s.retryLocked()
+		return fmt.Errorf("%w: %w", errNotSaved, err)
 	}
-	s.persistErr.Store(nil)
+	if s.saveErr.Swap(nil) != nil {
+		s.log.Info("state saved again", "path", s.store.Path())
+	}
+	s.unsaved = false
+	return nil
+}
+
+// applyLocked applies change, saved before it goes live. Flows and groups
+// may name any configured port, attached or absent: the handlers check
+// the names against s.ports first. s.mu must be held.
+func (s *Server) applyLocked(change datapath.Change) (datapath.Applied, error) {
+	change.AllowMissingPorts = true
+	return s.backend.ApplyCommit(change, s.saveLocked)
 }
 
 // FlowsExpired tells the server that the backend removed flows ids on its
-// own (their idle or hard timeout passed): it saves the configuration, so a
-// restart does not bring them back. datapath.Config.OnExpire calls it. Like
-// the save after any change, it records the switch as it is: a port the
-// state file named but Restore could not attach is no longer in it.
+// own (their idle or hard timeout passed): it saves the configuration, so
+// a restart does not bring them back. datapath.Config.OnExpire calls it.
+// The flows are gone already (a timeout is a promise to remove them): if
+// the save fails, it is retried until it works, and Health says so.
 func (s *Server) FlowsExpired(ids []uint64) {
 	if len(ids) == 0 {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.persistLocked()
+	s.unsaved = true
+	_ = s.saveLocked(s.backend.Pipeline())
+}
+
+// retryLocked starts the goroutine that saves again, every saveRetry,
+// until a save works (the disk has room again) or the server closes.
+// s.mu must be held.
+func (s *Server) retryLocked() {
+	if s.retrying {
+		return
+	}
+	s.retrying = true
+	s.retries.Add(1)
+	go func() {
+		defer s.retries.Done()
+		for {
+			select {
+			case <-s.closed:
+				s.mu.Lock()
+				s.retrying = false
+				s.mu.Unlock()
+				return
+			case <-time.After(s.saveRetry):
+			}
+			s.mu.Lock()
+			if s.saveErr.Load() == nil && !s.unsaved {
+				s.retrying = false
+				s.mu.Unlock()
+				return
+			}
+			if err := s.store.Save(s.stateLocked(s.backend.Pipeline())); err == nil {
+				s.saveErr.Store(nil)
+				s.unsaved = false
+				s.log.Info("state saved again", "path", s.store.Path())
+			} else {
+				s.saveErr.Store(&err)
+			}
+			s.mu.Unlock()
+		}
+	}()
 }
 
 // sortFlows orders flows as they are shown and saved: by table (as

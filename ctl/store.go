@@ -9,35 +9,55 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
+	"syscall"
 
 	"github.com/xvs-project/xvs/datapath"
 )
 
-// StateVersion is the version of the state file format this package writes.
-const StateVersion = 1
+// StateVersion is the version of the state file format this package
+// writes. Version 1 (flows as a list of strings, no IDs) is read too.
+const StateVersion = 2
 
 // State is the configuration xvsd persists: what the operator asked for, not
 // counters. Flows are kept in their text form, which is stable across
-// releases and readable by people.
+// releases and readable by people, with the IDs controllers know them by.
 type State struct {
-	Version int         `json:"version"`
-	Ports   []PortState `json:"ports"`
-	Groups  []string    `json:"groups,omitempty"` // add-group syntax; restored before the flows that use them
-	Flows   []string    `json:"flows"`
+	Version int `json:"version"`
+	// NextFlowID is the ID the next flow added gets: IDs of flows deleted
+	// before a restart are not given again after it.
+	NextFlowID uint64      `json:"next_flow_id,omitempty"`
+	Ports      []PortState `json:"ports"`
+	Groups     []string    `json:"groups,omitempty"` // add-group syntax; restored before the flows that use them
+	Flows      []FlowState `json:"flows"`            // by ID
 }
 
-// PortState is a persisted port: its name and the XDP mode that was asked for
-// (which may be auto, while PortInfo says what auto resolved to).
+// PortState is a configured port: its name, the XDP mode that was asked for
+// (which may be auto, while PortInfo says what auto resolved to), its
+// ofport, and the liveness a prober set ("" for auto). A port is saved
+// whether its device is there or not.
 type PortState struct {
-	Name string           `json:"name"`
-	Mode datapath.XDPMode `json:"mode"`
+	Name     string            `json:"name"`
+	Mode     datapath.XDPMode  `json:"mode"`
+	OFPort   uint32            `json:"ofport,omitempty"`
+	Liveness datapath.Liveness `json:"liveness,omitempty"`
+}
+
+// FlowState is a saved flow: its ID and its text.
+type FlowState struct {
+	ID   uint64 `json:"id"`
+	Flow string `json:"flow"`
 }
 
 // writeState writes st as indented JSON, one port or flow per line, one
 // flow at a time.
 func writeState(w *bufio.Writer, st *State) error {
 	// A nil list is written [] like an empty one (writeList), never null.
-	fmt.Fprintf(w, "{\n  \"version\": %d,\n  \"ports\": ", st.Version)
+	fmt.Fprintf(w, "{\n  \"version\": %d,\n", st.Version)
+	if st.NextFlowID > 0 {
+		fmt.Fprintf(w, "  \"next_flow_id\": %d,\n", st.NextFlowID)
+	}
+	w.WriteString("  \"ports\": ")
 	if err := writeList(w, st.Ports, "    ", "  "); err != nil {
 		return err
 	}
@@ -56,18 +76,89 @@ func writeState(w *bufio.Writer, st *State) error {
 }
 
 // Store keeps the State in one JSON file. Save replaces the file atomically,
-// so a crash leaves either the old state or the new one, never a mix. A Store
-// does not lock: its one writer is the Server, which serializes changes.
+// so a crash leaves either the old state or the new one, never a mix. Lock
+// keeps other processes (a second xvsd) off the file; within the process
+// its one writer is the Server, which serializes changes.
 type Store struct {
 	path string
+	lock *os.File // held while locked
 }
 
 // NewStore returns a Store for the file at path. Nothing is read or created
-// until Load or Save.
+// until Lock, Load or Save.
 func NewStore(path string) *Store { return &Store{path: path} }
 
 // Path returns the state file's path.
 func (s *Store) Path() string { return s.path }
+
+// lockPath is the file whose lock says who owns the state file. (The state
+// file itself is replaced at every save, and a lock on it would go with
+// the old one.)
+func (s *Store) lockPath() string { return s.path + ".lock" }
+
+// Lock takes the state file for this process until Unlock (or its exit),
+// or fails at once if another process has it: two servers saving one file
+// would each overwrite what the other saved. The lock is flock(2) on
+// PATH.lock, which holds the owner's pid for the message.
+func (s *Store) Lock() error {
+	f, err := os.OpenFile(s.lockPath(), os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("lock state: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		defer f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			owner := "another process"
+			if b, rerr := os.ReadFile(s.lockPath()); rerr == nil && len(bytes.TrimSpace(b)) > 0 {
+				owner = "process " + string(bytes.TrimSpace(b))
+			}
+			return fmt.Errorf("state file %s is in use by %s (another xvsd?): stop it, or give this one another --state: %w", s.path, owner, ErrStateLocked)
+		}
+		return fmt.Errorf("lock state %s: %w", s.lockPath(), err)
+	}
+	if err := f.Truncate(0); err == nil {
+		fmt.Fprintf(f, "%d\n", os.Getpid())
+	}
+	s.lock = f
+	return nil
+}
+
+// ErrStateLocked: another process holds the state file (Store.Lock).
+var ErrStateLocked = errors.New("state file locked")
+
+// Unlock releases the lock Lock took.
+func (s *Store) Unlock() error {
+	if s.lock == nil {
+		return nil
+	}
+	err := s.lock.Close() // closing the last descriptor releases the flock
+	s.lock = nil
+	return err
+}
+
+// tempPattern is the name Save's temporary files have.
+func (s *Store) tempPattern() string { return "." + filepath.Base(s.path) + ".tmp*" }
+
+// CleanTemp removes the temporary files saves left behind: a crash during
+// a save (kill -9, power) leaves one, as large as the state. Call it with
+// the lock held, so that no save of another server is under way. It
+// returns what it removed.
+func (s *Store) CleanTemp() ([]string, error) {
+	matches, err := filepath.Glob(filepath.Join(filepath.Dir(s.path), s.tempPattern()))
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	var errs []error
+	for _, m := range matches {
+		if err := os.Remove(m); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, m)
+	}
+	return removed, errors.Join(errs...)
+}
 
 // Load reads the state file. A file that does not exist is an empty State
 // and no error; a file that cannot be parsed is an error naming the file and
@@ -80,10 +171,20 @@ func (s *Store) Load() (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read state: %w", err)
 	}
-	var st State
+	// Flows are strings in version 1 and objects in version 2.
+	var raw struct {
+		Version    int               `json:"version"`
+		NextFlowID uint64            `json:"next_flow_id"`
+		Ports      []PortState       `json:"ports"`
+		Groups     []string          `json:"groups"`
+		Flows      []json.RawMessage `json:"flows"`
+	}
+	if err := checkKeys(data, reflect.TypeOf(&raw)); err != nil {
+		return nil, fmt.Errorf("state file %s is corrupt: %w", s.path, err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&st); err != nil {
+	if err := dec.Decode(&raw); err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
 			line, col := position(data, se.Offset-1) // Offset is just past the bad byte
@@ -94,10 +195,23 @@ func (s *Store) Load() (*State, error) {
 	if dec.More() {
 		return nil, fmt.Errorf("state file %s is corrupt: data after the JSON object", s.path)
 	}
-	if st.Version != StateVersion {
-		return nil, fmt.Errorf("state file %s: version %d, want %d", s.path, st.Version, StateVersion)
+	if raw.Version != 1 && raw.Version != StateVersion {
+		return nil, fmt.Errorf("state file %s: version %d, want 1 or %d", s.path, raw.Version, StateVersion)
 	}
-	return &st, nil
+	st := &State{Version: StateVersion, NextFlowID: raw.NextFlowID, Ports: raw.Ports, Groups: raw.Groups, Flows: make([]FlowState, len(raw.Flows))}
+	for i, r := range raw.Flows {
+		var err error
+		if raw.Version == 1 {
+			st.Flows[i].ID = uint64(i + 1) // as a restore numbered them
+			err = json.Unmarshal(r, &st.Flows[i].Flow)
+		} else {
+			err = decodeJSON(r, &st.Flows[i])
+		}
+		if err != nil {
+			return nil, fmt.Errorf("state file %s is corrupt: flows[%d]: %w", s.path, i, err)
+		}
+	}
+	return st, nil
 }
 
 // position turns a byte offset into a 1-based line and column.
@@ -117,7 +231,7 @@ func (s *Store) Save(st *State) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("save state: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(s.path)+".tmp*")
+	tmp, err := os.CreateTemp(dir, s.tempPattern())
 	if err != nil {
 		return fmt.Errorf("save state: %w", err)
 	}

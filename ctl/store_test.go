@@ -2,6 +2,7 @@ package ctl
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,9 +25,11 @@ func TestStoreRoundTrip(t *testing.T) {
 		t.Fatalf("missing file gave %+v", st)
 	}
 	want := &State{
-		Version: StateVersion,
-		Ports:   []PortState{{"p0", datapath.ModeAuto}, {"p1", datapath.ModeNative}},
-		Flows:   []string{"priority=100,udp,tp_dst=7999 actions=output:p1"},
+		Version:    StateVersion,
+		NextFlowID: 9,
+		Ports:      []PortState{{Name: "p0", Mode: datapath.ModeAuto, OFPort: 1}, {Name: "p1", Mode: datapath.ModeNative, OFPort: 3, Liveness: datapath.LivenessDead}},
+		Groups:     []string{"group_id=1,type=all,bucket=actions=output:p1"},
+		Flows:      []FlowState{{ID: 4, Flow: "priority=100,udp,tp_dst=7999 actions=output:p1"}, {ID: 8, Flow: "actions=drop"}},
 	}
 	if err := s.Save(want); err != nil {
 		t.Fatal(err)
@@ -74,6 +77,10 @@ func TestStoreLoadErrors(t *testing.T) {
 		{"wrong type", `{"version":1,"ports":{},"flows":[]}`, "corrupt"},
 		{"two values", `{"version":1} {"version":1}`, "data after"},
 		{"wrong version", `{"version":7,"ports":[],"flows":[]}`, "version 7"},
+		{"key twice", `{"version":2,"ports":[{"name":"p0","name":"p1","mode":"auto"}],"flows":[]}`, "name given twice"},
+		{"key in another case", `{"version":2,"ports":[{"NAME":"p0","mode":"auto"}],"flows":[]}`, "case-sensitive"},
+		{"flow not an object", `{"version":2,"ports":[],"flows":["actions=drop"]}`, "flows[0]"},
+		{"flow without its text", `{"version":2,"ports":[],"flows":[{"id":1,"text":"actions=drop"}]}`, `unknown field "text"`},
 		{"no version", `{"ports":[],"flows":[]}`, "version 0"},
 	}
 	for _, tt := range tests {
@@ -98,7 +105,7 @@ func TestStoreSaveFailureKeepsOld(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "state.json")
 	s := NewStore(path)
-	old := &State{Version: StateVersion, Ports: []PortState{{"p0", "auto"}}, Flows: []string{}}
+	old := &State{Version: StateVersion, Ports: []PortState{{Name: "p0", Mode: "auto"}}, Flows: []FlowState{}}
 	if err := s.Save(old); err != nil {
 		t.Fatal(err)
 	}
@@ -131,9 +138,9 @@ func TestStoreAtomicReplace(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.json")
 	s := NewStore(path)
 	big := func(n int) *State {
-		st := &State{Version: StateVersion, Ports: []PortState{}, Flows: make([]string, 2000)}
+		st := &State{Version: StateVersion, Ports: []PortState{}, Flows: make([]FlowState, 2000)}
 		for i := range st.Flows {
-			st.Flows[i] = fmt.Sprintf("priority=%d,udp,tp_dst=%d actions=output:p%d", n, i, n)
+			st.Flows[i] = FlowState{ID: uint64(i + 1), Flow: fmt.Sprintf("priority=%d,udp,tp_dst=%d actions=output:p%d", n, i, n)}
 		}
 		return st
 	}
@@ -184,10 +191,10 @@ func TestStoreAtomicReplace(t *testing.T) {
 func TestSaveRoundTrip(t *testing.T) {
 	s := NewStore(filepath.Join(t.TempDir(), "state.json"))
 	for _, st := range []*State{
-		{Version: StateVersion, Ports: []PortState{}, Flows: []string{}},
-		{Version: StateVersion, Ports: []PortState{{Name: "p0", Mode: datapath.ModeAuto}}, Flows: []string{}},
+		{Version: StateVersion, Ports: []PortState{}, Flows: []FlowState{}},
+		{Version: StateVersion, Ports: []PortState{{Name: "p0", Mode: datapath.ModeAuto}}, Flows: []FlowState{}},
 		{Version: StateVersion, Ports: []PortState{{Name: "p0"}, {Name: "p1"}},
-			Flows: []string{"priority=1,actions=drop", `cookie=0x1,udp,actions=output:"p\"1\\"`, "ü\n\t<>&"}},
+			Flows: []FlowState{{ID: 1, Flow: "priority=1,actions=drop"}, {ID: 2, Flow: `cookie=0x1,udp,actions=output:"p\"1\\"`}, {ID: 3, Flow: "ü\n\t<>&"}}},
 	} {
 		if err := s.Save(st); err != nil {
 			t.Fatal(err)
@@ -219,5 +226,80 @@ func TestSaveNilLists(t *testing.T) {
 	}
 	if !strings.Contains(string(raw), `"ports": []`) || !strings.Contains(string(raw), `"flows": []`) || strings.Contains(string(raw), "null") {
 		t.Fatalf("saved:\n%s", raw)
+	}
+}
+
+// A state file written by an older xvsd (version 1: flows as strings) loads
+// with the IDs a restore gave them then.
+func TestStoreLoadVersion1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	v1 := `{"version":1,"ports":[{"name":"p0","mode":"auto"}],"groups":["group_id=1,type=all,bucket=actions=output:p0"],"flows":["priority=5,actions=drop","udp,actions=output:p0"]}`
+	if err := os.WriteFile(path, []byte(v1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := NewStore(path).Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &State{Version: StateVersion, Ports: []PortState{{Name: "p0", Mode: datapath.ModeAuto}},
+		Groups: []string{"group_id=1,type=all,bucket=actions=output:p0"},
+		Flows:  []FlowState{{ID: 1, Flow: "priority=5,actions=drop"}, {ID: 2, Flow: "udp,actions=output:p0"}}}
+	if !reflect.DeepEqual(st, want) {
+		t.Fatalf("loaded %+v, want %+v", st, want)
+	}
+}
+
+// Two stores (two xvsd) cannot hold one state file; the second is told
+// who has it. Once the first lets go, the second may.
+func TestStoreLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	a, b := NewStore(path), NewStore(path)
+	if err := a.Lock(); err != nil {
+		t.Fatal(err)
+	}
+	err := b.Lock()
+	if !errors.Is(err, ErrStateLocked) || !strings.Contains(err.Error(), fmt.Sprintf("process %d", os.Getpid())) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("second lock: %v; want ErrStateLocked naming the file and the owner", err)
+	}
+	if err := a.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Lock(); err != nil {
+		t.Fatalf("lock after the first let go: %v", err)
+	}
+	b.Unlock()
+}
+
+// The temporary files of saves a crash interrupted are removed, and
+// nothing else.
+func TestStoreCleanTemp(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.json")
+	s := NewStore(path)
+	if err := s.Save(&State{Version: StateVersion}); err != nil {
+		t.Fatal(err)
+	}
+	left := []string{".state.json.tmp123456", ".state.json.tmp9"}
+	for _, n := range left {
+		if err := os.WriteFile(filepath.Join(dir, n), make([]byte, 1<<20), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := filepath.Join(dir, ".other.json.tmp1")
+	os.WriteFile(other, nil, 0o600)
+	removed, err := s.CleanTemp()
+	if err != nil || len(removed) != 2 {
+		t.Fatalf("removed %q, %v; want the two temporary files", removed, err)
+	}
+	for _, n := range left {
+		if _, err := os.Stat(filepath.Join(dir, n)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s still there", n)
+		}
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("another file's temp removed: %v", err)
+	}
+	if _, err := s.Load(); err != nil {
+		t.Errorf("the state itself: %v", err)
 	}
 }

@@ -28,8 +28,8 @@ func (s *Server) trace(w http.ResponseWriter, r *http.Request) {
 	res, err := s.backend.Trace(in)
 	if err != nil {
 		switch {
-		case errors.Is(err, datapath.ErrNoSuchPort):
-			err = &fieldError{field: "in_port", err: err}
+		case errors.Is(err, datapath.ErrNoSuchPort), errors.Is(err, datapath.ErrNoSuchDevice):
+			err = &fieldError{field: "in_port", err: err} // unknown, or absent: no device to trace on
 		case errors.Is(err, datapath.ErrInvalid):
 			err = &fieldError{field: "queue", err: err}
 		}

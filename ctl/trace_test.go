@@ -122,6 +122,15 @@ func TestTraceRequests(t *testing.T) {
 		})
 	}
 
+	// A port whose device went has nothing to trace on: 404, naming the
+	// port, not a trace of a frame no device could send.
+	h.backend.SetNetdevs("p0", "p1")
+	code, body := h.do("POST", api.PathTrace, `{"flow":"in_port=p2,udp"}`)
+	if er := decodeError(t, body); code != 404 || er.Field != "in_port" || er.Code != api.CodeNoSuchDevice || !strings.Contains(er.Error, "absent") {
+		t.Errorf("trace on an absent port: %d %+v", code, er)
+	}
+	h.backend.SetNetdevs("p0", "p1", "p2")
+
 	// Tracing counts nothing.
 	var flows []api.FlowStatus
 	json.Unmarshal([]byte(h.must(200, "GET", api.PathFlows, "")), &flows)

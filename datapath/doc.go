@@ -5,9 +5,22 @@
 //
 // A port is a Linux netdev (a NIC, or a veth in tests) with the XDP steering
 // program attached and one AF_XDP socket per active RX queue. Each port gets
-// an ofport number, stable for the life of the Switch (a port removed and
-// added again gets its old number back), used in packet keys, flows and
-// dumps.
+// an ofport number, used in packet keys, flows and dumps: a name keeps its
+// number while it is configured (and a restore asks for the saved one,
+// PortSpec.OFPort); a port removed and added again gets its old number
+// back while the switch has others to give, and once every number is held,
+// those of removed ports that no flow or group names go to new names.
+//
+// A port is configuration, and outlives its device. Added with
+// PortSpec.KeepAbsent (a restore does), a port whose device is missing or
+// cannot be attached is kept in state "absent" or "failed"; and an attached
+// port whose device is deleted, leaves the namespace or is renamed becomes
+// absent. An absent port keeps its ofport, is not live (fast_failover
+// buckets watching it are dead), its flows compile as those of a removed
+// port (outputs count port_gone, an in_port matches nothing), and Health
+// names it. The link watcher below attaches it when netlink tells of a
+// device of its name (or the periodic check finds one); only DeletePort
+// removes it.
 //
 // # Queues
 //
@@ -151,7 +164,10 @@
 // the snapshot's publication (rules that stop redirecting go first, rules
 // that start redirecting last, then the mask order), so a packet the XDP
 // program redirects finds its flow in userspace; pollers pick up the new
-// snapshot at their next batch.
+// snapshot at their next batch. ApplyCommit hands the new snapshot to the
+// caller's commit before any of that (the control plane saves it there,
+// so nothing goes live that is not on disk); an error from commit abandons
+// the change.
 //
 // # The XDP fast path
 //

@@ -437,6 +437,9 @@ func (s *Switch) refreshFastPath() {
 		return
 	}
 	for _, p := range s.ports {
+		if !p.attached {
+			continue // attachLocked reads it when its device appears
+		}
 		ok, why, err := redirectTarget(p.ifindex)
 		s.fast.mu.Lock()
 		cur := s.fast.tx[p.ofport]

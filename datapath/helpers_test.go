@@ -24,7 +24,6 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/xvs-project/xvs/afxdp"
 	"github.com/xvs-project/xvs/flowtable"
 	"github.com/xvs-project/xvs/testenv"
 )
@@ -109,8 +108,14 @@ func newSwitch(t testing.TB, cfg Config) *Switch {
 // and neighbours it with the hosts already there.
 func (tp *topo) addHost(t testing.TB, name string) *host {
 	t.Helper()
+	return tp.addHostDev(t, name, "")
+}
+
+// addHostDev is addHost with the switch-side end named dev ("" = random).
+func (tp *topo) addHostDev(t testing.TB, name, dev string) *host {
+	t.Helper()
 	n := len(tp.hosts) + 1
-	vo := testenv.VethOptions{PeerIP: fmt.Sprintf("%s%d/24", testNet, n), Queues: tp.opts.Queues, PeerGRO: tp.opts.FastPath}
+	vo := testenv.VethOptions{PeerIP: fmt.Sprintf("%s%d/24", testNet, n), Queues: tp.opts.Queues, Name: dev, PeerGRO: tp.opts.FastPath}
 	if n <= len(tp.opts.HostQueues) {
 		vo.Queues = tp.opts.HostQueues[n-1]
 	}
@@ -126,6 +131,12 @@ func (tp *topo) addHost(t testing.TB, name string) *host {
 	}
 	tp.hosts = append(tp.hosts, h)
 	return h
+}
+
+// dropHost forgets h, whose veth the test deleted: later hosts are not
+// neighboured with it.
+func (tp *topo) dropHost(h *host) {
+	tp.hosts = slices.DeleteFunc(tp.hosts, func(o *host) bool { return o == h })
 }
 
 // addPort makes h a port of the switch. The ports of hosts made before the
@@ -490,94 +501,18 @@ func neighbours(t testing.TB, ns *testenv.NS, link int) []netlink.Neigh {
 	return out
 }
 
-// frameLedger says where the frames of one UMEM of a poller are.
-type frameLedger struct {
-	queue  int
-	shared bool // the poller's shared UMEM (else a port's own)
-	total  int
-	free   int // in the pool
-	fill   int // fill rings: lent to the kernel
-	rx     int // RX rings: received, not yet taken
-	tx     int // TX rings: not yet sent
-	comp   int // completion rings: sent, not yet reaped
-	lent   int // lent to other pollers for hand-offs: credits and frames rings
-	// lentBooked is what the poller believes it lent; it differs from lent
-	// if a frame went missing between two pollers.
-	lentBooked int
-}
-
-func (l frameLedger) balanced() bool {
-	return l.free+l.fill+l.rx+l.tx+l.comp+l.lent == l.total && l.lent == l.lentBooked
-}
-
-func (l frameLedger) String() string {
-	return fmt.Sprintf("queue %d (shared %v): %d frames: free %d + fill %d + rx %d + tx %d + completion %d + lent %d (booked %d) = %d",
-		l.queue, l.shared, l.total, l.free, l.fill, l.rx, l.tx, l.comp, l.lent, l.lentBooked, l.free+l.fill+l.rx+l.tx+l.comp+l.lent)
-}
-
-// ledgers counts, on each poller's goroutine between two batches, where
-// the frames of its UMEMs are (frames a poller lent others for hand-offs
-// count with the lender). Frames inside the kernel (an skb being sent,
-// a frame being received) are in none of the places counted, so a ledger is
-// balanced only when the switch is idle.
-func (s *Switch) ledgers(t testing.TB) []frameLedger {
-	t.Helper()
-	s.mu.Lock()
-	pollers := slices.Clone(s.pollers)
-	s.mu.Unlock()
-	var out []frameLedger
-	for _, pl := range pollers {
-		if pl == nil {
-			continue
-		}
-		err := pl.do(func() error {
-			byUmem := map[*afxdp.Umem]*frameLedger{}
-			var order []*afxdp.Umem
-			for _, u := range append([]*afxdp.Umem{pl.umem}, pl.extra...) {
-				byUmem[u] = &frameLedger{queue: pl.queue, shared: true, total: u.Pool().Total(), free: u.Pool().Free()}
-				order = append(order, u)
-			}
-			for _, h := range pl.inbound {
-				l := byUmem[h.umem]
-				if l == nil {
-					return fmt.Errorf("hand-off from poller %d lends frames of a UMEM the poller does not have", h.src.queue)
-				}
-				l.lent += h.credits.inRing() + h.frames.inRing()
-				l.lentBooked += h.lent
-			}
-			for _, ps := range pl.socks {
-				l := byUmem[ps.umem]
-				if l == nil {
-					l = &frameLedger{queue: pl.queue, total: ps.umem.Pool().Total(), free: ps.umem.Pool().Free()}
-					byUmem[ps.umem] = l
-					order = append(order, ps.umem)
-				}
-				l.fill += ps.sock.Fill().Outstanding()
-				l.rx += ps.sock.Rx().Available()
-				l.tx += ps.sock.Tx().Outstanding()
-				l.comp += ps.sock.Completion().Available()
-			}
-			for _, u := range order {
-				out = append(out, *byUmem[u])
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatalf("poller %d: %v", pl.queue, err)
-		}
-	}
-	return out
-}
-
 // checkFrames waits until every frame of every UMEM is accounted for, and
 // fails the test if that does not happen within a few seconds.
-func checkFrames(t testing.TB, sw *Switch, when string) []frameLedger {
+func checkFrames(t testing.TB, sw *Switch, when string) []FrameStats {
 	t.Helper()
-	var ls []frameLedger
+	var ls []FrameStats
 	eventually(t, 5*time.Second, func() bool {
-		ls = sw.ledgers(t)
+		var err error
+		if ls, err = sw.Frames(); err != nil {
+			t.Fatal(err)
+		}
 		for _, l := range ls {
-			if !l.balanced() {
+			if !l.Balanced() {
 				return false
 			}
 		}

@@ -1,6 +1,7 @@
 package datapath
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -37,10 +38,14 @@ func ParseLiveness(s string) (Liveness, error) {
 // asked for. Guarded by Switch.mu.
 type linkState struct {
 	up, carrier bool
+	absent      bool // the port is not attached: it is dead, whatever Liveness says
 	liveness    Liveness
 }
 
 func (l *linkState) live() bool {
+	if l.absent {
+		return false
+	}
 	switch l.liveness {
 	case LivenessLive:
 		return true
@@ -53,6 +58,8 @@ func (l *linkState) live() bool {
 // reason says why the port is live or not, for events.
 func (l *linkState) reason() string {
 	switch {
+	case l.absent:
+		return "absent"
 	case l.liveness != LivenessAuto:
 		return "override"
 	case !l.up:
@@ -67,21 +74,38 @@ func linkStateOf(flags uint32) linkState {
 	return linkState{up: flags&unix.IFF_UP != 0, carrier: flags&unix.IFF_LOWER_UP != 0, liveness: LivenessAuto}
 }
 
-// linkUpdate applies one netlink link update.
+// linkUpdate applies one netlink link update: a port's link changed, its
+// device went (the port becomes absent), or a device appeared with the
+// name of an absent port (which is attached to it).
 func (s *Switch) linkUpdate(u netlink.LinkUpdate) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return
 	}
+	name := ""
+	if u.Link != nil {
+		name = u.Link.Attrs().Name
+	}
 	p := s.portByIfindexLocked(int(u.Index))
 	if p == nil {
+		if q := s.ports[name]; q != nil && !q.attached && u.Header.Type == unix.RTM_NEWLINK {
+			s.attachAbsentLocked(q)
+		}
+		return
+	}
+	switch {
+	case u.Header.Type == unix.RTM_DELLINK:
+		s.detachLocked(p, "the device was deleted or left the namespace")
+		return
+	case name != "" && name != p.name:
+		s.detachLocked(p, "the device was renamed to "+name)
+		if q := s.ports[name]; q != nil && !q.attached {
+			s.attachAbsentLocked(q)
+		}
 		return
 	}
 	st := linkStateOf(u.Flags)
-	if u.Header.Type == unix.RTM_DELLINK {
-		st.up, st.carrier = false, false
-	}
 	st.liveness = p.link.liveness
 	if st == p.link {
 		return
@@ -95,28 +119,54 @@ func (s *Switch) linkUpdate(u netlink.LinkUpdate) {
 }
 
 // resyncLinks reads every port's link as it is now: after link updates
-// may have been lost, and now and then in case (watchLinks).
+// may have been lost, and now and then in case (watchLinks). An attached
+// port whose device is gone becomes absent; an absent port whose device
+// is there is attached (one that failed to attach, at most every
+// attachRetryDelay).
 func (s *Switch) resyncLinks() {
 	s.mu.Lock()
 	idx := make([]int, 0, len(s.ports))
+	var absent []string
+	now := time.Now()
 	for _, p := range s.ports {
-		idx = append(idx, p.ifindex)
+		switch {
+		case p.attached:
+			idx = append(idx, p.ifindex)
+		case p.noDevice || now.After(p.attachAt):
+			absent = append(absent, p.name)
+		}
 	}
 	s.mu.Unlock()
 	for _, i := range idx {
 		l, err := netlink.LinkByIndex(i)
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			s.linkUpdate(netlink.LinkUpdate{IfInfomsg: nl.IfInfomsg{IfInfomsg: unix.IfInfomsg{Index: int32(i)}},
+				Header: unix.NlMsghdr{Type: unix.RTM_DELLINK}})
+			continue
+		}
 		if err != nil {
-			continue // gone: its RTM_DELLINK, or the port's removal, says so
+			continue
 		}
 		a := l.Attrs()
 		s.linkUpdate(netlink.LinkUpdate{IfInfomsg: nl.IfInfomsg{IfInfomsg: unix.IfInfomsg{Index: int32(i), Flags: a.RawFlags}},
 			Header: unix.NlMsghdr{Type: unix.RTM_NEWLINK}, Link: l})
 	}
+	for _, name := range absent {
+		if _, err := netlink.LinkByName(name); err != nil {
+			continue
+		}
+		s.mu.Lock()
+		if p := s.ports[name]; p != nil && !p.attached && !s.closed {
+			s.attachAbsentLocked(p)
+		}
+		s.mu.Unlock()
+	}
 }
 
 func (s *Switch) portByIfindexLocked(ifindex int) *Port {
 	for _, p := range s.ports {
-		if p.ifindex == ifindex {
+		if p.attached && p.ifindex == ifindex {
 			return p
 		}
 	}

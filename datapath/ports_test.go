@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -264,7 +265,7 @@ func TestFrameAccounting(t *testing.T) {
 			}
 		}
 		for _, l := range checkFrames(t, tp.sw, "after removing every port") {
-			if l.free != l.total {
+			if l.Free != l.Total {
 				t.Fatalf("no port left, yet frames are out of the pool: %v", l)
 			}
 		}
@@ -291,7 +292,8 @@ func TestFrameAccounting(t *testing.T) {
 
 // A port whose netdev disappears under the switch (a veth deleted, a NIC
 // unplugged) harms nothing else: the pollers keep running, the other ports
-// forward, the port can still be deleted, and its frames come back.
+// forward, the port becomes absent (and says so in health), can still be
+// deleted, and its frames come back.
 func TestPortDeviceVanishes(t *testing.T) {
 	const n, size = 20, 100
 	tp := newTopo(t, topoOptions{})
@@ -310,8 +312,9 @@ func TestPortDeviceVanishes(t *testing.T) {
 	sendUDP(t, tp.a, c.ip, 7901, n, seqPayload(size), sendOpts{})
 	sendUDP(t, tp.a, tp.b.ip, 7900, n, seqPayload(size), sendOpts{})
 	checkSeq(t, "a to b", atB.collect(n, 5*time.Second), n, size)
-	if err := tp.sw.Health(); err != nil {
-		t.Fatalf("health after c's device vanished: %v", err)
+	waitPortState(t, tp.sw, c.port(), PortAbsent)
+	if err := tp.sw.Health(); err == nil || !strings.Contains(err.Error(), c.port()+" absent") {
+		t.Fatalf("health after c's device vanished: %v; want the port absent", err)
 	}
 	if err := tp.sw.DeletePort(c.port()); err != nil {
 		t.Fatalf("delete port c: %v", err)

@@ -34,7 +34,7 @@ func (s *Switch) readQueues(p *Port, allocated int) afxdp.Queues {
 // afxdp.BindBusyWait, under the switch's mutex.
 func (s *Switch) checkQueuesLocked(ifindex int, force bool) {
 	for _, p := range s.ports {
-		if ifindex == 0 || p.ifindex == ifindex {
+		if p.attached && (ifindex == 0 || p.ifindex == ifindex) {
 			s.reconcileQueuesLocked(p, force)
 		}
 	}
@@ -137,13 +137,17 @@ func (s *Switch) closeSocketLocked(p *Port, q int) error {
 	err := s.bpf.UnregisterSocket(p.ofport, q)
 	err = errors.Join(err, s.pollers[q].removeSocket(ps))
 	p.socks = p.socks[:q]
-	r := &p.retired
+	p.retired.add(ps)
+	return err
+}
+
+// add keeps the counts of ps, a socket about to close.
+func (r *retiredCounters) add(ps *portSocket) {
 	r.rxPackets += ps.stats.rxPackets.Load()
 	r.rxBytes += ps.stats.rxBytes.Load()
 	r.txPackets += ps.stats.txPackets.Load()
 	r.txBytes += ps.stats.txBytes.Load()
 	ps.drops.sumInto(&r.drops)
-	return err
 }
 
 // rerouteLocked makes every poller's hand-off routes match the ports'

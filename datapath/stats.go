@@ -52,7 +52,7 @@ func (s *Switch) portStatsLocked(p *Port) PortStats {
 	}
 	if cs, err := s.bpf.Counters(p.ofport); err == nil {
 		for i, v := range cs {
-			st.XDP[steer.Counter(i).String()] = v.Packets
+			st.XDP[steer.Counter(i).String()] = v.Packets - p.xdpBase[i]
 		}
 	} else {
 		s.log.Warn("read xdp counters", "port", p.name, "err", err)
@@ -65,10 +65,8 @@ func (s *Switch) Stats() Stats {
 	st := Stats{Uptime: time.Since(s.start)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, p := range s.portsByOF.Load() {
-		if p != nil {
-			st.Ports = append(st.Ports, s.portStatsLocked(p))
-		}
+	for _, p := range s.portsLocked() {
+		st.Ports = append(st.Ports, s.portStatsLocked(p))
 	}
 	t := s.table.Load()
 	st.Flows = t.Len()

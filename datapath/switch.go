@@ -144,11 +144,17 @@ type Switch struct {
 	bpf   *bpf.Objects
 	start time.Time
 
-	mu       sync.Mutex // serialises configuration changes; guards the fields below
-	closed   bool
-	ports    map[string]*Port  // by name
-	ofports  map[string]uint32 // every name ever added -> its ofport; never reused
-	nextOF   uint32
+	mu     sync.Mutex // serialises configuration changes; guards the fields below
+	closed bool
+	ports  map[string]*Port // by name: attached and absent
+	// ofports holds the numbers names have: a port's while it is
+	// configured, and a removed port's while the switch has room, so it
+	// gets its number back. When every number is held, those of removed
+	// ports that no flow or group names are given to new names
+	// (allocOFPortLocked).
+	ofports  map[string]uint32
+	nextOF   uint32    // where the search for a free number starts
+	maxOF    uint32    // the highest ofport: steer.MaxPorts-1 (tests lower it)
 	pollers  []*poller // by queue index
 	handoffs map[pollerPair]*handoff
 	steering *steer.Table
@@ -213,6 +219,7 @@ func New(cfg Config) (*Switch, error) {
 		ports:        make(map[string]*Port),
 		ofports:      make(map[string]uint32),
 		nextOF:       1,
+		maxOF:        steer.MaxPorts - 1,
 		handoffs:     make(map[pollerPair]*handoff),
 		stopTimeouts: make(chan struct{}),
 		timeoutsDone: make(chan struct{}),
@@ -273,10 +280,11 @@ func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
 	}
 }
 
-// resolveLocked maps a port name to its ofport, for ports that exist now.
+// resolveLocked maps a port name to its ofport, for ports attached now
+// (the flows of an absent port are compiled as those of a removed one).
 // It is the flow table's PortResolver; s.mu must be held.
 func (s *Switch) resolveLocked(name string) (uint32, bool) {
-	if p, ok := s.ports[name]; ok {
+	if p, ok := s.ports[name]; ok && p.attached {
 		return p.ofport, true
 	}
 	return 0, false
@@ -297,7 +305,20 @@ func (s *Switch) nameLocked(ofport uint32) (string, bool) {
 // says what it added and removed. Ports the flows and groups give by
 // number are first bound to the names of the ports that have them (in
 // place: see flowtable.Change.BindPortNumbers). On error nothing changed.
-func (s *Switch) Apply(c Change) (Applied, error) {
+func (s *Switch) Apply(c Change) (Applied, error) { return s.ApplyCommit(c, nil) }
+
+// ApplyCommit is Apply, with commit (if not nil) told of the pipeline the
+// change builds, under the switch's lock, before it goes live: an error
+// from commit abandons the change, which then changed nothing. If the
+// kernel then refuses the new pipeline, commit is told again, of the
+// pipeline kept, so that what it recorded follows the switch (an error of
+// that second call is joined to the one returned). The control plane saves
+// the configuration in commit: nothing is live that is not on disk. A
+// change that leaves the pipeline as it was (a replace with the same
+// flows) is not committed.
+//
+// commit must not call the Switch.
+func (s *Switch) ApplyCommit(c Change, commit Commit) (Applied, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -311,11 +332,26 @@ func (s *Switch) Apply(c Change) (Applied, error) {
 	if err != nil {
 		return Applied{}, err
 	}
+	changed := nt.Gen() != old.Gen()
+	if commit != nil && changed {
+		if err := commit(nt); err != nil {
+			return Applied{}, err
+		}
+	}
 	if err := s.publishLocked(nt); err != nil {
+		if commit != nil && changed {
+			if cerr := commit(old); cerr != nil {
+				err = errors.Join(err, cerr)
+			}
+		}
 		return Applied{}, err
 	}
-	return Applied{Added: slices.Clone(nt.Added()), Removed: slices.Clone(nt.Removed()), Unchanged: nt.Gen() == old.Gen()}, nil
+	return Applied{Added: slices.Clone(nt.Added()), Removed: slices.Clone(nt.Removed()), Unchanged: !changed}, nil
 }
+
+// Pipeline returns the live pipeline: flows and groups. It is an immutable
+// snapshot; the caller must not modify what it returns.
+func (s *Switch) Pipeline() *flowtable.Table { return s.table.Load() }
 
 // publishLocked makes nt the live table: it compiles nt's steering rules and
 // syncs them to the kernel around the snapshot swap (see doc.go). If the
@@ -592,7 +628,10 @@ func (s *Switch) Health() error {
 	}
 	var errs []error
 	for _, name := range slices.Sorted(mapKeys(s.ports)) {
-		if st := s.ports[name].state.Load(); st.problem != "" {
+		p := s.ports[name]
+		if !p.attached {
+			errs = append(errs, fmt.Errorf("port %s %s: %s", name, p.absentState(), p.absence))
+		} else if st := p.state.Load(); st.problem != "" {
 			errs = append(errs, fmt.Errorf("port %s degraded: %s", name, st.problem))
 		}
 	}

@@ -139,6 +139,10 @@ func (s *Switch) Trace(in TraceInput) (TraceResult, error) {
 		s.mu.Unlock()
 		return res, fmt.Errorf("trace: port %s: %w", in.Port, ErrNoSuchPort)
 	}
+	if !p.attached {
+		s.mu.Unlock()
+		return res, fmt.Errorf("trace: port %s is %s (%s): %w", in.Port, p.absentState(), p.absence, ErrNoSuchDevice)
+	}
 	ifindex, allocated := p.ifindex, p.state.Load().max
 	res.OFPort = p.ofport
 	s.mu.Unlock()

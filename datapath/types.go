@@ -41,7 +41,27 @@ const (
 type PortSpec struct {
 	Name string  // Linux netdev name
 	Mode XDPMode // "" = ModeAuto
+	// OFPort asks for an ofport (a restore asks for the one saved, so that
+	// numbers survive a restart); 0, or a number another name holds: the
+	// switch chooses. A name the switch knows keeps its number.
+	OFPort uint32
+	// KeepAbsent: a port whose device does not exist, or cannot be
+	// attached, is added all the same, in state PortAbsent or PortFailed
+	// (Problem says why). It keeps its ofport and the flows that name it,
+	// is not live, and is attached when netlink tells of a device of its
+	// name (or the periodic check finds one). Without it such a port is
+	// refused. Configuration is the user's: a device missing at start
+	// must not erase it.
+	KeepAbsent bool
 }
+
+// Port states (PortInfo.State).
+const (
+	PortUp       = "up"
+	PortDegraded = "degraded" // attached, but an active queue has no socket
+	PortAbsent   = "absent"   // configured, no device of its name
+	PortFailed   = "failed"   // configured, its device could not be attached
+)
 
 // PortInfo describes a live port.
 type PortInfo struct {
@@ -58,8 +78,8 @@ type PortInfo struct {
 	XDPMode      XDPMode   `json:"xdp_mode"`          // the mode in use (native or generic)
 	XSKMode      string    `json:"xsk_mode"`          // "copy" or "zerocopy"
 	UmemMode     string    `json:"umem_mode"`         // "shared" (descriptors move), "extra" (on a poller's next UMEM: frames to ports of the first are copied) or "own" (frames copied between UMEMs)
-	State        string    `json:"state"`             // "up", or "degraded": an active queue has no socket
-	Problem      string    `json:"problem,omitempty"` // why the port is degraded
+	State        string    `json:"state"`             // PortUp, PortDegraded, PortAbsent or PortFailed
+	Problem      string    `json:"problem,omitempty"` // why the port is not up
 	AddedAt      time.Time `json:"added_at"`
 	// FastPathOut is "ok" when the port takes frames the XDP fast path
 	// redirects to it, so flows that output to it can run in XDP; else why
@@ -204,6 +224,11 @@ type Stats struct {
 // Change is one transaction on the pipeline, flows and groups: all of it
 // applies, or nothing does.
 type Change = flowtable.Change
+
+// Commit is told of the pipeline a change builds before it goes live
+// (Switch.ApplyCommit): the control plane saves it there, and an error
+// abandons the change.
+type Commit func(next *flowtable.Table) error
 
 // Applied says what a Change did: the IDs given to its added flows, in
 // order, and the IDs of the flows it removed because they sent to a group

@@ -107,9 +107,25 @@ type Change struct {
 	AddGroups     []*Group // groups to add; the ID must be free
 	ModGroups     []*Group // groups to replace; the ID must be installed
 	DeleteGroups  []uint32 // group IDs to remove, with the flows that send to them
+
+	// KeepIDs: the flows of Add carry their IDs (Flow.ID: ascending, each
+	// at least the table's NextID), as when a saved table is restored, and
+	// keep them instead of getting new ones.
+	KeepIDs bool
+	// NextID, if above the table's counter, moves the counter there: IDs
+	// below it are never given (those of flows deleted before a restart).
+	NextID uint64
+	// AllowMissingPorts: added flows and groups may name ports the
+	// resolver does not know. They are installed as Recompile leaves flows
+	// whose port went: an output to such a port counts a drop, an in_port
+	// matches nothing, a bucket watching it is dead, until a port of that
+	// name comes. (The switch keeps the flows of a port that was removed or
+	// whose device is absent; a restore must be able to give them back.)
+	AllowMissingPorts bool
 }
 
 func (c *Change) empty() bool {
 	return !c.Replace && len(c.Add) == 0 && len(c.Delete) == 0 &&
-		!c.ReplaceGroups && len(c.AddGroups) == 0 && len(c.ModGroups) == 0 && len(c.DeleteGroups) == 0
+		!c.ReplaceGroups && len(c.AddGroups) == 0 && len(c.ModGroups) == 0 && len(c.DeleteGroups) == 0 &&
+		c.NextID == 0
 }

@@ -228,6 +228,10 @@ func (t *Table) Entries() []*Entry {
 	return es
 }
 
+// ByID returns every flow by ID, which is install order. The slice is the
+// table's: the caller must not modify it.
+func (t *Table) ByID() []*Entry { return t.flows }
+
 // Expired returns the IDs of the flows whose hard timeout or idle timeout
 // has passed at now, by ID.
 func (t *Table) Expired(now time.Time) []uint64 {
@@ -425,9 +429,10 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 
 	// What comes: new entries, validated and compiled. A replace keeps the
 	// Entry (ID, counters, install time) of a flow it gives exactly as it
-	// is installed, as ovs-ofctl replace-flows leaves such a flow alone.
+	// is installed, as ovs-ofctl replace-flows leaves such a flow alone
+	// (not when the change gives the IDs: each flow then gets its own).
 	var keepable *keepSet
-	if c.Replace && len(t.flows) > 0 && len(c.Add) > 0 {
+	if c.Replace && !c.KeepIDs && len(t.flows) > 0 && len(c.Add) > 0 {
 		keepable = &keepSet{one: make(map[uint64]*Entry, len(t.flows))}
 		for _, e := range t.flows {
 			if !slices.Contains(c.Delete, e.id()) {
@@ -438,7 +443,17 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 	adds := make([]*Entry, len(c.Add))
 	kept := 0
 	names := make(portNames)
+	nextID := t.nextID
 	for i, f := range c.Add {
+		id := t.nextID + uint64(i)
+		if c.KeepIDs && f != nil {
+			if f.ID < nextID {
+				return nil, &ItemError{What: "flow", Index: i, Of: len(c.Add),
+					Err: fmt.Errorf("flow id %d: must be at least %d and above the one before: %w", f.ID, nextID, ErrInvalid)}
+			}
+			id = f.ID
+			nextID = id + 1
+		}
 		var e *Entry
 		var err error
 		if keepable != nil && f != nil {
@@ -447,7 +462,7 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 		if e != nil {
 			kept++
 		} else {
-			e, err = newEntry(f, t.nextID+uint64(i), ports, names, now)
+			e, err = newEntry(f, id, ports, names, !c.AllowMissingPorts, now)
 		}
 		if err == nil {
 			err = checkGroupRefs(f.Actions, groups)
@@ -572,6 +587,10 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 	// Build: only the tables the change touched get a new classifier.
 	nt := t.derive()
 	nt.nextID = t.nextID + uint64(len(adds))
+	if c.KeepIDs {
+		nt.nextID = nextID
+	}
+	nt.nextID = max(nt.nextID, c.NextID)
 	nt.groups = groups
 	nt.removed = removed
 	nt.added = make([]uint64, len(adds))
@@ -722,7 +741,7 @@ func (t *Table) applyGroups(c *Change, ports PortResolver, now int64) (map[uint3
 		case groups[g.ID] != nil:
 			err = fmt.Errorf("add group %d: %w", g.ID, ErrGroupExists)
 		default:
-			groups[g.ID], err = checkedGroup(g, ports, now)
+			groups[g.ID], err = checkedGroup(g, ports, !c.AllowMissingPorts, now)
 		}
 		if err != nil {
 			return nil, nil, &ItemError{What: "group", Index: i, Of: len(c.AddGroups), Err: err}
@@ -736,7 +755,7 @@ func (t *Table) applyGroups(c *Change, ports PortResolver, now int64) (map[uint3
 		case groups[g.ID] == nil:
 			err = fmt.Errorf("modify group %d: %w", g.ID, ErrNoSuchGroup)
 		default:
-			groups[g.ID], err = checkedGroup(g, ports, now)
+			groups[g.ID], err = checkedGroup(g, ports, !c.AllowMissingPorts, now)
 		}
 		if err != nil {
 			return nil, nil, &ItemError{What: "group", Index: i, Of: len(c.ModGroups), Err: err}
@@ -766,11 +785,11 @@ func (t *Table) applyGroups(c *Change, ports PortResolver, now int64) (map[uint3
 	return groups, gone, nil
 }
 
-func checkedGroup(g *Group, ports PortResolver, now int64) (*GroupEntry, error) {
+func checkedGroup(g *Group, ports PortResolver, strict bool, now int64) (*GroupEntry, error) {
 	if err := g.Check(); err != nil {
 		return nil, fmt.Errorf("group %d: %w", g.ID, err)
 	}
-	return newGroupEntry(g, ports, true, now, nil)
+	return newGroupEntry(g, ports, strict, now, nil)
 }
 
 // groupLoop finds a group whose chain of buckets leads back to itself.
@@ -838,9 +857,10 @@ func withoutIDs(es []*Entry, ids []uint64) []*Entry {
 	return out
 }
 
-// newEntry validates and compiles an added flow, with ID id. Its port
-// names are interned in names.
-func newEntry(f *Flow, id uint64, ports PortResolver, names portNames, now int64) (*Entry, error) {
+// newEntry validates and compiles f as flow id against ports; its port
+// names are interned in names. strict: every port f names must resolve (a
+// flow being added); else a port that does not compiles as in Recompile.
+func newEntry(f *Flow, id uint64, ports PortResolver, names portNames, strict bool, now int64) (*Entry, error) {
 	if f == nil {
 		return nil, fmt.Errorf("nil flow: %w", ErrInvalid)
 	}
@@ -865,14 +885,15 @@ func newEntry(f *Flow, id uint64, ports PortResolver, names portNames, now int64
 		}
 	}
 	var inPort uint32
+	live := true
 	if m.InPort != "" {
 		no, ok := resolvePort(ports, m.InPort)
-		if !ok {
+		if !ok && strict {
 			return nil, fmt.Errorf("in_port %q: %w", m.InPort, ErrNoSuchPort)
 		}
-		inPort = no
+		inPort, live = no, ok
 	}
-	prog, err := compileProgram(f.Actions, ports, true, f.Table)
+	prog, err := compileProgram(f.Actions, ports, strict, f.Table)
 	if err != nil {
 		return nil, err
 	}
@@ -901,7 +922,7 @@ func newEntry(f *Flow, id uint64, ports PortResolver, names portNames, now int64
 		Rank:    steer.MakeRank(f.Priority, uint32(id)),
 		Program: prog,
 		InPort:  inPort,
-		live:    true,
+		live:    live,
 		mkey:    m.Key,
 		portSig: portSignature(f, ports),
 		stats:   &box.stats,

@@ -111,6 +111,9 @@ type VethOptions struct {
 	MTU     int    // 0 = 1500
 	PeerIP  string // CIDR for the peer end, e.g. "10.10.0.2/24"; "" = none
 	LocalIP string // CIDR for the local (switch) end; "" = none
+	// Name is the local end's name; "" = prefix and random hex. A test
+	// that makes a device again under a name it had gives it.
+	Name string
 	// PeerGRO turns on GRO on the peer end, so the local end takes frames
 	// XDP redirects to it: what the switch's fast path needs of an output
 	// port (see EnableGRO). Off, as a new veth is, flows that output to
@@ -129,7 +132,8 @@ type Veth struct {
 	LocalAddr net.IP // nil if no LocalIP
 }
 
-// NewVeth creates a veth pair with a random local name (prefix + hex), moves
+// NewVeth creates a veth pair with a random local name (prefix + hex, or
+// o.Name), moves
 // the peer into ns, brings both up, turns off TX checksum and VLAN offload on
 // the peer (frames from a raw or AF_XDP path carry no partial checksums),
 // turns on GRO on the peer if asked, and assigns the addresses. The pair is
@@ -140,7 +144,10 @@ func NewVeth(tb testing.TB, ns *NS, prefix string, o VethOptions) *Veth {
 	if o.MTU == 0 {
 		o.MTU = 1500
 	}
-	local := RandName(prefix)
+	local := o.Name
+	if local == "" {
+		local = RandName(prefix)
+	}
 	peer := RandName("pe")
 	la := netlink.NewLinkAttrs()
 	la.Name = local

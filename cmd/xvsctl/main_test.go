@@ -97,6 +97,16 @@ func TestPortCommands(t *testing.T) {
 		t.Errorf("show with a degraded port:\n%s", out)
 	}
 
+	// A port whose device went is absent, and says what that means.
+	e.backend.SetNetdevs("p0", "p1")
+	out = e.ok("show")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 6 ||
+		strings.Join(strings.Fields(lines[3]), " ") != "p2 3 - - - - - - - absent no (absent) -" ||
+		!strings.HasPrefix(lines[5], "port p2 absent: no network device of that name (kept with its flows") {
+		t.Errorf("show with an absent port:\n%s", out)
+	}
+	e.backend.SetNetdevs("p0", "p1", "p2", "p3")
+
 	var ports []api.PortInfo
 	if err := json.Unmarshal([]byte(e.ok("show", "--json")), &ports); err != nil || len(ports) != 3 {
 		t.Fatalf("show --json: %v %+v", err, ports)
@@ -126,7 +136,7 @@ func TestErrors(t *testing.T) {
 	}{
 		{"duplicate port", []string{"add-port", "p0"}, 1, "xvsctl: p0: port already exists\n"},
 		{"bad mode", []string{"add-port", "p1", "--mode", "fast"}, 1, `xvsctl: mode "fast" is not native, generic or auto (field mode)` + "\n"},
-		{"unknown port", []string{"del-port", "nope"}, 1, "xvsctl: nope: no such port\n"},
+		{"unknown port", []string{"del-port", "nope"}, 1, "xvsctl: port nope: no such port\n"},
 		{"dump unknown port", []string{"dump-ports", "nope"}, 1, "no such port"},
 		{"missing argument", []string{"add-port"}, 2, "wrong number of arguments"},
 		{"extra argument", []string{"show", "x"}, 2, "wrong number of arguments"},

@@ -122,12 +122,16 @@ func writeJSON(w io.Writer, v any) error {
 }
 
 // writePorts prints the ports; QUEUES is the device's active/maximum RX
-// queues. A degraded port (an active queue without a socket) says why
-// below the table.
+// queues. A port that is not up (degraded: an active queue without a
+// socket; absent or failed: no device attached) says why below the table.
 func writePorts(w io.Writer, ports []api.PortInfo) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PORT\tOFPORT\tIFINDEX\tMAC\tMTU\tQUEUES\tXDP\tXSK\tUMEM\tSTATE\tLIVE\tFASTPATH_OUT")
 	for _, p := range ports {
+		if p.State == "absent" || p.State == "failed" {
+			fmt.Fprintf(tw, "%s\t%d\t-\t-\t-\t-\t-\t-\t-\t%s\t%s\t-\n", p.Name, p.OFPort, p.State, liveText(&p))
+			continue
+		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d/%d\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			p.Name, p.OFPort, p.Ifindex, p.MAC, p.MTU, p.ActiveQueues, p.MaxQueues, p.XDPMode, p.XSKMode, p.UmemMode, p.State, liveText(&p), p.FastPathOut)
 	}
@@ -135,7 +139,10 @@ func writePorts(w io.Writer, ports []api.PortInfo) error {
 		return err
 	}
 	for _, p := range ports {
-		if p.Problem != "" {
+		switch {
+		case p.State == "absent" || p.State == "failed":
+			fmt.Fprintf(w, "port %s %s: %s (kept with its flows; attached when its device appears; del-port removes it)\n", p.Name, p.State, p.Problem)
+		case p.Problem != "":
 			fmt.Fprintf(w, "port %s %s: %s (%d of %d active queues served)\n", p.Name, p.State, p.Problem, p.Queues, p.ActiveQueues)
 		}
 	}
@@ -147,6 +154,8 @@ func writePorts(w io.Writer, ports []api.PortInfo) error {
 func liveText(p *api.PortInfo) string {
 	yes := map[bool]string{true: "yes", false: "no"}[p.Live]
 	switch {
+	case p.State == "absent" || p.State == "failed":
+		return "no (" + p.State + ")"
 	case p.Liveness != "" && p.Liveness != api.LivenessAuto:
 		return yes + " (set " + string(p.Liveness) + ")"
 	case !p.LinkUp:

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -56,8 +57,24 @@ func xvsdBinary(t *testing.T) string {
 type xvsdProc struct {
 	cmd    *exec.Cmd
 	client *client.Client
-	log    *strings.Builder
+	log    *syncBuffer
 	done   chan error
+}
+
+// stop ends xvsd with SIGTERM and waits for it.
+func (d *xvsdProc) stop(t *testing.T) {
+	t.Helper()
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-d.done:
+		if err != nil {
+			t.Fatalf("xvsd exited: %v\n%s", err, d.log)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("xvsd did not stop:\n%s", d.log)
+	}
 }
 
 // startXvsd starts xvsd with its socket and state under dir, and args, and
@@ -66,8 +83,15 @@ func startXvsd(t *testing.T, dir string, args ...string) *xvsdProc {
 	t.Helper()
 	sock := filepath.Join(dir, "xvsd.sock")
 	os.Remove(sock)
-	d := &xvsdProc{log: &strings.Builder{}, done: make(chan error, 1)}
-	d.cmd = exec.Command(xvsdBinary(t), append([]string{"--listen", "unix:" + sock, "--state", filepath.Join(dir, "state.json")}, args...)...)
+	return startXvsdAt(t, dir, "unix:"+sock, client.Options{}, args...)
+}
+
+// startXvsdAt starts xvsd listening at listen (a --listen address), with
+// its state under dir, and waits until a client with opts gets an answer.
+func startXvsdAt(t *testing.T, dir, listen string, opts client.Options, args ...string) *xvsdProc {
+	t.Helper()
+	d := &xvsdProc{log: &syncBuffer{}, done: make(chan error, 1)}
+	d.cmd = exec.Command(xvsdBinary(t), append([]string{"--listen", listen, "--state", filepath.Join(dir, "state.json")}, args...)...)
 	d.cmd.Stdout = d.log
 	d.cmd.Stderr = d.log
 	if err := d.cmd.Start(); err != nil {
@@ -80,15 +104,20 @@ func startXvsd(t *testing.T, dir string, args ...string) *xvsdProc {
 			<-d.done
 		}
 	})
-	c, err := client.New("unix:"+sock, client.Options{})
+	server := listen
+	if a, ok := strings.CutPrefix(listen, "tcp:"); ok {
+		server = "http://" + a
+	}
+	c, err := client.New(server, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	d.client = c
 	deadline := time.Now().Add(10 * time.Second)
 	for {
+		// Any answer will do: health may say a port is absent.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := c.Health(ctx)
+		_, err := c.Ports(ctx)
 		cancel()
 		if err == nil {
 			return d
@@ -351,11 +380,11 @@ func TestExpiredFlowsPersisted(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(st.Flows) == 1 && strings.Contains(st.Flows[0], "tcp") {
+		if len(st.Flows) == 1 && strings.Contains(st.Flows[0].Flow, "tcp") {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("state file still holds %q 5s after a 1s hard timeout", st.Flows)
+			t.Fatalf("state file still holds %v 5s after a 1s hard timeout", st.Flows)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

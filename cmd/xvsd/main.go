@@ -7,14 +7,18 @@
 //	     [--busy-poll DURATION] [--fast-path on|off]
 //
 // With no flags (as root) it listens on unix:/run/xvs/xvsd.sock and keeps
-// its configuration in /var/lib/xvs/state.json, restoring it at start. With
-// --cpus, the pollers are pinned to those CPUs and every other thread of
-// xvsd is kept off them (when another CPU is left). Flows whose actions the
-// XDP program can carry out run there, never reaching userspace, unless
-// --fast-path=off. --poll-mode and --poll-window say how pollers wait for
-// frames (the trade of CPU for latency, see datapath.PollMode).
+// its configuration in /var/lib/xvs/state.json, restoring it at start. Every
+// change is saved there before it is made; the file is locked (a second
+// xvsd on it refuses to start), and temporary files a crash left next to it
+// are removed at start. With --cpus, the pollers are pinned to those CPUs
+// and every other thread of xvsd is kept off them (when another CPU is
+// left). Flows whose actions the XDP program can carry out run there, never
+// reaching userspace, unless --fast-path=off. --poll-mode and --poll-window
+// say how pollers wait for frames (the trade of CPU for latency, see
+// datapath.PollMode).
 // SIGTERM or SIGINT stop it gracefully: the API stops, then the switch
 // detaches every port (the host gets its traffic back) and it exits 0.
+// SIGHUP reads the token file again.
 package main
 
 import (
@@ -24,7 +28,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -181,6 +184,23 @@ func readToken(path string) (string, error) {
 	return tok, nil
 }
 
+// reloadToken reads the token file again (SIGHUP): a token that was
+// changed takes effect at once. A file that cannot be read, or is empty,
+// keeps the old token.
+func reloadToken(cfg *config, srv *ctl.Server, log *slog.Logger) {
+	if cfg.tokenFile == "" {
+		log.Warn("SIGHUP: no --token-file to read again; nothing to do")
+		return
+	}
+	tok, err := readToken(cfg.tokenFile)
+	if err != nil {
+		log.Error("SIGHUP: token not reloaded, the old one stays", "err", err)
+		return
+	}
+	srv.SetToken(tok)
+	log.Info("SIGHUP: token reloaded", "path", cfg.tokenFile)
+}
+
 // run is xvsd without the process around it: it returns the exit code and
 // stops gracefully when ctx is done.
 func run(ctx context.Context, args []string, stderr io.Writer, newBackend backendFactory) int {
@@ -214,6 +234,17 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, newBackend backen
 			return fmt.Errorf("state directory: %w", err)
 		}
 		store = ctl.NewStore(cfg.state)
+		if err := store.Lock(); err != nil {
+			return err
+		}
+		defer store.Unlock()
+		removed, err := store.CleanTemp()
+		for _, f := range removed {
+			log.Warn("removed a temporary state file a crash left", "path", f)
+		}
+		if err != nil {
+			log.Warn("remove temporary state files", "err", err)
+		}
 		if state, err = store.Load(); err != nil {
 			return fmt.Errorf("%w (fix or move it away to start empty)", err)
 		}
@@ -258,38 +289,44 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, newBackend backen
 		}
 	}()
 
-	srv, err := ctl.NewServer(ctl.Options{Backend: backend, Store: store, Logger: log, Token: cfg.token})
+	srv, err := ctl.NewServer(ctl.Options{Backend: backend, Store: store, Logger: log, Token: cfg.token, Listen: cfg.listen})
 	if err != nil {
 		return err
 	}
+	defer srv.Close()
 	server.Store(srv)
-	res := srv.Restore(state)
+	res, err := srv.Restore(state)
+	if err != nil {
+		return fmt.Errorf("state file %s: %w (fix the entry, or move the file away to start empty)", cfg.state, err)
+	}
 	if len(state.Ports)+len(state.Groups)+len(state.Flows) > 0 {
-		log.Info("state restored", "path", cfg.state, "ports", res.Ports, "ports_failed", res.PortsFailed,
-			"groups", res.Groups, "groups_failed", res.GroupsFailed,
-			"flows", res.Flows, "flows_failed", res.FlowsFailed)
+		log.Info("state restored", "path", cfg.state, "ports", res.Ports, "ports_absent", res.PortsAbsent,
+			"groups", res.Groups, "flows", res.Flows)
 	}
 
 	ln, err := ctl.Listen(cfg.listen, socketMode)
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	hs := ctl.NewHTTPServer(srv, log)
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	log.Info("xvsd listening", "addr", cfg.listen.String(), "state", cfg.state, "auth", cfg.token != "",
 		"poll_mode", cfg.pollMode, "poll_window", max(cfg.pollWindow, 0))
 
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			log.Info("shutting down")
+			done = true
+		case err := <-served:
+			return fmt.Errorf("serve: %w", err)
+		case <-hup:
+			reloadToken(cfg, srv, log)
+		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownWithin)
 	defer cancel()

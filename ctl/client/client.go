@@ -118,7 +118,9 @@ func (c *Client) doHeader(ctx context.Context, method, path string, query url.Va
 	if err != nil {
 		return err
 	}
-	if body != nil {
+	if body != nil || method == http.MethodPost || method == http.MethodPut {
+		// The server takes no write without it (a web page cannot send it
+		// to another origin).
 		req.Header.Set("Content-Type", "application/json")
 	}
 	for k, vs := range hdr {
@@ -242,6 +244,13 @@ func (c *Client) Stats(ctx context.Context) (api.Stats, error) {
 	var st api.Stats
 	err := c.do(ctx, http.MethodGet, api.PathStats, nil, nil, &st)
 	return st, err
+}
+
+// Frames says where the frames of every UMEM are (GET /v1/frames).
+func (c *Client) Frames(ctx context.Context) ([]api.FrameStats, error) {
+	var out []api.FrameStats
+	err := c.do(ctx, http.MethodGet, api.PathFrames, nil, nil, &out)
+	return out, err
 }
 
 // Health returns nil when the server says it is healthy, else an *APIError

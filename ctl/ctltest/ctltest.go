@@ -24,7 +24,10 @@ import (
 // naming ports it does not have (in_port or output), deletes of flows it does
 // not have, and tables needing more distinct masks than the XDP classifier
 // walks or more distinct matches than it holds; a flow with the same priority and match as an installed one
-// replaces it. Flow IDs count up from 1; ofports count up from 1.
+// replaces it. Flow IDs count up from 1; ofports count up from 1 (or are
+// the ones asked for). A port whose netdev is missing (SetNetdevs) is
+// refused, or with KeepAbsent added absent, as the switch does; it is
+// attached by SetNetdevs naming it.
 type Backend struct {
 	mu         sync.Mutex
 	start      time.Time
@@ -37,6 +40,7 @@ type Backend struct {
 	nextOFPort uint32
 	table      *flowtable.Table // the real flow table, over the fake ports
 	pollers    []datapath.PollerStats
+	frames     []datapath.FrameStats
 	calls      int // ApplyFlows calls that changed the table
 }
 
@@ -44,6 +48,8 @@ type port struct {
 	info  datapath.PortInfo
 	stats datapath.PortStats
 }
+
+func (p *port) attached() bool { return p.info.State != datapath.PortAbsent }
 
 // New returns an empty fake switch.
 func New() *Backend {
@@ -60,7 +66,10 @@ func (b *Backend) SetMaxRules(n int) {
 }
 
 // SetNetdevs limits the netdevs AddPort finds to names; AddPort of any other
-// name fails with datapath.ErrNoSuchPort. Without it every name exists.
+// name fails with datapath.ErrNoSuchDevice. Without it every name exists.
+// As the switch's link watcher does, absent ports whose device is now
+// there are attached, and attached ports whose device is gone become
+// absent.
 func (b *Backend) SetNetdevs(names ...string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -68,6 +77,26 @@ func (b *Backend) SetNetdevs(names ...string) {
 	for _, n := range names {
 		b.netdevs[n] = true
 	}
+	for _, p := range b.ports {
+		if have := b.netdevs[p.info.Name]; have != p.attached() {
+			b.setAttachedLocked(p, have)
+		}
+	}
+	b.table = b.table.Recompile(b.resolveLocked)
+	b.livenessLocked()
+}
+
+// setAttachedLocked makes p attached or absent.
+func (b *Backend) setAttachedLocked(p *port, attached bool) {
+	if attached {
+		p.info.State, p.info.Problem = "up", ""
+		p.info.LinkUp, p.info.Carrier = true, true
+		p.info.Queues, p.info.ActiveQueues, p.info.MaxQueues = 1, 1, 2
+		return
+	}
+	p.info.State, p.info.Problem = datapath.PortAbsent, "no network device of that name"
+	p.info.LinkUp, p.info.Carrier = false, false
+	p.info.Queues, p.info.ActiveQueues, p.info.MaxQueues = 0, 0, 0
 }
 
 // SetMaxMasks sets how many distinct masks the fake steering classifier holds
@@ -146,7 +175,7 @@ func (b *Backend) ExpireFlow(id uint64) {
 
 // resolveLocked is the flow table's view of the fake ports.
 func (b *Backend) resolveLocked(name string) (uint32, bool) {
-	if p := b.portLocked(name); p != nil {
+	if p := b.portLocked(name); p != nil && p.attached() {
 		return p.info.OFPort, true
 	}
 	return 0, false
@@ -200,11 +229,15 @@ func (b *Backend) AddPort(spec datapath.PortSpec) (datapath.PortInfo, error) {
 	if b.portLocked(spec.Name) != nil {
 		return datapath.PortInfo{}, fmt.Errorf("%s: %w", spec.Name, datapath.ErrPortExists)
 	}
-	if b.netdevs != nil && !b.netdevs[spec.Name] {
+	absent := b.netdevs != nil && !b.netdevs[spec.Name]
+	if absent && !spec.KeepAbsent {
 		return datapath.PortInfo{}, fmt.Errorf("port %s: %w", spec.Name, datapath.ErrNoSuchDevice)
 	}
 	n := b.nextOFPort
-	b.nextOFPort++
+	if spec.OFPort != 0 && !slices.ContainsFunc(b.ports, func(p *port) bool { return p.info.OFPort == spec.OFPort }) {
+		n = spec.OFPort
+	}
+	b.nextOFPort = max(b.nextOFPort, n+1)
 	info := datapath.PortInfo{
 		Name:    spec.Name,
 		OFPort:  n,
@@ -226,11 +259,15 @@ func (b *Backend) AddPort(spec datapath.PortSpec) (datapath.PortInfo, error) {
 		Carrier:      true,
 		FastPathOut:  "ok",
 	}
-	b.ports = append(b.ports, &port{info: info, stats: datapath.PortStats{
-		Name: info.Name, OFPort: n, XDP: map[string]uint64{},
-	}})
+	p := &port{info: info, stats: datapath.PortStats{Name: info.Name, OFPort: n, XDP: map[string]uint64{}}}
+	if absent {
+		b.setAttachedLocked(p, false)
+	}
+	b.ports = append(b.ports, p)
+	slices.SortFunc(b.ports, func(x, y *port) int { return int(x.info.OFPort) - int(y.info.OFPort) })
 	b.table = b.table.Recompile(b.resolveLocked)
-	return info, nil
+	b.livenessLocked()
+	return p.info, nil
 }
 
 // DeletePort implements ctl.Backend.
@@ -303,6 +340,12 @@ func copyStats(st datapath.PortStats) datapath.PortStats {
 // and the same limits on masks and rules unless SetMaxMasks or SetMaxRules
 // lowered them.
 func (b *Backend) Apply(change datapath.Change) (datapath.Applied, error) {
+	return b.ApplyCommit(change, nil)
+}
+
+// ApplyCommit implements ctl.Backend: commit is told of the new pipeline
+// before it is installed, as the switch does it.
+func (b *Backend) ApplyCommit(change datapath.Change, commit datapath.Commit) (datapath.Applied, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -320,10 +363,22 @@ func (b *Backend) Apply(change datapath.Change) (datapath.Applied, error) {
 	}
 	unchanged := nt.Gen() == b.table.Gen()
 	if !unchanged {
+		if commit != nil {
+			if err := commit(nt); err != nil {
+				return datapath.Applied{}, err
+			}
+		}
 		b.table = nt
 		b.calls++
 	}
 	return datapath.Applied{Added: slices.Clone(nt.Added()), Removed: slices.Clone(nt.Removed()), Unchanged: unchanged}, nil
+}
+
+// Pipeline implements ctl.Backend.
+func (b *Backend) Pipeline() *flowtable.Table {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.table
 }
 
 // flowInfo reports a flow as a switch whose ports all take redirected
@@ -438,6 +493,9 @@ func (b *Backend) livenessLocked() {
 		default:
 			p.info.Live = p.info.LinkUp && p.info.Carrier
 		}
+		if !p.attached() {
+			p.info.Live = false
+		}
 		if !p.info.Live {
 			dead.Add(p.info.OFPort)
 		}
@@ -462,6 +520,23 @@ func (b *Backend) Stats() datapath.Stats {
 	return st
 }
 
+// SetFrames sets what Frames reports.
+func (b *Backend) SetFrames(fs []datapath.FrameStats) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.frames = slices.Clone(fs)
+}
+
+// Frames implements ctl.Backend.
+func (b *Backend) Frames() ([]datapath.FrameStats, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, datapath.ErrClosed
+	}
+	return slices.Clone(b.frames), nil
+}
+
 // Health implements ctl.Backend.
 func (b *Backend) Health() error {
 	b.mu.Lock()
@@ -469,7 +544,15 @@ func (b *Backend) Health() error {
 	if b.closed {
 		return datapath.ErrClosed
 	}
-	return b.health
+	if b.health != nil {
+		return b.health
+	}
+	for _, p := range b.ports {
+		if !p.attached() {
+			return fmt.Errorf("port %s absent: %s", p.info.Name, p.info.Problem)
+		}
+	}
+	return nil
 }
 
 // Trace implements ctl.Backend. There is no XDP program here: its part is
@@ -485,6 +568,9 @@ func (b *Backend) Trace(in datapath.TraceInput) (datapath.TraceResult, error) {
 	p := b.portLocked(in.Port)
 	if p == nil {
 		return res, fmt.Errorf("trace: port %s: %w", in.Port, datapath.ErrNoSuchPort)
+	}
+	if !p.attached() {
+		return res, fmt.Errorf("trace: port %s is %s (%s): %w", in.Port, p.info.State, p.info.Problem, datapath.ErrNoSuchDevice)
 	}
 	res.OFPort = p.info.OFPort
 	x := &res.XDP
