@@ -93,53 +93,56 @@ key=value pairs for scripts. Both are IPv4; pin them with taskset.
 `)
 }
 
+// commands are xvs-traffic's commands by name; each takes the arguments
+// after its name.
+var commands = map[string]func(args []string, out io.Writer) error{
+	"send":         send,
+	"sink":         sink,
+	"tcp-echo":     tcpEcho,
+	"tcp-check":    tcpCheck,
+	"tcp-bulk":     tcpBulk,
+	"blast":        blast,
+	"count":        count,
+	"xdp-redirect": xdpRedirect,
+	"pair":         pair,
+	"ping":         ping,
+	"echo":         echo,
+	"offloads-off": offloadsOff,
+	"gro":          gro,
+}
+
 func run(args []string, out io.Writer) error {
 	if len(args) == 0 {
 		usage(os.Stderr)
 		return errors.New("missing command")
 	}
+	if cmd, ok := commands[args[0]]; ok {
+		return cmd(args[1:], out)
+	}
 	switch args[0] {
-	case "send":
-		return send(args[1:], out)
-	case "sink":
-		return sink(args[1:], out)
-	case "tcp-echo":
-		return tcpEcho(args[1:], out)
-	case "tcp-check":
-		return tcpCheck(args[1:], out)
-	case "tcp-bulk":
-		return tcpBulk(args[1:], out)
-	case "blast":
-		return blast(args[1:], out)
-	case "count":
-		return count(args[1:], out)
-	case "xdp-redirect":
-		return xdpRedirect(args[1:], out)
-	case "pair":
-		return pair(args[1:], out)
-	case "ping":
-		return ping(args[1:], out)
-	case "echo":
-		return echo(args[1:], out)
-	case "offloads-off":
-		if len(args) != 2 {
-			return errors.New("usage: xvs-traffic offloads-off DEV")
-		}
-		return testenv.DisableOffloads(args[1])
-	case "gro":
-		if len(args) != 3 || (args[2] != "on" && args[2] != "off") {
-			return errors.New("usage: xvs-traffic gro DEV on|off")
-		}
-		if args[2] == "on" {
-			return testenv.EnableGRO(args[1])
-		}
-		return testenv.DisableGRO(args[1])
 	case "help", "-h", "--help":
 		usage(out)
 		return nil
 	}
 	usage(os.Stderr)
 	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func offloadsOff(args []string, _ io.Writer) error {
+	if len(args) != 1 {
+		return errors.New("usage: xvs-traffic offloads-off DEV")
+	}
+	return testenv.DisableOffloads(args[0])
+}
+
+func gro(args []string, _ io.Writer) error {
+	if len(args) != 2 || (args[1] != "on" && args[1] != "off") {
+		return errors.New("usage: xvs-traffic gro DEV on|off")
+	}
+	if args[1] == "on" {
+		return testenv.EnableGRO(args[0])
+	}
+	return testenv.DisableGRO(args[0])
 }
 
 func fill(b []byte, seq uint64) {
