@@ -265,7 +265,8 @@ func parseText(text string, mode parseMode) (*parseResult, error) {
 					return nil, p.errAt(start, key, "actions are not allowed in %s", mode)
 				}
 				var err *ParseError
-				if acts, err = p.actions(i+1, text[i+1:]); err != nil {
+				toks := appendActionTokens(b.toks[:0], text[i+1:], i+1)
+				if acts, err = p.appendActionList(b.pas[:0], toks); err != nil {
 					return nil, err
 				}
 				hasActions = true
@@ -463,6 +464,11 @@ type matchBuilder struct {
 	ok, om  Key // what an earlier field matches alone, for a conflict's message
 	entries []matchEntry
 	buf     [8]matchEntry // entries' first backing array: a match has few fields
+
+	// First backing arrays of the action list parseText parses (the flow
+	// it returns has its actions copied out): a flow has few actions.
+	toks [8]actionToken
+	pas  [4]parsedAction
 }
 
 func newMatchBuilder(p *textParser) *matchBuilder {
@@ -491,6 +497,8 @@ func getMatchBuilder(text string) *matchBuilder {
 // putMatchBuilder gives b back, keeping none of the text it read.
 func putMatchBuilder(b *matchBuilder) {
 	clear(b.buf[:])
+	clear(b.toks[:])
+	clear(b.pas[:])
 	b.entries = nil
 	b.m = Match{}
 	b.tp.text = ""
@@ -691,7 +699,12 @@ type actionToken struct {
 // parentheses (resubmit(,1) is one action). base is the list's offset in
 // the whole text (-1: structured input, no offsets).
 func splitActions(s string, base int) []actionToken {
-	toks := make([]actionToken, 0, 4)
+	return appendActionTokens(make([]actionToken, 0, 4), s, base)
+}
+
+// appendActionTokens appends the tokens of action list s to toks, as
+// splitActions splits it.
+func appendActionTokens(toks []actionToken, s string, base int) []actionToken {
 	for i := 0; ; {
 		for i < len(s) && isFlowSep(s[i]) {
 			i++
@@ -737,7 +750,12 @@ func (p *textParser) actions(base int, s string) ([]parsedAction, *ParseError) {
 }
 
 func (p *textParser) actionList(toks []actionToken) ([]parsedAction, *ParseError) {
-	pas := make([]parsedAction, 0, len(toks))
+	return p.appendActionList(make([]parsedAction, 0, len(toks)), toks)
+}
+
+// appendActionList parses toks into pas, an empty slice whose room is
+// used first.
+func (p *textParser) appendActionList(pas []parsedAction, toks []actionToken) ([]parsedAction, *ParseError) {
 	for _, tok := range toks {
 		// Parsed in place: a parsedAction of its own would live on the
 		// heap (the parsers take its address).
