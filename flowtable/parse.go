@@ -188,6 +188,9 @@ var flowFields = map[string]bool{
 // flowFieldBits gives each of flowFields a bit, for the set of those a
 // flow's text gave.
 var flowFieldBits = func() map[string]uint32 {
+	if len(flowFields) > 32 {
+		panic("flowtable: more flow fields than bits in parseText's set of them")
+	}
 	bits := make(map[string]uint32, len(flowFields))
 	for _, name := range slices.Sorted(maps.Keys(flowFields)) {
 		bits[name] = 1 << len(bits)
