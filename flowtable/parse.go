@@ -3,11 +3,13 @@ package flowtable
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/xvs-project/xvs/flowtable/steer"
@@ -133,7 +135,8 @@ func ParseAction(text string) (Action, error) {
 	if len(toks) != 1 {
 		return Action{}, p.errAt(-1, "", "want exactly one action in %q", text)
 	}
-	pa, drop, err := p.action(toks[0])
+	var pa parsedAction
+	drop, err := p.action(toks[0], &pa)
 	if err != nil {
 		return Action{}, err
 	}
@@ -149,7 +152,7 @@ func ParseAction(text string) (Action, error) {
 // name the field (ParseError.Field) and have Column 0.
 func ParseMatchFields(fields map[string]string) (Match, error) {
 	p := &textParser{}
-	b := matchBuilder{p: p}
+	b := newMatchBuilder(p)
 	names := make([]string, 0, len(fields))
 	for name := range fields {
 		names = append(names, name)
@@ -181,6 +184,19 @@ var flowFields = map[string]bool{
 	"table": true, "duration": true, "n_packets": true, "n_bytes": true, "idle_age": true, "hard_age": true,
 	"datapath": true, "out_port": true, "out_group": true,
 }
+
+// flowFieldBits gives each of flowFields a bit, for the set of those a
+// flow's text gave.
+var flowFieldBits = func() map[string]uint32 {
+	if len(flowFields) > 32 {
+		panic("flowtable: more flow fields than bits in parseText's set of them")
+	}
+	bits := make(map[string]uint32, len(flowFields))
+	for _, name := range slices.Sorted(maps.Keys(flowFields)) {
+		bits[name] = 1 << len(bits)
+	}
+	return bits
+}()
 
 // textParser turns byte offsets into the text being parsed into columns for
 // errors. Structured input has no text: offset -1, column 0.
@@ -227,10 +243,11 @@ type parseResult struct {
 func isFlowSep(c byte) bool { return c == ',' || c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 func parseText(text string, mode parseMode) (*parseResult, error) {
-	p := &textParser{text: text}
+	b := getMatchBuilder(text)
+	defer putMatchBuilder(b)
+	p := b.p
 	r := &parseResult{flow: Flow{Priority: DefaultPriority}}
-	b := matchBuilder{p: p}
-	var seen map[string]bool
+	var seen uint32 // bits of flowFieldBits
 	var acts []parsedAction
 	hasActions := false
 	for i := 0; ; {
@@ -251,7 +268,8 @@ func parseText(text string, mode parseMode) (*parseResult, error) {
 					return nil, p.errAt(start, key, "actions are not allowed in %s", mode)
 				}
 				var err *ParseError
-				if acts, err = p.actions(i+1, text[i+1:]); err != nil {
+				toks := appendActionTokens(b.toks[:0], text[i+1:], i+1)
+				if acts, err = p.appendActionList(b.pas[:0], toks); err != nil {
 					return nil, err
 				}
 				hasActions = true
@@ -276,13 +294,11 @@ func parseText(text string, mode parseMode) (*parseResult, error) {
 		if err := p.flowField(r, mode, key, value, hasValue, start); err != nil {
 			return nil, err
 		}
-		if seen[key] {
+		bit := flowFieldBits[key]
+		if seen&bit != 0 {
 			return nil, p.errAt(start, key, "%s given twice", key)
 		}
-		if seen == nil {
-			seen = make(map[string]bool)
-		}
-		seen[key] = true
+		seen |= bit
 	}
 	m, err := b.finish()
 	if err != nil {
@@ -445,46 +461,115 @@ func (p *textParser) flowField(r *parseResult, mode parseMode, key, value string
 // matchBuilder collects match fields in any order and checks them together.
 type matchBuilder struct {
 	p       *textParser
+	tp      textParser // p, for a builder of the pool
 	m       Match
+	k, mk   Key // what the field being added matches alone
+	ok, om  Key // what an earlier field matches alone, for a conflict's message
 	entries []matchEntry
+	buf     [8]matchEntry // entries' first backing array: a match has few fields
+
+	// First backing arrays of the action list parseText parses (the flow
+	// it returns has its actions copied out): a flow has few actions.
+	toks [8]actionToken
+	pas  [4]parsedAction
 }
 
+func newMatchBuilder(p *textParser) *matchBuilder {
+	b := &matchBuilder{p: p}
+	b.entries = b.buf[:0]
+	return b
+}
+
+// matchBuilders recycles the builders of parseText (and their parser): a
+// bulk request parses many flows, and a builder is most of what parsing
+// one allocates.
+var matchBuilders = sync.Pool{New: func() any {
+	b := &matchBuilder{}
+	b.p = &b.tp
+	return b
+}}
+
+// getMatchBuilder returns an empty builder whose parser reads text.
+func getMatchBuilder(text string) *matchBuilder {
+	b := matchBuilders.Get().(*matchBuilder)
+	b.tp.text = text
+	b.entries = b.buf[:0]
+	return b
+}
+
+// putMatchBuilder gives b back, keeping none of the text it read.
+func putMatchBuilder(b *matchBuilder) {
+	clear(b.buf[:])
+	clear(b.toks[:])
+	clear(b.pas[:])
+	b.entries = nil
+	b.m = Match{}
+	b.tp.text = ""
+	matchBuilders.Put(b)
+}
+
+// matchEntry is a field added to a matchBuilder. What it matches alone is
+// in the builder's match; key computes it again for an error message.
 type matchEntry struct {
-	f    *matchField
-	name string // as written: the name or an alias
-	text string // as written: name, or name=value
-	off  int
-	k, m Key // what the field alone matches
+	f        *matchField
+	name     string // as written: the name or an alias
+	value    string
+	hasValue bool
+	zeroMask bool // it matches nothing (tp_dst=0/0), so it needs nothing
+	off      int
+}
+
+// text is the field as written: name, or name=value.
+func (e *matchEntry) text() string {
+	if e.hasValue {
+		return e.name + "=" + e.value
+	}
+	return e.name
+}
+
+// key sets k and m to what the entry matches alone.
+func (e *matchEntry) key(k, m *Key) {
+	*k, *m = Key{}, Key{}
+	fieldKey(e.f, e.value, k, m)
+}
+
+// fieldKey parses value for f into k and m (zero on entry), or says what is
+// wrong with it. An in_port sets no key bits. The key has no bits outside
+// the mask (Match.Check), which add's conflict check relies on.
+func fieldKey(f *matchField, value string, k, m *Key) string {
+	switch {
+	case f.short:
+		putUint(k, steer.OffDlType, 2, uint64(f.dlType))
+		putUint(m, steer.OffDlType, 2, 0xffff)
+		if f.nwProto >= 0 {
+			k[steer.OffNwProto], m[steer.OffNwProto] = byte(f.nwProto), 0xff
+		}
+	case f.group == groupInPort:
+		return portRefProblem(value)
+	default:
+		return f.set(value, k, m)
+	}
+	return ""
 }
 
 // add adds field f, written as name (f's name or an alias).
 func (b *matchBuilder) add(name string, f *matchField, value string, hasValue bool, off int) *ParseError {
 	p := b.p
-	e := matchEntry{f: f, name: name, text: name, off: off}
+	e := matchEntry{f: f, name: name, value: value, hasValue: hasValue, off: off}
+	b.k, b.mk = Key{}, Key{}
 	switch {
-	case f.short:
-		if hasValue {
-			return p.errAt(off, name, "%s takes no value", name)
-		}
-		putUint(&e.k, steer.OffDlType, 2, uint64(f.dlType))
-		putUint(&e.m, steer.OffDlType, 2, 0xffff)
-		if f.nwProto >= 0 {
-			e.k[steer.OffNwProto], e.m[steer.OffNwProto] = byte(f.nwProto), 0xff
-		}
-	case !hasValue || value == "":
+	case f.short && hasValue:
+		return p.errAt(off, name, "%s takes no value", name)
+	case !f.short && (!hasValue || value == ""):
 		return p.errAt(off, name, "missing value for %s", name)
-	case f.group == groupInPort:
-		if msg := portRefProblem(value); msg != "" {
-			return p.errAt(off, name, "bad value %q for %s: %s", value, name, msg)
-		}
-	default:
-		if msg := f.set(value, &e.k, &e.m); msg != "" {
-			return p.errAt(off, name, "bad value %q for %s: %s", value, name, msg)
-		}
 	}
-	if hasValue {
-		e.text = name + "=" + value
+	if msg := fieldKey(f, value, &b.k, &b.mk); msg != "" {
+		return p.errAt(off, name, "bad value %q for %s: %s", value, name, msg)
 	}
+	// The fields so far agree with each other, so the new one conflicts
+	// with one of them exactly when it conflicts with their union; only
+	// then are their own keys needed, to say which.
+	conflict := keysConflict(&b.k, &b.mk, &b.m.Key, &b.m.Mask)
 	for i := range b.entries {
 		o := &b.entries[i]
 		if f.short && o.f == f {
@@ -496,21 +581,41 @@ func (b *matchBuilder) add(name string, f *matchField, value string, hasValue bo
 			}
 			return p.errAt(off, name, "%s conflicts with %s (Open vSwitch would use the last one)", name, o.name)
 		}
-		for j := range e.m {
-			if both := e.m[j] & o.m[j]; e.k[j]&both != o.k[j]&both {
-				return p.errAt(off, name, "%s conflicts with %s (Open vSwitch would use the last one)", e.text, o.text)
+		if conflict {
+			if o.key(&b.ok, &b.om); keysConflict(&b.k, &b.mk, &b.ok, &b.om) {
+				return p.errAt(off, name, "%s conflicts with %s (Open vSwitch would use the last one)", e.text(), o.text())
 			}
 		}
 	}
-	for j := range e.m {
-		b.m.Key[j] |= e.k[j]
-		b.m.Mask[j] |= e.m[j]
-	}
+	orKey(&b.m.Key, &b.k)
+	orKey(&b.m.Mask, &b.mk)
 	if f.group == groupInPort {
 		b.m.InPort = canonicalPortRef(value)
 	}
+	e.zeroMask = b.mk == Key{}
 	b.entries = append(b.entries, e)
 	return nil
+}
+
+// keysConflict reports whether two (key, mask) pairs disagree on a bit
+// both masks cover.
+func keysConflict(k1, m1, k2, m2 *Key) bool {
+	le := binary.LittleEndian
+	for j := 0; j < steer.KeyLen; j += 8 {
+		both := le.Uint64(m1[j:]) & le.Uint64(m2[j:])
+		if (le.Uint64(k1[j:])^le.Uint64(k2[j:]))&both != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// orKey sets the bits of src in dst.
+func orKey(dst, src *Key) {
+	le := binary.LittleEndian
+	for j := 0; j < steer.KeyLen; j += 8 {
+		le.PutUint64(dst[j:], le.Uint64(dst[j:])|le.Uint64(src[j:]))
+	}
 }
 
 // finish checks every field's prerequisites against the whole match. A
@@ -518,7 +623,7 @@ func (b *matchBuilder) add(name string, f *matchField, value string, hasValue bo
 func (b *matchBuilder) finish() (Match, *ParseError) {
 	for i := range b.entries {
 		e := &b.entries[i]
-		if e.f.prereq == nil || e.m == (Key{}) {
+		if e.f.prereq == nil || e.zeroMask {
 			continue
 		}
 		if !e.f.prereq(&b.m) {
@@ -597,7 +702,12 @@ type actionToken struct {
 // parentheses (resubmit(,1) is one action). base is the list's offset in
 // the whole text (-1: structured input, no offsets).
 func splitActions(s string, base int) []actionToken {
-	var toks []actionToken
+	return appendActionTokens(make([]actionToken, 0, 4), s, base)
+}
+
+// appendActionTokens appends the tokens of action list s to toks, as
+// splitActions splits it.
+func appendActionTokens(toks []actionToken, s string, base int) []actionToken {
 	for i := 0; ; {
 		for i < len(s) && isFlowSep(s[i]) {
 			i++
@@ -643,9 +753,17 @@ func (p *textParser) actions(base int, s string) ([]parsedAction, *ParseError) {
 }
 
 func (p *textParser) actionList(toks []actionToken) ([]parsedAction, *ParseError) {
-	pas := make([]parsedAction, 0, len(toks))
+	return p.appendActionList(make([]parsedAction, 0, len(toks)), toks)
+}
+
+// appendActionList parses toks into pas, an empty slice whose room is
+// used first.
+func (p *textParser) appendActionList(pas []parsedAction, toks []actionToken) ([]parsedAction, *ParseError) {
 	for _, tok := range toks {
-		pa, drop, err := p.action(tok)
+		// Parsed in place: a parsedAction of its own would live on the
+		// heap (the parsers take its address).
+		pas = append(pas, parsedAction{})
+		drop, err := p.action(tok, &pas[len(pas)-1])
 		if err != nil {
 			return nil, err
 		}
@@ -655,7 +773,6 @@ func (p *textParser) actionList(toks []actionToken) ([]parsedAction, *ParseError
 			}
 			return nil, nil
 		}
-		pas = append(pas, pa)
 	}
 	for i := range pas {
 		k := actionKinds[pas[i].a.Type]
@@ -684,60 +801,61 @@ var unsupportedActions = map[string]bool{
 	"encap": true, "decap": true, "set_tunnel64": true, "bundle_load": true,
 }
 
-// action parses one action token. drop reports the "drop" keyword. Action
-// names are read without regard to case, as ovs-ofctl reads them.
-func (p *textParser) action(tok actionToken) (pa parsedAction, drop bool, err *ParseError) {
+// action parses one action token into pa. drop reports the "drop"
+// keyword. Action names are read without regard to case, as ovs-ofctl
+// reads them.
+func (p *textParser) action(tok actionToken, pa *parsedAction) (drop bool, err *ParseError) {
 	name, value, hasValue := splitAction(tok.text)
-	pa = parsedAction{name: name, what: name, off: tok.off}
+	*pa = parsedAction{name: name, what: name, off: tok.off}
 	lname := strings.ToLower(name)
 	if lname == "drop" {
 		if hasValue {
-			return pa, false, p.errAt(tok.off, name, "drop takes no value")
+			return false, p.errAt(tok.off, name, "drop takes no value")
 		}
-		return pa, true, nil
+		return true, nil
 	}
 	if lname == "set_field" || lname == "load" {
 		if !hasValue || value == "" {
-			return pa, false, p.errAt(tok.off, name, "missing value for %s", name)
+			return false, p.errAt(tok.off, name, "missing value for %s", name)
 		}
-		return pa, false, p.setField(&pa, lname, value)
+		return false, p.setField(pa, lname, value)
 	}
 	t, known := actionByName[lname]
 	why, reserved := reservedPort(name)
 	switch {
 	case !known && reserved && why != "":
-		return pa, false, p.errAt(tok.off, name, "unsupported action %q: %s", name, why)
+		return false, p.errAt(tok.off, name, "unsupported action %q: %s", name, why)
 	case !known && unsupportedActions[lname]:
-		return pa, false, p.errAt(tok.off, name, "unsupported action %q", name)
+		return false, p.errAt(tok.off, name, "unsupported action %q", name)
 	case !known && !hasValue && portRefProblem(name) == "":
 		// A bare port is output to that port, as in OVS.
 		pa.a = Action{Type: ActOutput, Port: canonicalPortRef(name)}
 		pa.name, pa.what = "output", "output"
-		return pa, false, nil
+		return false, nil
 	case !known:
-		return pa, false, p.errAt(tok.off, name, "unknown action %q", name)
+		return false, p.errAt(tok.off, name, "unknown action %q", name)
 	}
 	k := actionKinds[t]
 	pa.a.Type, pa.need = t, k.need
 	pa.why = "Open vSwitch would take it and leave packets without that header as they are"
 	switch {
 	case k.value && k.optValue && (!hasValue || value == ""):
-		return pa, false, nil
+		return false, nil
 	case k.value && (!hasValue || value == ""):
-		return pa, false, p.errAt(tok.off, name, "missing value for %s", name)
+		return false, p.errAt(tok.off, name, "missing value for %s", name)
 	case !k.value && hasValue:
-		return pa, false, p.errAt(tok.off, name, "%s takes no value", name)
+		return false, p.errAt(tok.off, name, "%s takes no value", name)
 	case !k.value:
-		return pa, false, nil
+		return false, nil
 	}
 	msg := k.parse(value, &pa.a)
 	if msg == "" {
 		msg = actionProblem(&pa.a)
 	}
 	if msg != "" {
-		return pa, false, p.errAt(tok.off, name, "bad value %q for %s: %s", value, name, msg)
+		return false, p.errAt(tok.off, name, "bad value %q for %s: %s", value, name, msg)
 	}
-	return pa, false, nil
+	return false, nil
 }
 
 // setFieldTarget is a field set_field (and load) can set: the action it

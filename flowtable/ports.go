@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/xvs-project/xvs/flowtable/steer"
 )
@@ -49,8 +50,33 @@ var reservedPorts = map[string]string{
 // reservedPort reports whether s is a reserved port name and, if xvs does
 // not take it where a port goes, why.
 func reservedPort(s string) (why string, reserved bool) {
-	why, reserved = reservedPorts[strings.ToUpper(s)]
+	// Upper-cased on the stack: this runs for every port and action name a
+	// flow gives, and strings.ToUpper allocates for a lower-case one.
+	// Non-ASCII text goes to strings.ToUpper, which maps some of it to
+	// ASCII (U+0131 ı to I).
+	var buf [16]byte
+	if len(s) > len(buf) || !isASCII(s) {
+		why, reserved = reservedPorts[strings.ToUpper(s)]
+		return why, reserved
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	why, reserved = reservedPorts[string(buf[:len(s)])]
 	return why, reserved
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // isInPortKeyword reports whether s names the input port (in_port,
