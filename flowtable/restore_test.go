@@ -31,6 +31,7 @@ func TestApplyRestore(t *testing.T) {
 		{name: "counter moved past deleted ids", change: Change{KeepIDs: true, NextID: 30, Add: []*Flow{withID(4, "udp,actions=output:p1")}},
 			ids: []uint64{4}, next: 30},
 		{name: "counter alone", change: Change{NextID: 7}, next: 7},
+		{name: "counter alone in a replace", change: Change{Replace: true, KeepIDs: true, NextID: 7}, next: 7},
 		{name: "ids not ascending", change: Change{KeepIDs: true, Add: []*Flow{withID(9, "udp,actions=drop"), withID(4, "tcp,actions=drop")}},
 			wantErr: ErrInvalid},
 		{name: "no id", change: Change{KeepIDs: true, Add: []*Flow{withID(0, "udp,actions=drop")}}, wantErr: ErrInvalid},

@@ -472,7 +472,7 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 		}
 		adds[i] = e
 	}
-	if c.Replace && kept == len(t.flows) && kept == len(adds) && len(groupsGone) == 0 && maps.Equal(groups, t.groups) {
+	if c.Replace && kept == len(t.flows) && kept == len(adds) && len(groupsGone) == 0 && maps.Equal(groups, t.groups) && c.NextID <= t.nextID {
 		// The pipeline as it was: only Added is new.
 		nt := *t
 		nt.added = make([]uint64, len(adds))
