@@ -259,3 +259,28 @@ func TestFastPathAbsentPort(t *testing.T) {
 	}
 	checkFrames(t, tp.sw, "after the device went")
 }
+
+// A port named with digits is written quoted in flows ("7"); it is in use
+// under its name, so its ofport is not given away while flows name it.
+func TestPortNamesInUseQuoted(t *testing.T) {
+	tp := newTopo(t, topoOptions{})
+	f, err := flowtable.ParseFlow(`in_port="7",actions=output:"12",output:placeholder`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Actions[1].Port = tp.b.port()
+	if _, err := tp.sw.Apply(Change{AllowMissingPorts: true, Add: []*flowtable.Flow{f}}); err != nil {
+		t.Fatal(err)
+	}
+	tp.sw.mu.Lock()
+	used := tp.sw.portNamesInUseLocked()
+	tp.sw.mu.Unlock()
+	for _, name := range []string{"7", "12", tp.b.port()} {
+		if !used[name] {
+			t.Errorf("%q not in use: %v", name, used)
+		}
+	}
+	if used[`"7"`] {
+		t.Errorf("the quoted reference counted as a name of its own: %v", used)
+	}
+}

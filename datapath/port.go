@@ -15,6 +15,7 @@ import (
 
 	"github.com/xvs-project/xvs/afxdp"
 	"github.com/xvs-project/xvs/bpf"
+	"github.com/xvs-project/xvs/flowtable"
 	"github.com/xvs-project/xvs/flowtable/steer"
 )
 
@@ -417,23 +418,24 @@ func (s *Switch) releaseOFPortsLocked() {
 }
 
 // portNamesInUseLocked is the set of port names the pipeline's flows and
-// groups name.
+// groups name (a name written quoted, "2", is the port 2).
 func (s *Switch) portNamesInUseLocked() map[string]bool {
 	used := make(map[string]bool)
+	use := func(ref string) {
+		if name := flowtable.PortName(ref); name != "" {
+			used[name] = true
+		}
+	}
 	t := s.table.Load()
 	for _, e := range t.Entries() {
-		if e.Flow.Match.InPort != "" {
-			used[e.Flow.Match.InPort] = true
-		}
+		use(e.Flow.Match.InPort)
 		for i := range e.Flow.Actions {
-			if n := e.Flow.Actions[i].PortRef(); n != "" {
-				used[n] = true
-			}
+			use(e.Flow.Actions[i].PortRef())
 		}
 	}
 	for _, ge := range t.Groups() {
 		for _, n := range ge.Group.PortRefs() {
-			used[n] = true
+			use(n)
 		}
 	}
 	return used
