@@ -1,6 +1,7 @@
 package flowtable
 
 import (
+	"errors"
 	"slices"
 	"testing"
 )
@@ -121,5 +122,29 @@ func TestReplaceKeepsCollidingFlows(t *testing.T) {
 		if !slices.Equal(t2.Added(), want) || t2.Gen() != t1.Gen() {
 			t.Errorf("order %v: added %v (want %v), generation kept %v", order, t2.Added(), want, t2.Gen() == t1.Gen())
 		}
+	}
+}
+
+// A replace keeps an installed flow only if the flow would be accepted as
+// added: one naming a port that is gone is refused, as an add is (unless
+// the change allows missing ports).
+func TestReplaceKeepsOnlyResolvingFlows(t *testing.T) {
+	parse := func() *Flow {
+		f, err := ParseFlow("udp,actions=output:p9")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	t0, err := NewTable().Apply(Change{Add: []*Flow{parse()}}, dpPortMap(map[string]uint32{"p1": 1, "p9": 9}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := dpPortMap(map[string]uint32{"p1": 1})
+	if _, err := t0.Apply(Change{Replace: true, Add: []*Flow{parse()}}, gone); !errors.Is(err, ErrNoSuchPort) {
+		t.Errorf("replace naming a gone port: %v, want %v", err, ErrNoSuchPort)
+	}
+	if _, err := t0.Apply(Change{Replace: true, AllowMissingPorts: true, Add: []*Flow{parse()}}, gone); err != nil {
+		t.Errorf("replace allowing missing ports: %v", err)
 	}
 }

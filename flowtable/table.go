@@ -456,7 +456,7 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 		}
 		var e *Entry
 		var err error
-		if keepable != nil && f != nil {
+		if keepable != nil && f != nil && (c.AllowMissingPorts || portsResolve(f, ports)) {
 			e = keepable.take(f)
 		}
 		if e != nil {
@@ -1046,6 +1046,24 @@ func (e *Entry) recompiled(ports PortResolver) *Entry {
 	ne.fast = fastPathProblem(f, &ne.Program)
 	ne.mkey.SetInPort(inPort)
 	return ne
+}
+
+// portsResolve reports whether every port f names resolves: a flow kept by
+// a replace must pass the check newEntry makes of an added one.
+func portsResolve(f *Flow, ports PortResolver) bool {
+	if f.Match.InPort != "" {
+		if _, ok := resolvePort(ports, f.Match.InPort); !ok {
+			return false
+		}
+	}
+	for i := range f.Actions {
+		if name := f.Actions[i].PortRef(); name != "" {
+			if _, ok := resolvePort(ports, name); !ok {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // portSignature hashes what the ports a flow's actions name resolve to
