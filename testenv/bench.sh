@@ -141,6 +141,7 @@ while [ $# -gt 0 ]; do
 done
 [[ $ROUNDS =~ ^[1-9][0-9]*$ && $SECS =~ ^[1-9][0-9]*$ ]] || die "--rounds and --seconds take positive integers"
 [[ $PAIR =~ ^[0-9]+$ ]] || die "--pair takes seconds (0: off)"
+[[ $LATENCY = 0 || $PAIR = 0 ]] || die "--pair measures throughput: it does not combine with --latency"
 [[ $KNAPI == inline || $KNAPI == threaded ]] || die "--kernel-napi is inline or threaded"
 [[ $BRIDGE_RX == xdp-pass || $BRIDGE_RX == gro ]] || die "--bridge-rx is xdp-pass or gro"
 [[ $REQUESTS =~ ^[1-9][0-9]*$ ]] || die "--requests takes a positive integer"
