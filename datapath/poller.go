@@ -409,6 +409,11 @@ func (pl *poller) loop() error {
 			in.stats.rxPackets.Add(uint64(n))
 			in.stats.rxBytes.Add(bytes)
 		}
+		if received > 0 {
+			// Counted before any frame of the pass is sent or handed to
+			// another poller: a frame that has left is in the count.
+			pl.packets.Add(uint64(received))
+		}
 		b.flushFlow()
 		if len(pl.dirty) > 0 {
 			pl.publishHandoffs()
@@ -433,7 +438,6 @@ func (pl *poller) loop() error {
 		end := b.now + int64(el)
 		if moved > 0 {
 			pl.batches.Add(1)
-			pl.packets.Add(uint64(received))
 			pl.busyNs.Add(uint64(el))
 			idle.moved(end)
 			continue
