@@ -54,25 +54,32 @@ func decodeFlowsKnown(body []byte, known func(string) *flowtable.Flow) (flows []
 
 // decodeFlowsJSON is decodeFlows with encoding/json alone.
 func decodeFlowsJSON(body []byte) (flows []*flowtable.Flow, array bool, err error) {
+	return decodeOneOrMany(body, decodeFlow)
+}
+
+// decodeOneOrMany decodes a body holding one item (an object) or several
+// (an array), each with decode. Errors about an item of an array carry its
+// index.
+func decodeOneOrMany[T any](body []byte, decode func([]byte) (T, error)) (items []T, array bool, err error) {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) > 0 && trimmed[0] == '[' {
 		var raws []json.RawMessage
 		if err := decodeJSON(body, &raws); err != nil {
 			return nil, true, err
 		}
-		flows = make([]*flowtable.Flow, len(raws))
+		items = make([]T, len(raws))
 		for i, raw := range raws {
-			if flows[i], err = decodeFlow(raw); err != nil {
+			if items[i], err = decode(raw); err != nil {
 				return nil, true, &itemError{index: i, err: err}
 			}
 		}
-		return flows, true, nil
+		return items, true, nil
 	}
-	f, err := decodeFlow(body)
+	item, err := decode(body)
 	if err != nil {
 		return nil, false, err
 	}
-	return []*flowtable.Flow{f}, false, nil
+	return []T{item}, false, nil
 }
 
 func decodeFlow(data []byte) (*flowtable.Flow, error) {

@@ -22,25 +22,7 @@ func groupText(g *flowtable.Group) string { return g.String() }
 // array) in either form of api.Group. Errors about an item of an array
 // carry its index.
 func decodeGroups(body []byte) (groups []*flowtable.Group, array bool, err error) {
-	trimmed := bytes.TrimLeft(body, " \t\r\n")
-	if len(trimmed) > 0 && trimmed[0] == '[' {
-		var raws []json.RawMessage
-		if err := decodeJSON(body, &raws); err != nil {
-			return nil, true, err
-		}
-		groups = make([]*flowtable.Group, len(raws))
-		for i, raw := range raws {
-			if groups[i], err = decodeGroup(raw); err != nil {
-				return nil, true, &itemError{index: i, err: err}
-			}
-		}
-		return groups, true, nil
-	}
-	g, err := decodeGroup(body)
-	if err != nil {
-		return nil, false, err
-	}
-	return []*flowtable.Group{g}, false, nil
+	return decodeOneOrMany(body, decodeGroup)
 }
 
 func decodeGroup(data []byte) (*flowtable.Group, error) {
