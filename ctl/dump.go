@@ -43,14 +43,15 @@ func wantsText(r *http.Request) bool {
 	return text > 0 && text > json
 }
 
-// replyDump writes flows as dump-flows lines.
-func (s *Server) replyDump(w http.ResponseWriter, flows []datapath.FlowInfo) {
+// replyDump writes flows as dump-flows lines; ovs leaves out the
+// datapath= field, which ovs-ofctl does not read.
+func (s *Server) replyDump(w http.ResponseWriter, flows []datapath.FlowInfo, ovs bool) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var line []byte
 	for _, fi := range flows {
-		line = appendDumpLine(line[:0], fi)
+		line = appendDumpLine(line[:0], fi, ovs)
 		line = append(line, '\n')
 		if _, err := bw.Write(line); err != nil {
 			s.log.Debug("write response", "err", err)
@@ -65,7 +66,9 @@ func (s *Server) replyDump(w http.ResponseWriter, flows []datapath.FlowInfo) {
 // appendDumpLine appends fi as a line of ovs-ofctl dump-flows output:
 //
 //	cookie=0x0, duration=1.234s, table=0, n_packets=10, n_bytes=640, idle_age=2, datapath=xdp, priority=100,udp,tp_dst=7999 actions=output:p1
-func appendDumpLine(b []byte, fi datapath.FlowInfo) []byte {
+//
+// ovs leaves out the datapath= field.
+func appendDumpLine(b []byte, fi datapath.FlowInfo, ovs bool) []byte {
 	f := fi.Flow
 	b = append(b, " cookie=0x"...)
 	b = strconv.AppendUint(b, f.Cookie, 16)
@@ -91,7 +94,7 @@ func appendDumpLine(b []byte, fi datapath.FlowInfo) []byte {
 	b = append(b, "idle_age="...)
 	b = strconv.AppendInt(b, int64(fi.IdleAge.Seconds()), 10)
 	b = append(b, ", "...)
-	if fi.Datapath != "" {
+	if fi.Datapath != "" && !ovs {
 		b = append(b, "datapath="...)
 		b = append(b, fi.Datapath...)
 		if fi.DatapathReason != "" {

@@ -225,19 +225,24 @@ func selectFlows(fis []datapath.FlowInfo, flt *flowtable.Filter, strict bool) []
 	return out
 }
 
-func parseStrict(s string) (bool, error) {
+func parseStrict(s string) (bool, error) { return parseBoolParam("strict", s) }
+
+// parseBoolParam reads the boolean query parameter name (false when
+// absent).
+func parseBoolParam(name, s string) (bool, error) {
 	if s == "" {
 		return false, nil
 	}
 	b, err := strconv.ParseBool(s)
 	if err != nil {
-		return false, badRequest("strict", "strict=%q: want true or false", s)
+		return false, badRequest(name, "%s=%q: want true or false", name, s)
 	}
 	return b, nil
 }
 
 // listFlows serves GET /v1/flows[?match=FILTER[&strict=true]], as JSON or,
-// asked for with Accept, as dump-flows lines (replyDump).
+// asked for with Accept, as dump-flows lines (replyDump; ovs=true leaves
+// out the datapath= field, for ovs-ofctl).
 func (s *Server) listFlows(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query() // checkQuery refused what is not clear
 	flt, err := parseFilterParam(q.Get("match"))
@@ -250,11 +255,21 @@ func (s *Server) listFlows(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	ovs, err := parseBoolParam("ovs", q.Get("ovs"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	text := wantsText(r)
+	if ovs && !text {
+		s.fail(w, r, badRequest("ovs", "ovs=true is for the text form (Accept: text/plain); the JSON has the datapath as a field of its own"))
+		return
+	}
 	s.bindFilter(flt)
 	flows := sortFlows(selectFlows(s.backend.Flows(), flt, strict))
 	defer s.trim.after(len(flows))
-	if wantsText(r) {
-		s.replyDump(w, flows)
+	if text {
+		s.replyDump(w, flows, ovs)
 		return
 	}
 	s.reply(w, http.StatusOK, apiFlowStatuses(flows))

@@ -115,7 +115,7 @@ func checkContentType(r *http.Request) error {
 // queryParams are the query parameters each operation takes; the others
 // take none.
 var queryParams = map[string][]string{
-	"GET " + api.PathFlows:  {"match", "strict"},
+	"GET " + api.PathFlows:  {"match", "strict", "ovs"},
 	"GET " + api.PathEvents: {"last_event_id"},
 }
 

@@ -134,7 +134,7 @@ func benchBulk(b *testing.B, n int) {
 	b.Run("dump-text", func(b *testing.B) {
 		for b.Loop() {
 			var w lineCounter
-			if err := c.FlowsText(ctx, "", false, &w); err != nil || w.n != n {
+			if err := c.FlowsText(ctx, "", false, false, &w); err != nil || w.n != n {
 				b.Fatalf("dump: %d lines, %v", w.n, err)
 			}
 		}

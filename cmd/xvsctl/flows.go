@@ -105,68 +105,18 @@ ports are named, so the bridge needs ports of those names).
 			strict := fs.Bool("strict", false, "select only flows whose match and priority equal MATCH")
 			ovs := fs.Bool("ovs", false, "print lines ovs-ofctl add-flows reads: no datapath= field")
 			return func(a *app, args []string) error {
-				if !a.g.json && !*ovs {
+				if !a.g.json {
 					// The server prints the lines.
-					return a.client.FlowsText(a.ctx, strings.Join(args, " "), *strict, a.stdout)
+					return a.client.FlowsText(a.ctx, strings.Join(args, " "), *strict, *ovs, a.stdout)
 				}
 				flows, err := a.client.Flows(a.ctx, strings.Join(args, " "), *strict)
 				if err != nil {
 					return err
 				}
-				if a.g.json {
-					return writeJSON(a.stdout, flows)
-				}
-				return writeOVSFlows(a.stdout, flows)
+				return writeJSON(a.stdout, flows)
 			}
 		},
 	},
-}
-
-// writeOVSFlows prints flows as ovs-ofctl dump-flows does, without the
-// datapath= field, which ovs-ofctl does not read (the server prints the
-// lines with it).
-func writeOVSFlows(w io.Writer, flows []api.FlowStatus) error {
-	for i := range flows {
-		line, err := ovsDumpLine(&flows[i])
-		if err != nil {
-			return err
-		}
-		if _, err := fmt.Fprintln(w, line); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// ovsDumpLine formats a flow as a line of ovs-ofctl dump-flows output:
-//
-//	cookie=0x0, duration=1.234s, table=0, n_packets=10, n_bytes=640, idle_age=2, priority=100,udp,tp_dst=7999 actions=output:p1
-//
-// The match and actions come from the canonical text the server sends
-// ("[cookie=C,][idle_timeout=N,][hard_timeout=N,]priority=P[,MATCH],actions=A",
-// see api.Flow), unparsed: xvsctl needs no flow syntax of its own, so it
-// prints the fields of a newer server as they are.
-func ovsDumpLine(fs *api.FlowStatus) (string, error) {
-	i := strings.Index(fs.Text, "priority=")
-	j := strings.Index(fs.Text, ",actions=")
-	if i < 0 || j < i {
-		return "", fmt.Errorf("flow %d from the server: %q is not in canonical form", fs.ID, fs.Text)
-	}
-	cookie := fs.Cookie
-	if cookie == "" {
-		cookie = "0x0"
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, " cookie=%s, duration=%.3fs, table=%d, n_packets=%d, n_bytes=%d, ", cookie, fs.DurationS, fs.Table, fs.Packets, fs.Bytes)
-	if fs.IdleTimeoutS != 0 {
-		fmt.Fprintf(&b, "idle_timeout=%d, ", fs.IdleTimeoutS)
-	}
-	if fs.HardTimeoutS != 0 {
-		fmt.Fprintf(&b, "hard_timeout=%d, ", fs.HardTimeoutS)
-	}
-	fmt.Fprintf(&b, "idle_age=%d, ", int64(fs.IdleAgeS))
-	fmt.Fprintf(&b, "%s actions=%s", fs.Text[i:j], fs.Text[j+len(",actions="):])
-	return b.String(), nil
 }
 
 // flowLine is a flow read from a file, with where it was.

@@ -308,14 +308,18 @@ func (c *Client) Flows(ctx context.Context, filter string, strict bool) ([]api.F
 
 // FlowsText writes to w the flows Flows would list, as ovs-ofctl
 // dump-flows prints them, one line each (what xvsctl dump-flows shows). A
-// server answers it faster than the JSON of many flows.
-func (c *Client) FlowsText(ctx context.Context, filter string, strict bool, w io.Writer) error {
+// server answers it faster than the JSON of many flows. ovs leaves out the
+// datapath= field, so that ovs-ofctl add-flows reads the lines.
+func (c *Client) FlowsText(ctx context.Context, filter string, strict, ovs bool, w io.Writer) error {
 	q := url.Values{}
 	if filter != "" {
 		q.Set("match", filter)
 	}
 	if strict {
 		q.Set("strict", "true")
+	}
+	if ovs {
+		q.Set("ovs", "true")
 	}
 	u := c.base + api.PathFlows
 	if len(q) > 0 {
