@@ -13,8 +13,11 @@ package main
 // receiving veth that rewrites it, as xvs's fast path does, writes into
 // the same page). So every run first writes the Ethernet, IPv4 and UDP
 // headers back as crafted (eleven stores). With --flows K > 1 the program
-// then reads the UDP source port, writes base + counter%K and patches the
-// UDP checksum incrementally (RFC 1624) from the old port.
+// then numbers the run's flow m = counter%K and writes it into the UDP
+// ports, patching the UDP checksum incrementally (RFC 1624) from the old
+// port: the source port counts up from the crafted one to 65535 (P ports),
+// and past P flows the destination port counts up too (flowPorts), so K
+// may exceed 64k: distinct 5-tuples for a table of many flows.
 
 import (
 	"encoding/binary"
@@ -84,11 +87,24 @@ func buildFrame(spec frameSpec) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// flowsHelp is the --flows flag's help, shared by blast and pair.
+const flowsHelp = "distinct UDP 5-tuples, round robin: source ports from --src-port up to 65535, then the next destination port, and so on"
+
+// flowPorts returns the UDP ports of flow m (0-based) of a blast whose
+// frame has source port base and destination port dst: the source port
+// counts up from base to 65535, then starts again at base with the next
+// destination port. blastProgram writes these; a test or a script that
+// installs one flow per 5-tuple computes the same.
+func flowPorts(m int, base, dst uint16) (src, dstPort uint16) {
+	per := 65536 - int(base)
+	return uint16(int(base) + m%per), uint16(int(dst) + m/per)
+}
+
 // blastProgram returns the source program: count the run in slot 0 of the
 // per-CPU array runs, write hdr (the frame's first udpOff+udpLen bytes) back
-// into the frame, with flows > 1 rewrite the UDP source port to basePort +
-// runs%flows (fixing the checksum), and redirect to ifindex.
-func blastProgram(runs *ebpf.Map, ifindex int, flows int, basePort uint16, hdr []byte) asm.Instructions {
+// into the frame, with flows > 1 write flow runs%flows's ports (flowPorts,
+// fixing the checksum), and redirect to ifindex.
+func blastProgram(runs *ebpf.Map, ifindex int, flows int, basePort, dstPort uint16, hdr []byte) asm.Instructions {
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1), // ctx
 		asm.StoreImm(asm.RFP, -4, 0, asm.Word),
@@ -116,35 +132,27 @@ func blastProgram(runs *ebpf.Map, ifindex int, flows int, basePort uint16, hdr [
 		insns = append(insns, asm.StoreImm(asm.R2, int16(n), int64(int16(binary.LittleEndian.Uint16(hdr[n:]))), asm.Half))
 	}
 	if flows > 1 {
-		insns = append(insns,
-			// r7 = htons(basePort + runs % flows)
-			asm.Mod.Imm(asm.R7, int32(flows)),
-			asm.Add.Imm(asm.R7, int32(basePort)),
-			asm.HostTo(asm.BE, asm.R7, asm.Half),
-			asm.LoadMem(asm.R8, asm.R2, udpSportOff, asm.Half), // old port
-			asm.StoreMem(asm.R2, udpSportOff, asm.R7, asm.Half),
-			asm.LoadMem(asm.R9, asm.R2, udpCsumOff, asm.Half),
-			asm.JEq.Imm(asm.R9, 0, "redirect"), // no checksum: nothing to fix
-			// HC' = ~(~HC + ~m + m'), one's complement, folded twice. The
-			// sum is byte-order independent, so the loaded halves are
-			// used as they are.
-			asm.Xor.Imm(asm.R9, 0xffff),
-			asm.Xor.Imm(asm.R8, 0xffff),
-			asm.Add.Reg(asm.R9, asm.R8),
-			asm.Add.Reg(asm.R9, asm.R7),
-			asm.Mov.Reg(asm.R8, asm.R9),
-			asm.RSh.Imm(asm.R8, 16),
-			asm.And.Imm(asm.R9, 0xffff),
-			asm.Add.Reg(asm.R9, asm.R8),
-			asm.Mov.Reg(asm.R8, asm.R9),
-			asm.RSh.Imm(asm.R8, 16),
-			asm.And.Imm(asm.R9, 0xffff),
-			asm.Add.Reg(asm.R9, asm.R8),
-			asm.Xor.Imm(asm.R9, 0xffff),
-			asm.JNE.Imm(asm.R9, 0, "store"),
-			asm.Mov.Imm(asm.R9, 0xffff), // UDP sends a computed zero as all ones
-			asm.StoreMem(asm.R2, udpCsumOff, asm.R9, asm.Half).WithSymbol("store"),
-		)
+		per := 65536 - int(basePort)
+		// r7 = flow m = runs % flows
+		insns = append(insns, asm.Mod.Imm(asm.R7, int32(flows)))
+		next := "redirect"
+		if flows > per {
+			next = "dport"
+			// r5 = dstPort + m / per, r7 = m % per
+			insns = append(insns,
+				asm.Mov.Reg(asm.R5, asm.R7),
+				asm.Div.Imm(asm.R5, int32(per)),
+				asm.Add.Imm(asm.R5, int32(dstPort)),
+				asm.Mod.Imm(asm.R7, int32(per)),
+			)
+		}
+		insns = append(insns, asm.Add.Imm(asm.R7, int32(basePort)))
+		insns = append(insns, writePort(asm.R7, udpSportOff, "sport", next)...)
+		if flows > per {
+			dport := writePort(asm.R5, udpOff+2, "dport_csum", "redirect")
+			dport[0] = dport[0].WithSymbol("dport")
+			insns = append(insns, dport...)
+		}
 	}
 	return append(insns,
 		asm.Mov.Imm(asm.R1, int32(ifindex)).WithSymbol("redirect"),
@@ -152,6 +160,40 @@ func blastProgram(runs *ebpf.Map, ifindex int, flows int, basePort uint16, hdr [
 		asm.FnRedirect.Call(),
 		asm.Return(),
 	)
+}
+
+// writePort writes the port in reg (host order; reg is clobbered) at UDP
+// offset off of the frame at R2 and patches the UDP checksum from the old
+// port, then goes on at the label next (name labels this step's own
+// store). R8 and R9 are scratch.
+func writePort(reg asm.Register, off int16, name, next string) asm.Instructions {
+	return asm.Instructions{
+		asm.HostTo(asm.BE, reg, asm.Half),
+		asm.LoadMem(asm.R8, asm.R2, off, asm.Half), // old port
+		asm.StoreMem(asm.R2, off, reg, asm.Half),
+		asm.LoadMem(asm.R9, asm.R2, udpCsumOff, asm.Half),
+		asm.JEq.Imm(asm.R9, 0, next), // no checksum: nothing to fix
+		// HC' = ~(~HC + ~m + m'), one's complement, folded twice. The
+		// sum is byte-order independent, so the loaded halves are
+		// used as they are.
+		asm.Xor.Imm(asm.R9, 0xffff),
+		asm.Xor.Imm(asm.R8, 0xffff),
+		asm.Add.Reg(asm.R9, asm.R8),
+		asm.Add.Reg(asm.R9, reg),
+		asm.Mov.Reg(asm.R8, asm.R9),
+		asm.RSh.Imm(asm.R8, 16),
+		asm.And.Imm(asm.R9, 0xffff),
+		asm.Add.Reg(asm.R9, asm.R8),
+		asm.Mov.Reg(asm.R8, asm.R9),
+		asm.RSh.Imm(asm.R8, 16),
+		asm.And.Imm(asm.R9, 0xffff),
+		asm.Add.Reg(asm.R9, asm.R8),
+		asm.Xor.Imm(asm.R9, 0xffff),
+		asm.JNE.Imm(asm.R9, 0, name),
+		asm.Mov.Imm(asm.R9, 0xffff), // UDP sends a computed zero as all ones
+		asm.StoreMem(asm.R2, udpCsumOff, asm.R9, asm.Half).WithSymbol(name),
+		asm.Ja.Label(next),
+	}
 }
 
 // xdpMD is struct xdp_md, the context of an XDP test run.
@@ -174,14 +216,16 @@ type blaster struct {
 
 // newBlaster loads the source program for the device ifindex (in the
 // caller's network namespace), sending frame (buildFrame's layout), with
-// flows source ports counting up from frame's.
+// flows 5-tuples numbered from frame's ports (flowPorts).
 func newBlaster(ifindex, flows int, frame []byte) (*blaster, error) {
 	if len(frame) < udpOff+udpLen {
 		return nil, fmt.Errorf("frame of %d bytes, want at least %d", len(frame), udpOff+udpLen)
 	}
 	basePort := binary.BigEndian.Uint16(frame[udpSportOff:])
-	if flows < 1 || flows > 65536-int(basePort) {
-		return nil, fmt.Errorf("flows %d out of range 1..%d for source port %d", flows, 65536-int(basePort), basePort)
+	dstPort := binary.BigEndian.Uint16(frame[udpOff+2:])
+	per := 65536 - int(basePort)
+	if most := per * (65536 - int(dstPort)); flows < 1 || flows > most {
+		return nil, fmt.Errorf("flows %d out of range 1..%d for ports %d -> %d", flows, most, basePort, dstPort)
 	}
 	runs, err := newRunCounter("xvs_blast_runs")
 	if err != nil {
@@ -191,7 +235,7 @@ func newBlaster(ifindex, flows int, frame []byte) (*blaster, error) {
 		Name:         "xvs_blast",
 		Type:         ebpf.XDP,
 		License:      "GPL",
-		Instructions: blastProgram(runs, ifindex, flows, basePort, frame[:udpOff+udpLen]),
+		Instructions: blastProgram(runs, ifindex, flows, basePort, dstPort, frame[:udpOff+udpLen]),
 	})
 	if err != nil {
 		runs.Close()
@@ -287,7 +331,7 @@ func blast(args []string, out io.Writer) error {
 	dstPort := fs.Uint("dst-port", 0, "UDP destination port")
 	size := fs.Int("size", 64, "frame size in bytes without FCS (60..1514)")
 	seconds := fs.Float64("seconds", 5, "how long to send")
-	flows := fs.Int("flows", 1, "distinct UDP source ports, round robin from --src-port")
+	flows := fs.Int("flows", 1, flowsHelp)
 	batch := fs.Uint("batch", 64, "live-frames batch size (1..256)")
 	rate := fs.Float64("rate", 0, "average frames per second, sent in bursts of a quarter second's worth (0 = as fast as the kernel goes)")
 	if err := fs.Parse(args); err != nil {

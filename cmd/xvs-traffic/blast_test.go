@@ -129,12 +129,17 @@ func TestBlastProgramRewrite(t *testing.T) {
 		base      uint16
 		zeroCsum  bool // a frame without a UDP checksum keeps none
 		wantPorts []uint16
+		wantDst   []uint16 // nil: the crafted destination port throughout
 	}{
-		{"one flow", 1, 1024, false, []uint16{1024, 1024, 1024}},
-		{"three flows", 3, 5000, false, []uint16{5000, 5001, 5002, 5000, 5001, 5002, 5000}},
-		{"wrap at 65535", 2, 65534, false, []uint16{65534, 65535, 65534}},
-		{"checksum zero", 4, 2000, true, []uint16{2000, 2001, 2002, 2003, 2000}},
-		{"many flows", 1000, 10000, false, []uint16{10000, 10001, 10002}},
+		{"one flow", 1, 1024, false, []uint16{1024, 1024, 1024}, nil},
+		{"three flows", 3, 5000, false, []uint16{5000, 5001, 5002, 5000, 5001, 5002, 5000}, nil},
+		{"wrap at 65535", 2, 65534, false, []uint16{65534, 65535, 65534}, nil},
+		{"checksum zero", 4, 2000, true, []uint16{2000, 2001, 2002, 2003, 2000}, nil},
+		{"many flows", 1000, 10000, false, []uint16{10000, 10001, 10002}, nil},
+		{"past port 65535", 5, 65534, false, []uint16{65534, 65535, 65534, 65535, 65534, 65534},
+			[]uint16{7999, 7999, 8000, 8000, 8001, 7999}},
+		{"past port 65535 checksum zero", 3, 65535, true, []uint16{65535, 65535, 65535, 65535},
+			[]uint16{7999, 8000, 8001, 7999}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -163,11 +168,18 @@ func TestBlastProgramRewrite(t *testing.T) {
 					t.Fatalf("run %d returned %d, want XDP_REDIRECT (4)", i, ret)
 				}
 				udp := checkFrame(t, out, len(frame))
-				if !bytes.Equal(out[:udpSportOff], crafted[:udpSportOff]) || uint16(udp.DstPort) != spec.DstPort {
+				if !bytes.Equal(out[:udpSportOff], crafted[:udpSportOff]) {
 					t.Fatalf("run %d: headers not as crafted:\n got %x\nwant %x", i, out[:udpOff+udpLen], crafted[:udpOff+udpLen])
 				}
-				if uint16(udp.SrcPort) != want {
-					t.Errorf("run %d: source port %d, want %d", i, udp.SrcPort, want)
+				wantDst := spec.DstPort
+				if tt.wantDst != nil {
+					wantDst = tt.wantDst[i]
+				}
+				if uint16(udp.SrcPort) != want || uint16(udp.DstPort) != wantDst {
+					t.Errorf("run %d: ports %d -> %d, want %d -> %d", i, udp.SrcPort, udp.DstPort, want, wantDst)
+				}
+				if gs, gd := flowPorts(i%tt.flows, tt.base, spec.DstPort); gs != want || gd != wantDst {
+					t.Errorf("flowPorts(%d) = %d -> %d, want %d -> %d", i%tt.flows, gs, gd, want, wantDst)
 				}
 				if tt.zeroCsum != (udp.Checksum == 0) {
 					t.Errorf("run %d: UDP checksum %#04x", i, udp.Checksum)
@@ -192,7 +204,7 @@ func TestNewBlasterBadFlows(t *testing.T) {
 		base  uint16
 	}{
 		{"zero", 0, 1024},
-		{"past port 65535", 3, 65534},
+		{"past destination port 65535", 2*(65536-7999) + 1, 65534},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			spec := testSpec()

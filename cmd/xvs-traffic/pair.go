@@ -264,7 +264,7 @@ func pair(args []string, out io.Writer) error {
 	srcPort := fs.Uint("src-port", 1024, "UDP source port (the first of --flows)")
 	dstPort := fs.Uint("dst-port", 0, "UDP destination port")
 	size := fs.Int("size", 64, "frame size in bytes without FCS (60..1514)")
-	flows := fs.Int("flows", 1, "distinct UDP source ports, round robin from --src-port")
+	flows := fs.Int("flows", 1, flowsHelp)
 	seconds := fs.Float64("seconds", 10, "how long to alternate (both paths together)")
 	sliceSec := fs.Float64("slice", 0.5, "seconds of one slice")
 	batch := fs.Uint("batch", 64, "live-frames batch size (1..256)")
