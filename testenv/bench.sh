@@ -74,6 +74,19 @@
 # to set poll modes side by side; with --xvsd-base
 # PATH, xvs-base is that xvsd binary (a build from before a change) with
 # the same ports and flows, for a before-and-after in one run.
+#        bench.sh --active "1 1000 10000 100000" [--table N] [--rounds R]
+#                 [--systems "xvs xvs-user ovs"] [--with-ovs] [--seconds S]
+#
+# --active measures many active flows: each system gets a table of N
+# (default 100000) exact-match 5-tuple flows, priority=100,udp,in_port=p0,
+# nw_src=GEN,nw_dst=SINK,tp_src=S,tp_dst=D,actions=output:p1, installed
+# once per round, and then one window per count K of --active in which
+# blast cycles through K of those 5-tuples (--flows K: source ports from
+# 1024 up to 65535, then the next destination port from 7999). In each
+# round xvs's plain one-flow table (the xvs system above) runs too, as its
+# "1-flow rate". The warm-up is 2 s (OVS sets up a datapath flow per
+# 5-tuple on their first packets). The table gives the Mpps per system and
+# K, and per round the ratios xvs/ovs and xvs K / xvs 1 active flow.
 # Run as root after make build. OVS is benchmarked only with --with-ovs,
 # which installs openvswitch-switch if needed (and keeps its system service
 # stopped); its daemons run on a private database in a temporary directory.
@@ -113,6 +126,9 @@ REQUESTS=10000
 SYSTEMS_SET=0
 ECHO_PORT=7000
 XVSD_BASE=
+ACTIVE=
+TABLE=100000
+TABLE_FILE=
 
 die() { echo "bench: $*" >&2; exit 1; }
 # usage prints the comment at the top of this file.
@@ -135,6 +151,8 @@ while [ $# -gt 0 ]; do
 	--kernel-napi) KNAPI=$2; shift 2 ;;
 	--bridge-rx) BRIDGE_RX=$2; shift 2 ;;
 	--pair) PAIR=$2; shift 2 ;;
+	--active) ACTIVE=$2; shift 2 ;;
+	--table) TABLE=$2; shift 2 ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; die "unknown flag $1" ;;
 	esac
@@ -146,6 +164,21 @@ done
 [[ $BRIDGE_RX == xdp-pass || $BRIDGE_RX == gro ]] || die "--bridge-rx is xdp-pass or gro"
 [[ $REQUESTS =~ ^[1-9][0-9]*$ ]] || die "--requests takes a positive integer"
 for r in $RATES; do [[ $r =~ ^[1-9][0-9]*$ ]] || die "--rates takes positive integers (requests per second), got $r"; done
+if [ -n "$ACTIVE" ]; then
+	[ $LATENCY = 0 ] && [ "$PAIR" = 0 ] || die "--active measures forwarding with many flows: it does not combine with --latency or --pair"
+	[[ $TABLE =~ ^[1-9][0-9]*$ ]] || die "--table takes a positive integer (flows)"
+	for k in $ACTIVE; do
+		[[ $k =~ ^[1-9][0-9]*$ ]] && [ "$k" -le "$TABLE" ] || die "--active takes positive integers up to --table ($TABLE), got $k"
+	done
+	[ $SYSTEMS_SET = 1 ] || SYSTEMS="xvs xvs-user ovs"
+	for sys in $SYSTEMS; do
+		case $sys in
+		xvs | xvs-user | ovs) ;;
+		*) die "--active runs xvs, xvs-user and ovs, not $sys" ;;
+		esac
+	done
+	WARM=2
+fi
 if [ $LATENCY = 1 ]; then
 	[ $SYSTEMS_SET = 1 ] || SYSTEMS="xvs xvs-user ovs bridge"
 	for sys in $SYSTEMS; do
@@ -345,12 +378,16 @@ setup_sys() {
 		[ "${1#xvs-user}" = "$1" ] || where="datapath=user(fast_path_off)"
 		[ "$1" != xvs-base ] || where= # a build from before may not say
 		XVSD_ARGS= XVSD_BIN=
-		case $1 in
-		*-rewrite) ctl add-flow "$REWRITE_FLOW" ;;
-		*) ctl add-flow "$PLAIN_FLOW" ;;
-		esac
+		if [ -n "$TABLE_FILE" ]; then
+			ctl add-flows "$TABLE_FILE" >/dev/null || return 1
+		else
+			case $1 in
+			*-rewrite) ctl add-flow "$REWRITE_FLOW" ;;
+			*) ctl add-flow "$PLAIN_FLOW" ;;
+			esac
+		fi
 		[ $LATENCY = 0 ] || ctl add-flow "$BACK_FLOW"
-		ctl dump-flows
+		ctl dump-flows | head -5
 		if [ -n "$where" ]; then
 			# Give the fast path a moment: a port's redirect capability is
 			# read from netlink, so the first dump may still say user.
@@ -386,7 +423,13 @@ setup_sys() {
 			-- add-port "$OVSBR" p1 -- set interface p1 type=afxdp options:xdp-mode=native >>"$LOG" 2>&1 || return 1
 		wait_for 10 sh -c "ip -d link show p0 | grep -q prog/xdp && ip -d link show p1 | grep -q prog/xdp" || return 1
 		ovs-ofctl del-flows "$OVSBR"
-		if [ "$1" = ovs ]; then ovs-ofctl add-flow "$OVSBR" "$PLAIN_FLOW"; else ovs-ofctl add-flow "$OVSBR" "$REWRITE_FLOW"; fi
+		if [ -n "$TABLE_FILE" ]; then
+			ovs-ofctl --bundle add-flows "$OVSBR" "$TABLE_FILE" || return 1
+		elif [ "$1" = ovs ]; then
+			ovs-ofctl add-flow "$OVSBR" "$PLAIN_FLOW"
+		else
+			ovs-ofctl add-flow "$OVSBR" "$REWRITE_FLOW"
+		fi
 		[ $LATENCY = 0 ] || ovs-ofctl add-flow "$OVSBR" "$BACK_FLOW"
 		sleep 1 # the PMD picks up its rx queues
 		FWD_PIDS=$OVSD_PID
@@ -401,7 +444,7 @@ teardown_sys() {
 		if [ -n "$XVSD_PID" ]; then
 			{
 				echo "--- $1 round $2: xvsctl dump-flows / dump-ports / stats"
-				ctl dump-flows
+				if [ -n "$TABLE_FILE" ]; then ctl dump-flows | head -3; else ctl dump-flows; fi
 				ctl dump-ports
 				ctl stats
 			} >>"$RUN/xvs-counters.txt" 2>&1 || true
@@ -429,15 +472,23 @@ teardown_sys() {
 	AUX_PID=
 }
 
-# run_one SYS ROUND: one window; appends "SYS ROUND PPS CPU% OFFERED" to RES.
+# run_one SYS ROUND [LABEL]: set SYS up, one window, tear it down.
 run_one() {
-	local sys=$1 round=$2 k0mac
-	k0mac=$(ip netns exec "$SINK" cat /sys/class/net/k0/address)
-	if ! setup_sys "$sys" >>"$LOG" 2>&1; then
-		say "$sys round $round: setup failed (see $LOG)"
-		echo "$sys $round fail fail fail" >>"$RES"
+	local label=${3:-$1}
+	if ! setup_sys "$1" >>"$LOG" 2>&1; then
+		say "$label round $2: setup failed (see $LOG)"
+		echo "$label $2 fail fail fail" >>"$RES"
 		return 0
 	fi
+	run_window "$1" "$2" "$label"
+	teardown_sys "$1" "$2" >>"$LOG" 2>&1
+}
+
+# run_window SYS ROUND LABEL: one window through SYS (set up), FLOWS
+# 5-tuples; appends "LABEL ROUND PPS CPU% OFFERED" to RES.
+run_window() {
+	local sys=$1 round=$2 label=$3 k0mac
+	k0mac=$(ip netns exec "$SINK" cat /sys/class/net/k0/address)
 	ip netns exec "$SINK" "$T" count --dev k0 --delay "$WARM" --seconds "$SECS" \
 		${FWD_PIDS:+--cpu-pid "$FWD_PIDS"} >"$RUN/count.out" 2>&1 &
 	local cpid=$!
@@ -466,26 +517,100 @@ run_one() {
 	if [ -n "$spid" ]; then
 		wait "$spid" || true
 		forget_pid "$spid"
-		echo "$sys $round $(busiest_thread "$RUN/threads.a" "$RUN/threads.b" "$SECS")" >>"$RUN/threads"
+		echo "$label $round $(busiest_thread "$RUN/threads.a" "$RUN/threads.b" "$SECS")" >>"$RUN/threads"
 	fi
 	{
-		echo "--- $sys round $round"
+		echo "--- $label round $round"
 		cat "$RUN/blast.out" "$RUN/count.out"
 	} >>"$LOG"
-	teardown_sys "$sys" "$round" >>"$LOG" 2>&1
 	local pps cpu offered
 	pps=$(sed -n 's/.* received [0-9]* packets in .*: \([0-9]*\) pps.*/\1/p' "$RUN/count.out")
 	offered=$(sed -n 's/.*: \([0-9]*\) pps$/\1/p' "$RUN/blast.out")
 	cpu=$(awk '/count: cpu pid/ { s += $(NF) + 0; n++ } END { if (n) printf "%.1f", s; else print "-" }' "$RUN/count.out")
 	if [ $blast_ok = 0 ] || [ $count_ok = 0 ] || [ -z "$pps" ]; then
-		say "$sys round $round: failed: $(tail -1 "$RUN/blast.out") / $(tail -1 "$RUN/count.out")"
-		echo "$sys $round fail fail fail" >>"$RES"
+		say "$label round $round: failed: $(tail -1 "$RUN/blast.out") / $(tail -1 "$RUN/count.out")"
+		echo "$label $round fail fail fail" >>"$RES"
 		return 0
 	fi
-	echo "$sys $round $pps $cpu ${offered:-0}" >>"$RES"
+	echo "$label $round $pps $cpu ${offered:-0}" >>"$RES"
 	printf 'bench: round %d %-12s k0 %8.3f Mpps  fwd cpu %5s%%  offered %6.2f Mpps\n' \
-		"$round" "$sys" "$(echo "$pps" | awk '{ print $1 / 1e6 }')" "$cpu" "$(echo "${offered:-0}" | awk '{ print $1 / 1e6 }')" |
+		"$round" "$label" "$(echo "$pps" | awk '{ print $1 / 1e6 }')" "$cpu" "$(echo "${offered:-0}" | awk '{ print $1 / 1e6 }')" |
 		tee -a "$LOG"
+}
+
+# --- many active flows ----------------------------------------------------
+
+gen_table() { # gen_table N FILE: the flows of the 5-tuples blast --flows sends (flowPorts)
+	awk -v n="$1" -v src="$GEN_IP" -v dst="$SINK_IP" 'BEGIN {
+		for (m = 0; m < n; m++)
+			printf "priority=100,udp,in_port=p0,nw_src=%s,nw_dst=%s,tp_src=%d,tp_dst=%d,actions=output:p1\n",
+				src, dst, 1024 + m % 64512, 7999 + int(m / 64512)
+	}' >"$2"
+}
+
+# run_active SYS ROUND: SYS with the table, one window per count of
+# --active, as SYS@K; xvs also runs its plain one-flow table, as xvs@plain.
+run_active() {
+	local sys=$1 round=$2 k
+	[ "$sys" != xvs ] || run_one xvs "$round" xvs@plain
+	TABLE_FILE=$RUN/table.txt
+	if setup_sys "$sys" >>"$LOG" 2>&1; then
+		for k in $ACTIVE; do
+			FLOWS=$k
+			run_window "$sys" "$round" "$sys@$k"
+		done
+		FLOWS=1
+	else
+		say "$sys round $round: setup with the $TABLE-flow table failed (see $LOG)"
+		for k in $ACTIVE; do echo "$sys@$k $round fail fail fail" >>"$RES"; done
+	fi
+	teardown_sys "$sys" "$round" >>"$LOG" 2>&1
+	TABLE_FILE=
+}
+
+active_report() {
+	local sys k med lo hi
+	echo
+	echo "== many active flows: a table of $TABLE exact 5-tuple flows (udp, in_port, nw_src, nw_dst, tp_src,"
+	echo "   tp_dst -> output:p1); K of them active (blast --flows K, round robin), ${SIZE}-byte UDP flat out"
+	echo "   $ROUNDS rounds x ${SECS}s (after ${WARM}s warm-up), interleaved; k0 Mpps, median (min..max) over rounds"
+	printf '%-10s' system
+	for k in $ACTIVE; do printf ' %22s' "K=$k"; done
+	echo
+	for sys in xvs@plain $RUN_SYSTEMS; do
+		[ "$sys" != xvs@plain ] || [[ " $RUN_SYSTEMS " == *" xvs "* ]] || continue
+		printf '%-10s' "${sys%@plain}"
+		for k in $ACTIVE; do
+			if [ "$sys" = xvs@plain ]; then
+				[ "$k" = "${ACTIVE%% *}" ] || { printf ' %22s' ""; continue; }
+				read -r med lo hi <<<"$(stats xvs@plain 3)"
+			else
+				read -r med lo hi <<<"$(stats "$sys@$k" 3)"
+			fi
+			if [ "$med" = - ]; then
+				printf ' %22s' "no result"
+			else
+				printf ' %22s' "$(awk -v m="$med" -v a="$lo" -v b="$hi" 'BEGIN { printf "%.3f (%.2f..%.2f)", m / 1e6, a / 1e6, b / 1e6 }')"
+			fi
+		done
+		[ "$sys" != xvs@plain ] || printf '   (xvs, the plain one-flow table: 1 flow, 1 active)'
+		echo
+	done
+	echo
+	echo "per-round ratios, median (min..max):"
+	for k in $ACTIVE; do
+		printf '  K=%-7s' "$k"
+		for sys in $RUN_SYSTEMS; do
+			case $sys in ovs) continue ;; esac
+			[ $OVS_OK = 0 ] || printf '  %s/ovs %-18s' "$sys" "$(paired "$sys@$k" "ovs@$k")"
+			printf '  %s K/1 %-18s' "$sys" "$(paired "$sys@$k" "$sys@${ACTIVE%% *}")"
+		done
+		[[ " $RUN_SYSTEMS " != *" xvs "* ]] || printf '  xvs/plain %s' "$(paired "xvs@$k" xvs@plain)"
+		echo
+	done
+	echo "SYS/ovs: to OVS with the same table and K; SYS K/1: to itself with K=${ACTIVE%% *} (the first of --active);"
+	echo "xvs/plain: to xvs with the plain one-flow table. xvs: the flows run in the XDP fast path;"
+	echo "xvs-user: xvsd --fast-path=off (the pollers' classifier)."
 }
 
 # --- pair ------------------------------------------------------------------
@@ -938,7 +1063,18 @@ for sys in $SYSTEMS; do
 	case $sys in ovs*) [ $OVS_OK = 1 ] || continue ;; esac
 	RUN_SYSTEMS="$RUN_SYSTEMS $sys"
 done
-if [ $LATENCY = 1 ]; then
+if [ -n "$ACTIVE" ]; then
+	gen_table "$TABLE" "$RUN/table.txt"
+	for round in $(seq "$ROUNDS"); do
+		for sys in $RUN_SYSTEMS; do
+			run_active "$sys" "$round"
+		done
+	done
+	{
+		active_report
+		xvs_diag
+	} | tee -a "$LOG"
+elif [ $LATENCY = 1 ]; then
 	latency_main
 else
 	for round in $(seq "$ROUNDS"); do
