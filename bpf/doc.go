@@ -60,7 +60,7 @@
 //	port_cache  array  ifindex%4096 -> ifindex<<32|ofport  4096
 //	rules       hash   (mask id, masked key) -> rank, verdict, arg, flow  steer.MaxRules, not preallocated
 //	counters    percpu ofport*NumCounters+counter          MaxPorts*NumCounters
-//	emc         percpu key hash -> key, result, generation 4096 a CPU
+//	emc         percpu key hash -> key, result, generation 4096..65536 a CPU
 //	steer_gen   array  the steering generation             1
 //	records     array  slot -> action record               steer.MaxRecords
 //	record_hits percpu slot -> packets, bytes forwarded    steer.MaxRecords

@@ -16,6 +16,13 @@
  * answers what the classifier would not answer now. Only results that need
  * no rule pointer are kept: no match, redirect and forward (drop and kernel
  * rules count their hits on the rule itself).
+ *
+ * An entry is 128 bytes, two whole cache lines: with 104 most entries
+ * straddled three, and a hit in a cache bigger than the CPU's caches pays
+ * every line. Keys of many active flows keep missing a small cache (4096
+ * slots answered 10k active 5-tuples at a fifth of the one-flow rate), so
+ * the loader sizes it per CPU from a memory budget (bpf/loader.go
+ * emcShiftFor), up to XVS_EMC_SLOTS, and sets emc_shift to match.
  */
 #ifndef XVS_EMC_H
 #define XVS_EMC_H
@@ -29,8 +36,8 @@ struct xvs_emc_entry {
 	__u32 mask_id;          /* 92 */
 	__u8  hit;              /* 96: a rule matched (else no match: pass) */
 	__u8  verdict;          /* 97 */
-	__u8  pad[6];           /* 98 */
-};                              /* 104 bytes */
+	__u8  pad[30];          /* 98 */
+};                              /* 128 bytes */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -48,6 +55,9 @@ struct {
 	__type(value, __u64);
 } steer_gen SEC(".maps");
 
+/* log2 of the emc map's entries: set by the loader, at most XVS_EMC_SHIFT. */
+volatile const __u32 emc_shift = XVS_EMC_SHIFT;
+
 /*
  * emc_slot: the key's words folded into one, then a multiplicative hash's
  * top bits (a weak hash is enough for a cache: a collision costs a
@@ -60,7 +70,7 @@ static __always_inline __u32 emc_slot(const __u64 *w)
 {
 	__u64 ip = (w[3] ^ (w[5] << 32 | w[5] >> 32)) * 0xff51afd7ed558ccdULL;
 	__u64 h = w[0] ^ w[1] ^ w[2] ^ w[4] ^ w[6] ^ w[7] ^ ip;
-	return (__u32)((h * 0x9e3779b97f4a7c15ULL) >> (64 - XVS_EMC_SHIFT));
+	return (__u32)((h * 0x9e3779b97f4a7c15ULL) >> (64 - emc_shift));
 }
 
 static __always_inline int emc_same(const __u64 *a, const __u64 *b)

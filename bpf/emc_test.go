@@ -1,7 +1,11 @@
 package bpf
 
 import (
+	"runtime"
 	"testing"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/xvs-project/xvs/flowtable/steer"
 )
@@ -51,4 +55,71 @@ func TestExactMatchCache(t *testing.T) {
 	c.put(t, drop)
 	check("drop", false, true, 100)
 	check("drop, again", false, true, 100)
+}
+
+func TestEMCShiftFor(t *testing.T) {
+	for _, tt := range []struct {
+		cpus int
+		want uint32
+	}{
+		{0, 16}, {1, 16}, {2, 16}, {3, 15}, {4, 15}, {8, 14}, {16, 13}, {32, 12}, {64, 12}, {1024, 12},
+	} {
+		if got := emcShiftFor(tt.cpus); got != tt.want {
+			t.Errorf("emcShiftFor(%d) = %d, want %d", tt.cpus, got, tt.want)
+		}
+		if got := emcShiftFor(tt.cpus); tt.cpus <= 32 && uint64(max(tt.cpus, 1))<<got*emcEntryLen > emcBudget {
+			t.Errorf("emcShiftFor(%d) = %d: %d bytes, over the budget", tt.cpus, got, uint64(tt.cpus)<<got*emcEntryLen)
+		}
+	}
+}
+
+// The cache is sized for this machine and holds that many keys: a second
+// pass over twice the old size's 4096 distinct keys is answered from it.
+// Each key is a flow of its own (no match: a cached result too).
+func TestExactMatchCacheHoldsManyKeys(t *testing.T) {
+	c := newClassifier(t)
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	shift := emcShiftFor(cpus)
+	if info, err := c.o.objs.Emc.Info(); err != nil {
+		t.Fatal(err)
+	} else if info.MaxEntries != 1<<shift {
+		t.Fatalf("emc map has %d entries, want %d for %d CPUs", info.MaxEntries, 1<<shift, cpus)
+	}
+	if shift < 14 {
+		t.Skipf("%d CPUs: %d slots per CPU, too few for 8192 keys", cpus, 1<<shift)
+	}
+	// The cache is per CPU: every run on one.
+	runtime.LockOSThread() // never unlocked: the thread ends with the test
+	var one unix.CPUSet
+	one.Set(0)
+	if err := unix.SchedSetaffinity(0, &one); err != nil {
+		t.Fatal(err)
+	}
+	mask := maskOf(spanTpSrc)
+	c.put(t, ruleFor(c.key, 0, mask, 100, steer.VerdictRedirect))
+	c.masks(t, steer.Mask{ID: 0, Mask: mask, MaxRank: 100})
+	const keys = 8192
+	frames := make([][]byte, keys)
+	for i := range frames {
+		frames[i] = udp4Frame(t, uint16(10000+i), 53)
+	}
+	cached := 0
+	for pass := 0; pass < 2; pass++ {
+		for _, f := range frames {
+			res, err := c.o.TestRun(f, c.lo, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pass == 1 && res.Cached {
+				cached++
+			}
+		}
+	}
+	// 8192 keys in 65536 slots: about 6% lose theirs to another key.
+	if min := keys * 8 / 10; cached < min {
+		t.Errorf("second pass: %d of %d keys answered from the cache, want at least %d", cached, keys, min)
+	}
 }

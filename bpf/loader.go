@@ -163,6 +163,9 @@ func LoadWith(opts Options) (*Objects, error) {
 			return nil, fmt.Errorf("set %s: %w", c.name, err)
 		}
 	}
+	if err := sizeEMC(spec); err != nil {
+		return nil, err
+	}
 	var lo *ebpf.CollectionOptions
 	if opts.share != nil {
 		lo = &ebpf.CollectionOptions{MapReplacements: opts.share.sharedMaps()}
@@ -283,7 +286,7 @@ func checkSpec(spec *ebpf.CollectionSpec) error {
 		{xvsMapRecordHits, 4, unsafe.Sizeof(CounterValue{}), steer.MaxRecords},
 		{xvsMapTxPorts, 4, 4, steer.MaxPorts},
 		{xvsMapPortCache, 4, 8, portCacheSlots},
-		{xvsMapEmc, 4, emcEntryLen, emcSlots},
+		{xvsMapEmc, 4, emcEntryLen, 1 << emcMaxShift},
 		{xvsMapSteerGen, 4, 8, 1},
 	}
 	for _, w := range want {
@@ -353,12 +356,46 @@ func (o *Objects) SetPort(ifindex int, ofport uint32) error {
 // portCacheSlots is XVS_PORT_CACHE.
 const portCacheSlots = 4096
 
-// The exact-match cache's entries (emc.h; never read by userspace) and
-// slots per CPU.
+// The exact-match cache's entries (emc.h; never read by userspace), and
+// the most and fewest slots per CPU (log2), and the memory all CPUs' slots
+// may take together.
 const (
-	emcEntryLen = 104
-	emcSlots    = 4096
+	emcEntryLen = 128
+	emcMaxShift = 16 // XVS_EMC_SHIFT
+	emcMinShift = 12
+	emcBudget   = 16 << 20
 )
+
+// emcShiftFor is log2 of the exact-match cache's slots per CPU for cpus
+// possible CPUs (a per-CPU map takes memory for each): the most that fit
+// emcBudget, between emcMinShift and emcMaxShift. 2 CPUs get 65536 slots
+// (8 MiB each), 4 get 32768, 64 get the minimum 4096 (32 MiB in all).
+func emcShiftFor(cpus int) uint32 {
+	shift := uint32(emcMaxShift)
+	for shift > emcMinShift && uint64(max(cpus, 1))<<shift*emcEntryLen > emcBudget {
+		shift--
+	}
+	return shift
+}
+
+// sizeEMC sizes spec's exact-match cache for this machine's CPUs and sets
+// the program's emc_shift to match.
+func sizeEMC(spec *ebpf.CollectionSpec) error {
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		return fmt.Errorf("load xdp program: %w", err)
+	}
+	shift := emcShiftFor(cpus)
+	v := spec.Variables[xvsVarEmcShift]
+	if v == nil {
+		return fmt.Errorf("load xdp program: no %s variable", xvsVarEmcShift)
+	}
+	if err := v.Set(shift); err != nil {
+		return fmt.Errorf("set %s: %w", xvsVarEmcShift, err)
+	}
+	spec.Maps[xvsMapEmc].MaxEntries = 1 << shift
+	return nil
+}
 
 // DeletePort forgets ifindex. Deleting an unknown ifindex is not an error.
 func (o *Objects) DeletePort(ifindex int) error {

@@ -19,8 +19,8 @@
 #define XVS_MAX_OPS     16      /* ops of an action record */
 #define XVS_MAX_RECORDS 16384   /* action record slots */
 #define XVS_PORT_CACHE  4096    /* slots of the ifindex -> ofport array in front of ports */
-#define XVS_EMC_SHIFT   12
-#define XVS_EMC_SLOTS   (1 << XVS_EMC_SHIFT) /* exact-match cache entries per CPU (emc.h) */
+#define XVS_EMC_SHIFT   16      /* most exact-match cache entries per CPU, log2 (emc.h) */
+#define XVS_EMC_SLOTS   (1 << XVS_EMC_SHIFT) /* the loader may size the map smaller */
 
 /* nw_frag bits. */
 #define XVS_FRAG_ANY    0x01    /* the packet is an IP fragment */

@@ -32,6 +32,7 @@ const (
 	xvsMapXsks         = "xsks"
 	xvsProgXvsXdp      = "xvs_xdp"
 	xvsVarDryRun       = "dry_run"
+	xvsVarEmcShift     = "emc_shift"
 	xvsVarTraceEnabled = "trace_enabled"
 	xvsVarXvsAbiEnums  = "xvs_abi_enums"
 )
@@ -106,6 +107,7 @@ type xvsMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type xvsVariableSpecs struct {
 	DryRun       *ebpf.VariableSpec `ebpf:"dry_run"`
+	EmcShift     *ebpf.VariableSpec `ebpf:"emc_shift"`
 	TraceEnabled *ebpf.VariableSpec `ebpf:"trace_enabled"`
 	XvsAbiEnums  *ebpf.VariableSpec `ebpf:"xvs_abi_enums"`
 }
@@ -170,6 +172,7 @@ func (m *xvsMaps) Close() error {
 // It can be passed to loadXvsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xvsVariables struct {
 	DryRun       *ebpf.Variable `ebpf:"dry_run"`
+	EmcShift     *ebpf.Variable `ebpf:"emc_shift"`
 	TraceEnabled *ebpf.Variable `ebpf:"trace_enabled"`
 	XvsAbiEnums  *ebpf.Variable `ebpf:"xvs_abi_enums"`
 }

@@ -75,7 +75,8 @@
 # PATH, xvs-base is that xvsd binary (a build from before a change) with
 # the same ports and flows, for a before-and-after in one run.
 #        bench.sh --active "1 1000 10000 100000" [--table N] [--rounds R]
-#                 [--systems "xvs xvs-user ovs"] [--with-ovs] [--seconds S]
+#                 [--systems "xvs xvs-user ovs xvs-base"] [--with-ovs] [--seconds S]
+#                 [--xvsd-base PATH]
 #
 # --active measures many active flows: each system gets a table of N
 # (default 100000) exact-match 5-tuple flows, priority=100,udp,in_port=p0,
@@ -86,7 +87,8 @@
 # round xvs's plain one-flow table (the xvs system above) runs too, as its
 # "1-flow rate". The warm-up is 2 s (OVS sets up a datapath flow per
 # 5-tuple on their first packets). The table gives the Mpps per system and
-# K, and per round the ratios xvs/ovs and xvs K / xvs 1 active flow.
+# K, and per round the ratios xvs/ovs and xvs K / xvs 1 active flow;
+# xvs-base (with --xvsd-base PATH) is another xvsd build beside xvs.
 # Run as root after make build. OVS is benchmarked only with --with-ovs,
 # which installs openvswitch-switch if needed (and keeps its system service
 # stopped); its daemons run on a private database in a temporary directory.
@@ -174,7 +176,8 @@ if [ -n "$ACTIVE" ]; then
 	for sys in $SYSTEMS; do
 		case $sys in
 		xvs | xvs-user | ovs) ;;
-		*) die "--active runs xvs, xvs-user and ovs, not $sys" ;;
+		xvs-base) [ -x "$XVSD_BASE" ] || die "xvs-base needs --xvsd-base PATH (an xvsd binary)" ;;
+		*) die "--active runs xvs, xvs-user, ovs and xvs-base, not $sys" ;;
 		esac
 	done
 	WARM=2
@@ -606,6 +609,7 @@ active_report() {
 			printf '  %s K/1 %-18s' "$sys" "$(paired "$sys@$k" "$sys@${ACTIVE%% *}")"
 		done
 		[[ " $RUN_SYSTEMS " != *" xvs "* ]] || printf '  xvs/plain %s' "$(paired "xvs@$k" xvs@plain)"
+		[[ " $RUN_SYSTEMS " != *" xvs-base "* ]] || printf '  xvs/xvs-base %s' "$(paired "xvs@$k" "xvs-base@$k")"
 		echo
 	done
 	echo "SYS/ovs: to OVS with the same table and K; SYS K/1: to itself with K=${ACTIVE%% *} (the first of --active);"
