@@ -62,8 +62,8 @@
 //	counters    percpu ofport*NumCounters+counter          MaxPorts*NumCounters
 //	emc         percpu key hash -> key, result, generation 4096..65536 a CPU
 //	steer_gen   array  the steering generation             1
-//	records     array  slot -> action record               steer.MaxRecords
-//	record_hits percpu slot -> packets, bytes forwarded    steer.MaxRecords
+//	records     array  slot -> action record               Options.Records (steer.MaxRecords)
+//	record_hits percpu slot -> packets, bytes forwarded    Options.Records
 //	tx_ports    devmap ofport -> ifindex (fast path outputs) MaxPorts
 //	trace       array  last run's key and decision (tests) 1
 //

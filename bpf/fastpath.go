@@ -25,8 +25,8 @@ import (
 
 // PutRecord writes the action record of slot. See above for when it may.
 func (o *Objects) PutRecord(slot uint32, r *steer.Record) error {
-	if slot >= steer.MaxRecords {
-		return fmt.Errorf("put record: slot %d out of range 0..%d", slot, steer.MaxRecords-1)
+	if slot >= o.records {
+		return fmt.Errorf("put record: slot %d out of range 0..%d", slot, o.records-1)
 	}
 	if r.N == 0 || r.N > steer.MaxOps {
 		return fmt.Errorf("put record %d: %d ops, want 1..%d", slot, r.N, steer.MaxOps)
@@ -40,8 +40,8 @@ func (o *Objects) PutRecord(slot uint32, r *steer.Record) error {
 // RecordHits returns what slots 0..n-1 forwarded since they were last
 // cleared, summed over CPUs, in one batch read.
 func (o *Objects) RecordHits(n int) ([]CounterValue, error) {
-	if n < 0 || n > steer.MaxRecords {
-		return nil, fmt.Errorf("record hits: %d slots, at most %d", n, steer.MaxRecords)
+	if n < 0 || n > int(o.records) {
+		return nil, fmt.Errorf("record hits: %d slots, at most %d", n, o.records)
 	}
 	out := make([]CounterValue, n)
 	if n == 0 {
@@ -80,8 +80,8 @@ func (o *Objects) RecordHits(n int) ([]CounterValue, error) {
 
 // ClearRecordHits zeroes the counters of slot on every CPU.
 func (o *Objects) ClearRecordHits(slot uint32) error {
-	if slot >= steer.MaxRecords {
-		return fmt.Errorf("clear record hits: slot %d out of range 0..%d", slot, steer.MaxRecords-1)
+	if slot >= o.records {
+		return fmt.Errorf("clear record hits: slot %d out of range 0..%d", slot, o.records-1)
 	}
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {

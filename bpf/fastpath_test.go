@@ -8,8 +8,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/xvs-project/xvs/flowtable"
 	"github.com/xvs-project/xvs/flowtable/steer"
+	"github.com/xvs-project/xvs/testenv"
 )
 
 // The fast path and userspace produce the same bytes for the same flow and
@@ -548,4 +551,57 @@ func TestFastPathCrafted(t *testing.T) {
 		}
 	}
 	t.Logf("%d flows x %d frames (and their cuts): %v", len(flows), len(specs), stats)
+}
+
+// Options.Records sizes the record maps; a dry runner shares them, and
+// slots past the size are refused before the kernel sees them.
+func TestRecordSlots(t *testing.T) {
+	testenv.RequireRoot(t)
+	for _, bad := range []int{-1, steer.RecordSlotsLimit + 1} {
+		if o, err := LoadWith(Options{Records: bad}); err == nil {
+			o.Close()
+			t.Errorf("Records %d loaded", bad)
+		}
+	}
+	for _, tt := range []struct{ opt, want int }{{0, steer.MaxRecords}, {3, 3}, {100000, 100000}} {
+		o, err := LoadWith(Options{Records: tt.opt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dry, err := o.DryRunner()
+		if err != nil {
+			o.Close()
+			t.Fatal(err)
+		}
+		for _, obj := range []*Objects{o, dry} {
+			if obj.Records() != tt.want {
+				t.Errorf("Records %d: %d slots, want %d", tt.opt, obj.Records(), tt.want)
+			}
+			for _, m := range []*ebpf.Map{obj.objs.Records, obj.objs.RecordHits} {
+				if info, err := m.Info(); err != nil || info.MaxEntries != uint32(tt.want) {
+					t.Errorf("Records %d: map %v has %v entries (%v), want %d", tt.opt, m, info.MaxEntries, err, tt.want)
+				}
+			}
+		}
+		rec := &steer.Record{N: 1}
+		last := uint32(tt.want - 1)
+		if err := o.PutRecord(last, rec); err != nil {
+			t.Errorf("Records %d: slot %d: %v", tt.opt, last, err)
+		}
+		if err := o.PutRecord(last+1, rec); err == nil {
+			t.Errorf("Records %d: slot %d taken", tt.opt, last+1)
+		}
+		if err := o.ClearRecordHits(last + 1); err == nil {
+			t.Errorf("Records %d: clear of slot %d taken", tt.opt, last+1)
+		}
+		if _, err := o.RecordHits(tt.want + 1); err == nil {
+			t.Errorf("Records %d: hits of %d slots taken", tt.opt, tt.want+1)
+		}
+		fwd := steer.Rule{Verdict: steer.VerdictForward, Arg: last + 1}
+		if err := o.PutRules([]steer.Rule{fwd}); err == nil {
+			t.Errorf("Records %d: a rule naming slot %d taken", tt.opt, last+1)
+		}
+		dry.Close()
+		o.Close()
+	}
 }

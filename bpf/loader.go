@@ -23,6 +23,10 @@ type Options struct {
 	Trace bool
 	// DryRun makes the program count nothing (see DryRunner).
 	DryRun bool
+	// Records is the number of action record slots, how many flows the
+	// fast path can run at once: 0 is steer.MaxRecords, at most
+	// steer.RecordSlotsLimit. A DryRunner has its live program's.
+	Records int
 	// share, when set, are the maps of the live objects the program uses
 	// instead of its own (all but the trace map).
 	share *Objects
@@ -37,9 +41,10 @@ type Options struct {
 // (PutRules, SetMasks, DeleteRules) is the caller's; see the package
 // documentation for what each step lets a frame see.
 type Objects struct {
-	objs  xvsObjects
-	trace bool
-	spec  *ebpf.CollectionSpec // what objs was loaded from, for twin
+	objs    xvsObjects
+	trace   bool
+	spec    *ebpf.CollectionSpec // what objs was loaded from, for twin
+	records uint32               // action record slots (Options.Records)
 
 	traceMu   sync.Mutex // serializes TestRun: the trace map has one entry
 	closeOnce sync.Once
@@ -166,6 +171,17 @@ func LoadWith(opts Options) (*Objects, error) {
 	if err := sizeEMC(spec); err != nil {
 		return nil, err
 	}
+	records := opts.Records
+	switch {
+	case opts.share != nil:
+		records = int(opts.share.records)
+	case records == 0:
+		records = steer.MaxRecords
+	case records < 0 || records > steer.RecordSlotsLimit:
+		return nil, fmt.Errorf("load xdp program: %d record slots, want 1..%d", records, steer.RecordSlotsLimit)
+	}
+	spec.Maps[xvsMapRecords].MaxEntries = uint32(records)
+	spec.Maps[xvsMapRecordHits].MaxEntries = uint32(records)
 	var lo *ebpf.CollectionOptions
 	if opts.share != nil {
 		lo = &ebpf.CollectionOptions{MapReplacements: opts.share.sharedMaps()}
@@ -175,7 +191,7 @@ func LoadWith(opts Options) (*Objects, error) {
 	// work, so the error is not fatal.
 	_ = rlimit.RemoveMemlock()
 
-	o := &Objects{trace: opts.Trace, spec: spec.Copy(), links: make(map[*Attachment]struct{})}
+	o := &Objects{trace: opts.Trace, spec: spec.Copy(), records: uint32(records), links: make(map[*Attachment]struct{})}
 	if err := spec.LoadAndAssign(&o.objs, lo); err != nil {
 		return nil, fmt.Errorf("load xdp program: %w", err)
 	}
@@ -190,6 +206,9 @@ func LoadWith(opts Options) (*Objects, error) {
 	}
 	return o, nil
 }
+
+// Records returns the number of action record slots (Options.Records).
+func (o *Objects) Records() int { return int(o.records) }
 
 // DryRunner loads a second instance of the program that shares every map
 // of o but its trace map and counts nothing (no port counters, no rule

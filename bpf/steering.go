@@ -16,15 +16,15 @@ import (
 // flow table returns before it gets that far.
 var ErrRuleTableFull = steer.ErrTooManyRules
 
-func checkRule(op string, i int, r *steer.Rule) error {
+func (o *Objects) checkRule(op string, i int, r *steer.Rule) error {
 	if r.MaskID >= steer.MaxMasks {
 		return fmt.Errorf("%s: rule %d: mask id %d out of range 0..%d", op, i, r.MaskID, steer.MaxMasks-1)
 	}
 	if r.Verdict > steer.VerdictForward {
 		return fmt.Errorf("%s: rule %d: unknown %v", op, i, r.Verdict)
 	}
-	if r.Verdict == steer.VerdictForward && r.Arg >= steer.MaxRecords {
-		return fmt.Errorf("%s: rule %d: record slot %d out of range 0..%d", op, i, r.Arg, steer.MaxRecords-1)
+	if r.Verdict == steer.VerdictForward && r.Arg >= o.records {
+		return fmt.Errorf("%s: rule %d: record slot %d out of range 0..%d", op, i, r.Arg, o.records-1)
 	}
 	return nil
 }
@@ -42,7 +42,7 @@ func (o *Objects) PutRules(rules []steer.Rule) error {
 		return nil
 	}
 	for i := range rules {
-		if err := checkRule("put rules", i, &rules[i]); err != nil {
+		if err := o.checkRule("put rules", i, &rules[i]); err != nil {
 			return err
 		}
 	}

@@ -70,10 +70,10 @@ type recordSlot struct {
 // status reads (never while holding kernelHits.mu).
 type fastPath struct {
 	off      bool // Config.FastPathOff: every forward rule is demoted
-	maxSlots int  // steer.MaxRecords; less in tests
+	maxSlots int  // Config.FastPathFlows; less in tests
 
 	mu      sync.Mutex
-	slots   []recordSlot      // by slot number; grows up to steer.MaxRecords
+	slots   []recordSlot      // by slot number; grows up to maxSlots
 	byFlow  map[uint64]uint32 // flow -> the slot its rule points at
 	free    []uint32          // slotFree slots, taken from the end
 	retired []uint32          // slotRetired slots
@@ -87,8 +87,8 @@ type portTx struct {
 	why string // when not ok: the token shown as a flow's reason (with the port's name)
 }
 
-func newFastPath(off bool) *fastPath {
-	return &fastPath{off: off, maxSlots: steer.MaxRecords, byFlow: make(map[uint64]uint32), full: make(map[uint64]bool)}
+func newFastPath(off bool, slots int) *fastPath {
+	return &fastPath{off: off, maxSlots: slots, byFlow: make(map[uint64]uint32), full: make(map[uint64]bool)}
 }
 
 // recordTxn is what assignRecordsLocked did, to commit when the sync went

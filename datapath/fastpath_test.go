@@ -173,12 +173,13 @@ func TestFastPathIdleTimeout(t *testing.T) {
 }
 
 // With no record slot free, a flow waits in userspace, and moves to XDP
-// once a slot is released (after a grace period).
+// once a slot is released (after a grace period). Config.FastPathFlows
+// sizes the kernel's record maps too: the slots in use are 0 and 1.
 func TestFastPathRecordsFull(t *testing.T) {
-	tp := newTopo(t, topoOptions{FastPath: true})
-	tp.sw.fast.mu.Lock()
-	tp.sw.fast.maxSlots = 2
-	tp.sw.fast.mu.Unlock()
+	tp := newTopo(t, topoOptions{FastPath: true, Config: Config{FastPathFlows: 2}})
+	if n := tp.sw.bpf.Records(); n != 2 {
+		t.Fatalf("the kernel has %d record slots, want 2", n)
+	}
 	ids := tp.addFlows(t,
 		"priority=3,in_port={a},udp,tp_dst=7100,actions=output:{b}",
 		"priority=2,in_port={a},udp,tp_dst=7101,actions=output:{b}",

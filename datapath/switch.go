@@ -85,6 +85,13 @@ type Config struct {
 	// the others (for comparison and for debugging). Drop and kernel flows
 	// are still handled in XDP.
 	FastPathOff bool
+	// FastPathFlows is how many flows the fast path runs at once (its
+	// action record slots, some of them kept for flows being changed);
+	// the flows of lowest priority past that run in userspace with the
+	// reason records_full. Each costs FastPathFlowBytes of kernel memory,
+	// and 16 more per CPU. Default DefaultFastPathFlows, at most
+	// MaxFastPathFlows.
+	FastPathFlows int
 	// OnExpire, if set, is called with the IDs of flows the switch removed
 	// because their idle or hard timeout passed, after the removal is live.
 	// It runs on the switch's timeout goroutine, outside the switch's locks
@@ -98,6 +105,14 @@ type Config struct {
 	// call the Switch.
 	OnEvent func(Event)
 }
+
+// Config.FastPathFlows: its default and largest value, and the kernel
+// memory a slot takes (besides its per-CPU counters).
+const (
+	DefaultFastPathFlows = steer.MaxRecords
+	MaxFastPathFlows     = steer.RecordSlotsLimit
+	FastPathFlowBytes    = steer.RecordLen
+)
 
 func (c Config) withDefaults() Config {
 	if c.Logger == nil {
@@ -114,6 +129,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = 64
+	}
+	if c.FastPathFlows == 0 {
+		c.FastPathFlows = DefaultFastPathFlows
 	}
 	switch {
 	case c.PollWindow == 0:
@@ -207,7 +225,10 @@ func New(cfg Config) (*Switch, error) {
 	if cfg.PollWindow > MaxPollWindow {
 		return nil, fmt.Errorf("poll window %v: at most %v: %w", cfg.PollWindow, MaxPollWindow, ErrInvalid)
 	}
-	objs, err := bpf.Load()
+	if cfg.FastPathFlows < 1 || cfg.FastPathFlows > MaxFastPathFlows {
+		return nil, fmt.Errorf("fast path flows %d: want 1 to %d: %w", cfg.FastPathFlows, MaxFastPathFlows, ErrInvalid)
+	}
+	objs, err := bpf.LoadWith(bpf.Options{Records: cfg.FastPathFlows})
 	if err != nil {
 		return nil, fmt.Errorf("load xdp program: %w", err)
 	}
@@ -225,7 +246,7 @@ func New(cfg Config) (*Switch, error) {
 		timeoutsDone: make(chan struct{}),
 		stopWatch:    make(chan struct{}),
 		watchDone:    make(chan struct{}),
-		fast:         newFastPath(cfg.FastPathOff),
+		fast:         newFastPath(cfg.FastPathOff, cfg.FastPathFlows),
 	}
 	s.table.Store(flowtable.NewTable())
 	s.portsByOF.Store(new([steer.MaxPorts]*Port))

@@ -88,7 +88,9 @@
 # "1-flow rate". The warm-up is 2 s (OVS sets up a datapath flow per
 # 5-tuple on their first packets). The table gives the Mpps per system and
 # K, and per round the ratios xvs/ovs and xvs K / xvs 1 active flow;
-# xvs-base (with --xvsd-base PATH) is another xvsd build beside xvs.
+# xvs-base (with --xvsd-base PATH) is another xvsd build beside xvs, and
+# xvs/FLAG=VALUE,... runs xvsd with those flags (as with --latency), e.g.
+# xvs/fast-path-flows=131072 for a fast path that runs all 100k flows.
 # Run as root after make build. OVS is benchmarked only with --with-ovs,
 # which installs openvswitch-switch if needed (and keeps its system service
 # stopped); its daemons run on a private database in a temporary directory.
@@ -175,9 +177,9 @@ if [ -n "$ACTIVE" ]; then
 	[ $SYSTEMS_SET = 1 ] || SYSTEMS="xvs xvs-user ovs"
 	for sys in $SYSTEMS; do
 		case $sys in
-		xvs | xvs-user | ovs) ;;
+		xvs | xvs/* | xvs-user | ovs) ;;
 		xvs-base) [ -x "$XVSD_BASE" ] || die "xvs-base needs --xvsd-base PATH (an xvsd binary)" ;;
-		*) die "--active runs xvs, xvs-user, ovs and xvs-base, not $sys" ;;
+		*) die "--active runs xvs, xvs/FLAG=VALUE,..., xvs-user, ovs and xvs-base, not $sys" ;;
 		esac
 	done
 	WARM=2
@@ -577,12 +579,14 @@ active_report() {
 	echo "== many active flows: a table of $TABLE exact 5-tuple flows (udp, in_port, nw_src, nw_dst, tp_src,"
 	echo "   tp_dst -> output:p1); K of them active (blast --flows K, round robin), ${SIZE}-byte UDP flat out"
 	echo "   $ROUNDS rounds x ${SECS}s (after ${WARM}s warm-up), interleaved; k0 Mpps, median (min..max) over rounds"
-	printf '%-10s' system
+	local w=10
+	for sys in $RUN_SYSTEMS; do [ ${#sys} -lt $w ] || w=$((${#sys} + 1)); done
+	printf '%-*s' $w system
 	for k in $ACTIVE; do printf ' %22s' "K=$k"; done
 	echo
 	for sys in xvs@plain $RUN_SYSTEMS; do
 		[ "$sys" != xvs@plain ] || [[ " $RUN_SYSTEMS " == *" xvs "* ]] || continue
-		printf '%-10s' "${sys%@plain}"
+		printf '%-*s' $w "${sys%@plain}"
 		for k in $ACTIVE; do
 			if [ "$sys" = xvs@plain ]; then
 				[ "$k" = "${ACTIVE%% *}" ] || { printf ' %22s' ""; continue; }
@@ -602,18 +606,19 @@ active_report() {
 	echo
 	echo "per-round ratios, median (min..max):"
 	for k in $ACTIVE; do
-		printf '  K=%-7s' "$k"
+		echo "  K=$k:"
 		for sys in $RUN_SYSTEMS; do
 			case $sys in ovs) continue ;; esac
-			[ $OVS_OK = 0 ] || printf '  %s/ovs %-18s' "$sys" "$(paired "$sys@$k" "ovs@$k")"
-			printf '  %s K/1 %-18s' "$sys" "$(paired "$sys@$k" "$sys@${ACTIVE%% *}")"
+			printf '    %-*s' $w "$sys"
+			[ $OVS_OK = 0 ] || printf '  to ovs %-20s' "$(paired "$sys@$k" "ovs@$k")"
+			printf '  K/%s %-20s' "${ACTIVE%% *}" "$(paired "$sys@$k" "$sys@${ACTIVE%% *}")"
+			[[ " $RUN_SYSTEMS " != *" xvs "* ]] || printf '  to plain xvs %-20s' "$(paired "$sys@$k" xvs@plain)"
+			[[ " $RUN_SYSTEMS " != *" xvs-base "* ]] || printf '  to xvs-base %s' "$(paired "$sys@$k" "xvs-base@$k")"
+			echo
 		done
-		[[ " $RUN_SYSTEMS " != *" xvs "* ]] || printf '  xvs/plain %s' "$(paired "xvs@$k" xvs@plain)"
-		[[ " $RUN_SYSTEMS " != *" xvs-base "* ]] || printf '  xvs/xvs-base %s' "$(paired "xvs@$k" "xvs-base@$k")"
-		echo
 	done
-	echo "SYS/ovs: to OVS with the same table and K; SYS K/1: to itself with K=${ACTIVE%% *} (the first of --active);"
-	echo "xvs/plain: to xvs with the plain one-flow table. xvs: the flows run in the XDP fast path;"
+	echo "to ovs: to OVS with the same table and K; K/${ACTIVE%% *}: to itself with K=${ACTIVE%% *} (the first of --active);"
+	echo "to plain xvs: to xvs with the plain one-flow table. xvs: the flows run in the XDP fast path;"
 	echo "xvs-user: xvsd --fast-path=off (the pollers' classifier)."
 }
 

@@ -4,7 +4,7 @@
 //	xvsd [--listen unix:PATH | tcp:HOST:PORT] [--cpus LIST] [--state FILE]
 //	     [--token-file FILE] [--log-level debug|info|warn|error]
 //	     [--poll-mode adaptive|busy|sleep] [--poll-window DURATION]
-//	     [--busy-poll DURATION] [--fast-path on|off]
+//	     [--busy-poll DURATION] [--fast-path on|off] [--fast-path-flows N]
 //
 // With no flags (as root) it listens on unix:/run/xvs/xvsd.sock and keeps
 // its configuration in /var/lib/xvs/state.json, restoring it at start. Every
@@ -13,7 +13,8 @@
 // are removed at start. With --cpus, the pollers are pinned to those CPUs
 // and every other thread of xvsd is kept off them (when another CPU is
 // left). Flows whose actions the XDP program can carry out run there, never
-// reaching userspace, unless --fast-path=off. --poll-mode and --poll-window
+// reaching userspace, unless --fast-path=off; --fast-path-flows says how
+// many at once (the rest, of lowest priority, run in userspace). --poll-mode and --poll-window
 // say how pollers wait for frames (the trade of CPU for latency, see
 // datapath.PollMode).
 // SIGTERM or SIGINT stop it gracefully: the API stops, then the switch
@@ -65,6 +66,9 @@ type backendConfig struct {
 	// FastPathOff keeps every forwarded packet in userspace
 	// (datapath.Config.FastPathOff).
 	FastPathOff bool
+	// FastPathFlows: how many flows the fast path runs at once
+	// (datapath.Config.FastPathFlows).
+	FastPathFlows int
 	// OnExpire is called with the IDs of flows the switch removed by
 	// timeout (datapath.Config.OnExpire).
 	OnExpire func(ids []uint64)
@@ -88,6 +92,7 @@ type config struct {
 	pollWindow time.Duration // as datapath.Config.PollWindow: negative = none
 	busyPoll   time.Duration
 	fastOff    bool
+	fastFlows  int
 }
 
 func usage(w io.Writer, fs *flag.FlagSet) {
@@ -115,6 +120,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	busyPoll := fs.Duration("busy-poll", 0, fmt.Sprintf("kernel busy polling of the ports' queues (SO_BUSY_POLL, preferred), up to this long per call, 0 to %v; for NICs with napi_defer_hard_irqs and gro_flush_timeout set (no effect on veth). 0: off", afxdp.MaxBusyPollTimeout))
 	pollWindow := fs.Duration("poll-window", datapath.DefaultPollWindow, fmt.Sprintf("adaptive: how long a poller keeps polling after its last frame, 0 to %v (longer: lower latency for replies and bursts, more CPU at low rates)", datapath.MaxPollWindow))
 	fastPath := fs.String("fast-path", "on", "run flows whose actions XDP can carry out in the XDP program (on) or every flow in userspace (off)")
+	fastFlows := fs.Int("fast-path-flows", datapath.DefaultFastPathFlows, fmt.Sprintf("how many flows the fast path runs at once, 1 to %d; past that the flows of lowest priority run in userspace (datapath=user(records_full)). Each costs %d bytes of kernel memory, and 16 more per CPU", datapath.MaxFastPathFlows, datapath.FastPathFlowBytes))
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			usage(stderr, fs)
@@ -124,7 +130,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	cfg := &config{state: *state, tokenFile: *tokenFile}
+	cfg := &config{state: *state, tokenFile: *tokenFile, fastFlows: *fastFlows}
+	if *fastFlows < 1 || *fastFlows > datapath.MaxFastPathFlows {
+		return nil, fmt.Errorf("--fast-path-flows %d: want 1 to %d", *fastFlows, datapath.MaxFastPathFlows)
+	}
 	switch *fastPath {
 	case "on":
 	case "off":
@@ -274,7 +283,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, newBackend backen
 		}
 	}
 	backend, closer, err := newBackend(backendConfig{CPUs: cfg.cpus, PollMode: cfg.pollMode, PollWindow: cfg.pollWindow, BusyPoll: cfg.busyPoll,
-		Logger: log, OnExpire: onExpire, OnEvent: onEvent, FastPathOff: cfg.fastOff})
+		Logger: log, OnExpire: onExpire, OnEvent: onEvent, FastPathOff: cfg.fastOff, FastPathFlows: cfg.fastFlows})
 	if err != nil {
 		return fmt.Errorf("start switch: %w", err)
 	}

@@ -137,6 +137,9 @@ func TestDaemonLifecycle(t *testing.T) {
 	if d.factory.cfg.FastPathOff {
 		t.Error("the fast path is off by default")
 	}
+	if n := d.factory.cfg.FastPathFlows; n != datapath.DefaultFastPathFlows {
+		t.Errorf("the fast path runs %d flows by default, want %d", n, datapath.DefaultFastPathFlows)
+	}
 	for _, name := range []string{"p0", "p1"} {
 		if _, err := d.client.AddPort(ctx, api.PortRequest{Name: name}); err != nil {
 			t.Fatal(err)
@@ -159,9 +162,12 @@ func TestDaemonLifecycle(t *testing.T) {
 	}
 
 	// A restart restores the ports from the state file.
-	d = startDaemon(t, append(args, "--fast-path=off")...)
+	d = startDaemon(t, append(args, "--fast-path=off", "--fast-path-flows", "100000")...)
 	if !d.factory.cfg.FastPathOff {
 		t.Error("--fast-path=off did not reach the switch")
+	}
+	if n := d.factory.cfg.FastPathFlows; n != 100000 {
+		t.Errorf("--fast-path-flows 100000 reached the switch as %d", n)
 	}
 	ports, err := d.client.Ports(ctx)
 	if err != nil {
@@ -242,6 +248,8 @@ func TestDaemonRefuses(t *testing.T) {
 		{"bad cpus", []string{"--cpus", "2-1"}, 2, "--cpus"},
 		{"bad log level", []string{"--log-level", "loud"}, 2, "--log-level"},
 		{"bad fast path", []string{"--fast-path", "maybe"}, 2, `--fast-path "maybe": want on or off`},
+		{"no fast path flows", []string{"--fast-path-flows", "0"}, 2, `--fast-path-flows 0: want 1 to 1048576`},
+		{"too many fast path flows", []string{"--fast-path-flows", "2000000"}, 2, `--fast-path-flows 2000000: want 1 to 1048576`},
 		{"bad listen", []string{"--listen", "udp:1"}, 2, "unknown network"},
 		{"extra argument", []string{"now"}, 2, "unexpected argument"},
 		{"unknown flag", []string{"--turbo"}, 2, "turbo"},
@@ -312,7 +320,7 @@ func TestDaemonHelp(t *testing.T) {
 	if code := run(context.Background(), []string{"-h"}, &stderr, nil); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	for _, want := range []string{"usage: xvsd", "-listen", "-cpus", "-state", "-token-file", "-log-level", "-poll-mode", "-poll-window", "-busy-poll", "-fast-path"} {
+	for _, want := range []string{"usage: xvsd", "-listen", "-cpus", "-state", "-token-file", "-log-level", "-poll-mode", "-poll-window", "-busy-poll", "-fast-path", "-fast-path-flows"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("help lacks %q:\n%s", want, stderr.String())
 		}

@@ -56,11 +56,18 @@ const (
 // bytes) and the interpreter's loop short for the verifier.
 const MaxOps = 16
 
-// MaxRecords is the number of action record slots in the kernel: how many
-// flows the fast path runs at once, with room for the records of flows
-// being changed (a record is rewritten only once no program run can still
-// read it).
+// MaxRecords is the default number of action record slots in the kernel:
+// how many flows the fast path runs at once, with room for the records of
+// flows being changed (a record is rewritten only once no program run can
+// still read it). The loader may size the maps for more, up to
+// RecordSlotsLimit (bpf.Options.Records, xvsd --fast-path-flows): each slot
+// costs RecordLen bytes of kernel memory, and 16 more per CPU for its
+// counters.
 const MaxRecords = 16384
+
+// RecordSlotsLimit is the most action record slots the kernel's maps may
+// be sized for (420 MB of records).
+const RecordSlotsLimit = 1 << 20
 
 // RecordLen is the size of a Record in bytes.
 const RecordLen = 400
