@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/xvs-project/xvs/flowtable"
 )
 
 // The fast path for text-form flows gives what encoding/json gives, for
@@ -58,5 +60,37 @@ func TestTextFlowsAgreeWithJSON(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The fast path reads the texts in place, in the request's body: neither
+// the flows it parses nor those it takes from the installed ones may keep
+// pointing into the body, which the server reuses and drops.
+func TestTextFlowsCopyOut(t *testing.T) {
+	texts := []string{"priority=5,udp,tp_dst=99,actions=drop", "arp,actions=kernel"}
+	body := []byte(`[{"flow":"` + texts[0] + `"},{"flow":"` + texts[1] + `"}]`)
+	installed, err := flowtable.ParseFlow(texts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := func(b []byte) *flowtable.Flow {
+		if string(b) == texts[1] {
+			c := *installed
+			return &c
+		}
+		return nil
+	}
+	flows, _, err := decodeFlowsKnown(body, known)
+	if err != nil || len(flows) != 2 {
+		t.Fatalf("%d flows, %v", len(flows), err)
+	}
+	for i := range body {
+		body[i] = 'x'
+	}
+	for i, f := range flows {
+		want, _ := flowtable.ParseFlow(texts[i])
+		if got := f.String(); got != want.String() {
+			t.Errorf("flow %d after the body changed: %s, want %s", i, got, want)
+		}
 	}
 }

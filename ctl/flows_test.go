@@ -658,9 +658,9 @@ func TestReplaceKnownFlows(t *testing.T) {
 	}
 	h.must(http.StatusCreated, "POST", api.PathFlows, body(texts))
 	infos := h.backend.Flows()
-	known := installedFlows(infos)
+	known := installedFlows(h.backend.Pipeline().ByID())
 	for _, fi := range infos {
-		got := known(fi.Text)
+		got := known([]byte(fi.Text))
 		want, err := flowtable.ParseFlow(fi.Text)
 		if err != nil {
 			t.Fatalf("%q: %v", fi.Text, err)
@@ -672,7 +672,7 @@ func TestReplaceKnownFlows(t *testing.T) {
 			t.Errorf("%q: the installed flow itself, not a copy", fi.Text)
 		}
 	}
-	if f := known("priority=100,udp,actions=drop"); f != nil {
+	if f := known([]byte("priority=100,udp,actions=drop")); f != nil {
 		t.Errorf("a text no flow prints as gave %+v", f)
 	}
 	ids := func() map[string]uint64 {
