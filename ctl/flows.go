@@ -36,15 +36,25 @@ func decodeFlowsKnown(body []byte, known func([]byte) *flowtable.Flow) (flows []
 	if len(trimmed) > 0 && trimmed[0] == '[' {
 		if texts, ok := textFlows(trimmed); ok {
 			flows = make([]*flowtable.Flow, len(texts))
-			for i, text := range texts {
-				if known != nil {
-					if flows[i] = known(text); flows[i] != nil {
-						continue
+			// On every CPU: parsing is most of a bulk install's time
+			// before the switch's lock (flowtable.ParseFlow may run
+			// concurrently).
+			err := inParallel(len(texts), func(lo, hi int) error {
+				for i := lo; i < hi; i++ {
+					if known != nil {
+						if flows[i] = known(texts[i]); flows[i] != nil {
+							continue
+						}
+					}
+					var err error
+					if flows[i], err = flowFromAPI(api.Flow{Text: string(texts[i])}); err != nil {
+						return &itemError{index: i, err: err}
 					}
 				}
-				if flows[i], err = flowFromAPI(api.Flow{Text: string(text)}); err != nil {
-					return nil, true, &itemError{index: i, err: err}
-				}
+				return nil
+			})
+			if err != nil {
+				return nil, true, err
 			}
 			return flows, true, nil
 		}
