@@ -138,6 +138,12 @@ func (s *Switch) assignRecordsLocked(st *steer.Table, flows []*flowtable.Entry) 
 		}
 	}
 	slices.SortFunc(wants, func(a, b want) int { return cmp.Compare(b.rule.Rank, a.rule.Rank) })
+	// Room for the records of as many as may get a slot, at once: they
+	// are 400 bytes each, and a bulk install writes thousands.
+	room := min(len(wants), len(fp.free)+len(fp.retired)+max(0, fp.maxSlots-len(fp.slots)))
+	txn.fresh = make([]uint32, 0, room)
+	txn.recs = make([]steer.Record, 0, room)
+	fp.slots = slices.Grow(fp.slots, min(len(wants), max(0, fp.maxSlots-len(fp.slots))))
 	for i, w := range wants {
 		if !s.slotLeftLocked() {
 			for _, w := range wants[i:] {
