@@ -106,18 +106,7 @@ func TestDecodeFlowsParallelOrder(t *testing.T) {
 	for i := range texts {
 		texts[i] = fmt.Sprintf("priority=%d,udp,tp_dst=%d,actions=drop", i%60000+1, i%65536)
 	}
-	body := func(ts []string) []byte {
-		var b strings.Builder
-		b.WriteByte('[')
-		for i, s := range ts {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			fmt.Fprintf(&b, `{"flow":%q}`, s)
-		}
-		b.WriteByte(']')
-		return []byte(b.String())
-	}
+	body := func(ts []string) []byte { return []byte(textFlowsBody(ts)) }
 	flows, _, err := decodeFlows(body(texts))
 	if err != nil || len(flows) != n {
 		t.Fatalf("%d flows, %v", len(flows), err)
@@ -138,4 +127,18 @@ func TestDecodeFlowsParallelOrder(t *testing.T) {
 			t.Fatalf("bad flows %v: %v, want the error of flow %d", bad, err, slices.Min(bad))
 		}
 	}
+}
+
+// textFlowsBody is a bulk request of the flows texts, in the text form.
+func textFlowsBody(texts []string) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, s := range texts {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"flow":%q}`, s)
+	}
+	b.WriteByte(']')
+	return b.String()
 }

@@ -644,18 +644,7 @@ func TestReplaceKnownFlows(t *testing.T) {
 		"priority=1,arp,actions=kernel",
 		"in_port=p2,dl_vlan=10,actions=strip_vlan,mod_dl_dst:02:00:00:00:00:01,output:p1",
 	}
-	body := func(ts []string) string {
-		var b strings.Builder
-		b.WriteByte('[')
-		for i, s := range ts {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			fmt.Fprintf(&b, `{"flow":%q}`, s)
-		}
-		b.WriteByte(']')
-		return b.String()
-	}
+	body := textFlowsBody
 	h.must(http.StatusCreated, "POST", api.PathFlows, body(texts))
 	infos := h.backend.Flows()
 	known := installedFlows(h.backend.Pipeline().ByID())
