@@ -111,7 +111,7 @@ func (s *Switch) assignRecordsLocked(st *steer.Table, flows []*flowtable.Entry) 
 	fp := s.fast
 	fp.mu.Lock()
 	defer fp.mu.Unlock()
-	txn := &recordTxn{byFlow: make(map[uint64]uint32, len(fp.byFlow)), full: make(map[uint64]bool)}
+	txn := &recordTxn{byFlow: make(map[uint64]uint32, len(fp.byFlow))}
 	type want struct {
 		rule  *steer.Rule
 		entry *flowtable.Entry
@@ -143,6 +143,7 @@ func (s *Switch) assignRecordsLocked(st *steer.Table, flows []*flowtable.Entry) 
 	room := min(len(wants), len(fp.free)+len(fp.retired)+max(0, fp.maxSlots-len(fp.slots)))
 	txn.fresh = make([]uint32, 0, room)
 	txn.recs = make([]steer.Record, 0, room)
+	txn.full = make(map[uint64]bool, len(wants)-room) // the flows left without one
 	fp.slots = slices.Grow(fp.slots, min(len(wants), max(0, fp.maxSlots-len(fp.slots))))
 	for i, w := range wants {
 		if !s.slotLeftLocked() {
