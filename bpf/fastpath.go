@@ -25,17 +25,46 @@ import (
 
 // PutRecord writes the action record of slot. See above for when it may.
 func (o *Objects) PutRecord(slot uint32, r *steer.Record) error {
-	if slot >= o.records {
-		return fmt.Errorf("put record: slot %d out of range 0..%d", slot, o.records-1)
+	return o.PutRecords([]uint32{slot}, []steer.Record{*r})
+}
+
+// PutRecords writes the action records recs[i] into slots[i], with one
+// batch syscall per recordChunk records. See above for when a slot may be
+// written. The records are checked before anything is written; on error
+// some of them may have been written (the error says how many: the first
+// ones).
+func (o *Objects) PutRecords(slots []uint32, recs []steer.Record) error {
+	if len(slots) != len(recs) {
+		return fmt.Errorf("put records: %d slots for %d records", len(slots), len(recs))
 	}
-	if r.N == 0 || r.N > steer.MaxOps {
-		return fmt.Errorf("put record %d: %d ops, want 1..%d", slot, r.N, steer.MaxOps)
+	for i := range recs {
+		if slots[i] >= o.records {
+			return fmt.Errorf("put records: record %d: slot %d out of range 0..%d", i, slots[i], o.records-1)
+		}
+		if n := recs[i].N; n == 0 || n > steer.MaxOps {
+			return fmt.Errorf("put records: record %d (slot %d): %d ops, want 1..%d", i, slots[i], n, steer.MaxOps)
+		}
 	}
-	if err := o.objs.Records.Put(slot, r); err != nil {
-		return fmt.Errorf("put record %d: %w", slot, err)
+	for done := 0; done < len(slots); {
+		c := min(len(slots)-done, recordChunk)
+		n, err := o.objs.Records.BatchUpdate(slots[done:done+c], recs[done:done+c], nil)
+		if errors.Is(err, ebpf.ErrNotSupported) {
+			for n = 0; n < c; n++ {
+				if err = o.objs.Records.Put(slots[done+n], &recs[done+n]); err != nil {
+					break
+				}
+			}
+		}
+		done += n
+		if err != nil {
+			return fmt.Errorf("put records: %d of %d written: %w", done, len(slots), err)
+		}
 	}
 	return nil
 }
+
+// recordChunk is how many records or counters one batch syscall writes.
+const recordChunk = 4096
 
 // RecordHits returns what slots 0..n-1 forwarded since they were last
 // cleared, summed over CPUs, in one batch read.
@@ -78,19 +107,43 @@ func (o *Objects) RecordHits(n int) ([]CounterValue, error) {
 	return out, nil
 }
 
-// ClearRecordHits zeroes the counters of slot on every CPU.
-func (o *Objects) ClearRecordHits(slot uint32) error {
-	if slot >= o.records {
-		return fmt.Errorf("clear record hits: slot %d out of range 0..%d", slot, o.records-1)
+// ClearRecordHits zeroes the counters of slots on every CPU, with one
+// batch syscall per recordChunk slots. It returns how many of the slots,
+// from the first, it cleared: all of them, unless there is an error.
+func (o *Objects) ClearRecordHits(slots []uint32) (int, error) {
+	for i, slot := range slots {
+		if slot >= o.records {
+			if n, err := o.ClearRecordHits(slots[:i]); err != nil {
+				return n, err
+			}
+			return i, fmt.Errorf("clear record hits: slot %d out of range 0..%d", slot, o.records-1)
+		}
+	}
+	if len(slots) == 0 {
+		return 0, nil
 	}
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
-		return fmt.Errorf("clear record hits: %w", err)
+		return 0, fmt.Errorf("clear record hits: %w", err)
 	}
-	if err := o.objs.RecordHits.Put(slot, make([]CounterValue, ncpu)); err != nil {
-		return fmt.Errorf("clear record hits %d: %w", slot, err)
+	zero := make([]CounterValue, min(len(slots), recordChunk)*ncpu)
+	done := 0
+	for done < len(slots) {
+		c := min(len(slots)-done, recordChunk)
+		n, err := o.objs.RecordHits.BatchUpdate(slots[done:done+c], zero[:c*ncpu], nil)
+		if errors.Is(err, ebpf.ErrNotSupported) {
+			for n = 0; n < c; n++ {
+				if err = o.objs.RecordHits.Put(slots[done+n], zero[:ncpu]); err != nil {
+					break
+				}
+			}
+		}
+		done += n
+		if err != nil {
+			return done, fmt.Errorf("clear record hits %d: %w", slots[min(done, len(slots)-1)], err)
+		}
 	}
-	return nil
+	return done, nil
 }
 
 // SetTxPort makes ifindex the device of ofport in the devmap the fast path

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -459,7 +460,7 @@ func TestFastPathStaleRecord(t *testing.T) {
 	if hits[5].Packets != 1 || hits[5].Bytes != uint64(len(frame)) || hits[6].Packets != 0 {
 		t.Fatalf("record hits %+v", hits)
 	}
-	if err := o.ClearRecordHits(5); err != nil {
+	if _, err := o.ClearRecordHits([]uint32{5}); err != nil {
 		t.Fatal(err)
 	}
 	if hits, err = o.RecordHits(8); err != nil || hits[5].Packets != 0 {
@@ -591,7 +592,7 @@ func TestRecordSlots(t *testing.T) {
 		if err := o.PutRecord(last+1, rec); err == nil {
 			t.Errorf("Records %d: slot %d taken", tt.opt, last+1)
 		}
-		if err := o.ClearRecordHits(last + 1); err == nil {
+		if _, err := o.ClearRecordHits([]uint32{last + 1}); err == nil {
 			t.Errorf("Records %d: clear of slot %d taken", tt.opt, last+1)
 		}
 		if _, err := o.RecordHits(tt.want + 1); err == nil {
@@ -603,5 +604,78 @@ func TestRecordSlots(t *testing.T) {
 		}
 		dry.Close()
 		o.Close()
+	}
+}
+
+// PutRecords writes every record into its slot, over several batches;
+// ClearRecordHits zeroes the counters of many slots the same way. A bad
+// record is refused before anything is written; a bad slot to clear stops
+// the clearing there and says how far it got.
+func TestRecordsBatch(t *testing.T) {
+	o := load(t, false)
+	n := 2*recordChunk + 3
+	slots := make([]uint32, n)
+	recs := make([]steer.Record, n)
+	for i := range slots {
+		slots[i] = uint32(steer.MaxRecords - 1 - i) // not in slot order
+		recs[i] = steer.Record{Flow: uint64(1000 + i), N: 1}
+		recs[i].Ops[0].Val = uint32(i)
+	}
+	bad := slices.Clone(recs)
+	bad[n-1].N = 0
+	if err := o.PutRecords(slots, bad); err == nil {
+		t.Fatal("a record without ops was written")
+	}
+	var got steer.Record
+	if err := o.objs.Records.Lookup(slots[0], &got); err != nil || got.N != 0 {
+		t.Fatalf("slot %d after a refused batch: %+v, %v", slots[0], got, err)
+	}
+	if err := o.PutRecords(slots, recs); err != nil {
+		t.Fatal(err)
+	}
+	for i, slot := range slots {
+		if err := o.objs.Records.Lookup(slot, &got); err != nil || got != recs[i] {
+			t.Fatalf("slot %d: %+v, %v; want %+v", slot, got, err, recs[i])
+		}
+	}
+
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := make([]CounterValue, ncpu)
+	one[0] = CounterValue{Packets: 1, Bytes: 64}
+	for _, slot := range slots {
+		if err := o.objs.RecordHits.Put(slot, one); err != nil {
+			t.Fatal(err)
+		}
+	}
+	withBad := append(slices.Clone(slots[:recordChunk+1]), steer.MaxRecords, slots[recordChunk+1])
+	if c, err := o.ClearRecordHits(withBad); err == nil || c != recordChunk+1 {
+		t.Fatalf("clear with a bad slot at %d: cleared %d, %v", recordChunk+1, c, err)
+	}
+	hits, err := o.RecordHits(steer.MaxRecords)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, slot := range slots {
+		want := uint64(0) // cleared: the ones before the bad slot
+		if i > recordChunk {
+			want = 1
+		}
+		if hits[slot].Packets != want {
+			t.Fatalf("slot %d (%d): %d packets, want %d", slot, i, hits[slot].Packets, want)
+		}
+	}
+	if c, err := o.ClearRecordHits(slots); err != nil || c != n {
+		t.Fatalf("clear: %d, %v", c, err)
+	}
+	if hits, err = o.RecordHits(steer.MaxRecords); err != nil {
+		t.Fatal(err)
+	}
+	for _, slot := range slots {
+		if hits[slot].Packets != 0 {
+			t.Fatalf("slot %d: %d packets after the clear", slot, hits[slot].Packets)
+		}
 	}
 }

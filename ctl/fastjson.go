@@ -11,15 +11,17 @@ package ctl
 // textFlows returns the flow texts of body when it is exactly a JSON array
 // of objects each holding one key "flow" with a string value free of
 // escapes, control characters and non-ASCII bytes; ok is false otherwise.
-func textFlows(body []byte) (texts []string, ok bool) {
+// The texts are body's bytes, not copies: a text becomes a string only if
+// it has to be parsed (decodeFlowsKnown).
+func textFlows(body []byte) (texts [][]byte, ok bool) {
 	p := jsonScan{b: body}
 	if !p.byte('[') {
 		return nil, false
 	}
 	if p.byte(']') {
-		return []string{}, p.end()
+		return [][]byte{}, p.end()
 	}
-	texts = make([]string, 0, len(body)/96)
+	texts = make([][]byte, 0, len(body)/96)
 	for {
 		if !p.byte('{') || !p.lit(`"flow"`) || !p.byte(':') {
 			return nil, false
@@ -76,22 +78,22 @@ func (p *jsonScan) lit(s string) bool {
 }
 
 // plainString reads a string whose bytes need no decoding.
-func (p *jsonScan) plainString() (string, bool) {
+func (p *jsonScan) plainString() ([]byte, bool) {
 	if !p.byte('"') {
-		return "", false
+		return nil, false
 	}
 	start := p.i
 	for ; p.i < len(p.b); p.i++ {
 		switch c := p.b[p.i]; {
 		case c == '"':
-			s := string(p.b[start:p.i])
+			s := p.b[start:p.i:p.i]
 			p.i++
 			return s, true
 		case c == '\\' || c < 0x20 || c >= 0x80:
-			return "", false
+			return nil, false
 		}
 	}
-	return "", false
+	return nil, false
 }
 
 // end reports whether only white space is left.

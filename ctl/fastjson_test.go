@@ -1,9 +1,13 @@
 package ctl
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/xvs-project/xvs/flowtable"
 )
 
 // The fast path for text-form flows gives what encoding/json gives, for
@@ -59,4 +63,82 @@ func TestTextFlowsAgreeWithJSON(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The fast path reads the texts in place, in the request's body: neither
+// the flows it parses nor those it takes from the installed ones may keep
+// pointing into the body, which the server reuses and drops.
+func TestTextFlowsCopyOut(t *testing.T) {
+	texts := []string{"priority=5,udp,tp_dst=99,actions=drop", "arp,actions=kernel"}
+	body := []byte(`[{"flow":"` + texts[0] + `"},{"flow":"` + texts[1] + `"}]`)
+	installed, err := flowtable.ParseFlow(texts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := func(b []byte) *flowtable.Flow {
+		if string(b) == texts[1] {
+			c := *installed
+			return &c
+		}
+		return nil
+	}
+	flows, _, err := decodeFlowsKnown(body, known)
+	if err != nil || len(flows) != 2 {
+		t.Fatalf("%d flows, %v", len(flows), err)
+	}
+	for i := range body {
+		body[i] = 'x'
+	}
+	for i, f := range flows {
+		want, _ := flowtable.ParseFlow(texts[i])
+		if got := f.String(); got != want.String() {
+			t.Errorf("flow %d after the body changed: %s, want %s", i, got, want)
+		}
+	}
+}
+
+// A body large enough to be parsed on several goroutines gives the flows
+// in order and, when several are bad, the error of the first bad one, as
+// one loop over the flows does.
+func TestDecodeFlowsParallelOrder(t *testing.T) {
+	n := 3*parallelOver + 5
+	texts := make([]string, n)
+	for i := range texts {
+		texts[i] = fmt.Sprintf("priority=%d,udp,tp_dst=%d,actions=drop", i%60000+1, i%65536)
+	}
+	body := func(ts []string) []byte { return []byte(textFlowsBody(ts)) }
+	flows, _, err := decodeFlows(body(texts))
+	if err != nil || len(flows) != n {
+		t.Fatalf("%d flows, %v", len(flows), err)
+	}
+	for i, f := range flows {
+		if want, _ := flowtable.ParseFlow(texts[i]); f.String() != want.String() {
+			t.Fatalf("flow %d: %s, want %s", i, f, want)
+		}
+	}
+	for _, bad := range [][]int{{n - 1}, {10, n - 1}, {2*parallelOver + 1, parallelOver + 3}, {0, 1}} {
+		ts := slices.Clone(texts)
+		for _, i := range bad {
+			ts[i] = fmt.Sprintf("udp,tp_dst=x%d,actions=drop", i)
+		}
+		_, _, err := decodeFlows(body(ts))
+		var ie *itemError
+		if !errors.As(err, &ie) || ie.index != slices.Min(bad) {
+			t.Fatalf("bad flows %v: %v, want the error of flow %d", bad, err, slices.Min(bad))
+		}
+	}
+}
+
+// textFlowsBody is a bulk request of the flows texts, in the text form.
+func textFlowsBody(texts []string) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, s := range texts {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"flow":%q}`, s)
+	}
+	b.WriteByte(']')
+	return b.String()
 }

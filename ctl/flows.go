@@ -31,20 +31,30 @@ func decodeFlows(body []byte) (flows []*flowtable.Flow, array bool, err error) {
 
 // decodeFlowsKnown is decodeFlows, taking the flow of a text from known
 // instead of parsing it when known has it (see installedFlows).
-func decodeFlowsKnown(body []byte, known func(string) *flowtable.Flow) (flows []*flowtable.Flow, array bool, err error) {
+func decodeFlowsKnown(body []byte, known func([]byte) *flowtable.Flow) (flows []*flowtable.Flow, array bool, err error) {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) > 0 && trimmed[0] == '[' {
 		if texts, ok := textFlows(trimmed); ok {
 			flows = make([]*flowtable.Flow, len(texts))
-			for i, text := range texts {
-				if known != nil {
-					if flows[i] = known(text); flows[i] != nil {
-						continue
+			// On every CPU: parsing is most of a bulk install's time
+			// before the switch's lock (flowtable.ParseFlow may run
+			// concurrently).
+			err := inParallel(len(texts), func(lo, hi int) error {
+				for i := lo; i < hi; i++ {
+					if known != nil {
+						if flows[i] = known(texts[i]); flows[i] != nil {
+							continue
+						}
+					}
+					var err error
+					if flows[i], err = flowFromAPI(api.Flow{Text: string(texts[i])}); err != nil {
+						return &itemError{index: i, err: err}
 					}
 				}
-				if flows[i], err = flowFromAPI(api.Flow{Text: text}); err != nil {
-					return nil, true, &itemError{index: i, err: err}
-				}
+				return nil
+			})
+			if err != nil {
+				return nil, true, err
 			}
 			return flows, true, nil
 		}
@@ -101,16 +111,16 @@ func decodeFlow(data []byte) (*flowtable.Flow, error) {
 // less the ID the table gave it, is that parse; which flows are installed
 // when the request applies does not matter. The flows are shallow
 // copies: they share the installed flows' read-only actions.
-func installedFlows(infos []datapath.FlowInfo) func(string) *flowtable.Flow {
-	if len(infos) == 0 {
+func installedFlows(entries []*flowtable.Entry) func([]byte) *flowtable.Flow {
+	if len(entries) == 0 {
 		return nil
 	}
-	byText := make(map[string]*flowtable.Flow, len(infos))
-	for _, fi := range infos {
-		byText[fi.Text] = fi.Flow
+	byText := make(map[string]*flowtable.Flow, len(entries))
+	for _, e := range entries {
+		byText[e.Text()] = e.Flow
 	}
-	return func(text string) *flowtable.Flow {
-		f := byText[text]
+	return func(text []byte) *flowtable.Flow {
+		f := byText[string(text)] // (no copy: the compiler looks the bytes up)
 		if f == nil {
 			return nil
 		}
@@ -299,9 +309,11 @@ func (s *Server) applyFlows(w http.ResponseWriter, r *http.Request, replace bool
 		s.fail(w, r, badRequest("", "PUT %s takes an array of flows (the whole table); to add one flow, POST it", api.PathFlows))
 		return
 	}
-	var known func(string) *flowtable.Flow
+	var known func([]byte) *flowtable.Flow
 	if replace {
-		known = installedFlows(s.backend.Flows())
+		// The pipeline's entries, not Flows: their counters (a read of
+		// the kernel's) and FlowInfos are not needed.
+		known = installedFlows(s.backend.Pipeline().ByID())
 	}
 	flows, array, err := decodeFlowsKnown(body, known)
 	if err != nil {

@@ -644,23 +644,12 @@ func TestReplaceKnownFlows(t *testing.T) {
 		"priority=1,arp,actions=kernel",
 		"in_port=p2,dl_vlan=10,actions=strip_vlan,mod_dl_dst:02:00:00:00:00:01,output:p1",
 	}
-	body := func(ts []string) string {
-		var b strings.Builder
-		b.WriteByte('[')
-		for i, s := range ts {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			fmt.Fprintf(&b, `{"flow":%q}`, s)
-		}
-		b.WriteByte(']')
-		return b.String()
-	}
+	body := textFlowsBody
 	h.must(http.StatusCreated, "POST", api.PathFlows, body(texts))
 	infos := h.backend.Flows()
-	known := installedFlows(infos)
+	known := installedFlows(h.backend.Pipeline().ByID())
 	for _, fi := range infos {
-		got := known(fi.Text)
+		got := known([]byte(fi.Text))
 		want, err := flowtable.ParseFlow(fi.Text)
 		if err != nil {
 			t.Fatalf("%q: %v", fi.Text, err)
@@ -672,7 +661,7 @@ func TestReplaceKnownFlows(t *testing.T) {
 			t.Errorf("%q: the installed flow itself, not a copy", fi.Text)
 		}
 	}
-	if f := known("priority=100,udp,actions=drop"); f != nil {
+	if f := known([]byte("priority=100,udp,actions=drop")); f != nil {
 		t.Errorf("a text no flow prints as gave %+v", f)
 	}
 	ids := func() map[string]uint64 {

@@ -28,10 +28,16 @@ func (s *Server) stateLocked(t *flowtable.Table) *State {
 	}
 	// By ID, which is install order: a restore gives them back in it, so
 	// flows of equal priority rank as they did. Each flow's text is
-	// printed once and kept (Entry.Text).
-	for _, e := range t.ByID() {
-		st.Flows = append(st.Flows, FlowState{ID: e.Flow.ID, Flow: e.Text()})
-	}
+	// printed once and kept (Entry.Text), on every CPU for a bulk
+	// install: the save runs beside the kernel sync, and is the longer.
+	es := t.ByID()
+	st.Flows = make([]FlowState, len(es))
+	_ = inParallel(len(es), func(lo, hi int) error {
+		for i := lo; i < hi; i++ {
+			st.Flows[i] = FlowState{ID: es[i].Flow.ID, Flow: es[i].Text()}
+		}
+		return nil
+	})
 	return st
 }
 

@@ -295,6 +295,7 @@ func (s *Server) reply(w http.ResponseWriter, status int, v any) {
 // writes). With indent set, each element goes on its own line after
 // indent, and the closing bracket on a line of its own after outdent.
 func writeList[T any](w *bufio.Writer, list []T, indent, outdent string) error {
+	var buf []byte
 	w.WriteByte('[')
 	for i := range list {
 		if i > 0 {
@@ -303,6 +304,15 @@ func writeList[T any](w *bufio.Writer, list []T, indent, outdent string) error {
 		if indent != "" {
 			w.WriteByte('\n')
 			w.WriteString(indent)
+		}
+		if a, ok := any(&list[i]).(jsonAppender); ok {
+			var done bool
+			if buf, done = a.appendJSON(buf[:0]); done {
+				if _, err := w.Write(buf); err != nil {
+					return err
+				}
+				continue
+			}
 		}
 		b, err := json.Marshal(&list[i])
 		if err != nil {
@@ -318,6 +328,12 @@ func writeList[T any](w *bufio.Writer, list []T, indent, outdent string) error {
 	}
 	_, err := w.WriteString("]")
 	return err
+}
+
+// jsonAppender is an item writeList encodes without encoding/json when
+// appendJSON says it could (ok).
+type jsonAppender interface {
+	appendJSON(b []byte) (_ []byte, ok bool)
 }
 
 // streamReplyOver is the number of flows above which reply streams.

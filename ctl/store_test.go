@@ -303,3 +303,59 @@ func TestStoreCleanTemp(t *testing.T) {
 		t.Errorf("the state itself: %v", err)
 	}
 }
+
+// A saved flow is written without encoding/json when its text needs no
+// escaping, byte for byte as json.Marshal writes it; any other text goes
+// through json.Marshal. Either way the file loads back to the same state.
+func TestFlowStateAppendJSON(t *testing.T) {
+	tests := []struct {
+		name, text string
+		fast       bool
+	}{
+		{"plain", "priority=100,udp,in_port=p0,nw_dst=10.0.0.1,tp_dst=7999,actions=mod_tp_dst:7998,output:p1", true},
+		{"empty", "", true},
+		{"arrow", "tcp,actions=set_field:5->tcp_src,output:p1", false},
+		{"ampersand", "actions=note:a&b", false},
+		{"lt", "actions=note:<", false},
+		{"quote", `actions=output:"p 1"`, false},
+		{"backslash", `actions=output:p\1`, false},
+		{"tab", "udp,\tactions=drop", false},
+		{"del", "udp,actions=drop\x7f", false},
+		{"non-ascii", "actions=output:pé", false},
+	}
+	st := &State{Version: StateVersion, NextFlowID: 99, Ports: []PortState{}}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := FlowState{ID: uint64(1000 + i), Flow: tt.text}
+			got, ok := fs.appendJSON([]byte("x"))
+			if ok != tt.fast {
+				t.Fatalf("written without encoding/json: %v, want %v", ok, tt.fast)
+			}
+			if !ok {
+				if string(got) != "x" {
+					t.Fatalf("appended %q although it could not", got)
+				}
+				return
+			}
+			want, err := json.Marshal(&fs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != "x"+string(want) {
+				t.Fatalf("got  %s\nwant x%s", got, want)
+			}
+		})
+		st.Flows = append(st.Flows, FlowState{ID: uint64(1000 + i), Flow: tt.text})
+	}
+	s := NewStore(filepath.Join(t.TempDir(), "state.json"))
+	if err := s.Save(st); err != nil {
+		t.Fatal(err)
+	}
+	back, err := s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, st) {
+		t.Fatalf("loaded %+v\nsaved  %+v", back, st)
+	}
+}

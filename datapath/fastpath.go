@@ -96,7 +96,8 @@ func newFastPath(off bool, slots int) *fastPath {
 type recordTxn struct {
 	byFlow map[uint64]uint32
 	full   map[uint64]bool
-	fresh  []uint32 // slots written for this sync
+	fresh  []uint32       // slots written for this sync
+	recs   []steer.Record // their records, by fresh's order, until written
 }
 
 // assignRecordsLocked decides for every forward rule of st, whose flows
@@ -110,7 +111,7 @@ func (s *Switch) assignRecordsLocked(st *steer.Table, flows []*flowtable.Entry) 
 	fp := s.fast
 	fp.mu.Lock()
 	defer fp.mu.Unlock()
-	txn := &recordTxn{byFlow: make(map[uint64]uint32, len(fp.byFlow)), full: make(map[uint64]bool)}
+	txn := &recordTxn{byFlow: make(map[uint64]uint32, len(fp.byFlow))}
 	type want struct {
 		rule  *steer.Rule
 		entry *flowtable.Entry
@@ -137,6 +138,13 @@ func (s *Switch) assignRecordsLocked(st *steer.Table, flows []*flowtable.Entry) 
 		}
 	}
 	slices.SortFunc(wants, func(a, b want) int { return cmp.Compare(b.rule.Rank, a.rule.Rank) })
+	// Room for the records of as many as may get a slot, at once: they
+	// are 400 bytes each, and a bulk install writes thousands.
+	room := min(len(wants), len(fp.free)+len(fp.retired)+max(0, fp.maxSlots-len(fp.slots)))
+	txn.fresh = make([]uint32, 0, room)
+	txn.recs = make([]steer.Record, 0, room)
+	txn.full = make(map[uint64]bool, len(wants)-room) // the flows left without one
+	fp.slots = slices.Grow(fp.slots, min(len(wants), max(0, fp.maxSlots-len(fp.slots))))
 	for i, w := range wants {
 		if !s.slotLeftLocked() {
 			for _, w := range wants[i:] {
@@ -146,16 +154,19 @@ func (s *Switch) assignRecordsLocked(st *steer.Table, flows []*flowtable.Entry) 
 			break
 		}
 		rec, _ := w.entry.FastPath()
-		slot, err := s.newSlotLocked(w.entry, &rec, txn)
-		if err != nil {
-			fp.abortLocked(txn)
-			return nil, err
-		}
+		slot := s.newSlotLocked(w.entry, &rec, txn)
 		if slot < 0 {
 			w.rule.Verdict = steer.VerdictRedirect
 			continue
 		}
 		w.rule.Arg = uint32(slot)
+	}
+	// The new records in one batch: a bulk install writes thousands.
+	err := s.bpf.PutRecords(txn.fresh, txn.recs)
+	txn.recs = nil
+	if err != nil {
+		fp.abortLocked(txn) // some may be written: retired, not freed
+		return nil, fmt.Errorf("sync steering: %w", err)
 	}
 	return txn, nil
 }
@@ -194,24 +205,21 @@ func (s *Switch) slotLeftLocked() bool {
 	return len(fp.free) > 0 || len(fp.slots) < fp.maxSlots || len(fp.retired) > 0
 }
 
-// newSlotLocked writes rec, e's record, into a free slot and returns it, or
-// -1 when no slot is free.
-func (s *Switch) newSlotLocked(e *flowtable.Entry, rec *steer.Record, txn *recordTxn) (int, error) {
-	fp := s.fast
+// newSlotLocked takes a free slot for rec, e's record, and returns it, or
+// -1 when no slot is free. The record is written with the others of txn
+// (txn.recs) before assignRecordsLocked returns.
+func (s *Switch) newSlotLocked(e *flowtable.Entry, rec *steer.Record, txn *recordTxn) int {
 	id := e.Flow.ID
 	slot, ok := s.takeSlotLocked()
 	if !ok {
 		txn.full[id] = true
-		return -1, nil
+		return -1
 	}
-	if err := s.bpf.PutRecord(slot, rec); err != nil {
-		fp.free = append(fp.free, slot)
-		return 0, fmt.Errorf("sync steering: %w", err)
-	}
-	fp.slots[slot] = recordSlot{state: slotLive, flow: id, entry: e, out: rec.Output()}
+	s.fast.slots[slot] = recordSlot{state: slotLive, flow: id, entry: e, out: rec.Output()}
 	txn.byFlow[id] = slot
 	txn.fresh = append(txn.fresh, slot)
-	return int(slot), nil
+	txn.recs = append(txn.recs, *rec)
+	return int(slot)
 }
 
 // txOKLocked says whether a record of e whose output is out (0: in_port)
@@ -302,15 +310,19 @@ func (fp *fastPath) putBackLocked(slots []uint32) {
 func (s *Switch) releaseLocked(slots []uint32) {
 	fp := s.fast
 	s.creditRecordsLocked(time.Now().UnixNano())
-	for _, slot := range slots {
-		if err := s.bpf.ClearRecordHits(slot); err != nil {
+	for len(slots) > 0 {
+		n, err := s.bpf.ClearRecordHits(slots)
+		for _, slot := range slots[:n] {
+			fp.slots[slot] = recordSlot{}
+			fp.free = append(fp.free, slot)
+		}
+		slots = slots[n:]
+		if err != nil {
 			// A slot whose counters cannot be cleared would credit its
 			// old hits to the next flow: never use it again.
-			s.log.Warn("clear action record counters", "slot", slot, "err", err)
-			continue
+			s.log.Warn("clear action record counters", "slot", slots[0], "err", err)
+			slots = slots[1:]
 		}
-		fp.slots[slot] = recordSlot{}
-		fp.free = append(fp.free, slot)
 	}
 }
 

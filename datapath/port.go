@@ -305,7 +305,7 @@ func (s *Switch) attachLocked(p *Port) error {
 	}
 	// Flows naming this port (kept from before it was removed, or while it
 	// was absent) come alive.
-	if err := s.publishLocked(s.table.Load().Recompile(s.resolveLocked)); err != nil {
+	if err := s.publishLocked(s.table.Load().Recompile(s.resolveLocked), nil); err != nil {
 		// Undo: a port whose flows cannot be compiled in is not added.
 		undo()
 		return fmt.Errorf("recompile flows: %w", err)
@@ -344,7 +344,7 @@ func (s *Switch) detachLocked(p *Port, why string) {
 	byOF := *s.portsByOF.Load()
 	byOF[p.ofport] = nil
 	s.portsByOF.Store(&byOF)
-	if err := s.publishLocked(s.table.Load().Recompile(s.resolveLocked)); err != nil {
+	if err := s.publishLocked(s.table.Load().Recompile(s.resolveLocked), nil); err != nil {
 		s.log.Error("recompile flows of a port whose device went", "port", p.name, "err", err)
 	}
 	for _, ps := range p.socks {
@@ -596,7 +596,7 @@ func (s *Switch) removePortLocked(p *Port) error {
 	byOF[p.ofport] = nil
 	s.portsByOF.Store(&byOF)
 	var errs []error
-	if err := s.publishLocked(s.table.Load().Recompile(s.resolveLocked)); err != nil {
+	if err := s.publishLocked(s.table.Load().Recompile(s.resolveLocked), nil); err != nil {
 		errs = append(errs, fmt.Errorf("recompile flows: %w", err))
 	}
 	if err := s.closePortLocked(p); err != nil {

@@ -338,7 +338,11 @@ func (s *Switch) Apply(c Change) (Applied, error) { return s.ApplyCommit(c, nil)
 // change that leaves the pipeline as it was (a replace with the same
 // flows) is not committed.
 //
-// commit must not call the Switch.
+// commit runs on a goroutine of its own, beside the part of the kernel
+// sync no packet can see yet (compiling the steering rules, writing new
+// action records into slots no rule points at); the sync waits for it
+// before the first step a packet can see. commit must not call the
+// Switch, and must be done with nt when it returns.
 func (s *Switch) ApplyCommit(c Change, commit Commit) (Applied, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -354,13 +358,13 @@ func (s *Switch) ApplyCommit(c Change, commit Commit) (Applied, error) {
 		return Applied{}, err
 	}
 	changed := nt.Gen() != old.Gen()
+	var pc *pendingCommit
 	if commit != nil && changed {
-		if err := commit(nt); err != nil {
-			return Applied{}, err
-		}
+		pc = startCommit(commit, nt)
 	}
-	if err := s.publishLocked(nt); err != nil {
-		if commit != nil && changed {
+	if err := s.publishLocked(nt, pc); err != nil {
+		if pc != nil && pc.wait() == nil {
+			// Saved, then refused by the kernel: save what stays.
 			if cerr := commit(old); cerr != nil {
 				err = errors.Join(err, cerr)
 			}
@@ -376,26 +380,55 @@ func (s *Switch) Pipeline() *flowtable.Table { return s.table.Load() }
 
 // publishLocked makes nt the live table: it compiles nt's steering rules and
 // syncs them to the kernel around the snapshot swap (see doc.go). If the
-// kernel refuses a step, it puts the old rules back and returns the error:
-// the table is unchanged. A table of the live one's generation is the
-// live pipeline (flowtable.Table.Apply): nothing is done.
-func (s *Switch) publishLocked(nt *flowtable.Table) error {
+// kernel refuses a step, or pc (if not nil) fails, it puts the old rules
+// back and returns the error: the table is unchanged. A table of the live
+// one's generation is the live pipeline (flowtable.Table.Apply): nothing
+// is done.
+func (s *Switch) publishLocked(nt *flowtable.Table, pc *pendingCommit) error {
 	if nt.Gen() == s.table.Load().Gen() {
+		return pc.wait()
+	}
+	return s.syncLocked(nt, pc)
+}
+
+// pendingCommit is a Commit of a pipeline, running beside the work on the
+// kernel's maps that no packet can see yet.
+type pendingCommit struct {
+	done chan error
+	err  error
+	over bool
+}
+
+func startCommit(commit Commit, nt *flowtable.Table) *pendingCommit {
+	pc := &pendingCommit{done: make(chan error, 1)}
+	go func() { pc.done <- commit(nt) }()
+	return pc
+}
+
+// wait returns once the commit is done, with its error; nil for a nil pc.
+// It may be called again, and gives the same error.
+func (pc *pendingCommit) wait() error {
+	if pc == nil {
 		return nil
 	}
-	return s.syncLocked(nt)
+	if !pc.over {
+		pc.err, pc.over = <-pc.done, true
+	}
+	return pc.err
 }
 
 // resyncLocked compiles the live table's steering again and syncs what
 // changed: after something besides the table changed which flows may run
 // in XDP (a port started or stopped taking redirected frames, record slots
 // were freed).
-func (s *Switch) resyncLocked() error { return s.syncLocked(s.table.Load()) }
+func (s *Switch) resyncLocked() error { return s.syncLocked(s.table.Load(), nil) }
 
 // syncLocked is publishLocked without the shortcut for an unchanged table.
 // Forward rules get their record slots (written before any rule points at
-// them) or are demoted to redirects first.
-func (s *Switch) syncLocked(nt *flowtable.Table) error {
+// them) or are demoted to redirects first. Until pc is done, only what no
+// packet can see is done; it is waited for on every return.
+func (s *Switch) syncLocked(nt *flowtable.Table, pc *pendingCommit) error {
+	defer pc.wait()
 	old := s.table.Load()
 	ns, flows, err := nt.SteeringFlows(s.steering)
 	if err != nil {
@@ -406,6 +439,10 @@ func (s *Switch) syncLocked(nt *flowtable.Table) error {
 		return err
 	}
 	d := flowtable.DiffSteering(s.steering, ns)
+	if err := pc.wait(); err != nil {
+		s.fast.abort(txn) // no rule points at the records written
+		return err
+	}
 	if d.ResetsCounts {
 		// Credit what the rules about to go counted so far to their flows.
 		// (Hits between this read and the rules' removal are still lost:
@@ -628,7 +665,7 @@ func (s *Switch) expire(ids []uint64) ([]uint64, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.publishLocked(nt); err != nil {
+	if err := s.publishLocked(nt, nil); err != nil {
 		return nil, err
 	}
 	s.log.Info("flows expired", "ids", live)

@@ -595,6 +595,10 @@ func setARPOp(v string, k, m *Key) string {
 
 // Printing.
 
+// maxFields bounds the fields a match prints as (Fields), for the buffers
+// printers keep on the stack: more would only cost an allocation.
+const maxFields = 16
+
 // Fields returns the match as fields in canonical order: the shorthand (or
 // dl_type and nw_proto when none fits), in_port, dl_vlan, dl_vlan_pcp,
 // dl_src, dl_dst, the L3 addresses (nw_*, arp_* or ipv6_* after dl_type),
@@ -602,8 +606,11 @@ func setARPOp(v string, k, m *Key) string {
 // full mask is left out, a prefix mask is written /N, any other mask in
 // full. An empty match has no fields. For a match that passes Check,
 // ParseMatch of the fields joined with commas gives the same match back.
-func (m *Match) Fields() []Field {
-	fs := make([]Field, 0, 8)
+func (m *Match) Fields() []Field { return m.appendFields(make([]Field, 0, 8)) }
+
+// appendFields appends the fields Fields returns to fs: a printer passes
+// a buffer of its own, and a bulk save or dump allocates no slice per flow.
+func (m *Match) appendFields(fs []Field) []Field {
 	add := func(name, value string) { fs = append(fs, Field{name, value}) }
 	dlType, dlExact := matchDlType(m)
 	proto, protoExact := matchNwProto(m)
@@ -735,7 +742,8 @@ func shorthandName(dlType uint16, proto uint8, protoExact bool) string {
 func (m *Match) String() string {
 	var b strings.Builder
 	b.Grow(64)
-	writeFields(&b, m.Fields(), "")
+	var buf [maxFields]Field
+	writeFields(&b, m.appendFields(buf[:0]), "")
 	return b.String()
 }
 

@@ -36,7 +36,8 @@ func (f *Flow) String() string {
 	writeTimeouts(&b, f, ",")
 	b.WriteString("priority=")
 	b.WriteString(strconv.Itoa(int(f.Priority)))
-	writeFields(&b, f.Match.Fields(), ",")
+	var buf [maxFields]Field
+	writeFields(&b, f.Match.appendFields(buf[:0]), ",")
 	b.WriteString(",actions=")
 	writeActions(&b, f.Actions)
 	return b.String()

@@ -471,3 +471,15 @@ func TestCoversRandom(t *testing.T) {
 		}
 	}
 }
+
+// Printing a flow allocates its text and the few values it formats, not
+// a list of its fields: a save or a dump prints every flow of the table.
+func TestFlowStringAllocs(t *testing.T) {
+	f, err := ParseFlow("priority=100,udp,in_port=p0,nw_dst=10.1.2.3,tp_dst=7999,actions=mod_tp_dst:7998,output:p1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = f.String() }); n > 6 {
+		t.Fatalf("Flow.String: %v allocations, want at most 6", n)
+	}
+}
