@@ -73,7 +73,9 @@
 # xvsd run with --FLAG VALUE... (e.g. xvs/fast-path=off,poll-mode=busy),
 # to set poll modes side by side; with --xvsd-base
 # PATH, xvs-base is that xvsd binary (a build from before a change) with
-# the same ports and flows, for a before-and-after in one run.
+# the same ports and flows, for a before-and-after in one run; loopback is
+# no switch and no veth: ping to an echo on 127.0.0.1 in the gen
+# namespace, the machine's own floor (its max shows the VM's stalls).
 #        bench.sh --active "1 1000 10000 100000" [--table N] [--rounds R]
 #                 [--systems "xvs xvs-user ovs xvs-base"] [--with-ovs] [--seconds S]
 #                 [--xvsd-base PATH]
@@ -188,9 +190,9 @@ if [ $LATENCY = 1 ]; then
 	[ $SYSTEMS_SET = 1 ] || SYSTEMS="xvs xvs-user ovs bridge"
 	for sys in $SYSTEMS; do
 		case $sys in
-		xvs | xvs/* | xvs-user | ovs | bridge) ;;
+		xvs | xvs/* | xvs-user | ovs | bridge | loopback) ;;
 		xvs-base) [ -x "$XVSD_BASE" ] || die "xvs-base needs --xvsd-base PATH (an xvsd binary)" ;;
-		*) die "--latency runs bridge, ovs, xvs, xvs-user, xvs/FLAG=VALUE,... and xvs-base, not $sys" ;;
+		*) die "--latency runs bridge, ovs, xvs, xvs-user, xvs/FLAG=VALUE,..., xvs-base and loopback, not $sys" ;;
 		esac
 	done
 fi
@@ -439,6 +441,7 @@ setup_sys() {
 		sleep 1 # the PMD picks up its rx queues
 		FWD_PIDS=$OVSD_PID
 		;;
+	loopback) ;; # --latency only: no switch, the echo on 127.0.0.1 in the gen namespace
 	*) echo "unknown system $1" >&2; return 1 ;;
 	esac
 }
@@ -816,14 +819,17 @@ poller_counts() {
 		awk -F: '$1 ~ /"sleeps"$/ { s += $2 } $1 ~ /"wakeups"$/ { w += $2 } END { print s + 0, w + 0 }'
 }
 
-pinger() { # pinger FLAGS...: xvs-traffic ping from the gen namespace to the echo
-	taskset -c "$GEN_CPU" ip netns exec "$GEN" "$T" ping --to "$SINK_IP:$ECHO_PORT" "$@"
+PING_TO=$SINK_IP:$ECHO_PORT
+pinger() { # pinger FLAGS...: xvs-traffic ping from the gen namespace to the echo at PING_TO
+	taskset -c "$GEN_CPU" ip netns exec "$GEN" "$T" ping --to "$PING_TO" "$@"
 }
 
 # run_latency SYS ROUND: the idle window and one ping run per rate; appends
 # "SYS ROUND RATE P50 P99 MAX CPU% IDLE% LOST SLEEPS/s WAKEUPS/s" to RES.
 run_latency() {
 	local sys=$1 round=$2 rate c0 c1 t0 t1 idle=- cpu n0 n1 sl wk p50 p99 mx lost
+	PING_TO=$SINK_IP:$ECHO_PORT
+	[ "$sys" != loopback ] || PING_TO=127.0.0.1:$ECHO_PORT
 	if ! setup_sys "$sys" >>"$LOG" 2>&1; then
 		say "$sys round $round: setup failed (see $LOG)"
 		for rate in $RATES; do echo "$sys $round $rate fail" >>"$RES"; done
@@ -923,6 +929,12 @@ latency_main() {
 	taskset -c "$GEN_CPU" ip netns exec "$SINK" "$T" echo --listen "$SINK_IP:$ECHO_PORT" --for 86400s >"$RUN/echo.out" 2>&1 &
 	BG_PIDS+=($!)
 	wait_for 5 grep -q serving "$RUN/echo.out" || die "echo did not start: $(cat "$RUN/echo.out")"
+	if [[ " $RUN_SYSTEMS " == *" loopback "* ]]; then
+		ip -n "$GEN" link set lo up
+		taskset -c "$GEN_CPU" ip netns exec "$GEN" "$T" echo --listen "127.0.0.1:$ECHO_PORT" --for 86400s >"$RUN/echo-lo.out" 2>&1 &
+		BG_PIDS+=($!)
+		wait_for 5 grep -q serving "$RUN/echo-lo.out" || die "loopback echo did not start: $(cat "$RUN/echo-lo.out")"
+	fi
 	for round in $(seq "$ROUNDS"); do
 		for sys in $RUN_SYSTEMS; do
 			run_latency "$sys" "$round"
