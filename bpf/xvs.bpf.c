@@ -233,6 +233,22 @@ static __always_inline void parse_icmp(__u8 *l4, __u32 plen, void *data_end, __u
 	kw_flag(w, XVS_FLAG_L4);
 }
 
+/*
+ * pkt_off returns p's offset from data, computed by the program as the
+ * difference of the two packet pointers: a number the verifier does not
+ * know. Each way through the parser puts its headers at other offsets; were
+ * they constants to the verifier, the fast path's uses of them would keep
+ * the states of those ways apart all through the classifier (they prune
+ * together when the offsets are unknown), and the program would need more
+ * than the verifier's million instructions. The fast path checks every
+ * offset it uses against a bound of its own (fp_at).
+ */
+static __always_inline __u32 pkt_off(const void *data, const void *p)
+{
+	asm volatile("" : "+r"(p)); /* else the compiler folds it to a constant */
+	return (__u32)((long)p - (long)data);
+}
+
 /* Where parse found the network and transport headers, from the frame's
  * first byte: the fast path rewrites there (an LLC/SNAP header or IPv6
  * extension headers put them where the key alone does not say). l4 is set
@@ -397,7 +413,6 @@ static __always_inline int parse_words(void *data, void *data_end, __u64 *w,
 	w[1] = *(__u64 *)(eth + 4);          /* dl_dst[4..5], dl_src */
 
 	__u8 *p = eth + 12; /* the EtherType (or TPID) */
-	__u32 l3off = ETH_HLEN_;
 	__be16 type = *(__be16 *)p;
 	if (is_vlan(type)) {
 		if ((void *)(p + 6) > data_end)
@@ -406,26 +421,22 @@ static __always_inline int parse_words(void *data, void *data_end, __u64 *w,
 		w[KW_L2] = (__u64)(__u16)((tci & bpf_htons(0xefff)) | bpf_htons(0x1000)) << 16;
 		type = *(__be16 *)(p + 4);
 		p += 4;
-		l3off += 4;
 		if (is_vlan(type)) {
 			if ((void *)(p + 6) > data_end)
 				return PARSE_MALFORMED;
 			kw_flag(w, XVS_FLAG_VLAN2);
 			type = *(__be16 *)(p + 4);
 			p += 4;
-			l3off += 4;
 		}
 	}
 	__u8 *l3 = p + 2;
 	if (bpf_ntohs(type) < ETH_P_MIN_) {
 		type = parse_llc_snap(l3, data_end, &l3);
-		if (type != bpf_htons(DL_TYPE_NONE_)) {
+		if (type != bpf_htons(DL_TYPE_NONE_))
 			kw_flag(w, XVS_FLAG_LAYOUT);
-			l3off += 8;
-		}
 	}
 	w[KW_L2] |= (__u16)type;
-	o->l3 = l3off;
+	o->l3 = pkt_off(data, l3);
 
 	if (type == bpf_htons(ETH_P_IPV4_))
 		return parse_ipv4(l3, data_end, w, o);
