@@ -258,7 +258,7 @@ struct hdr_offs {
 	__u32 l4;
 };
 
-static __always_inline int parse_ipv4(__u8 *ip, void *data_end, __u64 *w,
+static __always_inline int parse_ipv4(void *data, __u8 *ip, void *data_end, __u64 *w,
 				      struct hdr_offs *o)
 {
 	if ((void *)(ip + 20) > data_end)
@@ -285,7 +285,7 @@ static __always_inline int parse_ipv4(__u8 *ip, void *data_end, __u64 *w,
 
 	__u8 *l4 = ip + hlen;
 	__u32 plen = tot - hlen;
-	o->l4 = o->l3 + hlen;
+	o->l4 = pkt_off(data, l4);
 	if (proto == PROTO_ICMP)
 		parse_icmp(l4, plen, data_end, w);
 	else
@@ -299,7 +299,7 @@ static __always_inline int parse_ipv4(__u8 *ip, void *data_end, __u64 *w,
  * OVS does (flowtable.Extract has the rules). nw_proto goes into the key
  * only once the walk ends: a malformed extension header leaves it 0.
  */
-static __always_inline int parse_ipv6(__u8 *ip, void *data_end, __u64 *w,
+static __always_inline int parse_ipv6(void *data, __u8 *ip, void *data_end, __u64 *w,
 				      struct hdr_offs *o)
 {
 	if ((void *)(ip + 40) > data_end)
@@ -359,7 +359,7 @@ static __always_inline int parse_ipv6(__u8 *ip, void *data_end, __u64 *w,
 	if (off > 0xffff)
 		return PARSE_MALFORMED;
 	__u8 *l4 = ip + 40 + off;
-	o->l4 = o->l3 + 40 + off;
+	o->l4 = pkt_off(data, l4);
 	if (proto == PROTO_ICMPV6)
 		parse_icmp(l4, plen - off, data_end, w);
 	else
@@ -439,9 +439,9 @@ static __always_inline int parse_words(void *data, void *data_end, __u64 *w,
 	o->l3 = pkt_off(data, l3);
 
 	if (type == bpf_htons(ETH_P_IPV4_))
-		return parse_ipv4(l3, data_end, w, o);
+		return parse_ipv4(data, l3, data_end, w, o);
 	if (type == bpf_htons(ETH_P_IPV6_))
-		return parse_ipv6(l3, data_end, w, o);
+		return parse_ipv6(data, l3, data_end, w, o);
 	if (type == bpf_htons(ETH_P_ARP_) || type == bpf_htons(ETH_P_RARP_))
 		parse_arp(l3, data_end, w);
 	return PARSE_OK;
