@@ -85,7 +85,7 @@ struct {
 } rules SEC(".maps");
 
 /* ofport -> its counters (packets and bytes), per CPU: a frame looks its
- * port's up once and counts rx and its outcome in the same entry. */
+ * port's up once and counts its outcome there (xvs.h, enum xvs_counter). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XVS_MAX_PORTS);
@@ -642,15 +642,14 @@ int xvs_xdp(struct xdp_md *ctx)
 	}
 	if (port >= XVS_MAX_PORTS) {
 		__builtin_memset(&key, 0, sizeof(key));
-		struct xvs_port_counters *pc0 = port_counters(0);
-		count(pc0, XVS_CNT_RX, len);
-		count(pc0, XVS_CNT_PASS_NOMATCH, len);
+		count(port_counters(0), XVS_CNT_PASS_NOMATCH, len);
 		if (trace_enabled)
 			record(ctx, &key, &m, XVS_TRACE_UNKNOWN_PORT, len);
 		return XDP_PASS;
 	}
+	/* Every way out counts one outcome, and rx is their sum (userspace
+	 * adds them up): a frame costs one counter update, not two. */
 	struct xvs_port_counters *pc = port_counters(port);
-	count(pc, XVS_CNT_RX, len);
 
 	/* parse writes all of key (the unknown port's path zeroes it). */
 	if (parse(data, data_end, port, &key, &offs) != PARSE_OK) {
