@@ -47,8 +47,9 @@
 // no rule points at it, and reused only after Synchronize (an RCU grace
 // period) once a rule stopped pointing at it.
 //
-// Every frame counts rx and exactly one outcome (steer.Counter) in a per-CPU
-// array, in packets and bytes.
+// Every frame counts exactly one outcome (steer.Counter) in a per-CPU array,
+// in packets and bytes; rx is not counted by the program but is the sum of
+// the outcomes (Objects.Counters adds them up).
 //
 // # Maps
 //

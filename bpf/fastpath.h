@@ -415,12 +415,36 @@ struct fp_args {
 };
 
 /*
+ * fp_begin sets up f for record rec on the frame with key k and its network
+ * and transport headers at l3 and l4 (parse's hdr_offs), and says whether
+ * the record may run on it: 0, or FP_USER (the frame is untouched).
+ */
+static __always_inline int fp_begin(struct xdp_md *ctx, const struct xvs_key *k,
+				    const struct xvs_record *rec, __u32 l3, __u32 l4,
+				    struct fp_frame *f)
+{
+	fp_layout(k, l3, l4, f);
+	if (f->l3 > FP_MAX_L3)
+		return FP_USER;
+	if (rec->dec_ttl && fp_ttl(ctx, f) <= rec->dec_ttl)
+		return FP_USER;
+	if ((rec->flags & XVS_REC_L4) && (k->nw_frag & XVS_FRAG_ANY))
+		return FP_USER;
+	if ((rec->flags & XVS_REC_TP) && f->l4type != FP_L4_TCP && f->l4type != FP_L4_UDP)
+		return FP_USER;
+	if ((rec->flags & XVS_REC_L4) && (f->l4type == FP_L4_TCP || f->l4type == FP_L4_UDP) &&
+	    f->l4 > FP_MAX_L4)
+		return FP_USER;
+	return 0;
+}
+
+/*
  * fp_rewrite runs the rewrites of record rec (ops 0..n-2; the last is the
- * output) on the frame with key k and its network and transport headers at
- * l3 and l4 (parse's hdr_offs), whose redirect fast_path has set up. It
- * returns 0 when the frame is rewritten, or FP_USER (untouched), FP_STALE
- * or FP_ERROR (damaged). A global function: the verifier checks it once,
- * for any record, instead of once per way the classifier can reach it.
+ * output) on the frame with key k and its headers at l3 and l4, whose
+ * redirect fast_path has set up. It returns 0 when the frame is rewritten,
+ * or FP_USER (untouched), FP_STALE or FP_ERROR (damaged). A global
+ * function: the verifier checks it once, for any record, instead of once
+ * per way the classifier can reach it.
  */
 __attribute__((noinline)) int fp_rewrite(struct xdp_md *ctx, const struct xvs_key *k,
 					  const struct xvs_record *rec, __u32 l3, __u32 l4)
@@ -429,18 +453,9 @@ __attribute__((noinline)) int fp_rewrite(struct xdp_md *ctx, const struct xvs_ke
 		return FP_STALE;
 	__u32 n = rec->n;
 	struct fp_frame f = {};
-	fp_layout(k, l3, l4, &f);
-	if (f.l3 > FP_MAX_L3)
-		return FP_USER;
-	if (rec->dec_ttl && fp_ttl(ctx, &f) <= rec->dec_ttl)
-		return FP_USER;
-	if ((rec->flags & XVS_REC_L4) && (k->nw_frag & XVS_FRAG_ANY))
-		return FP_USER;
-	if ((rec->flags & XVS_REC_TP) && f.l4type != FP_L4_TCP && f.l4type != FP_L4_UDP)
-		return FP_USER;
-	if ((rec->flags & XVS_REC_L4) && (f.l4type == FP_L4_TCP || f.l4type == FP_L4_UDP) &&
-	    f.l4 > FP_MAX_L4)
-		return FP_USER;
+	int r = fp_begin(ctx, k, rec, l3, l4, &f);
+	if (r)
+		return r;
 	__u32 grow = rec->grow;
 	if (grow > 4 * XVS_MAX_OPS)
 		return FP_STALE;
@@ -453,8 +468,8 @@ __attribute__((noinline)) int fp_rewrite(struct xdp_md *ctx, const struct xvs_ke
 	}
 
 	/* From here on the frame is being written. The first rewrite runs
-	 * inline (most records have one: a call less per frame), the others
-	 * through fp_op. fast_path calls this only for n > 1. */
+	 * inline, the others through fp_op. fast_path calls this only for
+	 * n > 1. */
 	if (n >= 2 && fp_do_op(ctx, &f, &rec->ops[0]))
 		return FP_ERROR;
 	for (__u32 i = 1; i < XVS_MAX_OPS - 1; i++) {
@@ -465,6 +480,76 @@ __attribute__((noinline)) int fp_rewrite(struct xdp_md *ctx, const struct xvs_ke
 	}
 	if (f.s && bpf_xdp_adjust_head(ctx, (int)f.s))
 		return FP_ERROR;
+	return 0;
+}
+
+/* fp_only_tp says whether rec is one mod_tp_src or mod_tp_dst and the
+ * output, flagged as such and with nothing to push: the most common
+ * rewrite, which fast_path runs inline (fp_rewrite_tp) instead of calling
+ * fp_rewrite. */
+static __always_inline int fp_only_tp(const struct xvs_record *rec, __u32 n)
+{
+	__u8 c = rec->ops[0].code;
+	return n == 2 && rec->grow == 0 && rec->dec_ttl == 0 &&
+	       rec->flags == (XVS_REC_L4 | XVS_REC_TP) &&
+	       (c == XVS_OP_SET_TP_SRC || c == XVS_OP_SET_TP_DST);
+}
+
+/* fp_tp_patch writes port (as on the wire) to *pp and patches the checksum
+ * at cp for it: fp_set_tp on words as on the wire (the one's-complement
+ * sum, RFC 1071, comes out the same in either byte order, and 0 and
+ * 0xffff read the same in both). keep0: a checksum of 0 stays 0 (IPv4
+ * UDP); ones: a computed 0 goes out as 0xffff (UDP). */
+static __always_inline void fp_tp_patch(__be16 *pp, __be16 *cp, __u16 port, int keep0, int ones)
+{
+	__u16 old = *pp;
+	if (old == port)
+		return;
+	*pp = port;
+	__u16 c = *cp;
+	if (keep0 && c == 0)
+		return;
+	c = fp_csum16(c, old, port);
+	if (ones && c == 0)
+		c = 0xffff;
+	*cp = c;
+}
+
+/*
+ * fp_rewrite_tp is fp_rewrite for a record fp_only_tp accepts: fp_begin's
+ * checks for such a record, then fp_set_tp on the header read once. What
+ * the key says is read once, into f (fp_layout), and only f is tested
+ * after that: a key field tested a second time, after a test that pinned
+ * its value, makes the verifier track the key exactly, and then it no
+ * longer merges the states of the parser's paths (over a million
+ * instructions). For the same reason each protocol has a branch of its own
+ * with constant offsets.
+ */
+static __always_inline int fp_rewrite_tp(struct xdp_md *ctx, const struct xvs_key *k,
+					 const struct xvs_record *rec, __u32 l3, __u32 l4)
+{
+	struct fp_frame f = {};
+	fp_layout(k, l3, l4, &f);
+	if (f.l3 > FP_MAX_L3 || (k->nw_frag & XVS_FRAG_ANY) || f.l4 > FP_MAX_L4)
+		return FP_USER;
+	const struct xvs_op *op = &rec->ops[0];
+	__u16 port = bpf_htons(op->b);
+	int dst = op->code == XVS_OP_SET_TP_DST;
+	/* When the header up to the end of its checksum is not all there,
+	 * fp_set_tp finds no checksum and leaves the frame as it is. */
+	__u8 *h;
+	if (f.l4type == FP_L4_UDP) {
+		h = fp_at(ctx, f.l4, 8);
+		if (h)
+			fp_tp_patch((__be16 *)(dst ? h + 2 : h), (__be16 *)(h + 6), port,
+				    f.l3type == FP_L3_IPV4, 1);
+	} else if (f.l4type == FP_L4_TCP) {
+		h = fp_at(ctx, f.l4, 18);
+		if (h)
+			fp_tp_patch((__be16 *)(dst ? h + 2 : h), (__be16 *)(h + 16), port, 0, 0);
+	} else {
+		return FP_USER;
+	}
 	return 0;
 }
 
@@ -501,7 +586,11 @@ static __always_inline int fast_path(struct xdp_md *ctx, const struct xvs_key *k
 	if (bpf_redirect_map(&tx_ports, to, 0) != XDP_REDIRECT)
 		return FP_USER;
 	if (n > 1) {
-		int r = fp_rewrite(ctx, k, rec, a->l3, a->l4);
+		int r;
+		if (fp_only_tp(rec, n))
+			r = fp_rewrite_tp(ctx, k, rec, a->l3, a->l4);
+		else
+			r = fp_rewrite(ctx, k, rec, a->l3, a->l4);
 		if (r)
 			return r;
 	}

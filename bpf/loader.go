@@ -479,7 +479,8 @@ func (o *Objects) UnregisterSocket(ofport uint32, queue int) error {
 }
 
 // Counters returns the counters of ofport (0: frames from unknown
-// ifindexes), indexed by steer.Counter and summed over CPUs.
+// ifindexes), indexed by steer.Counter and summed over CPUs. The program
+// counts each frame once, under its outcome; CounterRX is their sum.
 func (o *Objects) Counters(ofport uint32) ([steer.NumCounters]CounterValue, error) {
 	var out [steer.NumCounters]CounterValue
 	if ofport >= steer.MaxPorts {
@@ -494,6 +495,14 @@ func (o *Objects) Counters(ofport uint32) ([steer.NumCounters]CounterValue, erro
 			out[c].Packets += v.Packets
 			out[c].Bytes += v.Bytes
 		}
+	}
+	out[steer.CounterRX] = CounterValue{}
+	for c := steer.CounterRX + 1; c < steer.NumCounters; c++ {
+		if c == steer.CounterForwardFallback {
+			continue // not an outcome: redirect or redirect_nosock counted it again
+		}
+		out[steer.CounterRX].Packets += out[c].Packets
+		out[steer.CounterRX].Bytes += out[c].Bytes
 	}
 	return out, nil
 }

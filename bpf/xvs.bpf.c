@@ -85,7 +85,7 @@ struct {
 } rules SEC(".maps");
 
 /* ofport -> its counters (packets and bytes), per CPU: a frame looks its
- * port's up once and counts rx and its outcome in the same entry. */
+ * port's up once and counts its outcome there (xvs.h, enum xvs_counter). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XVS_MAX_PORTS);
@@ -233,6 +233,22 @@ static __always_inline void parse_icmp(__u8 *l4, __u32 plen, void *data_end, __u
 	kw_flag(w, XVS_FLAG_L4);
 }
 
+/*
+ * pkt_off returns p's offset from data, computed by the program as the
+ * difference of the two packet pointers: a number the verifier does not
+ * know. Each way through the parser puts its headers at other offsets; were
+ * they constants to the verifier, the fast path's uses of them would keep
+ * the states of those ways apart all through the classifier (they prune
+ * together when the offsets are unknown), and the program would need more
+ * than the verifier's million instructions. The fast path checks every
+ * offset it uses against a bound of its own (fp_at).
+ */
+static __always_inline __u32 pkt_off(const void *data, const void *p)
+{
+	asm volatile("" : "+r"(p)); /* else the compiler folds it to a constant */
+	return (__u32)((long)p - (long)data);
+}
+
 /* Where parse found the network and transport headers, from the frame's
  * first byte: the fast path rewrites there (an LLC/SNAP header or IPv6
  * extension headers put them where the key alone does not say). l4 is set
@@ -242,7 +258,7 @@ struct hdr_offs {
 	__u32 l4;
 };
 
-static __always_inline int parse_ipv4(__u8 *ip, void *data_end, __u64 *w,
+static __always_inline int parse_ipv4(void *data, __u8 *ip, void *data_end, __u64 *w,
 				      struct hdr_offs *o)
 {
 	if ((void *)(ip + 20) > data_end)
@@ -269,7 +285,7 @@ static __always_inline int parse_ipv4(__u8 *ip, void *data_end, __u64 *w,
 
 	__u8 *l4 = ip + hlen;
 	__u32 plen = tot - hlen;
-	o->l4 = o->l3 + hlen;
+	o->l4 = pkt_off(data, l4);
 	if (proto == PROTO_ICMP)
 		parse_icmp(l4, plen, data_end, w);
 	else
@@ -283,7 +299,7 @@ static __always_inline int parse_ipv4(__u8 *ip, void *data_end, __u64 *w,
  * OVS does (flowtable.Extract has the rules). nw_proto goes into the key
  * only once the walk ends: a malformed extension header leaves it 0.
  */
-static __always_inline int parse_ipv6(__u8 *ip, void *data_end, __u64 *w,
+static __always_inline int parse_ipv6(void *data, __u8 *ip, void *data_end, __u64 *w,
 				      struct hdr_offs *o)
 {
 	if ((void *)(ip + 40) > data_end)
@@ -343,7 +359,7 @@ static __always_inline int parse_ipv6(__u8 *ip, void *data_end, __u64 *w,
 	if (off > 0xffff)
 		return PARSE_MALFORMED;
 	__u8 *l4 = ip + 40 + off;
-	o->l4 = o->l3 + 40 + off;
+	o->l4 = pkt_off(data, l4);
 	if (proto == PROTO_ICMPV6)
 		parse_icmp(l4, plen - off, data_end, w);
 	else
@@ -397,7 +413,6 @@ static __always_inline int parse_words(void *data, void *data_end, __u64 *w,
 	w[1] = *(__u64 *)(eth + 4);          /* dl_dst[4..5], dl_src */
 
 	__u8 *p = eth + 12; /* the EtherType (or TPID) */
-	__u32 l3off = ETH_HLEN_;
 	__be16 type = *(__be16 *)p;
 	if (is_vlan(type)) {
 		if ((void *)(p + 6) > data_end)
@@ -406,31 +421,27 @@ static __always_inline int parse_words(void *data, void *data_end, __u64 *w,
 		w[KW_L2] = (__u64)(__u16)((tci & bpf_htons(0xefff)) | bpf_htons(0x1000)) << 16;
 		type = *(__be16 *)(p + 4);
 		p += 4;
-		l3off += 4;
 		if (is_vlan(type)) {
 			if ((void *)(p + 6) > data_end)
 				return PARSE_MALFORMED;
 			kw_flag(w, XVS_FLAG_VLAN2);
 			type = *(__be16 *)(p + 4);
 			p += 4;
-			l3off += 4;
 		}
 	}
 	__u8 *l3 = p + 2;
 	if (bpf_ntohs(type) < ETH_P_MIN_) {
 		type = parse_llc_snap(l3, data_end, &l3);
-		if (type != bpf_htons(DL_TYPE_NONE_)) {
+		if (type != bpf_htons(DL_TYPE_NONE_))
 			kw_flag(w, XVS_FLAG_LAYOUT);
-			l3off += 8;
-		}
 	}
 	w[KW_L2] |= (__u16)type;
-	o->l3 = l3off;
+	o->l3 = pkt_off(data, l3);
 
 	if (type == bpf_htons(ETH_P_IPV4_))
-		return parse_ipv4(l3, data_end, w, o);
+		return parse_ipv4(data, l3, data_end, w, o);
 	if (type == bpf_htons(ETH_P_IPV6_))
-		return parse_ipv6(l3, data_end, w, o);
+		return parse_ipv6(data, l3, data_end, w, o);
 	if (type == bpf_htons(ETH_P_ARP_) || type == bpf_htons(ETH_P_RARP_))
 		parse_arp(l3, data_end, w);
 	return PARSE_OK;
@@ -631,15 +642,14 @@ int xvs_xdp(struct xdp_md *ctx)
 	}
 	if (port >= XVS_MAX_PORTS) {
 		__builtin_memset(&key, 0, sizeof(key));
-		struct xvs_port_counters *pc0 = port_counters(0);
-		count(pc0, XVS_CNT_RX, len);
-		count(pc0, XVS_CNT_PASS_NOMATCH, len);
+		count(port_counters(0), XVS_CNT_PASS_NOMATCH, len);
 		if (trace_enabled)
 			record(ctx, &key, &m, XVS_TRACE_UNKNOWN_PORT, len);
 		return XDP_PASS;
 	}
+	/* Every way out counts one outcome, and rx is their sum (userspace
+	 * adds them up): a frame costs one counter update, not two. */
 	struct xvs_port_counters *pc = port_counters(port);
-	count(pc, XVS_CNT_RX, len);
 
 	/* parse writes all of key (the unknown port's path zeroes it). */
 	if (parse(data, data_end, port, &key, &offs) != PARSE_OK) {

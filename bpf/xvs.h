@@ -152,9 +152,11 @@ struct xvs_mask_order {
 };
 
 /* Per-port counters: struct xvs_port_counters, indexed by ofport in a per-CPU
- * array (one lookup per frame). */
+ * array (one lookup per frame). The program counts each frame once, under
+ * its outcome; it leaves XVS_CNT_RX at 0 and userspace fills it in as the
+ * sum of the outcomes (all but XVS_CNT_FORWARD_FALLBACK). */
 enum xvs_counter {
-	XVS_CNT_RX = 0,           /* packets seen by the program */
+	XVS_CNT_RX = 0,           /* packets seen by the program: the outcomes' sum */
 	XVS_CNT_PASS_NOMATCH,     /* no rule matched: to the kernel */
 	XVS_CNT_PASS_RULE,        /* a rule said kernel */
 	XVS_CNT_REDIRECT,         /* redirected to an AF_XDP socket */

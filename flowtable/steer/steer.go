@@ -194,7 +194,7 @@ type Table struct {
 type Counter int
 
 const (
-	CounterRX             Counter = iota // packets seen by the program
+	CounterRX             Counter = iota // packets seen by the program: the sum of the outcomes below
 	CounterPassNoMatch                   // no rule matched: to the kernel
 	CounterPassRule                      // a rule said kernel
 	CounterRedirect                      // redirected to an AF_XDP socket
