@@ -89,7 +89,8 @@
 # round xvs's plain one-flow table (the xvs system above) runs too, as its
 # "1-flow rate". The warm-up is 2 s (OVS sets up a datapath flow per
 # 5-tuple on their first packets). The table gives the Mpps per system and
-# K, and per round the ratios xvs/ovs and xvs K / xvs 1 active flow;
+# K, and per round the ratios to OVS, to the system's own first K of
+# --active (1 by default: its 1-flow rate) and to xvs's plain table;
 # xvs-base (with --xvsd-base PATH) is another xvsd build beside xvs, and
 # xvs/FLAG=VALUE,... runs xvsd with those flags (as with --latency), e.g.
 # xvs/fast-path-flows=131072 for a fast path that runs all 100k flows.

@@ -224,7 +224,8 @@ func newBlaster(ifindex, flows int, frame []byte) (*blaster, error) {
 	basePort := binary.BigEndian.Uint16(frame[udpSportOff:])
 	dstPort := binary.BigEndian.Uint16(frame[udpOff+2:])
 	per := 65536 - int(basePort)
-	if most := per * (65536 - int(dstPort)); flows < 1 || flows > most {
+	// The program takes flows as a 32-bit immediate.
+	if most := min(per*(65536-int(dstPort)), math.MaxInt32); flows < 1 || flows > most {
 		return nil, fmt.Errorf("flows %d out of range 1..%d for ports %d -> %d", flows, most, basePort, dstPort)
 	}
 	runs, err := newRunCounter("xvs_blast_runs")

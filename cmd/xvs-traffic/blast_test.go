@@ -205,6 +205,7 @@ func TestNewBlasterBadFlows(t *testing.T) {
 	}{
 		{"zero", 0, 1024},
 		{"past destination port 65535", 2*(65536-7999) + 1, 65534},
+		{"past a 32-bit immediate", 1 << 31, 1024},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			spec := testSpec()
