@@ -87,8 +87,44 @@ func buildFrame(spec frameSpec) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// flowsHelp is the --flows flag's help, shared by blast and pair.
-const flowsHelp = "distinct UDP 5-tuples, round robin: source ports from --src-port up to 65535, then the next destination port, and so on"
+// udpFlags are the flags blast and pair share: the UDP frame they send
+// and how.
+type udpFlags struct {
+	srcIP, dstIP     *string
+	srcPort, dstPort *uint
+	size, flows      *int
+	batch            *uint
+}
+
+func addUDPFlags(fs *flag.FlagSet) udpFlags {
+	return udpFlags{
+		srcIP:   fs.String("src-ip", "", "source IPv4 address"),
+		dstIP:   fs.String("dst-ip", "", "destination IPv4 address"),
+		srcPort: fs.Uint("src-port", 1024, "UDP source port (the first of --flows)"),
+		dstPort: fs.Uint("dst-port", 0, "UDP destination port"),
+		size:    fs.Int("size", 64, "frame size in bytes without FCS (60..1514)"),
+		flows:   fs.Int("flows", 1, "distinct UDP 5-tuples, round robin: source ports from --src-port up to 65535, then the next destination port, and so on"),
+		batch:   fs.Uint("batch", 64, "live-frames batch size (1..256)"),
+	}
+}
+
+// spec returns the frame the flags describe, without its MACs; cmd
+// prefixes the errors. The caller has checked that the required flags
+// are set.
+func (u udpFlags) spec(cmd string) (frameSpec, error) {
+	if *u.srcPort > math.MaxUint16 || *u.dstPort > math.MaxUint16 {
+		return frameSpec{}, fmt.Errorf("%s: ports must be below 65536", cmd)
+	}
+	spec := frameSpec{SrcPort: uint16(*u.srcPort), DstPort: uint16(*u.dstPort), Size: *u.size}
+	var err error
+	if spec.SrcIP, err = netip.ParseAddr(*u.srcIP); err != nil {
+		return frameSpec{}, fmt.Errorf("%s: --src-ip: %w", cmd, err)
+	}
+	if spec.DstIP, err = netip.ParseAddr(*u.dstIP); err != nil {
+		return frameSpec{}, fmt.Errorf("%s: --dst-ip: %w", cmd, err)
+	}
+	return spec, nil
+}
 
 // flowPorts returns the UDP ports of flow m (0-based) of a blast whose
 // frame has source port base and destination port dst: the source port
@@ -326,32 +362,27 @@ func blast(args []string, out io.Writer) error {
 	dev := fs.String("dev", "", "device to send out of (in this namespace)")
 	dstMAC := fs.String("dst-mac", "", "destination MAC")
 	srcMAC := fs.String("src-mac", "", "source MAC (default: the device's)")
-	srcIP := fs.String("src-ip", "", "source IPv4 address")
-	dstIP := fs.String("dst-ip", "", "destination IPv4 address")
-	srcPort := fs.Uint("src-port", 1024, "UDP source port (the first of --flows)")
-	dstPort := fs.Uint("dst-port", 0, "UDP destination port")
-	size := fs.Int("size", 64, "frame size in bytes without FCS (60..1514)")
+	u := addUDPFlags(fs)
 	seconds := fs.Float64("seconds", 5, "how long to send")
-	flows := fs.Int("flows", 1, flowsHelp)
-	batch := fs.Uint("batch", 64, "live-frames batch size (1..256)")
 	rate := fs.Float64("rate", 0, "average frames per second, sent in bursts of a quarter second's worth (0 = as fast as the kernel goes)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *dev == "" || *dstMAC == "" || *srcIP == "" || *dstIP == "" || *dstPort == 0 {
+	if *dev == "" || *dstMAC == "" || *u.srcIP == "" || *u.dstIP == "" || *u.dstPort == 0 {
 		return errors.New("blast: --dev, --dst-mac, --src-ip, --dst-ip and --dst-port are required")
 	}
-	if *srcPort > math.MaxUint16 || *dstPort > math.MaxUint16 {
-		return errors.New("blast: ports must be below 65536")
+	spec, err := u.spec("blast")
+	if err != nil {
+		return err
 	}
-	if *seconds <= 0 || *batch < 1 || *batch > 256 || *rate < 0 {
+	if *seconds <= 0 || *u.batch < 1 || *u.batch > 256 || *rate < 0 {
 		return errors.New("blast: --seconds must be positive, --batch in 1..256 and --rate not negative")
 	}
 	link, err := netlink.LinkByName(*dev)
 	if err != nil {
 		return fmt.Errorf("blast: %s: %w", *dev, err)
 	}
-	spec := frameSpec{SrcMAC: link.Attrs().HardwareAddr, SrcPort: uint16(*srcPort), DstPort: uint16(*dstPort), Size: *size}
+	spec.SrcMAC = link.Attrs().HardwareAddr
 	if spec.DstMAC, err = net.ParseMAC(*dstMAC); err != nil {
 		return fmt.Errorf("blast: --dst-mac: %w", err)
 	}
@@ -360,17 +391,11 @@ func blast(args []string, out io.Writer) error {
 			return fmt.Errorf("blast: --src-mac: %w", err)
 		}
 	}
-	if spec.SrcIP, err = netip.ParseAddr(*srcIP); err != nil {
-		return fmt.Errorf("blast: --src-ip: %w", err)
-	}
-	if spec.DstIP, err = netip.ParseAddr(*dstIP); err != nil {
-		return fmt.Errorf("blast: --dst-ip: %w", err)
-	}
 	frame, err := buildFrame(spec)
 	if err != nil {
 		return fmt.Errorf("blast: %w", err)
 	}
-	b, err := newBlaster(link.Attrs().Index, *flows, frame)
+	b, err := newBlaster(link.Attrs().Index, *u.flows, frame)
 	if err != nil {
 		return fmt.Errorf("blast: %w", err)
 	}
@@ -379,12 +404,12 @@ func blast(args []string, out io.Writer) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	cpu := currentCPU()
-	sent, el, err := b.SendFor(frame, time.Duration(*seconds*float64(time.Second)), uint32(*batch), *rate)
+	sent, el, err := b.SendFor(frame, time.Duration(*seconds*float64(time.Second)), uint32(*u.batch), *rate)
 	if err != nil {
 		return fmt.Errorf("blast: %w", err)
 	}
 	fmt.Fprintf(out, "blast: %s offered %d frames of %d bytes (%d flows) in %.3fs on cpu %d: %.0f pps\n",
-		*dev, sent, len(frame), *flows, el.Seconds(), cpu, float64(sent)/el.Seconds())
+		*dev, sent, len(frame), *u.flows, el.Seconds(), cpu, float64(sent)/el.Seconds())
 	return nil
 }
 

@@ -31,7 +31,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"runtime"
 	"slices"
 	"strings"
@@ -259,35 +258,22 @@ func pair(args []string, out io.Writer) error {
 	pa := fs.String("a", "", "path A: DEV:SINKDEV (send out of DEV here, count on SINKDEV in --sink-ns)")
 	pb := fs.String("b", "", "path B, the reference: DEV:SINKDEV")
 	sinkNS := fs.String("sink-ns", "", "network namespace of the sink devices (default: this one)")
-	srcIP := fs.String("src-ip", "", "source IPv4 address")
-	dstIP := fs.String("dst-ip", "", "destination IPv4 address")
-	srcPort := fs.Uint("src-port", 1024, "UDP source port (the first of --flows)")
-	dstPort := fs.Uint("dst-port", 0, "UDP destination port")
-	size := fs.Int("size", 64, "frame size in bytes without FCS (60..1514)")
-	flows := fs.Int("flows", 1, flowsHelp)
+	u := addUDPFlags(fs)
 	seconds := fs.Float64("seconds", 10, "how long to alternate (both paths together)")
 	sliceSec := fs.Float64("slice", 0.5, "seconds of one slice")
-	batch := fs.Uint("batch", 64, "live-frames batch size (1..256)")
 	verbose := fs.Bool("v", false, "print every pair")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *pa == "" || *pb == "" || *srcIP == "" || *dstIP == "" || *dstPort == 0 {
+	if *pa == "" || *pb == "" || *u.srcIP == "" || *u.dstIP == "" || *u.dstPort == 0 {
 		return errors.New("pair: --a, --b, --src-ip, --dst-ip and --dst-port are required")
 	}
-	if *srcPort > 65535 || *dstPort > 65535 {
-		return errors.New("pair: ports must be below 65536")
+	base, err := u.spec("pair")
+	if err != nil {
+		return err
 	}
-	if *seconds <= 0 || *sliceSec <= 0 || *sliceSec > *seconds || *batch < 1 || *batch > 256 {
+	if *seconds <= 0 || *sliceSec <= 0 || *sliceSec > *seconds || *u.batch < 1 || *u.batch > 256 {
 		return errors.New("pair: --seconds and --slice must be positive (--slice at most --seconds), --batch in 1..256")
-	}
-	src, err := netip.ParseAddr(*srcIP)
-	if err != nil {
-		return fmt.Errorf("pair: --src-ip: %w", err)
-	}
-	dst, err := netip.ParseAddr(*dstIP)
-	if err != nil {
-		return fmt.Errorf("pair: --dst-ip: %w", err)
 	}
 	var paths [2]*pairPath
 	for i, s := range []string{*pa, *pb} {
@@ -304,12 +290,13 @@ func pair(args []string, out io.Writer) error {
 			return fmt.Errorf("pair: %w", err)
 		}
 		defer sink.Close()
-		frame, err := buildFrame(frameSpec{SrcMAC: l.Attrs().HardwareAddr, DstMAC: sink.mac, SrcIP: src, DstIP: dst,
-			SrcPort: uint16(*srcPort), DstPort: uint16(*dstPort), Size: *size})
+		spec := base
+		spec.SrcMAC, spec.DstMAC = l.Attrs().HardwareAddr, sink.mac
+		frame, err := buildFrame(spec)
 		if err != nil {
 			return fmt.Errorf("pair: %w", err)
 		}
-		b, err := newBlaster(l.Attrs().Index, *flows, frame)
+		b, err := newBlaster(l.Attrs().Index, *u.flows, frame)
 		if err != nil {
 			return fmt.Errorf("pair: %w", err)
 		}
@@ -322,7 +309,7 @@ func pair(args []string, out io.Writer) error {
 	d := time.Duration(*sliceSec * float64(time.Second))
 	// One short slice each first: warm-up, and a rate to size slices by.
 	for _, p := range paths {
-		if _, err := p.slice(d/10, uint32(*batch)); err != nil {
+		if _, err := p.slice(d/10, uint32(*u.batch)); err != nil {
 			return fmt.Errorf("pair: %w", err)
 		}
 	}
@@ -337,7 +324,7 @@ func pair(args []string, out io.Writer) error {
 		}
 		var res [2]sliceResult
 		for _, k := range order {
-			if res[k], err = paths[k].slice(d, uint32(*batch)); err != nil {
+			if res[k], err = paths[k].slice(d, uint32(*u.batch)); err != nil {
 				return fmt.Errorf("pair: %w", err)
 			}
 		}
