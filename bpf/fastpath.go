@@ -34,6 +34,8 @@ func (o *Objects) PutRecord(slot uint32, r *steer.Record) error {
 // some of them may have been written (the error says how many: the first
 // ones).
 func (o *Objects) PutRecords(slots []uint32, recs []steer.Record) error {
+	o.recMu.RLock()
+	defer o.recMu.RUnlock()
 	if len(slots) != len(recs) {
 		return fmt.Errorf("put records: %d slots for %d records", len(slots), len(recs))
 	}
@@ -69,24 +71,39 @@ const recordChunk = 4096
 // RecordHits returns what slots 0..n-1 forwarded since they were last
 // cleared, summed over CPUs, in one batch read.
 func (o *Objects) RecordHits(n int) ([]CounterValue, error) {
+	o.recMu.RLock()
+	defer o.recMu.RUnlock()
 	if n < 0 || n > int(o.records) {
 		return nil, fmt.Errorf("record hits: %d slots, at most %d", n, o.records)
 	}
+	out, err := sumHits(o.objs.RecordHits, n)
+	if err != nil {
+		return nil, fmt.Errorf("record hits: %w", err)
+	}
+	for i := range min(n, len(o.hitBase)) {
+		out[i].Packets += o.hitBase[i].Packets
+		out[i].Bytes += o.hitBase[i].Bytes
+	}
+	return out, nil
+}
+
+// sumHits reads slots 0..n-1 of the per-CPU counters m, summed over CPUs.
+func sumHits(m *ebpf.Map, n int) ([]CounterValue, error) {
 	out := make([]CounterValue, n)
 	if n == 0 {
 		return out, nil
 	}
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
-		return nil, fmt.Errorf("record hits: %w", err)
+		return nil, err
 	}
 	keys := make([]uint32, n)
 	vals := make([]CounterValue, n*ncpu)
 	var cursor ebpf.MapBatchCursor
 	got := 0
 	for got < n {
-		m, err := o.objs.RecordHits.BatchLookup(&cursor, keys[got:], vals[got*ncpu:], nil)
-		for i := got; i < got+m; i++ {
+		c, err := m.BatchLookup(&cursor, keys[got:], vals[got*ncpu:], nil)
+		for i := got; i < got+c; i++ {
 			slot := keys[i]
 			if slot >= uint32(n) {
 				continue
@@ -96,12 +113,12 @@ func (o *Objects) RecordHits(n int) ([]CounterValue, error) {
 				out[slot].Bytes += v.Bytes
 			}
 		}
-		got += m
+		got += c
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("record hits: %w", err)
+			return nil, err
 		}
 	}
 	return out, nil
@@ -111,9 +128,15 @@ func (o *Objects) RecordHits(n int) ([]CounterValue, error) {
 // batch syscall per recordChunk slots. It returns how many of the slots,
 // from the first, it cleared: all of them, unless there is an error.
 func (o *Objects) ClearRecordHits(slots []uint32) (int, error) {
+	o.recMu.Lock() // the base of a grow is cleared too
+	defer o.recMu.Unlock()
+	return o.clearRecordHitsLocked(slots)
+}
+
+func (o *Objects) clearRecordHitsLocked(slots []uint32) (int, error) {
 	for i, slot := range slots {
 		if slot >= o.records {
-			if n, err := o.ClearRecordHits(slots[:i]); err != nil {
+			if n, err := o.clearRecordHitsLocked(slots[:i]); err != nil {
 				return n, err
 			}
 			return i, fmt.Errorf("clear record hits: slot %d out of range 0..%d", slot, o.records-1)
@@ -136,6 +159,11 @@ func (o *Objects) ClearRecordHits(slots []uint32) (int, error) {
 				if err = o.objs.RecordHits.Put(slots[done+n], zero[:ncpu]); err != nil {
 					break
 				}
+			}
+		}
+		for _, slot := range slots[done : done+n] {
+			if int(slot) < len(o.hitBase) {
+				o.hitBase[slot] = CounterValue{}
 			}
 		}
 		done += n

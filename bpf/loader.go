@@ -41,10 +41,16 @@ type Options struct {
 // (PutRules, SetMasks, DeleteRules) is the caller's; see the package
 // documentation for what each step lets a frame see.
 type Objects struct {
-	objs    xvsObjects
-	trace   bool
-	spec    *ebpf.CollectionSpec // what objs was loaded from, for twin
-	records uint32               // action record slots (Options.Records)
+	objs  xvsObjects
+	trace bool
+	spec  *ebpf.CollectionSpec // what objs was loaded from, for twin
+	// recMu guards records, hitBase and grows, and the records,
+	// record_hits and program fields of objs that GrowRecords replaces:
+	// held for reading by everything that uses them, for writing by a grow.
+	recMu   sync.RWMutex
+	records uint32         // action record slots (Options.Records, then GrowRecords)
+	hitBase []CounterValue // by slot: what record_hits maps replaced by grows counted
+	grows   int            // GrowRecords that grew
 
 	traceMu   sync.Mutex // serializes TestRun: the trace map has one entry
 	closeOnce sync.Once
@@ -208,7 +214,11 @@ func LoadWith(opts Options) (*Objects, error) {
 }
 
 // Records returns the number of action record slots (Options.Records).
-func (o *Objects) Records() int { return int(o.records) }
+func (o *Objects) Records() int {
+	o.recMu.RLock()
+	defer o.recMu.RUnlock()
+	return int(o.records)
+}
 
 // DryRunner loads a second instance of the program that shares every map
 // of o but its trace map and counts nothing (no port counters, no rule
@@ -216,6 +226,8 @@ func (o *Objects) Records() int { return int(o.records) }
 // decides for a frame, and changes nothing. It is not attached anywhere.
 // The caller closes it (o's maps stay).
 func (o *Objects) DryRunner() (*Objects, error) {
+	o.recMu.RLock()
+	defer o.recMu.RUnlock()
 	r, err := LoadWith(Options{Trace: true, DryRun: true, share: o})
 	if err != nil {
 		return nil, fmt.Errorf("dry-run program: %w", err)
@@ -512,6 +524,8 @@ func (o *Objects) Counters(ofport uint32) ([steer.NumCounters]CounterValue, erro
 // A preallocated map costs its full size from the start; the rule table
 // (no prealloc) grows with its rules.
 func (o *Objects) MapMemory() (map[string]uint64, error) {
+	o.recMu.RLock()
+	defer o.recMu.RUnlock()
 	out := make(map[string]uint64)
 	v := reflect.ValueOf(&o.objs.xvsMaps).Elem()
 	for i := range v.NumField() {

@@ -16,15 +16,16 @@ import (
 // flow table returns before it gets that far.
 var ErrRuleTableFull = steer.ErrTooManyRules
 
-func (o *Objects) checkRule(op string, i int, r *steer.Rule) error {
+// checkRule checks rule i; records is Records().
+func (o *Objects) checkRule(op string, i int, r *steer.Rule, records uint32) error {
 	if r.MaskID >= steer.MaxMasks {
 		return fmt.Errorf("%s: rule %d: mask id %d out of range 0..%d", op, i, r.MaskID, steer.MaxMasks-1)
 	}
 	if r.Verdict > steer.VerdictForward {
 		return fmt.Errorf("%s: rule %d: unknown %v", op, i, r.Verdict)
 	}
-	if r.Verdict == steer.VerdictForward && r.Arg >= o.records {
-		return fmt.Errorf("%s: rule %d: record slot %d out of range 0..%d", op, i, r.Arg, o.records-1)
+	if r.Verdict == steer.VerdictForward && r.Arg >= records {
+		return fmt.Errorf("%s: rule %d: record slot %d out of range 0..%d", op, i, r.Arg, records-1)
 	}
 	return nil
 }
@@ -41,8 +42,9 @@ func (o *Objects) PutRules(rules []steer.Rule) error {
 	if len(rules) == 0 {
 		return nil
 	}
+	records := uint32(o.Records())
 	for i := range rules {
-		if err := o.checkRule("put rules", i, &rules[i]); err != nil {
+		if err := o.checkRule("put rules", i, &rules[i], records); err != nil {
 			return err
 		}
 	}

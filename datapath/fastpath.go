@@ -70,10 +70,11 @@ type recordSlot struct {
 // status reads (never while holding kernelHits.mu).
 type fastPath struct {
 	off      bool // Config.FastPathOff: every forward rule is demoted
-	maxSlots int  // Config.FastPathFlows; less in tests
+	maxSlots int  // Config.FastPathFlows: the most the kernel's maps grow to
+	capSlots int  // the slots the kernel's maps have now (bpf.Objects.Records)
 
 	mu      sync.Mutex
-	slots   []recordSlot      // by slot number; grows up to maxSlots
+	slots   []recordSlot      // by slot number; grows up to capSlots
 	byFlow  map[uint64]uint32 // flow -> the slot its rule points at
 	free    []uint32          // slotFree slots, taken from the end
 	retired []uint32          // slotRetired slots
@@ -87,8 +88,49 @@ type portTx struct {
 	why string // when not ok: the token shown as a flow's reason (with the port's name)
 }
 
-func newFastPath(off bool, slots int) *fastPath {
-	return &fastPath{off: off, maxSlots: slots, byFlow: make(map[uint64]uint32), full: make(map[uint64]bool)}
+func newFastPath(off bool, maxSlots, capSlots int) *fastPath {
+	return &fastPath{off: off, maxSlots: maxSlots, capSlots: capSlots, byFlow: make(map[uint64]uint32), full: make(map[uint64]bool)}
+}
+
+// The kernel's record maps start with initialRecordSlots slots (fewer when
+// Config.FastPathFlows says so) and grow when the rules want more: to an
+// eighth more than they want, at least twice what they had, in multiples of
+// recordSlotGrain, up to Config.FastPathFlows. A grow loads the program
+// again (bpf.Objects.GrowRecords): tens of milliseconds, so few and large.
+const (
+	initialRecordSlots = InitialFastPathFlows
+	recordSlotGrain    = 4096
+)
+
+// InitialFastPathFlows is how many record slots the kernel's maps start with.
+const InitialFastPathFlows = 4096
+
+// growSlots is how many slots the kernel's maps grow to when need are
+// wanted and there are now: past need, a multiple of recordSlotGrain, at
+// most max.
+func growSlots(need, now, most int) int {
+	n := max(need+need/8, 2*now)
+	n = (n + recordSlotGrain - 1) / recordSlotGrain * recordSlotGrain
+	return min(n, most)
+}
+
+// growRecordsLocked makes room for need record slots in the kernel, as far
+// as Config.FastPathFlows allows. When the kernel refuses, the slots stay as
+// they were and the flows past them run in userspace (records_full).
+// fp.mu is held.
+func (s *Switch) growRecordsLocked(need int) {
+	fp := s.fast
+	if need <= fp.capSlots || fp.capSlots >= fp.maxSlots {
+		return
+	}
+	n := growSlots(need, fp.capSlots, fp.maxSlots)
+	t0 := time.Now()
+	if err := s.bpf.GrowRecords(n); err != nil {
+		s.log.Warn("fast path records did not grow: flows past them run in userspace", "slots", fp.capSlots, "want", n, "err", err)
+		return
+	}
+	s.log.Info("fast path records grew", "slots", n, "was", fp.capSlots, "took", time.Since(t0).Round(time.Millisecond))
+	fp.capSlots = n
 }
 
 // recordTxn is what assignRecordsLocked did, to commit when the sync went
@@ -138,13 +180,14 @@ func (s *Switch) assignRecordsLocked(st *steer.Table, flows []*flowtable.Entry) 
 		}
 	}
 	slices.SortFunc(wants, func(a, b want) int { return cmp.Compare(b.rule.Rank, a.rule.Rank) })
+	s.growRecordsLocked(len(fp.slots) + len(wants) - len(fp.free) - len(fp.retired))
 	// Room for the records of as many as may get a slot, at once: they
 	// are 400 bytes each, and a bulk install writes thousands.
-	room := min(len(wants), len(fp.free)+len(fp.retired)+max(0, fp.maxSlots-len(fp.slots)))
+	room := min(len(wants), len(fp.free)+len(fp.retired)+max(0, fp.capSlots-len(fp.slots)))
 	txn.fresh = make([]uint32, 0, room)
 	txn.recs = make([]steer.Record, 0, room)
 	txn.full = make(map[uint64]bool, len(wants)-room) // the flows left without one
-	fp.slots = slices.Grow(fp.slots, min(len(wants), max(0, fp.maxSlots-len(fp.slots))))
+	fp.slots = slices.Grow(fp.slots, min(len(wants), max(0, fp.capSlots-len(fp.slots))))
 	for i, w := range wants {
 		if !s.slotLeftLocked() {
 			for _, w := range wants[i:] {
@@ -202,7 +245,7 @@ func (fp *fastPath) keepSlotLocked(e *flowtable.Entry, txn *recordTxn) (slot int
 // slotLeftLocked reports whether takeSlotLocked may still find a slot.
 func (s *Switch) slotLeftLocked() bool {
 	fp := s.fast
-	return len(fp.free) > 0 || len(fp.slots) < fp.maxSlots || len(fp.retired) > 0
+	return len(fp.free) > 0 || len(fp.slots) < fp.capSlots || len(fp.retired) > 0
 }
 
 // newSlotLocked takes a free slot for rec, e's record, and returns it, or
@@ -237,7 +280,7 @@ func (fp *fastPath) txOKLocked(out uint32, e *flowtable.Entry) bool {
 // when there is none (a grace period, under the switch's lock).
 func (s *Switch) takeSlotLocked() (uint32, bool) {
 	fp := s.fast
-	if len(fp.free) == 0 && len(fp.slots) < fp.maxSlots {
+	if len(fp.free) == 0 && len(fp.slots) < fp.capSlots {
 		fp.slots = append(fp.slots, recordSlot{})
 		return uint32(len(fp.slots) - 1), true
 	}

@@ -333,3 +333,45 @@ func checkUDPChecksum(f []byte) string {
 	}
 	return ""
 }
+
+// The kernel's record maps start small and grow with the flows, up to
+// Config.FastPathFlows: every flow of a bulk add past the first size runs
+// in XDP, and past the limit the rest wait in userspace.
+func TestFastPathRecordsGrow(t *testing.T) {
+	const flows = 5000
+	tests := []struct {
+		limit, wantSlots, wantFast int
+	}{
+		{20000, 8192, flows}, // twice the first size: more than 5000 + 1/8
+		{4100, 4100, 4100},   // the limit
+		{initialRecordSlots, initialRecordSlots, initialRecordSlots}, // no grow at all
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.limit), func(t *testing.T) {
+			tp := newTopo(t, topoOptions{FastPath: true, Config: Config{FastPathFlows: tt.limit}})
+			if n := tp.sw.bpf.Records(); n != min(tt.limit, initialRecordSlots) {
+				t.Fatalf("the kernel starts with %d record slots", n)
+			}
+			texts := make([]string, flows)
+			for i := range texts {
+				texts[i] = fmt.Sprintf("priority=%d,in_port={a},udp,tp_dst=%d,actions=output:{b}", flows-i, 10000+i)
+			}
+			tp.addFlows(t, texts...)
+			if n := tp.sw.bpf.Records(); n != tt.wantSlots {
+				t.Fatalf("the kernel has %d record slots, want %d", n, tt.wantSlots)
+			}
+			if st := tp.sw.Stats(); st.Fast != tt.wantFast {
+				t.Fatalf("%d flows in the fast path, want %d", st.Fast, tt.wantFast)
+			}
+			// The last flow the fast path got: its slot is past the first maps'.
+			port := 10000 + tt.wantFast - 1
+			sink := listenUDP(t, tp.b.NS, tp.b.ip, port)
+			before := tp.stats(t, tp.a)
+			sendUDP(t, tp.a, tp.b.ip, port, 10, seqPayload(64), sendOpts{})
+			checkSeq(t, "a to b", sink.collect(10, 5*time.Second), 10, 64)
+			if after := tp.stats(t, tp.a); after.RxPackets != before.RxPackets || after.XDP["forward"] != before.XDP["forward"]+10 {
+				t.Fatalf("flow to port %d did not forward in XDP: %+v -> %+v", port, before, after)
+			}
+		})
+	}
+}

@@ -85,11 +85,12 @@ type Config struct {
 	// the others (for comparison and for debugging). Drop and kernel flows
 	// are still handled in XDP.
 	FastPathOff bool
-	// FastPathFlows is how many flows the fast path runs at once (its
+	// FastPathFlows is the most flows the fast path runs at once (its
 	// action record slots, some of them kept for flows being changed);
 	// the flows of lowest priority past that run in userspace with the
-	// reason records_full. Each costs FastPathFlowBytes of kernel memory,
-	// and 16 more per CPU. Default DefaultFastPathFlows, at most
+	// reason records_full. The kernel's record maps start small and grow
+	// with the flows up to it; each slot costs FastPathFlowBytes of kernel
+	// memory, and 16 more per CPU. Default DefaultFastPathFlows, at most
 	// MaxFastPathFlows.
 	FastPathFlows int
 	// OnExpire, if set, is called with the IDs of flows the switch removed
@@ -109,7 +110,7 @@ type Config struct {
 // Config.FastPathFlows: its default and largest value, and the kernel
 // memory a slot takes (besides its per-CPU counters).
 const (
-	DefaultFastPathFlows = steer.MaxRecords
+	DefaultFastPathFlows = 1 << 18
 	MaxFastPathFlows     = steer.RecordSlotsLimit
 	FastPathFlowBytes    = steer.RecordLen
 )
@@ -228,7 +229,7 @@ func New(cfg Config) (*Switch, error) {
 	if cfg.FastPathFlows < 1 || cfg.FastPathFlows > MaxFastPathFlows {
 		return nil, fmt.Errorf("fast path flows %d: want 1 to %d: %w", cfg.FastPathFlows, MaxFastPathFlows, ErrInvalid)
 	}
-	objs, err := bpf.LoadWith(bpf.Options{Records: cfg.FastPathFlows})
+	objs, err := bpf.LoadWith(bpf.Options{Records: min(cfg.FastPathFlows, initialRecordSlots)})
 	if err != nil {
 		return nil, fmt.Errorf("load xdp program: %w", err)
 	}
@@ -246,7 +247,7 @@ func New(cfg Config) (*Switch, error) {
 		timeoutsDone: make(chan struct{}),
 		stopWatch:    make(chan struct{}),
 		watchDone:    make(chan struct{}),
-		fast:         newFastPath(cfg.FastPathOff, cfg.FastPathFlows),
+		fast:         newFastPath(cfg.FastPathOff, cfg.FastPathFlows, objs.Records()),
 	}
 	s.table.Store(flowtable.NewTable())
 	s.portsByOF.Store(new([steer.MaxPorts]*Port))

@@ -98,19 +98,34 @@ const (
 )
 
 // traceRunner is the switch's dry-run instance of the XDP program, loaded on
-// the first trace.
+// the first trace, and again after the live program's records grew (the
+// instance shares the maps the live program had when it was loaded).
 type traceRunner struct {
-	once sync.Once
+	mu   sync.Mutex
 	objs *bpf.Objects
-	err  error
 }
 
-func (r *traceRunner) get(live *bpf.Objects) (*bpf.Objects, error) {
-	r.once.Do(func() { r.objs, r.err = live.DryRunner() })
-	return r.objs, r.err
+// testRun runs frame through the dry-run instance of live's program.
+func (r *traceRunner) testRun(live *bpf.Objects, frame []byte, ifindex, queue int) (bpf.TestResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.objs != nil && r.objs.Records() != live.Records() {
+		_ = r.objs.Close()
+		r.objs = nil
+	}
+	if r.objs == nil {
+		objs, err := live.DryRunner()
+		if err != nil {
+			return bpf.TestResult{}, err
+		}
+		r.objs = objs
+	}
+	return r.objs.TestRun(frame, ifindex, queue)
 }
 
 func (r *traceRunner) close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.objs == nil {
 		return nil
 	}
@@ -149,11 +164,7 @@ func (s *Switch) Trace(in TraceInput) (TraceResult, error) {
 	if in.Queue < 0 || (allocated > 0 && in.Queue >= allocated) {
 		return res, fmt.Errorf("trace: queue %d: port %s has queues 0..%d: %w", in.Queue, in.Port, allocated-1, ErrInvalid)
 	}
-	dry, err := s.tracer.get(s.bpf)
-	if err != nil {
-		return res, fmt.Errorf("trace: %w", err)
-	}
-	tr, err := dry.TestRun(in.Frame, ifindex, in.Queue)
+	tr, err := s.tracer.testRun(s.bpf, in.Frame, ifindex, in.Queue)
 	if err != nil {
 		return res, fmt.Errorf("trace: %w", err)
 	}

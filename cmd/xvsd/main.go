@@ -120,7 +120,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	busyPoll := fs.Duration("busy-poll", 0, fmt.Sprintf("kernel busy polling of the ports' queues (SO_BUSY_POLL, preferred), up to this long per call, 0 to %v; for NICs with napi_defer_hard_irqs and gro_flush_timeout set (no effect on veth). 0: off", afxdp.MaxBusyPollTimeout))
 	pollWindow := fs.Duration("poll-window", datapath.DefaultPollWindow, fmt.Sprintf("adaptive: how long a poller keeps polling after its last frame, 0 to %v (longer: lower latency for replies and bursts, more CPU at low rates)", datapath.MaxPollWindow))
 	fastPath := fs.String("fast-path", "on", "run flows whose actions XDP can carry out in the XDP program (on) or every flow in userspace (off)")
-	fastFlows := fs.Int("fast-path-flows", datapath.DefaultFastPathFlows, fmt.Sprintf("how many flows the fast path runs at once, 1 to %d; past that the flows of lowest priority run in userspace (datapath=user(records_full)). Each costs %d bytes of kernel memory, and 16 more per CPU", datapath.MaxFastPathFlows, datapath.FastPathFlowBytes))
+	fastFlows := fs.Int("fast-path-flows", datapath.DefaultFastPathFlows, fmt.Sprintf("the most flows the fast path runs at once, 1 to %d; past that the flows of lowest priority run in userspace (datapath=user(records_full)). Its kernel maps start with %d slots and grow with the flows; each slot costs %d bytes of kernel memory, and 16 more per CPU", datapath.MaxFastPathFlows, datapath.InitialFastPathFlows, datapath.FastPathFlowBytes))
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			usage(stderr, fs)
