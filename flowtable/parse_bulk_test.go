@@ -16,7 +16,7 @@ func TestFlowParserAgrees(t *testing.T) {
 	texts = append(texts,
 		`in_port="7",actions=output:"p1",output:3,resubmit:p5,resubmit(p6,2)`,
 		"in_port=p0,actions=output:p1,output:p2,output:p3,output:p4,output:p5,output:p6", // more refs than remembered
-		"ip,actions="+strings.Repeat("output:p1,", 200)+"output:p2",                    // more actions than a block
+		"ip,actions="+strings.Repeat("output:p1,", 200)+"output:p2",                      // more actions than a block
 		"in_port=NORMAL,actions=drop", "actions=output:p1,drop", "bogus=1,actions=drop",
 	)
 	var fp FlowParser
