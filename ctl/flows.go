@@ -40,14 +40,26 @@ func decodeFlowsKnown(body []byte, known func([]byte) *flowtable.Flow) (flows []
 			// before the switch's lock (flowtable.ParseFlow may run
 			// concurrently).
 			err := inParallel(len(texts), func(lo, hi int) error {
+				// The texts from the first to parse to the range's end
+				// as one string, a copy (the body is reused), made when
+				// one is to be parsed: flows of a FlowParser keep
+				// nothing of it.
+				var chunk string
+				base := -1
+				var fp flowtable.FlowParser
 				for i := lo; i < hi; i++ {
+					t := texts[i]
 					if known != nil {
-						if flows[i] = known(texts[i]); flows[i] != nil {
+						if flows[i] = known(t.of(trimmed)); flows[i] != nil {
 							continue
 						}
 					}
+					if base < 0 {
+						base = t.lo
+						chunk = string(trimmed[base:texts[hi-1].hi])
+					}
 					var err error
-					if flows[i], err = flowFromAPI(api.Flow{Text: string(texts[i])}); err != nil {
+					if flows[i], err = parseTextFlow(&fp, chunk[t.lo-base:t.hi-base]); err != nil {
 						return &itemError{index: i, err: err}
 					}
 				}
@@ -60,6 +72,19 @@ func decodeFlowsKnown(body []byte, known func([]byte) *flowtable.Flow) (flows []
 		}
 	}
 	return decodeFlowsJSON(body)
+}
+
+// parseTextFlow parses a flow's text with fp, as flowFromAPI parses the
+// text of an api.Flow.
+func parseTextFlow(fp *flowtable.FlowParser, text string) (*flowtable.Flow, error) {
+	if text == "" {
+		return flowFromAPI(api.Flow{}) // refused as empty
+	}
+	f, err := fp.ParseFlow(text)
+	if pe, ok := err.(*flowtable.ParseError); ok && pe.Field == "" {
+		pe.Field = "flow"
+	}
+	return f, err
 }
 
 // decodeFlowsJSON is decodeFlows with encoding/json alone.
