@@ -30,13 +30,11 @@ import (
 // A flow that drops has nil Actions. The error is a *ParseError, which wraps
 // ErrInvalid.
 func ParseFlow(text string) (*Flow, error) {
-	var r parseResult
+	r := parseResult{flow: new(Flow)}
 	if err := parseText(text, modeFlow, &r, nil); err != nil {
 		return nil, err
 	}
-	f := new(Flow)
-	*f = r.flow
-	return f, nil
+	return r.flow, nil
 }
 
 // A FlowParser parses many flows, as ParseFlow does, for a bulk request:
@@ -65,16 +63,17 @@ const (
 
 // ParseFlow parses text as ParseFlow does.
 func (fp *FlowParser) ParseFlow(text string) (*Flow, error) {
-	var r parseResult
-	if err := parseText(text, modeFlow, &r, fp); err != nil {
-		return nil, err
-	}
 	if len(fp.flows) == 0 {
 		fp.flows = make([]Flow, flowBlock)
 	}
+	// Parsed in place: the slot is taken only if the text parses.
 	f := &fp.flows[0]
+	r := parseResult{flow: f}
+	if err := parseText(text, modeFlow, &r, fp); err != nil {
+		*f = Flow{}
+		return nil, err
+	}
 	fp.flows = fp.flows[1:]
-	*f = r.flow
 	f.Match.InPort = fp.intern(f.Match.InPort)
 	for i := range f.Actions {
 		if a := &f.Actions[i]; a.Port != "" {
@@ -119,7 +118,8 @@ func (fp *FlowParser) intern(s string) string {
 // in "udp,in_port=p0,tp_dst=7999". The empty text is the match that matches
 // every packet.
 func ParseMatch(text string) (Match, error) {
-	var r parseResult
+	var f Flow
+	r := parseResult{flow: &f}
 	if err := parseText(text, modeMatch, &r, nil); err != nil {
 		return Match{}, err
 	}
@@ -146,7 +146,8 @@ type Filter struct {
 // (without it, a filter selects flows of every table, as in ovs-ofctl),
 // out_port=PORT and out_group=ID.
 func ParseFilter(text string) (Filter, error) {
-	var r parseResult
+	var f Flow
+	r := parseResult{flow: &f}
 	if err := parseText(text, modeFilter, &r, nil); err != nil {
 		return Filter{}, err
 	}
@@ -309,7 +310,7 @@ func (m parseMode) String() string {
 }
 
 type parseResult struct {
-	flow        Flow
+	flow        *Flow // where the flow is parsed to
 	hasPriority bool
 	hasTable    bool
 	cookieMask  uint64
@@ -320,13 +321,14 @@ type parseResult struct {
 
 func isFlowSep(c byte) bool { return c == ',' || c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
-// parseText parses text into r, its actions (mode modeFlow) allocated
+// parseText parses text into r, a parseResult holding only the flow to
+// parse into, its actions (mode modeFlow) allocated
 // by fp when it is not nil. The error is a *ParseError.
 func parseText(text string, mode parseMode, r *parseResult, fp *FlowParser) *ParseError {
 	b := getMatchBuilder(text)
 	defer putMatchBuilder(b)
 	p := b.p
-	*r = parseResult{flow: Flow{Priority: DefaultPriority}}
+	*r.flow = Flow{Priority: DefaultPriority} // (the rest of r is zero)
 	var seen uint32 // bits of flowFieldBits
 	var acts []parsedAction
 	hasActions := false
@@ -349,6 +351,7 @@ func parseText(text string, mode parseMode, r *parseResult, fp *FlowParser) *Par
 				}
 				var err *ParseError
 				toks := appendActionTokens(b.toks[:0], text[i+1:], i+1)
+				b.ntoks, b.npas = min(len(toks), len(b.toks)), min(len(toks), len(b.pas))
 				if acts, err = p.appendActionList(b.pas[:0], toks); err != nil {
 					return err
 				}
@@ -391,7 +394,7 @@ func parseText(text string, mode parseMode, r *parseResult, fp *FlowParser) *Par
 	if !hasActions {
 		return p.errAt(-1, "actions", "missing actions")
 	}
-	if err := p.flowActions(&r.flow, acts, fp); err != nil {
+	if err := p.flowActions(r.flow, acts, fp); err != nil {
 		return err
 	}
 	return nil
@@ -559,6 +562,9 @@ type matchBuilder struct {
 	// it returns has its actions copied out): a flow has few actions.
 	toks [8]actionToken
 	pas  [4]parsedAction
+	// How many of toks and pas may have been written (at most their
+	// length), for putMatchBuilder.
+	ntoks, npas int
 }
 
 func newMatchBuilder(p *textParser) *matchBuilder {
@@ -584,11 +590,14 @@ func getMatchBuilder(text string) *matchBuilder {
 	return b
 }
 
-// putMatchBuilder gives b back, keeping none of the text it read.
+// putMatchBuilder gives b back, keeping none of the text it read: it
+// clears what was used of the first backing arrays (a clear of all of
+// them was a tenth of a bulk parse).
 func putMatchBuilder(b *matchBuilder) {
-	clear(b.buf[:])
-	clear(b.toks[:])
-	clear(b.pas[:])
+	clear(b.buf[:min(len(b.entries), len(b.buf))])
+	clear(b.toks[:b.ntoks])
+	clear(b.pas[:b.npas])
+	b.ntoks, b.npas = 0, 0
 	b.entries = nil
 	b.m = Match{}
 	b.tp.text = ""
