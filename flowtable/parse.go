@@ -329,7 +329,7 @@ func parseText(text string, mode parseMode, r *parseResult, fp *FlowParser) *Par
 	defer putMatchBuilder(b)
 	p := b.p
 	*r.flow = Flow{Priority: DefaultPriority} // (the rest of r is zero)
-	var seen uint32 // bits of flowFieldBits
+	var seen uint32                           // bits of flowFieldBits
 	var acts []parsedAction
 	hasActions := false
 	for i := 0; ; {
