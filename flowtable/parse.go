@@ -328,8 +328,9 @@ func parseText(text string, mode parseMode, r *parseResult, fp *FlowParser) *Par
 	b := getMatchBuilder(text)
 	defer putMatchBuilder(b)
 	p := b.p
-	*r.flow = Flow{Priority: DefaultPriority} // (the rest of r is zero)
-	var seen uint32                           // bits of flowFieldBits
+	// (The rest of r is zero.)
+	*r.flow = Flow{Priority: DefaultPriority}
+	var seen uint32 // bits of flowFieldBits
 	var acts []parsedAction
 	hasActions := false
 	for i := 0; ; {
