@@ -2,7 +2,14 @@ package ctl
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/xvs-project/xvs/api"
+	"github.com/xvs-project/xvs/ctl/ctltest"
 )
 
 // Benchmarks of the ingest half of a bulk install: what the server does
@@ -36,6 +43,37 @@ func BenchmarkDecodeBulkFlows(b *testing.B) {
 		flows, _, err := decodeFlowsKnown(body, nil)
 		if err != nil || len(flows) != 160_000 {
 			b.Fatal(len(flows), err)
+		}
+	}
+}
+
+// BenchmarkCheckFlowPorts checks the ports of 160k decoded flows, as a
+// bulk install does under the server's lock.
+func BenchmarkCheckFlowPorts(b *testing.B) {
+	srv, err := NewServer(Options{Backend: ctltest.New(), Store: NewStore(filepath.Join(b.TempDir(), "state.json"))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(srv.Close)
+	for _, p := range []string{"p0", "p1"} {
+		w := httptest.NewRecorder()
+		req := httptest.NewRequest("POST", api.PathPorts, strings.NewReader(fmt.Sprintf(`{"name":%q}`, p)))
+		req.Header.Set("Content-Type", "application/json")
+		if srv.ServeHTTP(w, req); w.Code != http.StatusCreated {
+			b.Fatalf("add port %s: %d %s", p, w.Code, w.Body)
+		}
+	}
+	flows, _, err := decodeFlowsKnown(bulkBody(160_000), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		srv.mu.Lock()
+		err := srv.checkFlowPortsLocked(flows, true)
+		srv.mu.Unlock()
+		if err != nil {
+			b.Fatal(err)
 		}
 	}
 }
