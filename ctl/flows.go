@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/gorilla/mux"
 
@@ -40,12 +41,6 @@ func decodeFlowsKnown(body []byte, known func([]byte) *flowtable.Flow) (flows []
 			// before the switch's lock (flowtable.ParseFlow may run
 			// concurrently).
 			err := inParallel(len(texts), func(lo, hi int) error {
-				// The texts from the first to parse to the range's end
-				// as one string, a copy (the body is reused), made when
-				// one is to be parsed: flows of a FlowParser keep
-				// nothing of it.
-				var chunk string
-				base := -1
 				var fp flowtable.FlowParser
 				for i := lo; i < hi; i++ {
 					t := texts[i]
@@ -54,12 +49,8 @@ func decodeFlowsKnown(body []byte, known func([]byte) *flowtable.Flow) (flows []
 							continue
 						}
 					}
-					if base < 0 {
-						base = t.lo
-						chunk = string(trimmed[base:texts[hi-1].hi])
-					}
 					var err error
-					if flows[i], err = parseTextFlow(&fp, chunk[t.lo-base:t.hi-base]); err != nil {
+					if flows[i], err = parseTextFlow(&fp, t.of(trimmed)); err != nil {
 						return &itemError{index: i, err: err}
 					}
 				}
@@ -74,15 +65,22 @@ func decodeFlowsKnown(body []byte, known func([]byte) *flowtable.Flow) (flows []
 	return decodeFlowsJSON(body)
 }
 
-// parseTextFlow parses a flow's text with fp, as flowFromAPI parses the
-// text of an api.Flow.
-func parseTextFlow(fp *flowtable.FlowParser, text string) (*flowtable.Flow, error) {
-	if text == "" {
+// parseTextFlow parses a flow's text, bytes of the request's body, with
+// fp, as flowFromAPI parses the text of an api.Flow. The text is read in
+// place, not copied (a bulk body is many MiB, and fresh memory is dear:
+// each page is a fault): the flows of a FlowParser keep nothing of their
+// texts, and an error is given a copy of the field it names, so nothing
+// refers to the body once parsed; the body is not written meanwhile.
+func parseTextFlow(fp *flowtable.FlowParser, text []byte) (*flowtable.Flow, error) {
+	if len(text) == 0 {
 		return flowFromAPI(api.Flow{}) // refused as empty
 	}
-	f, err := fp.ParseFlow(text)
-	if pe, ok := err.(*flowtable.ParseError); ok && pe.Field == "" {
-		pe.Field = "flow"
+	f, err := fp.ParseFlow(unsafe.String(unsafe.SliceData(text), len(text)))
+	if pe, ok := err.(*flowtable.ParseError); ok { // (its only error)
+		if pe.Field == "" {
+			pe.Field = "flow"
+		}
+		pe.Field = strings.Clone(pe.Field)
 	}
 	return f, err
 }
