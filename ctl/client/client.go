@@ -44,9 +44,6 @@ type Client struct {
 	http  *http.Client
 }
 
-// sndBuf is the socket send buffer the client asks for on a unix socket.
-const sndBuf = 4 << 20
-
 // New returns a Client for server: "unix:PATH", "tcp:HOST:PORT",
 // "http://HOST:PORT" or "https://HOST:PORT".
 func New(server string, opts Options) (*Client, error) {
@@ -67,18 +64,7 @@ func New(server string, opts Options) (*Client, error) {
 			Timeout: timeout,
 			Transport: &http.Transport{
 				DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-					conn, err := d.DialContext(ctx, "unix", path)
-					if uc, ok := conn.(*net.UnixConn); ok {
-						// A bulk request's body (17 MB for 160k flows)
-						// goes in sndBuf pieces, a wake-up of the server
-						// each: with the default 208 KiB, on a busy
-						// machine, waiting for those wake-ups was most of
-						// the time the server read the body. The kernel
-						// caps it (net.core.wmem_max); an error leaves the
-						// default.
-						_ = uc.SetWriteBuffer(sndBuf)
-					}
-					return conn, err
+					return d.DialContext(ctx, "unix", path)
 				},
 				MaxIdleConns:    2,
 				IdleConnTimeout: 30 * time.Second,
