@@ -8,20 +8,20 @@ package ctl
 // through encoding/json as before, so the two paths accept the same
 // bodies and give the same errors.
 
-// textFlows returns the flow texts of body when it is exactly a JSON array
-// of objects each holding one key "flow" with a string value free of
-// escapes, control characters and non-ASCII bytes; ok is false otherwise.
-// The texts are body's bytes, not copies: a text becomes a string only if
-// it has to be parsed (decodeFlowsKnown).
-func textFlows(body []byte) (texts [][]byte, ok bool) {
+// textFlows returns where the flow texts of body are when it is exactly a
+// JSON array of objects each holding one key "flow" with a string value
+// free of escapes, control characters and non-ASCII bytes; ok is false
+// otherwise. The texts are body's bytes, not copies: a text becomes a
+// string only if it has to be parsed (decodeFlowsKnown).
+func textFlows(body []byte) (texts []span, ok bool) {
 	p := jsonScan{b: body}
 	if !p.byte('[') {
 		return nil, false
 	}
 	if p.byte(']') {
-		return [][]byte{}, p.end()
+		return []span{}, p.end()
 	}
-	texts = make([][]byte, 0, len(body)/96)
+	texts = make([]span, 0, len(body)/96)
 	for {
 		if !p.byte('{') || !p.lit(`"flow"`) || !p.byte(':') {
 			return nil, false
@@ -77,23 +77,29 @@ func (p *jsonScan) lit(s string) bool {
 	return false
 }
 
+// span is where a string is in the bytes scanned: b[lo:hi].
+type span struct{ lo, hi int }
+
+// of returns the bytes of s in b.
+func (s span) of(b []byte) []byte { return b[s.lo:s.hi:s.hi] }
+
 // plainString reads a string whose bytes need no decoding.
-func (p *jsonScan) plainString() ([]byte, bool) {
+func (p *jsonScan) plainString() (span, bool) {
 	if !p.byte('"') {
-		return nil, false
+		return span{}, false
 	}
 	start := p.i
 	for ; p.i < len(p.b); p.i++ {
 		switch c := p.b[p.i]; {
 		case c == '"':
-			s := p.b[start:p.i:p.i]
+			s := span{start, p.i}
 			p.i++
 			return s, true
 		case c == '\\' || c < 0x20 || c >= 0x80:
-			return nil, false
+			return span{}, false
 		}
 	}
-	return nil, false
+	return span{}, false
 }
 
 // end reports whether only white space is left.

@@ -95,6 +95,21 @@ func TestTextFlowsCopyOut(t *testing.T) {
 			t.Errorf("flow %d after the body changed: %s, want %s", i, got, want)
 		}
 	}
+	// Nor may an error: its field and message stay as they were.
+	body = []byte(`[{"flow":"udp,actions=drop"},{"flow":"udp,tp_dst=9,bogus=1,actions=drop"}]`)
+	_, _, err = decodeFlowsKnown(body, nil)
+	var ie *itemError
+	var pe *flowtable.ParseError
+	if !errors.As(err, &ie) || ie.index != 1 || !errors.As(err, &pe) || pe.Field != "bogus" {
+		t.Fatalf("a bad flow: %#v", err)
+	}
+	msg := err.Error()
+	for i := range body {
+		body[i] = 'x'
+	}
+	if pe.Field != "bogus" || err.Error() != msg {
+		t.Errorf("after the body changed: field %q, error %q; want bogus, %q", pe.Field, err.Error(), msg)
+	}
 }
 
 // A body large enough to be parsed on several goroutines gives the flows

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/gorilla/mux"
 
@@ -40,14 +41,16 @@ func decodeFlowsKnown(body []byte, known func([]byte) *flowtable.Flow) (flows []
 			// before the switch's lock (flowtable.ParseFlow may run
 			// concurrently).
 			err := inParallel(len(texts), func(lo, hi int) error {
+				var fp flowtable.FlowParser
 				for i := lo; i < hi; i++ {
+					t := texts[i]
 					if known != nil {
-						if flows[i] = known(texts[i]); flows[i] != nil {
+						if flows[i] = known(t.of(trimmed)); flows[i] != nil {
 							continue
 						}
 					}
 					var err error
-					if flows[i], err = flowFromAPI(api.Flow{Text: string(texts[i])}); err != nil {
+					if flows[i], err = parseTextFlow(&fp, t.of(trimmed)); err != nil {
 						return &itemError{index: i, err: err}
 					}
 				}
@@ -60,6 +63,26 @@ func decodeFlowsKnown(body []byte, known func([]byte) *flowtable.Flow) (flows []
 		}
 	}
 	return decodeFlowsJSON(body)
+}
+
+// parseTextFlow parses a flow's text, bytes of the request's body, with
+// fp, as flowFromAPI parses the text of an api.Flow. The text is read in
+// place, not copied (a bulk body is many MiB, and fresh memory is dear:
+// each page is a fault): the flows of a FlowParser keep nothing of their
+// texts, and an error is given a copy of the field it names, so nothing
+// refers to the body once parsed; the body is not written meanwhile.
+func parseTextFlow(fp *flowtable.FlowParser, text []byte) (*flowtable.Flow, error) {
+	if len(text) == 0 {
+		return flowFromAPI(api.Flow{}) // refused as empty
+	}
+	f, err := fp.ParseFlow(unsafe.String(unsafe.SliceData(text), len(text)))
+	if pe, ok := err.(*flowtable.ParseError); ok { // (its only error)
+		if pe.Field == "" {
+			pe.Field = "flow"
+		}
+		pe.Field = strings.Clone(pe.Field)
+	}
+	return f, err
 }
 
 // decodeFlowsJSON is decodeFlows with encoding/json alone.

@@ -30,19 +30,97 @@ import (
 // A flow that drops has nil Actions. The error is a *ParseError, which wraps
 // ErrInvalid.
 func ParseFlow(text string) (*Flow, error) {
-	r, err := parseText(text, modeFlow)
-	if err != nil {
+	r := parseResult{flow: new(Flow)}
+	if err := parseText(text, modeFlow, &r, nil); err != nil {
 		return nil, err
 	}
-	return &r.flow, nil
+	return r.flow, nil
+}
+
+// A FlowParser parses many flows, as ParseFlow does, for a bulk request:
+// it allocates the flows and their actions in blocks of flowBlock
+// flows, not one by one, and the flows it returns share no memory with
+// the texts they were parsed from (their port references are copies,
+// one for each distinct reference of a run of flows), so the text of a
+// request is garbage once it is parsed. A block is freed when none of
+// its flows is left. The zero FlowParser is ready; one is for one
+// goroutine at a time.
+type FlowParser struct {
+	flows []Flow   // the rest of the current block
+	acts  []Action // the rest of the current block of actions
+	refs  [4]string
+	next  int // the slot of refs to fill next
+}
+
+// flowBlock is how many flows a FlowParser allocates at once (about 13
+// KiB), and flowBlock*actBlockPerFlow actions: enough to make
+// allocating them a small part of parsing, few enough that a block
+// does not keep much memory for a flow that outlives its neighbours.
+const (
+	flowBlock       = 64
+	actBlockPerFlow = 2
+)
+
+// ParseFlow parses text as ParseFlow does.
+func (fp *FlowParser) ParseFlow(text string) (*Flow, error) {
+	if len(fp.flows) == 0 {
+		fp.flows = make([]Flow, flowBlock)
+	}
+	// Parsed in place: the slot is taken only if the text parses.
+	f := &fp.flows[0]
+	r := parseResult{flow: f}
+	if err := parseText(text, modeFlow, &r, fp); err != nil {
+		*f = Flow{}
+		return nil, err
+	}
+	fp.flows = fp.flows[1:]
+	f.Match.InPort = fp.intern(f.Match.InPort)
+	for i := range f.Actions {
+		if a := &f.Actions[i]; a.Port != "" {
+			a.Port = fp.intern(a.Port)
+		}
+	}
+	return f, nil
+}
+
+// actions returns room for n actions out of the current block (full
+// capacity: an append to it does not reach the next flow's).
+func (fp *FlowParser) actions(n int) []Action {
+	if n > len(fp.acts) {
+		if n > flowBlock {
+			return make([]Action, n)
+		}
+		fp.acts = make([]Action, flowBlock*actBlockPerFlow)
+	}
+	a := fp.acts[:n:n]
+	fp.acts = fp.acts[n:]
+	return a
+}
+
+// intern returns a copy of s, the same copy as for the last few equal
+// references.
+func (fp *FlowParser) intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	for _, r := range fp.refs {
+		if r == s {
+			return r
+		}
+	}
+	c := strings.Clone(s)
+	fp.refs[fp.next] = c
+	fp.next = (fp.next + 1) % len(fp.refs)
+	return c
 }
 
 // ParseMatch parses match fields only (no priority, cookie or actions), as
 // in "udp,in_port=p0,tp_dst=7999". The empty text is the match that matches
 // every packet.
 func ParseMatch(text string) (Match, error) {
-	r, err := parseText(text, modeMatch)
-	if err != nil {
+	var f Flow
+	r := parseResult{flow: &f}
+	if err := parseText(text, modeMatch, &r, nil); err != nil {
 		return Match{}, err
 	}
 	return r.flow.Match, nil
@@ -68,8 +146,9 @@ type Filter struct {
 // (without it, a filter selects flows of every table, as in ovs-ofctl),
 // out_port=PORT and out_group=ID.
 func ParseFilter(text string) (Filter, error) {
-	r, err := parseText(text, modeFilter)
-	if err != nil {
+	var f Flow
+	r := parseResult{flow: &f}
+	if err := parseText(text, modeFilter, &r, nil); err != nil {
 		return Filter{}, err
 	}
 	return Filter{
@@ -231,7 +310,7 @@ func (m parseMode) String() string {
 }
 
 type parseResult struct {
-	flow        Flow
+	flow        *Flow // where the flow is parsed to
 	hasPriority bool
 	hasTable    bool
 	cookieMask  uint64
@@ -242,11 +321,15 @@ type parseResult struct {
 
 func isFlowSep(c byte) bool { return c == ',' || c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
-func parseText(text string, mode parseMode) (*parseResult, error) {
+// parseText parses text into r, a parseResult holding only the flow to
+// parse into, its actions (mode modeFlow) allocated
+// by fp when it is not nil. The error is a *ParseError.
+func parseText(text string, mode parseMode, r *parseResult, fp *FlowParser) *ParseError {
 	b := getMatchBuilder(text)
 	defer putMatchBuilder(b)
 	p := b.p
-	r := &parseResult{flow: Flow{Priority: DefaultPriority}}
+	// (The rest of r is zero.)
+	*r.flow = Flow{Priority: DefaultPriority}
 	var seen uint32 // bits of flowFieldBits
 	var acts []parsedAction
 	hasActions := false
@@ -265,12 +348,13 @@ func parseText(text string, mode parseMode) (*parseResult, error) {
 		if i < len(text) && text[i] == '=' {
 			if key == "actions" || key == "action" { // ovs-ofctl takes both
 				if mode != modeFlow {
-					return nil, p.errAt(start, key, "actions are not allowed in %s", mode)
+					return p.errAt(start, key, "actions are not allowed in %s", mode)
 				}
 				var err *ParseError
 				toks := appendActionTokens(b.toks[:0], text[i+1:], i+1)
+				b.ntoks, b.npas = min(len(toks), len(b.toks)), min(len(toks), len(b.pas))
 				if acts, err = p.appendActionList(b.pas[:0], toks); err != nil {
-					return nil, err
+					return err
 				}
 				hasActions = true
 				break
@@ -284,43 +368,43 @@ func parseText(text string, mode parseMode) (*parseResult, error) {
 		}
 		if f := matchFieldByName[key]; f != nil {
 			if err := b.add(key, f, value, hasValue, start); err != nil {
-				return nil, err
+				return err
 			}
 			continue
 		}
 		if !flowFields[key] {
-			return nil, p.errAt(start, key, "unknown field %q", key)
+			return p.errAt(start, key, "unknown field %q", key)
 		}
 		if err := p.flowField(r, mode, key, value, hasValue, start); err != nil {
-			return nil, err
+			return err
 		}
 		bit := flowFieldBits[key]
 		if seen&bit != 0 {
-			return nil, p.errAt(start, key, "%s given twice", key)
+			return p.errAt(start, key, "%s given twice", key)
 		}
 		seen |= bit
 	}
 	m, err := b.finish()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	r.flow.Match = m
 	if mode != modeFlow {
-		return r, nil
+		return nil
 	}
 	if !hasActions {
-		return nil, p.errAt(-1, "actions", "missing actions")
+		return p.errAt(-1, "actions", "missing actions")
 	}
-	if err := p.flowActions(&r.flow, acts); err != nil {
-		return nil, err
+	if err := p.flowActions(r.flow, acts, fp); err != nil {
+		return err
 	}
-	return r, nil
+	return nil
 }
 
 // flowActions checks parsed actions against flow f (its match and table)
 // and sets f.Actions: each action's prerequisites on the match, the VLAN
 // tags through the list, goto_table and kernel's rules.
-func (p *textParser) flowActions(f *Flow, acts []parsedAction) *ParseError {
+func (p *textParser) flowActions(f *Flow, acts []parsedAction, fp *FlowParser) *ParseError {
 	for _, pa := range acts {
 		if !pa.need.holds(&f.Match) {
 			return p.errAt(pa.off, pa.name, "%s requires %s (%s)", pa.what, pa.need, pa.why)
@@ -331,6 +415,13 @@ func (p *textParser) flowActions(f *Flow, acts []parsedAction) *ParseError {
 	}
 	if err := p.vlanTags(matchTags(&f.Match), acts); err != nil {
 		return err
+	}
+	if fp != nil && len(acts) > 0 {
+		f.Actions = fp.actions(len(acts))
+		for i := range acts {
+			f.Actions[i] = acts[i].a
+		}
+		return nil
 	}
 	f.Actions = actionsOf(acts)
 	return nil
@@ -472,6 +563,9 @@ type matchBuilder struct {
 	// it returns has its actions copied out): a flow has few actions.
 	toks [8]actionToken
 	pas  [4]parsedAction
+	// How many of toks and pas may have been written (at most their
+	// length), for putMatchBuilder.
+	ntoks, npas int
 }
 
 func newMatchBuilder(p *textParser) *matchBuilder {
@@ -497,11 +591,14 @@ func getMatchBuilder(text string) *matchBuilder {
 	return b
 }
 
-// putMatchBuilder gives b back, keeping none of the text it read.
+// putMatchBuilder gives b back, keeping none of the text it read: it
+// clears what was used of the first backing arrays (a clear of all of
+// them was a tenth of a bulk parse).
 func putMatchBuilder(b *matchBuilder) {
-	clear(b.buf[:])
-	clear(b.toks[:])
-	clear(b.pas[:])
+	clear(b.buf[:min(len(b.entries), len(b.buf))])
+	clear(b.toks[:b.ntoks])
+	clear(b.pas[:b.npas])
+	b.ntoks, b.npas = 0, 0
 	b.entries = nil
 	b.m = Match{}
 	b.tp.text = ""

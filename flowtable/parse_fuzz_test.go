@@ -41,8 +41,12 @@ func FuzzParseFlow(f *testing.F) {
 		f.Add(s)
 	}
 	stats := &FlowStats{Packets: 1, Bytes: 64, Duration: 1500 * time.Millisecond, IdleAge: time.Second}
+	var fp FlowParser // across inputs, as a bulk request parses
 	f.Fuzz(func(t *testing.T, text string) {
 		fl, err := ParseFlow(text)
+		if bl, berr := fp.ParseFlow(text); (err == nil) != (berr == nil) || err != nil && err.Error() != berr.Error() || err == nil && !reflect.DeepEqual(fl, bl) {
+			t.Fatalf("FlowParser.ParseFlow(%q) = %+v, %v; ParseFlow gives %+v, %v", text, bl, berr, fl, err)
+		}
 		if err != nil {
 			checkFuzzError(t, text, err)
 		} else {

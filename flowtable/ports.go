@@ -85,10 +85,52 @@ func isInPortKeyword(s string) bool { return strings.EqualFold(s, "IN_PORT") }
 
 // nameNeedsQuotes reports whether a port name must be quoted in a flow.
 func nameNeedsQuotes(name string) bool {
+	if plainPortRef(name) {
+		return false
+	}
 	if _, reserved := reservedPort(name); reserved {
 		return true
 	}
-	return strings.Trim(name, "0123456789") == ""
+	return allDigits(name)
+}
+
+// allDigits reports whether s is only decimal digits (true for "").
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// plainPortRef reports, quickly, whether s is a reference by name that is
+// valid and canonical as written: 1 to MaxPortNameLen letters, digits,
+// '_', '-' and '.', not all digits, not "." or "..", and not beginning
+// with '.' or the first letter of a reserved port name (so none of them,
+// in any case, nor in_port). This is how nearly every flow names its ports (p0,
+// eth1, veth-a.10), and it spares them portRefProblem's slower checks:
+// a bulk request checks two references a flow, several times. False says
+// nothing: the reference takes the slow path.
+func plainPortRef(s string) bool {
+	if len(s) == 0 || len(s) > MaxPortNameLen {
+		return false
+	}
+	switch s[0] | 0x20 { // lower case, for letters
+	case 'i', 't', 'n', 'f', 'a', 'c', 'l', 'u', '.':
+		return false
+	}
+	digits := true
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case '0' <= c && c <= '9':
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', c == '_', c == '-', c == '.':
+			digits = false
+		default:
+			return false
+		}
+	}
+	return !digits
 }
 
 // PortRefOf returns the reference to the port named name: the name,
@@ -104,6 +146,9 @@ func PortRefOf(name string) string {
 // port's name, or its ofport when it names the port by number; both are
 // zero for a reference that is not valid.
 func ParsePortRef(ref string) (name string, ofport uint32) {
+	if plainPortRef(ref) {
+		return ref, 0
+	}
 	if ref == "" || portRefProblem(ref) != "" {
 		return "", 0
 	}
@@ -133,7 +178,7 @@ func unquote(s string) (string, bool) {
 // parseOFPort reads a decimal ofport number; ok is false when s is not all
 // digits.
 func parseOFPort(s string) (uint32, bool) {
-	if s == "" || strings.Trim(s, "0123456789") != "" {
+	if s == "" || !allDigits(s) {
 		return 0, false
 	}
 	n, err := strconv.ParseUint(s, 10, 32)
@@ -147,6 +192,14 @@ func parseOFPort(s string) (uint32, bool) {
 // "". Reserved names are for the caller to handle before: here they are
 // problems.
 func portRefProblem(s string) string {
+	if plainPortRef(s) {
+		return ""
+	}
+	return slowPortRefProblem(s)
+}
+
+// slowPortRefProblem is portRefProblem without plainPortRef's shortcut.
+func slowPortRefProblem(s string) string {
 	if n, ok := parseOFPort(s); ok {
 		if n == 0 || n >= steer.MaxPorts {
 			return fmt.Sprintf("ofport %s out of range 1..%d", s, steer.MaxPorts-1)
@@ -171,6 +224,15 @@ func portRefProblem(s string) string {
 // canonicalPortRef returns the canonical form of a reference that passed
 // portRefProblem.
 func canonicalPortRef(s string) string {
+	if plainPortRef(s) {
+		return s
+	}
+	return slowCanonicalPortRef(s)
+}
+
+// slowCanonicalPortRef is canonicalPortRef without plainPortRef's
+// shortcut.
+func slowCanonicalPortRef(s string) string {
 	if n, ok := parseOFPort(s); ok {
 		return strconv.FormatUint(uint64(n), 10)
 	}

@@ -49,3 +49,16 @@ func BenchmarkFlowString(b *testing.B) {
 		_ = flows[i&1023].String()
 	}
 }
+
+// BenchmarkFlowParser is BenchmarkParseFlow with a FlowParser, as a bulk
+// request parses.
+func BenchmarkFlowParser(b *testing.B) {
+	texts := scaleFlowTexts(1024)
+	var fp FlowParser
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if _, err := fp.ParseFlow(texts[i&1023]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -57,7 +57,7 @@ func ParseFlowFields(ff FlowFields) (*Flow, error) {
 	if perr != nil {
 		return nil, perr
 	}
-	if err := p.flowActions(f, pas); err != nil {
+	if err := p.flowActions(f, pas, nil); err != nil {
 		return nil, err
 	}
 	return f, nil

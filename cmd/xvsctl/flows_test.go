@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -241,5 +242,47 @@ table=253,actions=drop
 		if !strings.Contains(ovs, want) {
 			t.Errorf("dump-flows --ovs has no %q:\n%s", want, ovs)
 		}
+	}
+}
+
+// readFlows splits lines as bufio.Scanner did: numbered from 1, blank
+// lines and # comments skipped, white space trimmed, \r\n taken, a last
+// line without a newline read, a line over the limit refused.
+func TestReadFlows(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []flowLine
+		err  bool
+	}{
+		{"", nil, false},
+		{"a\n", []flowLine{{1, "a"}}, false},
+		{"a", []flowLine{{1, "a"}}, false},
+		{"a\r\n\r\n  # c\n\t b c \r\nd", []flowLine{{1, "a"}, {4, "b c"}, {5, "d"}}, false},
+		{"\n\n#x\n  x\u00a0\n", []flowLine{{4, "x"}}, false},
+		{"a\n" + strings.Repeat("x", maxFlowLine+1) + "\n", nil, true},
+	}
+	for _, tt := range tests {
+		got, err := readFlows(strings.NewReader(tt.in))
+		if (err != nil) != tt.err || !tt.err && !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("readFlows(%.40q) = %v, %v; want %v (error %v)", tt.in, got, err, tt.want, tt.err)
+		}
+	}
+}
+
+// A file with a line that is not valid UTF-8 is sent through
+// encoding/json, as before, and the server's error names the line.
+func TestAddFlowsInvalidUTF8(t *testing.T) {
+	e := newTestEnv(t, ctl.Options{})
+	e.ok("add-port", "p1")
+	file := filepath.Join(t.TempDir(), "flows.txt")
+	if err := os.WriteFile(file, []byte("udp,actions=output:p1\n\nudp,tp_dst=1,actions=output:p\xff\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := e.xvsctl("add-flows", file)
+	if r.code == 0 || !strings.Contains(r.stderr, file+":3:") {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if n := len(e.backend.Flows()); n != 0 {
+		t.Errorf("%d flows after a failed add-flows", n)
 	}
 }

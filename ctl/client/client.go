@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -145,6 +146,10 @@ func (c *Client) doHeader(ctx context.Context, method, path string, query url.Va
 		return apiError(resp.StatusCode, data)
 	}
 	if out == nil {
+		return nil
+	}
+	if raw, ok := out.(*rawAnswer); ok {
+		*raw = data
 		return nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
@@ -381,12 +386,41 @@ func (c *Client) ReplaceFlowsIDs(ctx context.Context, flows []api.Flow) ([]uint6
 	return c.flowsMinimal(ctx, http.MethodPut, flows)
 }
 
+// AddFlowTexts is AddFlows for flows given as texts.
+func (c *Client) AddFlowTexts(ctx context.Context, flows *FlowTexts) ([]api.FlowStatus, error) {
+	var out []api.FlowStatus
+	err := c.do(ctx, http.MethodPost, api.PathFlows, nil, flows.encoded(), &out)
+	return out, err
+}
+
+// AddFlowTextsIDs is AddFlowsIDs for flows given as texts.
+func (c *Client) AddFlowTextsIDs(ctx context.Context, flows *FlowTexts) ([]uint64, error) {
+	return c.minimal(ctx, http.MethodPost, flows.encoded(), flows.Len())
+}
+
+// ReplaceFlowTexts is ReplaceFlows for flows given as texts.
+func (c *Client) ReplaceFlowTexts(ctx context.Context, flows *FlowTexts) ([]api.FlowStatus, error) {
+	var out []api.FlowStatus
+	err := c.do(ctx, http.MethodPut, api.PathFlows, nil, flows.encoded(), &out)
+	return out, err
+}
+
+// ReplaceFlowTextsIDs is ReplaceFlowsIDs for flows given as texts.
+func (c *Client) ReplaceFlowTextsIDs(ctx context.Context, flows *FlowTexts) ([]uint64, error) {
+	return c.minimal(ctx, http.MethodPut, flows.encoded(), flows.Len())
+}
+
 func (c *Client) flowsMinimal(ctx context.Context, method string, flows []api.Flow) ([]uint64, error) {
 	if flows == nil {
 		flows = []api.Flow{}
 	}
-	var raw json.RawMessage
-	if err := c.doHeader(ctx, method, api.PathFlows, nil, http.Header{"Prefer": {"return=minimal"}}, encodeFlows(flows), &raw); err != nil {
+	return c.minimal(ctx, method, encodeFlows(flows), len(flows))
+}
+
+// minimal sends body, n flows, asking for their IDs only.
+func (c *Client) minimal(ctx context.Context, method string, body any, n int) ([]uint64, error) {
+	var raw rawAnswer
+	if err := c.doHeader(ctx, method, api.PathFlows, nil, http.Header{"Prefer": {"return=minimal"}}, body, &raw); err != nil {
 		return nil, err
 	}
 	// A server may ignore the preference (RFC 7240), as xvsd before it did:
@@ -400,17 +434,58 @@ func (c *Client) flowsMinimal(ctx context.Context, method string, flows []api.Fl
 		for _, f := range full {
 			ids = append(ids, f.ID)
 		}
-	} else {
+	} else if ids = readFlowIDs(t); ids == nil {
 		var out api.FlowIDs
 		if err := json.Unmarshal(t, &out); err != nil {
 			return nil, fmt.Errorf("%s %s: decode answer: %w", method, api.PathFlows, err)
 		}
 		ids = out.IDs
 	}
-	if len(ids) != len(flows) {
-		return ids, fmt.Errorf("%s %s: %d IDs for %d flows", method, api.PathFlows, len(ids), len(flows))
+	if len(ids) != n {
+		return ids, fmt.Errorf("%s %s: %d IDs for %d flows", method, api.PathFlows, len(ids), n)
 	}
 	return ids, nil
+}
+
+// rawAnswer is a successful answer's body as it came, not decoded: to
+// decode it, the caller first has to see what it is.
+type rawAnswer []byte
+
+// readFlowIDs reads the FlowIDs the server writes, {"ids":[1,2,...]}
+// exactly, without encoding/json (for 160k flows, a tenth of the
+// client's time); nil for anything else (encoding/json decodes it).
+func readFlowIDs(b []byte) []uint64 {
+	const head, tail = `{"ids":[`, `]}`
+	if len(b) < len(head)+len(tail) || string(b[:len(head)]) != head || string(b[len(b)-len(tail):]) != tail {
+		return nil
+	}
+	b = b[len(head) : len(b)-len(tail)]
+	ids := make([]uint64, 0, len(b)/7+1)
+	if len(b) == 0 {
+		return ids
+	}
+	for i := 0; ; {
+		start := i
+		var v uint64
+		for ; i < len(b) && '0' <= b[i] && b[i] <= '9'; i++ {
+			d := uint64(b[i] - '0')
+			if v > (math.MaxUint64-d)/10 {
+				return nil // not ours to judge: encoding/json says it
+			}
+			v = v*10 + d
+		}
+		if i == start || b[start] == '0' && i-start > 1 {
+			return nil
+		}
+		ids = append(ids, v)
+		if i == len(b) {
+			return ids
+		}
+		if b[i] != ',' {
+			return nil
+		}
+		i++
+	}
 }
 
 // ReplaceFlows makes the flow table exactly flows, atomically (like

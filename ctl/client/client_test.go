@@ -273,6 +273,44 @@ func TestClientFlowsIDs(t *testing.T) {
 	}
 }
 
+// The FlowTexts methods do what the api.Flow ones do.
+func TestClientFlowTexts(t *testing.T) {
+	c, b := newClient(t, ctl.Options{})
+	ctx := context.Background()
+	var ft FlowTexts
+	ft.Add("priority=5,udp,actions=drop")
+	ft.Add("priority=6,tcp,actions=drop")
+	ids, err := c.AddFlowTextsIDs(ctx, &ft)
+	if err != nil || len(ids) != 2 {
+		t.Fatalf("AddFlowTextsIDs = %v, %v", ids, err)
+	}
+	for i, id := range ids {
+		if fi, err := b.Flow(id); err != nil || fi.Flow.Priority != uint16(5+i) {
+			t.Fatalf("ID %d: %+v, %v", id, fi, err)
+		}
+	}
+	out, err := c.ReplaceFlowTexts(ctx, &ft)
+	if err != nil || len(out) != 2 || out[0].Text != "priority=5,udp,actions=drop" || len(b.Flows()) != 2 {
+		t.Fatalf("ReplaceFlowTexts = %+v, %v; %d flows", out, err, len(b.Flows()))
+	}
+	var one FlowTexts
+	one.Add("priority=7,arp,actions=drop")
+	if ids, err = c.ReplaceFlowTextsIDs(ctx, &one); err != nil || len(ids) != 1 || len(b.Flows()) != 1 {
+		t.Fatalf("ReplaceFlowTextsIDs = %v, %v; %d flows", ids, err, len(b.Flows()))
+	}
+	if out, err = c.AddFlowTexts(ctx, &ft); err != nil || len(out) != 2 || len(b.Flows()) != 3 {
+		t.Fatalf("AddFlowTexts = %+v, %v; %d flows", out, err, len(b.Flows()))
+	}
+	var bad FlowTexts
+	bad.Add("priority=8,arp,actions=drop")
+	bad.Add("udp,actions=output:nope")
+	_, err = c.AddFlowTextsIDs(ctx, &bad)
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Code != api.CodeNoSuchPort || ae.Field != "output" || ae.Index != 1 || len(b.Flows()) != 3 {
+		t.Fatalf("a flow to a missing port: %#v; %d flows", err, len(b.Flows()))
+	}
+}
+
 // A server that ignores "Prefer: return=minimal" (RFC 7240 allows it, and
 // xvsd did before it knew it) answers the flows: AddFlowsIDs takes their IDs.
 func TestClientFlowsIDsServerIgnoresPreference(t *testing.T) {

@@ -36,8 +36,58 @@ func encodeFlows(flows []api.Flow) any {
 	return encoded(append(b, ']'))
 }
 
+// FlowTexts is the body of a bulk request of text-form flows, written as
+// the texts are read (xvsctl add-flows FILE): a request of many flows
+// costs no api.Flow, string or copy of its own a flow. The zero
+// FlowTexts holds no flow.
+type FlowTexts struct {
+	body []byte // "[" and the flows so far, without the closing "]"
+	n    int
+}
+
+// Grow makes room for about n more bytes of flow texts.
+func (t *FlowTexts) Grow(n int) {
+	if n += n/8 + 2; cap(t.body)-len(t.body) < n {
+		// (make, not append: no clearing of what will be written over)
+		b := make([]byte, len(t.body), len(t.body)+n)
+		copy(b, t.body)
+		t.body = b
+	}
+}
+
+// Add appends a flow's text (see api.Flow.Text). It adds nothing and
+// returns false for a text that is empty or not valid UTF-8: give such a
+// flow as an api.Flow (AddFlows), which says what encoding/json makes of
+// it.
+func (t *FlowTexts) Add(text string) bool {
+	if len(text) == 0 || !utf8.ValidString(text) {
+		return false
+	}
+	if t.n == 0 {
+		t.body = append(t.body[:0], '[')
+	} else {
+		t.body = append(t.body, ',')
+	}
+	t.body = append(t.body, `{"flow":`...)
+	t.body = appendString(t.body, text)
+	t.body = append(t.body, '}')
+	t.n++
+	return true
+}
+
+// Len returns the number of flows added.
+func (t *FlowTexts) Len() int { return t.n }
+
+// encoded returns the request body.
+func (t *FlowTexts) encoded() encoded {
+	if t.n == 0 {
+		return encoded("[]")
+	}
+	return encoded(append(t.body, ']')) // (t.body keeps its length)
+}
+
 // appendString appends s, valid UTF-8, as a JSON string.
-func appendString(b []byte, s string) []byte {
+func appendString[S string | []byte](b []byte, s S) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0
