@@ -133,8 +133,13 @@ func unquote(s string) (string, bool) {
 // parseOFPort reads a decimal ofport number; ok is false when s is not all
 // digits.
 func parseOFPort(s string) (uint32, bool) {
-	if s == "" || strings.Trim(s, "0123456789") != "" {
+	if s == "" {
 		return 0, false
+	}
+	for i := 0; i < len(s); i++ { // (strings.Trim builds its cutset on every call)
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
 	}
 	n, err := strconv.ParseUint(s, 10, 32)
 	if err != nil {
@@ -221,7 +226,9 @@ func bindActions(acts []Action, names PortNamer) (string, error) {
 		if !ok {
 			return a.Name(), fmt.Errorf("%s: no port has ofport %s: %w", FormatAction(*a), a.Port, ErrNoSuchPort)
 		}
-		a.Port = ref
+		if ref != a.Port { // actions may be an installed flow's, shared and read-only
+			a.Port = ref
+		}
 	}
 	return "", nil
 }

@@ -175,7 +175,13 @@ func (c *compiler) resubmit(a *Action) error {
 // removed). Actions must pass actionProblem; anything else is an error
 // wrapping ErrInvalid.
 func compileProgram(actions []Action, ports PortResolver, strict bool, table uint8) (Program, error) {
-	c := compiler{ports: ports, strict: strict, table: table, ops: make([]steer.Op, 0, max(len(actions), 1))}
+	return compileProgramInto(make([]steer.Op, 0, max(len(actions), 1)), actions, ports, strict, table)
+}
+
+// compileProgramInto is compileProgram appending the ops to buf[:0]: the
+// Program's ops are buf's array when it has room.
+func compileProgramInto(buf []steer.Op, actions []Action, ports PortResolver, strict bool, table uint8) (Program, error) {
+	c := compiler{ports: ports, strict: strict, table: table, ops: buf[:0]}
 	if len(actions) == 0 {
 		c.emit(steer.Op{Code: steer.OpDrop})
 	}

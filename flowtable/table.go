@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/xvs-project/xvs/flowtable/steer"
 )
@@ -150,6 +151,7 @@ type Table struct {
 	groups map[uint32]*GroupEntry    // read-only once published
 	dead   PortSet                   // ports that are not live
 	tstats *[MaxTable + 1]tableStats // shared by the lineage
+	names  portNames                 // the port names of the lineage's flows, interned; read-only once published
 }
 
 // NewTable returns an empty table.
@@ -442,7 +444,8 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 	}
 	adds := make([]*Entry, len(c.Add))
 	kept := 0
-	names := make(portNames)
+	sc := newAddScratch(t.names)
+	sc.own = c.Owned
 	nextID := t.nextID
 	for i, f := range c.Add {
 		id := t.nextID + uint64(i)
@@ -462,7 +465,7 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 		if e != nil {
 			kept++
 		} else {
-			e, err = newEntry(f, id, ports, names, !c.AllowMissingPorts, now)
+			e, err = newEntry(f, id, ports, sc, !c.AllowMissingPorts, now)
 		}
 		if err == nil {
 			err = checkGroupRefs(f.Actions, groups)
@@ -592,6 +595,7 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 	}
 	nt.nextID = max(nt.nextID, c.NextID)
 	nt.groups = groups
+	nt.names = sc.names
 	nt.removed = removed
 	nt.added = make([]uint64, len(adds))
 	for i, e := range adds {
@@ -700,21 +704,52 @@ func sameFlow(a, b *Flow) bool {
 		a.Match == b.Match && slices.Equal(a.Actions, b.Actions)
 }
 
-// portNames interns the port names of the flows one Apply adds: a parsed
-// flow's names are slices of its text, which an installed flow should not
-// keep alive.
+// portNames interns the port names of a lineage's flows: a parsed flow's
+// names are slices of its text, which an installed flow should not keep
+// alive.
 type portNames map[string]string
 
-func (pn portNames) intern(s string) string {
+// addScratch is what one Apply's newEntry calls share: the port names
+// interned (the table's, copied before the first new one is added), and
+// a buffer to compile programs in.
+type addScratch struct {
+	names  portNames
+	copied bool
+	own    bool // Change.Owned
+	ops    []steer.Op
+}
+
+func newAddScratch(names portNames) *addScratch {
+	return &addScratch{names: names, ops: make([]steer.Op, 0, 16)}
+}
+
+// intern returns the interned string equal to s.
+func (sc *addScratch) intern(s string) string {
 	if s == "" {
 		return s
 	}
-	if c, ok := pn[s]; ok {
+	if c, ok := sc.names[s]; ok {
 		return c
 	}
+	if !sc.copied {
+		sc.names = maps.Clone(sc.names)
+		if sc.names == nil {
+			sc.names = make(portNames)
+		}
+		sc.copied = true
+	}
 	c := strings.Clone(s)
-	pn[c] = c
+	sc.names[c] = c
 	return c
+}
+
+// internInPlace interns *p, writing only when *p is not the interned
+// string itself: an owned flow's actions may be an installed flow's,
+// shared and read-only, whose names are interned already.
+func (sc *addScratch) internInPlace(p *string) {
+	if c := sc.intern(*p); unsafe.StringData(c) != unsafe.StringData(*p) {
+		*p = c
+	}
 }
 
 // applyGroups returns the groups after c's group changes and the IDs of the
@@ -858,9 +893,10 @@ func withoutIDs(es []*Entry, ids []uint64) []*Entry {
 }
 
 // newEntry validates and compiles f as flow id against ports; its port
-// names are interned in names. strict: every port f names must resolve (a
+// names are interned in sc. With sc.own the entry keeps f itself (see
+// Change.Owned), else a copy. strict: every port f names must resolve (a
 // flow being added); else a port that does not compiles as in Recompile.
-func newEntry(f *Flow, id uint64, ports PortResolver, names portNames, strict bool, now int64) (*Entry, error) {
+func newEntry(f *Flow, id uint64, ports PortResolver, sc *addScratch, strict bool, now int64) (*Entry, error) {
 	if f == nil {
 		return nil, fmt.Errorf("nil flow: %w", ErrInvalid)
 	}
@@ -893,47 +929,80 @@ func newEntry(f *Flow, id uint64, ports PortResolver, names portNames, strict bo
 		}
 		inPort, live = no, ok
 	}
-	prog, err := compileProgram(f.Actions, ports, strict, f.Table)
+	// The ops go to the scratch buffer, then into the entry's allocation.
+	prog, err := compileProgramInto(sc.ops, f.Actions, ports, strict, f.Table)
 	if err != nil {
 		return nil, err
 	}
-	// One allocation for the entry, its program's ops (when few), its
-	// counters and its copy of the flow: a packet's flow and its ops then
-	// sit next to each other in memory.
-	box := &struct {
-		e     Entry
-		ops   [inlineOps]steer.Op
-		stats entryStats
-		flow  Flow
-	}{flow: *f}
+	sc.ops = prog.ops[:0] // (grown, if it had to)
+	var e *Entry
+	var ops *[inlineOps]steer.Op
+	var fl *Flow
+	if sc.own {
+		// The flow is the table's: one allocation for the entry, its
+		// program's ops (when few) and its counters.
+		box := &struct {
+			e     Entry
+			ops   [inlineOps]steer.Op
+			stats entryStats
+		}{}
+		e, ops, fl = &box.e, &box.ops, f
+		e.stats = &box.stats
+		sc.internInPlace(&fl.Match.InPort)
+		for i := range fl.Actions {
+			sc.internInPlace(&fl.Actions[i].Port)
+		}
+	} else {
+		// One allocation for the entry, its program's ops and its
+		// actions (when few), its counters and its copy of the flow: a
+		// packet's flow and its ops then sit next to each other in
+		// memory.
+		box := &struct {
+			e     Entry
+			ops   [inlineOps]steer.Op
+			stats entryStats
+			flow  Flow
+			acts  [inlineActions]Action
+		}{flow: *f}
+		e, ops, fl = &box.e, &box.ops, &box.flow
+		e.stats = &box.stats
+		fl.Match.InPort = sc.intern(f.Match.InPort)
+		if n := len(f.Actions); n <= inlineActions {
+			fl.Actions = box.acts[:n:n]
+			copy(fl.Actions, f.Actions)
+		} else {
+			fl.Actions = slices.Clone(f.Actions)
+		}
+		for i := range fl.Actions {
+			fl.Actions[i].Port = sc.intern(fl.Actions[i].Port)
+		}
+	}
 	if n := len(prog.ops); n <= inlineOps {
-		copy(box.ops[:], prog.ops)
-		prog.ops = box.ops[:n:n]
+		copy(ops[:], prog.ops)
+		prog.ops = ops[:n:n]
+	} else {
+		prog.ops = slices.Clone(prog.ops)
 	}
-	box.flow.ID = id
-	box.flow.Match.InPort = names.intern(f.Match.InPort)
-	box.flow.Actions = slices.Clone(f.Actions)
-	for i := range box.flow.Actions {
-		box.flow.Actions[i].Port = names.intern(box.flow.Actions[i].Port)
-	}
-	box.stats.installed = now
-	box.e = Entry{
-		Flow:    &box.flow,
-		Rank:    steer.MakeRank(f.Priority, uint32(id)),
-		Program: prog,
-		InPort:  inPort,
-		live:    live,
-		mkey:    m.Key,
-		portSig: portSignature(f, ports),
-		stats:   &box.stats,
-	}
-	box.e.fast = fastPathProblem(&box.flow, &box.e.Program)
-	box.e.mkey.SetInPort(inPort)
-	return &box.e, nil
+	fl.ID = id
+	e.stats.installed = now
+	e.Flow = fl
+	e.Rank = steer.MakeRank(fl.Priority, uint32(id))
+	e.Program = prog
+	e.InPort = inPort
+	e.live = live
+	e.mkey = fl.Match.Key
+	e.portSig = portSignature(fl, ports)
+	e.fast = fastPathProblem(fl, &e.Program)
+	e.mkey.SetInPort(inPort)
+	return e, nil
 }
 
-// inlineOps is the most ops a program keeps inside its Entry's allocation.
-const inlineOps = 4
+// inlineOps is the most ops a program keeps inside its Entry's
+// allocation; inlineActions the most actions a flow keeps there.
+const (
+	inlineOps     = 4
+	inlineActions = 2
+)
 
 // matchHasher is matchHash; tests replace it to force collisions.
 var matchHasher = matchHash
