@@ -465,6 +465,7 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 		if e != nil {
 			kept++
 		} else {
+			sc.left = len(c.Add) - i
 			e, err = newEntry(f, id, ports, sc, !c.AllowMissingPorts, now)
 		}
 		if err == nil {
@@ -717,6 +718,32 @@ type addScratch struct {
 	copied bool
 	own    bool // Change.Owned
 	ops    []steer.Op
+	comp   compiler
+	boxes  []ownedBox // what is left of the last chunk
+	left   int        // flows still to add, this one included
+}
+
+// ownedBox is an Entry of an owned flow with what it points at.
+type ownedBox struct {
+	e     Entry
+	ops   [inlineOps]steer.Op
+	stats entryStats
+}
+
+// boxChunk is the most ownedBoxes allocated at once: a bulk add then
+// allocates once per boxChunk flows, not once per flow, and an entry that
+// outlives the others of its chunk keeps at most that many alive.
+const boxChunk = 128
+
+// ownedBox returns a zeroed box for the next flow; sc.left says how many
+// flows are still to come.
+func (sc *addScratch) ownedBox() *ownedBox {
+	if len(sc.boxes) == 0 {
+		sc.boxes = make([]ownedBox, max(1, min(boxChunk, sc.left)))
+	}
+	b := &sc.boxes[0]
+	sc.boxes = sc.boxes[1:]
+	return b
 }
 
 func newAddScratch(names portNames) *addScratch {
@@ -930,7 +957,7 @@ func newEntry(f *Flow, id uint64, ports PortResolver, sc *addScratch, strict boo
 		inPort, live = no, ok
 	}
 	// The ops go to the scratch buffer, then into the entry's allocation.
-	prog, err := compileProgramInto(sc.ops, f.Actions, ports, strict, f.Table)
+	prog, err := sc.comp.compile(sc.ops, f.Actions, ports, strict, f.Table)
 	if err != nil {
 		return nil, err
 	}
@@ -939,13 +966,9 @@ func newEntry(f *Flow, id uint64, ports PortResolver, sc *addScratch, strict boo
 	var ops *[inlineOps]steer.Op
 	var fl *Flow
 	if sc.own {
-		// The flow is the table's: one allocation for the entry, its
-		// program's ops (when few) and its counters.
-		box := &struct {
-			e     Entry
-			ops   [inlineOps]steer.Op
-			stats entryStats
-		}{}
+		// The flow is the table's: the entry, its program's ops (when
+		// few) and its counters, from a chunk of such boxes.
+		box := sc.ownedBox()
 		e, ops, fl = &box.e, &box.ops, f
 		e.stats = &box.stats
 		sc.internInPlace(&fl.Match.InPort)
