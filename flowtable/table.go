@@ -435,12 +435,16 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 	// (not when the change gives the IDs: each flow then gets its own).
 	var keepable *keepSet
 	if c.Replace && !c.KeepIDs && len(t.flows) > 0 && len(c.Add) > 0 {
-		keepable = &keepSet{one: make(map[uint64]*Entry, len(t.flows))}
-		for _, e := range t.flows {
-			if !slices.Contains(c.Delete, e.id()) {
-				keepable.add(e)
+		keepable = &keepSet{es: t.flows}
+		if len(c.Delete) > 0 {
+			keepable.es = make([]*Entry, 0, len(t.flows))
+			for _, e := range t.flows {
+				if !slices.Contains(c.Delete, e.id()) {
+					keepable.es = append(keepable.es, e)
+				}
 			}
 		}
+		keepable.taken = make([]bool, len(keepable.es))
 	}
 	adds := make([]*Entry, len(c.Add))
 	kept := 0
@@ -460,7 +464,7 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 		var e *Entry
 		var err error
 		if keepable != nil && f != nil && (c.AllowMissingPorts || portsResolve(f, ports)) {
-			e = keepable.take(f)
+			e = keepable.take(i, f)
 		}
 		if e != nil {
 			kept++
@@ -652,38 +656,56 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 	return nt, nil
 }
 
-// keepSet is the installed flows a replace may keep, by keepHash. Flows
-// whose hashes collide (the same masked key and priority under two masks
-// hash alike) are all kept in it.
+// keepSet is the installed flows a replace may keep. A replace mostly
+// gives the installed flows in the order they were installed (a table a
+// controller pushes again, a dump fed back), so the i-th flow given is
+// first compared with the i-th installed one; the others are looked up by
+// keepHash, in an index built on the first miss. Flows whose hashes
+// collide (the same masked key and priority under two masks hash alike)
+// are all kept in it.
 type keepSet struct {
-	one  map[uint64]*Entry
-	more map[uint64][]*Entry // entries whose hash an entry in one has already
+	es    []*Entry // the flows that may be kept, by ID
+	taken []bool   // by es's index
+	built bool
+	one   map[uint64]int32
+	more  map[uint64][]int32 // entries whose hash an entry in one has already
 }
 
-func (k *keepSet) add(e *Entry) {
-	h := keepHash(e.Flow)
-	if k.one[h] == nil {
-		k.one[h] = e
-		return
+func (k *keepSet) build() {
+	k.built = true
+	k.one = make(map[uint64]int32, len(k.es))
+	for i, e := range k.es {
+		h := keepHash(e.Flow)
+		if _, ok := k.one[h]; !ok {
+			k.one[h] = int32(i)
+			continue
+		}
+		if k.more == nil {
+			k.more = make(map[uint64][]int32)
+		}
+		k.more[h] = append(k.more[h], int32(i))
 	}
-	if k.more == nil {
-		k.more = make(map[uint64][]*Entry)
-	}
-	k.more[h] = append(k.more[h], e)
 }
 
-// take returns the entry of the flow f is the same as (sameFlow), and
-// removes it from the set; nil if there is none.
-func (k *keepSet) take(f *Flow) *Entry {
+// take returns the entry of the flow f, the i-th flow given, is the same
+// as (sameFlow), and takes it out of the set; nil if there is none.
+func (k *keepSet) take(i int, f *Flow) *Entry {
+	if i < len(k.es) && !k.taken[i] && sameFlow(k.es[i].Flow, f) {
+		k.taken[i] = true
+		return k.es[i]
+	}
+	if !k.built {
+		k.build()
+	}
 	h := keepHash(f)
-	if e := k.one[h]; e != nil && sameFlow(e.Flow, f) {
-		delete(k.one, h)
-		return e
+	if j, ok := k.one[h]; ok && !k.taken[j] && sameFlow(k.es[j].Flow, f) {
+		k.taken[j] = true
+		return k.es[j]
 	}
-	for i, e := range k.more[h] {
-		if sameFlow(e.Flow, f) {
-			k.more[h] = slices.Delete(k.more[h], i, i+1)
-			return e
+	for _, j := range k.more[h] {
+		if !k.taken[j] && sameFlow(k.es[j].Flow, f) {
+			k.taken[j] = true
+			return k.es[j]
 		}
 	}
 	return nil
