@@ -102,7 +102,7 @@ func (fp *fastPath) isFull(id uint64) bool {
 // through or abort when it did not.
 type recordTxn struct {
 	byFlow map[uint64]uint32
-	full   []uint64 // by ID
+	full   []uint64       // by ID
 	fresh  []uint32       // slots written for this sync
 	recs   []steer.Record // their records, by fresh's order, until written
 }
