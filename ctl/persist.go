@@ -66,6 +66,9 @@ func (s *Server) saveLocked(t *flowtable.Table) error {
 // the names against s.ports first. s.mu must be held.
 func (s *Server) applyLocked(change datapath.Change) (datapath.Applied, error) {
 	change.AllowMissingPorts = true
+	// Every caller hands over flows it decoded for this request (or
+	// shallow copies of installed ones): the table keeps them.
+	change.Owned = true
 	return s.backend.ApplyCommit(change, s.saveLocked)
 }
 

@@ -73,6 +73,7 @@ func (s *Server) Restore(st *State) (RestoreResult, error) {
 	_, err = s.backend.ApplyCommit(datapath.Change{
 		AddGroups: groups, Add: flows,
 		KeepIDs: true, NextID: st.NextFlowID, AllowMissingPorts: true,
+		Owned: true, // parsed for this restore only
 	}, nil)
 	if err != nil {
 		var ie *flowtable.ItemError

@@ -78,7 +78,7 @@ type fastPath struct {
 	byFlow  map[uint64]uint32 // flow -> the slot its rule points at
 	free    []uint32          // slotFree slots, taken from the end
 	retired []uint32          // slotRetired slots
-	full    map[uint64]bool   // flows demoted because no slot was free
+	full    []uint64          // flows demoted because no slot was free, by ID
 	tx      [steer.MaxPorts]portTx
 }
 
@@ -89,7 +89,7 @@ type portTx struct {
 }
 
 func newFastPath(off bool, maxSlots, capSlots int) *fastPath {
-	return &fastPath{off: off, maxSlots: maxSlots, capSlots: capSlots, byFlow: make(map[uint64]uint32), full: make(map[uint64]bool)}
+	return &fastPath{off: off, maxSlots: maxSlots, capSlots: capSlots, byFlow: make(map[uint64]uint32)}
 }
 
 // The kernel's record maps start with initialRecordSlots slots (fewer when
@@ -133,11 +133,18 @@ func (s *Switch) growRecordsLocked(need int) {
 	fp.capSlots = n
 }
 
+// isFull reports whether flow id was demoted because no slot was free
+// (fp.mu held).
+func (fp *fastPath) isFull(id uint64) bool {
+	_, ok := slices.BinarySearch(fp.full, id)
+	return ok
+}
+
 // recordTxn is what assignRecordsLocked did, to commit when the sync went
 // through or abort when it did not.
 type recordTxn struct {
 	byFlow map[uint64]uint32
-	full   map[uint64]bool
+	full   []uint64       // by ID
 	fresh  []uint32       // slots written for this sync
 	recs   []steer.Record // their records, by fresh's order, until written
 }
@@ -158,7 +165,7 @@ func (s *Switch) assignRecordsLocked(st *steer.Table, flows []*flowtable.Entry) 
 		rule  *steer.Rule
 		entry *flowtable.Entry
 	}
-	var wants []want // rules whose flow needs a new slot
+	wants := make([]want, 0, len(st.Rules)) // rules whose flow needs a new slot
 	for i := range st.Rules {
 		r := &st.Rules[i]
 		if r.Verdict != steer.VerdictForward {
@@ -179,20 +186,41 @@ func (s *Switch) assignRecordsLocked(st *steer.Table, flows []*flowtable.Entry) 
 			wants = append(wants, want{r, e})
 		}
 	}
-	slices.SortFunc(wants, func(a, b want) int { return cmp.Compare(b.rule.Rank, a.rule.Rank) })
 	s.growRecordsLocked(len(fp.slots) + len(wants) - len(fp.free) - len(fp.retired))
 	// Room for the records of as many as may get a slot, at once: they
 	// are 400 bytes each, and a bulk install writes thousands.
 	room := min(len(wants), len(fp.free)+len(fp.retired)+max(0, fp.capSlots-len(fp.slots)))
+	// The highest ranks first. When not all fit, only the ones that may
+	// get a slot need an order: the room highest ranks (ranks are
+	// distinct) go first, the rest after them as they are.
+	byRank := func(a, b want) int { return cmp.Compare(b.rule.Rank, a.rule.Rank) }
+	if room < len(wants) && room > 0 {
+		ranks := make([]steer.Rank, len(wants))
+		for i, w := range wants {
+			ranks[i] = w.rule.Rank
+		}
+		slices.Sort(ranks)
+		low := ranks[len(ranks)-room] // the lowest rank that gets a slot
+		top := 0
+		for i, w := range wants {
+			if w.rule.Rank >= low {
+				wants[top], wants[i] = w, wants[top]
+				top++
+			}
+		}
+		slices.SortFunc(wants[:top], byRank)
+	} else {
+		slices.SortFunc(wants, byRank)
+	}
 	txn.fresh = make([]uint32, 0, room)
 	txn.recs = make([]steer.Record, 0, room)
-	txn.full = make(map[uint64]bool, len(wants)-room) // the flows left without one
+	txn.full = make([]uint64, 0, len(wants)-room) // the flows left without one
 	fp.slots = slices.Grow(fp.slots, min(len(wants), max(0, fp.capSlots-len(fp.slots))))
 	for i, w := range wants {
 		if !s.slotLeftLocked() {
 			for _, w := range wants[i:] {
 				w.rule.Verdict = steer.VerdictRedirect
-				txn.full[w.entry.Flow.ID] = true
+				txn.full = append(txn.full, w.entry.Flow.ID)
 			}
 			break
 		}
@@ -204,6 +232,7 @@ func (s *Switch) assignRecordsLocked(st *steer.Table, flows []*flowtable.Entry) 
 		}
 		w.rule.Arg = uint32(slot)
 	}
+	slices.Sort(txn.full)
 	// The new records in one batch: a bulk install writes thousands.
 	err := s.bpf.PutRecords(txn.fresh, txn.recs)
 	txn.recs = nil
@@ -255,7 +284,7 @@ func (s *Switch) newSlotLocked(e *flowtable.Entry, rec *steer.Record, txn *recor
 	id := e.Flow.ID
 	slot, ok := s.takeSlotLocked()
 	if !ok {
-		txn.full[id] = true
+		txn.full = append(txn.full, id)
 		return -1
 	}
 	s.fast.slots[slot] = recordSlot{state: slotLive, flow: id, entry: e, out: rec.Output()}
@@ -450,7 +479,7 @@ func (fp *fastPath) whereLocked(e *flowtable.Entry, portName func(uint32) string
 		return DatapathXDP, "" // drop and kernel flows
 	case fp.off:
 		return DatapathUser, reasonFastPathOff
-	case fp.full[e.Flow.ID]:
+	case fp.isFull(e.Flow.ID):
 		return DatapathUser, reasonRecordsFull
 	}
 	if out == 0 {

@@ -596,8 +596,10 @@ func (s *Switch) removePortLocked(p *Port) error {
 	byOF[p.ofport] = nil
 	s.portsByOF.Store(&byOF)
 	var errs []error
-	if err := s.publishLocked(s.table.Load().Recompile(s.resolveLocked), nil); err != nil {
-		errs = append(errs, fmt.Errorf("recompile flows: %w", err))
+	if !s.unsteered {
+		if err := s.publishLocked(s.table.Load().Recompile(s.resolveLocked), nil); err != nil {
+			errs = append(errs, fmt.Errorf("recompile flows: %w", err))
+		}
 	}
 	if err := s.closePortLocked(p); err != nil {
 		errs = append(errs, err)

@@ -165,7 +165,11 @@ type Switch struct {
 
 	mu     sync.Mutex // serialises configuration changes; guards the fields below
 	closed bool
-	ports  map[string]*Port // by name: attached and absent
+	// unsteered: Close emptied the XDP program's mask list, so every
+	// packet passes to the kernel and the flows need no recompiling as
+	// the ports go.
+	unsteered bool
+	ports     map[string]*Port // by name: attached and absent
 	// ofports holds the numbers names have: a port's while it is
 	// configured, and a removed port's while the switch has room, so it
 	// gets its number back. When every number is held, those of removed
@@ -276,6 +280,15 @@ func (s *Switch) Close() error {
 	<-s.watchDone
 	s.mu.Lock()
 	var errs []error
+	// Hand every packet to the kernel first, as when xvsd dies: with no
+	// mask to visit the XDP program steers nothing, so the ports can go
+	// without compiling and syncing the flows again after each (with a
+	// large table, seconds of work for a switch about to vanish).
+	if err := s.bpf.SetMasks(nil); err != nil {
+		s.log.Warn("close: clear the steering masks", "err", err)
+	} else {
+		s.unsteered = true
+	}
 	for _, name := range slices.Sorted(mapKeys(s.ports)) {
 		if err := s.removePortLocked(s.ports[name]); err != nil {
 			errs = append(errs, err)

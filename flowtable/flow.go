@@ -122,6 +122,14 @@ type Change struct {
 	// name comes. (The switch keeps the flows of a port that was removed or
 	// whose device is absent; a restore must be able to give them back.)
 	AllowMissingPorts bool
+	// Owned: the flows of Add are the table's to keep. Each added flow's
+	// Entry holds the Flow itself, not a copy: Apply sets its ID and
+	// interns its port names in place, even when it fails, and the caller
+	// must neither give one Flow twice nor touch the flows afterwards (a
+	// bulk request saves a copy of every flow it parsed). A flow's Actions
+	// may be an installed flow's of the same table (a shallow copy of it):
+	// the names in them are interned already, so they are only read.
+	Owned bool
 }
 
 func (c *Change) empty() bool {

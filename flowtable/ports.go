@@ -283,7 +283,9 @@ func bindActions(acts []Action, names PortNamer) (string, error) {
 		if !ok {
 			return a.Name(), fmt.Errorf("%s: no port has ofport %s: %w", FormatAction(*a), a.Port, ErrNoSuchPort)
 		}
-		a.Port = ref
+		if ref != a.Port { // actions may be an installed flow's, shared and read-only
+			a.Port = ref
+		}
 	}
 	return "", nil
 }

@@ -175,7 +175,19 @@ func (c *compiler) resubmit(a *Action) error {
 // removed). Actions must pass actionProblem; anything else is an error
 // wrapping ErrInvalid.
 func compileProgram(actions []Action, ports PortResolver, strict bool, table uint8) (Program, error) {
-	c := compiler{ports: ports, strict: strict, table: table, ops: make([]steer.Op, 0, max(len(actions), 1))}
+	return compileProgramInto(make([]steer.Op, 0, max(len(actions), 1)), actions, ports, strict, table)
+}
+
+// compileProgramInto is compileProgram appending the ops to buf[:0]: the
+// Program's ops are buf's array when it has room.
+func compileProgramInto(buf []steer.Op, actions []Action, ports PortResolver, strict bool, table uint8) (Program, error) {
+	return (&compiler{}).compile(buf, actions, ports, strict, table)
+}
+
+// compile is compileProgramInto with c, which it resets: a bulk add
+// reuses one compiler (it escapes to the heap through actionKinds).
+func (c *compiler) compile(buf []steer.Op, actions []Action, ports PortResolver, strict bool, table uint8) (Program, error) {
+	*c = compiler{ports: ports, strict: strict, table: table, ops: buf[:0]}
 	if len(actions) == 0 {
 		c.emit(steer.Op{Code: steer.OpDrop})
 	}
@@ -187,7 +199,7 @@ func compileProgram(actions []Action, ports PortResolver, strict bool, table uin
 		if msg := actionProblem(a); msg != "" {
 			return Program{}, fmt.Errorf("action %d (%s): %s: %w", i+1, actionName(a.Type), msg, ErrInvalid)
 		}
-		if err := actionKinds[a.Type].compile(&c, a); err != nil {
+		if err := actionKinds[a.Type].compile(c, a); err != nil {
 			return Program{}, err
 		}
 	}

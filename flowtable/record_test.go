@@ -42,14 +42,14 @@ func TestFastPathDecision(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			e, err := newEntry(f, 7, ports, make(portNames), true, 0)
+			e, err := newEntry(f, 7, ports, newAddScratch(nil), true, 0)
 			if err != nil {
 				if tt.reason != steer.ReasonPortGone {
 					t.Fatal(err)
 				}
 				// Added flows must name ports that exist; a port that
 				// went since compiles to a counted drop.
-				e, _ = newEntry(f, 7, dpPortMap(map[string]uint32{"p9": 9}), make(portNames), true, 0)
+				e, _ = newEntry(f, 7, dpPortMap(map[string]uint32{"p9": 9}), newAddScratch(nil), true, 0)
 				e = e.recompiled(ports)
 			}
 			if v := e.Verdict(); v != tt.verdict {

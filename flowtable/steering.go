@@ -168,7 +168,8 @@ func ruleHash(r *steer.Rule) uint64 {
 
 // DiffSteering returns what changes the kernel's classifier from old (nil:
 // empty) to new. Rules are identified as the kernel's map does, by mask ID
-// and masked key.
+// and masked key. The lists may share old's and new's Rules: they are
+// read-only.
 func DiffSteering(old, new *steer.Table) SteeringDiff {
 	var d SteeringDiff
 	if new == nil {
@@ -187,51 +188,90 @@ func DiffSteering(old, new *steer.Table) SteeringDiff {
 				late++
 			}
 		}
-		d.PutLate = make([]steer.Rule, 0, late)
-		d.PutEarly = make([]steer.Rule, 0, len(new.Rules)-late)
-		for _, r := range new.Rules {
-			d.put(r)
+		switch late {
+		case len(new.Rules): // every rule goes to userspace: no copy
+			d.PutLate = new.Rules
+		case 0:
+			d.PutEarly = new.Rules
+		default:
+			d.PutLate = make([]steer.Rule, 0, late)
+			d.PutEarly = make([]steer.Rule, 0, len(new.Rules)-late)
+			for _, r := range new.Rules {
+				d.put(r)
+			}
 		}
 		return d
 	}
-	// Index the old rules by a hash of (mask ID, key); a hit is checked, a
-	// collision falls back to a scan.
-	idx := make(map[uint64]int32, len(oldRules))
-	for i := range oldRules {
-		idx[ruleHasher(&oldRules[i])] = int32(i)
+	if len(new.Rules) == 0 {
+		// Everything goes (a delete of every flow).
+		d.Delete = oldRules
+		for i := range oldRules {
+			if !oldRules[i].Verdict.ToUser() {
+				d.ResetsCounts = true
+				break
+			}
+		}
+		return d
 	}
 	same := func(a, b *steer.Rule) bool { return a.MaskID == b.MaskID && a.Key == b.Key }
 	seen := make([]bool, len(oldRules))
-	for _, r := range new.Rules {
-		j, ok := idx[ruleHasher(&r)]
-		i := int(j)
-		if ok && !same(&oldRules[i], &r) {
-			i = slices.IndexFunc(oldRules, func(o steer.Rule) bool { return same(&o, &r) })
-			ok = i >= 0
-		}
-		if !ok {
-			d.put(r)
-			continue
-		}
-		seen[i] = true
-		o := oldRules[i]
-		if !o.Verdict.ToUser() && o != r {
+	pair := func(o, r *steer.Rule) {
+		if !o.Verdict.ToUser() && *o != *r {
 			d.ResetsCounts = true
 		}
 		switch {
-		case o == r:
+		case *o == *r:
 		case o.Verdict == r.Verdict && !r.Verdict.ToUser() && o.Arg == r.Arg:
-			d.PutLate = append(d.PutLate, r) // rank (and flow) only
+			d.PutLate = append(d.PutLate, *r) // rank (and flow) only
 		case o.Verdict.ToUser() && !r.Verdict.ToUser():
-			d.Delete = append(d.Delete, o)
-			d.PutEarly = append(d.PutEarly, r)
+			d.Delete = append(d.Delete, *o)
+			d.PutEarly = append(d.PutEarly, *r)
 		default:
-			d.put(r)
+			d.put(*r)
 		}
 	}
-	for i, o := range oldRules {
-		if !seen[i] {
-			d.Delete = append(d.Delete, o)
+	// A table compiles its rules in the same order every time (Steering):
+	// the rules of what a change left alone line up with the old ones.
+	// Those pair by position; only the others need the index. (A rule's
+	// mask ID and key are unique in a table, so a positional pair is the
+	// pair the index would find.)
+	var rest []int32 // new rules not paired by position
+	for i := range new.Rules {
+		if r := &new.Rules[i]; i < len(oldRules) && same(&oldRules[i], r) {
+			seen[i] = true
+			pair(&oldRules[i], r)
+		} else {
+			rest = append(rest, int32(i))
+		}
+	}
+	if len(rest) > 0 {
+		// Index the old rules left by a hash of (mask ID, key); a hit is
+		// checked, a collision falls back to a scan.
+		idx := make(map[uint64]int32, len(oldRules)-(len(new.Rules)-len(rest)))
+		for i := range oldRules {
+			if !seen[i] {
+				idx[ruleHasher(&oldRules[i])] = int32(i)
+			}
+		}
+		for _, k := range rest {
+			r := &new.Rules[k]
+			j, ok := idx[ruleHasher(r)]
+			i := int(j)
+			if ok && (seen[i] || !same(&oldRules[i], r)) {
+				i = slices.IndexFunc(oldRules, func(o steer.Rule) bool { return same(&o, r) })
+				ok = i >= 0
+			}
+			if !ok {
+				d.put(*r)
+				continue
+			}
+			seen[i] = true
+			pair(&oldRules[i], r)
+		}
+	}
+	for i := range oldRules {
+		if o := &oldRules[i]; !seen[i] {
+			d.Delete = append(d.Delete, *o)
 			if !o.Verdict.ToUser() {
 				d.ResetsCounts = true
 			}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/xvs-project/xvs/flowtable/steer"
 )
@@ -150,6 +151,7 @@ type Table struct {
 	groups map[uint32]*GroupEntry    // read-only once published
 	dead   PortSet                   // ports that are not live
 	tstats *[MaxTable + 1]tableStats // shared by the lineage
+	names  portNames                 // the port names of the lineage's flows, interned; read-only once published
 }
 
 // NewTable returns an empty table.
@@ -433,16 +435,21 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 	// (not when the change gives the IDs: each flow then gets its own).
 	var keepable *keepSet
 	if c.Replace && !c.KeepIDs && len(t.flows) > 0 && len(c.Add) > 0 {
-		keepable = &keepSet{one: make(map[uint64]*Entry, len(t.flows))}
-		for _, e := range t.flows {
-			if !slices.Contains(c.Delete, e.id()) {
-				keepable.add(e)
+		keepable = &keepSet{es: t.flows}
+		if len(c.Delete) > 0 {
+			keepable.es = make([]*Entry, 0, len(t.flows))
+			for _, e := range t.flows {
+				if !slices.Contains(c.Delete, e.id()) {
+					keepable.es = append(keepable.es, e)
+				}
 			}
 		}
+		keepable.taken = make([]bool, len(keepable.es))
 	}
 	adds := make([]*Entry, len(c.Add))
 	kept := 0
-	names := make(portNames)
+	sc := newAddScratch(t.names)
+	sc.own = c.Owned
 	nextID := t.nextID
 	for i, f := range c.Add {
 		id := t.nextID + uint64(i)
@@ -457,12 +464,13 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 		var e *Entry
 		var err error
 		if keepable != nil && f != nil && (c.AllowMissingPorts || portsResolve(f, ports)) {
-			e = keepable.take(f)
+			e = keepable.take(i, f)
 		}
 		if e != nil {
 			kept++
 		} else {
-			e, err = newEntry(f, id, ports, names, !c.AllowMissingPorts, now)
+			sc.left = len(c.Add) - i
+			e, err = newEntry(f, id, ports, sc, !c.AllowMissingPorts, now)
 		}
 		if err == nil {
 			err = checkGroupRefs(f.Actions, groups)
@@ -592,6 +600,7 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 	}
 	nt.nextID = max(nt.nextID, c.NextID)
 	nt.groups = groups
+	nt.names = sc.names
 	nt.removed = removed
 	nt.added = make([]uint64, len(adds))
 	for i, e := range adds {
@@ -647,38 +656,56 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 	return nt, nil
 }
 
-// keepSet is the installed flows a replace may keep, by keepHash. Flows
-// whose hashes collide (the same masked key and priority under two masks
-// hash alike) are all kept in it.
+// keepSet is the installed flows a replace may keep. A replace mostly
+// gives the installed flows in the order they were installed (a table a
+// controller pushes again, a dump fed back), so the i-th flow given is
+// first compared with the i-th installed one; the others are looked up by
+// keepHash, in an index built on the first miss. Flows whose hashes
+// collide (the same masked key and priority under two masks hash alike)
+// are all kept in it.
 type keepSet struct {
-	one  map[uint64]*Entry
-	more map[uint64][]*Entry // entries whose hash an entry in one has already
+	es    []*Entry // the flows that may be kept, by ID
+	taken []bool   // by es's index
+	built bool
+	one   map[uint64]int32
+	more  map[uint64][]int32 // entries whose hash an entry in one has already
 }
 
-func (k *keepSet) add(e *Entry) {
-	h := keepHash(e.Flow)
-	if k.one[h] == nil {
-		k.one[h] = e
-		return
+func (k *keepSet) build() {
+	k.built = true
+	k.one = make(map[uint64]int32, len(k.es))
+	for i, e := range k.es {
+		h := keepHash(e.Flow)
+		if _, ok := k.one[h]; !ok {
+			k.one[h] = int32(i)
+			continue
+		}
+		if k.more == nil {
+			k.more = make(map[uint64][]int32)
+		}
+		k.more[h] = append(k.more[h], int32(i))
 	}
-	if k.more == nil {
-		k.more = make(map[uint64][]*Entry)
-	}
-	k.more[h] = append(k.more[h], e)
 }
 
-// take returns the entry of the flow f is the same as (sameFlow), and
-// removes it from the set; nil if there is none.
-func (k *keepSet) take(f *Flow) *Entry {
+// take returns the entry of the flow f, the i-th flow given, is the same
+// as (sameFlow), and takes it out of the set; nil if there is none.
+func (k *keepSet) take(i int, f *Flow) *Entry {
+	if i < len(k.es) && !k.taken[i] && sameFlow(k.es[i].Flow, f) {
+		k.taken[i] = true
+		return k.es[i]
+	}
+	if !k.built {
+		k.build()
+	}
 	h := keepHash(f)
-	if e := k.one[h]; e != nil && sameFlow(e.Flow, f) {
-		delete(k.one, h)
-		return e
+	if j, ok := k.one[h]; ok && !k.taken[j] && sameFlow(k.es[j].Flow, f) {
+		k.taken[j] = true
+		return k.es[j]
 	}
-	for i, e := range k.more[h] {
-		if sameFlow(e.Flow, f) {
-			k.more[h] = slices.Delete(k.more[h], i, i+1)
-			return e
+	for _, j := range k.more[h] {
+		if !k.taken[j] && sameFlow(k.es[j].Flow, f) {
+			k.taken[j] = true
+			return k.es[j]
 		}
 	}
 	return nil
@@ -700,21 +727,78 @@ func sameFlow(a, b *Flow) bool {
 		a.Match == b.Match && slices.Equal(a.Actions, b.Actions)
 }
 
-// portNames interns the port names of the flows one Apply adds: a parsed
-// flow's names are slices of its text, which an installed flow should not
-// keep alive.
+// portNames interns the port names of a lineage's flows: a parsed flow's
+// names are slices of its text, which an installed flow should not keep
+// alive.
 type portNames map[string]string
 
-func (pn portNames) intern(s string) string {
+// addScratch is what one Apply's newEntry calls share: the port names
+// interned (the table's, copied before the first new one is added), and
+// a buffer to compile programs in.
+type addScratch struct {
+	names  portNames
+	copied bool
+	own    bool // Change.Owned
+	ops    []steer.Op
+	comp   compiler
+	boxes  []ownedBox // what is left of the last chunk
+	left   int        // flows still to add, this one included
+}
+
+// ownedBox is an Entry of an owned flow with what it points at.
+type ownedBox struct {
+	e     Entry
+	ops   [inlineOps]steer.Op
+	stats entryStats
+}
+
+// boxChunk is the most ownedBoxes allocated at once: a bulk add then
+// allocates once per boxChunk flows, not once per flow, and an entry that
+// outlives the others of its chunk keeps at most that many alive.
+const boxChunk = 128
+
+// ownedBox returns a zeroed box for the next flow; sc.left says how many
+// flows are still to come.
+func (sc *addScratch) ownedBox() *ownedBox {
+	if len(sc.boxes) == 0 {
+		sc.boxes = make([]ownedBox, max(1, min(boxChunk, sc.left)))
+	}
+	b := &sc.boxes[0]
+	sc.boxes = sc.boxes[1:]
+	return b
+}
+
+func newAddScratch(names portNames) *addScratch {
+	return &addScratch{names: names, ops: make([]steer.Op, 0, 16)}
+}
+
+// intern returns the interned string equal to s.
+func (sc *addScratch) intern(s string) string {
 	if s == "" {
 		return s
 	}
-	if c, ok := pn[s]; ok {
+	if c, ok := sc.names[s]; ok {
 		return c
 	}
+	if !sc.copied {
+		sc.names = maps.Clone(sc.names)
+		if sc.names == nil {
+			sc.names = make(portNames)
+		}
+		sc.copied = true
+	}
 	c := strings.Clone(s)
-	pn[c] = c
+	sc.names[c] = c
 	return c
+}
+
+// internInPlace interns *p, writing only when *p is not the interned
+// string itself: an owned flow's actions may be an installed flow's,
+// shared and read-only, whose names are interned already.
+func (sc *addScratch) internInPlace(p *string) {
+	if c := sc.intern(*p); unsafe.StringData(c) != unsafe.StringData(*p) {
+		*p = c
+	}
 }
 
 // applyGroups returns the groups after c's group changes and the IDs of the
@@ -858,9 +942,10 @@ func withoutIDs(es []*Entry, ids []uint64) []*Entry {
 }
 
 // newEntry validates and compiles f as flow id against ports; its port
-// names are interned in names. strict: every port f names must resolve (a
+// names are interned in sc. With sc.own the entry keeps f itself (see
+// Change.Owned), else a copy. strict: every port f names must resolve (a
 // flow being added); else a port that does not compiles as in Recompile.
-func newEntry(f *Flow, id uint64, ports PortResolver, names portNames, strict bool, now int64) (*Entry, error) {
+func newEntry(f *Flow, id uint64, ports PortResolver, sc *addScratch, strict bool, now int64) (*Entry, error) {
 	if f == nil {
 		return nil, fmt.Errorf("nil flow: %w", ErrInvalid)
 	}
@@ -893,47 +978,76 @@ func newEntry(f *Flow, id uint64, ports PortResolver, names portNames, strict bo
 		}
 		inPort, live = no, ok
 	}
-	prog, err := compileProgram(f.Actions, ports, strict, f.Table)
+	// The ops go to the scratch buffer, then into the entry's allocation.
+	prog, err := sc.comp.compile(sc.ops, f.Actions, ports, strict, f.Table)
 	if err != nil {
 		return nil, err
 	}
-	// One allocation for the entry, its program's ops (when few), its
-	// counters and its copy of the flow: a packet's flow and its ops then
-	// sit next to each other in memory.
-	box := &struct {
-		e     Entry
-		ops   [inlineOps]steer.Op
-		stats entryStats
-		flow  Flow
-	}{flow: *f}
+	sc.ops = prog.ops[:0] // (grown, if it had to)
+	var e *Entry
+	var ops *[inlineOps]steer.Op
+	var fl *Flow
+	if sc.own {
+		// The flow is the table's: the entry, its program's ops (when
+		// few) and its counters, from a chunk of such boxes.
+		box := sc.ownedBox()
+		e, ops, fl = &box.e, &box.ops, f
+		e.stats = &box.stats
+		sc.internInPlace(&fl.Match.InPort)
+		for i := range fl.Actions {
+			sc.internInPlace(&fl.Actions[i].Port)
+		}
+	} else {
+		// One allocation for the entry, its program's ops and its
+		// actions (when few), its counters and its copy of the flow: a
+		// packet's flow and its ops then sit next to each other in
+		// memory.
+		box := &struct {
+			e     Entry
+			ops   [inlineOps]steer.Op
+			stats entryStats
+			flow  Flow
+			acts  [inlineActions]Action
+		}{flow: *f}
+		e, ops, fl = &box.e, &box.ops, &box.flow
+		e.stats = &box.stats
+		fl.Match.InPort = sc.intern(f.Match.InPort)
+		if n := len(f.Actions); n <= inlineActions {
+			fl.Actions = box.acts[:n:n]
+			copy(fl.Actions, f.Actions)
+		} else {
+			fl.Actions = slices.Clone(f.Actions)
+		}
+		for i := range fl.Actions {
+			fl.Actions[i].Port = sc.intern(fl.Actions[i].Port)
+		}
+	}
 	if n := len(prog.ops); n <= inlineOps {
-		copy(box.ops[:], prog.ops)
-		prog.ops = box.ops[:n:n]
+		copy(ops[:], prog.ops)
+		prog.ops = ops[:n:n]
+	} else {
+		prog.ops = slices.Clone(prog.ops)
 	}
-	box.flow.ID = id
-	box.flow.Match.InPort = names.intern(f.Match.InPort)
-	box.flow.Actions = slices.Clone(f.Actions)
-	for i := range box.flow.Actions {
-		box.flow.Actions[i].Port = names.intern(box.flow.Actions[i].Port)
-	}
-	box.stats.installed = now
-	box.e = Entry{
-		Flow:    &box.flow,
-		Rank:    steer.MakeRank(f.Priority, uint32(id)),
-		Program: prog,
-		InPort:  inPort,
-		live:    live,
-		mkey:    m.Key,
-		portSig: portSignature(f, ports),
-		stats:   &box.stats,
-	}
-	box.e.fast = fastPathProblem(&box.flow, &box.e.Program)
-	box.e.mkey.SetInPort(inPort)
-	return &box.e, nil
+	fl.ID = id
+	e.stats.installed = now
+	e.Flow = fl
+	e.Rank = steer.MakeRank(fl.Priority, uint32(id))
+	e.Program = prog
+	e.InPort = inPort
+	e.live = live
+	e.mkey = fl.Match.Key
+	e.portSig = portSignature(fl, ports)
+	e.fast = fastPathProblem(fl, &e.Program)
+	e.mkey.SetInPort(inPort)
+	return e, nil
 }
 
-// inlineOps is the most ops a program keeps inside its Entry's allocation.
-const inlineOps = 4
+// inlineOps is the most ops a program keeps inside its Entry's
+// allocation; inlineActions the most actions a flow keeps there.
+const (
+	inlineOps     = 4
+	inlineActions = 2
+)
 
 // matchHasher is matchHash; tests replace it to force collisions.
 var matchHasher = matchHash

@@ -304,6 +304,7 @@ func testClassifierDifferential(t *testing.T, rounds int) {
 				}
 				c.Add = append(c.Add, f)
 			}
+			c.Owned = r.IntN(2) == 0 // the table keeps the flows given, or copies them
 			nt, err := tb.Apply(c, ports)
 			if err != nil {
 				t.Fatalf("round %d step %d: %v", round, step, err)

@@ -1,0 +1,90 @@
+package flowtable
+
+import (
+	"testing"
+	"unsafe"
+)
+
+// TestApplyOwned: with Change.Owned an added flow's Entry holds the Flow
+// given, its ID set and its port names interned (no longer slices of the
+// text it was parsed from); a flow whose Actions are an installed flow's
+// (a shallow copy, as ctl's installedFlows gives a replace) leaves them
+// as they are; and the table is the one a copying Apply builds.
+func TestApplyOwned(t *testing.T) {
+	texts := []string{
+		"priority=10,udp,in_port=p1,tp_dst=1,actions=mod_tp_dst:2,output:p2",
+		"priority=10,udp,in_port=p1,tp_dst=3,actions=output:p2,output:p3,output:p4",
+		"priority=10,tcp,in_port=p2,tp_dst=1,actions=output:p1",
+	}
+	parse := func() []*Flow {
+		var fl []*Flow
+		for _, s := range texts {
+			f, err := ParseFlow(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fl = append(fl, f)
+		}
+		return fl
+	}
+	inText := func(s string, texts []string) bool {
+		for _, txt := range texts {
+			p, q := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(unsafe.StringData(txt)))
+			if s != "" && p >= q && p < q+uintptr(len(txt)) {
+				return true
+			}
+		}
+		return false
+	}
+	copied := dpApply(t, NewTable(), Change{Add: parse()}, dpPorts)
+	owned := parse()
+	tb := dpApply(t, NewTable(), Change{Add: owned, Owned: true}, dpPorts)
+	for i, f := range owned {
+		e := tb.Get(tb.Added()[i])
+		if e.Flow != f || f.ID != tb.Added()[i] {
+			t.Errorf("flow %d: the entry holds %p (id %d), want the flow given %p", i, e.Flow, e.Flow.ID, f)
+		}
+		if inText(f.Match.InPort, texts) {
+			t.Errorf("flow %d: in_port %q still points into the flow's text", i, f.Match.InPort)
+		}
+		for j := range f.Actions {
+			if inText(f.Actions[j].Port, texts) {
+				t.Errorf("flow %d action %d: port %q still points into the text", i, j, f.Actions[j].Port)
+			}
+		}
+		if c := copied.Get(copied.Added()[i]); c.Text() != e.Text() || c.Rank != e.Rank || c.InPort != e.InPort || !c.Program.equal(&e.Program) {
+			t.Errorf("flow %d: owned %q, copied %q", i, e.Text(), c.Text())
+		}
+	}
+
+	// A replace with shallow copies of the installed flows, one of them
+	// changed so that it is not kept: its new Entry shares the installed
+	// flow's actions, whose names are the table's already.
+	var add []*Flow
+	var before []string
+	for _, e := range tb.ByID() {
+		c := *e.Flow
+		c.ID = 0
+		add = append(add, &c)
+	}
+	add[0].Cookie = 7
+	for _, a := range tb.ByID()[0].Flow.Actions {
+		before = append(before, a.Port)
+	}
+	nt := dpApply(t, tb, Change{Replace: true, Add: add, Owned: true}, dpPorts)
+	if nt.Len() != len(texts) || nt.Get(tb.ByID()[1].Flow.ID) != tb.ByID()[1] {
+		t.Fatalf("replace: %d flows, the unchanged ones not kept", nt.Len())
+	}
+	ne := nt.Get(nt.Added()[0])
+	if ne == tb.ByID()[0] || ne.Flow.Cookie != 7 {
+		t.Fatalf("the changed flow was kept")
+	}
+	for j, a := range tb.ByID()[0].Flow.Actions {
+		if unsafe.StringData(a.Port) != unsafe.StringData(before[j]) {
+			t.Errorf("action %d of an installed flow: its port name was rewritten", j)
+		}
+		if unsafe.StringData(ne.Flow.Actions[j].Port) != unsafe.StringData(a.Port) {
+			t.Errorf("action %d: the new entry's port name is not the table's interned one", j)
+		}
+	}
+}
