@@ -69,9 +69,10 @@ type recordSlot struct {
 // under Switch.mu by the steering sync, and on its own by harvests and
 // status reads (never while holding kernelHits.mu).
 type fastPath struct {
-	off      bool // Config.FastPathOff: every forward rule is demoted
-	maxSlots int  // Config.FastPathFlows: the most the kernel's maps grow to
-	capSlots int  // the slots the kernel's maps have now (bpf.Objects.Records)
+	off      bool   // Config.FastPathOff: every forward rule is demoted
+	maxSlots int    // Config.FastPathFlows: the most the kernel's maps grow to
+	capSlots int    // the slots the kernel's maps have now (bpf.Objects.Records)
+	syncs    uint64 // assignRecordsLocked calls (fp.mu)
 
 	mu      sync.Mutex
 	slots   []recordSlot      // by slot number; grows up to capSlots
@@ -114,6 +115,36 @@ func growSlots(need, now, most int) int {
 	return min(n, most)
 }
 
+// growAhead starts growing the kernel's record maps for the flows a bulk
+// change adds, beside Table.Apply: a grow loads the program again (for 160k
+// flows, ~300 ms here, mostly the kernel's), which need not wait for the
+// table. It guesses high (every flow added gets a slot); the sync then
+// grows to what the rules really want, if that is more. A guess that comes
+// after the sync does nothing. The caller holds s.mu, and calls the
+// returned func before it lets go of it.
+func (s *Switch) growAhead(c *Change) (wait func()) {
+	fp := s.fast
+	if fp.off || len(c.Add) < recordSlotGrain {
+		return func() {}
+	}
+	fp.mu.Lock()
+	syncs, need := fp.syncs, len(c.Add)
+	if !c.Replace {
+		need += len(fp.byFlow)
+	}
+	fp.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fp.mu.Lock()
+		defer fp.mu.Unlock()
+		if fp.syncs == syncs {
+			s.growRecordsLocked(need)
+		}
+	}()
+	return func() { <-done }
+}
+
 // growRecordsLocked makes room for need record slots in the kernel, as far
 // as Config.FastPathFlows allows. When the kernel refuses, the slots stay as
 // they were and the flows past them run in userspace (records_full).
@@ -146,7 +177,24 @@ type recordTxn struct {
 	byFlow map[uint64]uint32
 	full   []uint64       // by ID
 	fresh  []uint32       // slots written for this sync
-	recs   []steer.Record // their records, by fresh's order, until written
+	recs   []steer.Record // the records of fresh[put:], not written yet
+	put    int            // how many of fresh are written
+}
+
+// recordBatch is how many records assignRecordsLocked writes at once: a
+// bulk install's records (400 bytes each) go through a buffer of this
+// many, not a copy of them all (160k flows: 64 MB of fresh memory).
+const recordBatch = 4096
+
+// putRecordsLocked writes the records of txn not written yet.
+func (s *Switch) putRecordsLocked(txn *recordTxn) error {
+	if len(txn.recs) == 0 {
+		return nil
+	}
+	err := s.bpf.PutRecords(txn.fresh[txn.put:], txn.recs)
+	txn.put = len(txn.fresh)
+	txn.recs = txn.recs[:0]
+	return err
 }
 
 // assignRecordsLocked decides for every forward rule of st, whose flows
@@ -160,6 +208,7 @@ func (s *Switch) assignRecordsLocked(st *steer.Table, flows []*flowtable.Entry) 
 	fp := s.fast
 	fp.mu.Lock()
 	defer fp.mu.Unlock()
+	fp.syncs++
 	txn := &recordTxn{byFlow: make(map[uint64]uint32, len(fp.byFlow))}
 	type want struct {
 		rule  *steer.Rule
@@ -213,7 +262,7 @@ func (s *Switch) assignRecordsLocked(st *steer.Table, flows []*flowtable.Entry) 
 		slices.SortFunc(wants, byRank)
 	}
 	txn.fresh = make([]uint32, 0, room)
-	txn.recs = make([]steer.Record, 0, room)
+	txn.recs = make([]steer.Record, 0, min(room, recordBatch))
 	txn.full = make([]uint64, 0, len(wants)-room) // the flows left without one
 	fp.slots = slices.Grow(fp.slots, min(len(wants), max(0, fp.capSlots-len(fp.slots))))
 	for i, w := range wants {
@@ -231,10 +280,15 @@ func (s *Switch) assignRecordsLocked(st *steer.Table, flows []*flowtable.Entry) 
 			continue
 		}
 		w.rule.Arg = uint32(slot)
+		if len(txn.recs) == recordBatch {
+			if err := s.putRecordsLocked(txn); err != nil {
+				fp.abortLocked(txn) // some may be written: retired, not freed
+				return nil, fmt.Errorf("sync steering: %w", err)
+			}
+		}
 	}
 	slices.Sort(txn.full)
-	// The new records in one batch: a bulk install writes thousands.
-	err := s.bpf.PutRecords(txn.fresh, txn.recs)
+	err := s.putRecordsLocked(txn)
 	txn.recs = nil
 	if err != nil {
 		fp.abortLocked(txn) // some may be written: retired, not freed
@@ -279,7 +333,7 @@ func (s *Switch) slotLeftLocked() bool {
 
 // newSlotLocked takes a free slot for rec, e's record, and returns it, or
 // -1 when no slot is free. The record is written with the others of txn
-// (txn.recs) before assignRecordsLocked returns.
+// (txn.recs, a batch at a time) before assignRecordsLocked returns.
 func (s *Switch) newSlotLocked(e *flowtable.Entry, rec *steer.Record, txn *recordTxn) int {
 	id := e.Flow.ID
 	slot, ok := s.takeSlotLocked()
