@@ -72,7 +72,6 @@ type fastPath struct {
 	off      bool   // Config.FastPathOff: every forward rule is demoted
 	maxSlots int    // Config.FastPathFlows: the most the kernel's maps grow to
 	capSlots int    // the slots the kernel's maps have now (bpf.Objects.Records)
-	syncs    uint64 // assignRecordsLocked calls (fp.mu)
 
 	mu      sync.Mutex
 	slots   []recordSlot      // by slot number; grows up to capSlots
@@ -113,36 +112,6 @@ func growSlots(need, now, most int) int {
 	n := max(need+need/8, 2*now)
 	n = (n + recordSlotGrain - 1) / recordSlotGrain * recordSlotGrain
 	return min(n, most)
-}
-
-// growAhead starts growing the kernel's record maps for the flows a bulk
-// change adds, beside Table.Apply: a grow loads the program again (for 160k
-// flows, ~300 ms here, mostly the kernel's), which need not wait for the
-// table. It guesses high (every flow added gets a slot); the sync then
-// grows to what the rules really want, if that is more. A guess that comes
-// after the sync does nothing. The caller holds s.mu, and calls the
-// returned func before it lets go of it.
-func (s *Switch) growAhead(c *Change) (wait func()) {
-	fp := s.fast
-	if fp.off || len(c.Add) < recordSlotGrain {
-		return func() {}
-	}
-	fp.mu.Lock()
-	syncs, need := fp.syncs, len(c.Add)
-	if !c.Replace {
-		need += len(fp.byFlow)
-	}
-	fp.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		fp.mu.Lock()
-		defer fp.mu.Unlock()
-		if fp.syncs == syncs {
-			s.growRecordsLocked(need)
-		}
-	}()
-	return func() { <-done }
 }
 
 // growRecordsLocked makes room for need record slots in the kernel, as far
@@ -208,7 +177,6 @@ func (s *Switch) assignRecordsLocked(st *steer.Table, flows []*flowtable.Entry) 
 	fp := s.fast
 	fp.mu.Lock()
 	defer fp.mu.Unlock()
-	fp.syncs++
 	txn := &recordTxn{byFlow: make(map[uint64]uint32, len(fp.byFlow))}
 	type want struct {
 		rule  *steer.Rule

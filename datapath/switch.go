@@ -366,8 +366,6 @@ func (s *Switch) ApplyCommit(c Change, commit Commit) (Applied, error) {
 	if err := c.BindPortNumbers(s.nameLocked); err != nil {
 		return Applied{}, err
 	}
-	wait := s.growAhead(&c)
-	defer wait()
 	old := s.table.Load()
 	nt, err := old.Apply(c, s.resolveLocked)
 	if err != nil {
