@@ -69,9 +69,9 @@ type recordSlot struct {
 // under Switch.mu by the steering sync, and on its own by harvests and
 // status reads (never while holding kernelHits.mu).
 type fastPath struct {
-	off      bool   // Config.FastPathOff: every forward rule is demoted
-	maxSlots int    // Config.FastPathFlows: the most the kernel's maps grow to
-	capSlots int    // the slots the kernel's maps have now (bpf.Objects.Records)
+	off      bool // Config.FastPathOff: every forward rule is demoted
+	maxSlots int  // Config.FastPathFlows: the most the kernel's maps grow to
+	capSlots int  // the slots the kernel's maps have now (bpf.Objects.Records)
 
 	mu      sync.Mutex
 	slots   []recordSlot      // by slot number; grows up to capSlots
