@@ -63,10 +63,13 @@
 //	counters    percpu ofport*NumCounters+counter          MaxPorts*NumCounters
 //	emc         percpu key hash -> key, result, generation 4096..65536 a CPU
 //	steer_gen   array  the steering generation             1
-//	records     array  slot -> action record               Options.Records (steer.MaxRecords)
-//	record_hits percpu slot -> packets, bytes forwarded    Options.Records
+//	records     array  slot -> action record               Options.Records, then GrowRecords
+//	record_hits percpu slot -> packets, bytes forwarded    as records
 //	tx_ports    devmap ofport -> ifindex (fast path outputs) MaxPorts
 //	trace       array  last run's key and decision (tests) 1
+//
+// records and record_hits grow (GrowRecords: new maps, the program loaded
+// again on them, every attachment moved by a bpf_link update; see grow.go).
 //
 // The rules table is not preallocated: preallocation pins about 40 MB for
 // 262144 entries whatever the table holds, while lookups and a 160k-rule

@@ -178,7 +178,9 @@
 // redirected frames (the netdev's XDP features over generic netlink,
 // rechecked every second: a veth only while its peer has an XDP program
 // or GRO) and a record slot is free; otherwise the rule is a redirect and
-// FlowInfo says why. Record slots are written before the rules that name
+// FlowInfo says why. The kernel's record maps start with 4096 slots and
+// grow when a sync wants more (before any rule names a new slot), up to
+// Config.FastPathFlows. Record slots are written before the rules that name
 // them, never rewritten while named, and reused only after an RCU grace
 // period; what they forwarded is credited to their flows' counters (and
 // idle timeouts) by the same harvest that reads the drop and kernel rules'
