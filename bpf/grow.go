@@ -3,6 +3,7 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"syscall"
 
 	"github.com/cilium/ebpf"
 
@@ -22,7 +23,9 @@ import (
 // no hit.
 
 // GrowRecords makes room for n action record slots; with n at most
-// Records() it does nothing. On error the objects are as they were.
+// Records() it does nothing. An error before the new maps went live leaves
+// the objects as they were; one after (reading the old maps' last counts,
+// closing them, moving a device back) leaves them grown: Records says.
 func (o *Objects) GrowRecords(n int) error {
 	o.recMu.Lock()
 	defer o.recMu.Unlock()
@@ -49,13 +52,14 @@ func (o *Objects) GrowRecords(n int) error {
 		_ = recs.Close()
 		return fmt.Errorf("grow records to %d: %w", n, err)
 	}
-	prog, err := o.growLocked(spec, recs, hits)
+	prog, merr, err := o.growLocked(spec, recs, hits)
 	if err != nil {
 		_ = recs.Close()
 		_ = hits.Close()
 		return fmt.Errorf("grow records to %d: %w", n, err)
 	}
-	// No run of the old program is left: its counts are final.
+	// No run of the old program is left (but on a device growLocked could
+	// not move, whose error is in merr): its counts are final.
 	oldHits, oldRecs, oldProg := o.objs.RecordHits, o.objs.Records, o.objs.XvsXdp
 	final, herr := sumHits(oldHits, int(o.records))
 	base := make([]CounterValue, n)
@@ -72,15 +76,23 @@ func (o *Objects) GrowRecords(n int) error {
 		o.twin = nil
 	}
 	o.grows++
-	return errors.Join(herr, oldHits.Close(), oldRecs.Close(), oldProg.Close())
+	if herr != nil {
+		herr = fmt.Errorf("grow records to %d: the old maps' last hits are lost: %w", n, herr)
+	}
+	return errors.Join(merr, herr, oldHits.Close(), oldRecs.Close(), oldProg.Close())
 }
 
 // growLocked copies the records into recs, loads the program on recs and
-// hits, moves every attachment to it and waits for a grace period. On
-// error every attachment runs the program it ran before.
-func (o *Objects) growLocked(spec *ebpf.CollectionSpec, recs, hits *ebpf.Map) (*ebpf.Program, error) {
+// hits, moves every attachment to it and waits for a grace period. A device
+// that is gone (its link severed) runs nothing and is skipped. On err every
+// attachment runs the program it ran before. merr is set when that could
+// not be: a device refused the new program and another one, already moved,
+// refused the old one back. The new maps are then live (a device runs
+// them), and the caller commits them; the refusing device keeps the old
+// program and maps, whose records no longer change.
+func (o *Objects) growLocked(spec *ebpf.CollectionSpec, recs, hits *ebpf.Map) (prog *ebpf.Program, merr, err error) {
 	if err := copyRecords(o.objs.Records, recs, int(o.records)); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	repl := o.sharedMaps()
 	repl[xvsMapRecords], repl[xvsMapRecordHits] = recs, hits
@@ -89,16 +101,29 @@ func (o *Objects) growLocked(spec *ebpf.CollectionSpec, recs, hits *ebpf.Map) (*
 		Prog *ebpf.Program `ebpf:"xvs_xdp"`
 	}
 	if err := spec.Copy().LoadAndAssign(&t, &ebpf.CollectionOptions{MapReplacements: repl}); err != nil {
-		return nil, fmt.Errorf("load xdp program: %w", err)
+		return nil, nil, fmt.Errorf("load xdp program: %w", err)
 	}
 	var moved []*Attachment
 	for a := range o.links {
-		if err := a.l.Update(t.Prog); err != nil {
+		err := a.l.Update(t.Prog)
+		if errors.Is(err, syscall.ENOLINK) {
+			continue // its device is gone; its Attachment is closed when the port goes
+		}
+		if err != nil {
+			err = fmt.Errorf("xdp on ifindex %d: %w", a.ifindex, err)
+			var stuck []error
 			for _, m := range moved {
-				_ = m.l.Update(m.prog) // it ran that a moment ago
+				if berr := m.l.Update(m.prog); berr != nil && !errors.Is(berr, syscall.ENOLINK) {
+					m.prog = t.Prog
+					stuck = append(stuck, fmt.Errorf("xdp on ifindex %d stays on the grown maps: %w", m.ifindex, berr))
+				}
+			}
+			if len(stuck) > 0 {
+				_ = o.waitForProgramsLocked()
+				return t.Prog, errors.Join(append([]error{err}, stuck...)...), nil
 			}
 			_ = t.Prog.Close()
-			return nil, fmt.Errorf("xdp on ifindex %d: %w", a.ifindex, err)
+			return nil, nil, err
 		}
 		moved = append(moved, a)
 	}
@@ -108,7 +133,7 @@ func (o *Objects) growLocked(spec *ebpf.CollectionSpec, recs, hits *ebpf.Map) (*
 	// Should the wait fail, every device still runs the new program: only
 	// the old program's last counts may then be short.
 	_ = o.waitForProgramsLocked()
-	return t.Prog, nil
+	return t.Prog, nil, nil
 }
 
 // copyRecords copies slots 0..n-1 of the array from into to, a batch
@@ -118,7 +143,8 @@ func copyRecords(from, to *ebpf.Map, n int) error {
 	vals := make([]steer.Record, len(keys))
 	var cursor ebpf.MapBatchCursor
 	for done := 0; done < n; {
-		c, err := from.BatchLookup(&cursor, keys[:min(n-done, len(keys))], vals, nil)
+		want := min(n-done, len(keys))
+		c, err := from.BatchLookup(&cursor, keys[:want], vals[:want], nil)
 		if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return fmt.Errorf("copy records: %w", err)
 		}

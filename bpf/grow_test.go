@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"github.com/vishvananda/netlink"
 
 	"github.com/xvs-project/xvs/flowtable/steer"
 	"github.com/xvs-project/xvs/testenv"
@@ -117,5 +118,50 @@ func TestGrowRecords(t *testing.T) {
 	forward(dry, "dry run through slot 40")
 	if hitsOf(40) != 1 {
 		t.Fatalf("the dry run counted: slot 40 %d", hitsOf(40))
+	}
+}
+
+// A grow from a size that is not a multiple of the copy's chunk copies
+// every record; a device that went away (its link severed) does not stop
+// a grow, and the devices still there move to the new program.
+func TestGrowRecordsOddSizeAndGoneDevice(t *testing.T) {
+	testenv.RequireRoot(t)
+	o, err := LoadWith(Options{Trace: true, Records: recordChunk + 904})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { o.Close() })
+	lo := loIndex(t)
+	setFastPorts(t, o, lo)
+	var zero steer.Key
+	if err := o.SetMasks([]steer.Mask{{ID: 0, Mask: zero, MaxRank: steer.MakeRank(10, 0)}}); err != nil {
+		t.Fatal(err)
+	}
+	last := uint32(recordChunk + 903) // in the copy's second, short chunk
+	installFast(t, o, "actions=mod_dl_src:02:00:00:00:00:99,output:pb", last)
+	stay, gone := newVeth(t, "", ""), newVeth(t, "", "")
+	for _, v := range []*testenv.Veth{stay, gone} {
+		if _, err := o.Attach(v.LocalIndex(), ModeAuto); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := netlink.LinkDel(gone.Local); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.GrowRecords(2 * recordChunk); err != nil {
+		t.Fatalf("grow with a device gone: %v", err)
+	}
+	if o.Records() != 2*recordChunk {
+		t.Fatalf("%d slots after the grow", o.Records())
+	}
+	if x := xdpOn(t, stay.LocalIndex()); x == nil || x.ProgId != progID(t, o) {
+		t.Fatalf("the device still there runs %+v, want program %d", x, progID(t, o))
+	}
+	res, err := o.TestRun(udp4Frame(t, 1, 2), lo, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.FastPath != FastPathForwarded || res.Frame[11] != 0x99 {
+		t.Fatalf("slot %d after the grow: fast path %v, frame %x", last, res.FastPath, res.Frame)
 	}
 }

@@ -92,15 +92,12 @@ func newFastPath(off bool, maxSlots, capSlots int) *fastPath {
 	return &fastPath{off: off, maxSlots: maxSlots, capSlots: capSlots, byFlow: make(map[uint64]uint32)}
 }
 
-// The kernel's record maps start with initialRecordSlots slots (fewer when
+// The kernel's record maps start with InitialFastPathFlows slots (fewer when
 // Config.FastPathFlows says so) and grow when the rules want more: to an
 // eighth more than they want, at least twice what they had, in multiples of
 // recordSlotGrain, up to Config.FastPathFlows. A grow loads the program
 // again (bpf.Objects.GrowRecords): tens of milliseconds, so few and large.
-const (
-	initialRecordSlots = InitialFastPathFlows
-	recordSlotGrain    = 4096
-)
+const recordSlotGrain = 4096
 
 // InitialFastPathFlows is how many record slots the kernel's maps start with.
 const InitialFastPathFlows = 4096
@@ -123,14 +120,20 @@ func (s *Switch) growRecordsLocked(need int) {
 	if need <= fp.capSlots || fp.capSlots >= fp.maxSlots {
 		return
 	}
-	n := growSlots(need, fp.capSlots, fp.maxSlots)
+	n, was := growSlots(need, fp.capSlots, fp.maxSlots), fp.capSlots
 	t0 := time.Now()
-	if err := s.bpf.GrowRecords(n); err != nil {
-		s.log.Warn("fast path records did not grow: flows past them run in userspace", "slots", fp.capSlots, "want", n, "err", err)
-		return
+	err := s.bpf.GrowRecords(n)
+	fp.capSlots = s.bpf.Records() // an error may come after the grow
+	if fp.capSlots > was {
+		s.log.Info("fast path records grew", "slots", fp.capSlots, "was", was, "took", time.Since(t0).Round(time.Millisecond))
+		// The trace's dry run shares the maps the grow replaced.
+		if cerr := s.tracer.close(); cerr != nil {
+			s.log.Warn("close the dry-run program", "err", cerr)
+		}
 	}
-	s.log.Info("fast path records grew", "slots", n, "was", fp.capSlots, "took", time.Since(t0).Round(time.Millisecond))
-	fp.capSlots = n
+	if err != nil {
+		s.log.Warn("fast path records: grow", "slots", fp.capSlots, "want", n, "err", err)
+	}
 }
 
 // isFull reports whether flow id was demoted because no slot was free

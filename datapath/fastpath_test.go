@@ -344,12 +344,12 @@ func TestFastPathRecordsGrow(t *testing.T) {
 	}{
 		{20000, 8192, flows}, // twice the first size: more than 5000 + 1/8
 		{4100, 4100, 4100},   // the limit
-		{initialRecordSlots, initialRecordSlots, initialRecordSlots}, // no grow at all
+		{InitialFastPathFlows, InitialFastPathFlows, InitialFastPathFlows}, // no grow at all
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.limit), func(t *testing.T) {
 			tp := newTopo(t, topoOptions{FastPath: true, Config: Config{FastPathFlows: tt.limit}})
-			if n := tp.sw.bpf.Records(); n != min(tt.limit, initialRecordSlots) {
+			if n := tp.sw.bpf.Records(); n != min(tt.limit, InitialFastPathFlows) {
 				t.Fatalf("the kernel starts with %d record slots", n)
 			}
 			texts := make([]string, flows)

@@ -233,7 +233,7 @@ func New(cfg Config) (*Switch, error) {
 	if cfg.FastPathFlows < 1 || cfg.FastPathFlows > MaxFastPathFlows {
 		return nil, fmt.Errorf("fast path flows %d: want 1 to %d: %w", cfg.FastPathFlows, MaxFastPathFlows, ErrInvalid)
 	}
-	objs, err := bpf.LoadWith(bpf.Options{Records: min(cfg.FastPathFlows, initialRecordSlots)})
+	objs, err := bpf.LoadWith(bpf.Options{Records: min(cfg.FastPathFlows, InitialFastPathFlows)})
 	if err != nil {
 		return nil, fmt.Errorf("load xdp program: %w", err)
 	}

@@ -99,7 +99,8 @@ const (
 
 // traceRunner is the switch's dry-run instance of the XDP program, loaded on
 // the first trace, and again after the live program's records grew (the
-// instance shares the maps the live program had when it was loaded).
+// instance shares the maps the live program had when it was loaded; a grow
+// drops it).
 type traceRunner struct {
 	mu   sync.Mutex
 	objs *bpf.Objects
@@ -109,10 +110,6 @@ type traceRunner struct {
 func (r *traceRunner) testRun(live *bpf.Objects, frame []byte, ifindex, queue int) (bpf.TestResult, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.objs != nil && r.objs.Records() != live.Records() {
-		_ = r.objs.Close()
-		r.objs = nil
-	}
 	if r.objs == nil {
 		objs, err := live.DryRunner()
 		if err != nil {
@@ -123,13 +120,16 @@ func (r *traceRunner) testRun(live *bpf.Objects, frame []byte, ifindex, queue in
 	return r.objs.TestRun(frame, ifindex, queue)
 }
 
+// close drops the dry-run instance (the next trace loads another).
 func (r *traceRunner) close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.objs == nil {
 		return nil
 	}
-	return r.objs.Close()
+	err := r.objs.Close()
+	r.objs = nil
+	return err
 }
 
 // Trace shows what the switch does with in.Frame arriving on in.Port's RX
