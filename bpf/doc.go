@@ -63,13 +63,16 @@
 //	counters    percpu ofport*NumCounters+counter          MaxPorts*NumCounters
 //	emc         percpu key hash -> key, result, generation 4096..65536 a CPU
 //	steer_gen   array  the steering generation             1
-//	records     array  slot -> action record               Options.Records, then GrowRecords
-//	record_hits percpu slot -> packets, bytes forwarded    as records
+//	records     maps   slot/4096 -> page (array): slot%4096 -> action record  256 pages (RecordSlotsLimit)
+//	record_hits maps   slot/4096 -> page (percpu): slot%4096 -> packets, bytes forwarded  as records
 //	tx_ports    devmap ofport -> ifindex (fast path outputs) MaxPorts
 //	trace       array  last run's key and decision (tests) 1
 //
-// records and record_hits grow (GrowRecords: new maps, the program loaded
-// again on them, every attachment moved by a bpf_link update; see grow.go).
+// records and record_hits hold the pages of Options.Records slots, and
+// grow by pages (GrowRecords puts new pages into their empty entries; the
+// program stays loaded and attached, and no record or counter moves; see
+// grow.go). A slot without a page is past the end, as in an array: its
+// frame goes to userspace (FP_STALE).
 //
 // The rules table is not preallocated: preallocation pins about 40 MB for
 // 262144 entries whatever the table holds, while lookups and a 160k-rule
@@ -121,7 +124,8 @@
 //
 // DryRunner loads a second instance with Trace and the dry_run constant set:
 // it shares every map of the first but trace (sharedMaps; a test fails when
-// a new map is not listed there) and neither counts nor writes its cache,
+// a new map is not listed there), the record pages a grow adds too, and
+// neither counts nor writes its cache,
 // so xvsctl trace can run the live decision on any frame, changing nothing.
 // A counter or cache write added to the program must be guarded by dry_run.
 package bpf

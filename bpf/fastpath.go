@@ -29,65 +29,89 @@ func (o *Objects) PutRecord(slot uint32, r *steer.Record) error {
 }
 
 // PutRecords writes the action records recs[i] into slots[i], with one
-// batch syscall per recordChunk records. See above for when a slot may be
-// written. The records are checked before anything is written; on error
-// some of them may have been written (the error says how many: the first
-// ones).
+// batch syscall per run of up to recordChunk records in one page. See
+// above for when a slot may be written. The records are checked before
+// anything is written; on error some of them may have been written (the
+// error says how many: the first ones).
 func (o *Objects) PutRecords(slots []uint32, recs []steer.Record) error {
-	o.recMu.RLock()
-	defer o.recMu.RUnlock()
+	r := o.rec
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	if len(slots) != len(recs) {
 		return fmt.Errorf("put records: %d slots for %d records", len(slots), len(recs))
 	}
 	for i := range recs {
-		if slots[i] >= o.records {
-			return fmt.Errorf("put records: record %d: slot %d out of range 0..%d", i, slots[i], o.records-1)
+		if slots[i] >= r.n {
+			return fmt.Errorf("put records: record %d: slot %d out of range 0..%d", i, slots[i], r.n-1)
 		}
 		if n := recs[i].N; n == 0 || n > steer.MaxOps {
 			return fmt.Errorf("put records: record %d (slot %d): %d ops, want 1..%d", i, slots[i], n, steer.MaxOps)
 		}
 	}
-	for done := 0; done < len(slots); {
-		c := min(len(slots)-done, recordChunk)
-		n, err := o.objs.Records.BatchUpdate(slots[done:done+c], recs[done:done+c], nil)
+	done, err := byPage(slots, func(page int, keys []uint32, i int) (int, error) {
+		n, err := r.recs[page].BatchUpdate(keys, recs[i:i+len(keys)], nil)
 		if errors.Is(err, ebpf.ErrNotSupported) {
-			for n = 0; n < c; n++ {
-				if err = o.objs.Records.Put(slots[done+n], &recs[done+n]); err != nil {
+			for n = 0; n < len(keys); n++ {
+				if err = r.recs[page].Put(keys[n], &recs[i+n]); err != nil {
 					break
 				}
 			}
 		}
-		done += n
-		if err != nil {
-			return fmt.Errorf("put records: %d of %d written: %w", done, len(slots), err)
-		}
+		return n, err
+	})
+	if err != nil {
+		return fmt.Errorf("put records: %d of %d written: %w", done, len(slots), err)
 	}
 	return nil
+}
+
+// byPage calls f for each run of slots, in order, that lie in one page, at
+// most recordChunk of them: with the page, the slots' entries in it and
+// the index in slots of the first. f returns how many of them it did; at
+// its first error byPage stops and returns how many slots were done.
+func byPage(slots []uint32, f func(page int, keys []uint32, i int) (int, error)) (int, error) {
+	keys := make([]uint32, min(len(slots), recordChunk))
+	done := 0
+	for done < len(slots) {
+		page := slots[done] >> recordPageShift
+		c := 0
+		for done+c < len(slots) && c < len(keys) && slots[done+c]>>recordPageShift == page {
+			keys[c] = slots[done+c] & (recordPage - 1)
+			c++
+		}
+		n, err := f(int(page), keys[:c], done)
+		done += n
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
 }
 
 // recordChunk is how many records or counters one batch syscall writes.
 const recordChunk = 4096
 
 // RecordHits returns what slots 0..n-1 forwarded since they were last
-// cleared, summed over CPUs, in one batch read.
+// cleared, summed over CPUs, with a batch read per page.
 func (o *Objects) RecordHits(n int) ([]CounterValue, error) {
-	o.recMu.RLock()
-	defer o.recMu.RUnlock()
-	if n < 0 || n > int(o.records) {
-		return nil, fmt.Errorf("record hits: %d slots, at most %d", n, o.records)
+	r := o.rec
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if n < 0 || n > int(r.n) {
+		return nil, fmt.Errorf("record hits: %d slots, at most %d", n, r.n)
 	}
-	out, err := sumHits(o.objs.RecordHits, n)
-	if err != nil {
-		return nil, fmt.Errorf("record hits: %w", err)
-	}
-	for i := range min(n, len(o.hitBase)) {
-		out[i].Packets += o.hitBase[i].Packets
-		out[i].Bytes += o.hitBase[i].Bytes
+	out := make([]CounterValue, 0, n)
+	for page := 0; len(out) < n; page++ {
+		hits, err := sumHits(r.hits[page], min(n-len(out), recordPage))
+		if err != nil {
+			return nil, fmt.Errorf("record hits of page %d: %w", page, err)
+		}
+		out = append(out, hits...)
 	}
 	return out, nil
 }
 
-// sumHits reads slots 0..n-1 of the per-CPU counters m, summed over CPUs.
+// sumHits reads entries 0..n-1 of the per-CPU counters m, summed over CPUs.
 func sumHits(m *ebpf.Map, n int) ([]CounterValue, error) {
 	out := make([]CounterValue, n)
 	if n == 0 {
@@ -125,23 +149,25 @@ func sumHits(m *ebpf.Map, n int) ([]CounterValue, error) {
 }
 
 // ClearRecordHits zeroes the counters of slots on every CPU, with one
-// batch syscall per recordChunk slots. It returns how many of the slots,
-// from the first, it cleared: all of them, unless there is an error.
+// batch syscall per run of up to recordChunk slots in one page. It returns
+// how many of the slots, from the first, it cleared: all of them, unless
+// there is an error.
 func (o *Objects) ClearRecordHits(slots []uint32) (int, error) {
-	o.recMu.Lock() // the base of a grow is cleared too
-	defer o.recMu.Unlock()
-	return o.clearRecordHitsLocked(slots)
-}
-
-func (o *Objects) clearRecordHitsLocked(slots []uint32) (int, error) {
+	r := o.rec
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	for i, slot := range slots {
-		if slot >= o.records {
-			if n, err := o.clearRecordHitsLocked(slots[:i]); err != nil {
+		if slot >= r.n {
+			if n, err := r.clearHits(slots[:i]); err != nil {
 				return n, err
 			}
-			return i, fmt.Errorf("clear record hits: slot %d out of range 0..%d", slot, o.records-1)
+			return i, fmt.Errorf("clear record hits: slot %d out of range 0..%d", slot, r.n-1)
 		}
 	}
+	return r.clearHits(slots)
+}
+
+func (r *recordMaps) clearHits(slots []uint32) (int, error) {
 	if len(slots) == 0 {
 		return 0, nil
 	}
@@ -150,26 +176,20 @@ func (o *Objects) clearRecordHitsLocked(slots []uint32) (int, error) {
 		return 0, fmt.Errorf("clear record hits: %w", err)
 	}
 	zero := make([]CounterValue, min(len(slots), recordChunk)*ncpu)
-	done := 0
-	for done < len(slots) {
-		c := min(len(slots)-done, recordChunk)
-		n, err := o.objs.RecordHits.BatchUpdate(slots[done:done+c], zero[:c*ncpu], nil)
+	done, err := byPage(slots, func(page int, keys []uint32, _ int) (int, error) {
+		m := r.hits[page]
+		n, err := m.BatchUpdate(keys, zero[:len(keys)*ncpu], nil)
 		if errors.Is(err, ebpf.ErrNotSupported) {
-			for n = 0; n < c; n++ {
-				if err = o.objs.RecordHits.Put(slots[done+n], zero[:ncpu]); err != nil {
+			for n = 0; n < len(keys); n++ {
+				if err = m.Put(keys[n], zero[:ncpu]); err != nil {
 					break
 				}
 			}
 		}
-		for _, slot := range slots[done : done+n] {
-			if int(slot) < len(o.hitBase) {
-				o.hitBase[slot] = CounterValue{}
-			}
-		}
-		done += n
-		if err != nil {
-			return done, fmt.Errorf("clear record hits %d: %w", slots[min(done, len(slots)-1)], err)
-		}
+		return n, err
+	})
+	if err != nil {
+		return done, fmt.Errorf("clear record hits %d: %w", slots[min(done, len(slots)-1)], err)
 	}
 	return done, nil
 }

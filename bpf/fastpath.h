@@ -26,21 +26,60 @@
 #ifndef XVS_FASTPATH_H
 #define XVS_FASTPATH_H
 
-/* slot -> action record. */
-struct {
+/*
+ * The action records and their hit counters are paged: slot s is entry
+ * s % XVS_RECORD_PAGE of the map in entry s / XVS_RECORD_PAGE of the array
+ * of maps "records" (and "record_hits"). The loader creates the pages for
+ * Options.Records slots; GrowRecords (bpf/grow.go) adds pages into empty
+ * entries, so the records grow without a new program and without moving a
+ * record or a counter. Every page has the template's size, so the verifier
+ * inlines the lookup in a page as it does in a plain array. A slot whose
+ * page is not there is a slot past the end: NULL, as from an array.
+ */
+#define XVS_RECORD_PAGE_SHIFT 12
+#define XVS_RECORD_PAGE       (1 << XVS_RECORD_PAGE_SHIFT) /* slots of a page */
+#define XVS_RECORD_PAGES      ((1 << 20) / XVS_RECORD_PAGE) /* steer.RecordSlotsLimit */
+
+/* slot % XVS_RECORD_PAGE -> action record. */
+struct record_page {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, XVS_MAX_RECORDS);
+	__uint(max_entries, XVS_RECORD_PAGE);
 	__type(key, __u32);
 	__type(value, struct xvs_record);
+};
+
+/* slot / XVS_RECORD_PAGE -> a page of records. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, XVS_RECORD_PAGES);
+	__type(key, __u32);
+	__array(values, struct record_page);
 } records SEC(".maps");
 
-/* slot -> packets and bytes the record forwarded, per CPU. */
-struct {
+/* slot % XVS_RECORD_PAGE -> packets and bytes the record forwarded, per CPU. */
+struct record_hits_page {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, XVS_MAX_RECORDS);
+	__uint(max_entries, XVS_RECORD_PAGE);
 	__type(key, __u32);
 	__type(value, struct xvs_counter_value);
+};
+
+/* slot / XVS_RECORD_PAGE -> a page of hit counters. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, XVS_RECORD_PAGES);
+	__type(key, __u32);
+	__array(values, struct record_hits_page);
 } record_hits SEC(".maps");
+
+/* record_page_of returns the page of slot in the array of pages outer, and
+ * sets *off to the slot's entry in it; NULL when the page is not there. */
+static __always_inline void *record_page_of(void *outer, __u32 slot, __u32 *off)
+{
+	__u32 page = slot >> XVS_RECORD_PAGE_SHIFT;
+	*off = slot & (XVS_RECORD_PAGE - 1);
+	return bpf_map_lookup_elem(outer, &page);
+}
 
 /* ofport -> ifindex, for the ports that take redirected frames. */
 struct {
@@ -358,7 +397,11 @@ static __always_inline void fp_count(__u32 slot, __u32 len)
 {
 	if (dry_run)
 		return;
-	struct xvs_counter_value *h = bpf_map_lookup_elem(&record_hits, &slot);
+	__u32 off;
+	void *page = record_page_of(&record_hits, slot, &off);
+	if (!page)
+		return;
+	struct xvs_counter_value *h = bpf_map_lookup_elem(page, &off);
 	if (h) {
 		h->packets++;
 		h->bytes += len;
@@ -564,8 +607,13 @@ static __always_inline int fp_rewrite_tp(struct xdp_md *ctx, const struct xvs_ke
  */
 static __always_inline int fast_path(struct xdp_md *ctx, const struct xvs_key *k, struct fp_args *a)
 {
-	__u32 slot = a->slot;
-	struct xvs_record *rec = bpf_map_lookup_elem(&records, &slot);
+	__u32 slot = a->slot, off;
+	/* No page for the slot (past the end), a record of another flow: the
+	 * frame goes to userspace untouched. */
+	void *page = record_page_of(&records, slot, &off);
+	if (!page)
+		return FP_STALE;
+	struct xvs_record *rec = bpf_map_lookup_elem(page, &off);
 	if (!rec || rec->flow_id != a->flow_id)
 		return FP_STALE;
 	__u32 n = rec->n;

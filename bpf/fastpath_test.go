@@ -465,6 +465,8 @@ func TestFastPathStaleRecord(t *testing.T) {
 		{"own record", e.Flow.ID, 5, FastPathForwarded},
 		{"another flow's record", e.Flow.ID + 1, 5, FastPathStale},
 		{"an empty slot", e.Flow.ID, 6, FastPathStale},
+		// PutRules refuses it: the rule goes into the kernel's map as is.
+		{"a slot past the pages", e.Flow.ID, uint32(pagesFor(steer.MaxRecords)) * recordPage, FastPathStale},
 	}
 	if err := o.PutRecord(5, &rec); err != nil {
 		t.Fatal(err)
@@ -472,7 +474,13 @@ func TestFastPathStaleRecord(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rule := steer.Rule{MaskID: 0, Rank: e.Rank, Verdict: steer.VerdictForward, Arg: tt.slot, Flow: tt.ruleFlow}
-			if err := o.PutRules([]steer.Rule{rule}); err != nil {
+			if tt.slot >= uint32(o.Records()) {
+				v := ruleValue{Rank: uint64(rule.Rank), Verdict: uint8(rule.Verdict), Arg: rule.Arg, FlowID: rule.Flow}
+				if err := o.objs.Rules.Put(&ruleKey{MaskID: 0}, &v); err != nil {
+					t.Fatal(err)
+				}
+				o.bumpGen()
+			} else if err := o.PutRules([]steer.Rule{rule}); err != nil {
 				t.Fatal(err)
 			}
 			before := counters(t, o, 1)
@@ -625,9 +633,12 @@ func TestRecordSlots(t *testing.T) {
 			if obj.Records() != tt.want {
 				t.Errorf("Records %d: %d slots, want %d", tt.opt, obj.Records(), tt.want)
 			}
-			for _, m := range []*ebpf.Map{obj.objs.Records, obj.objs.RecordHits} {
-				if info, err := m.Info(); err != nil || info.MaxEntries != uint32(tt.want) {
-					t.Errorf("Records %d: map %v has %v entries (%v), want %d", tt.opt, m, info.MaxEntries, err, tt.want)
+			if len(obj.rec.recs) != pagesFor(tt.want) || len(obj.rec.hits) != pagesFor(tt.want) {
+				t.Errorf("Records %d: %d and %d pages, want %d", tt.opt, len(obj.rec.recs), len(obj.rec.hits), pagesFor(tt.want))
+			}
+			for _, m := range append(slices.Clone(obj.rec.recs), obj.rec.hits...) {
+				if info, err := m.Info(); err != nil || info.MaxEntries != recordPage {
+					t.Errorf("Records %d: page %v has %v entries (%v), want %d", tt.opt, m, info.MaxEntries, err, recordPage)
 				}
 			}
 		}
@@ -674,14 +685,14 @@ func TestRecordsBatch(t *testing.T) {
 		t.Fatal("a record without ops was written")
 	}
 	var got steer.Record
-	if err := o.objs.Records.Lookup(slots[0], &got); err != nil || got.N != 0 {
+	if err := o.rec.recs[slots[0]>>recordPageShift].Lookup(slots[0]%recordPage, &got); err != nil || got.N != 0 {
 		t.Fatalf("slot %d after a refused batch: %+v, %v", slots[0], got, err)
 	}
 	if err := o.PutRecords(slots, recs); err != nil {
 		t.Fatal(err)
 	}
 	for i, slot := range slots {
-		if err := o.objs.Records.Lookup(slot, &got); err != nil || got != recs[i] {
+		if err := o.rec.recs[slot>>recordPageShift].Lookup(slot%recordPage, &got); err != nil || got != recs[i] {
 			t.Fatalf("slot %d: %+v, %v; want %+v", slot, got, err, recs[i])
 		}
 	}
@@ -693,7 +704,7 @@ func TestRecordsBatch(t *testing.T) {
 	one := make([]CounterValue, ncpu)
 	one[0] = CounterValue{Packets: 1, Bytes: 64}
 	for _, slot := range slots {
-		if err := o.objs.RecordHits.Put(slot, one); err != nil {
+		if err := o.rec.hits[slot>>recordPageShift].Put(slot%recordPage, one); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -11,9 +11,11 @@ import (
 )
 
 // GrowRecords: the records and the hits they counted carry over, the slots
-// past the old size become usable, the attached device runs the new
-// program, a dry runner loaded after sees the new maps, and a grow that
-// cannot be (past the limit) or need not be changes nothing.
+// past the old size become usable, the program and the attached device's
+// program stay the same (a grow replaces only the inner maps), a dry
+// runner and the twin loaded before the grow see the grown maps, as does
+// a dry runner loaded after, and a grow that cannot be (past the limit) or
+// need not be changes nothing.
 func TestGrowRecords(t *testing.T) {
 	testenv.RequireRoot(t)
 	o, err := LoadWith(Options{Trace: true, Records: 8})
@@ -30,7 +32,8 @@ func TestGrowRecords(t *testing.T) {
 	e, _ := installFast(t, o, "actions=mod_dl_src:02:00:00:00:00:99,output:pb", 5)
 	rec, _ := e.FastPath()
 	v := newVeth(t, "", "")
-	if _, err := o.Attach(v.LocalIndex(), ModeAuto); err != nil {
+	a, err := o.Attach(v.LocalIndex(), ModeAuto)
+	if err != nil {
 		t.Fatal(err)
 	}
 	frame := udp4Frame(t, 1, 2)
@@ -53,9 +56,19 @@ func TestGrowRecords(t *testing.T) {
 		return hits[slot].Packets
 	}
 	forward(o, "before")
+	dryBefore, err := o.DryRunner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dryBefore.Close()
+	if err := a.Reinstall(); err != nil { // loads the twin, which the device now runs
+		t.Fatal(err)
+	}
+	twin := a.prog
 
-	if err := o.PutRecord(40, &rec); err == nil {
-		t.Fatal("slot 40 of 8 written")
+	const far = 2*recordPage + 40 // in the third page
+	if err := o.PutRecord(far, &rec); err == nil {
+		t.Fatal("a slot past 8 written")
 	}
 	before := progID(t, o)
 	for _, n := range []int{steer.RecordSlotsLimit + 1, 8, 3} {
@@ -64,24 +77,28 @@ func TestGrowRecords(t *testing.T) {
 			t.Fatalf("GrowRecords(%d): %v; %d slots, %d grows", n, err, o.Records(), o.Grows())
 		}
 	}
+	if err := o.PutRules([]steer.Rule{{MaskID: 0, Rank: e.Rank, Verdict: steer.VerdictForward, Arg: far, Flow: e.Flow.ID}}); err == nil {
+		t.Fatal("a rule naming a slot past 8 written")
+	}
+	const size = far + 1
+	if err := dryBefore.GrowRecords(size); err == nil || o.Records() != 8 {
+		t.Fatalf("a dry runner grew: %v, %d slots", err, o.Records())
+	}
 
-	if err := o.GrowRecords(64); err != nil {
+	if err := o.GrowRecords(size); err != nil {
 		t.Fatal(err)
 	}
-	if o.Records() != 64 || o.Grows() != 1 {
-		t.Fatalf("after a grow to 64: %d slots, %d grows", o.Records(), o.Grows())
+	if o.Records() != size || o.Grows() != 1 || dryBefore.Records() != size {
+		t.Fatalf("after a grow to %d: %d slots (dry runner %d), %d grows", size, o.Records(), dryBefore.Records(), o.Grows())
 	}
-	for _, m := range []*ebpf.Map{o.objs.Records, o.objs.RecordHits} {
-		if info, err := m.Info(); err != nil || info.MaxEntries != 64 {
-			t.Fatalf("map %v: %v entries (%v), want 64", m, info.MaxEntries, err)
-		}
+	if len(o.rec.recs) != 3 || len(o.rec.hits) != 3 {
+		t.Fatalf("%d and %d pages for %d slots", len(o.rec.recs), len(o.rec.hits), size)
 	}
-	after := progID(t, o)
-	if after == before {
-		t.Fatal("the same program after the grow")
+	if after := progID(t, o); after != before {
+		t.Fatalf("program %d after the grow, was %d", after, before)
 	}
-	if x := xdpOn(t, v.LocalIndex()); x == nil || x.ProgId != after {
-		t.Fatalf("device runs %+v, want program %d", x, after)
+	if x, tw := xdpOn(t, v.LocalIndex()), progInfoID(t, twin); x == nil || x.ProgId != tw || a.prog != twin {
+		t.Fatalf("device runs %+v, want the twin %d it ran before the grow", x, tw)
 	}
 	if got := hitsOf(5); got != 1 {
 		t.Fatalf("slot 5 hits after the grow: %d, want the 1 from before", got)
@@ -90,15 +107,22 @@ func TestGrowRecords(t *testing.T) {
 	if got := hitsOf(5); got != 2 {
 		t.Fatalf("slot 5 hits: %d, want 2", got)
 	}
-	if err := o.PutRecord(40, &rec); err != nil {
-		t.Fatalf("slot 40 of 64: %v", err)
+	if err := o.PutRecord(far, &rec); err != nil {
+		t.Fatalf("slot %d of %d: %v", far, size, err)
 	}
-	if err := o.PutRules([]steer.Rule{{MaskID: 0, Rank: e.Rank, Verdict: steer.VerdictForward, Arg: 40, Flow: e.Flow.ID}}); err != nil {
-		t.Fatalf("a rule naming slot 40: %v", err)
+	if err := o.PutRules([]steer.Rule{{MaskID: 0, Rank: e.Rank, Verdict: steer.VerdictForward, Arg: far, Flow: e.Flow.ID}}); err != nil {
+		t.Fatalf("a rule naming slot far: %v", err)
 	}
-	forward(o, "through slot 40")
-	if hitsOf(40) != 1 || hitsOf(5) != 2 {
-		t.Fatalf("hits: slot 40 %d, slot 5 %d", hitsOf(40), hitsOf(5))
+	forward(o, "through slot far")
+	if hitsOf(far) != 1 || hitsOf(5) != 2 {
+		t.Fatalf("hits: slot far %d, slot 5 %d", hitsOf(far), hitsOf(5))
+	}
+	// The twin, loaded before the grow, runs slot far and counts it.
+	if ret, err := twin.Run(&ebpf.RunOptions{Data: frame, Context: &xdpMD{DataEnd: uint32(len(frame)), IngressIfindex: uint32(lo)}}); err != nil || Action(ret) != ActionRedirect {
+		t.Fatalf("twin through slot far: %v, %v", Action(ret), err)
+	}
+	if hitsOf(far) != 2 {
+		t.Fatalf("hits of slot far after the twin's run: %d, want 2", hitsOf(far))
 	}
 	if _, err := o.ClearRecordHits([]uint32{5}); err != nil {
 		t.Fatal(err)
@@ -112,21 +136,41 @@ func TestGrowRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer dry.Close()
-	if dry.Records() != 64 {
+	if dry.Records() != size {
 		t.Fatalf("dry runner: %d slots", dry.Records())
 	}
-	forward(dry, "dry run through slot 40")
-	if hitsOf(40) != 1 {
-		t.Fatalf("the dry run counted: slot 40 %d", hitsOf(40))
+	forward(dry, "dry run through slot far")
+	forward(dryBefore, "dry run loaded before the grow, through slot far")
+	if hitsOf(far) != 2 {
+		t.Fatalf("the dry runs counted: slot far %d", hitsOf(far))
 	}
+	// A dry runner closed leaves the live objects' record maps open.
+	if err := dryBefore.Close(); err != nil {
+		t.Fatal(err)
+	}
+	forward(o, "after a dry runner closed")
 }
 
-// A grow from a size that is not a multiple of the copy's chunk copies
-// every record; a device that went away (its link severed) does not stop
-// a grow, and the devices still there move to the new program.
+func progInfoID(tb testing.TB, p *ebpf.Program) uint32 {
+	tb.Helper()
+	info, err := p.Info()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	id, ok := info.ID()
+	if !ok {
+		tb.Fatal("program has no id")
+	}
+	return uint32(id)
+}
+
+// A grow from a size that is not a multiple of a page keeps the record of
+// the short last page's last slot where it was and adds pages past it; a
+// device that went away (its link severed) does not stop a grow, and the
+// devices still there keep running the program.
 func TestGrowRecordsOddSizeAndGoneDevice(t *testing.T) {
 	testenv.RequireRoot(t)
-	o, err := LoadWith(Options{Trace: true, Records: recordChunk + 904})
+	o, err := LoadWith(Options{Trace: true, Records: recordPage + 904})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +181,7 @@ func TestGrowRecordsOddSizeAndGoneDevice(t *testing.T) {
 	if err := o.SetMasks([]steer.Mask{{ID: 0, Mask: zero, MaxRank: steer.MakeRank(10, 0)}}); err != nil {
 		t.Fatal(err)
 	}
-	last := uint32(recordChunk + 903) // in the copy's second, short chunk
+	last := uint32(recordPage + 903) // in the second, short page
 	installFast(t, o, "actions=mod_dl_src:02:00:00:00:00:99,output:pb", last)
 	stay, gone := newVeth(t, "", ""), newVeth(t, "", "")
 	for _, v := range []*testenv.Veth{stay, gone} {
@@ -148,14 +192,15 @@ func TestGrowRecordsOddSizeAndGoneDevice(t *testing.T) {
 	if err := netlink.LinkDel(gone.Local); err != nil {
 		t.Fatal(err)
 	}
-	if err := o.GrowRecords(2 * recordChunk); err != nil {
+	prog := progID(t, o)
+	if err := o.GrowRecords(3*recordPage + 1); err != nil {
 		t.Fatalf("grow with a device gone: %v", err)
 	}
-	if o.Records() != 2*recordChunk {
-		t.Fatalf("%d slots after the grow", o.Records())
+	if o.Records() != 3*recordPage+1 || len(o.rec.recs) != 4 || len(o.rec.hits) != 4 {
+		t.Fatalf("%d slots, %d and %d pages after the grow", o.Records(), len(o.rec.recs), len(o.rec.hits))
 	}
-	if x := xdpOn(t, stay.LocalIndex()); x == nil || x.ProgId != progID(t, o) {
-		t.Fatalf("the device still there runs %+v, want program %d", x, progID(t, o))
+	if x := xdpOn(t, stay.LocalIndex()); x == nil || x.ProgId != prog || progID(t, o) != prog {
+		t.Fatalf("the device still there runs %+v, want program %d", x, prog)
 	}
 	res, err := o.TestRun(udp4Frame(t, 1, 2), lo, 0)
 	if err != nil {
@@ -163,5 +208,12 @@ func TestGrowRecordsOddSizeAndGoneDevice(t *testing.T) {
 	}
 	if res.FastPath != FastPathForwarded || res.Frame[11] != 0x99 {
 		t.Fatalf("slot %d after the grow: fast path %v, frame %x", last, res.FastPath, res.Frame)
+	}
+	installFast(t, o, "actions=mod_dl_src:02:00:00:00:00:99,output:pb", 3*recordPage) // the last page's only slot
+	if res, err = o.TestRun(udp4Frame(t, 1, 2), lo, 0); err != nil {
+		t.Fatal(err)
+	}
+	if res.FastPath != FastPathForwarded || res.Frame[11] != 0x99 {
+		t.Fatalf("slot %d after the grow: fast path %v, frame %x", 3*recordPage, res.FastPath, res.Frame)
 	}
 }

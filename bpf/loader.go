@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -44,13 +46,11 @@ type Objects struct {
 	objs  xvsObjects
 	trace bool
 	spec  *ebpf.CollectionSpec // what objs was loaded from, for twin
-	// recMu guards records, hitBase and grows, and the records,
-	// record_hits and program fields of objs that GrowRecords replaces:
-	// held for reading by everything that uses them, for writing by a grow.
-	recMu   sync.RWMutex
-	records uint32         // action record slots (Options.Records, then GrowRecords)
-	hitBase []CounterValue // by slot: what record_hits maps replaced by grows counted
-	grows   int            // GrowRecords that grew
+	// rec holds the pages of records and record_hits. A DryRunner shares
+	// its live objects' (dry is set): it sees their grows, and neither
+	// grows nor closes them.
+	rec *recordMaps
+	dry bool
 
 	traceMu   sync.Mutex // serializes TestRun: the trace map has one entry
 	closeOnce sync.Once
@@ -74,6 +74,89 @@ type Objects struct {
 	waits     int                      // grace periods waited for (tests)
 	links     map[*Attachment]struct{} // attachments to detach with Objects
 	twin      *ebpf.Program            // a second copy of the program on the same maps; loaded on first use
+}
+
+// recordMaps are the pages of the records and record_hits arrays of maps
+// (fastpath.h): slot s is entry s%recordPage of page s/recordPage.
+type recordMaps struct {
+	// mu guards the fields below: held for reading by everything that
+	// uses them, for writing by a grow.
+	mu    sync.RWMutex
+	n     uint32      // action record slots (Options.Records, then GrowRecords)
+	recs  []*ebpf.Map // the pages of records: entry -> steer.Record
+	hits  []*ebpf.Map // the pages of record_hits: entry -> CounterValue per CPU
+	grows int         // GrowRecords that grew
+}
+
+// A page of records (XVS_RECORD_PAGE_SHIFT), and the most pages
+// (XVS_RECORD_PAGES).
+const (
+	recordPageShift = 12
+	recordPage      = 1 << recordPageShift
+	recordPages     = steer.RecordSlotsLimit / recordPage
+)
+
+// pagesFor is how many pages n slots take.
+func pagesFor(n int) int { return (n + recordPage - 1) / recordPage }
+
+// addPages creates the pages that n slots need past those r has, puts them
+// into the outer maps (records first; no rule names a slot in them yet,
+// so the order does not matter) and appends them to r. On error nothing is
+// added: what went into the outer maps is taken out again.
+func (o *Objects) addPages(r *recordMaps, n int) error {
+	from, to := len(r.recs), pagesFor(n)
+	if to <= from {
+		return nil
+	}
+	var recs, hits []*ebpf.Map
+	fail := func(err error) error {
+		if len(recs) > 0 {
+			// A page put into the outer map goes out again; nothing ran in
+			// it (no rule names its slots).
+			for i := range recs {
+				_ = o.objs.Records.Delete(uint32(from + i))
+				_ = o.objs.RecordHits.Delete(uint32(from + i))
+			}
+		}
+		for _, m := range append(recs, hits...) {
+			_ = m.Close()
+		}
+		return err
+	}
+	rs := o.spec.Maps[xvsMapRecords].InnerMap
+	hs := o.spec.Maps[xvsMapRecordHits].InnerMap
+	keys := make([]uint32, 0, to-from)
+	rfds := make([]uint32, 0, to-from)
+	hfds := make([]uint32, 0, to-from)
+	for p := from; p < to; p++ {
+		rm, err := ebpf.NewMap(rs)
+		if err != nil {
+			return fail(fmt.Errorf("records page %d: %w", p, err))
+		}
+		recs = append(recs, rm)
+		hm, err := ebpf.NewMap(hs)
+		if err != nil {
+			return fail(fmt.Errorf("record hits page %d: %w", p, err))
+		}
+		hits = append(hits, hm)
+		keys = append(keys, uint32(p))
+		rfds = append(rfds, uint32(rm.FD()))
+		hfds = append(hfds, uint32(hm.FD()))
+	}
+	// One batch each: the kernel waits for a grace period after each
+	// update of an array of maps, and once for a batch.
+	for _, u := range []struct {
+		m    *ebpf.Map
+		fds  []uint32
+		name string
+	}{{o.objs.Records, rfds, "records"}, {o.objs.RecordHits, hfds, "record hits"}} {
+		if _, err := u.m.BatchUpdate(keys, u.fds, nil); err != nil {
+			return fail(fmt.Errorf("%s pages %d..%d: %w", u.name, from, to-1, err))
+		}
+	}
+	r.recs = append(r.recs, recs...)
+	r.hits = append(r.hits, hits...)
+	return nil
 }
 
 type liveMask struct {
@@ -180,14 +263,11 @@ func LoadWith(opts Options) (*Objects, error) {
 	records := opts.Records
 	switch {
 	case opts.share != nil:
-		records = int(opts.share.records)
 	case records == 0:
 		records = steer.MaxRecords
 	case records < 0 || records > steer.RecordSlotsLimit:
 		return nil, fmt.Errorf("load xdp program: %d record slots, want 1..%d", records, steer.RecordSlotsLimit)
 	}
-	spec.Maps[xvsMapRecords].MaxEntries = uint32(records)
-	spec.Maps[xvsMapRecordHits].MaxEntries = uint32(records)
 	var lo *ebpf.CollectionOptions
 	if opts.share != nil {
 		lo = &ebpf.CollectionOptions{MapReplacements: opts.share.sharedMaps()}
@@ -197,8 +277,14 @@ func LoadWith(opts Options) (*Objects, error) {
 	// work, so the error is not fatal.
 	_ = rlimit.RemoveMemlock()
 
-	o := &Objects{trace: opts.Trace, spec: spec.Copy(), records: uint32(records), links: make(map[*Attachment]struct{})}
+	o := &Objects{trace: opts.Trace, spec: spec.Copy(), links: make(map[*Attachment]struct{})}
 	if err := spec.LoadAndAssign(&o.objs, lo); err != nil {
+		return nil, fmt.Errorf("load xdp program: %w", err)
+	}
+	if opts.share != nil {
+		o.rec, o.dry = opts.share.rec, true
+	} else if err := o.initRecords(records); err != nil {
+		_ = o.closeMaps()
 		return nil, fmt.Errorf("load xdp program: %w", err)
 	}
 	inner := &ebpf.MapSpec{Name: "xvs_barrier_in", Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1}
@@ -213,21 +299,27 @@ func LoadWith(opts Options) (*Objects, error) {
 	return o, nil
 }
 
-// Records returns the number of action record slots (Options.Records).
+// initRecords creates the pages of n record slots, before any program run.
+func (o *Objects) initRecords(n int) error {
+	o.rec = &recordMaps{n: uint32(n)}
+	return o.addPages(o.rec, n)
+}
+
+// Records returns the number of action record slots (Options.Records,
+// then GrowRecords; a DryRunner's are its live objects').
 func (o *Objects) Records() int {
-	o.recMu.RLock()
-	defer o.recMu.RUnlock()
-	return int(o.records)
+	o.rec.mu.RLock()
+	defer o.rec.mu.RUnlock()
+	return int(o.rec.n)
 }
 
 // DryRunner loads a second instance of the program that shares every map
 // of o but its trace map and counts nothing (no port counters, no rule
 // hits): TestRun on it shows, with Trace's detail, what the live program
 // decides for a frame, and changes nothing. It is not attached anywhere.
-// The caller closes it (o's maps stay).
+// It shares the arrays of record pages too, so it runs the records of o's
+// grows (GrowRecords) as o does. The caller closes it (o's maps stay).
 func (o *Objects) DryRunner() (*Objects, error) {
-	o.recMu.RLock()
-	defer o.recMu.RUnlock()
 	r, err := LoadWith(Options{Trace: true, DryRun: true, share: o})
 	if err != nil {
 		return nil, fmt.Errorf("dry-run program: %w", err)
@@ -249,8 +341,9 @@ func (o *Objects) sharedMaps() map[string]*ebpf.Map {
 }
 
 // twinLocked returns a second copy of the program, loaded from the same
-// object onto the same maps: it behaves exactly like the first, and a
-// device's attachment can swap between the two. o.mu must be held.
+// object onto the same maps (the arrays of record pages too, so it sees
+// every grow): it behaves exactly like the first, and a device's attachment can
+// swap between the two. o.mu must be held.
 func (o *Objects) twinLocked() (*ebpf.Program, error) {
 	if o.twin != nil {
 		return o.twin, nil
@@ -275,6 +368,13 @@ func (o *Objects) closeMaps() error {
 	if o.twin != nil {
 		if err := o.twin.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close xdp program twin: %w", err))
+		}
+	}
+	if r := o.rec; r != nil && !o.dry {
+		for _, m := range append(slices.Clone(r.recs), r.hits...) {
+			if err := m.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close record page: %w", err))
+			}
 		}
 	}
 	for _, m := range []*ebpf.Map{o.barrier, o.barrierInner} {
@@ -313,8 +413,10 @@ func checkSpec(spec *ebpf.CollectionSpec) error {
 		{xvsMapRules, unsafe.Sizeof(ruleKey{}), unsafe.Sizeof(ruleValue{}), steer.MaxRules},
 		{xvsMapCounters, 4, unsafe.Sizeof(portCounters{}), steer.MaxPorts},
 		{xvsMapTrace, 4, unsafe.Sizeof(traceRecord{}), 1},
-		{xvsMapRecords, 4, steer.RecordLen, steer.MaxRecords},
-		{xvsMapRecordHits, 4, unsafe.Sizeof(CounterValue{}), steer.MaxRecords},
+		{xvsMapRecords, 4, 4, recordPages},
+		{xvsMapRecordHits, 4, 4, recordPages},
+		{xvsMapRecords + "_inner", 4, steer.RecordLen, recordPage},
+		{xvsMapRecordHits + "_inner", 4, unsafe.Sizeof(CounterValue{}), recordPage},
 		{xvsMapTxPorts, 4, 4, steer.MaxPorts},
 		{xvsMapPortCache, 4, 8, portCacheSlots},
 		{xvsMapEmc, 4, emcEntryLen, 1 << emcMaxShift},
@@ -322,6 +424,12 @@ func checkSpec(spec *ebpf.CollectionSpec) error {
 	}
 	for _, w := range want {
 		m := spec.Maps[w.name]
+		if outer, ok := strings.CutSuffix(w.name, "_inner"); ok {
+			m = nil
+			if om := spec.Maps[outer]; om != nil && om.Type == ebpf.ArrayOfMaps {
+				m = om.InnerMap
+			}
+		}
 		if m == nil {
 			return fmt.Errorf("xdp object: no map %s", w.name)
 		}
@@ -520,12 +628,13 @@ func (o *Objects) Counters(ofport uint32) ([steer.NumCounters]CounterValue, erro
 }
 
 // MapMemory returns the kernel memory each of the program's maps takes
-// (its memlock, as bpftool map show reports it), in bytes, by map name.
-// A preallocated map costs its full size from the start; the rule table
-// (no prealloc) grows with its rules.
+// (its memlock, as bpftool map show reports it), in bytes, by map name;
+// records and record_hits count their pages too. A preallocated map
+// costs its full size from the start; the rule table (no prealloc) grows
+// with its rules.
 func (o *Objects) MapMemory() (map[string]uint64, error) {
-	o.recMu.RLock()
-	defer o.recMu.RUnlock()
+	o.rec.mu.RLock()
+	defer o.rec.mu.RUnlock()
 	out := make(map[string]uint64)
 	v := reflect.ValueOf(&o.objs.xvsMaps).Elem()
 	for i := range v.NumField() {
@@ -534,15 +643,24 @@ func (o *Objects) MapMemory() (map[string]uint64, error) {
 			continue
 		}
 		name := v.Type().Field(i).Tag.Get("ebpf")
-		info, err := m.Info()
-		if err != nil {
-			return nil, fmt.Errorf("map %s: %w", name, err)
+		maps := []*ebpf.Map{m}
+		switch name {
+		case xvsMapRecords:
+			maps = append(maps, o.rec.recs...)
+		case xvsMapRecordHits:
+			maps = append(maps, o.rec.hits...)
 		}
-		n, ok := info.Memlock()
-		if !ok {
-			return nil, fmt.Errorf("map %s: the kernel does not report its memory: %w", name, ebpf.ErrNotSupported)
+		for _, m := range maps {
+			info, err := m.Info()
+			if err != nil {
+				return nil, fmt.Errorf("map %s: %w", name, err)
+			}
+			n, ok := info.Memlock()
+			if !ok {
+				return nil, fmt.Errorf("map %s: the kernel does not report its memory: %w", name, ebpf.ErrNotSupported)
+			}
+			out[name] += n
 		}
-		out[name] = n
 	}
 	return out, nil
 }

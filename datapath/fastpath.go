@@ -95,8 +95,9 @@ func newFastPath(off bool, maxSlots, capSlots int) *fastPath {
 // The kernel's record maps start with InitialFastPathFlows slots (fewer when
 // Config.FastPathFlows says so) and grow when the rules want more: to an
 // eighth more than they want, at least twice what they had, in multiples of
-// recordSlotGrain, up to Config.FastPathFlows. A grow loads the program
-// again (bpf.Objects.GrowRecords): tens of milliseconds, so few and large.
+// recordSlotGrain, up to Config.FastPathFlows. A grow adds pages of slots
+// to the maps the program reads (bpf.Objects.GrowRecords; no program load):
+// a few milliseconds, mostly allocation, and a grace period or two.
 const recordSlotGrain = 4096
 
 // InitialFastPathFlows is how many record slots the kernel's maps start with.
@@ -125,11 +126,9 @@ func (s *Switch) growRecordsLocked(need int) {
 	err := s.bpf.GrowRecords(n)
 	fp.capSlots = s.bpf.Records() // an error may come after the grow
 	if fp.capSlots > was {
+		// The trace's dry run shares the record maps, grown ones too: it
+		// stays.
 		s.log.Info("fast path records grew", "slots", fp.capSlots, "was", was, "took", time.Since(t0).Round(time.Millisecond))
-		// The trace's dry run shares the maps the grow replaced.
-		if cerr := s.tracer.close(); cerr != nil {
-			s.log.Warn("close the dry-run program", "err", cerr)
-		}
 	}
 	if err != nil {
 		s.log.Warn("fast path records: grow", "slots", fp.capSlots, "want", n, "err", err)

@@ -98,9 +98,8 @@ const (
 )
 
 // traceRunner is the switch's dry-run instance of the XDP program, loaded on
-// the first trace, and again after the live program's records grew (the
-// instance shares the maps the live program had when it was loaded; a grow
-// drops it).
+// the first trace. It shares the live program's maps, the record maps a
+// grow adds pages to among them, so it lives as long as the switch.
 type traceRunner struct {
 	mu   sync.Mutex
 	objs *bpf.Objects
