@@ -26,8 +26,9 @@ import (
 // XVS_BENCH_OBJS (space-separated .o paths, for example the committed
 // xvs_bpfel.o of another commit, or one built with clang by hand): each
 // runs after the committed program on the same maps (a map whose spec
-// differs gets one of its own) as case/name-of-the-file, and -count N
-// interleaves all of them over N rounds:
+// differs gets one of its own; one of records unpaged, as before the
+// pages, gets the benchmark's records too) as case/name-of-the-file, and
+// -count N interleaves all of them over N rounds:
 //
 //	git show main:bpf/xvs_bpfel.o >/tmp/main.o
 //	XVS_BENCH_OBJS=/tmp/main.o go test -run '^$' -bench ProgramVerdicts -count 10 -cpu 1 ./bpf/
@@ -51,11 +52,11 @@ func BenchmarkProgramVerdicts(b *testing.B) {
 		{"forward_tp", "in_port=pa,udp,actions=mod_tp_dst:7998,output:pb"},
 		{"forward_rewrite", "in_port=pa,udp,actions=mod_dl_src:02:00:00:00:00:09,mod_dl_dst:02:00:00:00:00:0a,mod_nw_tos:184,mod_tp_dst:7998,output:pb"},
 	}
-	progs := []namedProg{{"committed", o.objs.XvsXdp}}
+	progs := []namedProg{{"committed", o.objs.XvsXdp, nil}}
 	for _, path := range strings.Fields(os.Getenv("XVS_BENCH_OBJS")) {
-		p := loadVariant(b, o, path)
+		p, recs := loadVariant(b, o, path)
 		defer p.Close()
-		progs = append(progs, namedProg{strings.TrimSuffix(filepath.Base(path), ".o"), p})
+		progs = append(progs, namedProg{strings.TrimSuffix(filepath.Base(path), ".o"), p, recs})
 	}
 	b.Run("bare_redirect", func(b *testing.B) {
 		runs, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1})
@@ -106,6 +107,13 @@ func BenchmarkProgramVerdicts(b *testing.B) {
 					if err := o.PutRecord(0, &rec); err != nil {
 						b.Fatal(err)
 					}
+					for _, p := range progs {
+						if p.recs != nil {
+							if err := p.recs.Put(uint32(0), &rec); err != nil {
+								b.Fatal(err)
+							}
+						}
+					}
 				}
 				rules, masks = st.Rules, st.Masks
 			}
@@ -125,11 +133,14 @@ func BenchmarkProgramVerdicts(b *testing.B) {
 type namedProg struct {
 	name string
 	prog *ebpf.Program
+	recs *ebpf.Map // a records array of its own (an object from before the pages), or nil
 }
 
 // loadVariant loads the program of the object at path onto o's maps (a
-// map whose key, value or size differs from o's gets one of its own).
-func loadVariant(b *testing.B, o *Objects, path string) *ebpf.Program {
+// map whose type, key, value or size differs from o's gets one of its
+// own). It returns the program's records map when that is an array of its
+// own, for the caller to write the records o has into.
+func loadVariant(b *testing.B, o *Objects, path string) (*ebpf.Program, *ebpf.Map) {
 	b.Helper()
 	spec, err := ebpf.LoadCollectionSpec(path)
 	if err != nil {
@@ -138,25 +149,38 @@ func loadVariant(b *testing.B, o *Objects, path string) *ebpf.Program {
 	repl := o.sharedMaps()
 	for name, m := range repl {
 		ms := spec.Maps[name]
-		if ms == nil || ms.KeySize != m.KeySize() || ms.ValueSize != m.ValueSize() || ms.MaxEntries != m.MaxEntries() {
+		if ms == nil || ms.Type != m.Type() || ms.KeySize != m.KeySize() || ms.ValueSize != m.ValueSize() || ms.MaxEntries != m.MaxEntries() {
 			delete(repl, name)
 		}
 	}
 	var v struct {
 		Prog *ebpf.Program `ebpf:"xvs_xdp"`
+		Recs *ebpf.Map     `ebpf:"records"`
 	}
 	if err := spec.LoadAndAssign(&v, &ebpf.CollectionOptions{MapReplacements: repl}); err != nil {
 		b.Fatalf("XVS_BENCH_OBJS: load %s: %v", path, err)
 	}
-	return v.Prog
+	if _, shared := repl[xvsMapRecords]; shared || v.Recs.Type() != ebpf.Array {
+		_ = v.Recs.Close()
+		return v.Prog, nil
+	}
+	b.Cleanup(func() { v.Recs.Close() })
+	return v.Prog, v.Recs
 }
 
+// benchRun reports the program's time per run on frame, by the test run's
+// clock (ns/run) and, with sysctl kernel.bpf_stats_enabled=1, by the
+// kernel's run statistics (run_time_ns/run_cnt: stats-ns/run).
 func benchRun(b *testing.B, prog *ebpf.Program, frame []byte) {
 	b.Helper()
+	s0, serr := prog.Stats()
 	ret, per, err := prog.Benchmark(frame, max(b.N, 1000), b.ResetTimer)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(per.Nanoseconds()), "ns/run")
 	b.ReportMetric(float64(ret), "action")
+	if s1, err := prog.Stats(); serr == nil && err == nil && s1.RunCount > s0.RunCount {
+		b.ReportMetric(float64((s1.Runtime-s0.Runtime).Nanoseconds())/float64(s1.RunCount-s0.RunCount), "stats-ns/run")
+	}
 }

@@ -100,52 +100,41 @@ func (o *Objects) RecordHits(n int) ([]CounterValue, error) {
 	if n < 0 || n > int(r.n) {
 		return nil, fmt.Errorf("record hits: %d slots, at most %d", n, r.n)
 	}
-	out := make([]CounterValue, 0, n)
-	for page := 0; len(out) < n; page++ {
-		hits, err := sumHits(r.hits[page], min(n-len(out), recordPage))
-		if err != nil {
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		return nil, fmt.Errorf("record hits: %w", err)
+	}
+	out := make([]CounterValue, n)
+	keys := make([]uint32, min(n, recordPage)*ncpu)
+	vals := make([]CounterValue, len(keys))
+	for page := 0; page*recordPage < n; page++ {
+		if err := sumHits(r.hits[page], keys, vals, out[page*recordPage:min(n, (page+1)*recordPage)]); err != nil {
 			return nil, fmt.Errorf("record hits of page %d: %w", page, err)
 		}
-		out = append(out, hits...)
 	}
 	return out, nil
 }
 
-// sumHits reads entries 0..n-1 of the per-CPU counters m, summed over CPUs.
-func sumHits(m *ebpf.Map, n int) ([]CounterValue, error) {
-	out := make([]CounterValue, n)
-	if n == 0 {
-		return out, nil
-	}
-	ncpu, err := ebpf.PossibleCPU()
-	if err != nil {
-		return nil, err
-	}
-	keys := make([]uint32, n)
-	vals := make([]CounterValue, n*ncpu)
+// sumHits adds the counters of the page of hit counters m (fastpath.h),
+// summed over CPUs, to out, the first len(out) slots of the page. keys and
+// vals are buffers of one batch read.
+func sumHits(m *ebpf.Map, keys []uint32, vals []CounterValue, out []CounterValue) error {
 	var cursor ebpf.MapBatchCursor
-	got := 0
-	for got < n {
-		c, err := m.BatchLookup(&cursor, keys[got:], vals[got*ncpu:], nil)
-		for i := got; i < got+c; i++ {
-			slot := keys[i]
-			if slot >= uint32(n) {
-				continue
-			}
-			for _, v := range vals[i*ncpu : (i+1)*ncpu] {
-				out[slot].Packets += v.Packets
-				out[slot].Bytes += v.Bytes
+	for {
+		c, err := m.BatchLookup(&cursor, keys, vals, nil)
+		for i, k := range keys[:c] {
+			if slot := int(k % recordPage); slot < len(out) {
+				out[slot].Packets += vals[i].Packets
+				out[slot].Bytes += vals[i].Bytes
 			}
 		}
-		got += c
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			break
+			return nil
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return out, nil
 }
 
 // ClearRecordHits zeroes the counters of slots on every CPU, with one
@@ -176,17 +165,24 @@ func (r *recordMaps) clearHits(slots []uint32) (int, error) {
 		return 0, fmt.Errorf("clear record hits: %w", err)
 	}
 	zero := make([]CounterValue, min(len(slots), recordChunk)*ncpu)
-	done, err := byPage(slots, func(page int, keys []uint32, _ int) (int, error) {
+	keys := make([]uint32, len(zero))
+	done, err := byPage(slots, func(page int, offs []uint32, _ int) (int, error) {
+		k := keys[:len(offs)*ncpu]
+		for i, off := range offs {
+			for cpu := range ncpu {
+				k[i*ncpu+cpu] = uint32(cpu*recordPage) + off
+			}
+		}
 		m := r.hits[page]
-		n, err := m.BatchUpdate(keys, zero[:len(keys)*ncpu], nil)
+		n, err := m.BatchUpdate(k, zero[:len(k)], nil)
 		if errors.Is(err, ebpf.ErrNotSupported) {
-			for n = 0; n < len(keys); n++ {
-				if err = m.Put(keys[n], zero[:ncpu]); err != nil {
+			for n = 0; n < len(k); n++ {
+				if err = m.Put(k[n], CounterValue{}); err != nil {
 					break
 				}
 			}
 		}
-		return n, err
+		return n / ncpu, err // a slot is cleared with its last CPU's counter
 	})
 	if err != nil {
 		return done, fmt.Errorf("clear record hits %d: %w", slots[min(done, len(slots)-1)], err)

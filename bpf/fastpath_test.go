@@ -636,9 +636,17 @@ func TestRecordSlots(t *testing.T) {
 			if len(obj.rec.recs) != pagesFor(tt.want) || len(obj.rec.hits) != pagesFor(tt.want) {
 				t.Errorf("Records %d: %d and %d pages, want %d", tt.opt, len(obj.rec.recs), len(obj.rec.hits), pagesFor(tt.want))
 			}
-			for _, m := range append(slices.Clone(obj.rec.recs), obj.rec.hits...) {
-				if info, err := m.Info(); err != nil || info.MaxEntries != recordPage {
-					t.Errorf("Records %d: page %v has %v entries (%v), want %d", tt.opt, m, info.MaxEntries, err, recordPage)
+			ncpu, err := ebpf.PossibleCPU()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, m := range append(slices.Clone(obj.rec.recs), obj.rec.hits...) {
+				want := uint32(recordPage)
+				if i >= len(obj.rec.recs) {
+					want *= uint32(ncpu) // a row of counters for each CPU
+				}
+				if info, err := m.Info(); err != nil || info.MaxEntries != want {
+					t.Errorf("Records %d: page %v has %v entries (%v), want %d", tt.opt, m, info.MaxEntries, err, want)
 				}
 			}
 		}
@@ -701,10 +709,10 @@ func TestRecordsBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	one := make([]CounterValue, ncpu)
-	one[0] = CounterValue{Packets: 1, Bytes: 64}
+	one := CounterValue{Packets: 1, Bytes: 64}
 	for _, slot := range slots {
-		if err := o.rec.hits[slot>>recordPageShift].Put(slot%recordPage, one); err != nil {
+		// On the last CPU's row.
+		if err := o.rec.hits[slot>>recordPageShift].Put(uint32((ncpu-1)*recordPage)+slot%recordPage, one); err != nil {
 			t.Fatal(err)
 		}
 	}

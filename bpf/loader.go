@@ -84,7 +84,7 @@ type recordMaps struct {
 	mu    sync.RWMutex
 	n     uint32      // action record slots (Options.Records, then GrowRecords)
 	recs  []*ebpf.Map // the pages of records: entry -> steer.Record
-	hits  []*ebpf.Map // the pages of record_hits: entry -> CounterValue per CPU
+	hits  []*ebpf.Map // the pages of record_hits: cpu*recordPage+entry -> CounterValue
 	grows int         // GrowRecords that grew
 }
 
@@ -95,6 +95,17 @@ const (
 	recordPage      = 1 << recordPageShift
 	recordPages     = steer.RecordSlotsLimit / recordPage
 )
+
+// sizeHitPages gives spec's pages of hit counters a row of recordPage
+// counters for each possible CPU (fastpath.h).
+func sizeHitPages(spec *ebpf.CollectionSpec) error {
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		return fmt.Errorf("load xdp program: %w", err)
+	}
+	spec.Maps[xvsMapRecordHits].InnerMap.MaxEntries = uint32(recordPage * cpus)
+	return nil
+}
 
 // pagesFor is how many pages n slots take.
 func pagesFor(n int) int { return (n + recordPage - 1) / recordPage }
@@ -258,6 +269,9 @@ func LoadWith(opts Options) (*Objects, error) {
 		}
 	}
 	if err := sizeEMC(spec); err != nil {
+		return nil, err
+	}
+	if err := sizeHitPages(spec); err != nil {
 		return nil, err
 	}
 	records := opts.Records
