@@ -27,7 +27,9 @@ type Options struct {
 	DryRun bool
 	// Records is the number of action record slots, how many flows the
 	// fast path can run at once: 0 is steer.MaxRecords, at most
-	// steer.RecordSlotsLimit. A DryRunner has its live program's.
+	// steer.RecordSlotsLimit. The maps are made of pages of 4096 slots
+	// (fastpath.h), so fewer take a page. A DryRunner has its live
+	// program's.
 	Records int
 	// share, when set, are the maps of the live objects the program uses
 	// instead of its own (all but the trace map).

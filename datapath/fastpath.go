@@ -97,7 +97,8 @@ func newFastPath(off bool, maxSlots, capSlots int) *fastPath {
 // eighth more than they want, at least twice what they had, in multiples of
 // recordSlotGrain, up to Config.FastPathFlows. A grow adds pages of slots
 // to the maps the program reads (bpf.Objects.GrowRecords; no program load):
-// a few milliseconds, mostly allocation, and a grace period or two.
+// 41-53 ms from 4096 to 180224 slots here, mostly allocating the records'
+// memory, so still few and large.
 const recordSlotGrain = 4096
 
 // InitialFastPathFlows is how many record slots the kernel's maps start with.
