@@ -336,7 +336,8 @@ func checkUDPChecksum(f []byte) string {
 
 // The kernel's record maps start small and grow with the flows, up to
 // Config.FastPathFlows: every flow of a bulk add past the first size runs
-// in XDP, and past the limit the rest wait in userspace.
+// in XDP, and past the limit the rest wait in userspace. The trace's dry
+// run, loaded before the grow, stays and runs the grown slots.
 func TestFastPathRecordsGrow(t *testing.T) {
 	const flows = 5000
 	tests := []struct {
@@ -352,6 +353,13 @@ func TestFastPathRecordsGrow(t *testing.T) {
 			if n := tp.sw.bpf.Records(); n != min(tt.limit, InitialFastPathFlows) {
 				t.Fatalf("the kernel starts with %d record slots", n)
 			}
+			traceFrame := func(dport int) []byte {
+				return udpFrame(t, tp.a.PeerMAC, tp.b.PeerMAC, tp.a.ip, tp.b.ip, 4000, uint16(dport), 64, []byte("trace-payload-0123"))
+			}
+			if _, err := tp.sw.Trace(TraceInput{Port: tp.a.port(), Frame: traceFrame(9999)}); err != nil {
+				t.Fatal(err)
+			}
+			dry := tp.sw.tracer.objs
 			texts := make([]string, flows)
 			for i := range texts {
 				texts[i] = fmt.Sprintf("priority=%d,in_port={a},udp,tp_dst=%d,actions=output:{b}", flows-i, 10000+i)
@@ -365,6 +373,13 @@ func TestFastPathRecordsGrow(t *testing.T) {
 			}
 			// The last flow the fast path got: its slot is past the first maps'.
 			port := 10000 + tt.wantFast - 1
+			res, err := tp.sw.Trace(TraceInput{Port: tp.a.port(), Frame: traceFrame(port)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.XDP.Verdict != XDPForward || res.XDP.FastPath != "forwarded" || tp.sw.tracer.objs != dry {
+				t.Fatalf("trace of the flow to port %d: %s, fast path %q; the same dry run: %v", port, res.XDP.Verdict, res.XDP.FastPath, tp.sw.tracer.objs == dry)
+			}
 			sink := listenUDP(t, tp.b.NS, tp.b.ip, port)
 			before := tp.stats(t, tp.a)
 			sendUDP(t, tp.a, tp.b.ip, port, 10, seqPayload(64), sendOpts{})
