@@ -10,8 +10,8 @@ import (
 )
 
 // The fast path's maps: action records by slot ("records"), what each slot
-// forwarded ("record_hits", per CPU) and the devmap of output ports
-// ("tx_ports"). A forward rule (steer.VerdictForward) names its record by
+// forwarded ("record_hits", per CPU), both in pages of recordPage slots
+// (fastpath.h, grow.go), and the devmap of output ports ("tx_ports"). A forward rule (steer.VerdictForward) names its record by
 // slot in Rule.Arg and its flow in Rule.Flow; the program runs the record
 // only if the record names the same flow.
 //
