@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -260,4 +261,70 @@ func BenchmarkGrowRecords(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/grow")
+}
+
+// Frames forwarded while the records grow, page by page, all find their
+// record and are all counted.
+func TestGrowRecordsUnderTraffic(t *testing.T) {
+	testenv.RequireRoot(t)
+	o, err := LoadWith(Options{Records: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { o.Close() })
+	lo := loIndex(t)
+	setFastPorts(t, o, lo)
+	var zero steer.Key
+	if err := o.SetMasks([]steer.Mask{{ID: 0, Mask: zero, MaxRank: steer.MakeRank(10, 0)}}); err != nil {
+		t.Fatal(err)
+	}
+	installFast(t, o, "actions=mod_dl_src:02:00:00:00:00:99,output:pb", 5)
+	frame := udp4Frame(t, 1, 2)
+	stop := make(chan struct{})
+	type result struct {
+		runs int
+		err  error
+	}
+	done := make(chan result)
+	go func() {
+		var r result
+		for {
+			select {
+			case <-stop:
+				done <- r
+				return
+			default:
+			}
+			res, err := o.TestRun(frame, lo, 0)
+			if err == nil && res.Action != ActionRedirect {
+				err = fmt.Errorf("run %d: %v", r.runs, res.Action)
+			}
+			if err != nil {
+				r.err = err
+				done <- r
+				return
+			}
+			r.runs++
+		}
+	}()
+	for _, n := range []int{recordPage + 1, 3 * recordPage, 5*recordPage + 7} {
+		time.Sleep(10 * time.Millisecond)
+		if err := o.GrowRecords(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(10 * time.Millisecond)
+	close(stop)
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	hits, err := o.RecordHits(o.Records())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hits[5].Packets != uint64(r.runs) || r.runs == 0 {
+		t.Fatalf("%d frames forwarded across %d grows, slot 5 counted %d", r.runs, o.Grows(), hits[5].Packets)
+	}
+	t.Logf("%d frames forwarded across %d grows", r.runs, o.Grows())
 }
