@@ -22,6 +22,8 @@
 # Usage: scale.sh [--flows N] [--rounds R] [--systems "xvs ovs"]
 #                 [--xvs NAME=BINDIR]...   (more xvs builds, e.g. main's,
 #                                          each a system of its own)
+#                 [--keep]                 (keep the work dir: the daemons'
+#                                          logs, the flows, the results)
 # Run as root after make build, under flock /tmp/xvs-topo.lock (it builds
 # the fixed-name topology). OVS needs openvswitch-switch installed; its
 # daemons run on a private database in a temporary directory.
@@ -37,16 +39,18 @@ OVSBR=xvsscale-ovs
 N=160000
 ROUNDS=3
 SYSTEMS="xvs ovs"
+KEEP=0
 declare -A XVSBIN=([xvs]=$BIN)
 
 die() { echo "scale: $*" >&2; exit 1; }
-usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
 	case $1 in
 	--flows) N=$2; shift 2 ;;
 	--rounds) ROUNDS=$2; shift 2 ;;
 	--systems) SYSTEMS=$2; shift 2 ;;
+	--keep) KEEP=1; shift ;;
 	--xvs)
 		[[ $2 == *=* ]] || die "--xvs takes NAME=BINDIR"
 		XVSBIN[${2%%=*}]=${2#*=}
@@ -100,7 +104,13 @@ cleanup() {
 	stop_pid "$PID"
 	stop_pid "$OVSDB_PID"
 	"$TE" teardown >/dev/null 2>&1
-	if [ $rc -ne 0 ]; then echo "scale: failed (exit $rc); log kept in $RUN" >&2; else rm -rf "$RUN"; fi
+	if [ $rc -ne 0 ]; then
+		echo "scale: failed (exit $rc); log kept in $RUN" >&2
+	elif [ $KEEP = 1 ]; then
+		echo "scale: work dir kept: $RUN" >&2
+	else
+		rm -rf "$RUN"
+	fi
 	exit $rc
 }
 trap cleanup EXIT
