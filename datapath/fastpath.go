@@ -210,11 +210,16 @@ func (s *Switch) assignRecordsLocked(st *steer.Table, flows []*flowtable.Entry) 
 	// Room for the records of as many as may get a slot, at once: they
 	// are 400 bytes each, and a bulk install writes thousands.
 	room := min(len(wants), len(fp.free)+len(fp.retired)+max(0, fp.capSlots-len(fp.slots)))
-	// The highest ranks first. When not all fit, only the ones that may
-	// get a slot need an order: the room highest ranks (ranks are
-	// distinct) go first, the rest after them as they are.
+	// The highest ranks first, should the slots run out. When not all
+	// fit, only the ones that may get a slot need an order: the room
+	// highest ranks (ranks are distinct) go first, the rest after them as
+	// they are. When all fit in free slots and new ones, none can be
+	// refused (only releasing retired slots can fail), so they need none:
+	// a bulk install skips sorting its 160k rules.
 	byRank := func(a, b want) int { return cmp.Compare(b.rule.Rank, a.rule.Rank) }
-	if room < len(wants) && room > 0 {
+	switch {
+	case len(wants) <= len(fp.free)+max(0, fp.capSlots-len(fp.slots)):
+	case room < len(wants) && room > 0:
 		ranks := make([]steer.Rank, len(wants))
 		for i, w := range wants {
 			ranks[i] = w.rule.Rank
@@ -229,7 +234,7 @@ func (s *Switch) assignRecordsLocked(st *steer.Table, flows []*flowtable.Entry) 
 			}
 		}
 		slices.SortFunc(wants[:top], byRank)
-	} else {
+	default:
 		slices.SortFunc(wants, byRank)
 	}
 	txn.fresh = make([]uint32, 0, room)
@@ -407,6 +412,11 @@ func (fp *fastPath) putBackLocked(slots []uint32) {
 func (s *Switch) releaseLocked(slots []uint32) {
 	fp := s.fast
 	s.creditRecordsLocked(time.Now().UnixNano())
+	// Retired in the order flows went (a map's, after a replace): sorted,
+	// the counters clear and the records of the flows that take the slots
+	// next are written a page's run per batch syscall, not one slot each.
+	// Descending, as fp.free is taken from its end.
+	slices.SortFunc(slots, func(a, b uint32) int { return cmp.Compare(b, a) })
 	for len(slots) > 0 {
 		n, err := s.bpf.ClearRecordHits(slots)
 		for _, slot := range slots[:n] {
