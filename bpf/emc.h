@@ -139,22 +139,20 @@ static __always_inline void classify_cached(const struct xvs_key *key, struct ma
 	__u64 gen = gp ? *(volatile __u64 *)gp : 0;
 	/* A dry run neither judges nor skips: it looks as the cache is. */
 	struct xvs_emc_judge *j = dry_run ? NULL : bpf_map_lookup_elem(&emc_judge, &zero);
-	if (j && j->skip) {
-		j->skip--;
-		classify(key, m);
-		if (m->rule) {
-			m->arg = m->rule->arg;
-			m->flow_id = m->rule->flow_id;
-		}
-		return;
-	}
+	struct xvs_emc_entry *e = NULL;
 	const __u64 *kw = (const __u64 *)key;
-	__u32 slot = emc_slot(kw);
-	/* The key escapes here, so the compare below reads it again from the
-	 * stack instead of keeping the hash's eight loads alive in spill
-	 * slots across the lookup. */
-	asm volatile("" : : "r"(kw) : "memory");
-	struct xvs_emc_entry *e = bpf_map_lookup_elem(&emc, &slot);
+	if (j && j->skip) {
+		/* Skipping: e stays NULL, so the classifier answers and
+		 * nothing is filled. */
+		j->skip--;
+	} else {
+		__u32 slot = emc_slot(kw);
+		/* The key escapes here, so the compare below reads it again
+		 * from the stack instead of keeping the hash's eight loads
+		 * alive in spill slots across the lookup. */
+		asm volatile("" : : "r"(kw) : "memory");
+		e = bpf_map_lookup_elem(&emc, &slot);
+	}
 	if (e && gen && e->gen == gen && emc_same((const __u64 *)&e->key, kw)) {
 		m->hit = e->hit;
 		m->verdict = e->verdict;
