@@ -115,6 +115,8 @@ window() {
 	local bpid=$!
 	sleep "$WARM"
 	a=$(prog_stats "$p0id"); ka=$(prog_stats "$k0id")
+	local ja jb
+	ja=$("$PS" judge "$p0id" 2>/dev/null | awk '$1 == 0 { print $5 }')
 	[ -z "$XVSD_PID" ] || ctl dump-ports >"$RUN/ports.a" 2>&1
 	if [ "${PERF:-0}" = 1 ]; then
 		perf record -q -e cpu-clock -C 0 -g -o "$RUN/perf.$c.$k.data" -- sleep "$SECS" >/dev/null 2>&1
@@ -122,6 +124,10 @@ window() {
 		sleep "$SECS"
 	fi
 	b=$(prog_stats "$p0id"); kb=$(prog_stats "$k0id")
+	jb=$("$PS" judge "$p0id" 2>/dev/null | awk '$1 == 0 { print $5 }')
+	# CPU 0 runs p0's XDP (the sender's softirq): windows that turned its
+	# exact-match cache off over the window (a build with emc_judge)
+	[ -z "$ja" ] || [ -z "$jb" ] || echo "$c K=$k: emc judge, cpu 0: $((jb - ja)) windows turned the cache off in ${SECS}s (each skips 3840 frames)"
 	[ -z "$XVSD_PID" ] || ctl dump-ports >"$RUN/ports.b" 2>&1
 	wait "$bpid"; wait "$cpid"
 	local pps offered
