@@ -22,7 +22,10 @@
 //     lookup. A per-CPU exact-match cache ("emc", emc.h) answers keys seen
 //     since the last steering change (map "steer_gen", bumped by every
 //     PutRules, DeleteRules and mask flip) with no match, redirect or
-//     forward, without the classifier;
+//     forward, without the classifier. A CPU whose cache thrashes (more
+//     than half of a window's lookups evict another live key: many more
+//     active keys than slots) classifies without it for a while (map
+//     "emc_judge"), since then the cache costs more than it saves;
 //  4. acts on the verdict: REDIRECT sends the frame to the AF_XDP socket of
 //     (ofport, RX queue) in the XSKMAP "xsks" (or to the kernel, counted as
 //     redirect_nosock, when that queue has none), DROP drops it, PASS and no

@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"encoding/binary"
 	"runtime"
 	"testing"
 
@@ -91,21 +92,7 @@ func TestExactMatchCacheHoldsManyKeys(t *testing.T) {
 	if shift < 14 {
 		t.Skipf("%d CPUs: %d slots per CPU, too few for 8192 keys", cpus, 1<<shift)
 	}
-	// The cache is per CPU: every run on one, the first this thread may use.
-	runtime.LockOSThread() // never unlocked: the thread ends with the test
-	var allowed, one unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &allowed); err != nil {
-		t.Fatal(err)
-	}
-	for cpu := 0; cpu < len(allowed)*64; cpu++ {
-		if allowed.IsSet(cpu) {
-			one.Set(cpu)
-			break
-		}
-	}
-	if err := unix.SchedSetaffinity(0, &one); err != nil {
-		t.Fatal(err)
-	}
+	cpu := pinToOneCPU(t)
 	mask := maskOf(spanTpSrc)
 	c.put(t, ruleFor(c.key, 0, mask, 100, steer.VerdictRedirect))
 	c.masks(t, steer.Mask{ID: 0, Mask: mask, MaxRank: 100})
@@ -129,5 +116,109 @@ func TestExactMatchCacheHoldsManyKeys(t *testing.T) {
 	// 8192 keys in 65536 slots: about 6% lose theirs to another key.
 	if min := keys * 8 / 10; cached < min {
 		t.Errorf("second pass: %d of %d keys answered from the cache, want at least %d", cached, keys, min)
+	}
+	// Filling empty slots is no conflict: the cache never stepped aside.
+	if j := emcJudgeOf(t, c.o, cpu); j.Asides != 0 {
+		t.Errorf("cache judge %+v: stepped aside with keys that fit", j)
+	}
+}
+
+// pinToOneCPU locks the test to the first CPU it may use, and returns it:
+// the cache is per CPU, so every run must be on the same one.
+func pinToOneCPU(t *testing.T) int {
+	t.Helper()
+	runtime.LockOSThread() // never unlocked: the thread ends with the test
+	var allowed, one unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &allowed); err != nil {
+		t.Fatal(err)
+	}
+	for cpu := 0; cpu < len(allowed)*64; cpu++ {
+		if allowed.IsSet(cpu) {
+			one.Set(cpu)
+			if err := unix.SchedSetaffinity(0, &one); err != nil {
+				t.Fatal(err)
+			}
+			return cpu
+		}
+	}
+	t.Fatal("no CPU allowed")
+	return 0
+}
+
+// emcJudge is struct xvs_emc_judge (emc.h).
+type emcJudge struct {
+	Lookups, Conflicts, Skip, Asides uint32
+}
+
+func emcJudgeOf(t *testing.T, o *Objects, cpu int) emcJudge {
+	t.Helper()
+	var per []emcJudge
+	if err := o.objs.EmcJudge.Lookup(uint32(0), &per); err != nil {
+		t.Fatal(err)
+	}
+	if cpu >= len(per) {
+		t.Fatalf("cache judge: %d CPUs, want CPU %d", len(per), cpu)
+	}
+	return per[cpu]
+}
+
+// Keys far more than the slots thrash the cache: each CPU then classifies
+// without it for a while (emc.h, EMC_SKIP), and takes it up again when the
+// keys it sees fit: one key, run again and again, is answered from it.
+func TestExactMatchCacheStepsAsideWhenThrashed(t *testing.T) {
+	const window, skip = 256, 15 * 256 // EMC_WINDOW, EMC_SKIP
+	c := newClassifier(t)
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slots := 1 << emcShiftFor(cpus)
+	cpu := pinToOneCPU(t)
+	mask := maskOf(spanTpSrc)
+	c.put(t, ruleFor(c.key, 0, mask, 100, steer.VerdictRedirect))
+	c.masks(t, steer.Mask{ID: 0, Mask: mask, MaxRank: 100})
+
+	// Twice the slots in distinct ports, round robin: once the first
+	// pass filled the cache, nearly every lookup evicts another key.
+	frame := udp4Frame(t, 0, 0)
+	const ports = 14 + 20 // UDP source and destination ports
+	keys := 2 * slots
+	cachedLate := 0
+	for i := 0; i < keys; i++ {
+		binary.BigEndian.PutUint32(frame[ports:], uint32(i)+1)
+		res, err := c.o.TestRun(frame, c.lo, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i >= slots && res.Cached {
+			cachedLate++
+		}
+	}
+	j := emcJudgeOf(t, c.o, cpu)
+	if j.Asides == 0 {
+		t.Fatalf("cache judge %+v after %d keys over %d slots: never stepped aside", j, keys, slots)
+	}
+	if cachedLate > slots/4 {
+		t.Errorf("%d of the last %d runs answered from the cache, want few", cachedLate, slots)
+	}
+
+	// One key from now on: at most a skip and a window (ended by the
+	// thrash's lookups) pass without the cache, a window of hits turns it
+	// on, and then every run is answered from it.
+	binary.BigEndian.PutUint32(frame[ports:], 0xfffe_fffe)
+	runs := 2*skip + 2*window
+	for i := 0; i < runs+skip; i++ {
+		res, err := c.o.TestRun(frame, c.lo, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i >= runs {
+			if !res.Cached {
+				t.Fatalf("run %d of one key: not from the cache (judge %+v)", i, emcJudgeOf(t, c.o, cpu))
+			}
+		}
+	}
+	if j := emcJudgeOf(t, c.o, cpu); j.Skip != 0 {
+		t.Errorf("cache judge %+v: still skipping with one key", j)
 	}
 }

@@ -352,7 +352,7 @@ func (o *Objects) sharedMaps() map[string]*ebpf.Map {
 		xvsMapMaskOrder: o.objs.MaskOrder, xvsMapActive: o.objs.Active,
 		xvsMapRules: o.objs.Rules, xvsMapCounters: o.objs.Counters,
 		xvsMapRecords: o.objs.Records, xvsMapRecordHits: o.objs.RecordHits, xvsMapTxPorts: o.objs.TxPorts,
-		xvsMapEmc: o.objs.Emc, xvsMapSteerGen: o.objs.SteerGen, xvsMapPortCache: o.objs.PortCache,
+		xvsMapEmc: o.objs.Emc, xvsMapEmcJudge: o.objs.EmcJudge, xvsMapSteerGen: o.objs.SteerGen, xvsMapPortCache: o.objs.PortCache,
 	}
 }
 
@@ -436,6 +436,7 @@ func checkSpec(spec *ebpf.CollectionSpec) error {
 		{xvsMapTxPorts, 4, 4, steer.MaxPorts},
 		{xvsMapPortCache, 4, 8, portCacheSlots},
 		{xvsMapEmc, 4, emcEntryLen, 1 << emcMaxShift},
+		{xvsMapEmcJudge, 4, emcJudgeLen, 1},
 		{xvsMapSteerGen, 4, 8, 1},
 	}
 	for _, w := range want {
@@ -516,6 +517,7 @@ const portCacheSlots = 4096
 // may take together.
 const (
 	emcEntryLen = 128
+	emcJudgeLen = 16 // struct xvs_emc_judge: per CPU, how the cache is doing
 	emcMaxShift = 16 // XVS_EMC_SHIFT
 	emcMinShift = 12
 	emcBudget   = 16 << 20

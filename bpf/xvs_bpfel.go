@@ -19,6 +19,7 @@ const (
 	xvsMapActive       = "active"
 	xvsMapCounters     = "counters"
 	xvsMapEmc          = "emc"
+	xvsMapEmcJudge     = "emc_judge"
 	xvsMapMaskOrder    = "mask_order"
 	xvsMapMasks        = "masks"
 	xvsMapPortCache    = "port_cache"
@@ -89,6 +90,7 @@ type xvsMapSpecs struct {
 	Active     *ebpf.MapSpec `ebpf:"active"`
 	Counters   *ebpf.MapSpec `ebpf:"counters"`
 	Emc        *ebpf.MapSpec `ebpf:"emc"`
+	EmcJudge   *ebpf.MapSpec `ebpf:"emc_judge"`
 	MaskOrder  *ebpf.MapSpec `ebpf:"mask_order"`
 	Masks      *ebpf.MapSpec `ebpf:"masks"`
 	PortCache  *ebpf.MapSpec `ebpf:"port_cache"`
@@ -135,6 +137,7 @@ type xvsMaps struct {
 	Active     *ebpf.Map `ebpf:"active"`
 	Counters   *ebpf.Map `ebpf:"counters"`
 	Emc        *ebpf.Map `ebpf:"emc"`
+	EmcJudge   *ebpf.Map `ebpf:"emc_judge"`
 	MaskOrder  *ebpf.Map `ebpf:"mask_order"`
 	Masks      *ebpf.Map `ebpf:"masks"`
 	PortCache  *ebpf.Map `ebpf:"port_cache"`
@@ -153,6 +156,7 @@ func (m *xvsMaps) Close() error {
 		m.Active,
 		m.Counters,
 		m.Emc,
+		m.EmcJudge,
 		m.MaskOrder,
 		m.Masks,
 		m.PortCache,
