@@ -3,6 +3,7 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/cilium/ebpf"
 
@@ -92,7 +93,8 @@ func byPage(slots []uint32, f func(page int, keys []uint32, i int) (int, error))
 const recordChunk = 4096
 
 // RecordHits returns what slots 0..n-1 forwarded since they were last
-// cleared, summed over CPUs, with a batch read per page.
+// cleared, summed over CPUs, read from the pages of counters mapped into
+// memory (no syscall: a harvest reads every slot once a second).
 func (o *Objects) RecordHits(n int) ([]CounterValue, error) {
 	r := o.rec
 	r.mu.RLock()
@@ -100,94 +102,48 @@ func (o *Objects) RecordHits(n int) ([]CounterValue, error) {
 	if n < 0 || n > int(r.n) {
 		return nil, fmt.Errorf("record hits: %d slots, at most %d", n, r.n)
 	}
-	ncpu, err := ebpf.PossibleCPU()
-	if err != nil {
-		return nil, fmt.Errorf("record hits: %w", err)
-	}
 	out := make([]CounterValue, n)
-	keys := make([]uint32, min(n, recordPage)*ncpu)
-	vals := make([]CounterValue, len(keys))
 	for page := 0; page*recordPage < n; page++ {
-		if err := sumHits(r.hits[page], keys, vals, out[page*recordPage:min(n, (page+1)*recordPage)]); err != nil {
-			return nil, fmt.Errorf("record hits of page %d: %w", page, err)
-		}
+		sumHits(r.rows[page], out[page*recordPage:min(n, (page+1)*recordPage)])
 	}
 	return out, nil
 }
 
-// sumHits adds the counters of the page of hit counters m (fastpath.h),
-// summed over CPUs, to out, the first len(out) slots of the page. keys and
-// vals are buffers of one batch read.
-func sumHits(m *ebpf.Map, keys []uint32, vals []CounterValue, out []CounterValue) error {
-	var cursor ebpf.MapBatchCursor
-	for {
-		c, err := m.BatchLookup(&cursor, keys, vals, nil)
-		for i, k := range keys[:c] {
-			if slot := int(k % recordPage); slot < len(out) {
-				out[slot].Packets += vals[i].Packets
-				out[slot].Bytes += vals[i].Bytes
-			}
-		}
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			return nil
-		}
-		if err != nil {
-			return err
+// sumHits adds the counters of row, a page of hit counters (fastpath.h),
+// summed over CPUs, to out, the first len(out) slots of the page. The
+// program counts on while they are read: each counter is read whole
+// (atomically), a slot's packets and bytes maybe a frame apart, as a
+// batch read of the map would give them.
+func sumHits(row []CounterValue, out []CounterValue) {
+	for cpu := 0; cpu*recordPage < len(row); cpu++ {
+		r := row[cpu*recordPage : cpu*recordPage+len(out)]
+		for i := range r {
+			out[i].Packets += atomic.LoadUint64(&r[i].Packets)
+			out[i].Bytes += atomic.LoadUint64(&r[i].Bytes)
 		}
 	}
 }
 
-// ClearRecordHits zeroes the counters of slots on every CPU, with one
-// batch syscall per run of up to recordChunk slots in one page. It returns
-// how many of the slots, from the first, it cleared: all of them, unless
-// there is an error.
+// ClearRecordHits zeroes the counters of slots on every CPU, in the pages
+// mapped into memory. It returns how many of the slots, from the first, it
+// cleared: all of them, unless one is out of range. A slot is cleared when
+// no program run can count on it (it is released after a grace period).
 func (o *Objects) ClearRecordHits(slots []uint32) (int, error) {
 	r := o.rec
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	for i, slot := range slots {
 		if slot >= r.n {
-			if n, err := r.clearHits(slots[:i]); err != nil {
-				return n, err
-			}
 			return i, fmt.Errorf("clear record hits: slot %d out of range 0..%d", slot, r.n-1)
 		}
-	}
-	return r.clearHits(slots)
-}
-
-func (r *recordMaps) clearHits(slots []uint32) (int, error) {
-	if len(slots) == 0 {
-		return 0, nil
-	}
-	ncpu, err := ebpf.PossibleCPU()
-	if err != nil {
-		return 0, fmt.Errorf("clear record hits: %w", err)
-	}
-	zero := make([]CounterValue, min(len(slots), recordChunk)*ncpu)
-	keys := make([]uint32, len(zero))
-	done, err := byPage(slots, func(page int, offs []uint32, _ int) (int, error) {
-		k := keys[:len(offs)*ncpu]
-		for i, off := range offs {
-			for cpu := range ncpu {
-				k[i*ncpu+cpu] = uint32(cpu*recordPage) + off
-			}
+		row := r.rows[slot>>recordPageShift]
+		for cpu := 0; cpu*recordPage < len(row); cpu++ {
+			c := &row[cpu*recordPage+int(slot&(recordPage-1))]
+			atomic.StoreUint64(&c.Packets, 0)
+			atomic.StoreUint64(&c.Bytes, 0)
 		}
-		m := r.hits[page]
-		n, err := m.BatchUpdate(k, zero[:len(k)], nil)
-		if errors.Is(err, ebpf.ErrNotSupported) {
-			for n = 0; n < len(k); n++ {
-				if err = m.Put(k[n], CounterValue{}); err != nil {
-					break
-				}
-			}
-		}
-		return n / ncpu, err // a slot is cleared with its last CPU's counter
-	})
-	if err != nil {
-		return done, fmt.Errorf("clear record hits %d: %w", slots[min(done, len(slots)-1)], err)
 	}
-	return done, nil
+	return len(slots), nil
 }
 
 // SetTxPort makes ifindex the device of ofport in the devmap the fast path

@@ -64,9 +64,11 @@ struct {
 
 /* cpu * XVS_RECORD_PAGE + slot % XVS_RECORD_PAGE -> packets and bytes the
  * record forwarded on that CPU. The loader multiplies max_entries by the
- * possible CPUs. */
+ * possible CPUs. Mapped into userspace, which reads the counters (every
+ * harvest reads them all) and clears them in place. */
 struct record_hits_page {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, XVS_RECORD_PAGE);
 	__type(key, __u32);
 	__type(value, struct xvs_counter_value);

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
 
 	"github.com/xvs-project/xvs/flowtable/steer"
 )
@@ -83,11 +84,30 @@ type Objects struct {
 type recordMaps struct {
 	// mu guards the fields below: held for reading by everything that
 	// uses them, for writing by a grow.
-	mu    sync.RWMutex
-	n     uint32      // action record slots (Options.Records, then GrowRecords)
-	recs  []*ebpf.Map // the pages of records: entry -> steer.Record
-	hits  []*ebpf.Map // the pages of record_hits: cpu*recordPage+entry -> CounterValue
-	grows int         // GrowRecords that grew
+	mu   sync.RWMutex
+	n    uint32      // action record slots (Options.Records, then GrowRecords)
+	recs []*ebpf.Map // the pages of records: entry -> steer.Record
+	hits []*ebpf.Map // the pages of record_hits: cpu*recordPage+entry -> CounterValue
+	// rows are the pages of hits mapped into memory (BPF_F_MMAPABLE):
+	// RecordHits reads them, ClearRecordHits zeroes them, with no syscall.
+	rows  [][]CounterValue
+	grows int // GrowRecords that grew
+}
+
+// mapHits maps the page of hit counters m into memory.
+func mapHits(m *ebpf.Map) ([]CounterValue, error) {
+	size := int(m.MaxEntries()) * int(unsafe.Sizeof(CounterValue{}))
+	b, err := unix.Mmap(m.FD(), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("map record hits into memory: %w", err)
+	}
+	return unsafe.Slice((*CounterValue)(unsafe.Pointer(unsafe.SliceData(b))), m.MaxEntries()), nil
+}
+
+// unmapHits undoes mapHits.
+func unmapHits(row []CounterValue) error {
+	b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(row))), len(row)*int(unsafe.Sizeof(CounterValue{})))
+	return unix.Munmap(b)
 }
 
 // A page of records (XVS_RECORD_PAGE_SHIFT), and the most pages
@@ -122,7 +142,11 @@ func (o *Objects) addPages(r *recordMaps, n int) error {
 		return nil
 	}
 	var recs, hits []*ebpf.Map
+	var rows [][]CounterValue
 	fail := func(err error) error {
+		for _, row := range rows {
+			_ = unmapHits(row)
+		}
 		if len(recs) > 0 {
 			// A page put into the outer map goes out again; nothing ran in
 			// it (no rule names its slots).
@@ -152,6 +176,11 @@ func (o *Objects) addPages(r *recordMaps, n int) error {
 			return fail(fmt.Errorf("record hits page %d: %w", p, err))
 		}
 		hits = append(hits, hm)
+		row, err := mapHits(hm)
+		if err != nil {
+			return fail(fmt.Errorf("record hits page %d: %w", p, err))
+		}
+		rows = append(rows, row)
 		keys = append(keys, uint32(p))
 		rfds = append(rfds, uint32(rm.FD()))
 		hfds = append(hfds, uint32(hm.FD()))
@@ -169,6 +198,7 @@ func (o *Objects) addPages(r *recordMaps, n int) error {
 	}
 	r.recs = append(r.recs, recs...)
 	r.hits = append(r.hits, hits...)
+	r.rows = append(r.rows, rows...)
 	return nil
 }
 
@@ -387,6 +417,12 @@ func (o *Objects) closeMaps() error {
 		}
 	}
 	if r := o.rec; r != nil && !o.dry {
+		for _, row := range r.rows {
+			if err := unmapHits(row); err != nil {
+				errs = append(errs, fmt.Errorf("unmap record hits page: %w", err))
+			}
+		}
+		r.rows = nil
 		for _, m := range append(slices.Clone(r.recs), r.hits...) {
 			if err := m.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("close record page: %w", err))
