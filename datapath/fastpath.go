@@ -210,15 +210,17 @@ func (s *Switch) assignRecordsLocked(st *steer.Table, flows []*flowtable.Entry) 
 	// Room for the records of as many as may get a slot, at once: they
 	// are 400 bytes each, and a bulk install writes thousands.
 	room := min(len(wants), len(fp.free)+len(fp.retired)+max(0, fp.capSlots-len(fp.slots)))
-	// The highest ranks first, should the slots run out. When not all
-	// fit, only the ones that may get a slot need an order: the room
-	// highest ranks (ranks are distinct) go first, the rest after them as
-	// they are. When all fit in free slots and new ones, none can be
-	// refused (only releasing retired slots can fail), so they need none:
-	// a bulk install skips sorting its 160k rules.
+	// The highest ranks first. When not all fit, only the ones that may
+	// get a slot need an order: the room highest ranks (ranks are
+	// distinct) go first, the rest after them as they are. The order is
+	// also where the records lie: by rank, flows of one priority get their
+	// slots in install order, so flows installed together, which tend to
+	// be active together, share cache lines and pages. (Skipping the sort
+	// when all fit saved tens of milliseconds of a 160k install, and the
+	// rules' order scattered the records: with 1000-10000 active flows of
+	// a 100k table, the XDP program took 1.4-1.8x as long a frame.)
 	byRank := func(a, b want) int { return cmp.Compare(b.rule.Rank, a.rule.Rank) }
 	switch {
-	case len(wants) <= len(fp.free)+max(0, fp.capSlots-len(fp.slots)):
 	case room < len(wants) && room > 0:
 		ranks := make([]steer.Rank, len(wants))
 		for i, w := range wants {
