@@ -38,6 +38,9 @@ func (o *Objects) PutRecords(slots []uint32, recs []steer.Record) error {
 	r := o.rec
 	r.mu.RLock()
 	defer r.mu.RUnlock()
+	if r.closed {
+		return fmt.Errorf("put records: %w", errRecordsClosed)
+	}
 	if len(slots) != len(recs) {
 		return fmt.Errorf("put records: %d slots for %d records", len(slots), len(recs))
 	}
@@ -99,6 +102,9 @@ func (o *Objects) RecordHits(n int) ([]CounterValue, error) {
 	r := o.rec
 	r.mu.RLock()
 	defer r.mu.RUnlock()
+	if r.closed {
+		return nil, fmt.Errorf("record hits: %w", errRecordsClosed)
+	}
 	if n < 0 || n > int(r.n) {
 		return nil, fmt.Errorf("record hits: %d slots, at most %d", n, r.n)
 	}
@@ -132,6 +138,9 @@ func (o *Objects) ClearRecordHits(slots []uint32) (int, error) {
 	r := o.rec
 	r.mu.RLock()
 	defer r.mu.RUnlock()
+	if r.closed {
+		return 0, fmt.Errorf("clear record hits: %w", errRecordsClosed)
+	}
 	for i, slot := range slots {
 		if slot >= r.n {
 			return i, fmt.Errorf("clear record hits: slot %d out of range 0..%d", slot, r.n-1)

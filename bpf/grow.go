@@ -51,16 +51,23 @@ func (o *Objects) GrowRecords(n int) error {
 	if o.closed {
 		return errors.New("grow records: objects closed")
 	}
+	if r.closed {
+		return fmt.Errorf("grow records: %w", errRecordsClosed)
+	}
 	grew := len(r.recs)
 	if err := o.addPages(r, n); err != nil {
 		return fmt.Errorf("grow records to %d: %w", n, err)
 	}
 	if len(r.recs) > grew {
+		r.unwaited = true
+	}
+	if r.unwaited {
 		// The kernel has waited (6.8 and later wait once for a batch);
 		// an older one may not have.
 		if err := o.waitForProgramsLocked(); err != nil {
 			return fmt.Errorf("grow records to %d: %w", n, err)
 		}
+		r.unwaited = false
 	}
 	r.n = uint32(n)
 	r.grows++

@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -327,4 +328,42 @@ func TestGrowRecordsUnderTraffic(t *testing.T) {
 		t.Fatalf("%d frames forwarded across %d grows, slot 5 counted %d", r.runs, o.Grows(), hits[5].Packets)
 	}
 	t.Logf("%d frames forwarded across %d grows", r.runs, o.Grows())
+}
+
+// Once the objects closed, the record pages are gone (their counters
+// unmapped): every user of them, the live objects' and a dry runner's
+// sharing them, gets an error, not a crash.
+func TestRecordsAfterClose(t *testing.T) {
+	testenv.RequireRoot(t)
+	o, err := LoadWith(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dry, err := o.DryRunner()
+	if err != nil {
+		o.Close()
+		t.Fatal(err)
+	}
+	defer dry.Close()
+	if _, err := o.RecordHits(8); err != nil {
+		t.Fatalf("before close: %v", err)
+	}
+	if err := o.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rec := steer.Record{N: 1}
+	for name, obj := range map[string]*Objects{"live": o, "dry runner": dry} {
+		if _, err := obj.RecordHits(8); !errors.Is(err, errRecordsClosed) {
+			t.Errorf("%s: RecordHits after close: %v", name, err)
+		}
+		if n, err := obj.ClearRecordHits([]uint32{1, 2}); n != 0 || !errors.Is(err, errRecordsClosed) {
+			t.Errorf("%s: ClearRecordHits after close: %d, %v", name, n, err)
+		}
+		if err := obj.PutRecords([]uint32{1}, []steer.Record{rec}); !errors.Is(err, errRecordsClosed) {
+			t.Errorf("%s: PutRecords after close: %v", name, err)
+		}
+	}
+	if err := o.GrowRecords(2 * recordPage); err == nil {
+		t.Error("GrowRecords after close: no error")
+	}
 }

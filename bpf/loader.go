@@ -92,7 +92,14 @@ type recordMaps struct {
 	// RecordHits reads them, ClearRecordHits zeroes them, with no syscall.
 	rows  [][]CounterValue
 	grows int // GrowRecords that grew
+	// unwaited: pages went in and no grace period is known to have passed
+	// since (GrowRecords' wait failed); the next grow waits, whatever it adds.
+	unwaited bool
+	closed   bool // the pages are gone (Objects.Close): nothing may use them
 }
+
+// errRecordsClosed is what the records' users get once the objects closed.
+var errRecordsClosed = errors.New("objects closed")
 
 // mapHits maps the page of hit counters m into memory.
 func mapHits(m *ebpf.Map) ([]CounterValue, error) {
@@ -143,17 +150,21 @@ func (o *Objects) addPages(r *recordMaps, n int) error {
 	}
 	var recs, hits []*ebpf.Map
 	var rows [][]CounterValue
+	type put struct {
+		m *ebpf.Map
+		n int // keys[:n] are in m
+	}
+	var inserted []put
+	keys := make([]uint32, 0, to-from)
 	fail := func(err error) error {
 		for _, row := range rows {
 			_ = unmapHits(row)
 		}
-		if len(recs) > 0 {
-			// A page put into the outer map goes out again; nothing ran in
-			// it (no rule names its slots).
-			for i := range recs {
-				_ = o.objs.Records.Delete(uint32(from + i))
-				_ = o.objs.RecordHits.Delete(uint32(from + i))
-			}
+		// A page put into an outer map goes out again; nothing ran in it
+		// (no rule names its slots). One batch each: every update of an
+		// array of maps waits for a grace period.
+		for _, in := range inserted {
+			_, _ = in.m.BatchDelete(keys[:in.n], nil)
 		}
 		for _, m := range append(recs, hits...) {
 			_ = m.Close()
@@ -162,7 +173,6 @@ func (o *Objects) addPages(r *recordMaps, n int) error {
 	}
 	rs := o.spec.Maps[xvsMapRecords].InnerMap
 	hs := o.spec.Maps[xvsMapRecordHits].InnerMap
-	keys := make([]uint32, 0, to-from)
 	rfds := make([]uint32, 0, to-from)
 	hfds := make([]uint32, 0, to-from)
 	for p := from; p < to; p++ {
@@ -192,7 +202,11 @@ func (o *Objects) addPages(r *recordMaps, n int) error {
 		fds  []uint32
 		name string
 	}{{o.objs.Records, rfds, "records"}, {o.objs.RecordHits, hfds, "record hits"}} {
-		if _, err := u.m.BatchUpdate(keys, u.fds, nil); err != nil {
+		n, err := u.m.BatchUpdate(keys, u.fds, nil)
+		if n > 0 {
+			inserted = append(inserted, put{u.m, n})
+		}
+		if err != nil {
 			return fail(fmt.Errorf("%s pages %d..%d: %w", u.name, from, to-1, err))
 		}
 	}
@@ -417,6 +431,12 @@ func (o *Objects) closeMaps() error {
 		}
 	}
 	if r := o.rec; r != nil && !o.dry {
+		// Under the lock: a reader of the rows (RecordHits, ClearRecordHits,
+		// of these objects or of a dry runner sharing them) holds it, and
+		// after it finds them closed.
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.closed = true
 		for _, row := range r.rows {
 			if err := unmapHits(row); err != nil {
 				errs = append(errs, fmt.Errorf("unmap record hits page: %w", err))
