@@ -40,6 +40,9 @@ func (o *Objects) GrowRecords(n int) error {
 	r := o.rec
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.closed {
+		return fmt.Errorf("grow records: %w", errRecordsClosed)
+	}
 	if n <= int(r.n) {
 		return nil
 	}
@@ -50,9 +53,6 @@ func (o *Objects) GrowRecords(n int) error {
 	defer o.mu.Unlock()
 	if o.closed {
 		return errors.New("grow records: objects closed")
-	}
-	if r.closed {
-		return fmt.Errorf("grow records: %w", errRecordsClosed)
 	}
 	grew := len(r.recs)
 	if err := o.addPages(r, n); err != nil {
