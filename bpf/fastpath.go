@@ -36,11 +36,10 @@ func (o *Objects) PutRecord(slot uint32, r *steer.Record) error {
 // error says how many: the first ones).
 func (o *Objects) PutRecords(slots []uint32, recs []steer.Record) error {
 	r := o.rec
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if r.closed {
-		return fmt.Errorf("put records: %w", errRecordsClosed)
+	if err := r.rlock("put records"); err != nil {
+		return err
 	}
+	defer r.mu.RUnlock()
 	if len(slots) != len(recs) {
 		return fmt.Errorf("put records: %d slots for %d records", len(slots), len(recs))
 	}
@@ -100,11 +99,10 @@ const recordChunk = 4096
 // memory (no syscall: a harvest reads every slot once a second).
 func (o *Objects) RecordHits(n int) ([]CounterValue, error) {
 	r := o.rec
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if r.closed {
-		return nil, fmt.Errorf("record hits: %w", errRecordsClosed)
+	if err := r.rlock("record hits"); err != nil {
+		return nil, err
 	}
+	defer r.mu.RUnlock()
 	if n < 0 || n > int(r.n) {
 		return nil, fmt.Errorf("record hits: %d slots, at most %d", n, r.n)
 	}
@@ -136,11 +134,10 @@ func sumHits(row []CounterValue, out []CounterValue) {
 // no program run can count on it (it is released after a grace period).
 func (o *Objects) ClearRecordHits(slots []uint32) (int, error) {
 	r := o.rec
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if r.closed {
-		return 0, fmt.Errorf("clear record hits: %w", errRecordsClosed)
+	if err := r.rlock("clear record hits"); err != nil {
+		return 0, err
 	}
+	defer r.mu.RUnlock()
 	for i, slot := range slots {
 		if slot >= r.n {
 			return i, fmt.Errorf("clear record hits: slot %d out of range 0..%d", slot, r.n-1)

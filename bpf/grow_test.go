@@ -363,6 +363,9 @@ func TestRecordsAfterClose(t *testing.T) {
 			t.Errorf("%s: PutRecords after close: %v", name, err)
 		}
 	}
+	if _, err := o.MapMemory(); !errors.Is(err, errRecordsClosed) {
+		t.Errorf("MapMemory after close: %v", err)
+	}
 	if err := o.GrowRecords(o.Records() + recordPage); !errors.Is(err, errRecordsClosed) {
 		t.Errorf("GrowRecords after close: %v", err)
 	}

@@ -101,6 +101,17 @@ type recordMaps struct {
 // errRecordsClosed is what the records' users get once the objects closed.
 var errRecordsClosed = errors.New("objects closed")
 
+// rlock takes r.mu for reading for a user of the pages (what, for its
+// error), unless they are closed: then it holds nothing and says so.
+func (r *recordMaps) rlock(what string) error {
+	r.mu.RLock()
+	if r.closed {
+		r.mu.RUnlock()
+		return fmt.Errorf("%s: %w", what, errRecordsClosed)
+	}
+	return nil
+}
+
 // mapHits maps the page of hit counters m into memory.
 func mapHits(m *ebpf.Map) ([]CounterValue, error) {
 	size := int(m.MaxEntries()) * int(unsafe.Sizeof(CounterValue{}))
@@ -707,7 +718,9 @@ func (o *Objects) Counters(ofport uint32) ([steer.NumCounters]CounterValue, erro
 // costs its full size from the start; the rule table (no prealloc) grows
 // with its rules.
 func (o *Objects) MapMemory() (map[string]uint64, error) {
-	o.rec.mu.RLock()
+	if err := o.rec.rlock("map memory"); err != nil {
+		return nil, err
+	}
 	defer o.rec.mu.RUnlock()
 	out := make(map[string]uint64)
 	v := reflect.ValueOf(&o.objs.xvsMaps).Elem()
