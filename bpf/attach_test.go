@@ -39,15 +39,7 @@ func xdpOn(tb testing.TB, ifindex int) *netlink.LinkXdp {
 
 func progID(tb testing.TB, o *Objects) uint32 {
 	tb.Helper()
-	info, err := o.objs.XvsXdp.Info()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	id, ok := info.ID()
-	if !ok {
-		tb.Fatal("program has no id")
-	}
-	return uint32(id)
+	return progInfoID(tb, o.objs.XvsXdp)
 }
 
 // netlink's IFLA_XDP_ATTACHED values.

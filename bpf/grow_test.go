@@ -15,23 +15,12 @@ import (
 
 // GrowRecords: the records and the hits they counted carry over, the slots
 // past the old size become usable, the program and the attached device's
-// program stay the same (a grow replaces only the inner maps), a dry
+// program stay the same (a grow only adds pages), a dry
 // runner and the twin loaded before the grow see the grown maps, as does
 // a dry runner loaded after, and a grow that cannot be (past the limit) or
 // need not be changes nothing.
 func TestGrowRecords(t *testing.T) {
-	testenv.RequireRoot(t)
-	o, err := LoadWith(Options{Trace: true, Records: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { o.Close() })
-	lo := loIndex(t)
-	setFastPorts(t, o, lo)
-	var zero steer.Key
-	if err := o.SetMasks([]steer.Mask{{ID: 0, Mask: zero, MaxRank: steer.MakeRank(10, 0)}}); err != nil {
-		t.Fatal(err)
-	}
+	o, lo := growObjects(t, Options{Trace: true, Records: 8})
 	e, _ := installFast(t, o, "actions=mod_dl_src:02:00:00:00:00:99,output:pb", 5)
 	rec, _ := e.FastPath()
 	v := newVeth(t, "", "")
@@ -267,18 +256,7 @@ func BenchmarkGrowRecords(b *testing.B) {
 // Frames forwarded while the records grow, page by page, all find their
 // record and are all counted.
 func TestGrowRecordsUnderTraffic(t *testing.T) {
-	testenv.RequireRoot(t)
-	o, err := LoadWith(Options{Records: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { o.Close() })
-	lo := loIndex(t)
-	setFastPorts(t, o, lo)
-	var zero steer.Key
-	if err := o.SetMasks([]steer.Mask{{ID: 0, Mask: zero, MaxRank: steer.MakeRank(10, 0)}}); err != nil {
-		t.Fatal(err)
-	}
+	o, lo := growObjects(t, Options{Records: 8})
 	installFast(t, o, "actions=mod_dl_src:02:00:00:00:00:99,output:pb", 5)
 	frame := udp4Frame(t, 1, 2)
 	stop := make(chan struct{})
@@ -369,4 +347,24 @@ func TestRecordsAfterClose(t *testing.T) {
 	if err := o.GrowRecords(o.Records() + recordPage); !errors.Is(err, errRecordsClosed) {
 		t.Errorf("GrowRecords after close: %v", err)
 	}
+}
+
+// growObjects loads objects with opts for a grow test: the fast path's
+// ports on lo, whose index it returns, and one mask that matches every
+// frame.
+func growObjects(t *testing.T, opts Options) (*Objects, int) {
+	t.Helper()
+	testenv.RequireRoot(t)
+	o, err := LoadWith(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { o.Close() })
+	lo := loIndex(t)
+	setFastPorts(t, o, lo)
+	var zero steer.Key
+	if err := o.SetMasks([]steer.Mask{{ID: 0, Mask: zero, MaxRank: steer.MakeRank(10, 0)}}); err != nil {
+		t.Fatal(err)
+	}
+	return o, lo
 }
