@@ -368,3 +368,44 @@ func growObjects(t *testing.T, opts Options) (*Objects, int) {
 	}
 	return o, lo
 }
+
+// A grow that fails once its records pages are in takes them out of the
+// outer map again: the slots stay as they were, no page is left holding
+// kernel memory, and the next grow works.
+func TestGrowRecordsRollback(t *testing.T) {
+	o, _ := growObjects(t, Options{Records: 8})
+	before := o.Records()
+	refused := errors.New("refused by the test")
+	put := batchUpdatePages
+	batchUpdatePages = func(m *ebpf.Map, keys, fds []uint32) (int, error) {
+		if m == o.objs.RecordHits {
+			return 0, refused
+		}
+		return put(m, keys, fds)
+	}
+	err := o.GrowRecords(3 * recordPage)
+	batchUpdatePages = put
+	if !errors.Is(err, refused) {
+		t.Fatalf("grow: %v, want the refusal", err)
+	}
+	if got := o.Records(); got != before {
+		t.Errorf("records after a failed grow: %d, want %d", got, before)
+	}
+	if n := len(o.rec.recs); n != 1 {
+		t.Errorf("record pages after a failed grow: %d, want 1", n)
+	}
+	for _, m := range []*ebpf.Map{o.objs.Records, o.objs.RecordHits} {
+		for k := uint32(1); k < 3; k++ {
+			var id uint32
+			if err := m.Lookup(k, &id); !errors.Is(err, ebpf.ErrKeyNotExist) {
+				t.Errorf("%v page %d after a failed grow: id %d, %v", m, k, id, err)
+			}
+		}
+	}
+	if err := o.GrowRecords(3 * recordPage); err != nil {
+		t.Fatalf("grow after the failed one: %v", err)
+	}
+	if got := o.Records(); got != 3*recordPage {
+		t.Errorf("records: %d, want %d", got, 3*recordPage)
+	}
+}

@@ -150,6 +150,12 @@ func sizeHitPages(spec *ebpf.CollectionSpec) error {
 // pagesFor is how many pages n slots take.
 func pagesFor(n int) int { return (n + recordPage - 1) / recordPage }
 
+// batchUpdatePages puts the pages fds under keys into the outer map m; the
+// tests replace it to make a grow fail half way.
+var batchUpdatePages = func(m *ebpf.Map, keys, fds []uint32) (int, error) {
+	return m.BatchUpdate(keys, fds, nil)
+}
+
 // addPages creates the pages that n slots need past those r has, puts them
 // into the outer maps (records first; no rule names a slot in them yet,
 // so the order does not matter) and appends them to r. On error nothing is
@@ -172,10 +178,13 @@ func (o *Objects) addPages(r *recordMaps, n int) error {
 			_ = unmapHits(row)
 		}
 		// A page put into an outer map goes out again; nothing ran in it
-		// (no rule names its slots). One batch each: every update of an
-		// array of maps waits for a grace period.
+		// (no rule names its slots). One key at a time: an array of maps
+		// has no batch delete (the kernel refuses it), and a page left in
+		// would hold its memory until the objects close.
 		for _, in := range inserted {
-			_, _ = in.m.BatchDelete(keys[:in.n], nil)
+			for _, k := range keys[:in.n] {
+				_ = in.m.Delete(k)
+			}
 		}
 		for _, m := range append(recs, hits...) {
 			_ = m.Close()
@@ -213,7 +222,7 @@ func (o *Objects) addPages(r *recordMaps, n int) error {
 		fds  []uint32
 		name string
 	}{{o.objs.Records, rfds, "records"}, {o.objs.RecordHits, hfds, "record hits"}} {
-		n, err := u.m.BatchUpdate(keys, u.fds, nil)
+		n, err := batchUpdatePages(u.m, keys, u.fds)
 		if n > 0 {
 			inserted = append(inserted, put{u.m, n})
 		}
