@@ -1,7 +1,10 @@
 package datapath
 
 import (
+	"cmp"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -10,6 +13,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/xvs-project/xvs/flowtable"
+	"github.com/xvs-project/xvs/flowtable/steer"
 	"github.com/xvs-project/xvs/testenv"
 )
 
@@ -388,5 +392,41 @@ func TestFastPathRecordsGrow(t *testing.T) {
 				t.Fatalf("flow to port %d did not forward in XDP: %+v -> %+v", port, before, after)
 			}
 		})
+	}
+}
+
+// sortByRank orders any set of distinct ranks as a comparison sort does,
+// keeping each rule with its entry: few and many, one priority or several,
+// sequence numbers close together or spread.
+func TestSortByRank(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, c := range []struct {
+		n, priorities int
+		spread        uint32
+	}{{0, 1, 1}, {1, 1, 1}, {255, 3, 1 << 20}, {256, 1, 1 << 9}, {5000, 1, 1 << 13}, {20000, 7, 1 << 31}, {40000, 300, 1 << 16}} {
+		seen := map[steer.Rank]bool{}
+		rules := make([]steer.Rule, 0, c.n)
+		for len(rules) < c.n {
+			r := steer.MakeRank(uint16(rng.IntN(c.priorities)), 1000+rng.Uint32N(c.spread))
+			if !seen[r] {
+				seen[r] = true
+				rules = append(rules, steer.Rule{Rank: r})
+			}
+		}
+		wants := make([]want, len(rules))
+		for i := range rules {
+			wants[i] = want{&rules[i], &flowtable.Entry{Rank: rules[i].Rank}}
+		}
+		sorted := slices.Clone(wants)
+		slices.SortFunc(sorted, func(a, b want) int { return cmp.Compare(b.rule.Rank, a.rule.Rank) })
+		sortByRank(wants)
+		if !slices.Equal(wants, sorted) {
+			t.Errorf("%d ranks of %d priorities: order differs from a comparison sort", c.n, c.priorities)
+		}
+		for i, w := range wants {
+			if w.entry.Rank != w.rule.Rank {
+				t.Fatalf("%d ranks: want %d lost its entry", c.n, i)
+			}
+		}
 	}
 }
