@@ -149,16 +149,12 @@ var matchFields = []*matchField{
 	{name: "icmpv6_code", group: groupTpDst, set: setICMP(steer.OffTpDst), prereq: matchIsICMPv6, needs: "icmp6"},
 }
 
-var matchFieldByName = func() map[string]*matchField {
-	m := make(map[string]*matchField, len(matchFields))
-	for _, f := range matchFields {
-		m[f.name] = f
-		for _, a := range f.aliases {
-			m[a] = f
-		}
-	}
-	return m
-}()
+// matchFieldNamed returns the match field name (its name or an alias)
+// names, or nil.
+func matchFieldNamed(name string) *matchField {
+	tf, _ := textFields.lookup(name)
+	return tf.match
+}
 
 // Prerequisites, on the final match.
 
@@ -214,6 +210,12 @@ func matchIsICMP(m *Match) bool { return matchIsICMPv4(m) || matchIsICMPv6(m) }
 
 // parseNum parses a decimal number or, with a 0x prefix, a hex one.
 func parseNum(s string, max uint64) (uint64, string) {
+	if v, ok := parseDecimal(s); ok {
+		if v > max {
+			return 0, fmt.Sprintf("out of range 0..%d", max)
+		}
+		return v, ""
+	}
 	base, digits := 10, s
 	if len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
 		base, digits = 16, s[2:]
@@ -229,6 +231,24 @@ func parseNum(s string, max uint64) (uint64, string) {
 		return 0, fmt.Sprintf("out of range 0..%d", max)
 	}
 	return v, ""
+}
+
+// parseDecimal is parseNum's fast path, for the numbers nearly every
+// flow gives: 1 to 19 decimal digits, which cannot overflow. Anything
+// else is for strconv to read.
+func parseDecimal(s string) (uint64, bool) {
+	if len(s) == 0 || len(s) > 19 {
+		return 0, false
+	}
+	var v uint64
+	for i := 0; i < len(s); i++ {
+		d := s[i] - '0'
+		if d > 9 {
+			return 0, false
+		}
+		v = v*10 + uint64(d)
+	}
+	return v, true
 }
 
 func parseMAC(s string) ([6]byte, bool) {
@@ -251,10 +271,48 @@ func parseMAC(s string) ([6]byte, bool) {
 }
 
 func parseIPv4(s string) (netip.Addr, bool) {
-	a, err := netip.ParseAddr(s)
+	a, err := parseAddr(s)
 	if err != nil || !a.Is4() {
 		return netip.Addr{}, false
 	}
+	return a, true
+}
+
+// parseAddr is netip.ParseAddr, with a fast path for the dotted IPv4
+// address nearly every flow gives.
+func parseAddr(s string) (netip.Addr, error) {
+	if a, ok := parseDotted4(s); ok {
+		return netip.AddrFrom4(a), nil
+	}
+	return netip.ParseAddr(s)
+}
+
+// parseDotted4 reads A.B.C.D, each 0..255 in decimal without a leading
+// zero: a strict subset of what netip.ParseAddr takes as IPv4, and read
+// the same. false says nothing: netip.ParseAddr has the last word.
+func parseDotted4(s string) (a [4]byte, ok bool) {
+	field, n, digits := 0, 0, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case '0' <= c && c <= '9':
+			if digits == 1 && n == 0 { // a leading zero
+				return a, false
+			}
+			n, digits = n*10+int(c-'0'), digits+1
+			if n > 255 {
+				return a, false
+			}
+		case c == '.' && digits > 0 && field < 3:
+			a[field] = byte(n)
+			field, n, digits = field+1, 0, 0
+		default:
+			return a, false
+		}
+	}
+	if field != 3 || digits == 0 {
+		return a, false
+	}
+	a[3] = byte(n)
 	return a, true
 }
 
@@ -266,7 +324,7 @@ func parseAddrMasked(s string, n int) (val, mask [16]byte, msg string) {
 	if n == 16 {
 		kind = "IPv6"
 	}
-	a, err := netip.ParseAddr(addrStr)
+	a, err := parseAddr(addrStr)
 	if err != nil || (n == 4) != a.Is4() || a.Zone() != "" {
 		return val, mask, "not an " + kind + " address"
 	}
@@ -276,7 +334,7 @@ func parseAddrMasked(s string, n int) (val, mask [16]byte, msg string) {
 		for i := range n {
 			mask[i] = 0xff
 		}
-	case maskStr != "" && strings.Trim(maskStr, "0123456789") == "":
+	case maskStr != "" && allDigits(maskStr):
 		plen, err := strconv.Atoi(maskStr)
 		if err != nil || plen > n*8 {
 			return val, mask, fmt.Sprintf("prefix length out of range 0..%d", n*8)
@@ -285,7 +343,7 @@ func parseAddrMasked(s string, n int) (val, mask [16]byte, msg string) {
 			mask[i/8] |= 0x80 >> (i % 8)
 		}
 	default:
-		ma, err := netip.ParseAddr(maskStr)
+		ma, err := parseAddr(maskStr)
 		if err != nil || (n == 4) != ma.Is4() || ma.Zone() != "" {
 			return val, mask, "not an " + kind + " mask"
 		}
@@ -937,7 +995,7 @@ func (m *Match) Check() error {
 		if isZero(m.Mask[r.off : r.off+r.n]) {
 			continue
 		}
-		if f := matchFieldByName[r.name]; !f.prereq(m) {
+		if f := matchFieldNamed(r.name); !f.prereq(m) {
 			return fail(r.name, "%s requires %s", r.name, f.needs)
 		}
 	}

@@ -3,7 +3,6 @@ package flowtable
 import (
 	"encoding/binary"
 	"fmt"
-	"maps"
 	"math"
 	"net/netip"
 	"slices"
@@ -238,9 +237,10 @@ func ParseMatchFields(fields map[string]string) (Match, error) {
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		f := matchFieldByName[name]
+		tf, _ := textFields.lookup(name)
+		f := tf.match
 		if f == nil {
-			if flowFields[name] {
+			if tf.bit != 0 {
 				return Match{}, p.errAt(-1, name, "%s is not a match field", name)
 			}
 			return Match{}, p.errAt(-1, name, "unknown field %q", name)
@@ -258,23 +258,36 @@ func ParseMatchFields(fields map[string]string) (Match, error) {
 }
 
 // flowFields are the fields of a flow that are not match fields.
-var flowFields = map[string]bool{
-	"priority": true, "cookie": true, "idle_timeout": true, "hard_timeout": true, "actions": true,
-	"table": true, "duration": true, "n_packets": true, "n_bytes": true, "idle_age": true, "hard_age": true,
-	"datapath": true, "out_port": true, "out_group": true,
+var flowFields = []string{
+	"priority", "cookie", "idle_timeout", "hard_timeout", "actions",
+	"table", "duration", "n_packets", "n_bytes", "idle_age", "hard_age",
+	"datapath", "out_port", "out_group",
 }
 
-// flowFieldBits gives each of flowFields a bit, for the set of those a
-// flow's text gave.
-var flowFieldBits = func() map[string]uint32 {
+// textField is what a key of a flow's text names: a match field, or one
+// of flowFields with its bit in parseText's set of those given.
+type textField struct {
+	match *matchField
+	bit   uint32
+}
+
+// textFields holds every key a flow's text may give: the names and
+// aliases of matchFields, and flowFields.
+var textFields = func() *nameTable[textField] {
 	if len(flowFields) > 32 {
 		panic("flowtable: more flow fields than bits in parseText's set of them")
 	}
-	bits := make(map[string]uint32, len(flowFields))
-	for _, name := range slices.Sorted(maps.Keys(flowFields)) {
-		bits[name] = 1 << len(bits)
+	var names []string
+	var fields []textField
+	for _, f := range matchFields {
+		for _, n := range append([]string{f.name}, f.aliases...) {
+			names, fields = append(names, n), append(fields, textField{match: f})
+		}
 	}
-	return bits
+	for i, n := range flowFields {
+		names, fields = append(names, n), append(fields, textField{bit: 1 << i})
+	}
+	return newNameTable(names, fields)
 }()
 
 // textParser turns byte offsets into the text being parsed into columns for
@@ -319,18 +332,21 @@ type parseResult struct {
 	hasOutGroup bool
 }
 
-func isFlowSep(c byte) bool { return c == ',' || c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+func isFlowSep(c byte) bool { return flowSeps[c] }
+
+// flowSeps are the bytes that separate fields and actions: a table, as
+// the scan of a flow's text asks for every byte.
+var flowSeps = [256]bool{',': true, ' ': true, '\t': true, '\r': true, '\n': true}
 
 // parseText parses text into r, a parseResult holding only the flow to
-// parse into, its actions (mode modeFlow) allocated
+// parse into (a zero Flow), its actions (mode modeFlow) allocated
 // by fp when it is not nil. The error is a *ParseError.
 func parseText(text string, mode parseMode, r *parseResult, fp *FlowParser) *ParseError {
 	b := getMatchBuilder(text)
 	defer putMatchBuilder(b)
 	p := b.p
-	// (The rest of r is zero.)
-	*r.flow = Flow{Priority: DefaultPriority}
-	var seen uint32 // bits of flowFieldBits
+	r.flow.Priority = DefaultPriority // (the rest of r, and r.flow, is zero)
+	var seen uint32                   // bits of textField
 	var acts []parsedAction
 	hasActions := false
 	for i := 0; ; {
@@ -366,23 +382,23 @@ func parseText(text string, mode parseMode, r *parseResult, fp *FlowParser) *Par
 			}
 			value, hasValue = text[vstart:i], true
 		}
-		if f := matchFieldByName[key]; f != nil {
-			if err := b.add(key, f, value, hasValue, start); err != nil {
+		tf, known := textFields.lookup(key)
+		if tf.match != nil {
+			if err := b.add(key, tf.match, value, hasValue, start); err != nil {
 				return err
 			}
 			continue
 		}
-		if !flowFields[key] {
+		if !known {
 			return p.errAt(start, key, "unknown field %q", key)
 		}
 		if err := p.flowField(r, mode, key, value, hasValue, start); err != nil {
 			return err
 		}
-		bit := flowFieldBits[key]
-		if seen&bit != 0 {
+		if seen&tf.bit != 0 {
 			return p.errAt(start, key, "%s given twice", key)
 		}
-		seen |= bit
+		seen |= tf.bit
 	}
 	m, err := b.finish()
 	if err != nil {
@@ -405,7 +421,8 @@ func parseText(text string, mode parseMode, r *parseResult, fp *FlowParser) *Par
 // and sets f.Actions: each action's prerequisites on the match, the VLAN
 // tags through the list, goto_table and kernel's rules.
 func (p *textParser) flowActions(f *Flow, acts []parsedAction, fp *FlowParser) *ParseError {
-	for _, pa := range acts {
+	for i := range acts {
+		pa := &acts[i]
 		if !pa.need.holds(&f.Match) {
 			return p.errAt(pa.off, pa.name, "%s requires %s (%s)", pa.what, pa.need, pa.why)
 		}
@@ -442,7 +459,8 @@ func matchTags(m *Match) int {
 // (Open vSwitch refuses it otherwise), and a push that would make a third
 // is refused (Open vSwitch refuses it, OFPBAC_BAD_TAG; xvs parses two).
 func (p *textParser) vlanTags(tags int, acts []parsedAction) *ParseError {
-	for _, pa := range acts {
+	for i := range acts {
+		pa := &acts[i]
 		if pa.needTag && tags == 0 {
 			return p.errAt(pa.off, pa.name, "%s needs a VLAN tag: match one (dl_vlan=VID, vlan_tci=0x1000/0x1000) or push_vlan first; mod_vlan_%s pushes one onto an untagged frame (Open vSwitch refuses it too)",
 				pa.what, strings.TrimPrefix(pa.field, "vlan_"))
@@ -665,8 +683,9 @@ func (b *matchBuilder) add(name string, f *matchField, value string, hasValue bo
 	}
 	// The fields so far agree with each other, so the new one conflicts
 	// with one of them exactly when it conflicts with their union; only
-	// then are their own keys needed, to say which.
-	conflict := keysConflict(&b.k, &b.mk, &b.m.Key, &b.m.Mask)
+	// then are their own keys needed, to say which. The new bits go into
+	// the union at once, in the same pass: an error drops the builder.
+	conflict, zeroMask := mergeKey(&b.m.Key, &b.m.Mask, &b.k, &b.mk)
 	for i := range b.entries {
 		o := &b.entries[i]
 		if f.short && o.f == f {
@@ -684,14 +703,29 @@ func (b *matchBuilder) add(name string, f *matchField, value string, hasValue bo
 			}
 		}
 	}
-	orKey(&b.m.Key, &b.k)
-	orKey(&b.m.Mask, &b.mk)
 	if f.group == groupInPort {
 		b.m.InPort = canonicalPortRef(value)
 	}
-	e.zeroMask = b.mk == Key{}
+	e.zeroMask = zeroMask
 	b.entries = append(b.entries, e)
 	return nil
+}
+
+// mergeKey sets the bits of (k, m) in (dk, dm), and reports whether the
+// two disagreed on a bit both masks covered (see keysConflict) and
+// whether m is zero.
+func mergeKey(dk, dm, k, m *Key) (conflict, zero bool) {
+	le := binary.LittleEndian
+	var diff, any uint64
+	for j := 0; j < steer.KeyLen; j += 8 {
+		kw, mw := le.Uint64(k[j:]), le.Uint64(m[j:])
+		dkw, dmw := le.Uint64(dk[j:]), le.Uint64(dm[j:])
+		diff |= (kw ^ dkw) & mw & dmw
+		any |= mw
+		le.PutUint64(dk[j:], dkw|kw)
+		le.PutUint64(dm[j:], dmw|mw)
+	}
+	return diff != 0, any == 0
 }
 
 // keysConflict reports whether two (key, mask) pairs disagree on a bit
@@ -705,14 +739,6 @@ func keysConflict(k1, m1, k2, m2 *Key) bool {
 		}
 	}
 	return false
-}
-
-// orKey sets the bits of src in dst.
-func orKey(dst, src *Key) {
-	le := binary.LittleEndian
-	for j := 0; j < steer.KeyLen; j += 8 {
-		le.PutUint64(dst[j:], le.Uint64(dst[j:])|le.Uint64(src[j:]))
-	}
 }
 
 // finish checks every field's prerequisites against the whole match. A
@@ -832,9 +858,12 @@ func appendActionTokens(toks []actionToken, s string, base int) []actionToken {
 // splitAction splits one action into its name and value: name:VALUE or
 // name(VALUE), as ovs-ofctl takes both.
 func splitAction(s string) (name, value string, hasValue bool) {
-	i := strings.IndexAny(s, ":(")
+	i := 0
+	for i < len(s) && s[i] != ':' && s[i] != '(' {
+		i++
+	}
 	switch {
-	case i < 0:
+	case i == len(s):
 		return s, "", false
 	case s[i] == ':':
 		return s[:i], s[i+1:], true
@@ -917,20 +946,9 @@ func (p *textParser) action(tok actionToken, pa *parsedAction) (drop bool, err *
 		}
 		return false, p.setField(pa, lname, value)
 	}
-	t, known := actionByName[lname]
-	why, reserved := reservedPort(name)
-	switch {
-	case !known && reserved && why != "":
-		return false, p.errAt(tok.off, name, "unsupported action %q: %s", name, why)
-	case !known && unsupportedActions[lname]:
-		return false, p.errAt(tok.off, name, "unsupported action %q", name)
-	case !known && !hasValue && portRefProblem(name) == "":
-		// A bare port is output to that port, as in OVS.
-		pa.a = Action{Type: ActOutput, Port: canonicalPortRef(name)}
-		pa.name, pa.what = "output", "output"
-		return false, nil
-	case !known:
-		return false, p.errAt(tok.off, name, "unknown action %q", name)
+	t, known := actionNames.lookup(lname)
+	if !known {
+		return false, p.notAction(tok, pa, name, lname, hasValue)
 	}
 	k := actionKinds[t]
 	pa.a.Type, pa.need = t, k.need
@@ -953,6 +971,24 @@ func (p *textParser) action(tok actionToken, pa *parsedAction) (drop bool, err *
 		return false, p.errAt(tok.off, name, "bad value %q for %s: %s", value, name, msg)
 	}
 	return false, nil
+}
+
+// notAction parses tok, whose name is no action's, into pa: a bare port
+// is output to that port, as in OVS; else the error says why it is not
+// an action.
+func (p *textParser) notAction(tok actionToken, pa *parsedAction, name, lname string, hasValue bool) *ParseError {
+	why, reserved := reservedPort(name)
+	switch {
+	case reserved && why != "":
+		return p.errAt(tok.off, name, "unsupported action %q: %s", name, why)
+	case unsupportedActions[lname]:
+		return p.errAt(tok.off, name, "unsupported action %q", name)
+	case !hasValue && portRefProblem(name) == "":
+		pa.a = Action{Type: ActOutput, Port: canonicalPortRef(name)}
+		pa.name, pa.what = "output", "output"
+		return nil
+	}
+	return p.errAt(tok.off, name, "unknown action %q", name)
 }
 
 // setFieldTarget is a field set_field (and load) can set: the action it
@@ -1008,14 +1044,15 @@ var setFieldTargetList = []*setFieldTarget{
 	{names: []string{"vlan_pcp", "OXM_OF_VLAN_PCP"}, typ: ActSetVlanPCP, parse: parseValue(7), tag: true},
 }
 
-var setFieldTargets = func() map[string]*setFieldTarget {
-	m := make(map[string]*setFieldTarget)
+var setFieldTargets = func() *nameTable[*setFieldTarget] {
+	var names []string
+	var targets []*setFieldTarget
 	for _, t := range setFieldTargetList {
 		for _, n := range t.names {
-			m[n] = t
+			names, targets = append(names, n), append(targets, t)
 		}
 	}
-	return m
+	return newNameTable(names, targets)
 }()
 
 // loadValue turns load's number into set_field's value for kind.
@@ -1054,7 +1091,7 @@ func (p *textParser) setField(pa *parsedAction, verb, arg string) *ParseError {
 		field = f
 	}
 	pa.what, pa.field = verb+" to "+field, field
-	tg, ok := setFieldTargets[field]
+	tg, ok := setFieldTargets.lookup(field)
 	if !ok {
 		return p.errAt(pa.off, pa.name, "%s: unknown or unsupported field %q", verb, field)
 	}
