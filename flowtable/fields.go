@@ -349,7 +349,7 @@ func parseAddrMasked(s string, n int) (val, mask [16]byte, msg string) {
 		}
 		copy(mask[:], ma.AsSlice())
 	}
-	for i := range val {
+	for i := range n {
 		val[i] &= mask[i]
 	}
 	return val, mask, ""

@@ -41,14 +41,19 @@ func ParseFlow(text string) (*Flow, error) {
 // flows, not one by one, and the flows it returns share no memory with
 // the texts they were parsed from (their port references are copies,
 // one for each distinct reference of a run of flows), so the text of a
-// request is garbage once it is parsed. A block is freed when none of
-// its flows is left. The zero FlowParser is ready; one is for one
-// goroutine at a time.
+// request is garbage once it is parsed (the FlowParser itself refers
+// to the last text it parsed, until it parses the next). A block is
+// freed when none of its flows is left. The zero FlowParser is ready;
+// one is for one goroutine at a time.
 type FlowParser struct {
 	flows []Flow   // the rest of the current block
 	acts  []Action // the rest of the current block of actions
 	refs  [4]string
 	next  int // the slot of refs to fill next
+	// b is the builder of every parse, its own: it is neither taken from
+	// the pool nor cleared for it after each flow (that was a tenth of a
+	// bulk parse).
+	b *matchBuilder
 }
 
 // flowBlock is how many flows a FlowParser allocates at once (about 13
@@ -342,8 +347,13 @@ var flowSeps = [256]bool{',': true, ' ': true, '\t': true, '\r': true, '\n': tru
 // parse into (a zero Flow), its actions (mode modeFlow) allocated
 // by fp when it is not nil. The error is a *ParseError.
 func parseText(text string, mode parseMode, r *parseResult, fp *FlowParser) *ParseError {
-	b := getMatchBuilder(text)
-	defer putMatchBuilder(b)
+	var b *matchBuilder
+	if fp != nil {
+		b = fp.builder(text)
+	} else {
+		b = getMatchBuilder(text)
+		defer putMatchBuilder(b)
+	}
 	p := b.p
 	r.flow.Priority = DefaultPriority // (the rest of r, and r.flow, is zero)
 	var seen uint32                   // bits of textField
@@ -606,6 +616,20 @@ func getMatchBuilder(text string) *matchBuilder {
 	b := matchBuilders.Get().(*matchBuilder)
 	b.tp.text = text
 	b.entries = b.buf[:0]
+	return b
+}
+
+// builder returns fp's builder, empty, its parser reading text.
+func (fp *FlowParser) builder(text string) *matchBuilder {
+	b := fp.b
+	if b == nil {
+		b = &matchBuilder{}
+		b.p = &b.tp
+		fp.b = b
+	}
+	b.tp.text = text
+	b.entries = b.buf[:0]
+	b.m = Match{}
 	return b
 }
 
@@ -887,8 +911,12 @@ func (p *textParser) actionList(toks []actionToken) ([]parsedAction, *ParseError
 func (p *textParser) appendActionList(pas []parsedAction, toks []actionToken) ([]parsedAction, *ParseError) {
 	for _, tok := range toks {
 		// Parsed in place: a parsedAction of its own would live on the
-		// heap (the parsers take its address).
-		pas = append(pas, parsedAction{})
+		// heap (the parsers take its address). action sets all of it.
+		if len(pas) < cap(pas) {
+			pas = pas[:len(pas)+1]
+		} else {
+			pas = append(pas, parsedAction{})
+		}
 		drop, err := p.action(tok, &pas[len(pas)-1])
 		if err != nil {
 			return nil, err
