@@ -3,6 +3,7 @@ package ctl
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -156,4 +157,33 @@ func textFlowsBody(texts []string) string {
 	}
 	b.WriteByte(']')
 	return b.String()
+}
+
+// jsonSpecial never misses a byte plainString must look at: every byte
+// value at every place of a word of plain bytes, and random words.
+func TestJSONSpecial(t *testing.T) {
+	special := func(c byte) bool { return c == '"' || c == '\\' || c < 0x20 || c >= 0x80 }
+	check := func(w uint64) {
+		want := false
+		for i := range 8 {
+			want = want || special(byte(w>>(8*i)))
+		}
+		if want && !jsonSpecial(w) {
+			t.Fatalf("jsonSpecial(%#016x) = false", w)
+		}
+		if !want && jsonSpecial(w) {
+			t.Errorf("jsonSpecial(%#016x) = true for plain bytes", w)
+		}
+	}
+	for _, base := range []uint64{0x2020202020202020, 0x7f7f7f7f7f7f7f7f, 0x6161616161616161, 0x2121212121212121, 0x5d5d5d5d5d5d5d5d} {
+		for i := range 8 {
+			for c := range 256 {
+				check(base&^(0xff<<(8*i)) | uint64(c)<<(8*i))
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 1 << 20 {
+		check(r.Uint64())
+	}
 }
