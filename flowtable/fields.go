@@ -76,7 +76,37 @@ const (
 	groupNwFrag
 	groupTpSrc
 	groupTpDst
+	numFieldGroups
 )
+
+// groupBytes are the bytes of the key the fields of each group set (the
+// shorthands, of no group, set dl_type and nw_proto), as offset and
+// length; add merges a field into the match over these alone.
+var groupBytes = [numFieldGroups][2]int{
+	groupNone:    {steer.OffDlType, steer.OffNwProto + 1 - steer.OffDlType},
+	groupInPort:  {0, 0}, // by name, in Match.InPort
+	groupDlSrc:   {steer.OffDlSrc, 6},
+	groupDlDst:   {steer.OffDlDst, 6},
+	groupDlType:  {steer.OffDlType, 2},
+	groupVlanTCI: {steer.OffVlanTCI, 2},
+	groupVlanVID: {steer.OffVlanTCI, 2},
+	groupVlanPCP: {steer.OffVlanTCI, 2},
+	groupNwSrc:   {steer.OffNwSrc, 16},
+	groupNwDst:   {steer.OffNwDst, 16},
+	groupNwProto: {steer.OffNwProto, 1},
+	groupNwTos:   {steer.OffNwTos, 1},
+	groupNwEcn:   {steer.OffNwTos, 1},
+	groupNwFrag:  {steer.OffNwFrag, 1},
+	groupTpSrc:   {steer.OffTpSrc, 2},
+	groupTpDst:   {steer.OffTpDst, 2},
+}
+
+// groupWords returns the 8-byte words [lo, hi) of the key that hold the
+// bytes of group g.
+func groupWords(g fieldGroup) (lo, hi int) {
+	off, n := groupBytes[g][0], groupBytes[g][1]
+	return off / 8, (off + n + 7) / 8
+}
 
 // matchField describes one match field of the text syntax. Its name is the
 // one Fields prints; aliases (the OXM and NXM names, as ovs-ofctl takes

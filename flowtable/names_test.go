@@ -3,6 +3,8 @@ package flowtable
 import (
 	"strings"
 	"testing"
+
+	"github.com/xvs-project/xvs/flowtable/steer"
 )
 
 // The name tables find what the maps they replaced found: every name of
@@ -92,4 +94,26 @@ func TestNameTableDuplicate(t *testing.T) {
 		}
 	}()
 	newNameTable([]string{"a", "b", "a"}, []int{1, 2, 3})
+}
+
+// Every match field sets key bits only in its group's bytes (groupBytes),
+// valid value or not: add merges a field over those alone.
+func TestFieldKeyInGroup(t *testing.T) {
+	values := strings.Fields(`0 1 3 7 8 63 64 255 256 4095 4096 0x1000 0x1fff 0xffff 0x10000 0x1000/0x1000 0x1064 0xe000/0xe000
+		0x0800 0x86dd 0x0806 0x05ff 0x05fe 65535 18446744073709551615 0x1f00/0xff00 1/0 0/0 80/0xfff0
+		10.1.2.3 10.0.0.0/8 10.1.2.3/255.0.255.0 10.1.2.3/33 255.255.255.255/0 1.2.3 ::1 2001:db8::/32 ::1/ffff::ffff
+		fe80::1/64 2001:db8::1/::ffff 01:00:00:00:00:00/01:00:00:00:00:00 ff:ff:ff:ff:ff:ff 02:00:00:00:00:01/ff:ff:ff:00:00:00
+		no yes first later not_later bogus p0 "2"`)
+	for _, f := range matchFields {
+		off, n := groupBytes[f.group][0], groupBytes[f.group][1]
+		for _, v := range values {
+			var k, m Key
+			fieldKey(f, v, &k, &m)
+			for i := range steer.KeyLen {
+				if (i < off || i >= off+n) && (k[i] != 0 || m[i] != 0) {
+					t.Errorf("%s=%s sets key byte %d, outside its group's %d..%d", f.name, v, i, off, off+n-1)
+				}
+			}
+		}
+	}
 }

@@ -709,7 +709,7 @@ func (b *matchBuilder) add(name string, f *matchField, value string, hasValue bo
 	// with one of them exactly when it conflicts with their union; only
 	// then are their own keys needed, to say which. The new bits go into
 	// the union at once, in the same pass: an error drops the builder.
-	conflict, zeroMask := mergeKey(&b.m.Key, &b.m.Mask, &b.k, &b.mk)
+	conflict, zeroMask := mergeKey(&b.m.Key, &b.m.Mask, &b.k, &b.mk, f.group)
 	for i := range b.entries {
 		o := &b.entries[i]
 		if f.short && o.f == f {
@@ -735,13 +735,15 @@ func (b *matchBuilder) add(name string, f *matchField, value string, hasValue bo
 	return nil
 }
 
-// mergeKey sets the bits of (k, m) in (dk, dm), and reports whether the
-// two disagreed on a bit both masks covered (see keysConflict) and
-// whether m is zero.
-func mergeKey(dk, dm, k, m *Key) (conflict, zero bool) {
+// mergeKey sets the bits of (k, m), a field of group g, in (dk, dm), and
+// reports whether the two disagreed on a bit both masks covered (see
+// keysConflict) and whether m is zero. Only g's words are looked at: a
+// field sets no other bit (TestFieldKeyInGroup).
+func mergeKey(dk, dm, k, m *Key, g fieldGroup) (conflict, zero bool) {
 	le := binary.LittleEndian
 	var diff, any uint64
-	for j := 0; j < steer.KeyLen; j += 8 {
+	lo, hi := groupWords(g)
+	for j := lo * 8; j < hi*8; j += 8 {
 		kw, mw := le.Uint64(k[j:]), le.Uint64(m[j:])
 		dkw, dmw := le.Uint64(dk[j:]), le.Uint64(dm[j:])
 		diff |= (kw ^ dkw) & mw & dmw
