@@ -337,11 +337,20 @@ type parseResult struct {
 	hasOutGroup bool
 }
 
-func isFlowSep(c byte) bool { return flowSeps[c] }
+func isFlowSep(c byte) bool { return byteClass[c]&classSep != 0 }
 
-// flowSeps are the bytes that separate fields and actions: a table, as
-// the scan of a flow's text asks for every byte.
-var flowSeps = [256]bool{',': true, ' ': true, '\t': true, '\r': true, '\n': true}
+// byteClass says what each byte is to the scan of a flow's text, which
+// asks for every byte: a table, not a chain of compares.
+var byteClass = [256]uint8{
+	',': classSep, ' ': classSep, '\t': classSep, '\r': classSep, '\n': classSep,
+	'=': classEq, '(': classParen, ')': classParen,
+}
+
+const (
+	classSep   = 1 << iota // separates fields and actions
+	classEq                // ends a field's name
+	classParen             // nests in an action (resubmit(,1))
+)
 
 // parseText parses text into r, a parseResult holding only the flow to
 // parse into (a zero Flow), its actions (mode modeFlow) allocated
@@ -367,7 +376,7 @@ func parseText(text string, mode parseMode, r *parseResult, fp *FlowParser) *Par
 			break
 		}
 		start := i
-		for i < len(text) && !isFlowSep(text[i]) && text[i] != '=' {
+		for i < len(text) && byteClass[text[i]]&(classSep|classEq) == 0 {
 			i++
 		}
 		key, value, hasValue := text[start:i], "", false
@@ -865,12 +874,17 @@ func appendActionTokens(toks []actionToken, s string, base int) []actionToken {
 			return toks
 		}
 		start, depth := i, 0
-		for ; i < len(s) && (depth > 0 || !isFlowSep(s[i])); i++ {
-			switch s[i] {
-			case '(':
-				depth++
-			case ')':
-				depth--
+		for ; i < len(s); i++ {
+			c := byteClass[s[i]]
+			if c&classSep != 0 && depth == 0 {
+				break
+			}
+			if c&classParen != 0 {
+				if s[i] == '(' {
+					depth++
+				} else {
+					depth--
+				}
 			}
 		}
 		off := -1
