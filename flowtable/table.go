@@ -152,11 +152,18 @@ type Table struct {
 	dead   PortSet                   // ports that are not live
 	tstats *[MaxTable + 1]tableStats // shared by the lineage
 	names  portNames                 // the port names of the lineage's flows, interned; read-only once published
+	// room is claimed by the first table derived from this one that
+	// appends to flows and timed in place, past their length: the spare
+	// capacity of the arrays is that table's alone. Tables that share the
+	// arrays share the token; one derived later copies before it appends
+	// (two tables made from one snapshot must not write each other's
+	// entries).
+	room *atomic.Bool
 }
 
 // NewTable returns an empty table.
 func NewTable() *Table {
-	t := &Table{gen: tableGen.Add(1), nextID: 1, tstats: new([MaxTable + 1]tableStats)}
+	t := &Table{gen: tableGen.Add(1), nextID: 1, tstats: new([MaxTable + 1]tableStats), room: new(atomic.Bool)}
 	for i := range t.tables {
 		t.tables[i] = emptyClassifier
 	}
@@ -643,9 +650,18 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 	if c.Replace {
 		nt.flows = make([]*Entry, 0, len(adds))
 		nt.timed = nil
+		nt.room = new(atomic.Bool)
 	} else {
 		nt.flows = withoutIDs(withoutIDs(t.flows, gone), replaced)
 		nt.timed = withoutIDs(withoutIDs(t.timed, gone), replaced)
+		if len(adds) > 0 {
+			if !t.room.CompareAndSwap(false, true) {
+				// Another table took the room past t's arrays: append
+				// to copies.
+				nt.flows, nt.timed = slices.Clip(nt.flows), slices.Clip(nt.timed)
+			}
+			nt.room = new(atomic.Bool) // what nt appends is nt's
+		}
 	}
 	for _, e := range withoutIDs(byID(adds), replaced) {
 		nt.flows = append(nt.flows, e)

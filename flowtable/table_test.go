@@ -2,6 +2,7 @@ package flowtable
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -431,4 +432,50 @@ func TestConcurrentSnapshots(t *testing.T) {
 	}
 	close(done)
 	wg.Wait()
+}
+
+// Two tables made from one snapshot hold their own flows: the second does
+// not write over the first's in the arrays they began with, and the
+// snapshot keeps its own. (Apply appends in place once: the snapshot's
+// spare capacity goes to the first table that takes it.)
+func TestApplySnapshots(t *testing.T) {
+	base := NewTable()
+	for i := range 3 { // grow the arrays, so they have room past their length
+		base = dpApply(t, base, Change{Add: []*Flow{mustParse(t, fmt.Sprintf("priority=%d,udp,tp_dst=%d,actions=drop", 10+i, 100+i))}}, dpPorts)
+	}
+	n := len(base.ByID())
+	a := dpApply(t, base, Change{Add: []*Flow{mustParse(t, "priority=1,udp,tp_dst=1,hard_timeout=60,actions=drop")}}, dpPorts)
+	b := dpApply(t, base, Change{Add: []*Flow{mustParse(t, "priority=2,udp,tp_dst=2,hard_timeout=60,actions=drop")}}, dpPorts)
+	for _, c := range []struct {
+		name string
+		tb   *Table
+		want string // the last flow's, "" for none added
+	}{{"a", a, "tp_dst=1"}, {"b", b, "tp_dst=2"}, {"base", base, ""}} {
+		es := c.tb.ByID()
+		wantN := n
+		if c.want != "" {
+			wantN++
+		}
+		if len(es) != wantN {
+			t.Fatalf("%s: %d flows, want %d", c.name, len(es), wantN)
+		}
+		if c.want == "" {
+			continue
+		}
+		if s := es[len(es)-1].Text(); !strings.Contains(s, c.want) {
+			t.Errorf("%s: last flow %q, want one with %s", c.name, s, c.want)
+		}
+		if tm := c.tb.timed; len(tm) != 1 || !strings.Contains(tm[0].Text(), c.want) {
+			t.Errorf("%s: timed flows %v, want the one with %s", c.name, tm, c.want)
+		}
+	}
+}
+
+func mustParse(t *testing.T, text string) *Flow {
+	t.Helper()
+	f, err := ParseFlow(text)
+	if err != nil {
+		t.Fatalf("parse %q: %v", text, err)
+	}
+	return f
 }
