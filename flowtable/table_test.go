@@ -479,3 +479,85 @@ func mustParse(t *testing.T, text string) *Flow {
 	}
 	return f
 }
+
+// TestApplySnapshotLineage derives tables from one parent snapshot (siblings, as
+// an abandoned change and the next one, or two dry runs, are) and checks
+// that each holds exactly its own flows and the parent is unchanged: a
+// derived table must not append into arrays another table of the lineage
+// appends into too.
+func TestApplySnapshotLineage(t *testing.T) {
+	match := func(i int) Match { return dpMatch().dlType(0x0800).nwProto(17).tpDst(uint16(1000 + i)).get() }
+	flow := func(i int) *Flow {
+		f := dpFlow(uint16(100+i), match(i), dpOut("p2"))
+		f.HardTimeout = uint16(10 + i) // in timed too
+		return f
+	}
+	// want checks that tb holds the flows of prios, in order, and nothing
+	// else, in flows, in timed and in its classifier.
+	want := func(name string, tb *Table, prios ...int) {
+		t.Helper()
+		for what, es := range map[string][]*Entry{"flows": tb.flows, "timed": tb.timed} {
+			var got []int
+			for _, e := range es {
+				got = append(got, int(e.Flow.Priority)-100)
+			}
+			if !slices.Equal(got, prios) {
+				t.Errorf("%s: %s hold flows %v, want %v", name, what, got, prios)
+			}
+		}
+		for i := range 20 {
+			k := dpMatch().dlType(0x0800).nwProto(17).tpDst(uint16(1000 + i)).key(0)
+			if hit := tb.Lookup(&k) != nil; hit != slices.Contains(prios, i) {
+				t.Errorf("%s: lookup of flow %d hits %v", name, i, hit)
+			}
+		}
+	}
+	group, err := ParseGroup("group_id=1,type=all,bucket=output:p2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := 1; n <= 9; n++ {
+		// The parent, as one add of n flows and as a chain of adds.
+		var all []*Flow
+		var prios []int
+		for i := range n {
+			all = append(all, flow(i))
+			prios = append(prios, i)
+		}
+		chain := NewTable()
+		for _, f := range all {
+			chain = dpApply(t, chain, Change{Add: []*Flow{f}}, dpPorts)
+		}
+		for pname, p := range map[string]*Table{"one add": dpApply(t, NewTable(), Change{Add: all}, dpPorts), "chain": chain} {
+			name := strconv.Itoa(n) + " flows, " + pname
+			// Tables that share p's arrays: p itself, and what a
+			// replace of the same flows and a liveness change give.
+			same := dpApply(t, p, Change{Replace: true, Add: all}, dpPorts)
+			dead := p.WithDeadPorts(PortSet{1})
+			// A change of groups only leaves p's flows to e, which its
+			// child appends to, before p's other children do.
+			e := dpApply(t, p, Change{AddGroups: []*Group{group}}, dpPorts)
+			e2 := dpApply(t, e, Change{Add: []*Flow{flow(18)}}, dpPorts)
+			a := dpApply(t, p, Change{Add: []*Flow{flow(10)}}, dpPorts)
+			b := dpApply(t, p, Change{Add: []*Flow{flow(11)}}, dpPorts)
+			c := dpApply(t, same, Change{Add: []*Flow{flow(12)}}, dpPorts)
+			d := dpApply(t, dead, Change{Add: []*Flow{flow(13), flow(14)}}, dpPorts)
+			// And their children, in both orders.
+			a2 := dpApply(t, a, Change{Add: []*Flow{flow(15)}}, dpPorts)
+			b2 := dpApply(t, b, Change{Add: []*Flow{flow(16)}}, dpPorts)
+			a3 := dpApply(t, a, Change{Add: []*Flow{flow(17)}}, dpPorts)
+			want(name+": parent", p, prios...)
+			want(name+": replace-same", same, prios...)
+			want(name+": dead ports", dead, prios...)
+			want(name+": e", e, prios...)
+			want(name+": e2", e2, append(slices.Clone(prios), 18)...)
+			want(name+": a", a, append(slices.Clone(prios), 10)...)
+			want(name+": b", b, append(slices.Clone(prios), 11)...)
+			want(name+": c", c, append(slices.Clone(prios), 12)...)
+			want(name+": d", d, append(slices.Clone(prios), 13, 14)...)
+			want(name+": a2", a2, append(slices.Clone(prios), 10, 15)...)
+			want(name+": b2", b2, append(slices.Clone(prios), 11, 16)...)
+			want(name+": a3", a3, append(slices.Clone(prios), 10, 17)...)
+		}
+	}
+}
