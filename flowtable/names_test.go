@@ -117,3 +117,16 @@ func TestFieldKeyInGroup(t *testing.T) {
 		}
 	}
 }
+
+// A ')' without its '(' does not join the next action to it: the split
+// ends at a separator whenever no parenthesis is open.
+func TestSplitActionsUnbalanced(t *testing.T) {
+	toks := splitActions("mod)_9d,_dst resubmit(,1),p1", 0)
+	var got []string
+	for _, tok := range toks {
+		got = append(got, tok.text)
+	}
+	if want := "mod)_9d|_dst|resubmit(,1)|p1"; strings.Join(got, "|") != want {
+		t.Errorf("splitActions = %q, want %q", strings.Join(got, "|"), want)
+	}
+}

@@ -876,7 +876,7 @@ func appendActionTokens(toks []actionToken, s string, base int) []actionToken {
 		start, depth := i, 0
 		for ; i < len(s); i++ {
 			c := byteClass[s[i]]
-			if c&classSep != 0 && depth == 0 {
+			if c&classSep != 0 && depth <= 0 {
 				break
 			}
 			if c&classParen != 0 {
