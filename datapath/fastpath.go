@@ -267,9 +267,9 @@ type want struct {
 // sortByRank orders wants by rank, the highest first. Ranks are distinct.
 // It is a radix sort over the bytes in which the ranks differ: a bulk
 // install's flows share a priority and the high bytes of their sequence
-// numbers, so 160k wants take three passes over 16-byte pairs (3 ms), where
-// a comparison sort compared through the rule pointers 17 times each (34
-// ms). A few are sorted by comparison.
+// numbers, so 160k wants take three passes over 16-byte pairs (8 ms of a
+// BenchmarkBulkInstall profile), where a comparison sort compared through
+// the rule pointers 17 times each (34 ms). A few are sorted by comparison.
 func sortByRank(wants []want) {
 	if len(wants) < 256 {
 		slices.SortFunc(wants, func(a, b want) int { return cmp.Compare(b.rule.Rank, a.rule.Rank) })
