@@ -110,9 +110,8 @@ type actionKind struct {
 	// check says what is wrong with a's fields, or "". Parsing runs it
 	// too, so a range is written once.
 	check func(a *Action) string
-	// format returns the action's value as printed (name:VALUE), or with
-	// paren set, what goes inside name(...).
-	format func(a *Action) (v string, paren bool)
+	// format is how the value is printed after the name (appendAction).
+	format actionFormat
 	// compile appends a's ops.
 	compile func(c *compiler, a *Action) error
 }
@@ -133,7 +132,7 @@ var actionKinds = [numActionTypes]*actionKind{
 			return ""
 		},
 		check:   checkPortRef,
-		format:  func(a *Action) (string, bool) { return a.Port, false },
+		format:  formatPort,
 		compile: func(c *compiler, a *Action) error { return c.output(a.Port) },
 	},
 	ActInPort: {name: "in_port", slot: slotFinal, compile: emitCode(steer.OpInPort)},
@@ -183,7 +182,7 @@ var actionKinds = [numActionTypes]*actionKind{
 	ActPushVLAN: {
 		name: "push_vlan", value: true, fields: usesValue, vlan: vlanPush, slot: slotPushVLAN,
 		parse: parseValue(0xffff), check: checkTPID,
-		format: func(a *Action) (string, bool) { return fmt.Sprintf("%#04x", a.Value), false },
+		format: formatHex16,
 		compile: func(c *compiler, a *Action) error {
 			return c.emit(steer.Op{Code: steer.OpPushVLAN, B: uint16(a.Value)})
 		},
@@ -226,7 +225,7 @@ var actionKinds = [numActionTypes]*actionKind{
 			return msg
 		},
 		check:   checkTable,
-		format:  func(a *Action) (string, bool) { return strconv.Itoa(int(a.Table)), false },
+		format:  formatTable,
 		compile: func(c *compiler, a *Action) error { return c.emit(steer.Op{Code: steer.OpGotoTable, A: a.Table}) },
 	},
 	ActResubmit: {
@@ -291,12 +290,6 @@ func parseIPv4Value(v string, a *Action) string {
 	a.Addr = addr
 	return ""
 }
-
-func formatValue(a *Action) (string, bool) { return strconv.FormatUint(uint64(a.Value), 10), false }
-
-func formatMAC(a *Action) (string, bool) { return fmtMAC(a.MAC[:]), false }
-
-func formatAddr(a *Action) (string, bool) { return a.Addr.String(), false }
 
 func checkMax(max uint32) func(a *Action) string {
 	return func(a *Action) string {
@@ -397,56 +390,61 @@ func checkResubmit(a *Action) string {
 	return ""
 }
 
-// formatResubmit prints resubmit as ovs-ofctl does: resubmit:PORT when it
-// names no table, else resubmit([PORT],TABLE).
-func formatResubmit(a *Action) (string, bool) {
-	if a.Table == TableCurrent {
-		return a.Port, false
-	}
-	return a.Port + "," + strconv.Itoa(int(a.Table)), true
-}
-
 // FormatAction returns one action in canonical form: output:PORT, in_port,
 // kernel, strip_vlan, dec_ttl, goto_table:N, resubmit(PORT,N), group:N, or
 // the mod_* form (set_field is written as the mod_* action it means), e.g.
 // "mod_tp_dst:7998".
 func FormatAction(a Action) string {
-	k := kindOf(a.Type)
-	if k != nil && k.format != nil {
-		var b strings.Builder
-		writeAction(&b, &a)
-		return b.String()
-	}
-	if k == nil {
-		return fmt.Sprintf("action(%d)", uint8(a.Type))
-	}
-	if k.format == nil {
-		return k.name
-	}
-	v, paren := k.format(&a)
-	if paren {
-		return k.name + "(" + v + ")"
-	}
-	return k.name + ":" + v
+	var buf [48]byte
+	return string(appendAction(buf[:0], &a))
 }
 
-// writeAction writes FormatAction(*a).
-func writeAction(b *strings.Builder, a *Action) {
+// actionFormat is how an action's value is printed after its name.
+type actionFormat uint8
+
+const (
+	formatNone     actionFormat = iota // the name alone
+	formatPort                         // :PORT
+	formatValue                        // :Value in decimal
+	formatHex16                        // :0xVALUE, at least 4 hex digits (push_vlan's TPID)
+	formatMAC                          // :MAC
+	formatAddr                         // :ADDR
+	formatTable                        // :TABLE
+	formatResubmit                     // :PORT without a table, else ([PORT],TABLE), as ovs-ofctl prints it
+)
+
+// appendAction appends FormatAction(*a).
+func appendAction(b []byte, a *Action) []byte {
 	k := kindOf(a.Type)
-	if k == nil || k.format == nil {
-		b.WriteString(FormatAction(*a))
-		return
+	if k == nil {
+		return fmt.Appendf(b, "action(%d)", uint8(a.Type))
 	}
-	v, paren := k.format(a)
-	b.WriteString(k.name)
-	if paren {
-		b.WriteByte('(')
-		b.WriteString(v)
-		b.WriteByte(')')
-		return
+	b = append(b, k.name...)
+	switch k.format {
+	case formatPort:
+		b = append(append(b, ':'), a.Port...)
+	case formatValue:
+		b = strconv.AppendUint(append(b, ':'), uint64(a.Value), 10)
+	case formatHex16:
+		b = appendHex(append(b, ':'), uint64(a.Value), 4)
+	case formatMAC:
+		b = appendMAC(append(b, ':'), a.MAC[:])
+	case formatAddr:
+		b = append(b, ':')
+		if !a.Addr.IsValid() {
+			return append(b, a.Addr.String()...) // "invalid IP": Check refuses it
+		}
+		b = a.Addr.AppendTo(b)
+	case formatTable:
+		b = strconv.AppendUint(append(b, ':'), uint64(a.Table), 10)
+	case formatResubmit:
+		if a.Table == TableCurrent {
+			return append(append(b, ':'), a.Port...)
+		}
+		b = append(append(b, '('), a.Port...)
+		b = append(strconv.AppendUint(append(b, ','), uint64(a.Table), 10), ')')
 	}
-	b.WriteByte(':')
-	b.WriteString(v)
+	return b
 }
 
 // actionName is the canonical name of an action type.

@@ -687,6 +687,42 @@ func setARPOp(v string, k, m *Key) string {
 // printers keep on the stack: more would only cost an allocation.
 const maxFields = 16
 
+// fieldWriter appends a match's fields to a buffer as text, name[=value]
+// joined by commas. With spans set it also notes where each field starts,
+// for Fields to cut them out. (The buffer is passed and returned, not
+// kept here, so that a printer's buffer can stay on its stack.)
+type fieldWriter struct {
+	comma bool // write a comma before the next field
+	spans *[]fieldSpan
+}
+
+// fieldSpan places one printed field: its name, where it starts in b and
+// where its value does (-1 for a shorthand). The value ends at the comma
+// before the next field, or at the end.
+type fieldSpan struct {
+	name   string
+	at, lo int
+}
+
+// field appends the start of a field to b: a comma, if one is due, the
+// name and (unless short) '='. The caller appends the value.
+func (w *fieldWriter) field(b []byte, name string, short bool) []byte {
+	if w.comma {
+		b = append(b, ',')
+	}
+	w.comma = true
+	at, lo := len(b), -1
+	b = append(b, name...)
+	if !short {
+		b = append(b, '=')
+		lo = len(b)
+	}
+	if w.spans != nil {
+		*w.spans = append(*w.spans, fieldSpan{name, at, lo})
+	}
+	return b
+}
+
 // Fields returns the match as fields in canonical order: the shorthand (or
 // dl_type and nw_proto when none fits), in_port, dl_vlan, dl_vlan_pcp,
 // dl_src, dl_dst, the L3 addresses (nw_*, arp_* or ipv6_* after dl_type),
@@ -694,12 +730,35 @@ const maxFields = 16
 // full mask is left out, a prefix mask is written /N, any other mask in
 // full. An empty match has no fields. For a match that passes Check,
 // ParseMatch of the fields joined with commas gives the same match back.
-func (m *Match) Fields() []Field { return m.appendFields(make([]Field, 0, 8)) }
+func (m *Match) Fields() []Field {
+	var buf [maxFields]fieldSpan
+	spans := buf[:0]
+	w := fieldWriter{spans: &spans}
+	s := string(m.appendFields(nil, &w)) // the values are cut from one string
+	fs := make([]Field, len(spans))
+	for i, sp := range spans {
+		fs[i].Name = sp.name
+		if sp.lo >= 0 {
+			hi := len(s)
+			if i+1 < len(spans) {
+				hi = spans[i+1].at - 1
+			}
+			fs[i].Value = s[sp.lo:hi]
+		}
+	}
+	return fs
+}
 
-// appendFields appends the fields Fields returns to fs: a printer passes
-// a buffer of its own, and a bulk save or dump allocates no slice per flow.
-func (m *Match) appendFields(fs []Field) []Field {
-	add := func(name, value string) { fs = append(fs, Field{name, value}) }
+// String returns the match in canonical text form (see Fields), e.g.
+// "udp,in_port=p0,tp_dst=7999"; "" for a match that matches everything.
+func (m *Match) String() string {
+	var buf [96]byte
+	return string(m.appendFields(buf[:0], &fieldWriter{}))
+}
+
+// appendFields appends the fields Fields returns to b, with no allocation
+// of its own: a bulk save or dump prints every flow.
+func (m *Match) appendFields(b []byte, w *fieldWriter) []byte {
 	dlType, dlExact := matchDlType(m)
 	proto, protoExact := matchNwProto(m)
 	protoShown := false
@@ -708,36 +767,45 @@ func (m *Match) appendFields(fs []Field) []Field {
 	case dlExact && (dlType == etherTypeIPv4 || dlType == etherTypeIPv6 || dlType == etherTypeARP || dlType == etherTypeRARP):
 		name := shorthandName(dlType, proto, protoExact)
 		protoShown = name != "ip" && name != "ipv6" && name != "arp" && name != "rarp"
-		add(name, "")
+		b = w.field(b, name, true)
 	case !isZero(m.Mask[steer.OffDlType : steer.OffDlType+2]):
-		add("dl_type", fmtDlType(m))
+		b = w.field(b, "dl_type", false)
+		v, mask := getUint(&m.Key, steer.OffDlType, 2), getUint(&m.Mask, steer.OffDlType, 2)
+		b = appendHex(b, v, 4)
+		if mask != 0xffff { // Check refuses it
+			b = appendHex(append(b, '/'), mask, 4)
+		}
 	}
 	if m.InPort != "" {
-		add("in_port", m.InPort)
+		b = w.field(b, "in_port", false)
+		b = append(b, m.InPort...)
 	}
 	tci := binary.BigEndian.Uint16(m.Key[steer.OffVlanTCI:])
 	switch tmask := binary.BigEndian.Uint16(m.Mask[steer.OffVlanTCI:]); {
 	case tmask == 0:
 	case tmask == 0xffff && tci == 0:
-		add("dl_vlan", "0xffff")
+		b = w.field(b, "dl_vlan", false)
+		b = append(b, "0xffff"...)
 	case tmask == 0x1fff && tci&steer.VlanPresent != 0:
-		add("dl_vlan", strconv.Itoa(int(tci&0x0fff)))
+		b = w.field(b, "dl_vlan", false)
+		b = strconv.AppendUint(b, uint64(tci&0x0fff), 10)
 	case tmask == 0xffff && tci&steer.VlanPresent != 0:
-		add("dl_vlan", strconv.Itoa(int(tci&0x0fff)))
-		add("dl_vlan_pcp", strconv.Itoa(int(tci>>13)))
+		b = w.field(b, "dl_vlan", false)
+		b = strconv.AppendUint(b, uint64(tci&0x0fff), 10)
+		b = w.field(b, "dl_vlan_pcp", false)
+		b = strconv.AppendUint(b, uint64(tci>>13), 10)
 	case tmask == 0xf000 && tci&steer.VlanPresent != 0:
-		add("dl_vlan_pcp", strconv.Itoa(int(tci>>13)))
+		b = w.field(b, "dl_vlan_pcp", false)
+		b = strconv.AppendUint(b, uint64(tci>>13), 10)
 	case tmask == 0xffff:
-		add("vlan_tci", fmt.Sprintf("0x%04x", tci))
+		b = w.field(b, "vlan_tci", false)
+		b = appendHex(b, uint64(tci), 4)
 	default:
-		add("vlan_tci", fmt.Sprintf("0x%04x/0x%04x", tci, tmask))
+		b = w.field(b, "vlan_tci", false)
+		b = appendHex(append(appendHex(b, uint64(tci), 4), '/'), uint64(tmask), 4)
 	}
-	if s := fmtMACMasked(m, steer.OffDlSrc); s != "" {
-		add("dl_src", s)
-	}
-	if s := fmtMACMasked(m, steer.OffDlDst); s != "" {
-		add("dl_dst", s)
-	}
+	b = appendMACMasked(w, b, "dl_src", m, steer.OffDlSrc)
+	b = appendMACMasked(w, b, "dl_dst", m, steer.OffDlDst)
 	srcName, dstName, n := "nw_src", "nw_dst", 4
 	switch {
 	case dlExact && dlType == etherTypeIPv6:
@@ -745,38 +813,40 @@ func (m *Match) appendFields(fs []Field) []Field {
 	case matchIsARP(m):
 		srcName, dstName = "arp_spa", "arp_tpa"
 	}
-	if s := fmtAddrMasked(m, steer.OffNwSrc, n); s != "" {
-		add(srcName, s)
-	}
-	if s := fmtAddrMasked(m, steer.OffNwDst, n); s != "" {
-		add(dstName, s)
-	}
+	b = appendAddrMasked(w, b, srcName, m, steer.OffNwSrc, n)
+	b = appendAddrMasked(w, b, dstName, m, steer.OffNwDst, n)
 	if m.Mask[steer.OffNwProto] != 0 && !protoShown {
 		name := "nw_proto"
 		if matchIsARP(m) {
 			name = "arp_op"
 		}
-		add(name, fmtUintMasked(m, steer.OffNwProto, 1))
+		b = w.field(b, name, false)
+		b = appendUintMasked(b, m, steer.OffNwProto, 1)
 	}
 	tos, tmask := m.Key[steer.OffNwTos], m.Mask[steer.OffNwTos]
 	switch {
 	case tmask&^(nwTosMask|nwEcnMask) != 0, tmask&nwTosMask != 0 && tmask&nwTosMask != nwTosMask:
-		add("nw_tos", fmt.Sprintf("%d/0x%02x", tos, tmask)) // Check refuses it
+		b = w.field(b, "nw_tos", false) // Check refuses it
+		b = appendDecHex(b, tos, tmask)
 	default:
 		if tmask&nwTosMask != 0 {
-			add("nw_tos", strconv.Itoa(int(tos&nwTosMask)))
+			b = w.field(b, "nw_tos", false)
+			b = strconv.AppendUint(b, uint64(tos&nwTosMask), 10)
 		}
 		if tmask&nwEcnMask == nwEcnMask {
-			add("nw_ecn", strconv.Itoa(int(tos&nwEcnMask)))
+			b = w.field(b, "nw_ecn", false)
+			b = strconv.AppendUint(b, uint64(tos&nwEcnMask), 10)
 		} else if tmask&nwEcnMask != 0 {
-			add("nw_ecn", fmt.Sprintf("%d/0x%02x", tos&nwEcnMask, tmask&nwEcnMask)) // Check refuses it
+			b = w.field(b, "nw_ecn", false) // Check refuses it
+			b = appendDecHex(b, tos&nwEcnMask, tmask&nwEcnMask)
 		}
 	}
 	if fm := m.Mask[steer.OffNwFrag]; fm != 0 {
+		b = w.field(b, "nw_frag", false)
 		if name := fragName(m.Key[steer.OffNwFrag], fm); name != "" {
-			add("nw_frag", name)
+			b = append(b, name...)
 		} else {
-			add("nw_frag", fmtUintMasked(m, steer.OffNwFrag, 1)) // Check refuses it
+			b = appendUintMasked(b, m, steer.OffNwFrag, 1) // Check refuses it
 		}
 	}
 	tpSrc, tpDst := "tp_src", "tp_dst"
@@ -784,12 +854,14 @@ func (m *Match) appendFields(fs []Field) []Field {
 		tpSrc, tpDst = "icmp_type", "icmp_code"
 	}
 	if !isZero(m.Mask[steer.OffTpSrc : steer.OffTpSrc+2]) {
-		add(tpSrc, fmtUintMasked(m, steer.OffTpSrc, 2))
+		b = w.field(b, tpSrc, false)
+		b = appendUintMasked(b, m, steer.OffTpSrc, 2)
 	}
 	if !isZero(m.Mask[steer.OffTpDst : steer.OffTpDst+2]) {
-		add(tpDst, fmtUintMasked(m, steer.OffTpDst, 2))
+		b = w.field(b, tpDst, false)
+		b = appendUintMasked(b, m, steer.OffTpDst, 2)
 	}
-	return fs
+	return b
 }
 
 func shorthandName(dlType uint16, proto uint8, protoExact bool) string {
@@ -823,16 +895,6 @@ func shorthandName(dlType uint16, proto uint8, protoExact bool) string {
 		}
 		return "ipv6"
 	}
-}
-
-// String returns the match in canonical text form (see Fields), e.g.
-// "udp,in_port=p0,tp_dst=7999"; "" for a match that matches everything.
-func (m *Match) String() string {
-	var b strings.Builder
-	b.Grow(64)
-	var buf [maxFields]Field
-	writeFields(&b, m.appendFields(buf[:0]), "")
-	return b.String()
 }
 
 func isZero(b []byte) bool {
@@ -877,56 +939,87 @@ func getUint(k *Key, off, n int) uint64 {
 	return uint64(binary.BigEndian.Uint16(k[off:]))
 }
 
-// fmtUintMasked formats an n-byte number: decimal under a full mask,
-// 0xVALUE/0xMASK otherwise.
-func fmtUintMasked(m *Match, off, n int) string {
-	v, mask := getUint(&m.Key, off, n), getUint(&m.Mask, off, n)
-	if mask != 1<<(8*n)-1 {
-		return fmt.Sprintf("0x%x/0x%x", v, mask)
+const hexDigits = "0123456789abcdef"
+
+// appendHex appends v as 0x and at least digits lowercase hex digits, as
+// fmt's %#0Nx does for N = digits+2 ("0x%04x").
+func appendHex(b []byte, v uint64, digits int) []byte {
+	b = append(b, '0', 'x')
+	for n := max(1, (bits.Len64(v)+3)/4); n < digits; n++ {
+		b = append(b, '0')
 	}
-	return strconv.FormatUint(v, 10)
+	return strconv.AppendUint(b, v, 16)
 }
 
-func fmtDlType(m *Match) string {
-	v, mask := getUint(&m.Key, steer.OffDlType, 2), getUint(&m.Mask, steer.OffDlType, 2)
-	if mask != 0xffff {
-		return fmt.Sprintf("0x%04x/0x%04x", v, mask) // Check refuses it
+// appendDecHex appends v/0xMASK with v in decimal and the mask in two hex
+// digits ("%d/0x%02x"), the form of a mask Check refuses.
+func appendDecHex(b []byte, v, mask uint8) []byte {
+	b = strconv.AppendUint(b, uint64(v), 10)
+	return appendHex(append(b, '/'), uint64(mask), 2)
+}
+
+// appendUintMasked appends an n-byte number: decimal under a full mask,
+// 0xVALUE/0xMASK otherwise.
+func appendUintMasked(b []byte, m *Match, off, n int) []byte {
+	v, mask := getUint(&m.Key, off, n), getUint(&m.Mask, off, n)
+	if mask != 1<<(8*n)-1 {
+		b = strconv.AppendUint(append(b, '0', 'x'), v, 16)
+		return strconv.AppendUint(append(b, '/', '0', 'x'), mask, 16)
 	}
-	return fmt.Sprintf("0x%04x", v)
+	return strconv.AppendUint(b, v, 10)
+}
+
+// appendMAC appends mac as six colon-separated pairs of hex digits.
+func appendMAC(b []byte, mac []byte) []byte {
+	for i, c := range mac[:6] {
+		if i > 0 {
+			b = append(b, ':')
+		}
+		b = append(b, hexDigits[c>>4], hexDigits[c&0xf])
+	}
+	return b
 }
 
 func fmtMAC(mac []byte) string {
-	return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5])
+	var buf [17]byte
+	return string(appendMAC(buf[:0], mac))
 }
 
-func fmtMACMasked(m *Match, off int) string {
+// appendMACMasked appends field name for the MAC at off, if its mask is not
+// zero.
+func appendMACMasked(w *fieldWriter, b []byte, name string, m *Match, off int) []byte {
 	mask := m.Mask[off : off+6]
-	switch {
-	case isZero(mask):
-		return ""
-	case isOnes(mask):
-		return fmtMAC(m.Key[off : off+6])
+	if isZero(mask) {
+		return b
 	}
-	return fmtMAC(m.Key[off:off+6]) + "/" + fmtMAC(mask)
+	b = w.field(b, name, false)
+	b = appendMAC(b, m.Key[off:off+6])
+	if !isOnes(mask) {
+		b = appendMAC(append(b, '/'), mask)
+	}
+	return b
 }
 
-// fmtAddrMasked formats the n-byte address at off; bytes past n are not
-// looked at (Check refuses a mask there for IPv4 and ARP).
-func fmtAddrMasked(m *Match, off, n int) string {
+// appendAddrMasked appends field name for the n-byte address at off, if its
+// mask is not zero; bytes past n are not looked at (Check refuses a mask
+// there for IPv4 and ARP).
+func appendAddrMasked(w *fieldWriter, b []byte, name string, m *Match, off, n int) []byte {
 	mask := m.Mask[off : off+n]
 	if isZero(mask) {
-		return ""
+		return b
 	}
+	b = w.field(b, name, false)
 	addr, _ := netip.AddrFromSlice(m.Key[off : off+n])
+	b = addr.AppendTo(b)
 	switch l := prefixLen(mask); l {
 	case n * 8:
-		return addr.String()
 	case -1:
 		ma, _ := netip.AddrFromSlice(mask)
-		return addr.String() + "/" + ma.String()
+		b = ma.AppendTo(append(b, '/'))
 	default:
-		return addr.String() + "/" + strconv.Itoa(l)
+		b = strconv.AppendUint(append(b, '/'), uint64(l), 10)
 	}
+	return b
 }
 
 // Checks on the model.

@@ -1,9 +1,7 @@
 package flowtable
 
 import (
-	"fmt"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -25,48 +23,38 @@ type FlowStats struct {
 // ID is not part of it. For a flow that passes Check, ParseFlow(f.String())
 // gives f back.
 func (f *Flow) String() string {
-	var b strings.Builder
-	b.Grow(128)
+	var buf [256]byte
+	return string(f.appendText(buf[:0]))
+}
+
+// appendText appends f.String(). The printers append to one buffer, with
+// no allocation of their own: a save of the state prints every flow.
+func (f *Flow) appendText(b []byte) []byte {
 	if f.Cookie != 0 {
-		fmt.Fprintf(&b, "cookie=%#x,", f.Cookie)
+		b = strconv.AppendUint(append(b, "cookie=0x"...), f.Cookie, 16)
+		b = append(b, ',')
 	}
 	if f.Table != 0 {
-		fmt.Fprintf(&b, "table=%d,", f.Table)
+		b = strconv.AppendUint(append(b, "table="...), uint64(f.Table), 10)
+		b = append(b, ',')
 	}
-	writeTimeouts(&b, f, ",")
-	b.WriteString("priority=")
-	b.WriteString(strconv.Itoa(int(f.Priority)))
-	var buf [maxFields]Field
-	writeFields(&b, f.Match.appendFields(buf[:0]), ",")
-	b.WriteString(",actions=")
-	writeActions(&b, f.Actions)
-	return b.String()
+	b = appendTimeouts(b, f, ",")
+	b = strconv.AppendUint(append(b, "priority="...), uint64(f.Priority), 10)
+	b = f.Match.appendFields(b, &fieldWriter{comma: true})
+	return appendActions(append(b, ",actions="...), f.Actions)
 }
 
-// writeFields writes fs as name[=value] joined by commas, each after
-// first for the first field.
-func writeFields(b *strings.Builder, fs []Field, first string) {
-	for i, f := range fs {
-		if i == 0 {
-			b.WriteString(first)
-		} else {
-			b.WriteByte(',')
-		}
-		b.WriteString(f.Name)
-		if f.Value != "" {
-			b.WriteByte('=')
-			b.WriteString(f.Value)
-		}
-	}
-}
-
-func writeTimeouts(b *strings.Builder, f *Flow, sep string) {
+// appendTimeouts appends the timeouts that are set, each followed by sep.
+func appendTimeouts(b []byte, f *Flow, sep string) []byte {
 	if f.IdleTimeout != 0 {
-		fmt.Fprintf(b, "idle_timeout=%d%s", f.IdleTimeout, sep)
+		b = strconv.AppendUint(append(b, "idle_timeout="...), uint64(f.IdleTimeout), 10)
+		b = append(b, sep...)
 	}
 	if f.HardTimeout != 0 {
-		fmt.Fprintf(b, "hard_timeout=%d%s", f.HardTimeout, sep)
+		b = strconv.AppendUint(append(b, "hard_timeout="...), uint64(f.HardTimeout), 10)
+		b = append(b, sep...)
 	}
+	return b
 }
 
 // FormatFlow returns f as a line of ovs-ofctl dump-flows output, e.g.
@@ -76,50 +64,47 @@ func writeTimeouts(b *strings.Builder, f *Flow, sep string) {
 // (with a leading space, as OVS prints it). With st nil the counters are
 // left out. ParseFlow reads the line back: it ignores the counters.
 func FormatFlow(f *Flow, st *FlowStats) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, " cookie=%#x, ", f.Cookie)
+	var buf [384]byte
+	b := strconv.AppendUint(append(buf[:0], " cookie=0x"...), f.Cookie, 16)
+	b = append(b, ", "...)
 	if st != nil {
-		fmt.Fprintf(&b, "duration=%.3fs, ", st.Duration.Seconds())
+		b = strconv.AppendFloat(append(b, "duration="...), st.Duration.Seconds(), 'f', 3, 64)
+		b = append(b, "s, "...)
 	}
-	fmt.Fprintf(&b, "table=%d, ", f.Table)
+	b = strconv.AppendUint(append(b, "table="...), uint64(f.Table), 10)
+	b = append(b, ", "...)
 	if st != nil {
-		fmt.Fprintf(&b, "n_packets=%d, n_bytes=%d, ", st.Packets, st.Bytes)
+		b = strconv.AppendUint(append(b, "n_packets="...), st.Packets, 10)
+		b = strconv.AppendUint(append(b, ", n_bytes="...), st.Bytes, 10)
+		b = append(b, ", "...)
 	}
-	writeTimeouts(&b, f, ", ")
+	b = appendTimeouts(b, f, ", ")
 	if st != nil {
-		fmt.Fprintf(&b, "idle_age=%d, ", int64(st.IdleAge/time.Second))
+		b = strconv.AppendInt(append(b, "idle_age="...), int64(st.IdleAge/time.Second), 10)
+		b = append(b, ", "...)
 	}
-	b.WriteString("priority=")
-	b.WriteString(strconv.Itoa(int(f.Priority)))
-	if m := f.Match.String(); m != "" {
-		b.WriteByte(',')
-		b.WriteString(m)
-	}
-	b.WriteString(" actions=")
-	b.WriteString(FormatActions(f.Actions))
-	return b.String()
+	b = strconv.AppendUint(append(b, "priority="...), uint64(f.Priority), 10)
+	b = f.Match.appendFields(b, &fieldWriter{comma: true})
+	return string(appendActions(append(b, " actions="...), f.Actions))
 }
 
 // FormatActions returns an action list as it follows actions=: the actions
 // joined with commas, or "drop" for the empty list.
 func FormatActions(acts []Action) string {
-	if len(acts) == 0 {
-		return "drop"
-	}
-	var b strings.Builder
-	writeActions(&b, acts)
-	return b.String()
+	var buf [96]byte
+	return string(appendActions(buf[:0], acts))
 }
 
-// writeActions writes FormatActions(acts).
-func writeActions(b *strings.Builder, acts []Action) {
+// appendActions appends FormatActions(acts).
+func appendActions(b []byte, acts []Action) []byte {
 	if len(acts) == 0 {
-		b.WriteString("drop")
+		return append(b, "drop"...)
 	}
 	for i := range acts {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		writeAction(b, &acts[i])
+		b = appendAction(b, &acts[i])
 	}
+	return b
 }

@@ -2,10 +2,12 @@ package flowtable
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -397,6 +399,18 @@ func TestRoundTripRandom(t *testing.T) {
 		if err != nil || m != f.Match {
 			t.Fatalf("flow %d: match round trip of %q: %v", i, ms, err)
 		}
+		// Fields cuts its values out of the same text.
+		var joined []string
+		for _, fl := range f.Match.Fields() {
+			if fl.Value == "" {
+				joined = append(joined, fl.Name)
+			} else {
+				joined = append(joined, fl.Name+"="+fl.Value)
+			}
+		}
+		if j := strings.Join(joined, ","); j != ms {
+			t.Fatalf("flow %d: Fields joined give %q, String %q", i, j, ms)
+		}
 	}
 }
 
@@ -472,14 +486,35 @@ func TestCoversRandom(t *testing.T) {
 	}
 }
 
-// Printing a flow allocates its text and the few values it formats, not
-// a list of its fields: a save or a dump prints every flow of the table.
+// Printing a flow allocates its text and nothing else: the printers
+// append to one buffer on the stack. A save or a dump prints every flow of
+// the table.
 func TestFlowStringAllocs(t *testing.T) {
-	f, err := ParseFlow("priority=100,udp,in_port=p0,nw_dst=10.1.2.3,tp_dst=7999,actions=mod_tp_dst:7998,output:p1")
+	f, err := ParseFlow("cookie=0x1f,table=3,idle_timeout=10,priority=100,udp,in_port=p0,dl_src=00:11:22:33:44:55,nw_dst=10.1.2.0/24,tp_dst=7999,actions=mod_tp_dst:7998,mod_nw_src:10.9.8.7,push_vlan:0x8100,resubmit(p2,4),output:p1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := testing.AllocsPerRun(100, func() { _ = f.String() }); n > 6 {
-		t.Fatalf("Flow.String: %v allocations, want at most 6", n)
+	st := &FlowStats{Packets: 10, Bytes: 640, Duration: 1234 * time.Millisecond}
+	for name, print := range map[string]func(){
+		"Flow.String":   func() { _ = f.String() },
+		"Match.String":  func() { _ = f.Match.String() },
+		"FormatFlow":    func() { _ = FormatFlow(f, st) },
+		"FormatActions": func() { _ = FormatActions(f.Actions) },
+	} {
+		if n := testing.AllocsPerRun(100, print); n > 1 {
+			t.Errorf("%s: %v allocations, want 1 (the text)", name, n)
+		}
+	}
+}
+
+// appendHex writes what fmt's 0x%0Nx does.
+func TestAppendHex(t *testing.T) {
+	for _, v := range []uint64{0, 1, 0xf, 0x10, 0xff, 0x100, 0xfff, 0x1000, 0x8100, 0xffff, 0x10000, 1<<64 - 1} {
+		for _, digits := range []int{1, 2, 4} {
+			want := fmt.Sprintf("0x%0*x", digits, v)
+			if got := string(appendHex([]byte("x="), v, digits)); got != "x="+want {
+				t.Errorf("appendHex(%#x, %d) = %q, want %q", v, digits, got, "x="+want)
+			}
+		}
 	}
 }
