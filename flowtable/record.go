@@ -79,9 +79,17 @@ func (e *Entry) FastPathOutput() (port uint32, ok bool) {
 // datapath lets it run in XDP, for example whether its output port takes
 // redirected frames, is the datapath's to decide; demoted, it is a
 // redirect.)
-func (e *Entry) Verdict() steer.Verdict {
-	v := e.Flow.Verdict()
-	if v == steer.VerdictRedirect && e.fast == "" {
+//
+// It is worked out when the entry is made (entryVerdict): a flow's actions
+// are in memory of their own, and a steering compile of a large table
+// spent most of its time fetching them.
+func (e *Entry) Verdict() steer.Verdict { return e.verdict }
+
+// entryVerdict is the Verdict of an entry for f whose fastPathProblem is
+// fast.
+func entryVerdict(f *Flow, fast string) steer.Verdict {
+	v := f.Verdict()
+	if v == steer.VerdictRedirect && fast == "" {
 		return steer.VerdictForward
 	}
 	return v

@@ -55,6 +55,20 @@ func TestFastPathDecision(t *testing.T) {
 			if v := e.Verdict(); v != tt.verdict {
 				t.Fatalf("verdict %v, want %v", v, tt.verdict)
 			}
+			// Compiled against other port numbers, then against these:
+			// the entry a recompile makes has the same verdict.
+			other := dpPortMap(map[string]uint32{"p1": 11, "p2": 12, "p9": 9})
+			o, err := newEntry(f, 7, other, newAddScratch(nil), false, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := o.recompiled(ports)
+			if r == nil {
+				r = o // it names no port: nothing to recompile
+			}
+			if r.Verdict() != tt.verdict {
+				t.Fatalf("recompiled: verdict %v, want %v", r.Verdict(), tt.verdict)
+			}
 			rec, why := e.FastPath()
 			if why != tt.reason {
 				t.Fatalf("reason %q, want %q", why, tt.reason)

@@ -30,10 +30,11 @@ type Entry struct {
 	// matches every port, or when its port is gone (then it matches nothing).
 	InPort uint32
 
-	live    bool   // false when Flow.Match.InPort names a port that is gone
-	fast    string // why the flow cannot run in XDP (fastPathProblem); "" if it can
-	mkey    Key    // Match.Key with in_port set: the key under the effective mask
-	portSig uint64 // portSignature of the ports Program was compiled against
+	live    bool          // false when Flow.Match.InPort names a port that is gone
+	verdict steer.Verdict // Verdict, kept: the steering compile asks it of every flow
+	fast    string        // why the flow cannot run in XDP (fastPathProblem); "" if it can
+	mkey    Key           // Match.Key with in_port set: the key under the effective mask
+	portSig uint64        // portSignature of the ports Program was compiled against
 	stats   *entryStats
 }
 
@@ -1054,6 +1055,7 @@ func newEntry(f *Flow, id uint64, ports PortResolver, sc *addScratch, strict boo
 	e.mkey = fl.Match.Key
 	e.portSig = portSignature(fl, ports)
 	e.fast = fastPathProblem(fl, &e.Program)
+	e.verdict = entryVerdict(fl, e.fast)
 	e.mkey.SetInPort(inPort)
 	return e, nil
 }
@@ -1174,6 +1176,7 @@ func (e *Entry) recompiled(ports PortResolver) *Entry {
 	}
 	ne := &Entry{Flow: f, Rank: e.Rank, Program: prog, InPort: inPort, live: live, mkey: e.Flow.Match.Key, portSig: sig, stats: e.stats}
 	ne.fast = fastPathProblem(f, &ne.Program)
+	ne.verdict = entryVerdict(f, ne.fast)
 	ne.mkey.SetInPort(inPort)
 	return ne
 }
