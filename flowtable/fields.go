@@ -963,8 +963,7 @@ func appendDecHex(b []byte, v, mask uint8) []byte {
 func appendUintMasked(b []byte, m *Match, off, n int) []byte {
 	v, mask := getUint(&m.Key, off, n), getUint(&m.Mask, off, n)
 	if mask != 1<<(8*n)-1 {
-		b = strconv.AppendUint(append(b, '0', 'x'), v, 16)
-		return strconv.AppendUint(append(b, '/', '0', 'x'), mask, 16)
+		return appendHex(append(appendHex(b, v, 1), '/'), mask, 1)
 	}
 	return strconv.AppendUint(b, v, 10)
 }

@@ -31,7 +31,7 @@ func (f *Flow) String() string {
 // no allocation of their own: a save of the state prints every flow.
 func (f *Flow) appendText(b []byte) []byte {
 	if f.Cookie != 0 {
-		b = strconv.AppendUint(append(b, "cookie=0x"...), f.Cookie, 16)
+		b = appendHex(append(b, "cookie="...), f.Cookie, 1)
 		b = append(b, ',')
 	}
 	if f.Table != 0 {
@@ -65,7 +65,7 @@ func appendTimeouts(b []byte, f *Flow, sep string) []byte {
 // left out. ParseFlow reads the line back: it ignores the counters.
 func FormatFlow(f *Flow, st *FlowStats) string {
 	var buf [384]byte
-	b := strconv.AppendUint(append(buf[:0], " cookie=0x"...), f.Cookie, 16)
+	b := appendHex(append(buf[:0], " cookie="...), f.Cookie, 1)
 	b = append(b, ", "...)
 	if st != nil {
 		b = strconv.AppendFloat(append(b, "duration="...), st.Duration.Seconds(), 'f', 3, 64)
