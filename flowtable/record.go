@@ -80,17 +80,18 @@ func (e *Entry) FastPathOutput() (port uint32, ok bool) {
 // redirected frames, is the datapath's to decide; demoted, it is a
 // redirect.)
 //
-// It is worked out when the entry is made (entryVerdict): a flow's actions
+// It is worked out when the entry is made (decideFastPath): a flow's actions
 // are in memory of their own, and a steering compile of a large table
 // spent most of its time fetching them.
 func (e *Entry) Verdict() steer.Verdict { return e.verdict }
 
-// entryVerdict is the Verdict of an entry for f whose fastPathProblem is
-// fast.
-func entryVerdict(f *Flow, fast string) steer.Verdict {
-	v := f.Verdict()
-	if v == steer.VerdictRedirect && fast == "" {
-		return steer.VerdictForward
+// decideFastPath sets what follows from e's flow and program: why it
+// cannot run in XDP (fastPathProblem), and its Verdict. Every place that
+// makes an entry calls it once its Program is set.
+func (e *Entry) decideFastPath() {
+	e.fast = fastPathProblem(e.Flow, &e.Program)
+	e.verdict = e.Flow.Verdict()
+	if e.verdict == steer.VerdictRedirect && e.fast == "" {
+		e.verdict = steer.VerdictForward
 	}
-	return v
 }

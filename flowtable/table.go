@@ -1054,8 +1054,7 @@ func newEntry(f *Flow, id uint64, ports PortResolver, sc *addScratch, strict boo
 	e.live = live
 	e.mkey = fl.Match.Key
 	e.portSig = portSignature(fl, ports)
-	e.fast = fastPathProblem(fl, &e.Program)
-	e.verdict = entryVerdict(fl, e.fast)
+	e.decideFastPath()
 	e.mkey.SetInPort(inPort)
 	return e, nil
 }
@@ -1175,8 +1174,7 @@ func (e *Entry) recompiled(ports PortResolver) *Entry {
 		panic(fmt.Sprintf("flowtable: recompiling flow %d: %v", f.ID, err))
 	}
 	ne := &Entry{Flow: f, Rank: e.Rank, Program: prog, InPort: inPort, live: live, mkey: e.Flow.Match.Key, portSig: sig, stats: e.stats}
-	ne.fast = fastPathProblem(f, &ne.Program)
-	ne.verdict = entryVerdict(f, ne.fast)
+	ne.decideFastPath()
 	ne.mkey.SetInPort(inPort)
 	return ne
 }
