@@ -614,32 +614,34 @@ func newMatchBuilder(p *textParser) *matchBuilder {
 // matchBuilders recycles the builders of parseText (and their parser): a
 // bulk request parses many flows, and a builder is most of what parsing
 // one allocates.
-var matchBuilders = sync.Pool{New: func() any {
-	b := &matchBuilder{}
-	b.p = &b.tp
-	return b
-}}
+var matchBuilders = sync.Pool{New: func() any { return newOwnMatchBuilder() }}
 
-// getMatchBuilder returns an empty builder whose parser reads text.
-func getMatchBuilder(text string) *matchBuilder {
-	b := matchBuilders.Get().(*matchBuilder)
-	b.tp.text = text
-	b.entries = b.buf[:0]
+// newOwnMatchBuilder returns a builder with a parser of its own.
+func newOwnMatchBuilder() *matchBuilder {
+	b := newMatchBuilder(nil)
+	b.p = &b.tp
 	return b
 }
 
-// builder returns fp's builder, empty, its parser reading text.
-func (fp *FlowParser) builder(text string) *matchBuilder {
-	b := fp.b
-	if b == nil {
-		b = &matchBuilder{}
-		b.p = &b.tp
-		fp.b = b
-	}
+// start empties b for a parse of text.
+func (b *matchBuilder) start(text string) *matchBuilder {
 	b.tp.text = text
 	b.entries = b.buf[:0]
 	b.m = Match{}
 	return b
+}
+
+// getMatchBuilder returns an empty builder whose parser reads text.
+func getMatchBuilder(text string) *matchBuilder {
+	return matchBuilders.Get().(*matchBuilder).start(text)
+}
+
+// builder returns fp's builder, empty, its parser reading text.
+func (fp *FlowParser) builder(text string) *matchBuilder {
+	if fp.b == nil {
+		fp.b = newOwnMatchBuilder()
+	}
+	return fp.b.start(text)
 }
 
 // putMatchBuilder gives b back, keeping none of the text it read: it
