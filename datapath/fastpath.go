@@ -234,8 +234,7 @@ func (s *Switch) assignRecordsLocked(st *steer.Table, flows []*flowtable.Entry) 
 			}
 			break
 		}
-		rec, _ := w.entry.FastPath()
-		slot := s.newSlotLocked(w.entry, &rec, txn)
+		slot := s.newSlotLocked(w.entry, txn)
 		if slot < 0 {
 			w.rule.Verdict = steer.VerdictRedirect
 			continue
@@ -350,20 +349,26 @@ func (s *Switch) slotLeftLocked() bool {
 	return len(fp.free) > 0 || len(fp.slots) < fp.capSlots || len(fp.retired) > 0
 }
 
-// newSlotLocked takes a free slot for rec, e's record, and returns it, or
-// -1 when no slot is free. The record is written with the others of txn
-// (txn.recs, a batch at a time) before assignRecordsLocked returns.
-func (s *Switch) newSlotLocked(e *flowtable.Entry, rec *steer.Record, txn *recordTxn) int {
+// newSlotLocked takes a free slot for e's record and returns it, or -1
+// when no slot is free. The record is compiled into txn.recs, to be written
+// with the others (a batch at a time) before assignRecordsLocked returns.
+func (s *Switch) newSlotLocked(e *flowtable.Entry, txn *recordTxn) int {
 	id := e.Flow.ID
 	slot, ok := s.takeSlotLocked()
 	if !ok {
 		txn.full = append(txn.full, id)
 		return -1
 	}
+	if len(txn.recs) < cap(txn.recs) {
+		txn.recs = txn.recs[:len(txn.recs)+1] // CompileFastPath sets all of it
+	} else {
+		txn.recs = append(txn.recs, steer.Record{})
+	}
+	rec := &txn.recs[len(txn.recs)-1]
+	e.CompileFastPath(rec)
 	s.fast.slots[slot] = recordSlot{state: slotLive, flow: id, entry: e, out: rec.Output()}
 	txn.byFlow[id] = slot
 	txn.fresh = append(txn.fresh, slot)
-	txn.recs = append(txn.recs, *rec)
 	return int(slot)
 }
 

@@ -24,7 +24,7 @@ func fastPathProblem(f *Flow, p *Program) string {
 	case steer.VerdictDrop, steer.VerdictPass:
 		return "" // the steering verdict itself, no record
 	}
-	if _, pr := steer.NewRecord(f.ID, p.ops); pr != nil {
+	if pr := steer.CheckRecord(p.ops); pr != nil {
 		return problemReason(f, pr)
 	}
 	return ""
@@ -45,18 +45,22 @@ func problemReason(f *Flow, pr *steer.Problem) string {
 // steer.ReasonOutputs, ReasonLaterTable, ...). Drop and kernel flows have
 // no record and no reason: their steering verdict is all XDP needs.
 func (e *Entry) FastPath() (steer.Record, string) {
-	if e.fast != "" {
-		return steer.Record{}, e.fast
+	var r steer.Record
+	why := e.CompileFastPath(&r)
+	return r, why
+}
+
+// CompileFastPath is FastPath into r, in place: it sets r to e's record,
+// or to the zero record when e has none, and returns FastPath's reason.
+func (e *Entry) CompileFastPath(r *steer.Record) string {
+	if e.fast != "" || e.verdict != steer.VerdictForward {
+		*r = steer.Record{}
+		return e.fast // "" for drop and kernel flows
 	}
-	switch e.Flow.Verdict() {
-	case steer.VerdictDrop, steer.VerdictPass:
-		return steer.Record{}, ""
-	}
-	r, pr := steer.NewRecord(e.Flow.ID, e.Program.ops)
-	if pr != nil {
+	if pr := r.Compile(e.Flow.ID, e.Program.ops); pr != nil {
 		panic("flowtable: a record that compiled once does not: " + pr.Error())
 	}
-	return r, ""
+	return ""
 }
 
 // FastPathReason is the reason FastPath gives, without building a record.
