@@ -10,6 +10,7 @@ import (
 	"github.com/xvs-project/xvs/bpf"
 	"github.com/xvs-project/xvs/flowtable"
 	"github.com/xvs-project/xvs/flowtable/steer"
+	"github.com/xvs-project/xvs/internal/radix"
 )
 
 // The XDP fast path, the datapath's side. flowtable compiles a table-0 flow
@@ -264,53 +265,22 @@ type want struct {
 }
 
 // sortByRank orders wants by rank, the highest first. Ranks are distinct.
-// It is a radix sort over the bytes in which the ranks differ: a bulk
-// install's flows share a priority and the high bytes of their sequence
-// numbers, so 160k wants take three passes over 16-byte pairs (8 ms of a
-// BenchmarkBulkInstall profile), where a comparison sort compared through
-// the rule pointers 17 times each (34 ms). A few are sorted by comparison.
+// A bulk install's 160k wants are radix sorted (internal/radix: three
+// passes, 8 ms of a BenchmarkBulkInstall profile) where a comparison sort
+// compared through the rule pointers 17 times each (34 ms). A few are
+// sorted by comparison.
 func sortByRank(wants []want) {
 	if len(wants) < 256 {
 		slices.SortFunc(wants, func(a, b want) int { return cmp.Compare(b.rule.Rank, a.rule.Rank) })
 		return
 	}
-	type keyed struct {
-		key uint64 // the rank's complement: ascending keys are descending ranks
-		i   int
-	}
-	a := make([]keyed, len(wants))
-	and, or := ^uint64(0), uint64(0)
+	items := make([]radix.Item, len(wants))
 	for i, w := range wants {
-		k := ^uint64(w.rule.Rank)
-		a[i] = keyed{k, i}
-		and &= k
-		or |= k
-	}
-	differ := and ^ or
-	b := make([]keyed, len(wants))
-	for shift := 0; shift < 64; shift += 8 {
-		if differ>>shift&0xff == 0 {
-			continue // every key has the same byte here
-		}
-		var at [256]int
-		for _, k := range a {
-			at[k.key>>shift&0xff]++
-		}
-		n := 0
-		for d, c := range at {
-			at[d] = n
-			n += c
-		}
-		for _, k := range a {
-			d := k.key >> shift & 0xff
-			b[at[d]] = k
-			at[d]++
-		}
-		a, b = b, a
+		items[i] = radix.Item{Key: ^uint64(w.rule.Rank), Index: i} // ascending complements: descending ranks
 	}
 	sorted := make([]want, len(wants))
-	for i, k := range a {
-		sorted[i] = wants[k.i]
+	for i, it := range radix.Sort(items) {
+		sorted[i] = wants[it.Index]
 	}
 	copy(wants, sorted)
 }

@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/xvs-project/xvs/flowtable/steer"
+	"github.com/xvs-project/xvs/internal/radix"
 )
 
 // tableGen numbers every snapshot built in the process, so a Cache can tell
@@ -556,29 +557,8 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 			// fl may be the old subtable's own slice (withoutIDs returns it
 			// when nothing goes), which t's readers still walk: the
 			// replacements below write into a copy.
-			fl = append(make([]*Entry, 0, len(fl)+len(g.adds)), fl...)
-			// Index by a hash of (priority, in_port, key): the table and
-			// mask are the group's. A hash hit is checked; a collision
-			// falls back to a scan.
-			idx := make(map[uint64]int32, len(fl)+len(g.adds))
-			for i, e := range fl {
-				idx[matchHasher(e.Flow)] = int32(i)
-			}
-			for _, e := range g.adds {
-				h := matchHasher(e.Flow)
-				if i, ok := idx[h]; ok {
-					j := int(i)
-					if fl[j] == nil || !sameMatch(fl[j].Flow, e.Flow) {
-						j = slices.IndexFunc(fl, func(o *Entry) bool { return o != nil && sameMatch(o.Flow, e.Flow) })
-					}
-					if j >= 0 {
-						replaced = append(replaced, fl[j].id())
-						fl[j] = nil
-					}
-				}
-				idx[h] = int32(len(fl))
-				fl = append(fl, e)
-			}
+			fl = append(append(make([]*Entry, 0, len(fl)+len(g.adds)), fl...), g.adds...)
+			replaced = replaceSameMatches(fl, replaced)
 			fl = slices.DeleteFunc(fl, func(e *Entry) bool { return e == nil })
 		}
 		flowsOf[k] = byID(fl)
@@ -1068,6 +1048,57 @@ const (
 
 // matchHasher is matchHash; tests replace it to force collisions.
 var matchHasher = matchHash
+
+// replaceSameMatches applies OpenFlow's add to the flows of one group, in
+// order (the installed ones, then the adds): a flow with the same match as
+// a later one is replaced by it. It sets the replaced flows to nil in fl
+// and appends their IDs to replaced.
+//
+// The flows are sorted by the hash of what makes them the same flow
+// (matchHasher), and only flows whose hashes are equal are compared: a map
+// of 160k hashes, probed once per add, missed the cache every time (20 ms
+// of a 140 ms BenchmarkBulkApply/install-owned).
+func replaceSameMatches(fl []*Entry, replaced []uint64) []uint64 {
+	items := make([]radix.Item, len(fl))
+	for i, e := range fl {
+		// The hash's high half orders; runs of an equal half are few, and
+		// compared by the whole hash, then the match. Four passes, not eight.
+		items[i] = radix.Item{Key: matchHasher(e.Flow) >> 32, Index: i}
+	}
+	items = radix.Sort(items)
+	hashes := make([]uint64, 0, 8)
+	var gone []int
+	for a := 0; a < len(items); {
+		b := a + 1
+		for b < len(items) && items[b].Key == items[a].Key {
+			b++
+		}
+		if run := items[a:b]; len(run) > 1 {
+			// In index order (the sort is stable): each flow is replaced
+			// by the next one after it with the same match, if any.
+			hashes = hashes[:0]
+			for _, it := range run {
+				hashes = append(hashes, matchHasher(fl[it.Index].Flow))
+			}
+			gone = gone[:0]
+			for x, it := range run {
+				f := fl[it.Index].Flow
+				for y := x + 1; y < len(run); y++ {
+					if hashes[y] == hashes[x] && sameMatch(fl[run[y].Index].Flow, f) {
+						gone = append(gone, it.Index)
+						break
+					}
+				}
+			}
+			for _, i := range gone {
+				replaced = append(replaced, fl[i].id())
+				fl[i] = nil
+			}
+		}
+		a = b
+	}
+	return replaced
+}
 
 // matchHash hashes what makes two flows of a group the same flow for
 // OpenFlow's add: priority, in_port and key (the table and mask are the
