@@ -230,15 +230,11 @@ func newSubtable(mask Key, flows []*Entry) *subtable {
 	s.shift = uint8(64 - bits.TrailingZeros(uint(size)))
 	s.filter = make([]uint64, size/8) // 16 bits per live flow at least
 	s.fmask = uint64(len(s.filter) - 1)
-	var kw [8]uint64
 	for _, e := range flows {
 		if !e.live {
 			continue
 		}
-		for i := range kw {
-			kw[i] = binary.LittleEndian.Uint64(e.mkey[i*8:])
-		}
-		h := s.hash(&kw)
+		h := s.keyHash(e)
 		filterAdd(s.filter, s.fmask, h)
 		for i := h >> s.shift; ; i = (i + 1) & uint64(size-1) {
 			sl := &s.slots[i]
@@ -260,6 +256,35 @@ func newSubtable(mask Key, flows []*Entry) *subtable {
 		s.maxRank = max(s.maxRank, e.Rank)
 	}
 	return s
+}
+
+// keyHash is the hash of e's masked key, which its slot holds.
+func (s *subtable) keyHash(e *Entry) uint64 {
+	var kw [8]uint64
+	for i := range kw {
+		kw[i] = binary.LittleEndian.Uint64(e.mkey[i*8:])
+	}
+	return s.hash(&kw)
+}
+
+// wins reports whether e, one of s's flows, is the one its masked key's
+// slot holds: live, and of the highest rank among the flows with that key.
+func (s *subtable) wins(e *Entry) bool {
+	if !e.live {
+		return false
+	}
+	h := s.keyHash(e)
+	for i := h >> s.shift; ; i = (i + 1) & uint64(len(s.slots)-1) {
+		sl := &s.slots[i]
+		switch {
+		case sl.e == e:
+			return true
+		case sl.e == nil: // (not reached: newSubtable gave every live flow's key a slot)
+			return false
+		case sl.h == h && s.equal(sl.e, &e.mkey):
+			return false // a flow of a higher rank has the key
+		}
+	}
 }
 
 const hashMul = 0xc4ceb9fe1a85ec53

@@ -95,9 +95,16 @@ func (t *Table) SteeringFlows(prev *steer.Table) (st *steer.Table, flows []*Entr
 		id := ids[i]
 		i++
 		st.Masks = append(st.Masks, steer.Mask{ID: id, Mask: s.mask, MaxRank: s.maxRank})
-		for j := range s.slots {
-			e := s.slots[j].e
-			if e == nil {
+		// The rules in the order of the flows (by ID, the order they were
+		// installed in and mostly lie in memory), not of the slots: a slot
+		// is found by one probe, where the slots' hash order fetched every
+		// Entry and Flow from a random place (a 160k-flow compile spent
+		// most of its time waiting for them, and so did the record
+		// assignment that walks the rules next). A change that adds flows
+		// appends their rules, so the old ones keep their positions for
+		// DiffSteering's pairing.
+		for _, e := range s.flows {
+			if !s.wins(e) {
 				continue
 			}
 			st.Rules = append(st.Rules, steer.Rule{MaskID: id, Key: e.mkey, Rank: e.Rank, Verdict: e.Verdict(), Flow: e.Flow.ID})
