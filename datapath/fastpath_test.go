@@ -430,3 +430,44 @@ func TestSortByRank(t *testing.T) {
 		}
 	}
 }
+
+// A flow keeps its record slot across syncs that leave it alone (another
+// flow added, one deleted): its record is not written again, and the slot
+// of a deleted flow is retired, not handed to the new one while rules may
+// still point at it.
+func TestFastPathFlowKeepsSlot(t *testing.T) {
+	tp := newTopo(t, topoOptions{FastPath: true})
+	ids := tp.addFlows(t,
+		"priority=3,in_port={a},udp,tp_dst=7100,actions=output:{b}",
+		"priority=2,in_port={a},udp,tp_dst=7101,actions=output:{b}")
+	slotOf := func(id uint64) (uint32, bool) {
+		tp.sw.fast.mu.Lock()
+		defer tp.sw.fast.mu.Unlock()
+		return tp.sw.fast.byFlow.slot(id)
+	}
+	keep, ok1 := slotOf(ids[0])
+	gone, ok2 := slotOf(ids[1])
+	if !ok1 || !ok2 || keep == gone {
+		t.Fatalf("slots %d (%v) and %d (%v) for two XDP flows", keep, ok1, gone, ok2)
+	}
+	added := tp.addFlows(t, "priority=1,in_port={a},udp,tp_dst=7102,actions=mod_tp_dst:7100,output:{b}")
+	if _, err := tp.sw.Apply(Change{Delete: ids[1:]}); err != nil {
+		t.Fatal(err)
+	}
+	if s, ok := slotOf(ids[0]); !ok || s != keep {
+		t.Errorf("flow %d moved from slot %d to %d (%v) when others changed", ids[0], keep, s, ok)
+	}
+	if s, ok := slotOf(added[0]); !ok || s == keep || s == gone {
+		t.Errorf("the added flow got slot %d (%v); in use or just retired: %d, %d", s, ok, keep, gone)
+	}
+	if _, ok := slotOf(ids[1]); ok {
+		t.Errorf("the deleted flow %d still has a slot", ids[1])
+	}
+	sink := listenUDP(t, tp.b.NS, tp.b.ip, 7100)
+	before := tp.stats(t, tp.a)
+	sendUDP(t, tp.a, tp.b.ip, 7100, 10, seqPayload(64), sendOpts{})
+	checkSeq(t, "a to b", sink.collect(10, 5*time.Second), 10, 64)
+	if after := tp.stats(t, tp.a); after.XDP["forward"] != before.XDP["forward"]+10 {
+		t.Fatalf("the kept flow did not forward in XDP: %+v -> %+v", before, after)
+	}
+}
