@@ -191,6 +191,7 @@ type subtable struct {
 	mask  Key
 	flows []*Entry // every flow with this mask, live or not, by ID
 	nkeys int      // distinct masked keys (occupied slots)
+	nlive int      // live flows; when it is nkeys, each holds a slot of its own
 	// collide is set when two distinct masked keys of the group have the
 	// same 64-bit hash; otherwise a hash match finds the only candidate.
 	collide bool
@@ -222,6 +223,7 @@ func newSubtable(mask Key, flows []*Entry) *subtable {
 	if live == 0 {
 		return s
 	}
+	s.nlive = live
 	size := 8
 	for size < 2*live {
 		size <<= 1

@@ -102,9 +102,11 @@ func (t *Table) SteeringFlows(prev *steer.Table) (st *steer.Table, flows []*Entr
 		// most of its time waiting for them, and so did the record
 		// assignment that walks the rules next). A change that adds flows
 		// appends their rules, so the old ones keep their positions for
-		// DiffSteering's pairing.
+		// DiffSteering's pairing. When no two live flows share a key (a
+		// bulk install's), each live one wins without a probe.
+		every := s.nkeys == s.nlive
 		for _, e := range s.flows {
-			if !s.wins(e) {
+			if every && !e.live || !every && !s.wins(e) {
 				continue
 			}
 			st.Rules = append(st.Rules, steer.Rule{MaskID: id, Key: e.mkey, Rank: e.Rank, Verdict: e.Verdict(), Flow: e.Flow.ID})
