@@ -419,10 +419,15 @@ func TestSortByRank(t *testing.T) {
 		}
 		sorted := slices.Clone(wants)
 		slices.SortFunc(sorted, func(a, b want) int { return cmp.Compare(b.rule.Rank, a.rule.Rank) })
-		sortByRank(wants)
-		if !slices.Equal(wants, sorted) {
-			t.Errorf("%d ranks of %d priorities: order differs from a comparison sort", c.n, c.priorities)
+		ascending := slices.Clone(sorted)
+		slices.Reverse(ascending)
+		for order, in := range map[string][]want{"random": slices.Clone(wants), "sorted": slices.Clone(sorted), "ascending": ascending} {
+			sortByRank(in)
+			if !slices.Equal(in, sorted) {
+				t.Errorf("%d ranks of %d priorities, %s: order differs from a comparison sort", c.n, c.priorities, order)
+			}
 		}
+		sortByRank(wants)
 		for i, w := range wants {
 			if w.entry.Rank != w.rule.Rank {
 				t.Fatalf("%d ranks: want %d lost its entry", c.n, i)
