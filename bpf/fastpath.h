@@ -46,9 +46,12 @@
 #define XVS_RECORD_PAGE       (1 << XVS_RECORD_PAGE_SHIFT) /* slots of a page */
 #define XVS_RECORD_PAGES      ((1 << 20) / XVS_RECORD_PAGE) /* steer.RecordSlotsLimit */
 
-/* slot % XVS_RECORD_PAGE -> action record. */
+/* slot % XVS_RECORD_PAGE -> action record. Mappable: userspace writes the
+ * records of a sync through a mapping of the page (bpf.Objects.PutRecords),
+ * not a syscall per record. */
 struct record_page {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, XVS_RECORD_PAGE);
 	__type(key, __u32);
 	__type(value, struct xvs_record);
