@@ -1169,6 +1169,7 @@ func (t *Table) Recompile(ports PortResolver) *Table {
 	}
 	nt.flows = swap(t.flows)
 	nt.timed = swap(t.timed)
+	nt.room = new(atomic.Bool) // the arrays are nt's own: t's room stays for t's next table
 	for n, cl := range t.tables {
 		hit := false
 		subs := make([]*subtable, len(cl.subs))

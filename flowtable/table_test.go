@@ -471,6 +471,30 @@ func TestApplySnapshots(t *testing.T) {
 	}
 }
 
+// A Recompile's table has arrays of its own: what it appends later does not
+// take the room past its parent's arrays, so the parent's next table still
+// appends in place.
+func TestRecompileLeavesParentsRoom(t *testing.T) {
+	ports := map[string]uint32{"p1": 1, "p2": 2}
+	base := NewTable()
+	for i := range 3 { // grow the arrays, so they have room past their length
+		base = dpApply(t, base, Change{Add: []*Flow{dpFlow(uint16(100+i), dpMatch().dlType(0x0800).nwProto(uint8(6+i)).get(), dpOut("p2"))}}, dpPortMap(ports))
+	}
+	if cap(base.flows) == len(base.flows) {
+		t.Fatalf("no room past %d flows to test with", len(base.flows))
+	}
+	ports["p2"] = 7
+	re := base.Recompile(dpPortMap(ports))
+	if re == base {
+		t.Fatal("a port's new number recompiled nothing")
+	}
+	dpApply(t, re, Change{Add: []*Flow{mustParse(t, "priority=1,udp,tp_dst=1,actions=drop")}}, dpPortMap(ports))
+	a := dpApply(t, base, Change{Add: []*Flow{mustParse(t, "priority=2,udp,tp_dst=2,actions=drop")}}, dpPorts)
+	if &a.flows[0] != &base.flows[0] {
+		t.Error("the parent's next table copied its flows: the recompiled table took the room past them")
+	}
+}
+
 func mustParse(t *testing.T, text string) *Flow {
 	t.Helper()
 	f, err := ParseFlow(text)
