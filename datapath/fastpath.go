@@ -483,10 +483,11 @@ func (fp *fastPath) putBackLocked(slots []uint32) {
 func (s *Switch) releaseLocked(slots []uint32) {
 	fp := s.fast
 	s.creditRecordsLocked(time.Now().UnixNano())
-	// Retired in the order flows went (a map's, after a replace): sorted,
-	// the counters clear and the records of the flows that take the slots
-	// next are written a page's run per batch syscall, not one slot each.
-	// Descending, as fp.free is taken from its end.
+	// Retired in the order of the flows that went, not of their slots:
+	// sorted, the counters clear a page's run per batch syscall, and the
+	// records of the flows that take the slots next are written a page's
+	// run per mapping, not one slot each. Descending, as fp.free is taken
+	// from its end.
 	slices.SortFunc(slots, func(a, b uint32) int { return cmp.Compare(b, a) })
 	for len(slots) > 0 {
 		n, err := s.bpf.ClearRecordHits(slots)
