@@ -227,8 +227,8 @@ func (s *Switch) assignRecordsLocked(st *steer.Table, flows []*flowtable.Entry) 
 		}
 	}
 	// Every forward rule keeps or gets a slot, mostly: sized for them, the
-	// map of a bulk install does not grow 160k entries one doubling at a
-	// time.
+	// (flow, slot) list of a bulk install does not grow 160k entries one
+	// doubling at a time.
 	txn := &recordTxn{byFlow: make(flowSlotsBuilder, 0, forward)}
 	wants := make([]want, 0, forward) // rules whose flow needs a new slot
 	for i := range st.Rules {
