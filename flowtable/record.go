@@ -14,13 +14,14 @@ const (
 	ReasonLaterTable = "later_table" // only table 0 is in the XDP program
 )
 
-// fastPathProblem says why a flow of table with program p cannot run in
-// XDP, as a short token ("" when it can).
-func fastPathProblem(f *Flow, p *Program) string {
+// fastPathProblem says why flow f, whose steering verdict is v
+// (Flow.Verdict), with program p cannot run in XDP, as a short token (""
+// when it can).
+func fastPathProblem(f *Flow, v steer.Verdict, p *Program) string {
 	if f.Table != 0 {
 		return ReasonLaterTable
 	}
-	switch f.Verdict() {
+	switch v {
 	case steer.VerdictDrop, steer.VerdictPass:
 		return "" // the steering verdict itself, no record
 	}
@@ -53,7 +54,7 @@ func (e *Entry) FastPath() (steer.Record, string) {
 // CompileFastPath is FastPath into r, in place: it sets r to e's record,
 // or to the zero record when e has none, and returns FastPath's reason.
 func (e *Entry) CompileFastPath(r *steer.Record) string {
-	if e.fast != "" || e.verdict != steer.VerdictForward {
+	if e.verdict != steer.VerdictForward { // (a reason makes it a redirect)
 		*r = steer.Record{}
 		return e.fast // "" for drop and kernel flows
 	}
@@ -69,7 +70,7 @@ func (e *Entry) FastPathReason() string { return e.fast }
 // FastPathOutput returns the ofport the record of e outputs to (0 for
 // in_port), without building the record; ok is false when e has none.
 func (e *Entry) FastPathOutput() (port uint32, ok bool) {
-	if e.fast != "" || e.Verdict() != steer.VerdictForward {
+	if e.verdict != steer.VerdictForward {
 		return 0, false
 	}
 	if last := &e.Program.ops[len(e.Program.ops)-1]; last.Code == steer.OpOutput {
@@ -93,8 +94,8 @@ func (e *Entry) Verdict() steer.Verdict { return e.verdict }
 // cannot run in XDP (fastPathProblem), and its Verdict. Every place that
 // makes an entry calls it once its Program is set.
 func (e *Entry) decideFastPath() {
-	e.fast = fastPathProblem(e.Flow, &e.Program)
 	e.verdict = e.Flow.Verdict()
+	e.fast = fastPathProblem(e.Flow, e.verdict, &e.Program)
 	if e.verdict == steer.VerdictRedirect && e.fast == "" {
 		e.verdict = steer.VerdictForward
 	}
