@@ -269,12 +269,9 @@ func (s *subtable) keyHash(e *Entry) uint64 {
 	return s.hash(&kw)
 }
 
-// wins reports whether e, one of s's flows, is the one its masked key's
-// slot holds: live, and of the highest rank among the flows with that key.
+// wins reports whether e, one of s's live flows, is the one its masked
+// key's slot holds: of the highest rank among the flows with that key.
 func (s *subtable) wins(e *Entry) bool {
-	if !e.live {
-		return false
-	}
 	h := s.keyHash(e)
 	for i := h >> s.shift; ; i = (i + 1) & uint64(len(s.slots)-1) {
 		sl := &s.slots[i]

@@ -106,7 +106,7 @@ func (t *Table) SteeringFlows(prev *steer.Table) (st *steer.Table, flows []*Entr
 		// bulk install's), each live one wins without a probe.
 		every := s.nkeys == s.nlive
 		for _, e := range s.flows {
-			if every && !e.live || !every && !s.wins(e) {
+			if !e.live || !every && !s.wins(e) {
 				continue
 			}
 			st.Rules = append(st.Rules, steer.Rule{MaskID: id, Key: e.mkey, Rank: e.Rank, Verdict: e.Verdict(), Flow: e.Flow.ID})
