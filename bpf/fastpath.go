@@ -34,9 +34,9 @@ func (o *Objects) PutRecord(slot uint32, r *steer.Record) error {
 
 // PutRecords writes the action records recs[i] into slots[i], through a
 // mapping of each run of up to recordChunk records in one page
-// (writeRecords). See above for when a slot may be written. The records are checked before
-// anything is written; on error some of them may have been written (the
-// error says how many: the first ones).
+// (writeRecords). See above for when a slot may be written. The records
+// are checked before anything is written; on error some of them may have
+// been written (the error says how many: the first ones).
 func (o *Objects) PutRecords(slots []uint32, recs []steer.Record) error {
 	r := o.rec
 	if err := r.rlock("put records"); err != nil {
@@ -75,7 +75,7 @@ func writeRecords(m *ebpf.Map, keys []uint32, recs []steer.Record) (int, error) 
 	if len(keys) == 0 {
 		return 0, nil
 	}
-	const size = int(unsafe.Sizeof(steer.Record{}))
+	const size = steer.RecordLen // the struct's size too (layout_test)
 	lo, hi := keys[0], keys[0]
 	for _, k := range keys {
 		lo, hi = min(lo, k), max(hi, k)
