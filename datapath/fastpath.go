@@ -120,7 +120,7 @@ func (fs *flowSlots) slot(id uint64) (uint32, bool) {
 type flowSlotsBuilder []radix.Item
 
 func (b *flowSlotsBuilder) add(id uint64, slot uint32) {
-	*b = append(*b, radix.Item{Key: id, Index: int(slot)})
+	*b = append(*b, radix.Item{Key: id, Index: int(slot)}) // the sort carries the slot as the item's index
 }
 
 func (b flowSlotsBuilder) build() flowSlots {
