@@ -42,14 +42,23 @@ func ParseFlow(text string) (*Flow, error) {
 // the texts they were parsed from (their port references are copies,
 // one for each distinct reference of a run of flows), so the text of a
 // request is garbage once it is parsed (the FlowParser itself refers
-// to the last text it parsed, until it parses the next). A block is
-// freed when none of its flows is left. The zero FlowParser is ready;
-// one is for one goroutine at a time.
+// to the last few texts it parsed, until it is dropped). A block is
+// freed when none of its flows is left.
+//
+// Flows whose action texts are the same byte for byte share one Actions
+// slice, read-only as every installed flow's is (see Change.Owned): the
+// flows of a bulk request mostly have a few action lists (steer to this
+// uplink, mark that DSCP), and each of the last few is parsed and
+// allocated once; each flow's own checks (prerequisites on its match,
+// VLAN tags, its table) still run. The zero FlowParser is ready; one is
+// for one goroutine at a time.
 type FlowParser struct {
 	flows []Flow   // the rest of the current block
 	acts  []Action // the rest of the current block of actions
 	refs  [4]string
 	next  int // the slot of refs to fill next
+	lists [4]sharedActions
+	nextL int // the slot of lists to fill next
 	// b is the builder of every parse, its own: it is neither taken from
 	// the pool nor cleared for it after each flow (that was a tenth of a
 	// bulk parse).
@@ -79,25 +88,60 @@ func (fp *FlowParser) ParseFlow(text string) (*Flow, error) {
 	}
 	fp.flows = fp.flows[1:]
 	f.Match.InPort = fp.intern(f.Match.InPort)
-	for i := range f.Actions {
-		if a := &f.Actions[i]; a.Port != "" {
-			a.Port = fp.intern(a.Port)
-		}
-	}
 	return f, nil
 }
 
-// actions returns room for n actions out of the current block (full
-// capacity: an append to it does not reach the next flow's).
-func (fp *FlowParser) actions(n int) []Action {
-	if n > len(fp.acts) {
-		if n > flowBlock {
-			return make([]Action, n)
+// sharedActions is an action list a FlowParser parsed, for the next flows
+// with the same action text.
+type sharedActions struct {
+	text []byte         // the action text (a copy: a text may be overwritten once parsed); nil = slot unused
+	pas  []parsedAction // as parsed: for each flow's checks (their strings are an earlier text's)
+	acts []Action       // what the flows with this text share (nil: drop)
+}
+
+// sharedList returns the action list an earlier flow had with the same
+// action text, or nil.
+func (fp *FlowParser) sharedList(text string) *sharedActions {
+	for i := range fp.lists {
+		if l := &fp.lists[i]; l.text != nil && string(l.text) == text {
+			return l
 		}
-		fp.acts = make([]Action, flowBlock*actBlockPerFlow)
 	}
-	a := fp.acts[:n:n]
-	fp.acts = fp.acts[n:]
+	return nil
+}
+
+// shareList keeps the action list of text, just parsed into pas and
+// given to a flow as acts (its port names interned), for the next flows.
+func (fp *FlowParser) shareList(text string, pas []parsedAction, acts []Action) {
+	l := &fp.lists[fp.nextL]
+	fp.nextL = (fp.nextL + 1) % len(fp.lists)
+	l.text = append(l.text[:0], text...)
+	l.pas = append(l.pas[:0], pas...)
+	l.acts = acts
+}
+
+// actionsOf is actionsOf(pas) out of the current block (full capacity: an
+// append to it does not reach the next flow's), its port names interned.
+func (fp *FlowParser) actionsOf(pas []parsedAction) []Action {
+	n := len(pas)
+	if n == 0 {
+		return nil
+	}
+	var a []Action
+	switch {
+	case n > flowBlock:
+		a = make([]Action, n)
+	case n > len(fp.acts):
+		fp.acts = make([]Action, flowBlock*actBlockPerFlow)
+		fallthrough
+	default:
+		a = fp.acts[:n:n]
+		fp.acts = fp.acts[n:]
+	}
+	for i := range pas {
+		a[i] = pas[i].a
+		a[i].Port = fp.intern(a[i].Port)
+	}
 	return a
 }
 
@@ -368,6 +412,9 @@ func parseText(text string, mode parseMode, r *parseResult, fp *FlowParser) *Par
 	var seen uint32                   // bits of textField
 	var acts []parsedAction
 	hasActions := false
+	var actText string // the action text, and where it starts
+	var actBase int
+	var shared *sharedActions // with fp: an earlier flow's list, acts its pas
 	for i := 0; ; {
 		for i < len(text) && isFlowSep(text[i]) {
 			i++
@@ -385,13 +432,17 @@ func parseText(text string, mode parseMode, r *parseResult, fp *FlowParser) *Par
 				if mode != modeFlow {
 					return p.errAt(start, key, "actions are not allowed in %s", mode)
 				}
+				hasActions, actText, actBase = true, text[i+1:], i+1
+				if fp != nil {
+					if shared = fp.sharedList(actText); shared != nil {
+						acts = shared.pas
+						break
+					}
+				}
 				var err *ParseError
-				toks := appendActionTokens(b.toks[:0], text[i+1:], i+1)
-				b.ntoks, b.npas = min(len(toks), len(b.toks)), min(len(toks), len(b.pas))
-				if acts, err = p.appendActionList(b.pas[:0], toks); err != nil {
+				if acts, err = b.actions(actText, actBase); err != nil {
 					return err
 				}
-				hasActions = true
 				break
 			}
 			i++
@@ -430,16 +481,36 @@ func parseText(text string, mode parseMode, r *parseResult, fp *FlowParser) *Par
 	if !hasActions {
 		return p.errAt(-1, "actions", "missing actions")
 	}
-	if err := p.flowActions(r.flow, acts, fp); err != nil {
-		return err
+	if err := p.flowActions(r.flow, acts); err != nil {
+		if shared == nil {
+			return err
+		}
+		// The shared list fails this flow's checks: its error is told
+		// from the flow's own text.
+		if acts, err = b.actions(actText, actBase); err != nil {
+			return err
+		}
+		if err := p.flowActions(r.flow, acts); err != nil {
+			return err
+		}
+		shared = nil
+	}
+	switch {
+	case fp == nil:
+		r.flow.Actions = actionsOf(acts)
+	case shared != nil:
+		r.flow.Actions = shared.acts
+	default:
+		r.flow.Actions = fp.actionsOf(acts)
+		fp.shareList(actText, acts, r.flow.Actions)
 	}
 	return nil
 }
 
-// flowActions checks parsed actions against flow f (its match and table)
-// and sets f.Actions: each action's prerequisites on the match, the VLAN
-// tags through the list, goto_table and kernel's rules.
-func (p *textParser) flowActions(f *Flow, acts []parsedAction, fp *FlowParser) *ParseError {
+// flowActions checks parsed actions against flow f (its match and table):
+// each action's prerequisites on the match, the VLAN tags through the
+// list, goto_table and kernel's rules.
+func (p *textParser) flowActions(f *Flow, acts []parsedAction) *ParseError {
 	for i := range acts {
 		pa := &acts[i]
 		if !pa.need.holds(&f.Match) {
@@ -449,18 +520,7 @@ func (p *textParser) flowActions(f *Flow, acts []parsedAction, fp *FlowParser) *
 			return p.errAt(pa.off, pa.name, "%s", msg)
 		}
 	}
-	if err := p.vlanTags(matchTags(&f.Match), acts); err != nil {
-		return err
-	}
-	if fp != nil && len(acts) > 0 {
-		f.Actions = fp.actions(len(acts))
-		for i := range acts {
-			f.Actions[i] = acts[i].a
-		}
-		return nil
-	}
-	f.Actions = actionsOf(acts)
-	return nil
+	return p.vlanTags(matchTags(&f.Match), acts)
 }
 
 // matchTags is how many VLAN tags a match guarantees a frame has: 1 when
@@ -603,6 +663,14 @@ type matchBuilder struct {
 	// How many of toks and pas may have been written (at most their
 	// length), for putMatchBuilder.
 	ntoks, npas int
+}
+
+// actions parses the action list text, which starts at byte offset base
+// of the flow's text, into b's first backing arrays.
+func (b *matchBuilder) actions(text string, base int) ([]parsedAction, *ParseError) {
+	toks := appendActionTokens(b.toks[:0], text, base)
+	b.ntoks, b.npas = min(len(toks), len(b.toks)), min(len(toks), len(b.pas))
+	return b.p.appendActionList(b.pas[:0], toks)
 }
 
 func newMatchBuilder(p *textParser) *matchBuilder {

@@ -57,9 +57,10 @@ func ParseFlowFields(ff FlowFields) (*Flow, error) {
 	if perr != nil {
 		return nil, perr
 	}
-	if err := p.flowActions(f, pas, nil); err != nil {
+	if err := p.flowActions(f, pas); err != nil {
 		return nil, err
 	}
+	f.Actions = actionsOf(pas)
 	return f, nil
 }
 
