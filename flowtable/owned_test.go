@@ -88,3 +88,47 @@ func TestApplyOwned(t *testing.T) {
 		}
 	}
 }
+
+// Owned flows that share their actions (a FlowParser's, from the same
+// action text) share one program when they are in the same table, and
+// each gets the program its own table compiles (resubmit's default table
+// is the flow's), whatever came between.
+func TestApplySharesPrograms(t *testing.T) {
+	texts := []string{
+		"table=1,priority=1,udp,tp_dst=1,actions=resubmit:p1",
+		"table=1,priority=1,udp,tp_dst=2,actions=resubmit:p1",
+		"table=2,priority=1,udp,tp_dst=1,actions=resubmit:p1",
+		"table=2,priority=1,udp,tp_dst=2,actions=mod_tp_dst:9,resubmit:p1",
+		"table=2,priority=1,udp,tp_dst=3,actions=resubmit:p1",
+	}
+	var fp FlowParser
+	var shared, own []*Flow
+	for _, s := range texts {
+		f, err := fp.ParseFlow(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shared = append(shared, f)
+		if f, err = ParseFlow(s); err != nil {
+			t.Fatal(err)
+		}
+		own = append(own, f)
+	}
+	tb := dpApply(t, NewTable(), Change{Add: shared, Owned: true}, dpPorts)
+	want := dpApply(t, NewTable(), Change{Add: own}, dpPorts)
+	progs := make([]*Program, len(texts))
+	for i := range texts {
+		e, w := tb.Get(tb.Added()[i]), want.Get(want.Added()[i])
+		if !e.Program.equal(&w.Program) {
+			t.Errorf("flow %d (%s): program %+v, want %+v", i, texts[i], e.Program.ops, w.Program.ops)
+		}
+		progs[i] = &e.Program
+	}
+	same := func(i, j int) bool { return unsafe.SliceData(progs[i].ops) == unsafe.SliceData(progs[j].ops) }
+	if !same(0, 1) {
+		t.Error("two flows of table 1 with the same actions compiled twice")
+	}
+	if same(0, 2) {
+		t.Error("flows of two tables share a program")
+	}
+}

@@ -739,13 +739,27 @@ type addScratch struct {
 	ops    []steer.Op
 	comp   compiler
 	boxes  []ownedBox // what is left of the last chunk
+	boxOps []steer.Op // what is left of the last chunk of the boxes' ops
 	left   int        // flows still to add, this one included
+	last   lastProgram
 }
 
-// ownedBox is an Entry of an owned flow with what it points at.
+// lastProgram is the last program newEntry compiled, with what it compiled
+// it from: the next flow with the same actions (the same slice: the flows
+// of a FlowParser with the same action text share it) and table shares
+// it, ops and all (a program is read-only).
+type lastProgram struct {
+	ok     bool
+	acts   *Action // unsafe.SliceData of the actions, and their number
+	n      int
+	table  uint8
+	strict bool
+	prog   Program
+}
+
+// ownedBox is an Entry of an owned flow with its counters.
 type ownedBox struct {
 	e     Entry
-	ops   [inlineOps]steer.Op
 	stats entryStats
 }
 
@@ -763,6 +777,39 @@ func (sc *addScratch) ownedBox() *ownedBox {
 	b := &sc.boxes[0]
 	sc.boxes = sc.boxes[1:]
 	return b
+}
+
+// ownedOps returns room for the n ops of an owned flow's program (full
+// capacity), out of a chunk as its box is when n is at most inlineOps.
+func (sc *addScratch) ownedOps(n int) []steer.Op {
+	if n > inlineOps {
+		return make([]steer.Op, n)
+	}
+	if n > len(sc.boxOps) {
+		sc.boxOps = make([]steer.Op, inlineOps*max(1, min(boxChunk, sc.left)))
+	}
+	o := sc.boxOps[:n:n]
+	sc.boxOps = sc.boxOps[n:]
+	return o
+}
+
+// program returns f's program, compiled against ports or the last one's
+// (see lastProgram), its ops in stable memory: stable(n) gives room for n.
+func (sc *addScratch) program(f *Flow, ports PortResolver, strict bool, stable func(int) []steer.Op) (Program, error) {
+	l := &sc.last
+	acts := unsafe.SliceData(f.Actions)
+	if l.ok && l.acts == acts && l.n == len(f.Actions) && l.table == f.Table && l.strict == strict {
+		return l.prog, nil
+	}
+	// The ops go to the scratch buffer, then into stable memory.
+	prog, err := sc.comp.compile(sc.ops, f.Actions, ports, strict, f.Table)
+	if err != nil {
+		return Program{}, err
+	}
+	sc.ops = prog.ops[:0] // (grown, if it had to)
+	prog.ops = append(stable(len(prog.ops))[:0], prog.ops...)
+	*l = lastProgram{ok: acts != nil, acts: acts, n: len(f.Actions), table: f.Table, strict: strict, prog: prog}
+	return prog, nil
 }
 
 func newAddScratch(names portNames) *addScratch {
@@ -975,25 +1022,22 @@ func newEntry(f *Flow, id uint64, ports PortResolver, sc *addScratch, strict boo
 		}
 		inPort, live = no, ok
 	}
-	// The ops go to the scratch buffer, then into the entry's allocation.
-	prog, err := sc.comp.compile(sc.ops, f.Actions, ports, strict, f.Table)
-	if err != nil {
-		return nil, err
-	}
-	sc.ops = prog.ops[:0] // (grown, if it had to)
 	var e *Entry
-	var ops *[inlineOps]steer.Op
 	var fl *Flow
+	var prog Program
+	var err error
 	if sc.own {
-		// The flow is the table's: the entry, its program's ops (when
-		// few) and its counters, from a chunk of such boxes.
+		// The flow is the table's: the entry and its counters from a
+		// chunk of such boxes, its program's ops (when few) from a chunk
+		// of theirs, or another flow's program when it has its actions.
 		box := sc.ownedBox()
-		e, ops, fl = &box.e, &box.ops, f
+		e, fl = &box.e, f
 		e.stats = &box.stats
 		sc.internInPlace(&fl.Match.InPort)
 		for i := range fl.Actions {
 			sc.internInPlace(&fl.Actions[i].Port)
 		}
+		prog, err = sc.program(f, ports, strict, sc.ownedOps)
 	} else {
 		// One allocation for the entry, its program's ops and its
 		// actions (when few), its counters and its copy of the flow: a
@@ -1006,7 +1050,7 @@ func newEntry(f *Flow, id uint64, ports PortResolver, sc *addScratch, strict boo
 			flow  Flow
 			acts  [inlineActions]Action
 		}{flow: *f}
-		e, ops, fl = &box.e, &box.ops, &box.flow
+		e, fl = &box.e, &box.flow
 		e.stats = &box.stats
 		fl.Match.InPort = sc.intern(f.Match.InPort)
 		if n := len(f.Actions); n <= inlineActions {
@@ -1018,12 +1062,15 @@ func newEntry(f *Flow, id uint64, ports PortResolver, sc *addScratch, strict boo
 		for i := range fl.Actions {
 			fl.Actions[i].Port = sc.intern(fl.Actions[i].Port)
 		}
+		prog, err = sc.program(fl, ports, strict, func(n int) []steer.Op {
+			if n <= inlineOps {
+				return box.ops[:n:n]
+			}
+			return make([]steer.Op, n)
+		})
 	}
-	if n := len(prog.ops); n <= inlineOps {
-		copy(ops[:], prog.ops)
-		prog.ops = ops[:n:n]
-	} else {
-		prog.ops = slices.Clone(prog.ops)
+	if err != nil {
+		return nil, err
 	}
 	fl.ID = id
 	e.stats.installed = now
