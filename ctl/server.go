@@ -404,7 +404,11 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	}
 	for {
 		if len(buf) == cap(buf) {
-			want := min(2*int64(cap(buf)), s.maxBody+1)
+			// Four times the room, not twice: the buffers outgrown are
+			// garbage of a third of the body, not as much as the body
+			// (what stays resident until the next collection); the
+			// budget held is still at most four times what came.
+			want := min(4*int64(cap(buf)), s.maxBody+1)
 			if n >= 0 {
 				want = min(want, n+1)
 			}
