@@ -631,10 +631,11 @@ func TestFlowsPreferMinimal(t *testing.T) {
 }
 
 // A replace takes the flows of texts the installed flows print as from the
-// installed flows instead of parsing them: each is exactly what parsing
-// gives (less the table's ID), a copy, and a text no flow prints as is
-// parsed. The replace then keeps the flows it gives unchanged, changes the
-// one that differs, and fails as a whole on a bad one.
+// installed flows instead of parsing them: each is the installed flow
+// itself, exactly what parsing gives but for the table's ID, and a text no
+// flow prints as is parsed. The replace then keeps the flows it gives
+// unchanged, changes the one that differs, fails as a whole on a bad one,
+// and writes to no installed flow, even one it is given twice.
 func TestReplaceKnownFlows(t *testing.T) {
 	h := newHarness(t, Options{})
 	h.addPorts("p1", "p2")
@@ -650,15 +651,16 @@ func TestReplaceKnownFlows(t *testing.T) {
 	known := installedFlows(h.backend.Pipeline().ByID())
 	for _, fi := range infos {
 		got := known([]byte(fi.Text))
+		if got != fi.Flow {
+			t.Fatalf("%q: known flow %p, not the installed flow %p", fi.Text, got, fi.Flow)
+		}
 		want, err := flowtable.ParseFlow(fi.Text)
 		if err != nil {
 			t.Fatalf("%q: %v", fi.Text, err)
 		}
+		want.ID = fi.Flow.ID
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%q: known flow\n %+v\nparsed\n %+v", fi.Text, got, want)
-		}
-		if got == fi.Flow {
-			t.Errorf("%q: the installed flow itself, not a copy", fi.Text)
 		}
 	}
 	if f := known([]byte("priority=100,udp,actions=drop")); f != nil {
@@ -699,6 +701,33 @@ func TestReplaceKnownFlows(t *testing.T) {
 	h.must(http.StatusBadRequest, "PUT", api.PathFlows, body(bad))
 	if got := ids(); !maps.Equal(got, after) {
 		t.Errorf("a failed replace changed the flows: %v, was %v", got, after)
+	}
+
+	// One installed flow given twice: the later is a new flow (it
+	// replaces the earlier, as any two flows with one match), and neither
+	// the installed flow nor any other is written to.
+	installed := map[*flowtable.Flow]flowtable.Flow{}
+	for _, e := range h.backend.Pipeline().ByID() {
+		installed[e.Flow] = *e.Flow
+	}
+	twice := append(slices.Clone(changed), changed[0])
+	h.must(http.StatusOK, "PUT", api.PathFlows, body(twice))
+	for f, was := range installed {
+		if !reflect.DeepEqual(*f, was) {
+			t.Errorf("the replace wrote to installed flow %q: %+v, was %+v", was.String(), *f, was)
+		}
+	}
+	final := ids()
+	if len(final) != len(changed) {
+		t.Errorf("%d flows after a replace with a flow twice, want %d: %v", len(final), len(changed), final)
+	}
+	for _, e := range h.backend.Pipeline().ByID() {
+		if e.Flow.ID == 0 || final[e.Text()] != e.Flow.ID {
+			t.Errorf("flow %q: ID %d, dump says %d", e.Text(), e.Flow.ID, final[e.Text()])
+		}
+	}
+	if s := changed[0]; final[s] == after[s] {
+		t.Errorf("%q given twice kept its ID %d: the later one replaces it", s, final[s])
 	}
 }
 

@@ -1,6 +1,7 @@
 package flowtable
 
 import (
+	"reflect"
 	"testing"
 	"unsafe"
 )
@@ -86,6 +87,51 @@ func TestApplyOwned(t *testing.T) {
 		if unsafe.StringData(ne.Flow.Actions[j].Port) != unsafe.StringData(a.Port) {
 			t.Errorf("action %d: the new entry's port name is not the table's interned one", j)
 		}
+	}
+}
+
+// Owned installed flows given again (the same *Flow, ID set): a replace
+// keeps each, a flow given twice is added the second time as a copy, an
+// add of one adds a copy, and none of the installed flows is written to.
+func TestApplyOwnedInstalled(t *testing.T) {
+	var add []*Flow
+	for _, s := range []string{
+		"priority=10,udp,in_port=p1,tp_dst=1,actions=mod_tp_dst:2,output:p2",
+		"priority=10,tcp,in_port=p2,tp_dst=1,actions=output:p1",
+	} {
+		f, err := ParseFlow(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		add = append(add, f)
+	}
+	tb := dpApply(t, NewTable(), Change{Add: add, Owned: true}, dpPorts)
+	was := map[*Flow]Flow{}
+	for _, e := range tb.ByID() {
+		was[e.Flow] = *e.Flow
+	}
+	a, b := tb.ByID()[0], tb.ByID()[1]
+	unchanged := func() {
+		t.Helper()
+		for f, w := range was {
+			if !reflect.DeepEqual(*f, w) {
+				t.Fatalf("installed flow written to: %+v, was %+v", *f, w)
+			}
+		}
+	}
+	nt := dpApply(t, tb, Change{Replace: true, Add: []*Flow{a.Flow, b.Flow, b.Flow}, Owned: true}, dpPorts)
+	unchanged()
+	if nt.Len() != 2 || nt.Get(a.Flow.ID) != a || nt.Get(b.Flow.ID) != nil {
+		t.Fatalf("replace with a flow twice: %d flows; the first kept: %v", nt.Len(), nt.Get(a.Flow.ID) == a)
+	}
+	id := nt.Added()[2] // (Added: the IDs given to Change.Add, in order)
+	if nb := nt.Get(id); nb == nil || nb.Flow == b.Flow || nb.Flow.ID != id || !sameFlow(nb.Flow, b.Flow) {
+		t.Fatalf("the flow given twice: no entry of its own with ID %d", id)
+	}
+	at := dpApply(t, tb, Change{Add: []*Flow{a.Flow}, Owned: true}, dpPorts)
+	unchanged()
+	if na := at.Get(at.Added()[0]); at.Len() != 2 || na.Flow == a.Flow || na.Flow.ID == a.Flow.ID {
+		t.Fatalf("an add of an installed flow: %d flows, entry %+v", at.Len(), na.Flow)
 	}
 }
 

@@ -265,10 +265,10 @@ func bindRef(ref string, names PortNamer) (string, bool) {
 // wrapping ErrNoSuchPort; field is the field or action at fault, and f is
 // left partly bound.
 func (f *Flow) BindPortNumbers(names PortNamer) (field string, err error) {
-	if ref, ok := bindRef(f.Match.InPort, names); ok {
-		f.Match.InPort = ref
-	} else {
+	if ref, ok := bindRef(f.Match.InPort, names); !ok {
 		return "in_port", fmt.Errorf("in_port=%s: no port has ofport %s: %w", ref, ref, ErrNoSuchPort)
+	} else if ref != f.Match.InPort { // f may be an installed flow, read-only (see Change.Owned)
+		f.Match.InPort = ref
 	}
 	return bindActions(f.Actions, names)
 }

@@ -478,6 +478,9 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 		if e != nil {
 			kept++
 		} else {
+			if c.Owned && !c.KeepIDs && f != nil && f.ID != 0 {
+				f = shareless(f) // an installed flow (see Change.Owned)
+			}
 			sc.left = len(c.Add) - i
 			e, err = newEntry(f, id, ports, sc, !c.AllowMissingPorts, now)
 		}
@@ -706,6 +709,14 @@ func (k *keepSet) take(i int, f *Flow) *Entry {
 		}
 	}
 	return nil
+}
+
+// shareless returns a copy of f, an installed flow, that newEntry may own:
+// a shallow one (the actions, read-only, are shared) without the ID.
+func shareless(f *Flow) *Flow {
+	c := *f
+	c.ID = 0
+	return &c
 }
 
 // keepHash hashes what a replace compares to keep an installed flow.
