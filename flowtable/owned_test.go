@@ -2,6 +2,7 @@ package flowtable
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"unsafe"
 )
@@ -168,6 +169,10 @@ func TestApplySharesPrograms(t *testing.T) {
 		if !e.Program.equal(&w.Program) {
 			t.Errorf("flow %d (%s): program %+v, want %+v", i, texts[i], e.Program.ops, w.Program.ops)
 		}
+		if e.verdict != w.verdict || e.fast != w.fast || e.portSig != w.portSig {
+			t.Errorf("flow %d (%s): verdict %v, fast %q, port signature %x; want %v, %q, %x",
+				i, texts[i], e.verdict, e.fast, e.portSig, w.verdict, w.fast, w.portSig)
+		}
 		progs[i] = &e.Program
 	}
 	same := func(i, j int) bool { return unsafe.SliceData(progs[i].ops) == unsafe.SliceData(progs[j].ops) }
@@ -176,5 +181,19 @@ func TestApplySharesPrograms(t *testing.T) {
 	}
 	if same(0, 2) {
 		t.Error("flows of two tables share a program")
+	}
+}
+
+// Flows that share their actions but not their table are each checked
+// against their own: goto_table:2 is fine in table 1, not in table 2.
+func TestApplySharedActionsCheckedPerTable(t *testing.T) {
+	acts := []Action{{Type: ActGotoTable, Table: 2}}
+	add := []*Flow{
+		{Table: 1, Priority: 1, Actions: acts},
+		{Table: 1, Priority: 2, Actions: acts},
+		{Table: 2, Priority: 1, Actions: acts},
+	}
+	if _, err := NewTable().Apply(Change{Add: add, Owned: true}, dpPorts); err == nil || !strings.Contains(err.Error(), "goto_table:2 must go to a table after") {
+		t.Fatalf("goto_table:2 in table 2, after two flows of table 1 with the same actions: %v", err)
 	}
 }

@@ -755,17 +755,27 @@ type addScratch struct {
 	last   lastProgram
 }
 
-// lastProgram is the last program newEntry compiled, with what it compiled
-// it from: the next flow with the same actions (the same slice: the flows
-// of a FlowParser with the same action text share it) and table shares
-// it, ops and all (a program is read-only).
+// lastProgram is what newEntry last worked out from a flow's actions, with
+// what it worked it out from: the next flow with the same actions (the
+// same slice: the flows of a FlowParser with the same action text share
+// it) and table shares it, program and all (a program is read-only), and
+// its actions are not checked, interned or compiled again.
 type lastProgram struct {
-	ok     bool
-	acts   *Action // unsafe.SliceData of the actions, and their number
-	n      int
-	table  uint8
-	strict bool
-	prog   Program
+	ok      bool
+	acts    *Action // unsafe.SliceData of the actions, and their number
+	n       int
+	table   uint8
+	strict  bool
+	prog    Program
+	portSig uint64        // portSignature
+	verdict steer.Verdict // Entry.verdict and Entry.fast, as decideFastPath sets them
+	fast    string
+}
+
+// same reports whether f's actions and table, with strict, are what l was
+// worked out from.
+func (l *lastProgram) same(f *Flow, strict bool) bool {
+	return l.ok && l.acts == unsafe.SliceData(f.Actions) && l.n == len(f.Actions) && l.table == f.Table && l.strict == strict
 }
 
 // ownedBox is an Entry of an owned flow with its counters.
@@ -804,23 +814,24 @@ func (sc *addScratch) ownedOps(n int) []steer.Op {
 	return o
 }
 
-// program returns f's program, compiled against ports or the last one's
-// (see lastProgram), its ops in stable memory: stable(n) gives room for n.
-func (sc *addScratch) program(f *Flow, ports PortResolver, strict bool, stable func(int) []steer.Op) (Program, error) {
-	l := &sc.last
-	acts := unsafe.SliceData(f.Actions)
-	if l.ok && l.acts == acts && l.n == len(f.Actions) && l.table == f.Table && l.strict == strict {
-		return l.prog, nil
-	}
+// program compiles f's program against ports, its ops in stable memory
+// (stable(n) gives room for n), and works out what else comes of f's
+// actions, into sc.last.
+func (sc *addScratch) program(f *Flow, ports PortResolver, strict bool, stable func(int) []steer.Op) error {
 	// The ops go to the scratch buffer, then into stable memory.
 	prog, err := sc.comp.compile(sc.ops, f.Actions, ports, strict, f.Table)
 	if err != nil {
-		return Program{}, err
+		sc.last.ok = false
+		return err
 	}
 	sc.ops = prog.ops[:0] // (grown, if it had to)
 	prog.ops = append(stable(len(prog.ops))[:0], prog.ops...)
-	*l = lastProgram{ok: acts != nil, acts: acts, n: len(f.Actions), table: f.Table, strict: strict, prog: prog}
-	return prog, nil
+	e := Entry{Flow: f, Program: prog}
+	e.decideFastPath()
+	acts := unsafe.SliceData(f.Actions)
+	sc.last = lastProgram{ok: acts != nil, acts: acts, n: len(f.Actions), table: f.Table, strict: strict,
+		prog: prog, portSig: portSignature(f, ports), verdict: e.verdict, fast: e.fast}
+	return nil
 }
 
 func newAddScratch(names portNames) *addScratch {
@@ -1019,9 +1030,14 @@ func newEntry(f *Flow, id uint64, ports PortResolver, sc *addScratch, strict boo
 	if m.Mask[steer.OffFlags] != 0 || binary.LittleEndian.Uint32(m.Mask[60:]) != 0 {
 		return nil, fmt.Errorf("mask covers padding bytes: %w", ErrInvalid)
 	}
-	for i := range f.Actions {
-		if msg := flowActionProblem(f, &f.Actions[i]); msg != "" {
-			return nil, fmt.Errorf("%s: %w", msg, ErrInvalid)
+	// An owned flow with the last one's actions is checked, interned and
+	// compiled already (see lastProgram).
+	known := sc.own && sc.last.same(f, strict)
+	if !known {
+		for i := range f.Actions {
+			if msg := flowActionProblem(f, &f.Actions[i]); msg != "" {
+				return nil, fmt.Errorf("%s: %w", msg, ErrInvalid)
+			}
 		}
 	}
 	var inPort uint32
@@ -1035,7 +1051,6 @@ func newEntry(f *Flow, id uint64, ports PortResolver, sc *addScratch, strict boo
 	}
 	var e *Entry
 	var fl *Flow
-	var prog Program
 	var err error
 	if sc.own {
 		// The flow is the table's: the entry and its counters from a
@@ -1045,10 +1060,12 @@ func newEntry(f *Flow, id uint64, ports PortResolver, sc *addScratch, strict boo
 		e, fl = &box.e, f
 		e.stats = &box.stats
 		sc.internInPlace(&fl.Match.InPort)
-		for i := range fl.Actions {
-			sc.internInPlace(&fl.Actions[i].Port)
+		if !known {
+			for i := range fl.Actions {
+				sc.internInPlace(&fl.Actions[i].Port)
+			}
+			err = sc.program(f, ports, strict, sc.ownedOps)
 		}
-		prog, err = sc.program(f, ports, strict, sc.ownedOps)
 	} else {
 		// One allocation for the entry, its program's ops and its
 		// actions (when few), its counters and its copy of the flow: a
@@ -1073,7 +1090,7 @@ func newEntry(f *Flow, id uint64, ports PortResolver, sc *addScratch, strict boo
 		for i := range fl.Actions {
 			fl.Actions[i].Port = sc.intern(fl.Actions[i].Port)
 		}
-		prog, err = sc.program(fl, ports, strict, func(n int) []steer.Op {
+		err = sc.program(fl, ports, strict, func(n int) []steer.Op {
 			if n <= inlineOps {
 				return box.ops[:n:n]
 			}
@@ -1083,16 +1100,16 @@ func newEntry(f *Flow, id uint64, ports PortResolver, sc *addScratch, strict boo
 	if err != nil {
 		return nil, err
 	}
+	l := &sc.last
 	fl.ID = id
 	e.stats.installed = now
 	e.Flow = fl
 	e.Rank = steer.MakeRank(fl.Priority, uint32(id))
-	e.Program = prog
+	e.Program = l.prog
 	e.InPort = inPort
 	e.live = live
 	e.mkey = fl.Match.Key
-	e.portSig = portSignature(fl, ports)
-	e.decideFastPath()
+	e.portSig, e.verdict, e.fast = l.portSig, l.verdict, l.fast
 	e.mkey.SetInPort(inPort)
 	return e, nil
 }
