@@ -166,6 +166,7 @@ func (s *Server) checkFlowPortsLocked(flows []*flowtable.Flow, array bool) error
 		}
 		return err
 	}
+	var last []flowtable.Action // the actions checked last: flows of a bulk request share them (FlowParser)
 	for i, f := range flows {
 		if field, err := f.BindPortNumbers(names); err != nil {
 			return wrap(i, &fieldError{field: field, err: err})
@@ -173,11 +174,15 @@ func (s *Server) checkFlowPortsLocked(flows []*flowtable.Flow, array bool) error
 		if _, ok := ports[flowtable.PortName(f.Match.InPort)]; f.Match.InPort != "" && !ok {
 			return wrap(i, &fieldError{field: "in_port", err: fmt.Errorf("in_port=%s: %w", f.Match.InPort, datapath.ErrNoSuchPort)})
 		}
+		if len(f.Actions) == len(last) && unsafe.SliceData(f.Actions) == unsafe.SliceData(last) {
+			continue // bound above and checked
+		}
 		for _, a := range f.Actions {
 			if _, ok := ports[flowtable.PortName(a.PortRef())]; a.PortRef() != "" && !ok {
 				return wrap(i, &fieldError{field: a.Name(), err: fmt.Errorf("%s: %w", flowtable.FormatAction(a), datapath.ErrNoSuchPort)})
 			}
 		}
+		last = f.Actions
 	}
 	return nil
 }
