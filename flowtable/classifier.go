@@ -232,32 +232,69 @@ func newSubtable(mask Key, flows []*Entry) *subtable {
 	s.shift = uint8(64 - bits.TrailingZeros(uint(size)))
 	s.filter = make([]uint64, size/8) // 16 bits per live flow at least
 	s.fmask = uint64(len(s.filter) - 1)
+	in := make([]slot, 0, live)
 	for _, e := range flows {
-		if !e.live {
-			continue
+		if e.live {
+			in = append(in, slot{h: s.keyHash(e), rank: e.Rank, e: e})
 		}
-		h := s.keyHash(e)
-		filterAdd(s.filter, s.fmask, h)
-		for i := h >> s.shift; ; i = (i + 1) & uint64(size-1) {
+	}
+	// The flows go in in the order of their home slots, not of their IDs:
+	// each probe then lands next to the last one, where the slots of a
+	// large group missed the cache (and the TLB) once a flow.
+	in = byHome(in, s.shift)
+	for i := range in {
+		n := &in[i]
+		filterAdd(s.filter, s.fmask, n.h)
+		s.maxRank = max(s.maxRank, n.rank)
+		for i := n.h >> s.shift; ; i = (i + 1) & uint64(size-1) {
 			sl := &s.slots[i]
 			if sl.e == nil {
-				*sl = slot{h: h, rank: e.Rank, e: e}
+				*sl = *n
 				s.nkeys++
 				break
 			}
-			if sl.h == h {
-				if s.equal(sl.e, &e.mkey) {
-					if e.Rank > sl.rank {
-						sl.e, sl.rank = e, e.Rank
+			if sl.h == n.h {
+				if s.equal(sl.e, &n.e.mkey) {
+					if n.rank > sl.rank {
+						sl.e, sl.rank = n.e, n.rank
 					}
 					break
 				}
 				s.collide = true
 			}
 		}
-		s.maxRank = max(s.maxRank, e.Rank)
 	}
 	return s
+}
+
+// byHome sorts slots by their home index (h >> shift), stably (the flows
+// of a key keep their ID order), with an LSD radix sort of 11-bit digits.
+// It returns the sorted slots: slots itself or a list it allocated.
+func byHome(slots []slot, shift uint8) []slot {
+	const digit = 11
+	if len(slots) < 1<<digit {
+		slices.SortStableFunc(slots, func(a, b slot) int { return cmp.Compare(a.h>>shift, b.h>>shift) })
+		return slots
+	}
+	a, b := slots, make([]slot, len(slots))
+	for low := uint(0); low < uint(64-shift); low += digit {
+		var at [1 << digit]int
+		for i := range a {
+			at[a[i].h>>shift>>low&(1<<digit-1)]++
+		}
+		n := 0
+		for d, c := range at {
+			at[d] = n
+			n += c
+		}
+		for i := range a {
+			d := a[i].h >> shift >> low & (1<<digit - 1)
+			b[at[d]] = a[i]
+			at[d]++
+		}
+		a, b = b, a
+	}
+	return a
 }
 
 // keyHash is the hash of e's masked key, which its slot holds.
