@@ -1,7 +1,9 @@
 package ctl
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -73,6 +75,23 @@ func BenchmarkCheckFlowPorts(b *testing.B) {
 		err := srv.checkFlowPortsLocked(flows, true)
 		srv.mu.Unlock()
 		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkWriteState writes the state of 160k flows, as the save of a
+// bulk install does (to a discarding writer: the encoding, not the disk).
+func BenchmarkWriteState(b *testing.B) {
+	st := &State{Version: StateVersion, Ports: []PortState{}}
+	for i := range 160_000 {
+		st.Flows = append(st.Flows, FlowState{ID: uint64(i + 1), Flow: fmt.Sprintf(
+			"priority=100,udp,in_port=p0,nw_dst=10.%d.%d.%d,tp_dst=7999,actions=mod_tp_dst:7998,output:p1", i/65536%256, i/256%256, i%256)})
+	}
+	w := bufio.NewWriterSize(io.Discard, 64<<10)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := writeState(w, st); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -56,8 +56,7 @@ type FlowState struct {
 // reflection. ok is false, and nothing appended, for any other text.
 func (f *FlowState) appendJSON(b []byte) (_ []byte, ok bool) {
 	for i := 0; i < len(f.Flow); i++ {
-		switch c := f.Flow[i]; {
-		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+		if jsonEscaped[f.Flow[i]] {
 			return b, false
 		}
 	}
@@ -67,6 +66,16 @@ func (f *FlowState) appendJSON(b []byte) (_ []byte, ok bool) {
 	b = append(b, f.Flow...)
 	return append(b, `"}`...), true
 }
+
+// jsonEscaped marks the bytes that are not printable ASCII or that
+// encoding/json escapes: one load a byte of a flow's text, where six
+// compares were a tenth of a 160k-flow save.
+var jsonEscaped = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&'
+	}
+	return t
+}()
 
 // writeState writes st as indented JSON, one port or flow per line, one
 // flow at a time.

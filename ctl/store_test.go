@@ -359,3 +359,19 @@ func TestFlowStateAppendJSON(t *testing.T) {
 		t.Fatalf("loaded %+v\nsaved  %+v", back, st)
 	}
 }
+
+// appendJSON's table says plain exactly for the bytes encoding/json writes
+// as they are, printable ASCII.
+func TestJSONEscapedTable(t *testing.T) {
+	for c := range 256 {
+		s := "a" + string([]byte{byte(c)})
+		b, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain := string(b) == `"`+s+`"` && c >= 0x20 && c < 0x7f
+		if jsonEscaped[c] == plain {
+			t.Errorf("byte %#x: escaped %v, encoding/json writes %s", c, jsonEscaped[c], b)
+		}
+	}
+}
