@@ -306,11 +306,11 @@ func TestBodyBudget(t *testing.T) {
 		t.Fatalf("a 20 MiB body beside 8 slow clients that declared 30 MiB: %d %s", code, body)
 	}
 
-	// A budget of 1 MiB and a chunk: one body that arrived (700 KiB, then
-	// nothing) holds the MiB.
+	// A budget of 1 MiB and a chunk: one body of 900 KiB that arrived in
+	// part (700 KiB, then nothing) holds its 900 KiB.
 	srv.bodies = newBudget(1<<20 + bodyChunk)
 	srv.budgetWait = 300 * time.Millisecond
-	slow(2<<20, 700<<10)
+	slow(900<<10, 700<<10)
 	time.Sleep(200 * time.Millisecond)
 	code, body, retry := put("[" + strings.Repeat(" ", 600<<10) + "]")
 	if code != 503 || retry == "" || !strings.Contains(body, "large bodies") {
@@ -557,5 +557,34 @@ func TestCheckKeys(t *testing.T) {
 		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
 			t.Errorf("%s: %v, want %q", tt.in, err, tt.want)
 		}
+	}
+}
+
+// A body's buffer grows about four times at a step, and for a body of
+// declared length in steps that end at its length: what it outgrows is
+// about a third of the body.
+func TestNextBodyRoom(t *testing.T) {
+	for _, n := range []int64{1, 64 << 10, 64<<10 + 1, 1 << 20, 22_000_123, 16 << 20} {
+		room, garbage := int64(bodyChunk), int64(0)
+		if n+1 < room {
+			continue // read in the first chunk
+		}
+		for room < n+1 {
+			next := nextBodyRoom(room, n, 32<<20)
+			if next <= room || next > 4*room+4 { // (+4: the length divided by four, rounded down)
+				t.Fatalf("n=%d: room %d grows to %d", n, room, next)
+			}
+			garbage += room
+			room = next
+		}
+		if room != n+1 || garbage > (n+1)/3+int64(bodyChunk) {
+			t.Errorf("n=%d: ends at %d (want %d), outgrown %d bytes", n, room, n+1, garbage)
+		}
+	}
+	if got := nextBodyRoom(1<<20, -1, 32<<20); got != 4<<20 {
+		t.Errorf("no length: 1 MiB grows to %d, want 4 MiB", got)
+	}
+	if got := nextBodyRoom(16<<20, -1, 32<<20); got != 32<<20+1 {
+		t.Errorf("no length: 16 MiB grows to %d, want the limit and a byte", got)
 	}
 }

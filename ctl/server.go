@@ -404,14 +404,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	}
 	for {
 		if len(buf) == cap(buf) {
-			// Four times the room, not twice: the buffers outgrown are
-			// garbage of a third of the body, not as much as the body
-			// (what stays resident until the next collection); the
-			// budget held is still at most four times what came.
-			want := min(4*int64(cap(buf)), s.maxBody+1)
-			if n >= 0 {
-				want = min(want, n+1)
-			}
+			want := nextBodyRoom(int64(cap(buf)), n, s.maxBody)
 			if want <= int64(cap(buf)) { // cannot be: the body is longer than it said
 				return nil, &requestError{err: fmt.Errorf("read body: more than the %d bytes declared", n)}
 			}
@@ -436,6 +429,25 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 			return nil, &requestError{err: fmt.Errorf("read body: %w", rerr)}
 		}
 	}
+}
+
+// nextBodyRoom is the room a body buffer of room bytes, full, grows to:
+// about four times as much (the budget it holds stays at most four times
+// what came), and for a body that declared its length n, the steps are
+// the length's fourths, sixteenths, ..., so that the last is the length
+// itself. The buffers outgrown are garbage, resident until the next
+// collection: a third of the body, where doubling (and a last step cut
+// to the length) left one to two times the body (45 MB for a 22 MB replace
+// of 160k flows).
+func nextBodyRoom(room, n, max int64) int64 {
+	if n < 0 {
+		return min(4*room, max+1)
+	}
+	want := n + 1
+	for want/4 > room {
+		want /= 4
+	}
+	return want
 }
 
 // deadlineReader sets the connection's read deadline before every read: the
