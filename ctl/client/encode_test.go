@@ -19,6 +19,13 @@ func TestEncodeFlows(t *testing.T) {
 		{"none", []api.Flow{}, true},
 		{"text", []api.Flow{{Text: "udp,actions=drop"}, {Text: "tcp,actions=output:p1"}}, true},
 		{"escapes", []api.Flow{{Text: "a\"b\\c\n\r\t\x01\x1f<>&é\u2028"}}, true},
+		{"every ASCII byte", []api.Flow{{Text: func() string {
+			b := make([]byte, 128)
+			for i := range b {
+				b[i] = byte(i)
+			}
+			return string(b)
+		}()}}, true},
 		{"invalid utf-8", []api.Flow{{Text: "a\xffb"}}, false},
 		{"empty text", []api.Flow{{Text: ""}}, false},
 		{"structured", []api.Flow{{Text: "udp,actions=drop"}, {Priority: &prio, Match: map[string]string{"udp": ""}, Actions: []string{"drop"}}}, false},
