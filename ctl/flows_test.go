@@ -796,3 +796,29 @@ func TestFlowPortNumbers(t *testing.T) {
 		t.Errorf("group with unknown watch port: %d %s", code, body)
 	}
 }
+
+// A bulk request large enough to be parsed on every CPU, whose flows share
+// their action text, one of them under a match (shorter than the others')
+// that the actions do not suit: a 400 naming that flow and its field, and
+// the server goes on.
+func TestBulkSharedActionsRefused(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.addPorts("p1", "p2")
+	texts := make([]string, 5000)
+	for i := range texts {
+		texts[i] = fmt.Sprintf("priority=100,udp,in_port=p1,nw_dst=10.1.%d.%d,tp_dst=7999,actions=mod_tp_dst:7998,output:p2", i>>8, i&255)
+	}
+	texts[4500] = "ip,actions=mod_tp_dst:7998,output:p2"
+	code, body := h.do("POST", api.PathFlows, textFlowsBody(texts))
+	if code != http.StatusBadRequest {
+		t.Fatalf("status %d, want 400: %.300s", code, body)
+	}
+	er := decodeError(t, body)
+	if er.Index == nil || *er.Index != 4500 || er.Field != "mod_tp_dst" || !strings.Contains(er.Error, "column 12") {
+		t.Errorf("error %+v, want item 4500, field mod_tp_dst, column 12", er)
+	}
+	if n := len(h.backend.Flows()); n != 0 {
+		t.Errorf("%d flows installed by a refused request", n)
+	}
+	h.must(http.StatusCreated, "POST", api.PathFlows, textFlowsBody(texts[:4500]))
+}

@@ -58,7 +58,8 @@ type FlowParser struct {
 	refs  [4]string
 	next  int // the slot of refs to fill next
 	lists [4]sharedActions
-	nextL int // the slot of lists to fill next
+	nextL int            // the slot of lists to fill next
+	pas   []parsedAction // scratch: a shared list's actions, for one flow's checks
 	// b is the builder of every parse, its own: it is neither taken from
 	// the pool nor cleared for it after each flow (that was a tenth of a
 	// bulk parse).
@@ -95,8 +96,21 @@ func (fp *FlowParser) ParseFlow(text string) (*Flow, error) {
 // with the same action text.
 type sharedActions struct {
 	text []byte         // the action text (a copy: a text may be overwritten once parsed); nil = slot unused
+	base int            // where it began in its flow's text: the offsets of pas count from there
 	pas  []parsedAction // as parsed: for each flow's checks (their strings are an earlier text's)
 	acts []Action       // what the flows with this text share (nil: drop)
+}
+
+// checked returns l's parsed actions for the checks of a flow whose
+// action text begins at base: a copy in fp's scratch, its offsets moved
+// into that flow's text (an error is built, if only to be thrown away,
+// from an offset into the text being parsed).
+func (fp *FlowParser) checked(l *sharedActions, base int) []parsedAction {
+	fp.pas = append(fp.pas[:0], l.pas...)
+	for i := range fp.pas {
+		fp.pas[i].off += base - l.base
+	}
+	return fp.pas
 }
 
 // sharedList returns the action list an earlier flow had with the same
@@ -112,10 +126,11 @@ func (fp *FlowParser) sharedList(text string) *sharedActions {
 
 // shareList keeps the action list of text, just parsed into pas and
 // given to a flow as acts (its port names interned), for the next flows.
-func (fp *FlowParser) shareList(text string, pas []parsedAction, acts []Action) {
+func (fp *FlowParser) shareList(text string, base int, pas []parsedAction, acts []Action) {
 	l := &fp.lists[fp.nextL]
 	fp.nextL = (fp.nextL + 1) % len(fp.lists)
 	l.text = append(l.text[:0], text...)
+	l.base = base
 	l.pas = append(l.pas[:0], pas...)
 	l.acts = acts
 }
@@ -414,7 +429,7 @@ func parseText(text string, mode parseMode, r *parseResult, fp *FlowParser) *Par
 	hasActions := false
 	var actText string // the action text, and where it starts
 	var actBase int
-	var shared *sharedActions // with fp: an earlier flow's list, acts its pas
+	var shared *sharedActions // with fp: an earlier flow's list, acts a copy of its pas
 	for i := 0; ; {
 		for i < len(text) && isFlowSep(text[i]) {
 			i++
@@ -435,7 +450,7 @@ func parseText(text string, mode parseMode, r *parseResult, fp *FlowParser) *Par
 				hasActions, actText, actBase = true, text[i+1:], i+1
 				if fp != nil {
 					if shared = fp.sharedList(actText); shared != nil {
-						acts = shared.pas
+						acts = fp.checked(shared, actBase)
 						break
 					}
 				}
@@ -502,7 +517,7 @@ func parseText(text string, mode parseMode, r *parseResult, fp *FlowParser) *Par
 		r.flow.Actions = shared.acts
 	default:
 		r.flow.Actions = fp.actionsOf(acts)
-		fp.shareList(actText, acts, r.flow.Actions)
+		fp.shareList(actText, actBase, acts, r.flow.Actions)
 	}
 	return nil
 }

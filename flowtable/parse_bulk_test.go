@@ -26,6 +26,11 @@ func TestFlowParserAgrees(t *testing.T) {
 		"actions=kernel", "table=1,actions=kernel", "table=2,priority=3,actions=kernel",
 		"dl_vlan=5,actions=set_field:3->vlan_pcp", "ip,actions=set_field:3->vlan_pcp",
 		"table=1,actions=goto_table:2", "table=2,actions=goto_table:2",
+		// ... and with a shorter match than the flow that parsed them
+		// first: the shared list's offsets are past this text's end.
+		"priority=100,udp,in_port=p0,tp_dst=7999,actions=mod_tp_dst:7998,output:p1", "ip,actions=mod_tp_dst:7998,output:p1",
+		"priority=100,udp,in_port=p0,tp_dst=7999,actions=goto_table:1", "table=1,actions=goto_table:1",
+		"priority=100,dl_vlan=5,in_port=p0,actions=set_field:3->vlan_pcp", "actions=set_field:3->vlan_pcp",
 	)
 	var fp FlowParser
 	for round := range 2 {
