@@ -130,10 +130,10 @@ type Change struct {
 	// may be an installed flow's of the same table (a shallow copy of it):
 	// the names in them are interned already, so they are only read.
 	// Without KeepIDs, a flow whose ID is set is taken to be an installed
-	// flow itself, of this table or an earlier one (a replace that gives
-	// the installed flows again, as they are): Apply never writes to it
-	// (it keeps its entry, or adds a copy), and it may be given more than
-	// once.
+	// flow itself, of this table or another (a replace that gives the
+	// installed flows again, as they are, maybe of a table since rolled
+	// back): Apply never writes to it or its actions (it keeps its entry,
+	// or adds a copy), and it may be given more than once.
 	Owned bool
 }
 

@@ -131,6 +131,15 @@ func TestApplyOwnedInstalled(t *testing.T) {
 	}
 	at := dpApply(t, tb, Change{Add: []*Flow{a.Flow}, Owned: true}, dpPorts)
 	unchanged()
+	// Given to a table its own came from (as after a rollback), whose names
+	// are not the ones its actions hold: the new entry has actions of its
+	// own, the installed flow keeps its names.
+	port := unsafe.StringData(a.Flow.Actions[1].Port)
+	old := dpApply(t, NewTable(), Change{Add: []*Flow{a.Flow}, Owned: true}, dpPorts)
+	unchanged()
+	if unsafe.StringData(a.Flow.Actions[1].Port) != port || old.Len() != 1 {
+		t.Fatalf("an add to another lineage rewrote the installed flow's port name (or added %d flows)", old.Len())
+	}
 	if na := at.Get(at.Added()[0]); at.Len() != 2 || na.Flow == a.Flow || na.Flow.ID == a.Flow.ID {
 		t.Fatalf("an add of an installed flow: %d flows, entry %+v", at.Len(), na.Flow)
 	}

@@ -479,7 +479,7 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 			kept++
 		} else {
 			if c.Owned && !c.KeepIDs && f != nil && f.ID != 0 {
-				f = shareless(f) // an installed flow (see Change.Owned)
+				f = sc.shareless(f) // an installed flow (see Change.Owned)
 			}
 			sc.left = len(c.Add) - i
 			e, err = newEntry(f, id, ports, sc, !c.AllowMissingPorts, now)
@@ -712,10 +712,19 @@ func (k *keepSet) take(i int, f *Flow) *Entry {
 }
 
 // shareless returns a copy of f, an installed flow, that newEntry may own:
-// a shallow one (the actions, read-only, are shared) without the ID.
-func shareless(f *Flow) *Flow {
+// a shallow one without the ID, sharing the actions (read-only) unless a
+// port name in them is not the one this table interns (f may be of a table
+// that was rolled back, whose names this one never had): newEntry would
+// write it.
+func (sc *addScratch) shareless(f *Flow) *Flow {
 	c := *f
 	c.ID = 0
+	for i := range c.Actions {
+		if p := c.Actions[i].Port; unsafe.StringData(sc.intern(p)) != unsafe.StringData(p) {
+			c.Actions = slices.Clone(c.Actions)
+			break
+		}
+	}
 	return &c
 }
 
