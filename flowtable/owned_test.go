@@ -206,3 +206,43 @@ func TestApplySharedActionsCheckedPerTable(t *testing.T) {
 		t.Fatalf("goto_table:2 in table 2, after two flows of table 1 with the same actions: %v", err)
 	}
 }
+
+// A recompile after a port comes gives the flows that share their actions
+// one program again, each the one (and the fast-path verdict) a fresh
+// Apply against the new ports gives it, its own table's.
+func TestRecompileSharesPrograms(t *testing.T) {
+	texts := []string{
+		"priority=1,udp,tp_dst=1,actions=output:p6",
+		"priority=1,udp,tp_dst=2,actions=output:p6",
+		"table=1,priority=1,udp,tp_dst=3,actions=output:p6",
+		"priority=1,udp,tp_dst=4,actions=output:p6",
+	}
+	var fp FlowParser
+	var shared, own []*Flow
+	for _, s := range texts {
+		f, err := fp.ParseFlow(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shared = append(shared, f)
+		if f, err = ParseFlow(s); err != nil {
+			t.Fatal(err)
+		}
+		own = append(own, f)
+	}
+	with6 := dpPortMap(map[string]uint32{"p1": 1, "p2": 2, "p6": 6})
+	tb := dpApply(t, NewTable(), Change{Add: shared, Owned: true, AllowMissingPorts: true}, dpPorts).Recompile(with6)
+	want := dpApply(t, NewTable(), Change{Add: own}, with6)
+	var progs []*Program
+	for i := range texts {
+		e, w := tb.ByID()[i], want.ByID()[i]
+		if !e.Program.equal(&w.Program) || e.verdict != w.verdict || e.fast != w.fast || e.portSig != w.portSig || e.InPort != w.InPort {
+			t.Errorf("flow %d (%s): program %+v, verdict %v, fast %q; want %+v, %v, %q",
+				i, texts[i], e.Program.ops, e.verdict, e.fast, w.Program.ops, w.verdict, w.fast)
+		}
+		progs = append(progs, &e.Program)
+	}
+	if unsafe.SliceData(progs[0].ops) != unsafe.SliceData(progs[1].ops) {
+		t.Error("two flows with the same actions in one table were recompiled apart")
+	}
+}

@@ -50,7 +50,7 @@ func TestFastPathDecision(t *testing.T) {
 				// Added flows must name ports that exist; a port that
 				// went since compiles to a counted drop.
 				e, _ = newEntry(f, 7, dpPortMap(map[string]uint32{"p9": 9}), newAddScratch(nil), true, 0)
-				e = e.recompiled(ports)
+				e = e.recompiled(ports, new(lastProgram))
 			}
 			if v := e.Verdict(); v != tt.verdict {
 				t.Fatalf("verdict %v, want %v", v, tt.verdict)
@@ -62,7 +62,7 @@ func TestFastPathDecision(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r := o.recompiled(ports)
+			r := o.recompiled(ports, new(lastProgram))
 			if r == nil {
 				r = o // it names no port: nothing to recompile
 			}

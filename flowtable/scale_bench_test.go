@@ -156,3 +156,20 @@ func BenchmarkBulkApply(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkRecompile recompiles 160k flows of the shape above, parsed as
+// a bulk request parses them (their actions shared), after the port they
+// output to got another ofport: what a port removed and added again costs
+// the table.
+//
+//	go test -run '^$' -bench Recompile -benchmem ./flowtable/
+func BenchmarkRecompile(b *testing.B) {
+	tb := dpApply(b, NewTable(), Change{Add: scaleFlows(b, 160_000), Owned: true}, dpPorts)
+	moved := dpPortMap(map[string]uint32{"p1": 1, "p2": 12})
+	b.ReportAllocs()
+	for b.Loop() {
+		if nt := tb.Recompile(moved); nt == tb {
+			b.Fatal("nothing recompiled")
+		}
+	}
+}

@@ -835,12 +835,18 @@ func (sc *addScratch) program(f *Flow, ports PortResolver, strict bool, stable f
 	}
 	sc.ops = prog.ops[:0] // (grown, if it had to)
 	prog.ops = append(stable(len(prog.ops))[:0], prog.ops...)
+	sc.last.set(f, strict, prog, portSignature(f, ports))
+	return nil
+}
+
+// set makes l what was worked out from f's actions with strict: prog
+// compiled from them, sig their port signature.
+func (l *lastProgram) set(f *Flow, strict bool, prog Program, sig uint64) {
 	e := Entry{Flow: f, Program: prog}
 	e.decideFastPath()
 	acts := unsafe.SliceData(f.Actions)
-	sc.last = lastProgram{ok: acts != nil, acts: acts, n: len(f.Actions), table: f.Table, strict: strict,
-		prog: prog, portSig: portSignature(f, ports), verdict: e.verdict, fast: e.fast}
-	return nil
+	*l = lastProgram{ok: acts != nil, acts: acts, n: len(f.Actions), table: f.Table, strict: strict,
+		prog: prog, portSig: sig, verdict: e.verdict, fast: e.fast}
 }
 
 func newAddScratch(names portNames) *addScratch {
@@ -1210,8 +1216,9 @@ func sameMatch(a, b *Flow) bool {
 func (t *Table) Recompile(ports PortResolver) *Table {
 	var changed map[uint64]*Entry
 	touched := make(map[subKey]bool)
+	var last lastProgram // flows that share their actions share the program (see lastProgram)
 	for _, e := range t.flows {
-		ne := e.recompiled(ports)
+		ne := e.recompiled(ports, &last)
 		if ne == nil {
 			continue
 		}
@@ -1272,8 +1279,9 @@ func (t *Table) Recompile(ports PortResolver) *Table {
 }
 
 // recompiled returns e compiled against ports, or nil when that changes
-// nothing. It checks before compiling, so the common case does not allocate.
-func (e *Entry) recompiled(ports PortResolver) *Entry {
+// nothing. It checks before compiling, so the common case does not allocate,
+// and takes last's program when e's flow has last's actions.
+func (e *Entry) recompiled(ports PortResolver, last *lastProgram) *Entry {
 	f := e.Flow
 	var inPort uint32
 	live := true
@@ -1284,13 +1292,16 @@ func (e *Entry) recompiled(ports PortResolver) *Entry {
 	if inPort == e.InPort && live == e.live && sig == e.portSig {
 		return nil
 	}
-	prog, err := compileProgram(f.Actions, ports, false, f.Table)
-	if err != nil {
-		// The flow compiled when it was added; only ports changed since.
-		panic(fmt.Sprintf("flowtable: recompiling flow %d: %v", f.ID, err))
+	if !last.same(f, false) {
+		prog, err := compileProgram(f.Actions, ports, false, f.Table)
+		if err != nil {
+			// The flow compiled when it was added; only ports changed since.
+			panic(fmt.Sprintf("flowtable: recompiling flow %d: %v", f.ID, err))
+		}
+		last.set(f, false, prog, sig)
 	}
-	ne := &Entry{Flow: f, Rank: e.Rank, Program: prog, InPort: inPort, live: live, mkey: e.Flow.Match.Key, portSig: sig, stats: e.stats}
-	ne.decideFastPath()
+	ne := &Entry{Flow: f, Rank: e.Rank, Program: last.prog, InPort: inPort, live: live, mkey: e.Flow.Match.Key,
+		portSig: sig, verdict: last.verdict, fast: last.fast, stats: e.stats}
 	ne.mkey.SetInPort(inPort)
 	return ne
 }
