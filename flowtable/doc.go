@@ -118,7 +118,10 @@
 //
 // The parsing and printing functions are pure and safe for concurrent use.
 // A Flow or Match is a plain value: do not modify one that another goroutine
-// reads.
+// reads. Flows may share their Actions: a FlowParser gives the flows of a
+// bulk request with the same action text one slice, and the entries of
+// flows with the same actions in one table share one Program (Apply,
+// Recompile); both are read-only, as an installed flow's are.
 //
 // # Datapath
 //
