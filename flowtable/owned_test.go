@@ -157,33 +157,9 @@ func TestApplySharesPrograms(t *testing.T) {
 		"table=2,priority=1,udp,tp_dst=2,actions=mod_tp_dst:9,resubmit:p1",
 		"table=2,priority=1,udp,tp_dst=3,actions=resubmit:p1",
 	}
-	var fp FlowParser
-	var shared, own []*Flow
-	for _, s := range texts {
-		f, err := fp.ParseFlow(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		shared = append(shared, f)
-		if f, err = ParseFlow(s); err != nil {
-			t.Fatal(err)
-		}
-		own = append(own, f)
-	}
+	shared, own := parseShared(t, texts)
 	tb := dpApply(t, NewTable(), Change{Add: shared, Owned: true}, dpPorts)
-	want := dpApply(t, NewTable(), Change{Add: own}, dpPorts)
-	progs := make([]*Program, len(texts))
-	for i := range texts {
-		e, w := tb.Get(tb.Added()[i]), want.Get(want.Added()[i])
-		if !e.Program.equal(&w.Program) {
-			t.Errorf("flow %d (%s): program %+v, want %+v", i, texts[i], e.Program.ops, w.Program.ops)
-		}
-		if e.verdict != w.verdict || e.fast != w.fast || e.portSig != w.portSig {
-			t.Errorf("flow %d (%s): verdict %v, fast %q, port signature %x; want %v, %q, %x",
-				i, texts[i], e.verdict, e.fast, e.portSig, w.verdict, w.fast, w.portSig)
-		}
-		progs[i] = &e.Program
-	}
+	progs := compiledAlike(t, texts, tb, dpApply(t, NewTable(), Change{Add: own}, dpPorts))
 	same := func(i, j int) bool { return unsafe.SliceData(progs[i].ops) == unsafe.SliceData(progs[j].ops) }
 	if !same(0, 1) {
 		t.Error("two flows of table 1 with the same actions compiled twice")
@@ -217,8 +193,20 @@ func TestRecompileSharesPrograms(t *testing.T) {
 		"table=1,priority=1,udp,tp_dst=3,actions=output:p6",
 		"priority=1,udp,tp_dst=4,actions=output:p6",
 	}
+	shared, own := parseShared(t, texts)
+	with6 := dpPortMap(map[string]uint32{"p1": 1, "p2": 2, "p6": 6})
+	tb := dpApply(t, NewTable(), Change{Add: shared, Owned: true, AllowMissingPorts: true}, dpPorts).Recompile(with6)
+	progs := compiledAlike(t, texts, tb, dpApply(t, NewTable(), Change{Add: own}, with6))
+	if unsafe.SliceData(progs[0].ops) != unsafe.SliceData(progs[1].ops) {
+		t.Error("two flows with the same actions in one table were recompiled apart")
+	}
+}
+
+// parseShared parses texts with one FlowParser (flows with the same action
+// text share their actions) and, for comparison, each on its own.
+func parseShared(t *testing.T, texts []string) (shared, own []*Flow) {
+	t.Helper()
 	var fp FlowParser
-	var shared, own []*Flow
 	for _, s := range texts {
 		f, err := fp.ParseFlow(s)
 		if err != nil {
@@ -230,19 +218,22 @@ func TestRecompileSharesPrograms(t *testing.T) {
 		}
 		own = append(own, f)
 	}
-	with6 := dpPortMap(map[string]uint32{"p1": 1, "p2": 2, "p6": 6})
-	tb := dpApply(t, NewTable(), Change{Add: shared, Owned: true, AllowMissingPorts: true}, dpPorts).Recompile(with6)
-	want := dpApply(t, NewTable(), Change{Add: own}, with6)
+	return shared, own
+}
+
+// compiledAlike checks that the flows of tb (by ID, one for each of texts)
+// are compiled as want's are: program, verdict, fast-path reason, port
+// signature and in_port. It returns tb's programs.
+func compiledAlike(t *testing.T, texts []string, tb, want *Table) []*Program {
+	t.Helper()
 	var progs []*Program
 	for i := range texts {
 		e, w := tb.ByID()[i], want.ByID()[i]
 		if !e.Program.equal(&w.Program) || e.verdict != w.verdict || e.fast != w.fast || e.portSig != w.portSig || e.InPort != w.InPort {
-			t.Errorf("flow %d (%s): program %+v, verdict %v, fast %q; want %+v, %v, %q",
-				i, texts[i], e.Program.ops, e.verdict, e.fast, w.Program.ops, w.verdict, w.fast)
+			t.Errorf("flow %d (%s): program %+v, verdict %v, fast %q, port signature %x; want %+v, %v, %q, %x",
+				i, texts[i], e.Program.ops, e.verdict, e.fast, e.portSig, w.Program.ops, w.verdict, w.fast, w.portSig)
 		}
 		progs = append(progs, &e.Program)
 	}
-	if unsafe.SliceData(progs[0].ops) != unsafe.SliceData(progs[1].ops) {
-		t.Error("two flows with the same actions in one table were recompiled apart")
-	}
+	return progs
 }
