@@ -246,8 +246,8 @@ func newSubtable(mask Key, flows []*Entry) *subtable {
 		n := &in[i]
 		filterAdd(s.filter, s.fmask, n.h)
 		s.maxRank = max(s.maxRank, n.rank)
-		for i := n.h >> s.shift; ; i = (i + 1) & uint64(size-1) {
-			sl := &s.slots[i]
+		for j := n.h >> s.shift; ; j = (j + 1) & uint64(size-1) {
+			sl := &s.slots[j]
 			if sl.e == nil {
 				*sl = *n
 				s.nkeys++

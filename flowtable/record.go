@@ -85,18 +85,20 @@ func (e *Entry) FastPathOutput() (port uint32, ok bool) {
 // redirected frames, is the datapath's to decide; demoted, it is a
 // redirect.)
 //
-// It is worked out when the entry is made (decideFastPath): a flow's actions
+// It is worked out when the entry is made (fastPathOf): a flow's actions
 // are in memory of their own, and a steering compile of a large table
 // spent most of its time fetching them.
 func (e *Entry) Verdict() steer.Verdict { return e.verdict }
 
-// decideFastPath sets what follows from e's flow and program: why it
-// cannot run in XDP (fastPathProblem), and its Verdict. Every place that
-// makes an entry calls it once its Program is set.
-func (e *Entry) decideFastPath() {
-	e.verdict = e.Flow.Verdict()
-	e.fast = fastPathProblem(e.Flow, e.verdict, &e.Program)
-	if e.verdict == steer.VerdictRedirect && e.fast == "" {
-		e.verdict = steer.VerdictForward
+// fastPathOf is what follows from flow f and its program p for an entry:
+// its Verdict, and why it cannot run in XDP (fastPathProblem, "" if it
+// can). Every entry's is worked out once its program is compiled
+// (lastProgram.set), and shared by the entries that share the program.
+func fastPathOf(f *Flow, p *Program) (v steer.Verdict, fast string) {
+	v = f.Verdict()
+	fast = fastPathProblem(f, v, p)
+	if v == steer.VerdictRedirect && fast == "" {
+		v = steer.VerdictForward
 	}
+	return v, fast
 }

@@ -777,7 +777,7 @@ type lastProgram struct {
 	strict  bool
 	prog    Program
 	portSig uint64        // portSignature
-	verdict steer.Verdict // Entry.verdict and Entry.fast, as decideFastPath sets them
+	verdict steer.Verdict // Entry.verdict and Entry.fast (fastPathOf)
 	fast    string
 }
 
@@ -842,11 +842,10 @@ func (sc *addScratch) program(f *Flow, ports PortResolver, strict bool, stable f
 // set makes l what was worked out from f's actions with strict: prog
 // compiled from them, sig their port signature.
 func (l *lastProgram) set(f *Flow, strict bool, prog Program, sig uint64) {
-	e := Entry{Flow: f, Program: prog}
-	e.decideFastPath()
+	verdict, fast := fastPathOf(f, &prog)
 	acts := unsafe.SliceData(f.Actions)
 	*l = lastProgram{ok: acts != nil, acts: acts, n: len(f.Actions), table: f.Table, strict: strict,
-		prog: prog, portSig: sig, verdict: e.verdict, fast: e.fast}
+		prog: prog, portSig: sig, verdict: verdict, fast: fast}
 }
 
 func newAddScratch(names portNames) *addScratch {
