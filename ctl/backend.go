@@ -39,6 +39,9 @@ type Backend interface {
 	// Flows lists the installed flows with their counters. The caller owns
 	// the slice; the *Flow values must not be modified.
 	Flows() []datapath.FlowInfo
+	// SelectFlows lists the installed flows keep is true of (every flow
+	// when keep is nil), in the order of Flows, with their counters.
+	SelectFlows(keep func(*flowtable.Flow) bool) []datapath.FlowInfo
 	// Flow returns one installed flow.
 	Flow(id uint64) (datapath.FlowInfo, error)
 

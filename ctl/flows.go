@@ -246,18 +246,13 @@ func parseFilterParam(text string) (*flowtable.Filter, error) {
 	return &flt, nil
 }
 
-// selectFlows returns the flows flt selects (all when flt is nil).
-func selectFlows(fis []datapath.FlowInfo, flt *flowtable.Filter, strict bool) []datapath.FlowInfo {
+// selectFlows returns the flows flt selects (all when flt is nil), with
+// their counters: only those are described.
+func (s *Server) selectFlows(flt *flowtable.Filter, strict bool) []datapath.FlowInfo {
 	if flt == nil {
-		return fis
+		return s.backend.Flows()
 	}
-	out := fis[:0:0]
-	for _, fi := range fis {
-		if flt.Selects(fi.Flow, strict) {
-			out = append(out, fi)
-		}
-	}
-	return out
+	return s.backend.SelectFlows(func(f *flowtable.Flow) bool { return flt.Selects(f, strict) })
 }
 
 func parseStrict(s string) (bool, error) { return parseBoolParam("strict", s) }
@@ -301,7 +296,7 @@ func (s *Server) listFlows(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.bindFilter(flt)
-	flows := sortFlows(selectFlows(s.backend.Flows(), flt, strict))
+	flows := sortFlows(s.selectFlows(flt, strict))
 	defer s.trim.after(len(flows))
 	if text {
 		s.replyDump(w, flows, ovs)
@@ -429,7 +424,7 @@ func (s *Server) deleteFlows(w http.ResponseWriter, r *http.Request) {
 	s.bindFilter(flt)
 	var deleted []datapath.FlowInfo
 	for try := 1; ; try++ {
-		deleted = selectFlows(s.backend.Flows(), flt, req.Strict)
+		deleted = s.selectFlows(flt, req.Strict)
 		if len(deleted) == 0 {
 			s.reply(w, http.StatusOK, []api.FlowStatus{})
 			return

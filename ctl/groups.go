@@ -61,11 +61,24 @@ func (s *Server) groupsLocked(groups []*flowtable.Group) []api.GroupStatus {
 func removedFlows(before []datapath.FlowInfo, ids []uint64) []api.FlowStatus {
 	out := []api.FlowStatus{}
 	for _, fi := range sortFlows(before) {
-		if slices.Contains(ids, fi.Flow.ID) {
+		if _, ok := slices.BinarySearch(ids, fi.Flow.ID); ok { // ids are by ID (Applied.Removed)
 			out = append(out, apiFlowStatus(fi))
 		}
 	}
 	return out
+}
+
+// flowsToGroups returns the flows that send to a group gone is true of,
+// with their counters: those a change that removes such groups removes.
+func (s *Server) flowsToGroups(gone func(id uint32) bool) []datapath.FlowInfo {
+	return s.backend.SelectFlows(func(f *flowtable.Flow) bool {
+		for i := range f.Actions {
+			if id, ok := f.Actions[i].GroupRef(); ok && gone(id) {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // checkGroupPortsLocked checks that every port the groups name is configured (404
@@ -155,7 +168,7 @@ func (s *Server) replaceGroups(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	before := s.backend.Flows()
+	before := s.flowsToGroups(func(uint32) bool { return true })
 	res, err := s.applyLocked(datapath.Change{ReplaceGroups: true, AddGroups: groups})
 	if err != nil {
 		s.fail(w, r, err)
@@ -245,7 +258,7 @@ func (s *Server) deleteGroup(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	before := s.backend.Flows()
+	before := s.flowsToGroups(func(g uint32) bool { return g == id })
 	res, err := s.applyLocked(datapath.Change{DeleteGroups: []uint32{id}})
 	if err != nil {
 		s.fail(w, r, err)

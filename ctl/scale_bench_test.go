@@ -22,8 +22,11 @@ import (
 // to end through a real switch (2 veth ports, the XDP program, its maps)
 // and the REST server with its state file, over a unix socket with the Go
 // client xvsctl uses: install N exact-match flows in one request, replace
-// the table with the same flows, and dump them (as text, what xvsctl
-// dump-flows asks for, and as JSON). It reports what an installed flow
+// the table with the same flows, dump them (as text, what xvsctl
+// dump-flows asks for, and as JSON), and add one flow to the N and delete
+// it again, each its own request (one-add-delete: what a controller that
+// programs flow by flow meets on a large table; its B/op is the garbage
+// each pair leaves). It reports what an installed flow
 // costs: the Go heap it takes (heap-B/flow, after a GC; the switch's
 // tables, steering lists and records, and the text the server saves and
 // dumps) and the kernel memory of the BPF maps it grows (kernel-B/flow,
@@ -130,6 +133,23 @@ func benchBulk(b *testing.B, n int) {
 			}
 		}
 		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/request")
+	})
+	b.Run("one-add-delete", func(b *testing.B) {
+		const one = "priority=200,udp,in_port=%s,nw_dst=10.200.0.1,tp_dst=7999"
+		match := fmt.Sprintf(one, in.LocalName())
+		add := api.Flow{Text: match + ",actions=output:" + out.LocalName()}
+		clear(b)
+		install(b)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.AddFlow(ctx, add); err != nil {
+				b.Fatal(err)
+			}
+			if got, err := c.DeleteFlows(ctx, api.DeleteFlowsRequest{Match: match, Strict: true}); err != nil || len(got) != 1 {
+				b.Fatalf("delete: %d flows, %v", len(got), err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(2*b.N), "ms/request")
 	})
 	b.Run("dump-text", func(b *testing.B) {
 		for b.Loop() {

@@ -573,11 +573,16 @@ func (s *Switch) Tables() []TableStats {
 }
 
 // Flows returns every installed flow with its counters, highest rank first.
-func (s *Switch) Flows() []FlowInfo {
+func (s *Switch) Flows() []FlowInfo { return s.SelectFlows(nil) }
+
+// SelectFlows lists the flows keep is true of (every flow when keep is
+// nil) with their counters, in the order of Flows: only those are
+// counted and described.
+func (s *Switch) SelectFlows(keep func(*flowtable.Flow) bool) []FlowInfo {
 	s.harvestKernelHits()
 	t := s.table.Load()
 	now := time.Now()
-	es := t.Entries()
+	es := t.Select(keep)
 	out := make([]FlowInfo, len(es))
 	s.fast.mu.Lock()
 	defer s.fast.mu.Unlock()

@@ -232,7 +232,7 @@ type Commit func(next *flowtable.Table) error
 
 // Applied says what a Change did: the IDs given to its added flows, in
 // order, and the IDs of the flows it removed because they sent to a group
-// it removed. Unchanged is set when the pipeline is as it was (a replace
+// it removed, by ID. Unchanged is set when the pipeline is as it was (a replace
 // with the flows already installed, which keep their IDs).
 type Applied struct {
 	Added     []uint64

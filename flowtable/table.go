@@ -228,8 +228,22 @@ func (t *Table) Get(id uint64) *Entry {
 
 // Entries returns every flow, by table, then highest rank first (the order
 // a dump shows). The slice is the caller's.
-func (t *Table) Entries() []*Entry {
-	es := slices.Clone(t.flows)
+func (t *Table) Entries() []*Entry { return t.Select(nil) }
+
+// Select returns the flows keep is true of (every flow when keep is nil)
+// in the order of Entries. Only those are sorted: selecting a few of a
+// large table costs a walk of it. The slice is the caller's.
+func (t *Table) Select(keep func(*Flow) bool) []*Entry {
+	var es []*Entry
+	if keep == nil {
+		es = slices.Clone(t.flows)
+	} else {
+		for _, e := range t.flows {
+			if keep(e.Flow) {
+				es = append(es, e)
+			}
+		}
+	}
 	slices.SortFunc(es, func(a, b *Entry) int {
 		if c := cmp.Compare(a.Flow.Table, b.Flow.Table); c != 0 {
 			return c

@@ -585,3 +585,30 @@ func TestApplySnapshotLineage(t *testing.T) {
 		}
 	}
 }
+
+// TestSelect checks that Select gives what Entries gives, less the flows
+// keep refuses, in Entries' order.
+func TestSelect(t *testing.T) {
+	var add []*Flow
+	for i := range 40 {
+		add = append(add, mustParse(t, fmt.Sprintf("table=%d,priority=%d,udp,tp_dst=%d,actions=drop", i%3, 100-i%7, i)))
+	}
+	tb := dpApply(t, NewTable(), Change{Add: add}, dpPorts)
+	all := tb.Entries()
+	odd := func(f *Flow) bool { return f.ID%2 == 1 }
+	var want []uint64
+	for _, e := range all {
+		if odd(e.Flow) {
+			want = append(want, e.Flow.ID)
+		}
+	}
+	if got := ids(tb.Select(odd)); len(want) != 20 || !slices.Equal(got, want) {
+		t.Fatalf("Select(odd) = %v, want %v", got, want)
+	}
+	if got := ids(tb.Select(nil)); !slices.Equal(got, ids(all)) {
+		t.Fatalf("Select(nil) = %v, want Entries' %v", got, ids(all))
+	}
+	if got := tb.Select(func(*Flow) bool { return false }); len(got) != 0 {
+		t.Fatalf("Select(none) = %v", ids(got))
+	}
+}

@@ -8,6 +8,9 @@
 #   install  N exact-match flows in one request, timed end to end
 #            (xvsctl add-flows: parsed, in the tables and the kernel's
 #            steering maps, persisted; ovs-ofctl --bundle add-flows)
+#   one      one flow added to the N and deleted again, each its own
+#            request, K times (xvsctl add-flow, del-flows --strict;
+#            ovs-ofctl add-flow, --strict del-flows): the median of each
 #   replace  the same N flows again (xvsctl replace-flows; ovs-ofctl
 #            --bundle replace-flows); the peak RSS during it (VmHWM, reset
 #            through /proc/PID/clear_refs just before)
@@ -43,7 +46,7 @@ KEEP=0
 declare -A XVSBIN=([xvs]=$BIN)
 
 die() { echo "scale: $*" >&2; exit 1; }
-usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -206,7 +209,30 @@ flow_count() {
 	esac
 }
 
-# round SYS R: appends "SYS R idleKB installMS rssKB anonKB bpfKB replaceMS peakKB dumpMS lines" to RES.
+# one SYS: K single-flow adds and deletes into the table; sets ONE_ADD
+# and ONE_DEL, the median ms of each (or fails the round).
+K=5
+one() {
+	local s=$1 i fl adds=() dels=()
+	for i in $(seq "$K"); do
+		fl="priority=200,udp,in_port=p0,nw_dst=10.200.0.$i,tp_dst=7999"
+		case $s in
+		ovs) timed ovs-ofctl add-flow "$OVSBR" "$fl,actions=output:p1" ;;
+		*) timed xctl "$s" add-flow "$fl,actions=output:p1" ;;
+		esac || return 1
+		adds+=("$T_MS")
+		case $s in
+		ovs) timed ovs-ofctl --strict del-flows "$OVSBR" "$fl" ;;
+		*) timed xctl "$s" del-flows --strict "$fl" ;;
+		esac || return 1
+		dels+=("$T_MS")
+	done
+	ONE_ADD=$(printf '%s\n' "${adds[@]}" | sort -g | sed -n "$(((K + 1) / 2))p")
+	ONE_DEL=$(printf '%s\n' "${dels[@]}" | sort -g | sed -n "$(((K + 1) / 2))p")
+}
+
+# round SYS R: appends "SYS R idleKB installMS rssKB anonKB bpfKB replaceMS
+# peakKB dumpMS lines oneAddMS oneDelMS" to RES.
 round() {
 	local s=$1 r=$2 f=$RUN/flows.txt idle inst rss anon bpf repl peak dump lines cnt
 	if ! start_sys "$s" >>"$LOG" 2>&1; then
@@ -224,7 +250,7 @@ round() {
 	cnt=$(flow_count "$s")
 	[ "$cnt" = "$N" ] || { echo "scale: $s round $r: $cnt flows installed, want $N"; stop_sys "$s"; return 0; }
 	sleep 1
-	rss=$(kb "$PID" VmRSS)
+	one "$s" || { echo "scale: $s round $r: a single-flow add or delete failed"; stop_sys "$s"; return 0; }
 	echo 5 >"/proc/$PID/clear_refs"
 	case $s in
 	ovs) timed ovs-ofctl --bundle replace-flows "$OVSBR" "$f" ;;
@@ -242,9 +268,9 @@ round() {
 	rss=$(kb "$PID" VmRSS)
 	anon=$(anon_kb "$PID")
 	bpf=$(bpf_kb "$PID")
-	echo "$s $r $idle $inst $rss $anon $bpf $repl $peak $dump $lines" | tee -a "$RES" >>"$LOG"
-	printf 'scale: round %d %-6s idle %4d MiB, install %5d ms, replace %5d ms, dump %5d ms (%d lines), RSS %4d MiB (anon %d, bpf maps %d), peak during replace %4d MiB\n' \
-		"$r" "$s" $((idle / 1024)) "$inst" "$repl" "$dump" "$lines" $((rss / 1024)) $((anon / 1024)) $((bpf / 1024)) $((peak / 1024))
+	echo "$s $r $idle $inst $rss $anon $bpf $repl $peak $dump $lines $ONE_ADD $ONE_DEL" | tee -a "$RES" >>"$LOG"
+	printf 'scale: round %d %-6s idle %4d MiB, install %5d ms, one add %4d ms, one delete %4d ms, replace %5d ms, dump %5d ms (%d lines), RSS %4d MiB (anon %d, bpf maps %d), peak during replace %4d MiB\n' \
+		"$r" "$s" $((idle / 1024)) "$inst" "$ONE_ADD" "$ONE_DEL" "$repl" "$dump" "$lines" $((rss / 1024)) $((anon / 1024)) $((bpf / 1024)) $((peak / 1024))
 	stop_sys "$s"
 }
 
@@ -259,11 +285,12 @@ med() {
 report() {
 	echo
 	echo "== $N flows, $ROUNDS rounds interleaved: median (min..max); times in ms, memory in MiB"
-	printf '%-8s %16s %16s %16s %14s %14s %14s %10s\n' system install replace dump "RSS 2 ports" "RSS N flows" "peak replace" "bpf maps"
+	printf '%-8s %16s %12s %12s %16s %16s %14s %14s %14s %10s\n' system install "one add" "one delete" replace dump "RSS 2 ports" "RSS N flows" "peak replace" "bpf maps"
 	local s c m lo hi out
 	for s in $SYSTEMS; do
 		out=$(printf '%-8s' "$s")
-		for c in 4 8 10; do
+		for c in 4 12 13 8 10; do
+			[ "$c" = 12 ] || [ "$c" = 13 ] && { read -r m lo hi <<<"$(med "$s" $c)"; out+=$(printf ' %12s' "$m ($lo..$hi)"); continue; }
 			read -r m lo hi <<<"$(med "$s" $c)"
 			out+=$(printf ' %16s' "$m ($lo..$hi)")
 		done
@@ -281,7 +308,7 @@ report() {
 		for s in $SYSTEMS; do
 			[ "$s" = ovs ] && continue
 			out=$(printf '%-8s' "$s")
-			for c in 4:install 8:replace 10:dump 3:rss-idle 5:rss 9:peak; do
+			for c in 4:install 12:one-add 13:one-delete 8:replace 10:dump 3:rss-idle 5:rss 9:peak; do
 				o=$(med ovs "${c%%:*}" | cut -d' ' -f1)
 				m=$(med "$s" "${c%%:*}" | cut -d' ' -f1)
 				out+=$(awk -v a="$m" -v b="$o" -v n="${c#*:}" 'BEGIN { if (a != "-" && b + 0 > 0) printf "  %s %.2fx", n, a / b; else printf "  %s -", n }')

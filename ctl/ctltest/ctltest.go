@@ -401,11 +401,14 @@ func flowInfo(e *flowtable.Entry, now time.Time) datapath.FlowInfo {
 
 // Flows implements ctl.Backend; flows come highest rank first, as the
 // switch's do.
-func (b *Backend) Flows() []datapath.FlowInfo {
+func (b *Backend) Flows() []datapath.FlowInfo { return b.SelectFlows(nil) }
+
+// SelectFlows implements ctl.Backend.
+func (b *Backend) SelectFlows(keep func(*flowtable.Flow) bool) []datapath.FlowInfo {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := time.Now()
-	es := b.table.Entries()
+	es := b.table.Select(keep)
 	out := make([]datapath.FlowInfo, 0, len(es))
 	for _, e := range es {
 		out = append(out, flowInfo(e, now))
