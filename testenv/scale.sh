@@ -8,9 +8,6 @@
 #   install  N exact-match flows in one request, timed end to end
 #            (xvsctl add-flows: parsed, in the tables and the kernel's
 #            steering maps, persisted; ovs-ofctl --bundle add-flows)
-#   one      one flow added to the N and deleted again, each its own
-#            request, K times (xvsctl add-flow, del-flows --strict;
-#            ovs-ofctl add-flow, --strict del-flows): the median of each
 #   replace  the same N flows again (xvsctl replace-flows; ovs-ofctl
 #            --bundle replace-flows); the peak RSS during it (VmHWM, reset
 #            through /proc/PID/clear_refs just before)
@@ -18,6 +15,9 @@
 #            ovs-ofctl dump-flows), and the lines it printed
 #   rss      RSS with the N flows, /proc/PID/smaps_rollup Anonymous, and for
 #            xvs the memory of its BPF maps (memlock in /proc/PID/fdinfo)
+#   one      last, one flow added to the N and deleted again, each its
+#            own request, 5 times (xvsctl add-flow, del-flows --strict;
+#            ovs-ofctl add-flow, --strict del-flows): the median of each
 # The flows: priority=100,udp,in_port=p0,nw_dst=10.a.b.c,tp_dst=7999,
 #            actions=mod_tp_dst:7998,output:p1 (one mask; i-th flow
 #            nw_dst=10.(i>>16).(i>>8&255).(i&255)).
@@ -250,7 +250,6 @@ round() {
 	cnt=$(flow_count "$s")
 	[ "$cnt" = "$N" ] || { echo "scale: $s round $r: $cnt flows installed, want $N"; stop_sys "$s"; return 0; }
 	sleep 1
-	one "$s" || { echo "scale: $s round $r: a single-flow add or delete failed"; stop_sys "$s"; return 0; }
 	echo 5 >"/proc/$PID/clear_refs"
 	case $s in
 	ovs) timed ovs-ofctl --bundle replace-flows "$OVSBR" "$f" ;;
@@ -268,6 +267,8 @@ round() {
 	rss=$(kb "$PID" VmRSS)
 	anon=$(anon_kb "$PID")
 	bpf=$(bpf_kb "$PID")
+	# Last: the garbage of single changes would count in the figures above.
+	one "$s" || { echo "scale: $s round $r: a single-flow add or delete failed"; stop_sys "$s"; return 0; }
 	echo "$s $r $idle $inst $rss $anon $bpf $repl $peak $dump $lines $ONE_ADD $ONE_DEL" | tee -a "$RES" >>"$LOG"
 	printf 'scale: round %d %-6s idle %4d MiB, install %5d ms, one add %4d ms, one delete %4d ms, replace %5d ms, dump %5d ms (%d lines), RSS %4d MiB (anon %d, bpf maps %d), peak during replace %4d MiB\n' \
 		"$r" "$s" $((idle / 1024)) "$inst" "$ONE_ADD" "$ONE_DEL" "$repl" "$dump" "$lines" $((rss / 1024)) $((anon / 1024)) $((bpf / 1024)) $((peak / 1024))
