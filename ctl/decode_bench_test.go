@@ -91,7 +91,7 @@ func BenchmarkWriteState(b *testing.B) {
 	w := bufio.NewWriterSize(io.Discard, 64<<10)
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := writeState(w, st); err != nil {
+		if err := writeState(w, st, "0123456789abcdef"); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -2,6 +2,7 @@ package ctl
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -10,35 +11,124 @@ import (
 	"github.com/xvs-project/xvs/flowtable"
 )
 
-// stateLocked is the configuration to save: the configured ports (attached
-// or absent) with what was asked of them, and the groups and flows of the
-// pipeline t, with the flows' IDs and the ID counter. s.mu must be held.
-func (s *Server) stateLocked(t *flowtable.Table) *State {
-	st := &State{Version: StateVersion, NextFlowID: t.NextID(), Ports: []PortState{}, Flows: []FlowState{}}
+// portStatesLocked is the configured ports (attached or absent) with what
+// was asked of them, by ofport. s.mu must be held.
+func (s *Server) portStatesLocked() []PortState {
+	ports := []PortState{}
 	for name, p := range s.ports {
 		ps := PortState{Name: name, Mode: p.mode, OFPort: p.ofport}
 		if p.liveness != datapath.LivenessAuto {
 			ps.Liveness = p.liveness
 		}
-		st.Ports = append(st.Ports, ps)
+		ports = append(ports, ps)
 	}
-	slices.SortFunc(st.Ports, func(a, b PortState) int { return cmp.Or(cmp.Compare(a.OFPort, b.OFPort), cmp.Compare(a.Name, b.Name)) })
+	slices.SortFunc(ports, func(a, b PortState) int { return cmp.Or(cmp.Compare(a.OFPort, b.OFPort), cmp.Compare(a.Name, b.Name)) })
+	return ports
+}
+
+// groupTexts is the groups of pipeline t, in add-group syntax, by ID.
+func groupTexts(t *flowtable.Table) []string {
+	var out []string
 	for _, ge := range t.Groups() {
-		st.Groups = append(st.Groups, groupText(ge.Group))
+		out = append(out, groupText(ge.Group))
 	}
-	// By ID, which is install order: a restore gives them back in it, so
-	// flows of equal priority rank as they did. Each flow's text is
-	// printed once and kept (Entry.Text), on every CPU for a bulk
-	// install: the save runs beside the kernel sync, and is the longer.
-	es := t.ByID()
-	st.Flows = make([]FlowState, len(es))
+	return out
+}
+
+// flowStates is the saved form of flows (a table's ByID). Each flow's text
+// is printed once and kept (Entry.Text), on every CPU for a bulk install:
+// the save runs beside the kernel sync, and is the longer.
+func flowStates(es []*flowtable.Entry) []FlowState {
+	out := make([]FlowState, len(es))
 	_ = inParallel(len(es), func(lo, hi int) error {
 		for i := lo; i < hi; i++ {
-			st.Flows[i] = FlowState{ID: es[i].Flow.ID, Flow: es[i].Text()}
+			out[i] = FlowState{ID: es[i].Flow.ID, Flow: es[i].Text()}
 		}
 		return nil
 	})
-	return st
+	return out
+}
+
+// stateLocked is the configuration to save: the configured ports with
+// what was asked of them, and the groups and flows of the pipeline t, with
+// the flows' IDs (by ID, which is install order: a restore gives them back
+// in it, so flows of equal priority rank as they did) and the ID counter.
+// s.mu must be held.
+func (s *Server) stateLocked(t *flowtable.Table) *State {
+	return &State{Version: StateVersion, NextFlowID: t.NextID(), Ports: s.portStatesLocked(), Groups: groupTexts(t), Flows: flowStates(t.ByID())}
+}
+
+// savedState is what the last save wrote, for the next to write only what
+// changed: the pipeline's flows (its ByID list, which the table never
+// changes), the ports and the groups. ok is false until a save works.
+type savedState struct {
+	ok     bool
+	flows  []*flowtable.Entry
+	ports  []PortState
+	groups []string
+}
+
+// writeLocked saves the configuration with the pipeline t: what changed
+// since the last save, appended to the journal (Store.Append), or the
+// whole state (Store.Save) when that is smaller or the journal cannot take
+// it. s.mu must be held.
+func (s *Server) writeLocked(t *flowtable.Table) error {
+	ports, groups, flows := s.portStatesLocked(), groupTexts(t), t.ByID()
+	if s.saved.ok {
+		d := &Delta{NextFlowID: t.NextID()}
+		if !slices.Equal(ports, s.saved.ports) {
+			d.Ports = &ports
+		}
+		if !slices.Equal(groups, s.saved.groups) {
+			g := append([]string{}, groups...) // never null: that reads as unchanged
+			d.Groups = &g
+		}
+		// Past a quarter of the flows, a snapshot is the smaller write.
+		if diffFlows(s.saved.flows, flows, d, max(64, (len(flows)+len(s.saved.flows))/4)) {
+			err := s.store.Append(d)
+			if err == nil {
+				s.saved = savedState{ok: true, flows: flows, ports: ports, groups: groups}
+				return nil
+			}
+			if !errors.Is(err, errJournalFull) {
+				return err
+			}
+		}
+	}
+	st := &State{Version: StateVersion, NextFlowID: t.NextID(), Ports: ports, Groups: groups, Flows: flowStates(flows)}
+	if err := s.store.Save(st); err != nil {
+		return err
+	}
+	s.saved = savedState{ok: true, flows: flows, ports: ports, groups: groups}
+	return nil
+}
+
+// diffFlows adds to d what turns the flows was (by ID) into now (by ID):
+// the IDs gone, and the flows new or changed with their text. It gives up,
+// returning false, past limit of them. Flows the two share are the same
+// Entry, and are passed over without a look at their text.
+func diffFlows(was, now []*flowtable.Entry, d *Delta, limit int) bool {
+	i, j := 0, 0
+	for i < len(was) || j < len(now) {
+		if len(d.Delete)+len(d.Flows) > limit {
+			return false
+		}
+		switch {
+		case j == len(now) || i < len(was) && was[i].Flow.ID < now[j].Flow.ID:
+			d.Delete = append(d.Delete, was[i].Flow.ID)
+			i++
+		case i == len(was) || now[j].Flow.ID < was[i].Flow.ID:
+			d.Flows = append(d.Flows, FlowState{ID: now[j].Flow.ID, Flow: now[j].Text()})
+			j++
+		default:
+			if was[i] != now[j] && was[i].Text() != now[j].Text() {
+				d.Flows = append(d.Flows, FlowState{ID: now[j].Flow.ID, Flow: now[j].Text()})
+			}
+			i++
+			j++
+		}
+	}
+	return true
 }
 
 // saveLocked saves the configuration with the pipeline t. It is the
@@ -48,7 +138,7 @@ func (s *Server) saveLocked(t *flowtable.Table) error {
 	if s.store == nil {
 		return nil
 	}
-	if err := s.store.Save(s.stateLocked(t)); err != nil {
+	if err := s.writeLocked(t); err != nil {
 		s.log.Error("save state", "path", s.store.Path(), "err", err)
 		s.saveErr.Store(&err)
 		s.retryLocked()
@@ -113,7 +203,7 @@ func (s *Server) retryLocked() {
 				s.mu.Unlock()
 				return
 			}
-			if err := s.store.Save(s.stateLocked(s.backend.Pipeline())); err == nil {
+			if err := s.writeLocked(s.backend.Pipeline()); err == nil {
 				s.saveErr.Store(nil)
 				s.unsaved = false
 				s.log.Info("state saved again", "path", s.store.Path())

@@ -104,8 +104,9 @@ type Server struct {
 	// expired) since the last save. While either is, a goroutine saves
 	// again every saveRetry.
 	saveErr   atomic.Pointer[error]
-	unsaved   bool // guarded by mu
-	retrying  bool // guarded by mu
+	unsaved   bool       // guarded by mu
+	saved     savedState // what the last save wrote (persist.go); guarded by mu
+	retrying  bool       // guarded by mu
 	saveRetry time.Duration
 	closed    chan struct{}
 	closeOnce sync.Once

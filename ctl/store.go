@@ -17,8 +17,11 @@ import (
 )
 
 // StateVersion is the version of the state file format this package
-// writes. Version 1 (flows as a list of strings, no IDs) is read too.
-const StateVersion = 2
+// writes: 3, a snapshot with an epoch that a journal of changes extends
+// (journal.go). Versions 1 (flows as a list of strings, no IDs) and 2 (no
+// journal) are read too. An older xvsd refuses version 3 rather than
+// miss the journal.
+const StateVersion = 3
 
 // State is the configuration xvsd persists: what the operator asked for, not
 // counters. Flows are kept in their text form, which is stable across
@@ -78,10 +81,10 @@ var jsonEscaped = func() (t [256]bool) {
 }()
 
 // writeState writes st as indented JSON, one port or flow per line, one
-// flow at a time.
-func writeState(w *bufio.Writer, st *State) error {
+// flow at a time, with the epoch its journal names.
+func writeState(w *bufio.Writer, st *State, epoch string) error {
 	// A nil list is written [] like an empty one (writeList), never null.
-	fmt.Fprintf(w, "{\n  \"version\": %d,\n", st.Version)
+	fmt.Fprintf(w, "{\n  \"version\": %d,\n  \"epoch\": %q,\n", StateVersion, epoch)
 	if st.NextFlowID > 0 {
 		fmt.Fprintf(w, "  \"next_flow_id\": %d,\n", st.NextFlowID)
 	}
@@ -103,13 +106,24 @@ func writeState(w *bufio.Writer, st *State) error {
 	return err
 }
 
-// Store keeps the State in one JSON file. Save replaces the file atomically,
-// so a crash leaves either the old state or the new one, never a mix. Lock
-// keeps other processes (a second xvsd) off the file; within the process
-// its one writer is the Server, which serializes changes.
+// Store keeps the State in one JSON file and a journal of the changes
+// since (PATH.journal, see journal.go). Save replaces the file atomically,
+// so a crash leaves either the old state or the new one, never a mix;
+// Append adds a change to the journal, and a crash leaves it or not. Lock
+// keeps other processes (a second xvsd) off the files; within the process
+// their one writer is the Server, which serializes changes.
 type Store struct {
 	path string
 	lock *os.File // held while locked
+
+	// The snapshot Save wrote last, and its journal (journal.go). epoch
+	// is "" until a Save: Append then refuses.
+	epoch       string
+	snapID      fileID
+	journal     *os.File // nil until the epoch's first Append
+	journalID   fileID
+	journalSize int64
+	nextFlowID  uint64 // what the files say
 }
 
 // NewStore returns a Store for the file at path. Nothing is read or created
@@ -188,8 +202,9 @@ func (s *Store) CleanTemp() ([]string, error) {
 	return removed, errors.Join(errs...)
 }
 
-// Load reads the state file. A file that does not exist is an empty State
-// and no error; a file that cannot be parsed is an error naming the file and
+// Load reads the state file and replays its journal. A file that does
+// not exist is an empty State and no error (a journal without its file is
+// ignored); a file that cannot be parsed is an error naming the file and
 // the place, and xvsd refuses to start rather than overwrite it.
 func (s *Store) Load() (*State, error) {
 	data, err := os.ReadFile(s.path)
@@ -202,6 +217,7 @@ func (s *Store) Load() (*State, error) {
 	// Flows are strings in version 1 and objects in version 2.
 	var raw struct {
 		Version    int               `json:"version"`
+		Epoch      string            `json:"epoch"`
 		NextFlowID uint64            `json:"next_flow_id"`
 		Ports      []PortState       `json:"ports"`
 		Groups     []string          `json:"groups"`
@@ -223,8 +239,8 @@ func (s *Store) Load() (*State, error) {
 	if dec.More() {
 		return nil, fmt.Errorf("state file %s is corrupt: data after the JSON object", s.path)
 	}
-	if raw.Version != 1 && raw.Version != StateVersion {
-		return nil, fmt.Errorf("state file %s: version %d, want 1 or %d", s.path, raw.Version, StateVersion)
+	if raw.Version < 1 || raw.Version > StateVersion {
+		return nil, fmt.Errorf("state file %s: version %d, want 1 to %d (written by a newer xvsd?)", s.path, raw.Version, StateVersion)
 	}
 	st := &State{Version: StateVersion, NextFlowID: raw.NextFlowID, Ports: raw.Ports, Groups: raw.Groups, Flows: make([]FlowState, len(raw.Flows))}
 	for i, r := range raw.Flows {
@@ -239,6 +255,14 @@ func (s *Store) Load() (*State, error) {
 			return nil, fmt.Errorf("state file %s is corrupt: flows[%d]: %w", s.path, i, err)
 		}
 	}
+	if raw.Version >= 3 {
+		if raw.Epoch == "" {
+			return nil, fmt.Errorf("state file %s is corrupt: version %d without an epoch", s.path, raw.Version)
+		}
+		if _, err := s.replayJournal(st, raw.Epoch); err != nil {
+			return nil, err
+		}
+	}
 	return st, nil
 }
 
@@ -251,9 +275,11 @@ func position(data []byte, off int64) (line, col int) {
 	return line, col
 }
 
-// Save writes st: to a temporary file in the same directory, synced, then
-// renamed over the state file, then the directory synced. The directory is
-// created (0755) if it does not exist; the file is 0600.
+// Save writes st whole, a snapshot with a new epoch: to a temporary file
+// in the same directory, synced, then renamed over the state file, then
+// the directory synced. The journal of the snapshot before is done with
+// (the next Append empties it). The directory is created (0755) if it does
+// not exist; the file is 0600.
 func (s *Store) Save(st *State) error {
 	dir := filepath.Dir(s.path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -273,7 +299,8 @@ func (s *Store) Save(st *State) error {
 	// Encoded straight into the file through a buffer: the state of a
 	// large table is tens of megabytes, not worth building in memory first.
 	bw := bufio.NewWriterSize(tmp, 256<<10)
-	if err := writeState(bw, st); err != nil {
+	epoch := newEpoch()
+	if err := writeState(bw, st, epoch); err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}
 	if err := bw.Flush(); err != nil {
@@ -289,13 +316,17 @@ func (s *Store) Save(st *State) error {
 		return fmt.Errorf("save state: %w", err)
 	}
 	done = true
-	d, err := os.Open(dir)
-	if err != nil {
+	// The file is in place: the journal that extended the old one is done
+	// with, whatever the directory's sync says.
+	s.dropJournal()
+	s.epoch = ""
+	if err := syncDir(dir); err != nil {
 		return fmt.Errorf("save state: sync dir: %w", err)
 	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("save state: sync dir: %w", err)
+	// What tells this file from one put in its place (a rename changes
+	// the change time: read it after).
+	if id, ok := statID(s.path); ok {
+		s.epoch, s.snapID, s.nextFlowID = epoch, id, st.NextFlowID
 	}
 	return nil
 }

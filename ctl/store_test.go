@@ -208,8 +208,8 @@ func TestSaveRoundTrip(t *testing.T) {
 		}
 		raw, _ := os.ReadFile(s.Path())
 		var generic map[string]any
-		if err := json.Unmarshal(raw, &generic); err != nil || len(generic) != 3 {
-			t.Fatalf("file is not one JSON object of three fields: %v\n%s", err, raw)
+		if err := json.Unmarshal(raw, &generic); err != nil || len(generic) != 4 || len(generic["epoch"].(string)) != 16 {
+			t.Fatalf("file is not one JSON object of four fields, a 16-digit epoch among them: %v\n%s", err, raw)
 		}
 	}
 }
