@@ -195,6 +195,7 @@ type subtable struct {
 	// collide is set when two distinct masked keys of the group have the
 	// same 64-bit hash; otherwise a hash match finds the only candidate.
 	collide bool
+	stale   int // keys removed by derive since the last build, whose filter bits stay
 }
 
 // slot is a masked key's place in a group: its hash, its best flow and that
@@ -205,6 +206,7 @@ type slot struct {
 	e    *Entry
 }
 
+// newSubtable builds the subtable of flows (by ID) under mask.
 func newSubtable(mask Key, flows []*Entry) *subtable {
 	s := &subtable{mask: mask, flows: flows}
 	for i := 0; i < 8; i++ {
@@ -265,6 +267,144 @@ func newSubtable(mask Key, flows []*Entry) *subtable {
 		}
 	}
 	return s
+}
+
+// takesSmall reports whether a change of n flows (added or deleted) to s
+// is one derive makes from s's slots rather than a rebuild: s is large,
+// n small beside it, and every flow of s is live and holds its masked
+// key's slot alone (so a deleted flow's slot goes with it, and an added
+// flow's same-match twin is the one its key finds).
+func (s *subtable) takesSmall(n int) bool {
+	return len(s.flows) >= deriveMin && n*8 <= len(s.flows) && s.nkeys == s.nlive && s.nlive == len(s.flows)
+}
+
+// deriveMin is the size of the smallest group derive takes. (A variable
+// for the tests, as is onDerive, called when derive does not rebuild.)
+var (
+	deriveMin = 512
+	onDerive  func()
+)
+
+// find returns the flow whose masked key is k that holds a slot of s, or
+// nil.
+func (s *subtable) find(k *Key) *Entry {
+	if len(s.slots) == 0 {
+		return nil
+	}
+	var kw [8]uint64
+	for i := range kw {
+		kw[i] = binary.LittleEndian.Uint64(k[i*8:])
+	}
+	h := s.hash(&kw)
+	for i := h >> s.shift; ; i = (i + 1) & uint64(len(s.slots)-1) {
+		sl := &s.slots[i]
+		if sl.e == nil {
+			return nil
+		}
+		if sl.h == h && s.equal(sl.e, k) {
+			return sl.e
+		}
+	}
+}
+
+// derive returns the subtable of flows (s's flows by ID, less rm, plus
+// add), made from a copy of s's slots and filter: rm's slots are emptied
+// (each holds its own, see takesSmall) and add's live flows put in, as
+// newSubtable would. It rebuilds instead when the slots would be more
+// than half full or less than an eighth, or when the filter holds more
+// than an eighth of stale keys: a removed key's filter bits stay (a
+// filter only says "maybe"). maxRank is found again by a walk of the
+// slots when the flow of that rank goes.
+func (s *subtable) derive(flows, rm, add []*Entry) *subtable {
+	live := s.nlive - len(rm)
+	for _, e := range add {
+		if e.live {
+			live++
+		}
+	}
+	if len(s.slots) == 0 || live == 0 || 2*live > len(s.slots) || 8*live < len(s.slots) || 8*(s.stale+len(rm)) > live {
+		return newSubtable(s.mask, flows)
+	}
+	if onDerive != nil {
+		onDerive()
+	}
+	ns := *s
+	ns.flows = flows
+	ns.slots = slices.Clone(s.slots)
+	ns.filter = slices.Clone(s.filter)
+	ns.stale += len(rm)
+	top := false // the flow of the highest rank goes: find the next
+	for _, e := range rm {
+		if !ns.remove(e) {
+			return newSubtable(s.mask, flows) // (not reached: see takesSmall)
+		}
+		top = top || e.Rank == s.maxRank
+	}
+	if top {
+		ns.maxRank = 0
+		for i := range ns.slots {
+			if ns.slots[i].e != nil {
+				ns.maxRank = max(ns.maxRank, ns.slots[i].rank)
+			}
+		}
+	}
+	for _, e := range add {
+		if e.live {
+			ns.nlive++
+			ns.insert(slot{h: ns.keyHash(e), rank: e.Rank, e: e})
+		}
+	}
+	return &ns
+}
+
+// insert puts n in s's slots, as newSubtable does: the best flow of a key
+// holds its slot.
+func (s *subtable) insert(n slot) {
+	filterAdd(s.filter, s.fmask, n.h)
+	s.maxRank = max(s.maxRank, n.rank)
+	for j := n.h >> s.shift; ; j = (j + 1) & uint64(len(s.slots)-1) {
+		sl := &s.slots[j]
+		if sl.e == nil {
+			*sl = n
+			s.nkeys++
+			return
+		}
+		if sl.h == n.h {
+			if s.equal(sl.e, &n.e.mkey) {
+				if n.rank > sl.rank {
+					sl.e, sl.rank = n.e, n.rank
+				}
+				return
+			}
+			s.collide = true
+		}
+	}
+}
+
+// remove empties the slot e holds alone, shifting the slots after it
+// back where their probe sequences allow (linear probing's deletion: no
+// tombstones). It returns false, changing nothing, if e holds no slot.
+func (s *subtable) remove(e *Entry) bool {
+	m := uint64(len(s.slots) - 1)
+	i := s.keyHash(e) >> s.shift
+	for s.slots[i].e != e {
+		if s.slots[i].e == nil {
+			return false
+		}
+		i = (i + 1) & m
+	}
+	for j := (i + 1) & m; s.slots[j].e != nil; j = (j + 1) & m {
+		// The slot at j may fill the hole at i unless its home lies
+		// cyclically in (i, j].
+		if home := s.slots[j].h >> s.shift; (j-home)&m >= (j-i)&m {
+			s.slots[i] = s.slots[j]
+			i = j
+		}
+	}
+	s.slots[i] = slot{}
+	s.nkeys--
+	s.nlive--
+	return true
 }
 
 // byHome sorts slots by their home index (h >> shift), stably (the flows

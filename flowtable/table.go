@@ -536,22 +536,22 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 	if !c.Replace {
 		old = prev
 	}
-	type group struct {
-		old  *subtable
-		adds []*Entry
-	}
-	touched := make(map[subKey]*group)
-	touch := func(k subKey) *group {
+	touched := make(map[subKey]*touchedGroup)
+	touch := func(k subKey) *touchedGroup {
 		g := touched[k]
 		if g == nil {
-			g = &group{old: old[k]}
+			g = &touchedGroup{old: old[k]}
 			touched[k] = g
 		}
 		return g
 	}
 	if !c.Replace {
+		slices.Sort(gone)
+		gone = slices.Compact(gone)
 		for _, id := range gone {
-			touch(subKeyOf(t.Get(id).Flow))
+			e := t.Get(id)
+			g := touch(subKeyOf(e.Flow))
+			g.gone = append(g.gone, e)
 		}
 	}
 	for _, e := range adds {
@@ -566,6 +566,10 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 	var replaced []uint64 // IDs removed by an add, old or new
 	flowsOf := make(map[subKey][]*Entry, len(touched))
 	for k, g := range touched {
+		if g.old != nil && !c.Replace && g.old.takesSmall(len(g.gone)+len(g.adds)) {
+			flowsOf[k], replaced = g.smallChange(replaced)
+			continue
+		}
 		var fl []*Entry
 		if g.old != nil {
 			fl = withoutIDs(g.old.flows, gone)
@@ -629,6 +633,8 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 				}
 				if p := prev[k]; c.Replace && p != nil && slices.Equal(p.flows, fl) {
 					subs = append(subs, p)
+				} else if g := touched[k]; g != nil && g.small {
+					subs = append(subs, g.old.derive(fl, g.rm, g.kept))
 				} else {
 					subs = append(subs, newSubtable(k.mask, fl))
 				}
@@ -668,6 +674,53 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 		}
 	}
 	return nt, nil
+}
+
+// touchedGroup is a group of flows (a table and an effective mask) that a
+// change touches: its subtable before, the flows the change adds to it
+// and those it deletes from it.
+type touchedGroup struct {
+	old  *subtable
+	adds []*Entry
+	gone []*Entry // old flows c.Delete (or a group's delete) takes, by ID
+	// small is set by smallChange: old's subtable derives the new one
+	// (subtable.derive), rm being old's flows that go and kept the adds
+	// that stay.
+	small    bool
+	rm, kept []*Entry
+}
+
+// smallChange is the flows of g after the change, by ID, for a change
+// small beside g.old, whose every flow holds its key's slot alone
+// (subtable.takesSmall): the only old flow an add can have the same
+// match as is the one the add's key finds, so adds are matched against
+// it by a probe, not by hashing every flow of the group
+// (replaceSameMatches). It appends to replaced the IDs of the flows an
+// add replaced, old or added, and sets g.rm, g.kept and g.small.
+func (g *touchedGroup) smallChange(replaced []uint64) ([]*Entry, []uint64) {
+	g.small = true
+	g.rm = slices.Clone(g.gone)
+	kept := slices.Clone(g.adds)
+	replaced = replaceSameMatches(kept, replaced) // adds among themselves
+	for _, a := range kept {
+		if a == nil {
+			continue
+		}
+		if e := g.old.find(&a.mkey); e != nil && sameMatch(e.Flow, a.Flow) && !slices.Contains(g.gone, e) {
+			g.rm = append(g.rm, e)
+			replaced = append(replaced, e.id())
+		}
+	}
+	g.kept = slices.DeleteFunc(kept, func(e *Entry) bool { return e == nil })
+	ids := make([]uint64, len(g.rm))
+	for i, e := range g.rm {
+		ids[i] = e.id()
+	}
+	slices.Sort(ids)
+	// The adds' IDs are above every installed one (Apply gives them from
+	// nextID, and KeepIDs asks for them so).
+	fl := withoutIDs(g.old.flows, ids)
+	return append(append(make([]*Entry, 0, len(fl)+len(g.kept)), fl...), g.kept...), replaced
 }
 
 // keepSet is the installed flows a replace may keep. A replace mostly
