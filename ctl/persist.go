@@ -106,10 +106,16 @@ func (s *Server) writeLocked(t *flowtable.Table) error {
 // diffFlows adds to d what turns the flows was (by ID) into now (by ID):
 // the IDs gone, and the flows new or changed with their text. It gives up,
 // returning false, past limit of them. Flows the two share are the same
-// Entry, and are passed over without a look at their text.
+// Entry, and are passed over without a look at them (a load of each
+// Entry of a large table was a cache miss a flow).
 func diffFlows(was, now []*flowtable.Entry, d *Delta, limit int) bool {
 	i, j := 0, 0
 	for i < len(was) || j < len(now) {
+		if i < len(was) && j < len(now) && was[i] == now[j] {
+			i++
+			j++
+			continue
+		}
 		if len(d.Delete)+len(d.Flows) > limit {
 			return false
 		}

@@ -1074,18 +1074,40 @@ func withoutIDs(es []*Entry, ids []uint64) []*Entry {
 	if len(ids) == 0 || len(es) == 0 {
 		return es
 	}
-	out := make([]*Entry, 0, len(es))
-	j := 0
-	for _, e := range es {
-		for j < len(ids) && ids[j] < e.id() {
-			j++
+	if len(ids) > len(es)/64 {
+		out := make([]*Entry, 0, len(es))
+		j := 0
+		for _, e := range es {
+			for j < len(ids) && ids[j] < e.id() {
+				j++
+			}
+			if j < len(ids) && ids[j] == e.id() {
+				continue
+			}
+			out = append(out, e)
 		}
-		if j < len(ids) && ids[j] == e.id() {
+		if len(out) == len(es) {
+			return es
+		}
+		return out
+	}
+	// A few IDs of many flows: found by binary search, the runs between
+	// them copied, where loading every Entry for its ID missed the cache
+	// once a flow.
+	out := make([]*Entry, 0, len(es))
+	from := 0
+	for _, id := range ids {
+		i, ok := slices.BinarySearchFunc(es[from:], id, func(e *Entry, id uint64) int { return cmp.Compare(e.id(), id) })
+		if !ok {
 			continue
 		}
-		out = append(out, e)
+		out = append(out, es[from:from+i]...)
+		from += i + 1
 	}
-	return out
+	if from == 0 {
+		return es // none of ids is here
+	}
+	return append(out, es[from:]...)
 }
 
 // newEntry validates and compiles f as flow id against ports; its port

@@ -612,3 +612,45 @@ func TestSelect(t *testing.T) {
 		t.Fatalf("Select(none) = %v", ids(got))
 	}
 }
+
+// TestWithoutIDs checks both of withoutIDs' ways (a walk, and binary
+// searches for a few IDs) against a filter, IDs absent and repeated
+// included.
+func TestWithoutIDs(t *testing.T) {
+	r := dpRand(3)
+	for round := range 200 {
+		n := r.IntN(300)
+		var es []*Entry
+		id := uint64(0)
+		for range n {
+			id += 1 + uint64(r.IntN(3))
+			es = append(es, &Entry{Flow: &Flow{ID: id}})
+		}
+		var ids []uint64
+		for k := r.IntN(1 + n/(1+r.IntN(80))); k > 0; k-- {
+			ids = append(ids, uint64(r.IntN(int(id)+2)))
+		}
+		slices.Sort(ids)
+		var want []uint64
+		for _, e := range es {
+			if _, found := slices.BinarySearch(ids, e.Flow.ID); !found {
+				want = append(want, e.Flow.ID)
+			}
+		}
+		got := withoutIDs(es, ids)
+		if !slices.Equal(flowIDs(got), want) {
+			t.Fatalf("round %d: withoutIDs(%v, %v) = %v, want %v", round, flowIDs(es), ids, flowIDs(got), want)
+		}
+		if len(got) == len(es) && len(es) > 0 && &got[0] != &es[0] {
+			t.Fatalf("round %d: nothing went, and es was copied", round)
+		}
+	}
+}
+
+func flowIDs(es []*Entry) []uint64 {
+	out := []uint64{}
+	for _, e := range es {
+		out = append(out, e.Flow.ID)
+	}
+	return out
+}
