@@ -56,15 +56,18 @@
 //  3. the Server saves the configuration the change makes (the configured
 //     ports, attached or absent, with the XDP mode asked for, their
 //     ofports and liveness overrides; the groups; the flows in text form
-//     with their IDs; the next flow ID) to the Store, an atomic replace of
-//     one JSON file, before the change goes live: flows and groups through
-//     the Backend's commit hook (datapath.Switch.ApplyCommit), ports and
-//     liveness by undoing the change if the save fails;
+//     with their IDs; the next flow ID) to the Store before the change
+//     goes live: what changed since the last save (the pipelines share
+//     their unchanged Entries, so a walk of pointers finds it) appended to
+//     the journal, or the whole state, an atomic replace of one JSON file,
+//     when that is the smaller write (journal.go); flows and groups
+//     through the Backend's commit hook (datapath.Switch.ApplyCommit),
+//     ports and liveness by undoing the change if the save fails;
 //  4. only then is the request answered. A change that cannot be saved
 //     answers 507 not_saved and is not made.
 //
-// Because all of it happens under the mutex, the state file always
-// describes the switch as it was after some complete sequence of changes,
+// Because all of it happens under the mutex, the state file and its
+// journal always describe the switch as it was after some complete sequence of changes,
 // in the order they were made, and every change acknowledged is on disk.
 // Reads (dumps, stats, health, metrics) do not take the mutex. Flows the
 // switch removes on its own, when their idle or hard timeout passes, are
