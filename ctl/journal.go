@@ -24,10 +24,10 @@ import (
 // journal's first line names the epoch it extends, so a journal left from
 // an older snapshot is never replayed onto a newer one (a crash between a
 // snapshot and the journal's reset leaves exactly that). Load reads the
-// snapshot, then replays the journal of its epoch; a last line cut short
-// (a crash during an append, which was never acknowledged) is left out,
-// any other line that does not parse is corruption. As with OVSDB's log,
-// the snapshot plus its journal is the state.
+// snapshot, then replays the journal of its epoch; a last record cut short
+// or unreadable (a crash during an append, which was never acknowledged)
+// is left out, any other line that does not parse is corruption. As with
+// OVSDB's log, the snapshot plus its journal is the state.
 
 // Delta is what one save changed since the one before: the flows added
 // or changed (by ID, their whole text) and deleted, the ID counter, and
@@ -50,6 +50,10 @@ type journalHeader struct {
 // a small state's journal is replayed in a moment anyway. (A variable for
 // the tests.)
 var journalMin int64 = 1 << 20
+
+// journalWrite writes a record to the journal. (A variable for the tests,
+// which make it fail part way, as a full disk does.)
+var journalWrite = (*os.File).Write
 
 // errJournalFull says an Append was not made because the journal would
 // outgrow the snapshot, or because the files on disk are not the ones this
@@ -141,7 +145,7 @@ func (s *Store) Append(d *Delta) error {
 			return err
 		}
 	}
-	if _, err := s.journal.Write(rec); err != nil {
+	if _, err := journalWrite(s.journal, rec); err != nil {
 		return s.cutBack(fmt.Errorf("save state: %w", err))
 	}
 	if err := syscall.Fdatasync(int(s.journal.Fd())); err != nil {
@@ -162,7 +166,10 @@ func (s *Store) Append(d *Delta) error {
 func (s *Store) cutBack(err error) error {
 	if terr := s.journal.Truncate(s.journalSize); terr == nil {
 		if terr = s.journal.Sync(); terr == nil {
-			return err
+			if id, ok := fdID(s.journal); ok && id.size == s.journalSize {
+				s.journalID = id // the truncate's own change time
+				return err
+			}
 		}
 	}
 	s.dropJournal()
@@ -174,7 +181,9 @@ func (s *Store) cutBack(err error) error {
 // emptied (what it held extends an older snapshot, which the current one
 // holds), with its header, synced, and the directory synced.
 func (s *Store) startJournal() error {
-	f, err := os.OpenFile(s.journalPath(), os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_CLOEXEC, 0o600)
+	// O_APPEND: after a failed append is cut off, the next one goes where
+	// the file ends, not where the failed one left the offset.
+	f, err := os.OpenFile(s.journalPath(), os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND|syscall.O_CLOEXEC, 0o600)
 	if err != nil {
 		return fmt.Errorf("save state: %w", err)
 	}
@@ -236,14 +245,25 @@ func (s *Store) replayJournal(st *State, epoch string) (int, error) {
 		data = data[i+1:]
 		line++
 		if line == 1 {
+			// A header is one small write: a crash leaves all of it or a
+			// line without its end, never a whole line that does not parse.
 			var h journalHeader
-			if json.Unmarshal(rec, &h) != nil || h.Journal != 1 || h.Epoch != epoch {
-				return 0, nil // another snapshot's
+			if err := decodeJSON(rec, &h); err != nil || h.Journal != 1 || h.Epoch == "" {
+				return 0, corrupt(line, fmt.Errorf("not a journal header: %q", rec))
+			}
+			if h.Epoch != epoch {
+				return 0, nil // an older snapshot's: what it holds, the snapshot has
 			}
 			continue
 		}
 		var d Delta
 		if err := decodeJSON(rec, &d); err != nil {
+			if len(bytes.TrimSpace(data)) == 0 {
+				// The last record, whose sync a crash interrupted: its
+				// pages may have reached the disk in any order. It was
+				// never acknowledged (an append answers after the sync).
+				break
+			}
 			return 0, corrupt(line, err)
 		}
 		deltas = append(deltas, d)
@@ -254,11 +274,16 @@ func (s *Store) replayJournal(st *State, epoch string) (int, error) {
 	// By ID: an ID is deleted or given a text, the last record's word
 	// holding.
 	text := make(map[uint64]string, len(st.Flows))
-	for _, f := range st.Flows {
+	for i, f := range st.Flows {
+		if _, dup := text[f.ID]; dup {
+			return 0, fmt.Errorf("state file %s is corrupt: flows[%d]: id %d given twice", s.path, i, f.ID)
+		}
 		text[f.ID] = f.Flow
 	}
 	for _, d := range deltas {
-		st.NextFlowID = max(st.NextFlowID, d.NextFlowID)
+		if d.NextFlowID > 0 {
+			st.NextFlowID = d.NextFlowID // as the switch had it (a record undoing a refused change lowers it)
+		}
 		if d.Ports != nil {
 			st.Ports = *d.Ports
 		}

@@ -2,13 +2,19 @@ package ctl
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/xvs-project/xvs/api"
+	"github.com/xvs-project/xvs/datapath"
+	"github.com/xvs-project/xvs/flowtable"
 )
 
 // journalLines is the number of lines of path's journal (0 if none).
@@ -95,10 +101,11 @@ func TestJournalFollowsEveryChange(t *testing.T) {
 	}
 }
 
-// A journal's last line cut short by a crash is left out; a line in the
-// middle that does not parse is corruption, named; a journal of another
-// snapshot (a crash between a snapshot and the journal's reset) is
-// ignored.
+// A journal's last line cut short or unreadable (a crash during its
+// append, never acknowledged) is left out; a line in the middle that does
+// not parse, or a whole header that is not one, is corruption, named; a
+// journal of another snapshot (a crash between a snapshot and the
+// journal's reset) is ignored.
 func TestJournalCrashes(t *testing.T) {
 	h := newHarness(t, Options{})
 	h.addPorts("p0", "p1")
@@ -123,6 +130,19 @@ func TestJournalCrashes(t *testing.T) {
 	os.WriteFile(jp, torn, 0o600)
 	if got, err := load(); err != nil || got != want {
 		t.Fatalf("a torn last line: %v\n%s\nwant\n%s", err, got, want)
+	}
+
+	// A last record whose sync a crash cut: whole line, pages missing.
+	unsynced := append(bytes.Clone(good), "{\"next_flow_id\":9,\"flows\":[{\"id\":8,\x00\x00\x00\n"...)
+	os.WriteFile(jp, unsynced, 0o600)
+	if got, err := load(); err != nil || got != want {
+		t.Fatalf("an unreadable last line: %v\n%s\nwant\n%s", err, got, want)
+	}
+
+	// A whole header that is not one is corruption, not another epoch's.
+	os.WriteFile(jp, append([]byte("{\"journal\":1,\"epoch\":\"\x01\"\n"), good[bytes.IndexByte(good, '\n')+1:]...), 0o600)
+	if _, err := load(); err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Fatalf("a bad header: %v", err)
 	}
 
 	i := bytes.LastIndexByte(good[:len(good)-1], '\n')
@@ -234,4 +254,161 @@ func TestJournalAppendFails(t *testing.T) {
 	}
 	checkSaved(t, h, "after the snapshot")
 	h.must(200, "GET", api.PathHealth, "")
+}
+
+// An append that fails part way (a full disk) is cut off again, and the
+// next one goes where the file ends: a restart reads both the records
+// before and the one after, not a hole.
+func TestStoreAppendCutBack(t *testing.T) {
+	s := NewStore(filepath.Join(t.TempDir(), "state.json"))
+	if err := s.Save(&State{Version: StateVersion, NextFlowID: 2, Ports: []PortState{}, Flows: []FlowState{{ID: 1, Flow: "udp,actions=drop"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(&Delta{NextFlowID: 3, Flows: []FlowState{{ID: 2, Flow: "tcp,actions=drop"}}}); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { journalWrite = (*os.File).Write }()
+	journalWrite = func(f *os.File, b []byte) (int, error) {
+		n, _ := f.Write(b[:len(b)/2])
+		return n, syscall.ENOSPC
+	}
+	if err := s.Append(&Delta{NextFlowID: 4, Flows: []FlowState{{ID: 3, Flow: "icmp,actions=drop"}}}); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("append on a full disk: %v", err)
+	}
+	journalWrite = (*os.File).Write
+	if err := s.Append(&Delta{NextFlowID: 5, Delete: []uint64{1}, Flows: []FlowState{{ID: 4, Flow: "arp,actions=drop"}}}); err != nil {
+		t.Fatalf("the append after: %v", err)
+	}
+	st, err := NewStore(s.Path()).Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []FlowState{{ID: 2, Flow: "tcp,actions=drop"}, {ID: 4, Flow: "arp,actions=drop"}}
+	if !slices.Equal(st.Flows, want) || st.NextFlowID != 5 {
+		t.Fatalf("loaded %+v next %d, want %+v next 5", st.Flows, st.NextFlowID, want)
+	}
+}
+
+// On a full disk (a 256 KiB tmpfs, as root): a change is refused (507),
+// health stays 503 while saves fail, also when the refused change leaves
+// nothing to write, and once there is room a retry saves and health is
+// 200; one-flow changes whose journal write runs out of room are refused
+// the same way, and the files read back as the switch.
+func TestJournalDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (mounts a tmpfs)")
+	}
+	dir := filepath.Join(t.TempDir(), "small")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=256k"); err != nil {
+		t.Skipf("mount tmpfs: %v", err)
+	}
+	h := newHarness(t, Options{Store: NewStore(filepath.Join(dir, "state.json"))})
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) }) // after the server closes (cleanups run last first)
+	h.srv.saveRetry = 20 * time.Millisecond
+	h.addPorts("p0", "p1")
+	flows := func(prio int) string {
+		var fl []string
+		for i := range 100 {
+			fl = append(fl, fmt.Sprintf(`{"flow":"priority=%d,udp,tp_dst=%d,actions=output:p1"}`, prio, i+1))
+		}
+		return "[" + strings.Join(fl, ",") + "]"
+	}
+	h.must(201, "POST", api.PathFlows, flows(10))
+	filler := filepath.Join(dir, "filler")
+	fill := func() {
+		f, err := os.Create(filler)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 512)
+		for {
+			if _, err := f.Write(buf); err != nil {
+				break
+			}
+		}
+		f.Close()
+	}
+	healthy := func(want int, within time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for {
+			code, body := h.do("GET", api.PathHealth, "")
+			if code == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("health %d, want %d: %s", code, want, body)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	fill()
+	before := switchState(h.backend)
+	h.must(507, "POST", api.PathFlows, flows(20)) // most of the flows: a snapshot, which finds no room
+	time.Sleep(150 * time.Millisecond)            // retries meanwhile, with nothing changed to write
+	healthy(503, 0)
+	if switchState(h.backend) != before {
+		t.Fatal("a refused change was made")
+	}
+	os.Remove(filler)
+	healthy(200, 5*time.Second)
+	checkSaved(t, h, "after room again")
+
+	fill()
+	refused := false
+	for i := 0; i < 500 && !refused; i++ {
+		code, body := h.do("POST", api.PathFlows, fmt.Sprintf(`{"flow":"tcp,tp_dst=%d,actions=output:p1"}`, i+1))
+		switch code {
+		case 201:
+		case 507:
+			refused = true
+		default:
+			t.Fatalf("a one-flow change on a full disk: %d %s", code, body)
+		}
+	}
+	if !refused {
+		t.Fatal("500 one-flow changes fit on a full disk")
+	}
+	checkSaved(t, h, "after a refused append")
+	os.Remove(filler)
+	healthy(200, 5*time.Second)
+	h.must(201, "POST", api.PathFlows, `{"flow":"icmp,actions=output:p1"}`)
+	checkSaved(t, h, "after room again")
+}
+
+// A change the kernel refuses after it was saved is saved away again
+// (datapath.Switch.ApplyCommit commits the old pipeline): a record that
+// undoes it, after which the files say the switch as it stayed, and the
+// journal goes on.
+func TestJournalUndoesRefusedChange(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.addPorts("p0", "p1")
+	for i := range 3 {
+		h.must(201, "POST", api.PathFlows, fmt.Sprintf(`{"flow":"udp,tp_dst=%d,actions=output:p1"}`, i+1))
+	}
+	old := h.backend.Pipeline()
+	f1, _ := flowtable.ParseFlow("tcp,actions=drop")
+	f2, _ := flowtable.ParseFlow("udp,tp_dst=1,actions=drop") // replaces flow 1
+	nt, err := old.Apply(datapath.Change{Add: []*flowtable.Flow{f1, f2}, Delete: []uint64{2}, AllowMissingPorts: true},
+		func(string) (uint32, bool) { return 1, true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := journalLines(t, h.store)
+	h.srv.mu.Lock()
+	err = errors.Join(h.srv.saveLocked(nt), h.srv.saveLocked(old))
+	h.srv.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := journalLines(t, h.store); n != lines+2 {
+		t.Fatalf("journal %d lines, had %d: want the change and its undoing", n, lines)
+	}
+	checkSaved(t, h, "after the change and its undoing")
+	h.must(201, "POST", api.PathFlows, `{"flow":"icmp,actions=output:p1"}`)
+	checkSaved(t, h, "after the next change")
 }

@@ -49,15 +49,6 @@ func flowStates(es []*flowtable.Entry) []FlowState {
 	return out
 }
 
-// stateLocked is the configuration to save: the configured ports with
-// what was asked of them, and the groups and flows of the pipeline t, with
-// the flows' IDs (by ID, which is install order: a restore gives them back
-// in it, so flows of equal priority rank as they did) and the ID counter.
-// s.mu must be held.
-func (s *Server) stateLocked(t *flowtable.Table) *State {
-	return &State{Version: StateVersion, NextFlowID: t.NextID(), Ports: s.portStatesLocked(), Groups: groupTexts(t), Flows: flowStates(t.ByID())}
-}
-
 // savedState is what the last save wrote, for the next to write only what
 // changed: the pipeline's flows (its ByID list, which the table never
 // changes), the ports and the groups. ok is false until a save works.
@@ -74,7 +65,10 @@ type savedState struct {
 // it. s.mu must be held.
 func (s *Server) writeLocked(t *flowtable.Table) error {
 	ports, groups, flows := s.portStatesLocked(), groupTexts(t), t.ByID()
-	if s.saved.ok {
+	// After a failed save, a snapshot: the change was refused, so a
+	// record would be empty and write nothing, and a save that writes
+	// nothing does not show that the disk takes writes again.
+	if s.saved.ok && s.saveErr.Load() == nil {
 		d := &Delta{NextFlowID: t.NextID()}
 		if !slices.Equal(ports, s.saved.ports) {
 			d.Ports = &ports
@@ -116,7 +110,7 @@ func diffFlows(was, now []*flowtable.Entry, d *Delta, limit int) bool {
 			j++
 			continue
 		}
-		if len(d.Delete)+len(d.Flows) > limit {
+		if len(d.Delete)+len(d.Flows) >= limit {
 			return false
 		}
 		switch {
