@@ -101,17 +101,24 @@ func TestJournalFollowsEveryChange(t *testing.T) {
 	}
 }
 
+// journaled returns a harness whose switch has ports p0 and p1 and three
+// flows, each saved as a journal record after the first port's snapshot.
+func journaled(t *testing.T) *harness {
+	h := newHarness(t, Options{})
+	h.addPorts("p0", "p1")
+	for i := range 3 {
+		h.must(201, "POST", api.PathFlows, fmt.Sprintf(`{"flow":"udp,tp_dst=%d,actions=output:p1"}`, i+1))
+	}
+	return h
+}
+
 // A journal's last line cut short or unreadable (a crash during its
 // append, never acknowledged) is left out; a line in the middle that does
 // not parse, or a whole header that is not one, is corruption, named; a
 // journal of another snapshot (a crash between a snapshot and the
 // journal's reset) is ignored.
 func TestJournalCrashes(t *testing.T) {
-	h := newHarness(t, Options{})
-	h.addPorts("p0", "p1")
-	for i := range 3 {
-		h.must(201, "POST", api.PathFlows, fmt.Sprintf(`{"flow":"udp,tp_dst=%d,actions=output:p1"}`, i+1))
-	}
+	h := journaled(t)
 	jp := h.store.journalPath()
 	good, err := os.ReadFile(jp)
 	if err != nil || bytes.Count(good, []byte{'\n'}) != 5 { // header, p1, three flows
@@ -385,11 +392,7 @@ func TestJournalDiskFull(t *testing.T) {
 // undoes it, after which the files say the switch as it stayed, and the
 // journal goes on.
 func TestJournalUndoesRefusedChange(t *testing.T) {
-	h := newHarness(t, Options{})
-	h.addPorts("p0", "p1")
-	for i := range 3 {
-		h.must(201, "POST", api.PathFlows, fmt.Sprintf(`{"flow":"udp,tp_dst=%d,actions=output:p1"}`, i+1))
-	}
+	h := journaled(t)
 	old := h.backend.Pipeline()
 	f1, _ := flowtable.ParseFlow("tcp,actions=drop")
 	f2, _ := flowtable.ParseFlow("udp,tp_dst=1,actions=drop") // replaces flow 1

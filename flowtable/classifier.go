@@ -245,26 +245,7 @@ func newSubtable(mask Key, flows []*Entry) *subtable {
 	// large group missed the cache (and the TLB) once a flow.
 	in = byHome(in, s.shift)
 	for i := range in {
-		n := &in[i]
-		filterAdd(s.filter, s.fmask, n.h)
-		s.maxRank = max(s.maxRank, n.rank)
-		for j := n.h >> s.shift; ; j = (j + 1) & uint64(size-1) {
-			sl := &s.slots[j]
-			if sl.e == nil {
-				*sl = *n
-				s.nkeys++
-				break
-			}
-			if sl.h == n.h {
-				if s.equal(sl.e, &n.e.mkey) {
-					if n.rank > sl.rank {
-						sl.e, sl.rank = n.e, n.rank
-					}
-					break
-				}
-				s.collide = true
-			}
-		}
+		s.insert(in[i])
 	}
 	return s
 }
@@ -357,7 +338,7 @@ func (s *subtable) derive(flows, rm, add []*Entry) *subtable {
 	return &ns
 }
 
-// insert puts n in s's slots, as newSubtable does: the best flow of a key
+// insert puts n in s's slots, which have room: the best flow of a key
 // holds its slot.
 func (s *subtable) insert(n slot) {
 	filterAdd(s.filter, s.fmask, n.h)

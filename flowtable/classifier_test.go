@@ -116,71 +116,13 @@ func TestSmallChangesDifferential(t *testing.T) {
 		if err != nil {
 			t.Fatalf("step %d: %v", step, err)
 		}
+		gone := map[uint64]bool{}
 		for _, id := range c.Delete {
-			delete(model, id)
+			gone[id] = true
 		}
-		for i, f := range c.Add {
-			fc := *f
-			fc.ID = tb.NextID() + uint64(i)
-			for id, o := range model {
-				if sameMatch(o, &fc) && o.Match.Mask == fc.Match.Mask {
-					delete(model, id)
-				}
-			}
-			model[fc.ID] = &fc
-		}
+		applyToModel(model, c, tb.NextID(), gone)
 		tb = nt
-
-		var want []uint64
-		for id := range model {
-			want = append(want, id)
-		}
-		slices.Sort(want)
-		if got := ids(tb.flows); !slices.Equal(got, want) {
-			t.Fatalf("step %d: flows %v, model %v", step, got, want)
-		}
-		for _, s := range tb.tables[0].subs {
-			fresh := newSubtable(s.mask, s.flows)
-			if s.nkeys != fresh.nkeys || s.nlive != fresh.nlive || len(s.slots) < 2*s.nlive {
-				t.Fatalf("step %d: subtable keys %d live %d slots %d, built afresh %d %d", step, s.nkeys, s.nlive, len(s.slots), fresh.nkeys, fresh.nlive)
-			}
-			if s.maxRank != fresh.maxRank || fresh.collide && !s.collide {
-				t.Fatalf("step %d: maxRank %x collide %v, afresh %x %v", step, s.maxRank, s.collide, fresh.maxRank, fresh.collide)
-			}
-			n := 0
-			for _, sl := range s.slots {
-				if sl.e != nil {
-					n++
-					if !filterHas(s.filter, s.fmask, sl.h) {
-						t.Fatalf("step %d: flow %d's key not in the filter", step, sl.e.Flow.ID)
-					}
-				}
-			}
-			if n != s.nkeys {
-				t.Fatalf("step %d: %d slots taken, nkeys %d", step, n, s.nkeys)
-			}
-			for _, e := range s.flows {
-				if got, want := s.find(&e.mkey), fresh.find(&e.mkey); got != want {
-					t.Fatalf("step %d: flow %d's key finds %v, afresh %v", step, e.Flow.ID, flowID(got), flowID(want))
-				}
-			}
-		}
-		st, err := tb.Steering(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkSteeringShape(t, tb, st)
-		for _, k := range keysFor(&keyGen{rnd: r}, tb.Entries(), 200) {
-			ref := refLookup(model, dpPorts, &k)
-			e := tb.Lookup(&k)
-			if (ref == nil) != (e == nil) || ref != nil && e.Flow.ID != ref.ID {
-				t.Fatalf("step %d key %x: classifier %v, reference %v", step, k, flowID(e), ref)
-			}
-			rule, ok := refSteer(st, &k)
-			if ok != (e != nil) || ok && rule.Flow != e.Flow.ID {
-				t.Fatalf("step %d key %x: steering %+v (%v), flow %v", step, k, rule, ok, flowID(e))
-			}
-		}
+		want := checkModel(t, step, tb, model, r)
 
 		// The next change: a few adds, a few deletes, and the twins of
 		// the steps before go.
@@ -213,4 +155,91 @@ func TestSmallChangesDifferential(t *testing.T) {
 		t.Fatalf("derive took %d of 300 changes", derived)
 	}
 	t.Logf("derive took %d of 300 changes", derived)
+}
+
+// applyToModel applies c, made to a table whose NextID was next, to model
+// the way Apply documents it: the flows in gone go (c.Delete's, and those
+// of groups it deletes), then each add comes, with the next ID (or its own
+// with KeepIDs), replacing a flow of the same match.
+func applyToModel(model map[uint64]*Flow, c Change, next uint64, gone map[uint64]bool) {
+	for id := range gone {
+		delete(model, id)
+	}
+	for i, f := range c.Add {
+		fc := *f
+		fc.ID = next + uint64(i)
+		if c.KeepIDs {
+			fc.ID = f.ID
+		}
+		for id, o := range model {
+			if sameMatch(o, &fc) && o.Match.Mask == fc.Match.Mask {
+				delete(model, id)
+			}
+		}
+		model[fc.ID] = &fc
+	}
+}
+
+// checkModel checks tb against model: its flows, each subtable of table 0
+// against what newSubtable builds from its flows (counts, maxRank, the
+// slots taken and in the filter, what each flow's key finds and whether
+// it wins), the steering rules' shape, and lookups and steering of keys
+// drawn by r against the linear-scan references. It returns the model's
+// IDs, sorted.
+func checkModel(t *testing.T, step int, tb *Table, model map[uint64]*Flow, r *rand.Rand) []uint64 {
+	t.Helper()
+	var want []uint64
+	for id := range model {
+		want = append(want, id)
+	}
+	slices.Sort(want)
+	if got := ids(tb.flows); !slices.Equal(got, want) {
+		t.Fatalf("step %d: flows %v, model %v", step, got, want)
+	}
+	for _, s := range tb.tables[0].subs {
+		fresh := newSubtable(s.mask, s.flows)
+		if s.nkeys != fresh.nkeys || s.nlive != fresh.nlive || len(s.slots) < 2*s.nlive {
+			t.Fatalf("step %d: subtable keys %d live %d slots %d, built afresh %d %d", step, s.nkeys, s.nlive, len(s.slots), fresh.nkeys, fresh.nlive)
+		}
+		if s.maxRank != fresh.maxRank || fresh.collide && !s.collide {
+			t.Fatalf("step %d: maxRank %x collide %v, afresh %x %v", step, s.maxRank, s.collide, fresh.maxRank, fresh.collide)
+		}
+		n := 0
+		for _, sl := range s.slots {
+			if sl.e != nil {
+				n++
+				if !filterHas(s.filter, s.fmask, sl.h) {
+					t.Fatalf("step %d: flow %d's key not in the filter", step, sl.e.Flow.ID)
+				}
+			}
+		}
+		if n != s.nkeys {
+			t.Fatalf("step %d: %d slots taken, nkeys %d", step, n, s.nkeys)
+		}
+		for _, e := range s.flows {
+			if got, want := s.find(&e.mkey), fresh.find(&e.mkey); got != want {
+				t.Fatalf("step %d: flow %d's key finds %v, afresh %v", step, e.Flow.ID, flowID(got), flowID(want))
+			}
+			if e.live && s.wins(e) != fresh.wins(e) {
+				t.Fatalf("step %d: flow %d wins %v, afresh %v", step, e.Flow.ID, s.wins(e), fresh.wins(e))
+			}
+		}
+	}
+	st, err := tb.Steering(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSteeringShape(t, tb, st)
+	for _, k := range keysFor(&keyGen{rnd: r}, tb.Entries(), 200) {
+		ref := refLookup(model, dpPorts, &k)
+		e := tb.Lookup(&k)
+		if (ref == nil) != (e == nil) || ref != nil && e.Flow.ID != ref.ID {
+			t.Fatalf("step %d key %x: classifier %v, reference %v", step, k, flowID(e), ref)
+		}
+		rule, ok := refSteer(st, &k)
+		if ok != (e != nil) || ok && rule.Flow != e.Flow.ID {
+			t.Fatalf("step %d key %x: steering %+v (%v), flow %v", step, k, rule, ok, flowID(e))
+		}
+	}
+	return want
 }

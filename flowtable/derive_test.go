@@ -107,67 +107,9 @@ func TestDeriveAdversarial(t *testing.T) {
 						}
 					}
 				}
-				for id := range gone {
-					delete(model, id)
-				}
-				next := tb.NextID()
-				for i, f := range c.Add {
-					fc := *f
-					fc.ID = next + uint64(i)
-					if c.KeepIDs {
-						fc.ID = f.ID
-					}
-					for id, o := range model {
-						if sameMatch(o, &fc) && o.Match.Mask == fc.Match.Mask {
-							delete(model, id)
-						}
-					}
-					model[fc.ID] = &fc
-				}
+				applyToModel(model, c, tb.NextID(), gone)
 				tb = nt
-				var want []uint64
-				for id := range model {
-					want = append(want, id)
-				}
-				slices.Sort(want)
-				if got := ids(tb.flows); !slices.Equal(got, want) {
-					t.Fatalf("step %d: flows %v, model %v", step, got, want)
-				}
-				for _, s := range tb.tables[0].subs {
-					fresh := newSubtable(s.mask, s.flows)
-					if s.nkeys != fresh.nkeys || s.nlive != fresh.nlive || s.maxRank != fresh.maxRank || fresh.collide && !s.collide {
-						t.Fatalf("step %d: subtable differs from fresh", step)
-					}
-					n := 0
-					for _, sl := range s.slots {
-						if sl.e != nil {
-							n++
-						}
-					}
-					if n != s.nkeys {
-						t.Fatalf("step %d: %d slots taken, nkeys %d", step, n, s.nkeys)
-					}
-					for _, e := range s.flows {
-						if got, want := s.find(&e.mkey), fresh.find(&e.mkey); got != want {
-							t.Fatalf("step %d: flow %d finds %v, afresh %v", step, e.Flow.ID, flowID(got), flowID(want))
-						}
-						if e.live && !s.wins(e) != !fresh.wins(e) {
-							t.Fatalf("step %d: wins differ", step)
-						}
-					}
-				}
-				st, err := tb.Steering(nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				checkSteeringShape(t, tb, st)
-				for _, k := range keysFor(&keyGen{rnd: r}, tb.Entries(), 200) {
-					ref := refLookup(model, dpPorts, &k)
-					e := tb.Lookup(&k)
-					if (ref == nil) != (e == nil) || ref != nil && e.Flow.ID != ref.ID {
-						t.Fatalf("step %d key %x: classifier %v, reference %v", step, k, flowID(e), ref)
-					}
-				}
+				want := checkModel(t, step, tb, model, r)
 				c = Change{AllowMissingPorts: true}
 				if step%50 == 25 && groupOn {
 					c.DeleteGroups = []uint32{1}
@@ -215,6 +157,7 @@ func TestDeriveAdversarial(t *testing.T) {
 }
 
 func mustParseGroup(t *testing.T, s string) *Group {
+	t.Helper()
 	g, err := ParseGroup(s)
 	if err != nil {
 		t.Fatal(err)
