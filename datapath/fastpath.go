@@ -115,6 +115,22 @@ func (fs *flowSlots) slot(id uint64) (uint32, bool) {
 	return fs.slots[i], true
 }
 
+// slotFrom is slot for IDs asked mostly in ascending order, as a sync
+// asks them (the rules of a group by ID): it looks at *at, just past the
+// last one found, before it searches, and moves *at past what it finds.
+// (A binary search a rule over 160k IDs was 6 ms of a one-flow change.)
+func (fs *flowSlots) slotFrom(id uint64, at *int) (uint32, bool) {
+	i := *at
+	if i >= len(fs.ids) || fs.ids[i] != id {
+		var ok bool
+		if i, ok = slices.BinarySearch(fs.ids, id); !ok {
+			return 0, false
+		}
+	}
+	*at = i + 1
+	return fs.slots[i], true
+}
+
 // flowSlotsBuilder collects a sync's (flow, slot) pairs, in any order;
 // each flow once.
 type flowSlotsBuilder []radix.Item
@@ -231,6 +247,7 @@ func (s *Switch) assignRecordsLocked(st *steer.Table, flows []*flowtable.Entry) 
 	// doubling at a time.
 	txn := &recordTxn{byFlow: make(flowSlotsBuilder, 0, forward)}
 	wants := make([]want, 0, forward) // rules whose flow needs a new slot
+	at := 0                           // where in fp.byFlow the last rule's flow was
 	for i := range st.Rules {
 		r := &st.Rules[i]
 		if r.Verdict != steer.VerdictForward {
@@ -241,7 +258,7 @@ func (s *Switch) assignRecordsLocked(st *steer.Table, flows []*flowtable.Entry) 
 			r.Verdict = steer.VerdictRedirect
 			continue
 		}
-		slot, ok := fp.keepSlotLocked(e, txn)
+		slot, ok := fp.keepSlotLocked(e, r.Flow, txn, &at)
 		switch {
 		case !ok:
 			r.Verdict = steer.VerdictRedirect
@@ -330,12 +347,13 @@ func sortByRank(wants []want) {
 	copy(wants, sorted)
 }
 
-// keepSlotLocked returns the record slot e's rule points at and keeps, or
-// -1 when e needs a new one; ok is false when e may not run in XDP (its
-// output port takes no redirected frames).
-func (fp *fastPath) keepSlotLocked(e *flowtable.Entry, txn *recordTxn) (slot int, ok bool) {
-	id := e.Flow.ID
-	old, had := fp.byFlow.slot(id)
+// keepSlotLocked returns the record slot the rule of e (flow id) points at
+// and keeps, or -1 when e needs a new one; ok is false when e may not run
+// in XDP (its output port takes no redirected frames). at is slotFrom's.
+// (The ID comes from the rule: loading it from e missed the cache once a
+// flow of a large table.)
+func (fp *fastPath) keepSlotLocked(e *flowtable.Entry, id uint64, txn *recordTxn, at *int) (slot int, ok bool) {
+	old, had := fp.byFlow.slotFrom(id, at)
 	if had && fp.slots[old].entry == e {
 		if !fp.txOKLocked(fp.slots[old].out, e) {
 			return -1, false

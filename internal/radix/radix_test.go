@@ -9,7 +9,7 @@ import (
 
 // TestSortMatchesStableSort checks Sort against slices.SortStableFunc on
 // keys that differ in every byte, in some bytes only, and not at all, with
-// many equal keys (stability).
+// many equal keys (stability), and on keys in order already.
 func TestSortMatchesStableSort(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	keys := map[string]func() uint64{
@@ -18,6 +18,17 @@ func TestSortMatchesStableSort(t *testing.T) {
 		"one-byte":   func() uint64 { return 0x1100_0000_0000_0011 | r.Uint64N(256)<<24 },
 		"few-values": func() uint64 { return r.Uint64N(4) << 40 },
 		"all-equal":  func() uint64 { return 42 },
+	}
+	// Sorted already (returned as is), and sorted but for the last item.
+	var next uint64
+	keys["ascending"] = func() uint64 { next += r.Uint64N(3); return next }
+	var k uint64
+	keys["ascending-then-less"] = func() uint64 {
+		k++
+		if k%256 == 0 {
+			return 0
+		}
+		return k
 	}
 	for name, key := range keys {
 		for _, n := range []int{0, 1, 2, 3, 255, 256, 10_000} {
