@@ -703,9 +703,10 @@ func TestReplaceKnownFlows(t *testing.T) {
 		t.Errorf("a failed replace changed the flows: %v, was %v", got, after)
 	}
 
-	// One installed flow given twice: the later is a new flow (it
-	// replaces the earlier, as any two flows with one match), and neither
-	// the installed flow nor any other is written to.
+	// One installed flow given twice: it is left alone (the later of the
+	// two keeps it, replacing the earlier, as ovs-ofctl replace-flows
+	// leaves a flow its file gives twice), and neither it nor any other
+	// installed flow is written to.
 	installed := map[*flowtable.Flow]flowtable.Flow{}
 	for _, e := range h.backend.Pipeline().ByID() {
 		installed[e.Flow] = *e.Flow
@@ -726,8 +727,8 @@ func TestReplaceKnownFlows(t *testing.T) {
 			t.Errorf("flow %q: ID %d, dump says %d", e.Text(), e.Flow.ID, final[e.Text()])
 		}
 	}
-	if s := changed[0]; final[s] == after[s] {
-		t.Errorf("%q given twice kept its ID %d: the later one replaces it", s, final[s])
+	if s := changed[0]; final[s] != after[s] {
+		t.Errorf("%q given twice: ID %d, was %d", s, final[s], after[s])
 	}
 }
 

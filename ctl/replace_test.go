@@ -39,3 +39,27 @@ func TestReplaceUnchanged(t *testing.T) {
 		t.Fatalf("state after a changing replace: %+v, %v", st, err)
 	}
 }
+
+// A replace whose flows give an installed flow twice leaves it alone (ID,
+// counters), as ovs-ofctl replace-flows does: the later of the two keeps
+// it; the earlier, which the later replaces, is answered with an ID of its
+// own that is not installed.
+func TestReplaceGivenTwice(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.addPorts("p0", "p1")
+	first := decodeFlowList(t, h.must(201, "POST", api.PathFlows, `[{"flow":"priority=10,udp,actions=output:p1"},{"flow":"tcp,actions=drop"}]`))
+	h.backend.Pipeline().Get(first[0].ID).Hit(5, 500, 1)
+	got := decodeFlowList(t, h.must(200, "PUT", api.PathFlows,
+		`[{"flow":"priority=10,udp,actions=output:p1"},{"flow":"tcp,actions=drop"},{"flow":"priority=10,udp,actions=output:p1"}]`))
+	if len(got) != 3 || got[2].ID != first[0].ID || got[1].ID != first[1].ID || got[0].ID == first[0].ID {
+		t.Fatalf("replace with a flow twice: %+v, installed %d %d", got, first[0].ID, first[1].ID)
+	}
+	fi, err := h.backend.Flow(first[0].ID)
+	if err != nil || fi.Packets != 5 || len(h.backend.Flows()) != 2 {
+		t.Fatalf("the flow given twice: %+v, %v; %d flows", fi, err, len(h.backend.Flows()))
+	}
+	if _, err := h.backend.Flow(got[0].ID); err == nil {
+		t.Fatalf("the earlier of the two, flow %d, is installed", got[0].ID)
+	}
+	checkSaved(t, h, "after the replace")
+}

@@ -92,8 +92,9 @@ func TestApplyOwned(t *testing.T) {
 }
 
 // Owned installed flows given again (the same *Flow, ID set): a replace
-// keeps each, a flow given twice is added the second time as a copy, an
-// add of one adds a copy, and none of the installed flows is written to.
+// keeps each, a flow given twice too (the earlier of the two gets an entry
+// of its own, a copy, which the later replaces), an add of one adds a
+// copy, and none of the installed flows is written to.
 func TestApplyOwnedInstalled(t *testing.T) {
 	var add []*Flow
 	for _, s := range []string{
@@ -122,12 +123,14 @@ func TestApplyOwnedInstalled(t *testing.T) {
 	}
 	nt := dpApply(t, tb, Change{Replace: true, Add: []*Flow{a.Flow, b.Flow, b.Flow}, Owned: true}, dpPorts)
 	unchanged()
-	if nt.Len() != 2 || nt.Get(a.Flow.ID) != a || nt.Get(b.Flow.ID) != nil {
-		t.Fatalf("replace with a flow twice: %d flows; the first kept: %v", nt.Len(), nt.Get(a.Flow.ID) == a)
+	if nt.Len() != 2 || nt.Get(a.Flow.ID) != a || nt.Get(b.Flow.ID) != b {
+		t.Fatalf("replace with a flow twice: %d flows; kept: %v, %v", nt.Len(), nt.Get(a.Flow.ID) == a, nt.Get(b.Flow.ID) == b)
 	}
-	id := nt.Added()[2] // (Added: the IDs given to Change.Add, in order)
-	if nb := nt.Get(id); nb == nil || nb.Flow == b.Flow || nb.Flow.ID != id || !sameFlow(nb.Flow, b.Flow) {
-		t.Fatalf("the flow given twice: no entry of its own with ID %d", id)
+	// (Added: the IDs given to Change.Add, in order.) The later of the two
+	// took b's entry; the earlier got one of its own (a copy of b's flow,
+	// which must not be written), replaced by the later.
+	if ad := nt.Added(); ad[2] != b.Flow.ID || ad[1] == b.Flow.ID || nt.Get(ad[1]) != nil {
+		t.Fatalf("the flow given twice: added %v, b is %d", ad, b.Flow.ID)
 	}
 	at := dpApply(t, tb, Change{Add: []*Flow{a.Flow}, Owned: true}, dpPorts)
 	unchanged()

@@ -33,7 +33,11 @@ func TestReplaceKeepsUnchangedFlows(t *testing.T) {
 		{"a timeout differs", func(fl []*Flow) []*Flow { fl[2].IdleTimeout = 9; return fl }, []uint64{1, 2, 6}, false, 1},
 		{"a flow fewer", func(fl []*Flow) []*Flow { return fl[:2] }, []uint64{1, 2}, false, 1},
 		{"a flow more", func(fl []*Flow) []*Flow { return append(fl, dpFlow(7, v6, dpOut("p3"))) }, []uint64{1, 2, 3, 7}, false, 1},
-		{"given twice", func(fl []*Flow) []*Flow { return append(fl, dpFlow(100, web, dpOut("p2"))) }, []uint64{1, 2, 3, 7}, false, 1},
+		// The later of the two keeps flow 1 (ID, counters), as ovs-ofctl
+		// replace-flows leaves a flow its file gives twice; the earlier,
+		// which it replaces, had ID 4.
+		{"given twice", func(fl []*Flow) []*Flow { return append(fl, dpFlow(100, web, dpOut("p2"))) }, []uint64{4, 2, 3, 1}, false, 2},
+		{"given twice, the second changed", func(fl []*Flow) []*Flow { return append(fl, dpFlow(100, web, dpOut("p3"))) }, []uint64{1, 2, 3, 7}, false, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

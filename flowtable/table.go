@@ -396,7 +396,9 @@ func subKeyOf(f *Flow) subKey { return subKey{f.Table, effectiveMask(&f.Match)} 
 // removes flows by ID, then c.Add adds flows in order, except that a replace
 // keeps the Entry (ID, counters, install time) of an installed flow it adds
 // again exactly (same table, priority, match, cookie, timeouts and
-// actions), as ovs-ofctl replace-flows leaves such flows alone; when it
+// actions), as ovs-ofctl replace-flows leaves such flows alone (given
+// twice, the later of the two keeps it, and the earlier, which the later
+// replaces, has an ID of its own in Added); when it
 // keeps every flow and changes no group, the result is t's pipeline with
 // t's generation, and only Added differs. An added flow with
 // the same table, priority and match (in_port, key, mask) as a flow already
@@ -467,13 +469,22 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 				}
 			}
 		}
-		keepable.taken = make([]bool, len(keepable.es))
+		keepable.by = make([]int32, len(keepable.es))
 	}
 	adds := make([]*Entry, len(c.Add))
 	kept := 0
 	sc := newAddScratch(t.names)
 	sc.own = c.Owned
 	nextID := t.nextID
+	// fresh is a new entry, with ID id, for the i-th flow given.
+	fresh := func(i int, id uint64) (*Entry, error) {
+		f := c.Add[i]
+		if c.Owned && !c.KeepIDs && f != nil && f.ID != 0 {
+			f = sc.shareless(f) // an installed flow (see Change.Owned)
+		}
+		sc.left = len(c.Add) - i
+		return newEntry(f, id, ports, sc, !c.AllowMissingPorts, now)
+	}
 	for i, f := range c.Add {
 		id := t.nextID + uint64(i)
 		if c.KeepIDs && f != nil {
@@ -486,17 +497,21 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 		}
 		var e *Entry
 		var err error
+		from := -1
 		if keepable != nil && f != nil && (c.AllowMissingPorts || portsResolve(f, ports)) {
-			e = keepable.take(i, f)
+			e, from = keepable.take(i, f)
 		}
-		if e != nil {
+		switch {
+		case e == nil:
+			e, err = fresh(i, id)
+		case from < 0:
 			kept++
-		} else {
-			if c.Owned && !c.KeepIDs && f != nil && f.ID != 0 {
-				f = sc.shareless(f) // an installed flow (see Change.Owned)
+		default:
+			// An earlier flow given took e, which moved to this one: that
+			// one, replaced by this one, gets an entry of its own.
+			if adds[from], err = fresh(from, t.nextID+uint64(from)); err != nil {
+				return nil, &ItemError{What: "flow", Index: from, Of: len(c.Add), Err: err}
 			}
-			sc.left = len(c.Add) - i
-			e, err = newEntry(f, id, ports, sc, !c.AllowMissingPorts, now)
 		}
 		if err == nil {
 			err = checkGroupRefs(f.Actions, groups)
@@ -732,7 +747,7 @@ func (g *touchedGroup) smallChange(replaced []uint64) ([]*Entry, []uint64) {
 // are all kept in it.
 type keepSet struct {
 	es    []*Entry // the flows that may be kept, by ID
-	taken []bool   // by es's index
+	by    []int32  // by es's index: 1 + the index of the flow given that took it, 0 if none did
 	built bool
 	one   map[uint64]int32
 	more  map[uint64][]int32 // entries whose hash an entry in one has already
@@ -754,28 +769,38 @@ func (k *keepSet) build() {
 	}
 }
 
-// take returns the entry of the flow f, the i-th flow given, is the same
-// as (sameFlow), and takes it out of the set; nil if there is none.
-func (k *keepSet) take(i int, f *Flow) *Entry {
-	if i < len(k.es) && !k.taken[i] && sameFlow(k.es[i].Flow, f) {
-		k.taken[i] = true
-		return k.es[i]
+// take returns the entry of the installed flow that f, the i-th flow
+// given, is the same as (sameFlow), and takes it for f; nil if there is
+// none. When an earlier flow given, the same as f, took it, it moves to
+// f, and from is that flow's index (else -1): f, given later with the same
+// match, replaces that one, and the installed flow is left alone, as
+// ovs-ofctl replace-flows leaves a flow its file gives twice.
+func (k *keepSet) take(i int, f *Flow) (e *Entry, from int) {
+	if i < len(k.es) && k.by[i] == 0 && sameFlow(k.es[i].Flow, f) {
+		k.by[i] = int32(i + 1)
+		return k.es[i], -1
 	}
 	if !k.built {
 		k.build()
 	}
 	h := keepHash(f)
-	if j, ok := k.one[h]; ok && !k.taken[j] && sameFlow(k.es[j].Flow, f) {
-		k.taken[j] = true
-		return k.es[j]
-	}
-	for _, j := range k.more[h] {
-		if !k.taken[j] && sameFlow(k.es[j].Flow, f) {
-			k.taken[j] = true
-			return k.es[j]
+	try := func(j int32) bool { return sameFlow(k.es[j].Flow, f) }
+	j, ok := k.one[h]
+	if !ok || !try(j) {
+		ok = false
+		for _, m := range k.more[h] {
+			if try(m) {
+				j, ok = m, true
+				break
+			}
 		}
 	}
-	return nil
+	if !ok {
+		return nil, -1
+	}
+	from = int(k.by[j]) - 1 // (flows that are the same have one match: one entry is)
+	k.by[j] = int32(i + 1)
+	return k.es[j], from
 }
 
 // shareless returns a copy of f, an installed flow, that newEntry may own:

@@ -319,14 +319,22 @@ func testClassifierDifferential(t *testing.T, rounds int) {
 				delete(model, id)
 				delete(keepable, id)
 			}
+			// The last flow given that is the same as an installed one
+			// keeps its ID (an earlier one, the same, it replaces).
+			last := map[uint64]int{}
+			for i, f := range c.Add {
+				for id, o := range keepable {
+					if sameFlow(o, f) {
+						last[id] = i
+					}
+				}
+			}
 			for i, f := range c.Add {
 				fc := *f
 				fc.ID = tb.NextID() + uint64(i)
-				for id, o := range keepable {
-					if sameFlow(o, &fc) {
+				for id, j := range last {
+					if j == i {
 						fc.ID = id
-						delete(keepable, id)
-						break
 					}
 				}
 				for id, o := range model {

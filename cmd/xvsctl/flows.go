@@ -64,8 +64,9 @@ names its line). dump-flows output is valid input.
 		help: `Like ovs-ofctl replace-flows --bundle: flows not in FILE are deleted and
 those in it added, as one transaction; traffic never sees a table in
 between. A flow in FILE exactly as installed (priority, match, cookie,
-timeouts, actions) is left alone and keeps its counters, as in OVS. An
-empty FILE deletes every flow. FILE is read as for add-flows.
+timeouts, actions) is left alone and keeps its counters, as in OVS, also
+when FILE gives it twice. An empty FILE deletes every flow. FILE is read
+as for add-flows.
 `,
 		flags: noFlags(func(a *app, args []string) error {
 			return a.loadFlows(args[0], true)
