@@ -2,7 +2,10 @@ package flowtable
 
 import (
 	"fmt"
+	"slices"
 	"testing"
+
+	"github.com/xvs-project/xvs/flowtable/steer"
 )
 
 // Benchmarks of what a bulk request of many flows costs the flow table:
@@ -144,6 +147,15 @@ func BenchmarkBulkApply(b *testing.B) {
 		for b.Loop() {
 			if d := DiffSteering(nil, st); len(d.PutLate)+len(d.PutEarly) != n {
 				b.Fatalf("diff puts %d rules", len(d.PutLate)+len(d.PutEarly))
+			}
+		}
+	})
+	b.Run("diff-one-gone-mid", func(b *testing.B) { // a flow deleted from the middle
+		mid := &steer.Table{Masks: st.Masks, Rules: slices.Delete(slices.Clone(st.Rules), n/2, n/2+1)}
+		b.ReportAllocs()
+		for b.Loop() {
+			if d := DiffSteering(st, mid); len(d.Delete) != 1 || len(d.PutLate)+len(d.PutEarly) != 0 {
+				b.Fatalf("diff deletes %d rules, puts %d", len(d.Delete), len(d.PutLate)+len(d.PutEarly))
 			}
 		}
 	})

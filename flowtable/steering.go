@@ -240,18 +240,43 @@ func DiffSteering(old, new *steer.Table) SteeringDiff {
 		}
 	}
 	// A table compiles its rules in the same order every time (Steering):
-	// the rules of what a change left alone line up with the old ones.
-	// Those pair by position; only the others need the index. (A rule's
-	// mask ID and key are unique in a table, so a positional pair is the
-	// pair the index would find.)
-	var rest []int32 // new rules not paired by position
+	// the rules of what a change left alone line up with the old ones,
+	// shifted past the rules it deleted. Those pair by position, an old
+	// rule o for each new one, and o skips ahead over a few deleted rules
+	// when the next old one is not the pair; only the others need the
+	// index. (A rule's mask ID and key are unique in a table, so a
+	// positional pair is the pair the index would find. One flow deleted
+	// from the middle of 160k put every rule after it through the index:
+	// a map of the old rules, 30 ms.)
+	const ahead = 8
+	probes := 64 * ahead // for look-aheads that find nothing (a new table)
+	var rest []int32     // new rules not paired by position
+	o := 0
 	for i := range new.Rules {
-		if r := &new.Rules[i]; i < len(oldRules) && same(&oldRules[i], r) {
-			seen[i] = true
-			pair(&oldRules[i], r)
-		} else {
-			rest = append(rest, int32(i))
+		r := &new.Rules[i]
+		span := ahead
+		if probes <= 0 {
+			span = 0
 		}
+		k := -1
+		for j := 0; j <= span && o+j < len(oldRules); j++ {
+			if same(&oldRules[o+j], r) {
+				k = j
+				break
+			}
+			if j > 0 {
+				probes--
+			}
+		}
+		if k < 0 {
+			rest = append(rest, int32(i))
+			continue
+		}
+		probes = 64 * ahead // found: the look-aheads that follow may miss again
+		o += k
+		seen[o] = true
+		pair(&oldRules[o], r)
+		o++
 	}
 	if len(rest) > 0 {
 		// Index the old rules left by a hash of (mask ID, key); a hit is

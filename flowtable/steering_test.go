@@ -1,6 +1,9 @@
 package flowtable
 
 import (
+	"bytes"
+	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -315,6 +318,104 @@ func TestDiffResetsCounts(t *testing.T) {
 		d := DiffSteering(&steer.Table{Rules: tc.old}, &steer.Table{Rules: tc.new})
 		if d.ResetsCounts != tc.want {
 			t.Errorf("%s: ResetsCounts %v, want %v", tc.name, d.ResetsCounts, tc.want)
+		}
+	}
+}
+
+// TestDiffSteeringShifted checks DiffSteering on old and new rule lists
+// that share most rules in order, with runs deleted, inserted, changed and
+// moved anywhere (what the positional pairing and its look-ahead see),
+// against a reference that pairs rules by (mask ID, key) alone.
+func TestDiffSteeringShifted(t *testing.T) {
+	r := dpRand(5)
+	rule := func(n int) steer.Rule {
+		x := steer.Rule{MaskID: uint32(n % 3), Verdict: []steer.Verdict{steer.VerdictRedirect, steer.VerdictDrop, steer.VerdictPass, steer.VerdictForward}[r.IntN(4)], Rank: steer.Rank(r.IntN(4))}
+		binary.LittleEndian.PutUint64(x.Key[8:], uint64(n))
+		return x
+	}
+	sorted := func(rs []steer.Rule) []steer.Rule {
+		rs = slices.Clone(rs)
+		slices.SortFunc(rs, func(a, b steer.Rule) int {
+			return cmp.Or(cmp.Compare(a.MaskID, b.MaskID), bytes.Compare(a.Key[:], b.Key[:]))
+		})
+		return rs
+	}
+	for round := range 300 {
+		n := r.IntN(400)
+		var old []steer.Rule
+		for i := range n {
+			old = append(old, rule(i))
+		}
+		var nw []steer.Rule
+		next := n
+		for i := 0; i < len(old); i++ {
+			switch r.IntN(40) {
+			case 0: // a run deleted
+				i += r.IntN(12)
+			case 1: // new ones inserted
+				for k := r.IntN(12); k > 0; k-- {
+					nw = append(nw, rule(next))
+					next++
+				}
+				nw = append(nw, old[i])
+			case 2: // changed in place
+				c := old[i]
+				c.Rank++
+				c.Verdict = []steer.Verdict{steer.VerdictRedirect, steer.VerdictDrop, steer.VerdictPass}[r.IntN(3)]
+				nw = append(nw, c)
+			default:
+				nw = append(nw, old[i])
+			}
+		}
+		if len(nw) > 2 && r.IntN(3) == 0 { // one moved far
+			a, b := r.IntN(len(nw)), r.IntN(len(nw))
+			nw[a], nw[b] = nw[b], nw[a]
+		}
+		got := DiffSteering(&steer.Table{Rules: old}, &steer.Table{Rules: nw})
+
+		// The reference: every pair found by (mask ID, key).
+		var want SteeringDiff
+		byKey := map[ruleID]steer.Rule{}
+		for _, o := range old {
+			byKey[ruleID{o.MaskID, o.Key}] = o
+		}
+		for _, x := range nw {
+			o, ok := byKey[ruleID{x.MaskID, x.Key}]
+			if !ok {
+				want.put(x)
+				continue
+			}
+			delete(byKey, ruleID{x.MaskID, x.Key})
+			if !o.Verdict.ToUser() && o != x {
+				want.ResetsCounts = true
+			}
+			switch {
+			case o == x:
+			case o.Verdict == x.Verdict && !x.Verdict.ToUser() && o.Arg == x.Arg:
+				want.PutLate = append(want.PutLate, x)
+			case o.Verdict.ToUser() && !x.Verdict.ToUser():
+				want.Delete = append(want.Delete, o)
+				want.PutEarly = append(want.PutEarly, x)
+			default:
+				want.put(x)
+			}
+		}
+		for _, o := range byKey {
+			want.Delete = append(want.Delete, o)
+			if !o.Verdict.ToUser() {
+				want.ResetsCounts = true
+			}
+		}
+		for _, c := range []struct {
+			name      string
+			got, want []steer.Rule
+		}{{"Delete", got.Delete, want.Delete}, {"PutEarly", got.PutEarly, want.PutEarly}, {"PutLate", got.PutLate, want.PutLate}} {
+			if !slices.Equal(sorted(c.got), sorted(c.want)) {
+				t.Fatalf("round %d (%d -> %d rules): %s %d rules, want %d", round, len(old), len(nw), c.name, len(c.got), len(c.want))
+			}
+		}
+		if got.ResetsCounts != want.ResetsCounts {
+			t.Fatalf("round %d: ResetsCounts %v, want %v", round, got.ResetsCounts, want.ResetsCounts)
 		}
 	}
 }
