@@ -172,8 +172,7 @@ func (s *Store) cutBack(err error) error {
 			}
 		}
 	}
-	s.dropJournal()
-	s.epoch = "" // records of this epoch may be lost: a snapshot must come first
+	s.dropJournal() // records of this epoch may be lost: a snapshot must come first
 	return err
 }
 
@@ -210,26 +209,27 @@ func (s *Store) startJournal() error {
 	return nil
 }
 
-// dropJournal closes the journal; the next Append after a Save starts a
-// new one.
+// dropJournal closes the journal and forgets the epoch: Append refuses
+// until a Save, and the first Append after it starts a new journal.
 func (s *Store) dropJournal() {
 	if s.journal != nil {
 		s.journal.Close()
 		s.journal = nil
 	}
 	s.journalSize = 0
+	s.epoch = ""
 }
 
 // replayJournal applies to st the journal of epoch, if there is one: a
 // journal of another epoch (or one whose header a crash cut short) is
-// left from an older snapshot and ignored. It returns the records applied.
-func (s *Store) replayJournal(st *State, epoch string) (int, error) {
+// left from an older snapshot and ignored.
+func (s *Store) replayJournal(st *State, epoch string) error {
 	data, err := os.ReadFile(s.journalPath())
 	if errors.Is(err, fs.ErrNotExist) {
-		return 0, nil
+		return nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("read state journal: %w", err)
+		return fmt.Errorf("read state journal: %w", err)
 	}
 	corrupt := func(line int, err error) error {
 		return fmt.Errorf("state journal %s is corrupt at line %d: %w", s.journalPath(), line, err)
@@ -249,10 +249,10 @@ func (s *Store) replayJournal(st *State, epoch string) (int, error) {
 			// line without its end, never a whole line that does not parse.
 			var h journalHeader
 			if err := decodeJSON(rec, &h); err != nil || h.Journal != 1 || h.Epoch == "" {
-				return 0, corrupt(line, fmt.Errorf("not a journal header: %q", rec))
+				return corrupt(line, fmt.Errorf("not a journal header: %q", rec))
 			}
 			if h.Epoch != epoch {
-				return 0, nil // an older snapshot's: what it holds, the snapshot has
+				return nil // an older snapshot's: what it holds, the snapshot has
 			}
 			continue
 		}
@@ -264,19 +264,19 @@ func (s *Store) replayJournal(st *State, epoch string) (int, error) {
 				// never acknowledged (an append answers after the sync).
 				break
 			}
-			return 0, corrupt(line, err)
+			return corrupt(line, err)
 		}
 		deltas = append(deltas, d)
 	}
 	if len(deltas) == 0 {
-		return 0, nil
+		return nil
 	}
 	// By ID: an ID is deleted or given a text, the last record's word
 	// holding.
 	text := make(map[uint64]string, len(st.Flows))
 	for i, f := range st.Flows {
 		if _, dup := text[f.ID]; dup {
-			return 0, fmt.Errorf("state file %s is corrupt: flows[%d]: id %d given twice", s.path, i, f.ID)
+			return fmt.Errorf("state file %s is corrupt: flows[%d]: id %d given twice", s.path, i, f.ID)
 		}
 		text[f.ID] = f.Flow
 	}
@@ -305,7 +305,7 @@ func (s *Store) replayJournal(st *State, epoch string) (int, error) {
 	if len(st.Groups) == 0 {
 		st.Groups = nil
 	}
-	return len(deltas), nil
+	return nil
 }
 
 // syncDir syncs directory dir, so that a file made or renamed in it stays.

@@ -163,7 +163,6 @@ func TestJournalCrashes(t *testing.T) {
 	// the new one was begun leaves it.
 	os.WriteFile(jp, good, 0o600)
 	h.store.dropJournal()
-	h.store.epoch = ""
 	h.must(201, "POST", api.PathFlows, `{"flow":"tcp,actions=drop"}`)
 	if n := journalLines(t, h.store); n != 5 {
 		t.Fatalf("the snapshot's save wrote the journal: %d lines", n)
@@ -310,7 +309,7 @@ func TestJournalDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=256k"); err != nil {
-		t.Skipf("mount tmpfs: %v", err)
+		t.Fatalf("mount tmpfs as root: %v", err) // not a skip: CI runs it as root
 	}
 	h := newHarness(t, Options{Store: NewStore(filepath.Join(dir, "state.json"))})
 	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) }) // after the server closes (cleanups run last first)

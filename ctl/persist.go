@@ -26,9 +26,10 @@ func (s *Server) portStatesLocked() []PortState {
 	return ports
 }
 
-// groupTexts is the groups of pipeline t, in add-group syntax, by ID.
+// groupTexts is the groups of pipeline t, in add-group syntax, by ID;
+// never nil (a journal record's null groups would read as unchanged).
 func groupTexts(t *flowtable.Table) []string {
-	var out []string
+	out := []string{}
 	for _, ge := range t.Groups() {
 		out = append(out, groupText(ge.Group))
 	}
@@ -74,8 +75,7 @@ func (s *Server) writeLocked(t *flowtable.Table) error {
 			d.Ports = &ports
 		}
 		if !slices.Equal(groups, s.saved.groups) {
-			g := append([]string{}, groups...) // never null: that reads as unchanged
-			d.Groups = &g
+			d.Groups = &groups
 		}
 		// Past a quarter of the flows, a snapshot is the smaller write.
 		if diffFlows(s.saved.flows, flows, d, max(64, (len(flows)+len(s.saved.flows))/4)) {
@@ -121,7 +121,7 @@ func diffFlows(was, now []*flowtable.Entry, d *Delta, limit int) bool {
 			d.Flows = append(d.Flows, FlowState{ID: now[j].Flow.ID, Flow: now[j].Text()})
 			j++
 		default:
-			if was[i] != now[j] && was[i].Text() != now[j].Text() {
+			if was[i].Text() != now[j].Text() { // (not the same Entry: see above)
 				d.Flows = append(d.Flows, FlowState{ID: now[j].Flow.ID, Flow: now[j].Text()})
 			}
 			i++

@@ -259,7 +259,7 @@ func (s *Store) Load() (*State, error) {
 		if raw.Epoch == "" {
 			return nil, fmt.Errorf("state file %s is corrupt: version %d without an epoch", s.path, raw.Version)
 		}
-		if _, err := s.replayJournal(st, raw.Epoch); err != nil {
+		if err := s.replayJournal(st, raw.Epoch); err != nil {
 			return nil, err
 		}
 	}
@@ -319,7 +319,6 @@ func (s *Store) Save(st *State) error {
 	// The file is in place: the journal that extended the old one is done
 	// with, whatever the directory's sync says.
 	s.dropJournal()
-	s.epoch = ""
 	if err := syncDir(dir); err != nil {
 		return fmt.Errorf("save state: sync dir: %w", err)
 	}

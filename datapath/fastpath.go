@@ -108,11 +108,8 @@ func (fs *flowSlots) len() int { return len(fs.ids) }
 
 // slot returns the slot of flow id's rule, if it has one.
 func (fs *flowSlots) slot(id uint64) (uint32, bool) {
-	i, ok := slices.BinarySearch(fs.ids, id)
-	if !ok {
-		return 0, false
-	}
-	return fs.slots[i], true
+	at := 0
+	return fs.slotFrom(id, &at)
 }
 
 // slotFrom is slot for IDs asked mostly in ascending order, as a sync

@@ -560,9 +560,9 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 		}
 		return g
 	}
+	slices.Sort(gone)
+	gone = slices.Compact(gone)
 	if !c.Replace {
-		slices.Sort(gone)
-		gone = slices.Compact(gone)
 		for _, id := range gone {
 			e := t.Get(id)
 			g := touch(subKeyOf(e.Flow))
@@ -573,8 +573,6 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 		g := touch(subKeyOf(e.Flow))
 		g.adds = append(g.adds, e)
 	}
-	slices.Sort(gone)
-	gone = slices.Compact(gone)
 
 	// Each touched group's flows: the old ones minus deletions, then the
 	// adds, each replacing a flow with the same priority and match.
