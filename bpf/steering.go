@@ -30,6 +30,11 @@ func (o *Objects) checkRule(op string, i int, r *steer.Rule, records uint32) err
 	return nil
 }
 
+// FailPutRules, if set, is asked before every PutRules and fails it with
+// the error it returns: the tests of the datapath's rollback set it, as
+// a kernel refusing a sync half way cannot be had on demand.
+var FailPutRules func([]steer.Rule) error
+
 // PutRules adds or replaces rules in the kernel's rule table, with one
 // batch syscall. A rule under a live mask takes effect as soon as it is
 // written; a rule under a mask not yet live, once SetMasks makes the mask
@@ -41,6 +46,11 @@ func (o *Objects) checkRule(op string, i int, r *steer.Rule, records uint32) err
 func (o *Objects) PutRules(rules []steer.Rule) error {
 	if len(rules) == 0 {
 		return nil
+	}
+	if FailPutRules != nil {
+		if err := FailPutRules(rules); err != nil {
+			return err
+		}
 	}
 	records := uint32(o.Records())
 	for i := range rules {

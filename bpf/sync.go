@@ -30,6 +30,21 @@ func (o *Objects) RuleHits() (map[uint64]CounterValue, error) {
 	return hits, nil
 }
 
+// DumpRules returns every rule of the kernel's table, in the map's order.
+// It reads the whole table (in batches): for checks and tests, not for a
+// sync.
+func (o *Objects) DumpRules() ([]steer.Rule, error) {
+	var rules []steer.Rule
+	err := o.eachRule(func(k *ruleKey, v *ruleValue) {
+		rules = append(rules, steer.Rule{MaskID: k.MaskID, Key: k.Key, Rank: steer.Rank(v.Rank),
+			Verdict: steer.Verdict(v.Verdict), Arg: v.Arg, Flow: v.FlowID})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dump rules: %w", err)
+	}
+	return rules, nil
+}
+
 // eachRule calls fn for every rule of the kernel's table, read in batches.
 func (o *Objects) eachRule(fn func(*ruleKey, *ruleValue)) error {
 	keys := make([]ruleKey, 4096)

@@ -21,7 +21,7 @@ type collector struct {
 	pollerSleeps, pollerSleep              *prometheus.Desc
 	pollerEarly, pollerHandoffWakeups      *prometheus.Desc
 	flows, masks, ports, uptime            *prometheus.Desc
-	fastFlows                              *prometheus.Desc
+	fastFlows, syncs                       *prometheus.Desc
 }
 
 func newCollector(b Backend) *collector {
@@ -48,6 +48,7 @@ func newCollector(b Backend) *collector {
 		flows:                prometheus.NewDesc("xvs_flows", "Installed flows.", nil, nil),
 		masks:                prometheus.NewDesc("xvs_steering_masks", "Masks in the XDP steering classifier.", nil, nil),
 		fastFlows:            prometheus.NewDesc("xvs_fast_path_flows", "Flows the XDP fast path forwards itself.", nil, nil),
+		syncs:                prometheus.NewDesc("xvs_steering_syncs_total", "Steering syncs to the XDP program that went through, by way: delta (the rules of the keys a change touched) or full (every rule compiled and compared).", []string{"way"}, nil),
 		ports:                prometheus.NewDesc("xvs_ports", "Ports attached to the switch.", nil, nil),
 		uptime:               prometheus.NewDesc("xvs_uptime_seconds", "Time since the switch started.", nil, nil),
 	}
@@ -58,7 +59,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.rxPackets, c.rxBytes, c.txPackets, c.txBytes, c.drops, c.xdp, c.xsk,
 		c.pollerBatches, c.pollerPackets, c.pollerBusy, c.pollerIdle, c.pollerWakeups,
 		c.pollerSleeps, c.pollerSleep, c.pollerEarly, c.pollerHandoffWakeups,
-		c.flows, c.masks, c.ports, c.uptime, c.fastFlows,
+		c.flows, c.masks, c.ports, c.uptime, c.fastFlows, c.syncs,
 	} {
 		ch <- d
 	}
@@ -105,6 +106,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.flows, prometheus.GaugeValue, float64(st.Flows))
 	ch <- prometheus.MustNewConstMetric(c.masks, prometheus.GaugeValue, float64(st.Masks))
 	ch <- prometheus.MustNewConstMetric(c.fastFlows, prometheus.GaugeValue, float64(st.Fast))
+	ch <- prometheus.MustNewConstMetric(c.syncs, prometheus.CounterValue, float64(st.Syncs.Delta), "delta")
+	ch <- prometheus.MustNewConstMetric(c.syncs, prometheus.CounterValue, float64(st.Syncs.Full), "full")
 	ch <- prometheus.MustNewConstMetric(c.ports, prometheus.GaugeValue, float64(len(st.Ports)))
 	ch <- prometheus.MustNewConstMetric(c.uptime, prometheus.GaugeValue, st.Uptime.Seconds())
 }

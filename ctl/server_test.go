@@ -380,6 +380,8 @@ func TestStatsAndMetrics(t *testing.T) {
 		`xvs_poller_handoff_wakeups_total{cpu="1",queue="0"} 1`,
 		`xvs_flows 0`,
 		`xvs_ports 2`,
+		`xvs_steering_syncs_total{way="delta"} 0`,
+		`xvs_steering_syncs_total{way="full"} 0`,
 	} {
 		if !strings.Contains(metrics, want+"\n") {
 			t.Errorf("metrics lack %q", want)

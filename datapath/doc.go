@@ -164,7 +164,11 @@
 // the snapshot's publication (rules that stop redirecting go first, rules
 // that start redirecting last, then the mask order), so a packet the XDP
 // program redirects finds its flow in userspace; pollers pick up the new
-// snapshot at their next batch. ApplyCommit hands the new snapshot to the
+// snapshot at their next batch. A small change goes by delta (delta.go):
+// only the rules of the keys it touched are compared and written, and the
+// record assignment is patched; the kernel's rules are a function of the
+// live snapshot and the assignment, so nothing else has to be kept to
+// know them. ApplyCommit hands the new snapshot to the
 // caller's commit before any of that (the control plane saves it there,
 // so nothing goes live that is not on disk); an error from commit abandons
 // the change.

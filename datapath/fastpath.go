@@ -80,6 +80,9 @@ type fastPath struct {
 	free    []uint32     // slotFree slots, taken from the end
 	retired []uint32     // slotRetired slots
 	full    []uint64     // flows demoted because no slot was free, by ID
+	// txMoved: a port's tx changed since the last full sync; a sync by
+	// delta would leave the other keys' rules as that port was.
+	txMoved bool
 	tx      [steer.MaxPorts]portTx
 }
 
@@ -196,14 +199,18 @@ func (fp *fastPath) isFull(id uint64) bool {
 	return ok
 }
 
-// recordTxn is what assignRecordsLocked did, to commit when the sync went
-// through or abort when it did not.
+// recordTxn is what assignRecordsLocked (or deltaPlanLocked) did, to
+// commit when the sync went through or abort when it did not.
 type recordTxn struct {
 	byFlow flowSlotsBuilder
-	full   []uint64       // by ID
-	fresh  []uint32       // slots written for this sync
-	recs   []steer.Record // the records of fresh[put:], not written yet
-	put    int            // how many of fresh are written
+	// patch: byFlow is not the whole assignment but the flows of gone
+	// that have a slot now (a sync by delta); the others stay as they are.
+	patch bool
+	gone  []uint64       // by ID
+	full  []uint64       // by ID
+	fresh []uint32       // slots written for this sync
+	recs  []steer.Record // the records of fresh[put:], not written yet
+	put   int            // how many of fresh are written
 }
 
 // recordBatch is how many records assignRecordsLocked writes at once: a
@@ -246,25 +253,44 @@ func (s *Switch) assignRecordsLocked(st *steer.Table, flows []*flowtable.Entry) 
 	wants := make([]want, 0, forward) // rules whose flow needs a new slot
 	at := 0                           // where in fp.byFlow the last rule's flow was
 	for i := range st.Rules {
-		r := &st.Rules[i]
-		if r.Verdict != steer.VerdictForward {
-			continue
-		}
-		e := flows[i]
-		if fp.off {
-			r.Verdict = steer.VerdictRedirect
-			continue
-		}
-		slot, ok := fp.keepSlotLocked(e, r.Flow, txn, &at)
-		switch {
-		case !ok:
-			r.Verdict = steer.VerdictRedirect
-		case slot >= 0:
-			r.Arg = uint32(slot)
-		default:
-			wants = append(wants, want{r, e})
+		if st.Rules[i].Verdict == steer.VerdictForward {
+			fp.assignLocked(&st.Rules[i], flows[i], txn, &at, &wants)
 		}
 	}
+	if err := s.giveSlotsLocked(txn, wants); err != nil {
+		return nil, err
+	}
+	return txn, nil
+}
+
+// assignLocked is assignRecordsLocked for one rule r of flow e: it demotes
+// a forward rule that may not run in XDP, fills in the slot of one that
+// keeps its flow's, and adds the others to wants. at is slotFrom's.
+// fp.mu is held.
+func (fp *fastPath) assignLocked(r *steer.Rule, e *flowtable.Entry, txn *recordTxn, at *int, wants *[]want) {
+	if r.Verdict != steer.VerdictForward {
+		return
+	}
+	if fp.off {
+		r.Verdict = steer.VerdictRedirect
+		return
+	}
+	slot, ok := fp.keepSlotLocked(e, r.Flow, txn, at)
+	switch {
+	case !ok:
+		r.Verdict = steer.VerdictRedirect
+	case slot >= 0:
+		r.Arg = uint32(slot)
+	default:
+		*wants = append(*wants, want{r, e})
+	}
+}
+
+// giveSlotsLocked gives the rules of wants new record slots and writes
+// their records, the highest ranks first, demoting those left without one
+// (fp.mu held). On error txn is aborted.
+func (s *Switch) giveSlotsLocked(txn *recordTxn, wants []want) error {
+	fp := s.fast
 	s.growRecordsLocked(len(fp.slots) + len(wants) - len(fp.free) - len(fp.retired))
 	// Room for the records of as many as may get a slot, at once: they
 	// are 400 bytes each, and a bulk install writes thousands.
@@ -297,7 +323,7 @@ func (s *Switch) assignRecordsLocked(st *steer.Table, flows []*flowtable.Entry) 
 		if len(txn.recs) == recordBatch {
 			if err := s.putRecordsLocked(txn); err != nil {
 				fp.abortLocked(txn) // some may be written: retired, not freed
-				return nil, fmt.Errorf("sync steering: %w", err)
+				return fmt.Errorf("sync steering: %w", err)
 			}
 		}
 	}
@@ -306,9 +332,9 @@ func (s *Switch) assignRecordsLocked(st *steer.Table, flows []*flowtable.Entry) 
 	txn.recs = nil
 	if err != nil {
 		fp.abortLocked(txn) // some may be written: retired, not freed
-		return nil, fmt.Errorf("sync steering: %w", err)
+		return fmt.Errorf("sync steering: %w", err)
 	}
-	return txn, nil
+	return nil
 }
 
 // want is a forward rule whose flow needs a new record slot.
@@ -448,6 +474,19 @@ func (fp *fastPath) commitLocked(txn *recordTxn) {
 	fp.mu.Lock()
 	defer fp.mu.Unlock()
 	now := txn.byFlow.build()
+	if txn.patch {
+		for _, id := range txn.gone {
+			if old, ok := fp.byFlow.slot(id); ok {
+				if slot, ok := now.slot(id); !ok || slot != old {
+					fp.retireLocked(old)
+				}
+			}
+		}
+		fp.byFlow.patch(txn.gone, now)
+		txn.byFlow = nil
+		fp.full = txn.full
+		return
+	}
 	// Both by flow ID: a slot is retired when its flow has no slot now or
 	// another one.
 	j := 0
@@ -462,6 +501,7 @@ func (fp *fastPath) commitLocked(txn *recordTxn) {
 	fp.byFlow = now
 	txn.byFlow = nil
 	fp.full = txn.full
+	fp.txMoved = false // every forward rule's port was checked
 }
 
 // abortLocked undoes assignRecordsLocked after a failed sync. The slots it
@@ -623,7 +663,10 @@ func (fp *fastPath) whereLocked(e *flowtable.Entry, portName func(uint32) string
 func (s *Switch) setPortTxLocked(p *Port, ok bool, why string) error {
 	fp := s.fast
 	fp.mu.Lock()
-	fp.tx[p.ofport] = portTx{ok: ok, why: why}
+	if fp.tx[p.ofport] != (portTx{ok: ok, why: why}) {
+		fp.tx[p.ofport] = portTx{ok: ok, why: why}
+		fp.txMoved = true
+	}
 	fp.mu.Unlock()
 	if ok && !fp.off {
 		return s.bpf.SetTxPort(p.ofport, p.ifindex)

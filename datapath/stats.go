@@ -72,6 +72,7 @@ func (s *Switch) Stats() Stats {
 	st.Flows = t.Len()
 	st.Masks = t.NumMasks()
 	st.Fast = s.fast.liveRecords()
+	st.Syncs = s.syncs
 	for _, pl := range s.pollers {
 		if pl != nil {
 			st.Pollers = append(st.Pollers, pl.statsSnapshot())

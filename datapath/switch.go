@@ -180,7 +180,13 @@ type Switch struct {
 	maxOF    uint32    // the highest ofport: steer.MaxPorts-1 (tests lower it)
 	pollers  []*poller // by queue index
 	handoffs map[pollerPair]*handoff
+	// steering is the kernel's steering rules and masks, as the last sync
+	// wrote them. After a sync by delta (deltaPlanLocked) only masks is
+	// kept up to date, and steering is nil until a full sync needs the
+	// rules (kernelSteeringLocked).
 	steering *steer.Table
+	masks    []steer.Mask
+	syncs    SyncStats // under mu
 
 	// table is the published flow table snapshot. Pollers load it once per
 	// batch; only the holder of mu stores it.
@@ -444,15 +450,11 @@ func (s *Switch) resyncLocked() error { return s.syncLocked(s.table.Load(), nil)
 func (s *Switch) syncLocked(nt *flowtable.Table, pc *pendingCommit) error {
 	defer pc.wait()
 	old := s.table.Load()
-	ns, flows, err := nt.SteeringFlows(s.steering)
+	p, err := s.planLocked(old, nt)
 	if err != nil {
 		return err
 	}
-	txn, err := s.assignRecordsLocked(ns, flows)
-	if err != nil {
-		return err
-	}
-	d := flowtable.DiffSteering(s.steering, ns)
+	d, txn := &p.diff, p.txn
 	if err := pc.wait(); err != nil {
 		s.fast.abort(txn) // no rule points at the records written
 		return err
@@ -485,10 +487,73 @@ func (s *Switch) syncLocked(nt *flowtable.Table, pc *pendingCommit) error {
 		s.quiesceLocked()
 		return s.rollbackLocked(txn, fmt.Errorf("sync steering: %w", err))
 	}
-	s.steering = ns
+	s.steering, s.masks = p.steering, d.Masks
 	s.fast.commitLocked(txn)
-	s.kernelRules.Store(countKernelRules(ns))
+	s.kernelRules.Store(p.kernelRules)
+	if txn.patch {
+		s.syncs.Delta++
+	} else {
+		s.syncs.Full++
+	}
 	return nil
+}
+
+// syncPlan is what a sync writes: the diff of the kernel's rules, the
+// record slots it assigned (records written, no rule pointing at them
+// yet), and what the kernel then holds: its rules (nil when the plan came
+// from a delta) and how many the program counts itself.
+type syncPlan struct {
+	diff        flowtable.SteeringDiff
+	txn         *recordTxn
+	steering    *steer.Table
+	kernelRules int64
+}
+
+// planLocked works out what turns the kernel's rules, which are old's,
+// into nt's. When nt knows how its table 0 differs from old's
+// (flowtable.Table.SteeringDelta), only the rules of the keys it changed
+// are looked at (deltaPlanLocked); otherwise every rule of nt is compiled
+// and diffed against the kernel's.
+func (s *Switch) planLocked(old, nt *flowtable.Table) (syncPlan, error) {
+	if nt != old && s.fast.takesDelta() {
+		if delta, ok := nt.SteeringDelta(old, s.masks); ok {
+			if onDeltaPlan != nil {
+				onDeltaPlan()
+			}
+			return s.deltaPlanLocked(&delta)
+		}
+	}
+	prev := s.kernelSteeringLocked()
+	ns, flows, err := nt.SteeringFlows(prev)
+	if err != nil {
+		return syncPlan{}, err
+	}
+	txn, err := s.assignRecordsLocked(ns, flows)
+	if err != nil {
+		return syncPlan{}, err
+	}
+	return syncPlan{diff: flowtable.DiffSteering(prev, ns), txn: txn, steering: ns, kernelRules: countKernelRules(ns)}, nil
+}
+
+// onDeltaPlan, if set, is called when a sync goes by delta (for tests).
+var onDeltaPlan func()
+
+// kernelSteeringLocked returns the kernel's steering rules and masks: the
+// live table's rules as the record assignment has them (a forward rule
+// points at its flow's slot, or was demoted to a redirect when its flow
+// has none). It compiles them again after a sync by delta, and keeps
+// them until the next one.
+func (s *Switch) kernelSteeringLocked() *steer.Table {
+	if s.steering != nil || s.masks == nil {
+		return s.steering
+	}
+	st, _, err := s.table.Load().SteeringFlows(&steer.Table{Masks: s.masks})
+	if err != nil {
+		panic("datapath: the live table does not compile: " + err.Error()) // it did when it was synced
+	}
+	s.fast.toKernel(st.Rules)
+	s.steering = st
+	return st
 }
 
 // quiesceLocked returns once every running poller has finished the batch
@@ -503,16 +568,16 @@ func (s *Switch) quiesceLocked() {
 	}
 }
 
-// rollbackLocked restores the kernel's rules to s.steering after a failed
-// sync, whatever part of the sync got through, and returns err. The record
-// slots the sync wrote are retired (a rule may have named them for a
-// moment); the old ones stay live.
+// rollbackLocked restores the kernel's rules to the live table's
+// (kernelSteeringLocked) after a failed sync, whatever part of the sync got
+// through, and returns err. The record slots the sync wrote are retired (a
+// rule may have named them for a moment); the old ones stay live.
 func (s *Switch) rollbackLocked(txn *recordTxn, err error) error {
 	s.fast.abort(txn)
 	var want []steer.Rule
 	var masks []steer.Mask
-	if s.steering != nil {
-		want, masks = s.steering.Rules, s.steering.Masks
+	if st := s.kernelSteeringLocked(); st != nil {
+		want, masks = st.Rules, st.Masks
 	}
 	rerr := errors.Join(s.bpf.SyncRules(want), s.bpf.SetMasks(masks))
 	if rerr != nil {

@@ -218,7 +218,17 @@ type Stats struct {
 	Flows   int           `json:"flows"`
 	Masks   int           `json:"masks"`           // masks in the steering classifier
 	Fast    int           `json:"fast_path_flows"` // flows the XDP fast path forwards itself
-	Uptime  time.Duration `json:"uptime_ns"`
+	// Syncs counts the steering syncs that went through, by the way they
+	// went: by delta (only the keys a change touched) or in full (every
+	// rule compiled and compared).
+	Syncs  SyncStats     `json:"steering_syncs"`
+	Uptime time.Duration `json:"uptime_ns"`
+}
+
+// SyncStats counts steering syncs by the way they went.
+type SyncStats struct {
+	Delta uint64 `json:"delta"`
+	Full  uint64 `json:"full"`
 }
 
 // Change is one transaction on the pipeline, flows and groups: all of it

@@ -207,7 +207,12 @@
 // in visit order with stable IDs, one rule per mask and masked key, the
 // verdict of the best flow), and DiffSteering says how to move the kernel's
 // maps from one table to the next without the XDP program redirecting a
-// packet userspace has no flow for (see SteeringDiff for the order).
+// packet userspace has no flow for (see SteeringDiff for the order). A
+// snapshot that Apply or Recompile made from another knows
+// which of table 0's masked keys the change touched (up to 4096), and
+// SteeringDelta gives just their rules before and after, what DiffSteering
+// would find by comparing every rule: a small change to a large table
+// costs its keys, not the table.
 //
 // The XDP fast path runs a table-0 flow itself when its program compiles
 // to an action record (steer.NewRecord: rewrites the XDP program does, then

@@ -52,38 +52,11 @@ func (t *Table) SteeringFlows(prev *steer.Table) (st *steer.Table, flows []*Entr
 		return nil, nil, fmt.Errorf("%d masks, at most %d: %w", n, steer.MaxMasks, ErrTooManyMasks)
 	}
 
-	// Mask IDs: keep the old ones, then fill in free ones.
-	var prevID map[Key]uint32
-	var usedBefore [steer.MaxMasks]bool
+	var prevMasks []steer.Mask
 	if prev != nil {
-		prevID = make(map[Key]uint32, len(prev.Masks))
-		for _, m := range prev.Masks {
-			prevID[m.Mask] = m.ID
-			if m.ID < steer.MaxMasks {
-				usedBefore[m.ID] = true
-			}
-		}
+		prevMasks = prev.Masks
 	}
-	ids := make([]uint32, 0, n)
-	var taken [steer.MaxMasks]bool
-	for _, s := range t.tables[0].subs {
-		if s.nkeys == 0 {
-			continue
-		}
-		id, ok := prevID[s.mask]
-		if ok && id < steer.MaxMasks {
-			taken[id] = true
-		} else {
-			id = steer.MaxMasks // to be assigned
-		}
-		ids = append(ids, id)
-	}
-	for i, id := range ids {
-		if id < steer.MaxMasks {
-			continue
-		}
-		ids[i] = freeMaskID(&taken, &usedBefore)
-	}
+	ids, _ := maskIDs(t.tables[0].subs, n, prevMasks)
 
 	st = &steer.Table{Masks: make([]steer.Mask, 0, n), Rules: make([]steer.Rule, 0, nrules)}
 	flows = make([]*Entry, 0, nrules)
@@ -109,11 +82,57 @@ func (t *Table) SteeringFlows(prev *steer.Table) (st *steer.Table, flows []*Entr
 			if !e.live || !every && !s.wins(e) {
 				continue
 			}
-			st.Rules = append(st.Rules, steer.Rule{MaskID: id, Key: e.mkey, Rank: e.Rank, Verdict: e.Verdict(), Flow: e.Flow.ID})
+			st.Rules = append(st.Rules, e.rule(id))
 			flows = append(flows, e)
 		}
 	}
 	return st, flows, nil
+}
+
+// rule is e's steering rule under mask id.
+func (e *Entry) rule(id uint32) steer.Rule {
+	return steer.Rule{MaskID: id, Key: e.mkey, Rank: e.Rank, Verdict: e.Verdict(), Flow: e.Flow.ID}
+}
+
+// maskIDs gives each of the n subtables of subs that hold a key its mask
+// ID, in their order: the one prev gave its mask, or a free one, preferring
+// IDs prev did not use at all. reused reports whether a new mask took an ID
+// that prev gave another one (only a table at the full steer.MaxMasks can
+// force that).
+func maskIDs(subs []*subtable, n int, prev []steer.Mask) (ids []uint32, reused bool) {
+	var prevID map[Key]uint32
+	var usedBefore [steer.MaxMasks]bool
+	if len(prev) > 0 {
+		prevID = make(map[Key]uint32, len(prev))
+		for _, m := range prev {
+			prevID[m.Mask] = m.ID
+			if m.ID < steer.MaxMasks {
+				usedBefore[m.ID] = true
+			}
+		}
+	}
+	ids = make([]uint32, 0, n)
+	var taken [steer.MaxMasks]bool
+	for _, s := range subs {
+		if s.nkeys == 0 {
+			continue
+		}
+		id, ok := prevID[s.mask]
+		if ok && id < steer.MaxMasks {
+			taken[id] = true
+		} else {
+			id = steer.MaxMasks // to be assigned
+		}
+		ids = append(ids, id)
+	}
+	for i, id := range ids {
+		if id < steer.MaxMasks {
+			continue
+		}
+		ids[i] = freeMaskID(&taken, &usedBefore)
+		reused = reused || usedBefore[ids[i]]
+	}
+	return ids, reused
 }
 
 // freeMaskID takes the lowest ID not taken, preferring IDs not used before.
@@ -224,21 +243,7 @@ func DiffSteering(old, new *steer.Table) SteeringDiff {
 	}
 	same := func(a, b *steer.Rule) bool { return a.MaskID == b.MaskID && a.Key == b.Key }
 	seen := make([]bool, len(oldRules))
-	pair := func(o, r *steer.Rule) {
-		if !o.Verdict.ToUser() && *o != *r {
-			d.ResetsCounts = true
-		}
-		switch {
-		case *o == *r:
-		case o.Verdict == r.Verdict && !r.Verdict.ToUser() && o.Arg == r.Arg:
-			d.PutLate = append(d.PutLate, *r) // rank (and flow) only
-		case o.Verdict.ToUser() && !r.Verdict.ToUser():
-			d.Delete = append(d.Delete, *o)
-			d.PutEarly = append(d.PutEarly, *r)
-		default:
-			d.put(*r)
-		}
-	}
+	pair := d.Add
 	// A table compiles its rules in the same order every time (Steering):
 	// the rules of what a change left alone line up with the old ones,
 	// shifted past the rules it deleted. Those pair by position, an old
@@ -296,7 +301,7 @@ func DiffSteering(old, new *steer.Table) SteeringDiff {
 				ok = i >= 0
 			}
 			if !ok {
-				d.put(*r)
+				d.Add(nil, r)
 				continue
 			}
 			seen[i] = true
@@ -304,14 +309,41 @@ func DiffSteering(old, new *steer.Table) SteeringDiff {
 		}
 	}
 	for i := range oldRules {
-		if o := &oldRules[i]; !seen[i] {
-			d.Delete = append(d.Delete, *o)
-			if !o.Verdict.ToUser() {
-				d.ResetsCounts = true
-			}
+		if !seen[i] {
+			d.Add(&oldRules[i], nil)
 		}
 	}
 	return d
+}
+
+// Add adds to d what turns the kernel's rule o into r, two rules of one
+// mask ID and key; a nil o is a rule that is not there yet, a nil r one
+// that goes.
+func (d *SteeringDiff) Add(o, r *steer.Rule) {
+	switch {
+	case o == nil:
+		if r != nil {
+			d.put(*r)
+		}
+		return
+	case r == nil:
+		d.Delete = append(d.Delete, *o)
+		d.ResetsCounts = d.ResetsCounts || !o.Verdict.ToUser()
+		return
+	}
+	if !o.Verdict.ToUser() && *o != *r {
+		d.ResetsCounts = true
+	}
+	switch {
+	case *o == *r:
+	case o.Verdict == r.Verdict && !r.Verdict.ToUser() && o.Arg == r.Arg:
+		d.PutLate = append(d.PutLate, *r) // rank (and flow) only
+	case o.Verdict.ToUser() && !r.Verdict.ToUser():
+		d.Delete = append(d.Delete, *o)
+		d.PutEarly = append(d.PutEarly, *r)
+	default:
+		d.put(*r)
+	}
 }
 
 func (d *SteeringDiff) put(r steer.Rule) {

@@ -147,7 +147,8 @@ type Table struct {
 	flows   []*Entry // every table's, by ID ascending, which is install order
 	timed   []*Entry // flows with an idle or hard timeout, by ID
 	added   []uint64
-	removed []uint64 // flows the change removed because a group they used went
+	removed []uint64    // flows the change removed because a group they used went
+	delta   *steerDelta // how table 0 differs from the snapshot this one was made from; nil: unknown
 
 	tables [MaxTable + 1]*classifier // never nil
 	groups map[uint32]*GroupEntry    // read-only once published
@@ -177,7 +178,7 @@ func NewTable() *Table {
 func (t *Table) derive() *Table {
 	nt := *t
 	nt.gen = tableGen.Add(1)
-	nt.added, nt.removed = nil, nil
+	nt.added, nt.removed, nt.delta = nil, nil, nil
 	return &nt
 }
 
@@ -524,6 +525,7 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 	if c.Replace && kept == len(t.flows) && kept == len(adds) && len(groupsGone) == 0 && maps.Equal(groups, t.groups) && c.NextID <= t.nextID {
 		// The pipeline as it was: only Added is new.
 		nt := *t
+		nt.delta = nil // (t's generation: nothing to sync)
 		nt.added = make([]uint64, len(adds))
 		for i, e := range adds {
 			nt.added[i] = e.id()
@@ -624,6 +626,9 @@ func (t *Table) Apply(c Change, ports PortResolver) (*Table, error) {
 	nt.groups = groups
 	nt.names = sc.names
 	nt.removed = removed
+	if !c.Replace {
+		nt.delta = t.deltaOf(touched)
+	}
 	nt.added = make([]uint64, len(adds))
 	for i, e := range adds {
 		nt.added[i] = e.id()
@@ -1328,6 +1333,7 @@ func (t *Table) Recompile(ports PortResolver) *Table {
 	var changed map[uint64]*Entry
 	touched := make(map[subKey]bool)
 	var last lastProgram // flows that share their actions share the program (see lastProgram)
+	delta := &steerDelta{from: t.gen}
 	for _, e := range t.flows {
 		ne := e.recompiled(ports, &last)
 		if ne == nil {
@@ -1337,7 +1343,15 @@ func (t *Table) Recompile(ports PortResolver) *Table {
 			changed = make(map[uint64]*Entry)
 		}
 		changed[e.id()] = ne
-		touched[subKeyOf(e.Flow)] = true
+		k := subKeyOf(e.Flow)
+		touched[k] = true
+		if k.table == 0 && delta != nil {
+			if len(delta.keys)+2 > maxDeltaKeys {
+				delta = nil
+			} else {
+				delta.keys = append(delta.keys, maskedKey{k.mask, e.mkey}, maskedKey{k.mask, ne.mkey})
+			}
+		}
 	}
 	var groups map[uint32]*GroupEntry
 	for id, ge := range t.groups {
@@ -1353,6 +1367,7 @@ func (t *Table) Recompile(ports PortResolver) *Table {
 		return t
 	}
 	nt := t.derive()
+	nt.delta = delta
 	if groups != nil {
 		nt.groups = groups
 	}
