@@ -168,9 +168,9 @@ func batchWant(n int, want uint64) uint64 {
 // h in the group, or nil. Unless the group has colliding hashes, a slot with
 // hash h is taken as k's without comparing keys (see LookupBatch).
 func (v *visit) find(h uint64, k *Key) *slot {
-	m := uint64(len(v.slots) - 1)
+	m := v.slots.mask
 	for i := h >> v.shift; ; i = (i + 1) & m {
-		sl := &v.slots[i]
+		sl := v.slots.at(i)
 		if sl.e == nil {
 			return nil
 		}

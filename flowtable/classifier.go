@@ -81,9 +81,9 @@ func (t *classifier) lookup(k *Key) *Entry {
 		// visit.find's probe loop, but always comparing keys (LookupBatch
 		// falls back on Lookup), and written out: a call here costs ~10% of
 		// a lookup over 32 masks.
-		m := uint64(len(v.slots) - 1)
+		m := v.slots.mask
 		for i := h >> v.shift; ; i = (i + 1) & m {
-			sl := &v.slots[i]
+			sl := v.slots.at(i)
 			if sl.e == nil {
 				break
 			}
@@ -120,7 +120,7 @@ type visit struct {
 	word    [8]uint8
 	fmask   uint64
 	filter  []uint64
-	slots   []slot
+	slots   slotPages
 	s       *subtable
 }
 
@@ -131,7 +131,7 @@ func (t *classifier) index() {
 	t.words = make([]wordMask, 1, maxWordMasks) // words[0]: mask 0, product 0
 	pos := make(map[wordMask]uint8)
 	for _, s := range t.subs {
-		if len(s.slots) == 0 {
+		if s.slots.n == 0 {
 			continue
 		}
 		v := visit{maxRank: s.maxRank, shift: s.shift, collide: s.collide, nw: uint8(s.nw), fmask: s.fmask, filter: s.filter, slots: s.slots, s: s}
@@ -186,7 +186,7 @@ type subtable struct {
 	mword   [8]uint64 // the mask's words, by widx
 	filter  []uint64  // see filterAdd
 	fmask   uint64    // len(filter) - 1
-	slots   []slot    // len a power of two; empty when no flow is live
+	slots   slotPages // a power of two; none when no flow is live
 
 	mask  Key
 	flows []*Entry // every flow with this mask, live or not, by ID
@@ -196,6 +196,61 @@ type subtable struct {
 	// same 64-bit hash; otherwise a hash match finds the only candidate.
 	collide bool
 	stale   int // keys removed by derive since the last build, whose filter bits stay
+	// own is, while derive edits the subtable, which pages of slots are
+	// its own copies (the others are the old subtable's); nil otherwise.
+	own []bool
+}
+
+// slotPages is a subtable's slots, in pages of at most maxPage: a subtable
+// derived from another copies only the pages its change writes and
+// shares the others (read-only), where one flow added to 160k copied the
+// whole 12 MB of slots. Reading a slot costs one more load, of a page
+// table that stays in cache (128 pages for 160k flows).
+type slotPages struct {
+	pages [][]slot
+	shift uint8  // log2 of a page's length
+	pmask uint64 // a page's length - 1
+	mask  uint64 // the slots' number - 1
+	n     int    // the slots' number
+}
+
+// maxPage is the most slots a page holds (96 KiB); a power of two. (A
+// variable for the tests, which make subtables of many small pages.)
+var maxPage = 4096
+
+// newSlotPages returns n empty slots, n a power of two.
+func newSlotPages(n int) slotPages {
+	size := min(n, maxPage)
+	p := slotPages{shift: uint8(bits.TrailingZeros(uint(size))), pmask: uint64(size - 1), mask: uint64(n - 1), n: n}
+	p.pages = make([][]slot, n/size)
+	for i := range p.pages {
+		p.pages[i] = make([]slot, size)
+	}
+	return p
+}
+
+// at returns slot i, to read.
+func (p *slotPages) at(i uint64) *slot { return &p.pages[i>>p.shift][i&p.pmask] }
+
+// all returns a copy of every slot, in order (for tests).
+func (p *slotPages) all() []slot {
+	var out []slot
+	for _, pg := range p.pages {
+		out = append(out, pg...)
+	}
+	return out
+}
+
+// mut returns slot i, to write: while derive edits s, a page that is
+// still the old subtable's is copied first.
+func (s *subtable) mut(i uint64) *slot {
+	if s.own != nil {
+		if pg := i >> s.slots.shift; !s.own[pg] {
+			s.slots.pages[pg] = slices.Clone(s.slots.pages[pg])
+			s.own[pg] = true
+		}
+	}
+	return s.slots.at(i)
 }
 
 // slot is a masked key's place in a group: its hash, its best flow and that
@@ -230,7 +285,7 @@ func newSubtable(mask Key, flows []*Entry) *subtable {
 	for size < 2*live {
 		size <<= 1
 	}
-	s.slots = make([]slot, size)
+	s.slots = newSlotPages(size)
 	s.shift = uint8(64 - bits.TrailingZeros(uint(size)))
 	s.filter = make([]uint64, size/8) // 16 bits per live flow at least
 	s.fmask = uint64(len(s.filter) - 1)
@@ -269,7 +324,7 @@ var (
 // find returns the flow whose masked key is k that holds a slot of s, or
 // nil.
 func (s *subtable) find(k *Key) *Entry {
-	if len(s.slots) == 0 {
+	if s.slots.n == 0 {
 		return nil
 	}
 	var kw [8]uint64
@@ -277,8 +332,8 @@ func (s *subtable) find(k *Key) *Entry {
 		kw[i] = binary.LittleEndian.Uint64(k[i*8:])
 	}
 	h := s.hash(&kw)
-	for i := h >> s.shift; ; i = (i + 1) & uint64(len(s.slots)-1) {
-		sl := &s.slots[i]
+	for i := h >> s.shift; ; i = (i + 1) & s.slots.mask {
+		sl := s.slots.at(i)
 		if sl.e == nil {
 			return nil
 		}
@@ -303,7 +358,7 @@ func (s *subtable) derive(flows, rm, add []*Entry) *subtable {
 			live++
 		}
 	}
-	if len(s.slots) == 0 || live == 0 || 2*live > len(s.slots) || 8*live < len(s.slots) || 8*(s.stale+len(rm)) > live {
+	if s.slots.n == 0 || live == 0 || 2*live > s.slots.n || 8*live < s.slots.n || 8*(s.stale+len(rm)) > live {
 		return newSubtable(s.mask, flows)
 	}
 	if onDerive != nil {
@@ -311,7 +366,9 @@ func (s *subtable) derive(flows, rm, add []*Entry) *subtable {
 	}
 	ns := *s
 	ns.flows = flows
-	ns.slots = slices.Clone(s.slots)
+	ns.slots.pages = slices.Clone(s.slots.pages) // the pages it writes are copied (mut)
+	ns.own = make([]bool, len(ns.slots.pages))
+	defer func() { ns.own = nil }()
 	ns.filter = slices.Clone(s.filter)
 	ns.stale += len(rm)
 	top := false // the flow of the highest rank goes: find the next
@@ -323,9 +380,11 @@ func (s *subtable) derive(flows, rm, add []*Entry) *subtable {
 	}
 	if top {
 		ns.maxRank = 0
-		for i := range ns.slots {
-			if ns.slots[i].e != nil {
-				ns.maxRank = max(ns.maxRank, ns.slots[i].rank)
+		for _, pg := range ns.slots.pages {
+			for i := range pg {
+				if pg[i].e != nil {
+					ns.maxRank = max(ns.maxRank, pg[i].rank)
+				}
 			}
 		}
 	}
@@ -343,16 +402,17 @@ func (s *subtable) derive(flows, rm, add []*Entry) *subtable {
 func (s *subtable) insert(n slot) {
 	filterAdd(s.filter, s.fmask, n.h)
 	s.maxRank = max(s.maxRank, n.rank)
-	for j := n.h >> s.shift; ; j = (j + 1) & uint64(len(s.slots)-1) {
-		sl := &s.slots[j]
+	for j := n.h >> s.shift; ; j = (j + 1) & s.slots.mask {
+		sl := s.slots.at(j)
 		if sl.e == nil {
-			*sl = n
+			*s.mut(j) = n
 			s.nkeys++
 			return
 		}
 		if sl.h == n.h {
 			if s.equal(sl.e, &n.e.mkey) {
 				if n.rank > sl.rank {
+					sl = s.mut(j)
 					sl.e, sl.rank = n.e, n.rank
 				}
 				return
@@ -366,23 +426,23 @@ func (s *subtable) insert(n slot) {
 // back where their probe sequences allow (linear probing's deletion: no
 // tombstones). It returns false, changing nothing, if e holds no slot.
 func (s *subtable) remove(e *Entry) bool {
-	m := uint64(len(s.slots) - 1)
+	m := s.slots.mask
 	i := s.keyHash(e) >> s.shift
-	for s.slots[i].e != e {
-		if s.slots[i].e == nil {
+	for s.slots.at(i).e != e {
+		if s.slots.at(i).e == nil {
 			return false
 		}
 		i = (i + 1) & m
 	}
-	for j := (i + 1) & m; s.slots[j].e != nil; j = (j + 1) & m {
+	for j := (i + 1) & m; s.slots.at(j).e != nil; j = (j + 1) & m {
 		// The slot at j may fill the hole at i unless its home lies
 		// cyclically in (i, j].
-		if home := s.slots[j].h >> s.shift; (j-home)&m >= (j-i)&m {
-			s.slots[i] = s.slots[j]
+		if home := s.slots.at(j).h >> s.shift; (j-home)&m >= (j-i)&m {
+			*s.mut(i) = *s.slots.at(j)
 			i = j
 		}
 	}
-	s.slots[i] = slot{}
+	*s.mut(i) = slot{}
 	s.nkeys--
 	s.nlive--
 	return true
@@ -434,8 +494,8 @@ func (s *subtable) keyHash(e *Entry) uint64 {
 // key's slot holds: of the highest rank among the flows with that key.
 func (s *subtable) wins(e *Entry) bool {
 	h := s.keyHash(e)
-	for i := h >> s.shift; ; i = (i + 1) & uint64(len(s.slots)-1) {
-		sl := &s.slots[i]
+	for i := h >> s.shift; ; i = (i + 1) & s.slots.mask {
+		sl := s.slots.at(i)
 		switch {
 		case sl.e == e:
 			return true

@@ -74,8 +74,8 @@ func TestLargeSubtable(t *testing.T) {
 // rules agree with the linear-scan references, and that every subtable
 // is what newSubtable builds from its flows.
 func TestSmallChangesDifferential(t *testing.T) {
-	defer func(m int) { deriveMin = m }(deriveMin)
-	deriveMin = 64
+	defer func(m, p int) { deriveMin, maxPage = m, p }(deriveMin, maxPage)
+	deriveMin, maxPage = 64, 16 // groups of many pages
 	derived := 0
 	onDerive = func() { derived++ }
 	defer func() { onDerive = nil }()
@@ -198,14 +198,14 @@ func checkModel(t *testing.T, step int, tb *Table, model map[uint64]*Flow, r *ra
 	}
 	for _, s := range tb.tables[0].subs {
 		fresh := newSubtable(s.mask, s.flows)
-		if s.nkeys != fresh.nkeys || s.nlive != fresh.nlive || len(s.slots) < 2*s.nlive {
-			t.Fatalf("step %d: subtable keys %d live %d slots %d, built afresh %d %d", step, s.nkeys, s.nlive, len(s.slots), fresh.nkeys, fresh.nlive)
+		if s.nkeys != fresh.nkeys || s.nlive != fresh.nlive || s.slots.n < 2*s.nlive {
+			t.Fatalf("step %d: subtable keys %d live %d slots %d, built afresh %d %d", step, s.nkeys, s.nlive, s.slots.n, fresh.nkeys, fresh.nlive)
 		}
 		if s.maxRank != fresh.maxRank || fresh.collide && !s.collide {
 			t.Fatalf("step %d: maxRank %x collide %v, afresh %x %v", step, s.maxRank, s.collide, fresh.maxRank, fresh.collide)
 		}
 		n := 0
-		for _, sl := range s.slots {
+		for _, sl := range s.slots.all() {
 			if sl.e != nil {
 				n++
 				if !filterHas(s.filter, s.fmask, sl.h) {
